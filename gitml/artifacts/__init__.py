@@ -1,0 +1,1 @@
+"""Artifacts: content-addressed bytes kept out of git (DESIGN.md §3)."""

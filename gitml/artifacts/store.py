@@ -1,0 +1,107 @@
+"""The local content-addressed cache: ``<git-common-dir>/gitml/cache/sha256/ab/cdef…``.
+
+Objects are named by the sha256 of their bytes and never change once stored. A directory
+artifact is stored as its files plus a canonical JSON manifest (relative path, sha256, size,
+mode per file), itself stored by hash. Files are written under a temporary name in the cache and
+renamed into place, so a killed process never leaves a partial object behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gitml.core.errors import BadInputError
+
+CHUNK = 1 << 20
+
+
+def object_path(cache: Path, digest: str) -> Path:
+    return cache / "sha256" / digest[:2] / digest[2:]
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """sha256 of a file, streamed in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def put_bytes(cache: Path, data: bytes) -> str:
+    """Store bytes; return their sha256."""
+    digest = hashlib.sha256(data).hexdigest()
+    target = object_path(cache, digest)
+    if not target.exists():
+        _write_atomic(target, lambda handle: handle.write(data))
+    return digest
+
+
+def put_file(cache: Path, path: str | os.PathLike) -> tuple[str, int]:
+    """Copy one file into the cache, hashing while copying; return ``(sha256, size)``."""
+    tmp_dir = cache / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        target = object_path(cache, digest.hexdigest())
+        if target.exists():
+            os.unlink(tmp)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest.hexdigest(), size
+
+
+def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
+    """Store a file or a directory; return its ``artifacts.yaml`` entry (kind, sha256, size)."""
+    source = Path(path)
+    if source.is_file():
+        digest, size = put_file(cache, source)
+        return {"kind": "file", "sha256": digest, "size": size}
+    if source.is_dir():
+        files = []
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            digest, size = put_file(cache, file)
+            mode = 0o755 if file.stat().st_mode & stat.S_IXUSR else 0o644
+            rel = file.relative_to(source).as_posix()
+            files.append({"mode": mode, "path": rel, "sha256": digest, "size": size})
+        manifest = json.dumps({"files": files}, sort_keys=True, separators=(",", ":")).encode()
+        return {
+            "kind": "dir",
+            "sha256": put_bytes(cache, manifest),
+            "size": sum(f["size"] for f in files),
+            "files": len(files),
+        }
+    raise BadInputError(f"artifact path does not exist: {path}")
+
+
+def _write_atomic(target: Path, write) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,57 @@
+"""``gitml commit-run``."""
+
+from __future__ import annotations
+
+import click
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=what)
+        out[key] = value
+    return out
+
+
+@click.command("commit-run")
+@click.option("-n", "--name", help="Run name (default: a generated one).")
+@click.option("-e", "--experiment", help="Experiment (default: gitml.yaml's, else 'default').")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A parameter (repeatable).")
+@click.option("-m", "--metric", "metrics", multiple=True, metavar="KEY=NUMBER", help="A metric (repeatable).")
+@click.option("--params", "params_files", multiple=True, metavar="FILE", help="YAML/JSON file of params.")
+@click.option("--metrics", "metrics_files", multiple=True, metavar="FILE", help="YAML/JSON file of metrics.")
+@click.option("-a", "--artifact", "artifacts", multiple=True, metavar="PATH", help="File or directory to store.")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable).")
+@click.option("--status", default="FINISHED", show_default=True, help="FINISHED, FAILED or KILLED.")
+@click.option("--message", help="A description stored with the run.")
+@click.option("--command", "command", metavar="TEXT", help="The command that produced the run.")
+@click.option("--require-clean", is_flag=True, help="Refuse when tracked files have uncommitted changes.")
+@click.option("--resume", metavar="ID", help="Commit a run in progress (e.g. left by a killed process).")
+def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_files, artifacts, tags,
+                   status, message, command, require_clean, resume) -> None:
+    """Commit one complete run and print its id.
+
+    With no params/metrics options, reads the files gitml.yaml names (params.yaml, metrics.json).
+
+    \b
+      python train.py && gitml commit-run -n rf-200 -e churn -a model.pkl
+    """
+    from gitml.core.formats import parse_scalar
+    from gitml.tracking.commit import commit_run
+
+    metric_values = {}
+    for key, text in _pairs(metrics, "--metric").items():
+        try:
+            metric_values[key] = float(text)
+        except ValueError:
+            raise click.BadParameter(f"metric {key!r} must be a number, got {text!r}", param_hint="--metric") from None
+    run = commit_run(
+        name=name, experiment=experiment,
+        params={k: parse_scalar(v) for k, v in _pairs(params, "--param").items()},
+        metrics=metric_values, params_files=params_files, metrics_files=metrics_files,
+        artifacts=artifacts, tags=_pairs(tags, "--tag"), status=status, message=message,
+        command=command, require_clean=require_clean, resume=resume,
+    )
+    click.echo(run.id)

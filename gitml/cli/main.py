@@ -1,0 +1,98 @@
+"""The ``gitml`` group, and the one place errors become a stderr line and an exit code.
+
+Exit codes: 0 success; 1 failure (a gate, a corrupt record, a lost race); 2 usage or bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitml import __version__
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (keeps ``--help`` fast)."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*self.commands, *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, attr, _ = self.lazy[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in sorted(self.lazy.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+COMMANDS = {
+    "init": ("gitml.cli.setup", "init_cmd", "Prepare this repository for gitml (idempotent)."),
+    "commit-run": ("gitml.cli.commit", "commit_run_cmd", "Commit one run: params, metrics, artifacts."),
+    "runs": ("gitml.cli.runs", "runs_group", "List, show, search and delete runs."),
+    "index": ("gitml.cli.runs", "index_group", "Maintain the local query index."),
+    "demo": ("gitml.cli.setup", "demo_cmd", "Create a demo repository with a few runs."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="gitml")
+@click.option("-C", "directory", metavar="PATH", help="Run as if started in PATH (like git -C).")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
+    """gitml: ML runs, artifacts and a model registry, stored in git."""
+    ctx.obj = {"debug": debug}
+    if directory:
+        import os
+
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot change to {directory}: {exc.strerror}", param_hint="-C") from None
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: every error ends as one line on stderr and a documented exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="gitml", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("gitml: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f" (see `{exc.ctx.command_path} --help`)"
+        click.echo(f"gitml: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the one translation point
+        from gitml.core.errors import GitmlError
+
+        if debug:
+            raise
+        if isinstance(exc, GitmlError):
+            click.echo(f"gitml: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        click.echo(f"gitml: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

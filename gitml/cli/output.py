@@ -1,0 +1,42 @@
+"""Rendering shared by commands: a table for people, JSON and CSV for scripts."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+
+def output_options(func: Callable) -> Callable:
+    """Add ``--json`` and ``--csv`` to a command (a table is the default)."""
+    func = click.option("--csv", "as_csv", is_flag=True, help="Write CSV.")(func)
+    return click.option("--json", "as_json", is_flag=True, help="Write JSON (stable, documented).")(func)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return float(f"{value:.6g}")
+    return "" if value is None else value
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bool = False) -> None:
+    if as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return
+    from tabulate import tabulate
+
+    click.echo(tabulate([[_cell(c) for c in row] for row in rows], headers=list(headers)))

@@ -1,0 +1,150 @@
+"""``gitml runs …`` and ``gitml index …``."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from gitml.cli.output import echo_json, echo_table, output_options
+
+KEY_METRICS = 4
+
+
+def _when(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ")
+
+
+def _commit(source: dict) -> str:
+    commit = (source.get("commit") or "")[:7] or "-"
+    return commit + ("*" if source.get("dirty") else "")
+
+
+def _warn_corrupt(corrupt: list[tuple[str, str]]) -> None:
+    for _, message in corrupt:
+        click.echo(f"gitml: warning: {message}", err=True)
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """List, show, search and delete runs."""
+
+
+@runs_group.command("list")
+@click.option("-e", "--experiment", multiple=True, help="Only this experiment (repeatable).")
+@click.option("-f", "--filter", "filter_", metavar="EXPR", help="e.g. \"metrics.acc > 0.9 and params.model = 'rf'\".")
+@click.option("-o", "--order-by", multiple=True, metavar="KEY [DESC]", help="Sort key (repeatable).")
+@click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs (0: all).")
+@click.option("--active", is_flag=True, help="List runs in progress instead.")
+@output_options
+def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> None:
+    """A table of runs, newest first."""
+    from gitml.tracking import query
+
+    if active:
+        _list_active(query.list_active_runs(), as_json, as_csv)
+        return
+    runs = query.search_runs(filter_, list(order_by) or None, list(experiment) or None, limit or None)
+    _warn_corrupt(query.corrupt_runs())
+    render_runs(runs, as_json, as_csv)
+
+
+def render_runs(runs: list, as_json: bool = False, as_csv: bool = False) -> None:
+    if as_json:
+        echo_json([run.to_dict() for run in runs])
+        return
+    counts = Counter(key for run in runs for key in run.metrics)
+    keys = sorted(k for k, _ in counts.most_common(KEY_METRICS))
+    headers = ["id", "name", "experiment", "status", "started", "commit", "branch", *keys]
+    rows = [
+        [run.id[:8], run.name, run.experiment, run.status, _when(run.start_time),
+         _commit(run.source), run.source.get("branch") or "", *[run.metrics.get(k) for k in keys]]
+        for run in runs
+    ]
+    echo_table(headers, rows, as_csv)
+
+
+def _list_active(found: list[dict], as_json: bool, as_csv: bool) -> None:
+    if as_json:
+        echo_json(found)
+        return
+    state = {True: "RUNNING", False: "KILLED?", None: "elsewhere"}
+    rows = [[m["id"][:8], m["name"], m["experiment"], state[m["alive"]], _when(m["start_time"]),
+             m.get("host"), m.get("pid")] for m in found]
+    echo_table(["id", "name", "experiment", "state", "started", "host", "pid"], rows, as_csv)
+
+
+@runs_group.command("show")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Write JSON with the metric history.")
+def show_cmd(run: str, as_json: bool) -> None:
+    """Everything about one run (id or unique prefix)."""
+    from gitml.tracking.query import get_run
+
+    found = get_run(run)
+    if as_json:
+        echo_json(found.to_dict(history=True))
+        return
+    source = found.source
+    lines = [
+        f"run        {found.id}",
+        f"name       {found.name}",
+        f"experiment {found.experiment}",
+        f"status     {found.status}",
+        f"started    {found.start_time}",
+        f"ended      {found.end_time or ''}",
+        f"user       {found.user or ''}",
+        f"commit     {source.get('commit') or '(none: ' + source.get('note', 'no commit') + ')'}"
+        + ("" if source.get("commit_exists", True) else "  (no longer in this repository)"),
+        f"branch     {source.get('branch') or ''}",
+        f"dirty      {'yes (patch.diff recorded)' if source.get('dirty') else 'no'}",
+        f"remote     {source.get('remote') or ''}",
+        f"command    {found.command or ''}",
+    ]
+    if found.description:
+        lines.append(f"message    {found.description}")
+    click.echo("\n".join(lines))
+    _section("params", [[k, v] for k, v in sorted(found.params.items())], ["param", "value"])
+    _section("metrics", _metric_rows(found), ["metric", "value", "step", "points", "min", "max"])
+    _section("tags", [[k, v] for k, v in sorted(found.tags.items())], ["tag", "value"])
+    _section("artifacts", [[p, e.get("kind"), e.get("size"), str(e.get("sha256", ""))[:12]]
+                           for p, e in sorted(found.artifacts.items())], ["artifact", "kind", "size", "sha256"])
+
+
+def _metric_rows(run) -> list[list]:
+    series: dict[str, list[float]] = {}
+    for point in run.history or []:
+        series.setdefault(point.key, []).append(point.value)
+    rows = []
+    for key, value in sorted(run.metrics.items()):
+        values = series.get(key, [value])
+        rows.append([key, value, run.metric_info.get(key, {}).get("step"), len(values), min(values), max(values)])
+    return rows
+
+
+def _section(title: str, rows: list, headers: list[str]) -> None:
+    if rows:
+        click.echo("")
+        echo_table(headers, rows)
+
+
+@runs_group.command("delete")
+@click.argument("run")
+def delete_cmd(run: str) -> None:
+    """Remove a run from the runs ref (a new commit; history keeps it)."""
+    from gitml.tracking.query import delete_run
+
+    click.echo(delete_run(run))
+
+
+@click.group("index")
+def index_group() -> None:
+    """Maintain the local query index (a cache of refs/gitml/runs)."""
+
+
+@index_group.command("rebuild")
+def rebuild_cmd() -> None:
+    """Rebuild the index from the runs ref and print the number of runs."""
+    from gitml.tracking.query import rebuild_index
+
+    click.echo(rebuild_index())

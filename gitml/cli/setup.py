@@ -1,0 +1,26 @@
+"""``gitml init`` and ``gitml demo``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("init")
+def init_cmd() -> None:
+    """Write a commented gitml.yaml and add non-forced fetch refspecs for the runs ref."""
+    from gitml.tracking.setup import init
+
+    for line in init():
+        click.echo(line)
+
+
+@click.command("demo")
+@click.argument("directory", default="gitml-demo", required=False)
+def demo_cmd(directory: str) -> None:
+    """Create DIRECTORY (default gitml-demo): a git repo, a training script and a few runs."""
+    from gitml.cli.runs import render_runs
+    from gitml.tracking.demo import demo
+
+    path, runs = demo(directory)
+    click.echo(f"Created {path} with {len(runs)} runs. Try: cd {path} && gitml runs list\n")
+    render_runs(runs)

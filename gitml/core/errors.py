@@ -1,0 +1,54 @@
+"""The one error hierarchy of gitml.
+
+Every error a user can act on is a :class:`GitmlError` carrying a message, an optional hint and
+the exit code the CLI uses for it (1 = failure or gate, 2 = usage or bad input). The CLI turns it
+into a single line on stderr; the library never prints.
+"""
+
+from __future__ import annotations
+
+
+class GitmlError(Exception):
+    """Base of every error gitml raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class BadInputError(GitmlError, ValueError):
+    """The user gave something gitml cannot accept: a bad key, value, path, file or expression."""
+
+    exit_code = 2
+
+
+class NotARepositoryError(BadInputError):
+    """The path is not inside a git repository with a work tree."""
+
+
+class RunNotFoundError(BadInputError, LookupError):
+    """No run (or more than one run) matches an id or prefix."""
+
+
+class CorruptRunError(GitmlError):
+    """A file on the runs ref cannot be read as the format says."""
+
+    def __init__(self, run_id: str, message: str) -> None:
+        super().__init__(f"run {run_id}: {message}")
+        self.run_id = run_id
+
+
+class ConcurrencyError(GitmlError):
+    """A ref update kept losing races past the retry bound."""
+
+
+class DirtyWorktreeError(GitmlError):
+    """The work tree has uncommitted changes and a clean one was required."""

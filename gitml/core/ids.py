@@ -1,0 +1,98 @@
+"""Grammar of run ids, run names, param/metric/tag keys and artifact paths."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+
+from gitml.core.errors import BadInputError
+
+RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+RUN_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
+MAX_KEY_LENGTH = 250
+MAX_NAME_LENGTH = 250
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+_ADJECTIVES = (
+    "able", "amber", "bold", "brave", "bright", "calm", "clever", "cosmic", "crisp", "daring",
+    "eager", "fancy", "gentle", "glad", "golden", "grand", "happy", "honest", "jolly", "keen",
+    "kind", "lucky", "merry", "mighty", "nimble", "noble", "polite", "proud", "quick", "quiet",
+    "rapid", "shiny", "silent", "smart", "snappy", "steady", "sunny", "swift", "tidy", "vivid",
+    "warm", "wise", "witty", "young", "zesty",
+)
+_ANIMALS = (
+    "ant", "bat", "bear", "bee", "bison", "cat", "crab", "crow", "deer", "dingo", "dove", "eagle",
+    "eel", "elk", "falcon", "finch", "fox", "frog", "gecko", "goat", "hare", "hawk", "heron",
+    "ibis", "koala", "lark", "lemur", "lion", "lynx", "mole", "moose", "newt", "otter", "owl",
+    "panda", "puma", "quail", "raven", "seal", "shark", "sloth", "swan", "tiger", "toad", "wolf",
+    "yak", "zebra",
+)
+
+
+def new_run_id() -> str:
+    """Return a fresh run id: 32 lowercase hex digits, unique without coordination."""
+    return uuid.uuid4().hex
+
+
+def new_run_name(rng: random.Random | None = None) -> str:
+    """Return a human display name such as ``brave-otter-17``."""
+    pick = rng or random
+    return f"{pick.choice(_ADJECTIVES)}-{pick.choice(_ANIMALS)}-{pick.randint(1, 99)}"
+
+
+def shard(run_id: str) -> str:
+    return run_id[:2]
+
+
+def check_run_prefix(text: str) -> str:
+    """Validate a run id or prefix given by a user and return it lowercased."""
+    value = text.strip().lower()
+    if not RUN_PREFIX_RE.match(value):
+        raise BadInputError(
+            f"not a run id or prefix: {text!r}",
+            hint="use 4 to 32 hex digits, as printed by `gitml runs list`",
+        )
+    return value
+
+
+def check_key(key: object, kind: str = "key") -> str:
+    """Validate a param, metric or tag key and return it.
+
+    Keys are free text as in MLflow (``val/loss``, ``lr decay``), but never empty, over 250
+    characters, carrying control characters, or with ``.``/``..`` path segments — keys end up in
+    file names of artifact stores and in SQL parameters, so they are kept boring.
+    """
+    if not isinstance(key, str):
+        raise BadInputError(f"{kind} must be a string, got {type(key).__name__}: {key!r}")
+    if not key or not key.strip():
+        raise BadInputError(f"empty {kind}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise BadInputError(f"{kind} longer than {MAX_KEY_LENGTH} characters: {key[:40]!r}...")
+    if _CONTROL_RE.search(key):
+        raise BadInputError(f"{kind} contains a control character: {key!r}")
+    if key.startswith("/") or any(part in (".", "..") for part in key.split("/")):
+        raise BadInputError(f"{kind} has a '.', '..' or absolute path segment: {key!r}")
+    return key
+
+
+def check_name(value: object, kind: str) -> str:
+    """Validate a run or experiment name: non-empty text without control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise BadInputError(f"{kind} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH or _CONTROL_RE.search(value):
+        raise BadInputError(f"invalid {kind}: {value[:60]!r}")
+    return value
+
+
+def check_artifact_path(path: str) -> str:
+    """Validate a logical artifact path: relative, ``/``-separated, no ``..`` segments."""
+    if not isinstance(path, str) or not path or path in (".", "/"):
+        raise BadInputError(f"invalid artifact path: {path!r}")
+    norm = path.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
+        raise BadInputError(f"artifact path must be relative: {path!r}")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts) or _CONTROL_RE.search(norm):
+        raise BadInputError(f"artifact path escapes the run: {path!r}")
+    return "/".join(parts)

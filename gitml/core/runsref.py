@@ -1,0 +1,176 @@
+"""The runs ref: ``refs/gitml/runs``, one commit per change, one directory per run.
+
+The tree of every commit is ``runs/<id[:2]>/<id>/<files>``. A change rewrites the run's own
+directory, its shard and the two trees above it: O(1) trees whatever the run count. The ref moves
+by compare-and-swap only; a lost race or a held lock re-reads the tip, rebuilds the few trees
+on it and tries again, so parallel writers (whose runs live at disjoint paths) lose nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator
+
+from gitml.core.errors import ConcurrencyError
+from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
+from gitml.core.ids import shard
+
+RUNS_REF = "refs/gitml/runs"
+MAX_ATTEMPTS = 400
+MAX_BACKOFF = 0.25
+GC_AUTO_DEFAULT = 6700
+
+log = logging.getLogger(__name__)
+
+
+def write_run_tree(repo: GitRepo, files: dict[str, bytes]) -> str:
+    """Store a run directory's files as blobs and a tree; return the tree's sha."""
+    return repo.write_tree({name: (BLOB_MODE, repo.write_blob(data)) for name, data in files.items()})
+
+
+def read_run_files(repo: GitRepo, tree_sha: str, names: tuple[str, ...] | None = None) -> dict[str, bytes]:
+    """Read a run directory's files (or only ``names``) into ``{name: bytes}``."""
+    entries = repo.read_tree(tree_sha)
+    return {
+        name: repo.read_blob(sha)
+        for name, (mode, sha) in entries.items()
+        if mode != TREE_MODE and (names is None or name in names)
+    }
+
+
+def _subtree(repo: GitRepo, tree_sha: str | None, name: str) -> dict[str, tuple[int, str]]:
+    if tree_sha is None:
+        return {}
+    entry = repo.read_tree(tree_sha).get(name)
+    return repo.read_tree(entry[1]) if entry and entry[0] == TREE_MODE else {}
+
+
+def runs_tree(repo: GitRepo, tip: str | None) -> str | None:
+    """The sha of the ``runs/`` tree of a runs-ref commit, or None when it has no runs."""
+    if tip is None:
+        return None
+    root, _, _ = repo.read_commit(tip)
+    entry = repo.read_tree(root).get("runs")
+    return entry[1] if entry else None
+
+
+def run_tree(repo: GitRepo, tip: str | None, run_id: str) -> str | None:
+    """The tree sha of one run's directory at ``tip``, or None when the run is not there."""
+    shard_entries = _subtree(repo, runs_tree(repo, tip), shard(run_id))
+    entry = shard_entries.get(run_id)
+    return entry[1] if entry else None
+
+
+def iter_run_trees(repo: GitRepo, tip: str | None) -> Iterator[tuple[str, str]]:
+    """Yield ``(run id, tree sha)`` for every run at ``tip``, in id order."""
+    top = runs_tree(repo, tip)
+    if top is None:
+        return
+    for _name, (mode, sha) in sorted(repo.read_tree(top).items()):
+        if mode == TREE_MODE:
+            for run_id, (run_mode, run_sha) in sorted(repo.read_tree(sha).items()):
+                if run_mode == TREE_MODE:
+                    yield run_id, run_sha
+
+
+def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[dict[str, str], set[str]]:
+    """Runs changed or added (``{id: tree}``) and removed between two tips; reads only changed shards."""
+    old_top, new_top = runs_tree(repo, old_tip), runs_tree(repo, new_tip)
+    changed: dict[str, str] = {}
+    removed: set[str] = set()
+    if old_top == new_top:
+        return changed, removed
+    old_shards = repo.read_tree(old_top) if old_top else {}
+    new_shards = repo.read_tree(new_top) if new_top else {}
+    for name in old_shards.keys() | new_shards.keys():
+        old_entry, new_entry = old_shards.get(name), new_shards.get(name)
+        if old_entry == new_entry:
+            continue
+        old_runs = repo.read_tree(old_entry[1]) if old_entry else {}
+        new_runs = repo.read_tree(new_entry[1]) if new_entry else {}
+        for run_id in old_runs.keys() | new_runs.keys():
+            before, after = old_runs.get(run_id), new_runs.get(run_id)
+            if after is None:
+                removed.add(run_id)
+            elif before != after:
+                changed[run_id] = after[1]
+    return changed, removed
+
+
+def _apply(repo: GitRepo, tip: str | None, changes: dict[str, str | None]) -> str:
+    """Build the root tree of ``tip`` with ``changes`` ({run id: tree sha or None}) applied."""
+    root = repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
+    top_sha = root["runs"][1] if "runs" in root else None
+    top = repo.read_tree(top_sha) if top_sha else {}
+    by_shard: dict[str, dict[str, str | None]] = {}
+    for run_id, tree in changes.items():
+        by_shard.setdefault(shard(run_id), {})[run_id] = tree
+    for name, shard_changes in by_shard.items():
+        entries = repo.read_tree(top[name][1]) if name in top else {}
+        for run_id, tree in shard_changes.items():
+            if tree is None:
+                entries.pop(run_id, None)
+            else:
+                entries[run_id] = (TREE_MODE, tree)
+        if entries:
+            top[name] = (TREE_MODE, repo.write_tree(entries))
+        else:
+            top.pop(name, None)
+    if top:
+        root["runs"] = (TREE_MODE, repo.write_tree(top))
+    else:
+        root.pop("runs", None)
+    return repo.write_tree(root)
+
+
+def commit_runs(
+    repo: GitRepo,
+    changes: dict[str, str | None],
+    message: str,
+    ref: str = RUNS_REF,
+    when: float | None = None,
+) -> str:
+    """Commit run directories (``{run id: tree sha}``; None removes) onto ``ref``; return the tip.
+
+    Retries a lost compare-and-swap (or a held lock) up to :data:`MAX_ATTEMPTS` times with
+    jittered backoff, each time rebuilding the changed trees on the newest tip.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        tip = repo.ref(ref)
+        try:
+            tree = _apply(repo, tip, changes)
+        except KeyError:  # an object moved into a pack under our feet: re-read
+            tree = None
+        if tree is not None:
+            commit = repo.write_commit(tree, [tip] if tip else [], message, when=when)
+            if repo.set_ref_if_equals(ref, tip, commit):
+                _maybe_pack(repo)
+                return commit
+        delay = min(MAX_BACKOFF, 0.002 * (1.5 ** min(attempt, 20)))
+        time.sleep(random.uniform(0, delay))
+    raise ConcurrencyError(
+        f"could not update {ref} after {MAX_ATTEMPTS} attempts",
+        hint="another process keeps the ref busy; try again",
+    )
+
+
+def _maybe_pack(repo: GitRepo) -> None:
+    """Pack loose objects the way git does, once they pass ``gc.auto`` (default 6700).
+
+    The estimate is git's own (one of the 256 loose-object directories), so this costs one
+    directory listing per commit and spawns ``git gc --auto`` only when it will have work to do.
+    """
+    estimate = repo.loose_object_estimate()
+    if estimate == 0:
+        return
+    setting = repo.config_value("gc", "auto")
+    try:
+        limit = int(setting) if setting is not None else GC_AUTO_DEFAULT
+    except ValueError:
+        limit = GC_AUTO_DEFAULT
+    if limit <= 0 or estimate <= limit:
+        return
+    log.debug("packing loose objects (about %d)", estimate)
+    repo.git("-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", check=False)

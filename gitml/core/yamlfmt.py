@@ -1,0 +1,255 @@
+"""Canonical YAML for run files: a strict subset we emit ourselves and parse fast.
+
+Run files are committed to git, so the same content must always give byte-identical text, and an
+index rebuild reads hundreds of thousands of them, so parsing must be far cheaper than PyYAML's.
+:func:`dump` writes a restricted subset that is still real YAML (PyYAML reads it as the same
+data); :func:`load` parses that subset with one regex pass and hands anything else (hand edits)
+to PyYAML's safe loader.
+
+The subset, one entry per line, nesting by exactly two spaces:
+
+* ``key: scalar``, ``key: [scalar, scalar]``, ``key: []``, ``key: {}``, or ``key:`` followed by
+  the lines of a non-empty nested mapping; keys sorted by Python ``str`` order;
+* keys plain when they match ``[A-Za-z_][A-Za-z0-9_./-]*`` and are not a YAML 1.1 special word,
+  otherwise double-quoted;
+* scalars ``null``, ``true``, ``false``, decimal ints, floats with a dot (``1.0e-05``),
+  ``.nan``, ``.inf``, ``-.inf`` and double-quoted strings using JSON escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from json.decoder import scanstring
+from json.encoder import encode_basestring
+
+import yaml
+
+__all__ = ["dump", "load"]
+
+# Characters YAML allows raw in a double-quoted scalar without treating them as a line break or
+# a BOM; anything else outside printable ASCII is written as a \uXXXX escape.
+_PRINTABLE = "\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+_NEEDS_ESCAPE = re.compile(f"[^\x20-\x7e{_PRINTABLE}]")
+_STR = f'"(?:[ !#-\\[\\]-~{_PRINTABLE}]|\\\\["\\\\/bfnrtu])*"'
+_SPECIAL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
+# _SPECIAL_WORDS spelled out case-insensitively; a trie of classes is much faster than (?i:...).
+_SPECIAL_KEY = (
+    "(?:[yY](?:[eE][sS])?|[nN](?:[oO]|[uU][lL][lL])?|[oO](?:[nN]|[fF][fF])"
+    "|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE]):"
+)
+_KEY = f"(?!{_SPECIAL_KEY})[A-Za-z_][A-Za-z0-9_./-]*|{_STR}"
+_SCALAR = (
+    f"{_STR}|-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+(?:e[-+][0-9]+)?)?"
+    r"|null|true|false|\.nan|\.inf|-\.inf"
+)
+_VALUE = f"{_SCALAR}|\\{{\\}}|\\[(?:(?:{_SCALAR})(?:, (?:{_SCALAR}))*)?\\]"
+# Anchored per line so a match never starts mid-line; the caller checks every line matched.
+_ROW = re.compile(f"^((?:  )*)({_KEY}):(?: ({_VALUE}))?\n", re.M)
+_ITEM = re.compile(_SCALAR)
+_CONSTANTS = {
+    "null": None, "true": True, "false": False,
+    ".nan": math.nan, ".inf": math.inf, "-.inf": -math.inf,
+}
+# JSON would merge an escaped surrogate pair into one character; YAML keeps two code points.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
+_SIMPLE_ESCAPES = {
+    '"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+}
+# PyYAML and libyaml give up on an implicit key longer than this many characters.
+_MAX_KEY_CHARS = 1024
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def dump(data: Mapping) -> str:
+    """Render a mapping as canonical YAML text.
+
+    Args:
+        data: Mapping with ``str`` keys whose values are ``None``, ``bool``, ``int``, ``float``,
+            ``str``, lists or tuples of those, or nested mappings of the same kind.
+
+    Returns:
+        The canonical text, ending with exactly one newline; equal content always gives equal
+        text whatever the insertion order of the mappings.
+
+    Raises:
+        TypeError: If a key is not a ``str`` or a value has an unsupported type.
+        ValueError: If a key is too long for YAML readers to accept as a simple key.
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"expected a mapping at the top level, got {type(data).__name__}")
+    if not data:
+        return "{}\n"
+    lines: list[str] = []
+    _dump_mapping(data, "", lines)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def load(text: str) -> dict:
+    """Parse YAML text, fast for :func:`dump` output and via PyYAML's safe loader otherwise.
+
+    Args:
+        text: The document. Anything outside the canonical subset (comments, plain strings,
+            block lists, CRLF, tabs ...) is accepted as long as it is a valid YAML mapping.
+
+    Returns:
+        The mapping; an empty document gives ``{}``.
+
+    Raises:
+        ValueError: If the text is not valid YAML (the message names the problem and line) or
+            its top level is not a mapping.
+    """
+    if text == "{}\n":
+        return {}
+    try:
+        data = _parse_fast(text)
+    except ValueError:  # e.g. a malformed \u escape; PyYAML will word the error
+        data = None
+    return _parse_yaml(text) if data is None else data
+
+
+def _dump_mapping(mapping: Mapping, indent: str, lines: list[str]) -> None:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise TypeError(f"mapping keys must be str, got {type(key).__name__}: {key!r}")
+    for key in sorted(mapping):
+        value = mapping[key]
+        head = f"{indent}{_format_key(key)}:"
+        if isinstance(value, Mapping):
+            if value:
+                lines.append(head)
+                _dump_mapping(value, indent + "  ", lines)
+            else:
+                lines.append(f"{head} {{}}")
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{head} [{', '.join(map(_format_scalar, value))}]")
+        else:
+            lines.append(f"{head} {_format_scalar(value)}")
+
+
+def _format_key(key: str) -> str:
+    if _PLAIN_KEY.fullmatch(key) and key.lower() not in _SPECIAL_WORDS:
+        return key
+    quoted = _quote(key)
+    if len(quoted) > _MAX_KEY_CHARS:
+        raise ValueError(f"key too long for YAML ({len(quoted)} characters once quoted)")
+    return quoted
+
+
+def _format_scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)  # an IntEnum's own repr is not a number
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        text = float.__repr__(value)
+        # PyYAML (YAML 1.1) only reads a float if it has a dot: 1e-05 would come back a string.
+        return text if "." in text else text.replace("e", ".0e")
+    if isinstance(value, str):
+        return _quote(value)
+    raise TypeError(f"unsupported value type {type(value).__name__}: {value!r}")
+
+
+def _quote(text: str) -> str:
+    return _NEEDS_ESCAPE.sub(_u_escape, encode_basestring(text))
+
+
+def _u_escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _parse_fast(text: str) -> dict | None:
+    """The document as a dict, or None when it is not entirely in the canonical subset."""
+    rows = _ROW.findall(text)
+    if len(rows) != text.count("\n") or text[-1:] not in ("\n", ""):
+        return None
+    root: dict = {}
+    stack = [root]
+    opened = False  # the previous line was "key:" and must be followed by its children
+    for indent, key, value in rows:
+        depth = len(indent) >> 1
+        if depth != len(stack) - 1:
+            if opened or depth > len(stack) - 1:
+                return None
+            del stack[depth + 1 :]
+        if key[0] == '"':
+            key = _unquote(key)
+        if value:
+            stack[-1][key] = _list(value) if value[0] == "[" else _scalar(value)
+            opened = False
+        else:
+            child: dict = {}
+            stack[-1][key] = child
+            stack.append(child)
+            opened = True
+    return None if opened else root  # a bare "key:" at the end means null in YAML
+
+
+def _scalar(token: str) -> object:
+    if token[0] == '"':
+        return token[1:-1] if "\\" not in token else _unquote(token)
+    if token in _CONSTANTS:
+        return _CONSTANTS[token]
+    if token == "{}":
+        return {}
+    return float(token) if "." in token else int(token)
+
+
+def _list(token: str) -> list:
+    return [_scalar(item) for item in _ITEM.findall(token)]
+
+
+def _unquote(token: str) -> str:
+    if "\\" not in token:
+        return token[1:-1]
+    if _SURROGATE_ESCAPE.search(token):
+        return _ESCAPE.sub(_unescape_one, token[1:-1])
+    return scanstring(token, 1)[0]
+
+
+def _unescape_one(match: re.Match) -> str:
+    code, char = match.groups()
+    if code is not None:
+        return chr(int(code, 16))
+    if char not in _SIMPLE_ESCAPES:
+        raise ValueError(f"bad escape \\{char}")
+    return _SIMPLE_ESCAPES[char]
+
+
+def _parse_yaml(text: str) -> dict:
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a safe loader, C or pure
+    except yaml.YAMLError as exc:
+        if _Loader is yaml.SafeLoader:
+            raise ValueError(_describe(exc, text)) from exc
+        # libyaml rejects escaped lone surrogates that PyYAML (and our dump) accept.
+        try:
+            data = yaml.load(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc2:
+            raise ValueError(_describe(exc2, text)) from exc2
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError("expected a mapping at the top level")
+    return data
+
+
+def _describe(exc: yaml.YAMLError, text: str) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"invalid YAML: {exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        return f"invalid YAML: {exc.reason} (line {line})"
+    return f"invalid YAML: {exc}"

@@ -1,0 +1,21 @@
+"""Public home of gitml's error hierarchy (defined in :mod:`gitml.core.errors`)."""
+
+from gitml.core.errors import (
+    BadInputError,
+    ConcurrencyError,
+    CorruptRunError,
+    DirtyWorktreeError,
+    GitmlError,
+    NotARepositoryError,
+    RunNotFoundError,
+)
+
+__all__ = [
+    "BadInputError",
+    "ConcurrencyError",
+    "CorruptRunError",
+    "DirtyWorktreeError",
+    "GitmlError",
+    "NotARepositoryError",
+    "RunNotFoundError",
+]

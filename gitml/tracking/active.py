@@ -1,0 +1,164 @@
+"""Runs in progress: ``<git-common-dir>/gitml/active/<run-id>/``.
+
+A run in progress is a directory holding ``meta.json`` (written once, atomically, at start),
+``patch.diff`` (when the work tree was dirty) and ``log``: one JSON array per line, appended and
+flushed on every call. Nothing else is touched while a run logs, so a call costs a few
+microseconds and a crash loses at most a half-written last line, which reading skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitml.core.errors import BadInputError, RunNotFoundError
+from gitml.core.formats import Metric, iso_time
+
+ACTIVE_DIR = "active"
+
+
+@dataclass
+class RunLog:
+    """Everything an active run logged, folded from its log lines."""
+
+    params: dict[str, Any]
+    metrics: list[Metric]
+    tags: dict[str, str]
+    artifacts: dict[str, dict[str, Any]]
+    status: str | None
+
+
+class ActiveRun:
+    """Writer of one run in progress (see the module docstring for the layout)."""
+
+    def __init__(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.dir = directory
+        self.meta = meta
+        self.id: str = meta["id"]
+        self._log = open(directory / "log", "a", encoding="utf-8", buffering=1)
+        self._steps: dict[str, int] = {}
+
+    @classmethod
+    def create(cls, gitml_dir: Path, meta: dict[str, Any], patch: str | None) -> ActiveRun:
+        directory = gitml_dir / ACTIVE_DIR / meta["id"]
+        directory.mkdir(parents=True)
+        meta = {**meta, "pid": os.getpid(), "host": socket.gethostname()}
+        if patch is not None:
+            (directory / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
+        tmp = directory / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, directory / "meta.json")
+        return cls(directory, meta)
+
+    @classmethod
+    def reopen(cls, gitml_dir: Path, run_id: str) -> ActiveRun:
+        directory = gitml_dir / ACTIVE_DIR / run_id
+        return cls(directory, read_meta(directory))
+
+    # Each writer appends one line; `buffering=1` flushes it to the kernel immediately, which is
+    # what survives a killed process.
+    def param(self, key: str, value: Any) -> None:
+        self._log.write(json.dumps(["p", key, value]) + "\n")
+
+    def metric(self, key: str, value: float, step: int | None, stamp: float | None = None) -> None:
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        stamp = time.time() if stamp is None else stamp
+        self._log.write(json.dumps(["m", key, value, step, round(stamp, 3)]) + "\n")
+
+    def tag(self, key: str, value: str) -> None:
+        self._log.write(json.dumps(["t", key, value]) + "\n")
+
+    def artifact(self, path: str, entry: dict[str, Any]) -> None:
+        self._log.write(json.dumps(["a", path, entry]) + "\n")
+
+    def status(self, status: str) -> None:
+        self._log.write(json.dumps(["s", status]) + "\n")
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunNotFoundError(f"no run in progress with id {directory.name}") from None
+    except (ValueError, OSError) as exc:
+        raise BadInputError(f"run {directory.name}: unreadable meta.json: {exc}") from None
+
+
+def read_log(directory: Path) -> RunLog:
+    """Fold a run's log; an unparseable line (a crash mid-write) is skipped."""
+    params: dict[str, Any] = {}
+    metrics: list[Metric] = []
+    tags: dict[str, str] = {}
+    artifacts: dict[str, dict[str, Any]] = {}
+    status = None
+    try:
+        with open(directory / "log", encoding="utf-8", errors="replace") as handle:
+            lines = handle.readlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+            kind = record[0]
+        except (ValueError, IndexError):
+            continue
+        if kind == "p":
+            params[record[1]] = record[2]
+        elif kind == "m":
+            metrics.append(Metric(record[1], float(record[2]), int(record[3]), iso_time(record[4])))
+        elif kind == "t":
+            tags[record[1]] = record[2]
+        elif kind == "a":
+            artifacts[record[1]] = record[2]
+        elif kind == "s":
+            status = record[1]
+    return RunLog(params, metrics, tags, artifacts, status)
+
+
+def read_patch(directory: Path) -> str | None:
+    try:
+        return (directory / "patch.diff").read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return None
+
+
+def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
+    """Meta of every run in progress, with ``alive`` telling whether its process still runs."""
+    root = gitml_dir / ACTIVE_DIR
+    found = []
+    for directory in sorted(root.iterdir()) if root.is_dir() else []:
+        try:
+            meta = read_meta(directory)
+        except BadInputError:
+            continue
+        meta["alive"] = _alive(meta)
+        found.append(meta)
+    return found
+
+
+def _alive(meta: dict[str, Any]) -> bool | None:
+    """Whether the writing process lives; None when it ran on another host."""
+    if meta.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(meta["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, ValueError):
+        return True
+    return True
+
+
+def remove(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,279 @@
+"""Turning a run into a commit on the runs ref.
+
+Two ways in: an active run (the Python API's ``start_run`` … ``end_run``) is folded from its
+log and committed; ``commit_run`` builds a complete run in one step from values and files, for
+training scripts that never import gitml.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gitml import __version__
+from gitml.artifacts import store
+from gitml.core import runsref
+from gitml.core.config import load_config
+from gitml.core.errors import BadInputError, RunNotFoundError
+from gitml.core.formats import (
+    FINAL_STATUSES,
+    HISTORY_BOUND,
+    Metric,
+    Run,
+    downsample,
+    history_tsv,
+    iso_time,
+    metric_value,
+    param_value,
+    run_files,
+)
+from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+from gitml.core.ids import check_artifact_path, check_key, check_name, new_run_id, new_run_name
+from gitml.tracking import active
+from gitml.tracking.provenance import capture_source
+
+
+def cache_dir(repo: GitRepo) -> Path:
+    return repo.gitml_dir / "cache"
+
+
+def check_status(status: str) -> str:
+    value = str(status).upper()
+    if value not in FINAL_STATUSES:
+        raise BadInputError(f"unknown status {status!r}", hint=f"use one of {', '.join(FINAL_STATUSES)}")
+    return value
+
+
+def user_name(repo: GitRepo) -> str | None:
+    return repo.config_value("user", "name")
+
+
+def new_meta(
+    repo: GitRepo,
+    name: str | None,
+    experiment: str | None,
+    require_clean: bool,
+    command: str | None = None,
+    description: str | None = None,
+) -> tuple[dict[str, Any], str | None]:
+    """The fixed part of a new run (id, name, provenance …) and its uncommitted patch."""
+    config_experiment = None if experiment else load_config(repo.root).experiment
+    source, patch = capture_source(repo, require_clean=require_clean)
+    meta = {
+        "id": new_run_id(),
+        "name": check_name(name, "run name") if name is not None else new_run_name(),
+        "experiment": check_name(experiment or config_experiment, "experiment"),
+        "start_time": iso_time(time.time()),
+        "user": user_name(repo),
+        "source": source,
+        "command": command if command is not None else shlex.join(sys.argv),
+        "description": description,
+    }
+    return meta, patch
+
+
+def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: str | None) -> tuple[Run, list[Metric]]:
+    """A finished :class:`Run` from an active run's meta and log, plus its metric points."""
+    latest: dict[str, Metric] = {}
+    for point in log.metrics:
+        current = latest.get(point.key)
+        if current is None or point.step >= current.step:
+            latest[point.key] = point
+    end = iso_time(time.time())
+    run = Run(
+        id=meta["id"],
+        name=meta["name"],
+        experiment=meta["experiment"],
+        status=status,
+        start_time=meta["start_time"],
+        end_time=end,
+        updated=end,
+        user=meta.get("user"),
+        source=meta.get("source") or {},
+        command=meta.get("command"),
+        entry_point=meta.get("entry_point"),
+        description=meta.get("description"),
+        gitml_version=__version__,
+        params=dict(log.params),
+        metrics={k: m.value for k, m in latest.items()},
+        metric_info={k: {"step": m.step, "timestamp": m.timestamp} for k, m in latest.items()},
+        tags=dict(log.tags),
+        artifacts=dict(log.artifacts),
+        patch=patch,
+    )
+    return run, log.metrics
+
+
+def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
+    """Commit one run's directory onto the runs ref; return the new tip."""
+    files = run_files(run)
+    counts: dict[str, int] = {}
+    for point in points:
+        counts[point.key] = counts.get(point.key, 0) + 1
+    if any(n > 1 for n in counts.values()):
+        text = history_tsv(points)
+        if len(text) > HISTORY_BOUND:
+            full = store.put_bytes(cache_dir(repo), text.encode())
+            note = f"# full history: sha256:{full} ({len(points)} points)\n"
+            text = note + history_tsv(downsample(points, HISTORY_BOUND - len(note)))
+        files["history.tsv"] = text.encode()
+    tree = runsref.write_run_tree(repo, files)
+    return runsref.commit_runs(repo, {run.id: tree}, f"run {run.id}: {run.name}")
+
+
+def finish_active(repo: GitRepo, run_id: str, status: str) -> Run:
+    """Commit a run in progress with ``status`` and remove its active directory."""
+    directory = repo.gitml_dir / active.ACTIVE_DIR / run_id
+    meta = active.read_meta(directory)
+    log = active.read_log(directory)
+    run, points = assemble(meta, log, check_status(status), active.read_patch(directory))
+    write_run(repo, run, points)
+    active.remove(directory)
+    return run
+
+
+def resolve_active(repo: GitRepo, prefix: str) -> str:
+    """The id of the one run in progress whose id starts with ``prefix``."""
+    matches = [m["id"] for m in active.list_active(repo.gitml_dir) if m["id"].startswith(prefix)]
+    if len(matches) != 1:
+        what = "no run in progress" if not matches else f"{len(matches)} runs in progress"
+        raise RunNotFoundError(f"{what} matches {prefix!r}", hint="see `gitml runs list --active`")
+    return matches[0]
+
+
+# -- files users already have: params.yaml, metrics.json -----------------------------------------
+
+
+def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings with dots (``train: {lr: 0.1}`` -> ``train.lr``), as DVC does."""
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_values_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file of (possibly nested) values, flattened with dots."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInputError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"cannot read {path}: {exc}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            doc = json.loads(text) if text.strip() else {}
+        else:
+            import yaml
+
+            doc = yaml.safe_load(text) or {}
+    except ValueError as exc:
+        raise BadInputError(f"{path}: invalid JSON: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError, imported lazily
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise BadInputError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, Mapping):
+        raise BadInputError(f"{path}: expected a mapping of names to values")
+    return flatten(doc)
+
+
+def _params(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        check_key(str(key), "param key")
+        if isinstance(value, (list, tuple)):
+            value = json.dumps(value)
+        out[str(key)] = param_value(str(key), value)
+    return out
+
+
+def _metrics(values: Mapping[str, Any], where: str = "") -> dict[str, float]:
+    out = {}
+    for key, value in values.items():
+        check_key(str(key), "metric key")
+        try:
+            out[str(key)] = metric_value(str(key), value)
+        except BadInputError as exc:
+            raise BadInputError(f"{where}{exc.message}") from None
+    return out
+
+
+def commit_run(
+    name: str | None = None,
+    experiment: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    params_files: Iterable[str | Path] = (),
+    metrics_files: Iterable[str | Path] = (),
+    artifacts: Iterable[str | Path] = (),
+    tags: Mapping[str, str] | None = None,
+    status: str = "FINISHED",
+    message: str | None = None,
+    command: str | None = None,
+    require_clean: bool = False,
+    resume: str | None = None,
+    repo: RepoLike = None,
+) -> Run:
+    """Commit one complete run in one step and return it.
+
+    With no params, metrics or files given, reads the files ``gitml.yaml`` names (by default
+    ``params.yaml`` and ``metrics.json``, each skipped when absent). ``resume`` commits a run in
+    progress (left behind by a killed process, say) instead of creating one.
+
+    Everything is validated before anything is written: bad input changes nothing.
+    """
+    params_files, metrics_files = list(params_files), list(metrics_files)
+    with open_repo(repo) as git:
+        if not (params or metrics or params_files or metrics_files or resume):
+            config = load_config(git.root)
+            params_files = [git.root / p for p in config.params if (git.root / p).is_file()]
+            metrics_files = [git.root / m for m in config.metrics if (git.root / m).is_file()]
+        all_params: dict[str, Any] = {}
+        for file in params_files:
+            all_params.update(_params(read_values_file(file)))
+        all_params.update(_params(params or {}))
+        all_metrics: dict[str, float] = {}
+        for file in metrics_files:
+            all_metrics.update(_metrics(read_values_file(file), f"{file}: "))
+        all_metrics.update(_metrics(metrics or {}))
+        all_tags = {check_key(str(k), "tag key"): str(v) for k, v in (tags or {}).items()}
+        paths = [Path(p) for p in artifacts]
+        for path in paths:
+            if not path.exists():
+                raise BadInputError(f"artifact path does not exist: {path}")
+            check_artifact_path(path.name)
+        status = check_status(status)
+        if resume:
+            run_id = resolve_active(git, resume)
+            run_log = active.ActiveRun.reopen(git.gitml_dir, run_id)
+        else:
+            meta, patch = new_meta(git, name, experiment, require_clean, command, message)
+            run_log = active.ActiveRun.create(git.gitml_dir, meta, patch)
+        try:
+            _log_all(git, run_log, all_params, all_metrics, all_tags, paths)
+        finally:
+            run_log.close()
+        return finish_active(git, run_log.id, status)
+
+
+def _log_all(git, run_log, params, metrics, tags, paths) -> None:
+    stamp = time.time()
+    for key, value in params.items():
+        run_log.param(key, value)
+    for key, value in metrics.items():
+        run_log.metric(key, value, None, stamp)
+    for key, value in tags.items():
+        run_log.tag(key, value)
+    for path in paths:
+        run_log.artifact(path.name, store.put_path(cache_dir(git), path))

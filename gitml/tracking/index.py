@@ -1,0 +1,210 @@
+"""The query index: ``<git-common-dir>/gitml/index.sqlite``, a cache of the runs ref.
+
+It records the runs-ref tip it reflects. Every query first brings it up to date by diffing the
+``runs/`` trees of the indexed tip and the current tip, reading only changed shards and runs.
+It is never trusted over the ref: a missing, unreadable or foreign-schema index file, or an
+indexed tip that no longer exists, is rebuilt from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from gitml.core import runsref
+from gitml.core.errors import CorruptRunError
+from gitml.core.formats import RUN_FILES, Run, parse_run
+from gitml.core.gitrepo import GitRepo
+
+INDEX_FILE = "index.sqlite"
+INDEX_SCHEMA = "1"
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT, status TEXT,
+    start_time TEXT, end_time TEXT, user TEXT, source_commit TEXT, branch TEXT, dirty INTEGER,
+    doc TEXT);
+CREATE TABLE IF NOT EXISTS params(run_id TEXT, key TEXT, value TEXT, num REAL);
+CREATE TABLE IF NOT EXISTS metrics(run_id TEXT, key TEXT, value REAL, step INTEGER, timestamp TEXT);
+CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT);
+CREATE TABLE IF NOT EXISTS corrupt(run_id TEXT PRIMARY KEY, message TEXT);
+CREATE INDEX IF NOT EXISTS runs_start ON runs(start_time);
+CREATE INDEX IF NOT EXISTS runs_commit ON runs(source_commit);
+CREATE INDEX IF NOT EXISTS params_key ON params(key, run_id);
+CREATE INDEX IF NOT EXISTS params_run ON params(run_id);
+CREATE INDEX IF NOT EXISTS metrics_key ON metrics(key, value);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
+CREATE INDEX IF NOT EXISTS tags_key ON tags(key, run_id);
+CREATE INDEX IF NOT EXISTS tags_run ON tags(run_id);
+"""
+
+
+def index_path(repo: GitRepo) -> Path:
+    return repo.gitml_dir / INDEX_FILE
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def open_index(repo: GitRepo) -> sqlite3.Connection:
+    """Open the index, brought up to date with the runs ref (rebuilt if it cannot be trusted)."""
+    path = index_path(repo)
+    try:
+        conn = _connect(path)
+        if _meta(conn, "schema") not in (None, INDEX_SCHEMA):
+            raise sqlite3.DatabaseError("index schema changed")
+    except sqlite3.DatabaseError:
+        _remove(path)
+        conn = _connect(path)
+    for _ in range(10):
+        if _sync(repo, conn):
+            return conn
+    return conn
+
+
+def rebuild(repo: GitRepo) -> int:
+    """Throw the index away and rebuild it from the runs ref; return the number of runs indexed."""
+    _remove(index_path(repo))
+    conn = open_index(repo)
+    try:
+        return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.unlink(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+
+
+def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
+    """Apply the ref's changes since the indexed tip; False when another process raced us."""
+    tip = repo.ref(runsref.RUNS_REF)
+    indexed = _meta(conn, "tip")
+    if indexed == (tip or ""):
+        return True
+    base = indexed if indexed and repo.has_object(indexed) else None
+    changed, removed = runsref.diff_runs(repo, base, tip)
+    rows = [_rows(repo, run_id, tree) for run_id, tree in changed.items()]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if _meta(conn, "tip") != indexed:
+            conn.execute("ROLLBACK")
+            return False
+        if base is None:
+            for table in ("runs", "params", "metrics", "tags", "corrupt"):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        _delete(conn, list(changed) + list(removed))
+        for row in rows:
+            _insert(conn, row)
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip or "",))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (INDEX_SCHEMA,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True
+
+
+def _rows(repo: GitRepo, run_id: str, tree: str) -> Run | tuple[str, str]:
+    try:
+        return parse_run(run_id, runsref.read_run_files(repo, tree, RUN_FILES))
+    except CorruptRunError as exc:
+        log.warning("%s", exc)
+        return run_id, exc.message
+    except (KeyError, ValueError) as exc:
+        return run_id, f"run {run_id}: unreadable: {exc}"
+
+
+def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
+    for start in range(0, len(ids), 500):
+        chunk = [(i,) for i in ids[start : start + 500]]
+        for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
+                              ("tags", "run_id"), ("corrupt", "run_id")):
+            conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", chunk)  # noqa: S608
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)  # params imported as text ("0.01") still compare as numbers
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def _insert(conn: sqlite3.Connection, row: Run | tuple[str, str]) -> None:
+    if isinstance(row, tuple):
+        conn.execute("INSERT OR REPLACE INTO corrupt VALUES (?, ?)", row)
+        return
+    run = row
+    source = run.source
+    conn.execute(
+        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (run.id, run.name, run.experiment, run.status, run.start_time, run.end_time, run.user,
+         source.get("commit") or "", source.get("branch"), int(bool(source.get("dirty"))),
+         json.dumps(run.to_dict(), sort_keys=True)),
+    )
+    conn.executemany(
+        "INSERT INTO params VALUES (?,?,?,?)",
+        [(run.id, k, _text(v), _number(v)) for k, v in run.params.items()],
+    )
+    conn.executemany(
+        "INSERT INTO metrics VALUES (?,?,?,?,?)",
+        [(run.id, k, v, run.metric_info.get(k, {}).get("step"),
+          run.metric_info.get(k, {}).get("timestamp")) for k, v in run.metrics.items()],
+    )
+    conn.executemany("INSERT INTO tags VALUES (?,?,?)", [(run.id, k, v) for k, v in run.tags.items()])
+
+
+def run_from_doc(doc: str) -> Run:
+    """A :class:`Run` from the JSON an index row keeps (no history, no patch text)."""
+    data = json.loads(doc)
+    data["patch"] = None
+    data["metrics"] = {k: float(v) for k, v in data["metrics"].items()}
+    return Run(**data)
+
+
+def corrupt_runs(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    return conn.execute("SELECT run_id, message FROM corrupt ORDER BY run_id").fetchall()
+
+
+def ids_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 3) -> list[str]:
+    upper = prefix + "g"  # every hex id starting with prefix sorts between prefix and prefix+'g'
+    rows = conn.execute(
+        "SELECT id FROM runs WHERE id >= ? AND id < ? UNION SELECT run_id FROM corrupt "
+        "WHERE run_id >= ? AND run_id < ? LIMIT ?",
+        (prefix, upper, prefix, upper, limit),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def iter_docs(conn: sqlite3.Connection, sql: str, params: Iterable) -> list[Run]:
+    return [run_from_doc(doc) for (doc,) in conn.execute(sql, list(params))]

@@ -1,0 +1,106 @@
+"""Where a run's code came from: commit, branch, remote, and the uncommitted patch."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from gitml.core.errors import DirtyWorktreeError
+from gitml.core.gitrepo import EMPTY_TREE, GitRepo
+
+NO_COMMIT_NOTE = "repository has no commit yet"
+
+
+def strip_credentials(url: str) -> str:
+    """Drop user names and passwords from http(s) URLs and passwords from any other URL."""
+    if "://" not in url:
+        return url  # scp-like `git@host:path` carries a login name, not a secret
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    if parts.scheme in ("http", "https", "ftp", "ftps"):
+        netloc = host
+    else:
+        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _status(repo: GitRepo) -> tuple[dict[str, str], list[str], list[str]]:
+    """Parse ``git status --porcelain=v2 --branch``: header fields, changed and untracked paths."""
+    out = repo.git("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    header: dict[str, str] = {}
+    changed: list[str] = []
+    untracked: list[str] = []
+    records = out.split(b"\0")
+    i = 0
+    while i < len(records):
+        record = records[i].decode("utf-8", "surrogateescape")
+        i += 1
+        if record.startswith("# "):
+            key, _, value = record[2:].partition(" ")
+            header[key] = value
+        elif record.startswith("? "):
+            untracked.append(record[2:])
+        elif record[:2] in ("1 ", "u "):
+            changed.append(record.split(" ", 8 if record[0] == "1" else 10)[-1])
+        elif record.startswith("2 "):
+            changed.append(record.split(" ", 9)[-1])
+            i += 1  # a rename record is followed by its original path
+    return header, changed, untracked
+
+
+def _remote_url(repo: GitRepo, upstream: str | None) -> str | None:
+    remotes = repo.remotes()
+    if not remotes:
+        return None
+    name = None
+    if upstream:
+        name = next((r for r in remotes if upstream.startswith(r + "/")), None)
+    name = name or ("origin" if "origin" in remotes else sorted(remotes)[0])
+    return strip_credentials(remotes[name])
+
+
+def capture_source(repo: GitRepo, require_clean: bool = False) -> tuple[dict, str | None]:
+    """Return the run's ``source`` mapping and the patch of uncommitted changes (or None).
+
+    A work tree is dirty when tracked files differ from HEAD; untracked files alone (models,
+    metrics files a training script just wrote) do not make it dirty, but are listed in the
+    patch when there is one.
+
+    Raises:
+        DirtyWorktreeError: ``require_clean`` and the work tree has uncommitted changes.
+    """
+    header, changed, untracked = _status(repo)
+    oid = header.get("branch.oid", "(initial)")
+    commit = "" if oid == "(initial)" else oid
+    head = header.get("branch.head")
+    branch = None if head in (None, "(detached)") else head
+    dirty = bool(changed)
+    if dirty and require_clean:
+        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        raise DirtyWorktreeError(
+            f"work tree has uncommitted changes: {shown}",
+            hint="commit them first, or drop --require-clean to record a patch",
+        )
+    source = {
+        "commit": commit,
+        "branch": branch,
+        "dirty": dirty,
+        "remote": _remote_url(repo, header.get("branch.upstream")),
+    }
+    if not commit:
+        source["note"] = NO_COMMIT_NOTE
+    patch = None
+    if dirty:
+        base = commit or EMPTY_TREE
+        diff = repo.git("diff", "--binary", "--no-color", "--no-ext-diff", base)
+        listing = "".join(f"#   {_quote(path)}\n" for path in untracked)
+        if listing:
+            listing = "# gitml: untracked files, not in this patch:\n" + listing
+        patch = listing + diff.decode("utf-8", "surrogateescape")
+    return source, patch
+
+
+def _quote(path: str) -> str:
+    return path if re.match(r"^[\w./@+-]+$", path) else repr(path)
