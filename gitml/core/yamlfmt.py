@@ -1,12 +1,10 @@
 """Canonical YAML for run files: a strict subset we emit ourselves and parse fast.
 
-Run files are committed to git, so the same content must always give byte-identical text, and an
-index rebuild reads hundreds of thousands of them, so parsing must be far cheaper than PyYAML's.
-:func:`dump` writes a restricted subset that is still real YAML (PyYAML reads it as the same
-data); :func:`load` parses that subset with one regex pass and hands anything else (hand edits)
-to PyYAML's safe loader.
-
-The subset, one entry per line, nesting by exactly two spaces:
+Run files are committed to git, so equal content must give byte-identical text, and an index
+rebuild reads hundreds of thousands of them, so parsing must be far cheaper than PyYAML's.
+:func:`dump` writes a subset that is still real YAML (PyYAML reads it as the same data);
+:func:`load` parses that subset with one regex pass and hands anything else (hand edits) to
+PyYAML's safe loader. The subset, one entry per line, nesting by exactly two spaces:
 
 * ``key: scalar``, ``key: [scalar, scalar]``, ``key: []``, ``key: {}``, or ``key:`` followed by
   the lines of a non-empty nested mapping; keys sorted by Python ``str`` order;
@@ -18,7 +16,6 @@ The subset, one entry per line, nesting by exactly two spaces:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -41,7 +38,7 @@ _SPECIAL_KEY = (
     "(?:[yY](?:[eE][sS])?|[nN](?:[oO]|[uU][lL][lL])?|[oO](?:[nN]|[fF][fF])"
     "|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE]):"
 )
-_KEY = f"(?!{_SPECIAL_KEY})[A-Za-z_][A-Za-z0-9_./-]*|{_STR}"
+_KEY = f"(?!{_SPECIAL_KEY}){_PLAIN_KEY.pattern}|{_STR}"
 _SCALAR = (
     f"{_STR}|-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+(?:e[-+][0-9]+)?)?"
     r"|null|true|false|\.nan|\.inf|-\.inf"
@@ -133,12 +130,11 @@ def _dump_mapping(mapping: Mapping, indent: str, lines: list[str]) -> None:
 
 
 def _format_key(key: str) -> str:
-    if _PLAIN_KEY.fullmatch(key) and key.lower() not in _SPECIAL_WORDS:
-        return key
-    quoted = _quote(key)
-    if len(quoted) > _MAX_KEY_CHARS:
-        raise ValueError(f"key too long for YAML ({len(quoted)} characters once quoted)")
-    return quoted
+    plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _SPECIAL_WORDS
+    text = key if plain else _quote(key)
+    if len(text) > _MAX_KEY_CHARS:
+        raise ValueError(f"key too long for YAML ({len(text)} characters once written)")
+    return text
 
 
 def _format_scalar(value: object) -> str:
@@ -176,6 +172,7 @@ def _parse_fast(text: str) -> dict | None:
         return None
     root: dict = {}
     stack = [root]
+    top = root
     opened = False  # the previous line was "key:" and must be followed by its children
     for indent, key, value in rows:
         depth = len(indent) >> 1
@@ -183,16 +180,29 @@ def _parse_fast(text: str) -> dict | None:
             if opened or depth > len(stack) - 1:
                 return None
             del stack[depth + 1 :]
+            top = stack[-1]
         if key[0] == '"':
             key = _unquote(key)
-        if value:
-            stack[-1][key] = _list(value) if value[0] == "[" else _scalar(value)
-            opened = False
-        else:
+        if not value:
             child: dict = {}
-            stack[-1][key] = child
+            top[key] = child
             stack.append(child)
+            top = child
             opened = True
+            continue
+        opened = False
+        # _scalar inlined for the common cases: this loop is the index rebuild's hot path.
+        first = value[0]
+        if first == '"':
+            top[key] = value[1:-1] if "\\" not in value else _unquote(value)
+        elif first == "[":
+            top[key] = [_scalar(item) for item in _ITEM.findall(value)]
+        elif value in _CONSTANTS:
+            top[key] = _CONSTANTS[value]
+        elif first == "{":
+            top[key] = {}
+        else:
+            top[key] = float(value) if "." in value else int(value)
     return None if opened else root  # a bare "key:" at the end means null in YAML
 
 
@@ -201,13 +211,7 @@ def _scalar(token: str) -> object:
         return token[1:-1] if "\\" not in token else _unquote(token)
     if token in _CONSTANTS:
         return _CONSTANTS[token]
-    if token == "{}":
-        return {}
     return float(token) if "." in token else int(token)
-
-
-def _list(token: str) -> list:
-    return [_scalar(item) for item in _ITEM.findall(token)]
 
 
 def _unquote(token: str) -> str:

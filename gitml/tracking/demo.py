@@ -64,6 +64,14 @@ def _git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def _commit(cwd: Path, message: str) -> None:
+    # A fresh machine may have no git identity yet; the demo must still work there.
+    has_identity = subprocess.run(["git", "config", "user.email"], cwd=cwd, capture_output=True)
+    identity = [] if has_identity.stdout.strip() else ["-c", "user.name=gitml demo",
+                                                       "-c", "user.email=demo@gitml.invalid"]
+    _git(cwd, *identity, "commit", "-q", "-m", message)
+
+
 def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     """Create a demo repository, train three times with different params and commit the runs.
 
@@ -83,11 +91,10 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     (path / ".gitignore").write_text("metrics.json\nmodel.pkl\n", encoding="utf-8")
     init(path)
     (path / "params.yaml").write_text("lr: 0.01\nepochs: 5\nseed: 1\n", encoding="utf-8")
-    _git(path, "add", ".")
-    _git(path, "-c", "user.name=gitml demo", "-c", "user.email=demo@gitml.invalid",
-         "commit", "-q", "-m", "toy training script")
     for name, lr in (("baseline", 0.01), ("faster-lr", 0.1)):
         (path / "params.yaml").write_text(f"lr: {lr}\nepochs: 5\nseed: 1\n", encoding="utf-8")
+        _git(path, "add", ".")
+        _commit(path, f"train with lr={lr}")
         subprocess.run([sys.executable, "train.py"], cwd=path, check=True, capture_output=True)
         commit_run(name=name, experiment="demo", artifacts=[path / "model.pkl"],
                    params_files=[path / "params.yaml"], metrics_files=[path / "metrics.json"],
