@@ -240,3 +240,17 @@ def test_run_files_round_trip():
                       tags={"k": "v"})
     files = formats.run_files(run)
     assert formats.run_files(formats.parse_run(run.id, files)) == files
+
+
+def test_run_whose_commit_was_rewritten_away_still_shows(repo):
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "train.py").write_text("print('v2')\n")
+    git(repo, "commit", "-qam", "v2")
+    run = gitml.commit_run(name="on-feature", repo=repo)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-D", "feature")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    (listed,) = gitml.search_runs(repo=repo)
+    assert listed.id == run.id and listed.source["commit_missing"] is True
+    assert gitml.get_run(run.id, repo=repo).source["commit_missing"] is True

@@ -16,8 +16,9 @@ def _when(stamp: str | None) -> str:
 
 
 def _commit(source: dict) -> str:
+    """Short sha; ``*`` marks a dirty tree, ``?`` a commit no longer in the repository."""
     commit = (source.get("commit") or "")[:7] or "-"
-    return commit + ("*" if source.get("dirty") else "")
+    return commit + ("*" if source.get("dirty") else "") + ("?" if source.get("commit_missing") else "")
 
 
 def _warn_corrupt(corrupt: list[tuple[str, str]]) -> None:
@@ -95,7 +96,7 @@ def show_cmd(run: str, as_json: bool) -> None:
         f"ended      {found.end_time or ''}",
         f"user       {found.user or ''}",
         f"commit     {source.get('commit') or '(none: ' + source.get('note', 'no commit') + ')'}"
-        + ("" if source.get("commit_exists", True) else "  (no longer in this repository)"),
+        + ("  (no longer in this repository)" if source.get("commit_missing") else ""),
         f"branch     {source.get('branch') or ''}",
         f"dirty      {'yes (patch.diff recorded)' if source.get('dirty') else 'no'}",
         f"remote     {source.get('remote') or ''}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -81,16 +81,24 @@ class Run:
 
     def to_dict(self, history: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (the stable ``--json`` shape documented in docs/formats.md)."""
-        data = asdict(self)
-        data.pop("history")
-        data.pop("full_history")
+        # Built by hand, not with dataclasses.asdict: this runs once per run in an index rebuild.
+        data = {name: getattr(self, name) for name in _DICT_FIELDS}
+        data["metrics"] = {key: _json_number(value) for key, value in self.metrics.items()}
         data["patch"] = self.patch is not None
         if history:
-            data["history"] = [asdict(m) for m in self.history or []]
+            data["history"] = [
+                {"key": m.key, "step": m.step, "timestamp": m.timestamp, "value": _json_number(m.value)}
+                for m in self.history or []
+            ]
             data["full_history"] = self.full_history
-        for key, value in data["metrics"].items():
-            data["metrics"][key] = _json_number(value)
         return data
+
+
+_DICT_FIELDS = (
+    "id", "name", "experiment", "status", "start_time", "end_time", "updated", "user", "source",
+    "command", "entry_point", "description", "gitml_version", "params", "metric_info", "tags",
+    "artifacts",
+)
 
 
 def _json_number(value: float) -> float | str:

@@ -47,19 +47,23 @@ _VALUE = f"{_SCALAR}|\\{{\\}}|\\[(?:(?:{_SCALAR})(?:, (?:{_SCALAR}))*)?\\]"
 # Anchored per line so a match never starts mid-line; the caller checks every line matched.
 _ROW = re.compile(f"^((?:  )*)({_KEY}):(?: ({_VALUE}))?\n", re.M)
 _ITEM = re.compile(_SCALAR)
-_CONSTANTS = {
-    "null": None, "true": True, "false": False,
-    ".nan": math.nan, ".inf": math.inf, "-.inf": -math.inf,
-}
+_CONSTANTS = dict(
+    zip(
+        ("null", "true", "false", ".nan", ".inf", "-.inf"),
+        (None, True, False, math.nan, math.inf, -math.inf),
+        strict=True,
+    )
+)
 # JSON would merge an escaped surrogate pair into one character; YAML keeps two code points.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
-_SIMPLE_ESCAPES = {
-    '"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
-}
+_SIMPLE_ESCAPES = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
 # PyYAML and libyaml give up on an implicit key longer than this many characters.
 _MAX_KEY_CHARS = 1024
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml is fast but rejects escaped lone surrogates that the pure loader (and dump) accept.
+_LOADERS = (
+    (yaml.CSafeLoader, yaml.SafeLoader) if hasattr(yaml, "CSafeLoader") else (yaml.SafeLoader,)
+)
 
 
 def dump(data: Mapping) -> str:
@@ -232,16 +236,14 @@ def _unescape_one(match: re.Match) -> str:
 
 
 def _parse_yaml(text: str) -> dict:
-    try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader, C or pure
-    except yaml.YAMLError as exc:
-        if _Loader is yaml.SafeLoader:
-            raise ValueError(_describe(exc, text)) from exc
-        # libyaml rejects escaped lone surrogates that PyYAML (and our dump) accept.
+    for loader in _LOADERS:
         try:
-            data = yaml.load(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as exc2:
-            raise ValueError(_describe(exc2, text)) from exc2
+            data = yaml.load(text, Loader=loader)  # only ever a safe loader
+            break
+        except yaml.YAMLError as exc:
+            error = exc
+    else:
+        raise ValueError(_describe(error, text)) from error
     if data is None:
         return {}
     if not isinstance(data, dict):

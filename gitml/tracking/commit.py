@@ -111,6 +111,18 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
 
 def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     """Commit one run's directory onto the runs ref; return the new tip."""
+    tree = _run_tree(repo, run, points)
+    return runsref.commit_runs(repo, {run.id: tree}, f"run {run.id}: {run.name}")
+
+
+def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message: str) -> str:
+    """Commit many finished runs in one commit, their objects in one pack (imports, bulk loads)."""
+    with repo.batch():
+        changes = {run.id: _run_tree(repo, run, points) for run, points in runs}
+        return runsref.commit_runs(repo, changes, message)
+
+
+def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     files = run_files(run)
     counts: dict[str, int] = {}
     for point in points:
@@ -122,8 +134,7 @@ def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
             note = f"# full history: sha256:{full} ({len(points)} points)\n"
             text = note + history_tsv(downsample(points, HISTORY_BOUND - len(note)))
         files["history.tsv"] = text.encode()
-    tree = runsref.write_run_tree(repo, files)
-    return runsref.commit_runs(repo, {run.id: tree}, f"run {run.id}: {run.name}")
+    return runsref.write_run_tree(repo, files)
 
 
 def finish_active(repo: GitRepo, run_id: str, status: str) -> Run:

@@ -22,9 +22,10 @@ from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
 INDEX_SCHEMA = "1"
+BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT, status TEXT,
     start_time TEXT, end_time TEXT, user TEXT, source_commit TEXT, branch TEXT, dirty INTEGER,
@@ -33,15 +34,19 @@ CREATE TABLE IF NOT EXISTS params(run_id TEXT, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS metrics(run_id TEXT, key TEXT, value REAL, step INTEGER, timestamp TEXT);
 CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT);
 CREATE TABLE IF NOT EXISTS corrupt(run_id TEXT PRIMARY KEY, message TEXT);
-CREATE INDEX IF NOT EXISTS runs_start ON runs(start_time);
-CREATE INDEX IF NOT EXISTS runs_commit ON runs(source_commit);
-CREATE INDEX IF NOT EXISTS params_key ON params(key, run_id);
-CREATE INDEX IF NOT EXISTS params_run ON params(run_id);
-CREATE INDEX IF NOT EXISTS metrics_key ON metrics(key, value);
-CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
-CREATE INDEX IF NOT EXISTS tags_key ON tags(key, run_id);
-CREATE INDEX IF NOT EXISTS tags_run ON tags(run_id);
 """
+_INDEX_COLUMNS = {
+    "runs_start": "runs(start_time)",
+    "runs_commit": "runs(source_commit)",
+    "params_key": "params(key, run_id)",
+    "params_run": "params(run_id)",
+    "metrics_key": "metrics(key, value)",
+    "metrics_run": "metrics(run_id)",
+    "tags_key": "tags(key, run_id)",
+    "tags_run": "tags(run_id)",
+}
+_INDEX_NAMES = tuple(_INDEX_COLUMNS)
+_INDEXES = tuple(f"CREATE INDEX IF NOT EXISTS {n} ON {c}" for n, c in _INDEX_COLUMNS.items())
 
 
 def index_path(repo: GitRepo) -> Path:
@@ -53,7 +58,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=60, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(_SCHEMA)
+    conn.executescript(_TABLES + ";".join(_INDEXES))
     return conn
 
 
@@ -104,7 +109,11 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
         return True
     base = indexed if indexed and repo.has_object(indexed) else None
     changed, removed = runsref.diff_runs(repo, base, tip)
-    rows = [_rows(repo, run_id, tree) for run_id, tree in changed.items()]
+    if len(changed) > BULK_THRESHOLD:
+        contents = runsref.bulk_read_runs(repo, tip, None if base is None else set(changed), RUN_FILES)
+        rows = [_parse(run_id, contents.get(run_id, {})) for run_id in changed]
+    else:
+        rows = [_parse(run_id, runsref.read_run_files(repo, tree, RUN_FILES)) for run_id, tree in changed.items()]
     conn.execute("BEGIN IMMEDIATE")
     try:
         if _meta(conn, "tip") != indexed:
@@ -113,9 +122,15 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
         if base is None:
             for table in ("runs", "params", "metrics", "tags", "corrupt"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-        _delete(conn, list(changed) + list(removed))
-        for row in rows:
-            _insert(conn, row)
+            # A bulk load is cheaper into bare tables, with the indexes built once afterwards.
+            for name in _INDEX_NAMES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            _insert(conn, rows)
+            for statement in _INDEXES:
+                conn.execute(statement)
+        else:
+            _delete(conn, list(changed) + list(removed))
+            _insert(conn, rows)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip or "",))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (INDEX_SCHEMA,))
         conn.execute("COMMIT")
@@ -125,14 +140,12 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
     return True
 
 
-def _rows(repo: GitRepo, run_id: str, tree: str) -> Run | tuple[str, str]:
+def _parse(run_id: str, files: dict[str, bytes]) -> Run | tuple[str, str]:
     try:
-        return parse_run(run_id, runsref.read_run_files(repo, tree, RUN_FILES))
+        return parse_run(run_id, files)
     except CorruptRunError as exc:
         log.warning("%s", exc)
         return run_id, exc.message
-    except (KeyError, ValueError) as exc:
-        return run_id, f"run {run_id}: unreadable: {exc}"
 
 
 def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
@@ -160,28 +173,27 @@ def _text(value: object) -> str:
     return "null" if value is None else str(value)
 
 
-def _insert(conn: sqlite3.Connection, row: Run | tuple[str, str]) -> None:
-    if isinstance(row, tuple):
-        conn.execute("INSERT OR REPLACE INTO corrupt VALUES (?, ?)", row)
-        return
-    run = row
-    source = run.source
-    conn.execute(
-        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (run.id, run.name, run.experiment, run.status, run.start_time, run.end_time, run.user,
-         source.get("commit") or "", source.get("branch"), int(bool(source.get("dirty"))),
-         json.dumps(run.to_dict(), sort_keys=True)),
-    )
-    conn.executemany(
-        "INSERT INTO params VALUES (?,?,?,?)",
-        [(run.id, k, _text(v), _number(v)) for k, v in run.params.items()],
-    )
-    conn.executemany(
-        "INSERT INTO metrics VALUES (?,?,?,?,?)",
-        [(run.id, k, v, run.metric_info.get(k, {}).get("step"),
-          run.metric_info.get(k, {}).get("timestamp")) for k, v in run.metrics.items()],
-    )
-    conn.executemany("INSERT INTO tags VALUES (?,?,?)", [(run.id, k, v) for k, v in run.tags.items()])
+def _insert(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -> None:
+    """Insert parsed runs (and corrupt-run notes), one statement per table for the whole batch."""
+    runs, params, metrics, tags, corrupt = [], [], [], [], []
+    for row in rows:
+        if isinstance(row, tuple):
+            corrupt.append(row)
+            continue
+        run, source = row, row.source
+        runs.append((run.id, run.name, run.experiment, run.status, run.start_time, run.end_time,
+                     run.user, source.get("commit") or "", source.get("branch"),
+                     int(bool(source.get("dirty"))), json.dumps(run.to_dict(), sort_keys=True)))
+        params.extend((run.id, k, _text(v), _number(v)) for k, v in run.params.items())
+        for key, value in run.metrics.items():
+            info = run.metric_info.get(key, {})
+            metrics.append((run.id, key, value, info.get("step"), info.get("timestamp")))
+        tags.extend((run.id, k, v) for k, v in run.tags.items())
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", runs)
+    conn.executemany("INSERT INTO params VALUES (?,?,?,?)", params)
+    conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", metrics)
+    conn.executemany("INSERT INTO tags VALUES (?,?,?)", tags)
+    conn.executemany("INSERT OR REPLACE INTO corrupt VALUES (?, ?)", corrupt)
 
 
 def run_from_doc(doc: str) -> Run:

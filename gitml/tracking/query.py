@@ -69,9 +69,10 @@ def _point(key: str, value: float, info: dict[str, Any]) -> Metric:
 
 
 def _mark_missing_source(git: GitRepo, run: Run) -> None:
+    """Flag a run whose source commit is gone (rebased away, say): it still shows, marked."""
     commit = run.source.get("commit")
-    if commit:
-        run.source["commit_exists"] = git.has_object(commit)
+    if commit and not git.has_object(commit):
+        run.source["commit_missing"] = True
 
 
 def search_runs(
@@ -108,9 +109,12 @@ def search_runs(
     with open_repo(repo) as git:
         conn = index.open_index(git)
         try:
-            return index.iter_docs(conn, sql, params)
+            runs = index.iter_docs(conn, sql, params)
         finally:
             conn.close()
+        for run in runs:
+            _mark_missing_source(git, run)
+        return runs
 
 
 def corrupt_runs(repo: RepoLike = None) -> list[tuple[str, str]]:
