@@ -45,7 +45,12 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
+_SUBMODULES = ("errors", "artifacts", "tracking", "core")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # `import gitml; gitml.errors.BadInputError` works without a second import
+        return importlib.import_module(f"gitml.{name}")
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'gitml' has no attribute {name!r}")

@@ -104,7 +104,7 @@ def test_log_artifact_file_and_dir(repo, tmp_path):
     got = gitml.get_run(run.id, repo=repo)
     assert entry == got.artifacts["model.pkl"]
     assert entry["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
-    assert got.artifacts["figures"]["kind"] == "dir" and got.artifacts["figures"]["files"] == 2
+    assert got.artifacts["figures/plots"]["kind"] == "dir" and got.artifacts["figures/plots"]["files"] == 2
     cache = repo / ".git" / "gitml" / "cache" / "sha256"
     digest = entry["sha256"]
     assert (cache / digest[:2] / digest[2:]).read_bytes() == model.read_bytes()

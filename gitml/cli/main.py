@@ -69,6 +69,8 @@ def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error ends as one line on stderr and a documented exit code."""
     args = sys.argv[1:] if argv is None else argv
+    if not args:  # bare `gitml`: help on stdout, as `gitml --help`
+        args = ["--help"]
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="gitml", standalone_mode=False)

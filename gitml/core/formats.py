@@ -8,8 +8,10 @@ what it reads so a corrupted file is reported with its run id.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -84,7 +86,8 @@ class Run:
         # Built by hand, not with dataclasses.asdict: this runs once per run in an index rebuild.
         data = {name: getattr(self, name) for name in _DICT_FIELDS}
         data["metrics"] = {key: _json_number(value) for key, value in self.metrics.items()}
-        data["patch"] = self.patch is not None
+        # A patch is recorded exactly when the tree was dirty; index rows keep no patch text.
+        data["patch"] = self.patch is not None or bool(self.source.get("dirty"))
         if history:
             data["history"] = [
                 {"key": m.key, "step": m.step, "timestamp": m.timestamp, "value": _json_number(m.value)}
@@ -124,6 +127,8 @@ def param_value(key: str, value: object) -> ParamValue:
     """Normalise a param value to a YAML scalar; other objects are stored as their text."""
     if value is None or isinstance(value, (str, bool, int, float)):
         scalar = value
+    elif isinstance(value, (list, tuple, dict)):
+        scalar = json.dumps(value, sort_keys=True, default=str)
     elif hasattr(value, "item") and callable(value.item):  # numpy scalars
         scalar = value.item()
         if not (scalar is None or isinstance(scalar, (str, bool, int, float))):
@@ -215,6 +220,9 @@ def downsample(points: list[Metric], bound: int = HISTORY_BOUND) -> list[Metric]
     return kept
 
 
+_TSV_ESCAPE = re.compile(r"\\(t|\\)")
+
+
 def _tsv_key(key: str) -> str:
     return key.replace("\\", "\\\\").replace("\t", "\\t")
 
@@ -231,7 +239,7 @@ def _mapping(run_id: str, files: dict[str, bytes], name: str, required: bool = T
     try:
         return yamlfmt.load(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptRunError(run_id, f"{name} is not valid YAML: {exc}") from None
+        raise CorruptRunError(run_id, f"{name}: {exc}") from None
 
 
 def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
@@ -298,7 +306,7 @@ def parse_history(run_id: str, raw: bytes) -> tuple[list[Metric], str | None]:
         cells = line.split("\t")
         if len(cells) != 4:
             raise CorruptRunError(run_id, f"history.tsv line {number} has {len(cells)} cells")
-        key = cells[0].replace("\\t", "\t").replace("\\\\", "\\")
+        key = _TSV_ESCAPE.sub(lambda m: "\t" if m.group(1) == "t" else "\\", cells[0])
         try:
             points.append(Metric(key, float(cells[3]), int(cells[1]), cells[2]))
         except ValueError:

@@ -31,7 +31,6 @@ class RunLog:
     metrics: list[Metric]
     tags: dict[str, str]
     artifacts: dict[str, dict[str, Any]]
-    status: str | None
 
 
 class ActiveRun:
@@ -59,7 +58,10 @@ class ActiveRun:
     @classmethod
     def reopen(cls, gitml_dir: Path, run_id: str) -> ActiveRun:
         directory = gitml_dir / ACTIVE_DIR / run_id
-        return cls(directory, read_meta(directory))
+        run = cls(directory, read_meta(directory))
+        for point in read_log(directory).metrics:  # default steps continue where the run stopped
+            run._steps[point.key] = max(run._steps.get(point.key, -1), point.step)
+        return run
 
     # Each writer appends one line; `buffering=1` flushes it to the kernel immediately, which is
     # what survives a killed process.
@@ -78,9 +80,6 @@ class ActiveRun:
 
     def artifact(self, path: str, entry: dict[str, Any]) -> None:
         self._log.write(json.dumps(["a", path, entry]) + "\n")
-
-    def status(self, status: str) -> None:
-        self._log.write(json.dumps(["s", status]) + "\n")
 
     def close(self) -> None:
         self._log.close()
@@ -101,7 +100,6 @@ def read_log(directory: Path) -> RunLog:
     metrics: list[Metric] = []
     tags: dict[str, str] = {}
     artifacts: dict[str, dict[str, Any]] = {}
-    status = None
     try:
         with open(directory / "log", encoding="utf-8", errors="replace") as handle:
             lines = handle.readlines()
@@ -121,9 +119,7 @@ def read_log(directory: Path) -> RunLog:
             tags[record[1]] = record[2]
         elif kind == "a":
             artifacts[record[1]] = record[2]
-        elif kind == "s":
-            status = record[1]
-    return RunLog(params, metrics, tags, artifacts, status)
+    return RunLog(params, metrics, tags, artifacts)
 
 
 def read_patch(directory: Path) -> str | None:

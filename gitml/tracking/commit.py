@@ -8,6 +8,7 @@ training scripts that never import gitml.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -53,6 +54,16 @@ def user_name(repo: GitRepo) -> str | None:
     return repo.config_value("user", "name")
 
 
+def _command_line() -> str:
+    """This process's command line, with an absolute program path shortened to its name."""
+    program, *args = list(sys.argv) or [""]
+    if program.endswith("__main__.py"):
+        return " ".join(["python -m", Path(program).parent.name, shlex.join(args)]).strip()
+    if os.path.isabs(program):
+        program = os.path.basename(program)
+    return shlex.join([program, *args])
+
+
 def new_meta(
     repo: GitRepo,
     name: str | None,
@@ -71,7 +82,7 @@ def new_meta(
         "start_time": iso_time(time.time()),
         "user": user_name(repo),
         "source": source,
-        "command": command if command is not None else shlex.join(sys.argv),
+        "command": command if command is not None else _command_line(),
         "description": description,
     }
     return meta, patch
@@ -129,7 +140,7 @@ def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
         counts[point.key] = counts.get(point.key, 0) + 1
     if any(n > 1 for n in counts.values()):
         text = history_tsv(points)
-        if len(text) > HISTORY_BOUND:
+        if len(text.encode()) > HISTORY_BOUND:
             full = store.put_bytes(cache_dir(repo), text.encode())
             note = f"# full history: sha256:{full} ({len(points)} points)\n"
             text = note + history_tsv(downsample(points, HISTORY_BOUND - len(note)))
@@ -203,8 +214,6 @@ def _params(values: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
         check_key(str(key), "param key")
-        if isinstance(value, (list, tuple)):
-            value = json.dumps(value)
         out[str(key)] = param_value(str(key), value)
     return out
 
@@ -259,11 +268,7 @@ def commit_run(
             all_metrics.update(_metrics(read_values_file(file), f"{file}: "))
         all_metrics.update(_metrics(metrics or {}))
         all_tags = {check_key(str(k), "tag key"): str(v) for k, v in (tags or {}).items()}
-        paths = [Path(p) for p in artifacts]
-        for path in paths:
-            if not path.exists():
-                raise BadInputError(f"artifact path does not exist: {path}")
-            check_artifact_path(path.name)
+        paths = _artifact_paths(artifacts)
         status = check_status(status)
         if resume:
             run_id = resolve_active(git, resume)
@@ -286,5 +291,19 @@ def _log_all(git, run_log, params, metrics, tags, paths) -> None:
         run_log.metric(key, value, None, stamp)
     for key, value in tags.items():
         run_log.tag(key, value)
-    for path in paths:
-        run_log.artifact(path.name, store.put_path(cache_dir(git), path))
+    for name, path in paths.items():
+        run_log.artifact(name, store.put_path(cache_dir(git), path))
+
+
+def _artifact_paths(artifacts: Iterable[str | Path]) -> dict[str, Path]:
+    """Logical name (the base name) -> path, refusing missing paths and clashing names."""
+    paths: dict[str, Path] = {}
+    for given in artifacts:
+        path = Path(given)
+        if not path.exists():
+            raise BadInputError(f"artifact path does not exist: {given}")
+        name = check_artifact_path(path.resolve().name)
+        if name in paths:
+            raise BadInputError(f"two artifacts would both be named {name!r}: {paths[name]} and {given}")
+        paths[name] = path
+    return paths

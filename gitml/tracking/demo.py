@@ -90,6 +90,8 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     (path / "train_with_api.py").write_text(API_PY, encoding="utf-8")
     (path / ".gitignore").write_text("metrics.json\nmodel.pkl\n", encoding="utf-8")
     init(path)
+    config = path / "gitml.yaml"
+    config.write_text(config.read_text().replace("# experiment: default", "experiment: demo"))
     (path / "params.yaml").write_text("lr: 0.01\nepochs: 5\nseed: 1\n", encoding="utf-8")
     for name, lr in (("baseline", 0.01), ("faster-lr", 0.1)):
         (path / "params.yaml").write_text(f"lr: {lr}\nepochs: 5\nseed: 1\n", encoding="utf-8")

@@ -162,12 +162,16 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def log_artifact(local_path: str, artifact_path: str | None = None) -> dict[str, Any]:
     """Hash a file or directory into the local content store and record it on the active run.
 
+    As in MLflow, ``artifact_path`` is the folder inside the run's artifacts to put it in:
+    ``log_artifact("out/model.pkl", "models")`` records ``models/model.pkl``.
+
     Returns the ``artifacts.yaml`` entry (kind, sha256, size).
     """
     import os
 
     run = _current()
-    logical = check_artifact_path(artifact_path or os.path.basename(os.path.normpath(local_path)))
+    name = os.path.basename(os.path.abspath(local_path))
+    logical = check_artifact_path(f"{artifact_path}/{name}" if artifact_path else name)
     if not os.path.exists(local_path):
         raise BadInputError(f"artifact path does not exist: {local_path}")
     with open_repo(run._repo_path) as git:

@@ -1,0 +1,176 @@
+"""Docs are tested: every command and public name is documented, and marked examples run.
+
+An example in docs/tracking.md runs when the line before its fence is ``<!-- test -->``:
+```python blocks are executed in one shared namespace, ```console blocks have each ``$ `` line run
+by bash (a block is one bash process, so variables carry from line to line within it), all in
+document order in one fresh repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pytest
+
+import gitml
+from gitml.cli.main import COMMANDS as LAZY_COMMANDS
+from gitml.cli.main import cli
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+HEADING = re.compile(r"^(#{1,6})\s+`?(gitml(?: [a-z][a-z-]*)*)`?\s*$", re.M)
+MARKED = re.compile(r"^<!--\s*test\s*-->\n```(python|console)\n(.*?)^```$", re.M | re.S)
+
+
+def walk(group: click.Group, path: tuple[str, ...] = ("gitml",)) -> list[tuple[str, click.Command]]:
+    """Every command and subcommand under ``group`` as ``("gitml runs list", command)``."""
+    ctx = click.Context(group, info_name=path[-1])
+    found = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"{' '.join(path)} lists {name!r} but cannot load it"
+        found.append((" ".join((*path, name)), command))
+        if isinstance(command, click.Group):
+            found.extend(walk(command, (*path, name)))
+    return found
+
+
+ALL_COMMANDS = walk(cli)
+
+
+def cli_sections() -> dict[str, str]:
+    """docs/cli.md split at its command headings: ``{"gitml runs list": section text}``."""
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    heads = list(HEADING.finditer(text))
+    return {
+        head.group(2): text[head.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+        for i, head in enumerate(heads)
+    }
+
+
+def test_the_walk_loads_every_lazy_command():
+    names = {name for name, _ in ALL_COMMANDS}
+    assert {f"gitml {name}" for name in LAZY_COMMANDS} <= names
+    assert {"gitml commit-run", "gitml runs list", "gitml index rebuild"} <= names
+
+
+@pytest.mark.parametrize("name, command", ALL_COMMANDS, ids=[name for name, _ in ALL_COMMANDS])
+def test_every_command_has_help_and_a_section_in_cli_md(name, command):
+    assert (command.help or "").strip(), f"{name} has no help text"
+    sections = cli_sections()
+    assert name in sections, f"docs/cli.md has no heading for `{name}`"
+    section = sections[name]
+    for param in command.params:
+        if isinstance(param, click.Option):
+            spelled = [opt for opt in param.opts if opt in section]
+            assert spelled, f"docs/cli.md, `{name}`: option {'/'.join(param.opts)} is not documented"
+        elif isinstance(param, click.Argument):
+            assert param.name.upper() in section, f"docs/cli.md, `{name}`: argument {param.name.upper()}"
+
+
+def test_global_options_are_documented():
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    for param in cli.params:
+        assert any(opt in text for opt in param.opts), f"global option {param.opts} not in docs/cli.md"
+
+
+@pytest.mark.parametrize("name", gitml.__all__)
+def test_every_public_name_is_in_tracking_md(name):
+    text = (DOCS / "tracking.md").read_text(encoding="utf-8")
+    assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), f"gitml.{name} is not in docs/tracking.md"
+
+
+@dataclass
+class Example:
+    kind: str
+    line: int
+    code: str
+
+
+def marked_examples(path: Path) -> list[Example]:
+    text = path.read_text(encoding="utf-8")
+    return [
+        Example(m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2)) for m in MARKED.finditer(text)
+    ]
+
+
+def console_commands(block: str) -> list[str]:
+    """The ``$ `` commands of a console block, backslash continuations joined; output dropped."""
+    commands: list[str] = []
+    continued = False
+    for line in block.splitlines():
+        if continued:
+            commands[-1] += "\n" + line
+        elif line.startswith("$ "):
+            commands.append(line[2:])
+        else:
+            continue
+        continued = line.endswith("\\")
+    return commands
+
+
+def shims(directory: Path) -> str:
+    """A PATH whose ``gitml`` and ``python`` are this interpreter's, ahead of everything else."""
+    directory.mkdir()
+    for name, run in (("gitml", f'"{sys.executable}" -m gitml'), ("python", f'"{sys.executable}"')):
+        shim = directory / name
+        shim.write_text(f'#!/bin/sh\nexec {run} "$@"\n')
+        shim.chmod(0o755)
+    return f"{directory}:{os.environ.get('PATH', '')}"
+
+
+def run_console(example: Example, cwd: Path, path_env: str) -> None:
+    commands = console_commands(example.code)
+    assert commands, f"docs/tracking.md:{example.line}: a marked console block without `$ ` lines"
+    script = []
+    for number, command in enumerate(commands):
+        script.append(command)
+        script.append(f'__rc=$?; if [ "$__rc" -ne 0 ]; then echo "@@failed {number} $__rc" >&2; exit 99; fi')
+    env = {**os.environ, "PATH": path_env}
+    proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=cwd, env=env, capture_output=True, text=True)
+    failed = re.search(r"@@failed (\d+) (\d+)", proc.stderr)
+    where = f"docs/tracking.md:{example.line}"
+    if failed:
+        command, code = commands[int(failed.group(1))], failed.group(2)
+        pytest.fail(f"{where}: `$ {command}` exited {code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    assert proc.returncode == 0, f"{where}: bash exited {proc.returncode}\n{proc.stderr}"
+    assert proc.stderr == "", f"{where}: a successful command wrote to stderr:\n{proc.stderr}"
+
+
+def test_marked_tracking_examples_run(repo, monkeypatch, tmp_path):
+    examples = marked_examples(DOCS / "tracking.md")
+    kinds = {example.kind for example in examples}
+    assert kinds == {"python", "console"}, "docs/tracking.md should have marked python and console examples"
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path_env = shims(tmp_path / "bin")
+    namespace: dict = {"__name__": "__docs__"}
+    try:
+        for example in examples:
+            if example.kind == "python":
+                exec(compile(example.code, f"docs/tracking.md:{example.line}", "exec"), namespace)
+            else:
+                run_console(example, repo, path_env)
+    finally:
+        while gitml.active_run() is not None:  # never leak an active run into other tests
+            gitml.end_run("KILLED")
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", "docs/index.md", "docs/tracking.md", "docs/cli.md", "docs/formats.md"]
+)
+def test_relative_links_point_at_files(page):
+    path = DOCS.parent / page
+    for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+        assert (path.parent / target).exists(), f"{page} links to missing {target}"
+
+
+def test_console_commands_are_parsed_with_continuations():
+    block = "$ gitml runs list \\\n    -n 3\nid  name\n$ echo done\ndone\n"
+    assert console_commands(block) == ["gitml runs list \\\n    -n 3", "echo done"]
