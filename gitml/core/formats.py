@@ -86,6 +86,10 @@ class Run:
         # Built by hand, not with dataclasses.asdict: this runs once per run in an index rebuild.
         data = {name: getattr(self, name) for name in _DICT_FIELDS}
         data["metrics"] = {key: _json_number(value) for key, value in self.metrics.items()}
+        data["params"] = {
+            key: _json_number(value) if isinstance(value, float) else value
+            for key, value in self.params.items()
+        }
         # A patch is recorded exactly when the tree was dirty; index rows keep no patch text.
         data["patch"] = self.patch is not None or bool(self.source.get("dirty"))
         if history:

@@ -73,12 +73,12 @@ def new_meta(
     description: str | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """The fixed part of a new run (id, name, provenance …) and its uncommitted patch."""
-    config_experiment = None if experiment else load_config(repo.root).experiment
+    config_experiment = None if experiment is not None else load_config(repo.root).experiment
     source, patch = capture_source(repo, require_clean=require_clean)
     meta = {
         "id": new_run_id(),
         "name": check_name(name, "run name") if name is not None else new_run_name(),
-        "experiment": check_name(experiment or config_experiment, "experiment"),
+        "experiment": check_name(experiment if experiment is not None else config_experiment, "experiment"),
         "start_time": iso_time(time.time()),
         "user": user_name(repo),
         "source": source,
@@ -255,6 +255,8 @@ def commit_run(
     """
     params_files, metrics_files = list(params_files), list(metrics_files)
     with open_repo(repo) as git:
+        if resume is not None and not resume.strip():
+            raise BadInputError("empty run id given to resume", hint="see `gitml runs list --active`")
         if not (params or metrics or params_files or metrics_files or resume):
             config = load_config(git.root)
             params_files = [git.root / p for p in config.params if (git.root / p).is_file()]
@@ -270,7 +272,7 @@ def commit_run(
         all_tags = {check_key(str(k), "tag key"): str(v) for k, v in (tags or {}).items()}
         paths = _artifact_paths(artifacts)
         status = check_status(status)
-        if resume:
+        if resume is not None:
             run_id = resolve_active(git, resume)
             run_log = active.ActiveRun.reopen(git.gitml_dir, run_id)
         else:
@@ -302,6 +304,8 @@ def _artifact_paths(artifacts: Iterable[str | Path]) -> dict[str, Path]:
         path = Path(given)
         if not path.exists():
             raise BadInputError(f"artifact path does not exist: {given}")
+        if not (path.is_file() or path.is_dir()):
+            raise BadInputError(f"artifact is neither a regular file nor a directory: {given}")
         name = check_artifact_path(path.resolve().name)
         if name in paths:
             raise BadInputError(f"two artifacts would both be named {name!r}: {paths[name]} and {given}")

@@ -174,6 +174,8 @@ def log_artifact(local_path: str, artifact_path: str | None = None) -> dict[str,
     logical = check_artifact_path(f"{artifact_path}/{name}" if artifact_path else name)
     if not os.path.exists(local_path):
         raise BadInputError(f"artifact path does not exist: {local_path}")
+    if not (os.path.isfile(local_path) or os.path.isdir(local_path)):
+        raise BadInputError(f"artifact is neither a regular file nor a directory: {local_path}")
     with open_repo(run._repo_path) as git:
         entry = store.put_path(cache_dir(git), local_path)
     run._log.artifact(logical, entry)

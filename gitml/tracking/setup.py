@@ -8,8 +8,12 @@ from gitml.core.runsref import RUNS_REF
 
 
 def fetch_refspec(remote: str) -> str:
-    """The non-forced refspec that lets plain ``git fetch`` bring a remote's runs ref."""
-    return f"{RUNS_REF}:refs/gitml/remotes/{remote}/runs"
+    """The non-forced refspec that lets plain ``git fetch`` bring a remote's runs ref.
+
+    A pattern, not the exact ref: git refuses a fetch whose exact source ref is missing, and a
+    fresh remote has no runs yet. The pattern matches nothing there and ``git fetch`` goes on.
+    """
+    return f"{RUNS_REF}*:refs/gitml/remotes/{remote}/runs*"
 
 
 def init(repo: RepoLike = None) -> list[str]:
