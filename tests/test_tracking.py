@@ -254,3 +254,29 @@ def test_run_whose_commit_was_rewritten_away_still_shows(repo):
     (listed,) = gitml.search_runs(repo=repo)
     assert listed.id == run.id and listed.source["commit_missing"] is True
     assert gitml.get_run(run.id, repo=repo).source["commit_missing"] is True
+
+
+def test_clean_tree_cache_never_hides_an_edit(repo, monkeypatch):
+    """A sweep process re-checks a clean tree by lstat; any edit or commit is still seen."""
+    import os
+    import time
+
+    from gitml.tracking import provenance
+
+    # The files were just written (ctime cannot be backdated): lift the racy window for the
+    # test and give every later edit an explicit, different mtime instead.
+    monkeypatch.setattr(provenance._CleanTreeCache, "RACY_SECONDS", 0.0)
+    old = time.time() - 60
+    os.utime(repo / "train.py", (old, old))
+    first = gitml.commit_run(name="a", repo=repo)
+    assert str(repo) in provenance._clean_trees._entries
+    second = gitml.commit_run(name="b", repo=repo)  # answered from the snapshot
+    assert gitml.get_run(second.id, repo=repo).source == gitml.get_run(first.id, repo=repo).source
+    (repo / "train.py").write_text("print('trainin!')\n")  # same size, new content
+    os.utime(repo / "train.py", (old + 1, old + 1))
+    edited = gitml.get_run(gitml.commit_run(name="c", repo=repo).id, repo=repo)
+    assert edited.source["dirty"] is True and "trainin!" in edited.patch
+    git(repo, "commit", "-qam", "v2")
+    committed = gitml.get_run(gitml.commit_run(name="d", repo=repo).id, repo=repo)
+    assert committed.source["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert committed.source["dirty"] is False

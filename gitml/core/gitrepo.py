@@ -55,8 +55,10 @@ class GitRepo:
             )
         self.root = Path(self._repo.path)
         self.common_dir = Path(self._repo.commondir())
+        self.git_dir = Path(self._repo.controldir())
         self.gitml_dir = self.common_dir / "gitml"
         self._config = None
+        self._repo_config = None
         self._pending: dict | None = None
 
     def _config_stack(self):
@@ -201,7 +203,9 @@ class GitRepo:
 
     def remotes(self) -> dict[str, str]:
         """Return ``{remote name: url}`` from the repository's config."""
-        config = self._repo.get_config()
+        if self._repo_config is None:
+            self._repo_config = self._repo.get_config()
+        config = self._repo_config
         found = {}
         for section in config.sections():
             if len(section) == 2 and section[0] == b"remote":

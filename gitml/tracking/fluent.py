@@ -13,7 +13,7 @@ from typing import Any
 from gitml.artifacts import store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import metric_value, param_value
-from gitml.core.gitrepo import RepoLike, open_repo
+from gitml.core.gitrepo import GitRepo, RepoLike
 from gitml.core.ids import check_artifact_path, check_key
 from gitml.tracking import active
 from gitml.tracking.commit import cache_dir, check_status, finish_active, new_meta
@@ -26,8 +26,10 @@ class ActiveRunHandle:
     escapes (the exception is re-raised). ``KeyboardInterrupt`` commits it as KILLED.
     """
 
-    def __init__(self, repo_path: str, log: active.ActiveRun) -> None:
-        self._repo_path = repo_path
+    def __init__(self, git: GitRepo, owns_git: bool, log: active.ActiveRun) -> None:
+        # The repository stays open for the run's life: one open per run, not one per call.
+        self._git = git
+        self._owns_git = owns_git
         self._log = log
         self.id: str = log.id
         self.name: str = log.meta["name"]
@@ -84,9 +86,15 @@ def start_run(
         require_clean: refuse to start when tracked files have uncommitted changes.
         repo: a path inside the git repository (default: the current directory).
     """
-    with open_repo(repo) as git:
+    owns_git = not isinstance(repo, GitRepo)
+    git = GitRepo(repo) if owns_git else repo
+    try:
         meta, patch = new_meta(git, name, experiment, require_clean, description=description)
-        handle = ActiveRunHandle(str(git.root), active.ActiveRun.create(git.gitml_dir, meta, patch))
+        handle = ActiveRunHandle(git, owns_git, active.ActiveRun.create(git.gitml_dir, meta, patch))
+    except BaseException:
+        if owns_git:
+            git.close()
+        raise
     with _lock:
         _stack.append(handle)
     if tags:
@@ -114,8 +122,11 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
             _stack.remove(handle)
     handle.ended = True
     handle._log.close()
-    with open_repo(handle._repo_path) as git:
-        finish_active(git, handle.id, status)
+    try:
+        finish_active(handle._git, handle.id, status)
+    finally:
+        if handle._owns_git:
+            handle._git.close()
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -176,8 +187,7 @@ def log_artifact(local_path: str, artifact_path: str | None = None) -> dict[str,
         raise BadInputError(f"artifact path does not exist: {local_path}")
     if not (os.path.isfile(local_path) or os.path.isdir(local_path)):
         raise BadInputError(f"artifact is neither a regular file nor a directory: {local_path}")
-    with open_repo(run._repo_path) as git:
-        entry = store.put_path(cache_dir(git), local_path)
+    entry = store.put_path(cache_dir(run._git), local_path)
     run._log.artifact(logical, entry)
     return entry
 

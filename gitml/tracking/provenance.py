@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from gitml.core.errors import DirtyWorktreeError
@@ -61,16 +63,99 @@ def _remote_url(repo: GitRepo, upstream: str | None) -> str | None:
     return strip_credentials(remotes[name])
 
 
+class _CleanTreeCache:
+    """Remembers, per process, that a work tree was clean, and proves it still is by ``lstat``.
+
+    A sweep starts hundreds of runs from one process; asking ``git status`` each time costs a
+    process spawn per run. After a clean status we keep a snapshot taken *before* that status
+    ran: HEAD, the index, ``.git/config`` and every tracked file's stat. While the snapshot
+    still matches, the tree is still clean. Any doubt means a miss, and git decides again:
+    a tracked file touched within :data:`RACY_SECONDS` of the snapshot (coarse mtimes could
+    hide a second edit), a repository with submodules, or more than :data:`MAX_FILES` tracked
+    files. The index and config need no such care: git replaces them by rename, so any write
+    gives them a new inode.
+    """
+
+    MAX_FILES = 2000
+    RACY_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple, dict]] = {}
+
+    def _snapshot(self, repo: GitRepo, paths: list[str]) -> tuple | None:
+        head = repo.head()
+        stats = []
+        newest = 0.0
+        for rel in [".git-index", ".git-config", *paths]:
+            full = _special(repo, rel)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                stats.append(None)
+                continue
+            stats.append((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode))
+            if not rel.startswith(".git-"):  # index and config are replaced by rename: new inode
+                newest = max(newest, st.st_mtime, st.st_ctime)
+        if time.time() - newest < self.RACY_SECONDS:
+            return None
+        return (head, tuple(paths), tuple(stats))
+
+    def lookup(self, repo: GitRepo) -> dict | None:
+        entry = self._entries.get(str(repo.root))
+        if entry is None:
+            return None
+        snapshot, source = entry
+        if self._snapshot(repo, list(snapshot[1])) != snapshot:
+            del self._entries[str(repo.root)]
+            return None
+        return dict(source)
+
+    def begin(self, repo: GitRepo) -> tuple | None:
+        """Snapshot before asking git; None when this repository is not worth caching."""
+        listing = repo.git("ls-files", "-z").split(b"\0")
+        paths = [p.decode("utf-8", "surrogateescape") for p in listing if p]
+        if len(paths) > self.MAX_FILES or ".gitmodules" in paths:
+            return None
+        return self._snapshot(repo, paths)
+
+    def store(self, repo: GitRepo, snapshot: tuple | None, source: dict) -> None:
+        if snapshot is not None:
+            self._entries[str(repo.root)] = (snapshot, dict(source))
+
+
+def _special(repo: GitRepo, rel: str) -> str:
+    if rel == ".git-index":
+        return str(repo.git_dir / "index")
+    if rel == ".git-config":
+        return str(repo.common_dir / "config")
+    return str(repo.root / rel)
+
+
+_clean_trees = _CleanTreeCache()
+
+
 def capture_source(repo: GitRepo, require_clean: bool = False) -> tuple[dict, str | None]:
     """Return the run's ``source`` mapping and the patch of uncommitted changes (or None).
 
     A work tree is dirty when tracked files differ from HEAD; untracked files alone (models,
     metrics files a training script just wrote) do not make it dirty, but are listed in the
-    patch when there is one.
+    patch when there is one. A tree already seen clean by this process is re-checked with
+    ``lstat`` calls instead of a new ``git status`` (see :class:`_CleanTreeCache`).
 
     Raises:
         DirtyWorktreeError: ``require_clean`` and the work tree has uncommitted changes.
     """
+    cached = _clean_trees.lookup(repo)
+    if cached is not None:
+        return cached, None
+    snapshot = _clean_trees.begin(repo) if repo.head()[0] else None
+    source, patch = _capture(repo, require_clean)
+    if patch is None and source["commit"]:
+        _clean_trees.store(repo, snapshot, source)
+    return source, patch
+
+
+def _capture(repo: GitRepo, require_clean: bool) -> tuple[dict, str | None]:
     header, changed, untracked = _status(repo)
     oid = header.get("branch.oid", "(initial)")
     commit = "" if oid == "(initial)" else oid
