@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from json.decoder import scanstring
 from json.encoder import encode_basestring
 
-import yaml
-
 __all__ = ["dump", "load"]
 
 # Characters YAML allows raw in a double-quoted scalar without treating them as a line break or
@@ -60,10 +58,6 @@ _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
 _SIMPLE_ESCAPES = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
 # PyYAML and libyaml give up on an implicit key longer than this many characters.
 _MAX_KEY_CHARS = 1024
-# libyaml is fast but rejects escaped lone surrogates that the pure loader (and dump) accept.
-_LOADERS = (
-    (yaml.CSafeLoader, yaml.SafeLoader) if hasattr(yaml, "CSafeLoader") else (yaml.SafeLoader,)
-)
 
 
 def dump(data: Mapping) -> str:
@@ -236,7 +230,12 @@ def _unescape_one(match: re.Match) -> str:
 
 
 def _parse_yaml(text: str) -> dict:
-    for loader in _LOADERS:
+    # Imported here: our own files never need PyYAML, and importing it costs ~20 ms per command.
+    import yaml
+
+    # libyaml is fast but rejects escaped lone surrogates that the pure loader (and dump) accept.
+    loaders = [getattr(yaml, "CSafeLoader", None), yaml.SafeLoader]
+    for loader in filter(None, loaders):
         try:
             data = yaml.load(text, Loader=loader)  # only ever a safe loader
             break
@@ -251,7 +250,9 @@ def _parse_yaml(text: str) -> dict:
     return data
 
 
-def _describe(exc: yaml.YAMLError, text: str) -> str:
+def _describe(exc, text: str) -> str:
+    import yaml
+
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         return f"invalid YAML: {exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
