@@ -28,6 +28,7 @@ _API = {
     "set_tag": "gitml.tracking.fluent",
     "set_tags": "gitml.tracking.fluent",
     "log_artifact": "gitml.tracking.fluent",
+    "log_artifacts": "gitml.tracking.fluent",
     "commit_run": "gitml.tracking.commit",
     "get_run": "gitml.tracking.query",
     "search_runs": "gitml.tracking.query",

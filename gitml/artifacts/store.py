@@ -25,6 +25,16 @@ def object_path(cache: Path, digest: str) -> Path:
     return cache / "sha256" / digest[:2] / digest[2:]
 
 
+def iter_objects(cache: Path):
+    """Every object digest in the local cache."""
+    root = cache / "sha256"
+    for shard in sorted(root.iterdir()) if root.is_dir() else []:
+        if len(shard.name) == 2:
+            for item in sorted(shard.iterdir()):
+                if len(item.name) == 62:
+                    yield shard.name + item.name
+
+
 def hash_file(path: str | os.PathLike) -> str:
     """sha256 of a file, streamed in chunks."""
     digest = hashlib.sha256()

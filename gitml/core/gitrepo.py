@@ -201,6 +201,18 @@ class GitRepo:
         except KeyError:
             return None
 
+    def config_sections(self, section: str) -> dict[str, dict[str, list[str]]]:
+        """``{subsection ("" for none): {key: [values]}}`` of one section of the repository config."""
+        out = self.git("config", "--local", "-z", "--get-regexp", rf"^{section}\.", check=False)
+        found: dict[str, dict[str, list[str]]] = {}
+        for record in out.decode("utf-8", "surrogateescape").split("\0"):
+            if not record:
+                continue
+            name, _, value = record.partition("\n")
+            middle, _, key = name[len(section) + 1 :].rpartition(".")
+            found.setdefault(middle, {}).setdefault(key, []).append(value)
+        return found
+
     def remotes(self) -> dict[str, str]:
         """Return ``{remote name: url}`` from the repository's config."""
         if self._repo_config is None:

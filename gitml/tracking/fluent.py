@@ -191,3 +191,18 @@ def log_artifact(local_path: str, artifact_path: str | None = None) -> dict[str,
     run._log.artifact(logical, entry)
     return entry
 
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str, dict[str, Any]]:
+    """Log every file and directory inside ``local_dir`` (as MLflow does), under ``artifact_path``.
+
+    Returns ``{logical path: artifacts.yaml entry}``.
+    """
+    import os
+
+    if not os.path.isdir(local_dir):
+        raise BadInputError(f"not a directory: {local_dir}")
+    logged = {}
+    for name in sorted(os.listdir(local_dir)):
+        entry = log_artifact(os.path.join(local_dir, name), artifact_path)
+        logged[f"{artifact_path}/{name}" if artifact_path else name] = entry
+    return logged

@@ -1,0 +1,133 @@
+"""One artifact remote as an object store: ``<url>/sha256/ab/cdef…`` on any fsspec filesystem.
+
+Backends are fsspec's; the optional ones (s3fs, gcsfs, adlfs, paramiko) are imported by fsspec
+only when a URL needs them, and a missing one gives an install hint. Object stores (S3, GCS,
+Azure, memory) make a single PUT visible atomically; everywhere else an upload goes to a
+temporary name beside its target and is renamed into place, so a killed upload never leaves a
+partial object under an object's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from gitml.core.errors import GitmlError
+from gitml.core.remotes import Remote
+
+ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+          "sftp": "sftp", "ssh": "sftp"}
+LIST_THRESHOLD = 64  # past this many objects to check, one recursive listing beats per-object calls
+
+log = logging.getLogger(__name__)
+
+
+class RemoteError(GitmlError):
+    """An artifact remote could not be reached or refused an operation."""
+
+
+class ObjectStore:
+    """Content-addressed objects on one remote."""
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
+        self.fs, self.root = _open(remote)
+        protocol = self.fs.protocol
+        protocols = {protocol} if isinstance(protocol, str) else set(protocol)
+        self.atomic_put = bool(protocols & ATOMIC_PUT)
+
+    def path(self, digest: str) -> str:
+        return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
+
+    def _fail(self, action: str, exc: BaseException) -> RemoteError:
+        detail = str(exc) or type(exc).__name__
+        return RemoteError(f"artifact remote {self.remote.name!r} ({self.remote.url}): {action} failed: {detail}")
+
+    def existing(self, digests: Iterable[str]) -> set[str]:
+        """Which of ``digests`` the remote holds, in as few round trips as the count warrants."""
+        wanted = set(digests)
+        if not wanted:
+            return set()
+        try:
+            if len(wanted) > LIST_THRESHOLD:
+                return wanted & self.all_objects()
+            with ThreadPoolExecutor(16) as pool:
+                found = pool.map(lambda d: (d, self.fs.exists(self.path(d))), sorted(wanted))
+                return {d for d, ok in found if ok}
+        except RemoteError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every backend error becomes one clear line
+            raise self._fail("checking objects", exc) from exc
+
+    def all_objects(self) -> set[str]:
+        """Every object digest on the remote (one recursive listing)."""
+        base = f"{self.root}/sha256"
+        try:
+            if not self.fs.exists(base):
+                return set()
+            names = self.fs.find(base)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("listing objects", exc) from exc
+        found = set()
+        for name in names:
+            parts = name.rstrip("/").split("/")
+            if len(parts) >= 2 and len(parts[-2]) == 2 and len(parts[-1]) == 62:
+                found.add(parts[-2] + parts[-1])
+        return found
+
+    def put(self, local: str, digest: str) -> None:
+        target = self.path(digest)
+        try:
+            if self.atomic_put:
+                self.fs.put_file(local, target)
+                return
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            tmp = f"{target}.tmp-{uuid.uuid4().hex[:12]}"
+            try:
+                self.fs.put_file(local, tmp)
+                self.fs.mv(tmp, target)
+            except BaseException:
+                try:
+                    self.fs.rm_file(tmp)
+                except Exception:  # noqa: BLE001 - best effort: the temp name is never an object
+                    pass
+                raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(f"uploading {digest[:12]}", exc) from exc
+
+    def get(self, digest: str, local: str) -> None:
+        try:
+            self.fs.get_file(self.path(digest), local)
+        except FileNotFoundError:
+            raise RemoteError(f"object {digest} is not on artifact remote {self.remote.name!r}",
+                              hint="push it from a machine that has it: gitml artifacts push") from None
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(f"downloading {digest[:12]}", exc) from exc
+
+    def delete(self, digests: Iterable[str]) -> None:
+        paths = [self.path(d) for d in digests]
+        if not paths:
+            return
+        try:
+            self.fs.rm(paths)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("deleting objects", exc) from exc
+
+
+def _open(remote: Remote):
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(remote.url, **remote.options)
+    except ImportError as exc:
+        protocol = remote.url.split("://", 1)[0] if "://" in remote.url else "file"
+        extra = EXTRAS.get(protocol)
+        hint = f"pip install 'gitml[{extra}]'" if extra else f"install the fsspec backend for {protocol!r}"
+        raise RemoteError(f"artifact remote {remote.name!r} needs a package that is missing: {exc}",
+                          hint=hint) from None
+    except (ValueError, TypeError) as exc:
+        raise RemoteError(f"artifact remote {remote.name!r} ({remote.url}): {exc}") from None
+    return fs, root.rstrip("/")

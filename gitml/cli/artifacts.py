@@ -1,0 +1,220 @@
+"""``gitml remote …`` and ``gitml artifacts …``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitml.cli.output import echo_json, echo_table, output_options
+
+
+class Bars:
+    """tqdm bars (bytes and files) on a terminal; nothing when stderr is piped."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.bytes = self.files = None
+
+    def start(self, files: int, total_bytes: int) -> None:
+        if not sys.stderr.isatty() or not files:
+            return
+        from tqdm import tqdm
+
+        self.bytes = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=self.what, leave=False)
+        self.files = tqdm(total=files, unit="file", desc="files", leave=False)
+
+    def advance(self, nbytes: int) -> None:
+        if self.bytes is not None:
+            self.bytes.update(nbytes)
+            self.files.update(1)
+
+    def close(self) -> None:
+        for bar in (self.bytes, self.files):
+            if bar is not None:
+                bar.close()
+
+
+def _options(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="-o")
+        out[key] = value
+    return out
+
+
+@click.group("remote")
+def remote_group() -> None:
+    """Configure artifact remotes (any fsspec URL)."""
+
+
+@remote_group.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="fsspec storage option.")
+@click.option("--default", is_flag=True, help="Make it the default remote.")
+@click.option("--local", is_flag=True, help="Write to this repository's git config, not gitml.yaml.")
+def remote_add_cmd(name, url, options, default, local) -> None:
+    """Add or replace remote NAME at URL (s3://…, gs://…, /path, memory://…)."""
+    from gitml.artifacts.remotes import add_remote
+
+    remote = add_remote(name, url, _options(options), default=default, local=local)
+    click.echo(f"{remote.name}\t{remote.url}")
+
+
+@remote_group.command("list")
+@output_options
+def remote_list_cmd(as_json, as_csv) -> None:
+    """List remotes; the default one is marked."""
+    from dataclasses import asdict
+
+    from gitml.artifacts.remotes import list_remotes
+
+    remotes = list_remotes()
+    if as_json:
+        echo_json([asdict(r) for r in remotes])
+        return
+    rows = [[r.name + (" *" if r.default else ""), r.url, r.scope,
+             " ".join(f"{k}={v}" for k, v in sorted(r.options.items()))] for r in remotes]
+    echo_table(["name", "url", "scope", "options"], rows, as_csv)
+
+
+@remote_group.command("remove")
+@click.argument("name")
+def remote_remove_cmd(name) -> None:
+    """Remove remote NAME."""
+    from gitml.artifacts.remotes import remove_remote
+
+    remove_remote(name)
+
+
+@click.group("artifacts")
+def artifacts_group() -> None:
+    """Push, pull, list, verify and collect artifacts."""
+
+
+def _remote_option(func):
+    return click.option("-r", "--remote", help="Remote name (default: the default remote).")(func)
+
+
+def _jobs_option(func):
+    return click.option("-j", "--jobs", type=click.IntRange(1, 256), default=8, show_default=True,
+                        help="Parallel transfers.")(func)
+
+
+@artifacts_group.command("push")
+@click.argument("runs", nargs=-1)
+@_remote_option
+@_jobs_option
+@click.option("--json", "as_json", is_flag=True, help="Write JSON.")
+def push_cmd(runs, remote, jobs, as_json) -> None:
+    """Upload what the remote lacks for RUNS (default: every run)."""
+    from gitml.artifacts.transfer import push
+
+    bars = Bars("push")
+    try:
+        result = push(list(runs) or None, remote=remote, jobs=jobs, progress=bars)
+    finally:
+        bars.close()
+    missing = [f"{m.run_id[:8]}:{m.path}" for m in result.missing_locally]
+    if as_json:
+        echo_json({"remote": result.remote, "uploaded": len(result.transferred), "bytes": result.bytes,
+                   "skipped": result.skipped, "missing_locally": missing})
+    else:
+        click.echo(f"{len(result.transferred)} uploaded ({result.bytes} bytes), {result.skipped} already "
+                   f"on {result.remote}" + (f", {len(missing)} missing locally" if missing else ""))
+    if missing:
+        raise click.ClickException(f"not in the local cache, so not pushed: {', '.join(missing[:5])}")
+
+
+@artifacts_group.command("status")
+@click.argument("runs", nargs=-1)
+@_remote_option
+@click.option("-a", "--all", "show_all", is_flag=True, help="Also list objects already on the remote.")
+@output_options
+def status_cmd(runs, remote, show_all, as_json, as_csv) -> None:
+    """Show which artifacts are not on the remote yet."""
+    from gitml.artifacts.transfer import status
+
+    found = [s for s in status(list(runs) or None, remote=remote) if show_all or not s.remote]
+    if as_json:
+        echo_json([{"run": s.ref.run_id, "path": s.ref.path, "sha256": s.ref.digest, "size": s.ref.size,
+                    "local": s.local, "remote": s.remote} for s in found])
+        return
+    echo_table(["run", "path", "size", "local", "remote"],
+               [[s.ref.run_id[:8], s.ref.path, s.ref.size, "yes" if s.local else "no",
+                 "yes" if s.remote else "no"] for s in found], as_csv)
+
+
+@artifacts_group.command("pull")
+@click.argument("run")
+@click.argument("paths", nargs=-1)
+@click.option("-o", "--out", default=".", show_default=True, help="Directory to write into.")
+@_remote_option
+@_jobs_option
+def pull_cmd(run, paths, out, remote, jobs) -> None:
+    """Fetch RUN's artifacts (or only PATHS) into OUT/<path>; print the files written."""
+    from gitml.artifacts.transfer import pull
+
+    bars = Bars("pull")
+    try:
+        written = pull(run, paths, out=out, remote=remote, jobs=jobs, progress=bars)
+    finally:
+        bars.close()
+    for path in written:
+        click.echo(path)
+
+
+@artifacts_group.command("get")
+@click.argument("uri")
+@click.option("-o", "--out", "dest", required=True, help="Destination file or directory.")
+@_remote_option
+def get_cmd(uri, dest, remote) -> None:
+    """Fetch one file or directory by URI (runs:/<run>/<path>) without the rest of the run."""
+    from gitml.artifacts.transfer import download
+
+    for path in download(uri, dest, remote=remote):
+        click.echo(path)
+
+
+@artifacts_group.command("ls")
+@click.argument("run")
+@output_options
+def ls_cmd(run, as_json, as_csv) -> None:
+    """List RUN's artifact files (directories expanded)."""
+    from gitml.artifacts.transfer import ls
+
+    refs = ls(run)
+    if as_json:
+        echo_json([{"path": r.path, "sha256": r.digest, "size": r.size} for r in refs])
+        return
+    echo_table(["path", "size", "sha256"], [[r.path, r.size, r.digest[:12]] for r in refs], as_csv)
+
+
+@artifacts_group.command("verify")
+@click.option("--remote", "remote_check", is_flag=True, help="Verify the remote's objects (downloads them).")
+@click.option("-r", "remote", help="Remote name for --remote.")
+def verify_cmd(remote_check, remote) -> None:
+    """Re-hash stored objects; list (and fail on) any whose bytes don't match their name."""
+    from gitml.artifacts.transfer import verify
+
+    bad = verify(remote=remote, check_remote=remote_check)
+    for digest in bad:
+        click.echo(digest)
+    if bad:
+        raise click.ClickException(f"{len(bad)} corrupted object(s)")
+
+
+@artifacts_group.command("gc")
+@click.option("--remote", "on_remote", is_flag=True, help="Collect on the remote instead of the local cache.")
+@click.option("-r", "remote", help="Remote name for --remote.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--keep-history", is_flag=True, help="Also keep objects of runs in the ref's history.")
+def gc_cmd(on_remote, remote, dry_run, keep_history) -> None:
+    """Delete objects that no run reaches; print them."""
+    from gitml.artifacts.transfer import gc
+
+    for digest in gc(remote=remote, on_remote=on_remote, dry_run=dry_run, keep_history=keep_history):
+        click.echo(digest)

@@ -1,0 +1,197 @@
+"""Artifact remotes: where content-addressed objects live beside the local cache.
+
+A remote is a name, an fsspec URL and storage options. Team remotes are written to
+``gitml.yaml`` (committed); personal ones, and personal overrides of a team remote's options
+(an endpoint, a profile), go to the repository's git config::
+
+    # gitml.yaml
+    remotes:
+      storage:
+        url: s3://ml-artifacts/churn
+        options: {endpoint_url: "http://127.0.0.1:9000"}
+    default_remote: storage
+
+    # .git/config (gitml remote add --local)
+    [gitml "remote.scratch"]
+        url = /mnt/scratch/gitml
+        option = anon=false
+    [gitml]
+        defaultremote = scratch
+
+Credentials never belong in ``gitml.yaml``: fsspec backends read their usual environment
+variables and credential files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitml.core.config import CONFIG_FILE, load_config
+from gitml.core.errors import BadInputError
+from gitml.core.gitrepo import GitRepo
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SECRET_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
+
+
+@dataclass
+class Remote:
+    """One artifact remote, merged from gitml.yaml and git config."""
+
+    name: str
+    url: str
+    options: dict[str, str] = field(default_factory=dict)
+    scope: str = "team"  # "team" (gitml.yaml) or "local" (git config)
+    default: bool = False
+
+
+def check_remote_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise BadInputError(f"invalid remote name {name!r}", hint="use letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _team_remotes(root: Path) -> tuple[dict[str, Remote], str | None]:
+    raw = load_config(root).raw
+    found: dict[str, Remote] = {}
+    remotes = raw.get("remotes") or {}
+    if not isinstance(remotes, dict):
+        raise BadInputError(f"{root / CONFIG_FILE}: 'remotes' must be a mapping of names")
+    for name, spec in remotes.items():
+        if isinstance(spec, str):
+            spec = {"url": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
+            raise BadInputError(f"{root / CONFIG_FILE}: remote {name!r} needs a 'url'")
+        options = spec.get("options") or {}
+        if not isinstance(options, dict):
+            raise BadInputError(f"{root / CONFIG_FILE}: options of remote {name!r} must be a mapping")
+        found[str(name)] = Remote(str(name), spec["url"], {str(k): str(v) for k, v in options.items()})
+    default = raw.get("default_remote")
+    return found, str(default) if default is not None else None
+
+
+def _local_remotes(repo: GitRepo) -> tuple[dict[str, Remote], str | None]:
+    found: dict[str, Remote] = {}
+    for subsection, values in repo.config_sections("gitml").items():
+        if not subsection.startswith("remote."):
+            continue
+        name = subsection[len("remote.") :]
+        options = dict(o.split("=", 1) for o in values.get("option", []) if "=" in o)
+        url = values.get("url", [""])[-1]
+        found[name] = Remote(name, url, options, scope="local")
+    default = repo.config_sections("gitml").get("", {}).get("defaultremote", [None])[-1]
+    return found, default
+
+
+def list_remotes(repo: GitRepo) -> list[Remote]:
+    """Every configured remote: gitml.yaml's, then git config's on top (options merged)."""
+    team, team_default = _team_remotes(repo.root)
+    local, local_default = _local_remotes(repo)
+    merged = dict(team)
+    for name, remote in local.items():
+        if name in merged:
+            base = merged[name]
+            merged[name] = Remote(name, remote.url or base.url, {**base.options, **remote.options}, base.scope)
+        elif remote.url:
+            merged[name] = remote
+    default = local_default or team_default
+    if default is None and len(merged) == 1:
+        default = next(iter(merged))
+    for remote in merged.values():
+        remote.default = remote.name == default
+    return sorted(merged.values(), key=lambda r: r.name)
+
+
+def get_remote(repo: GitRepo, name: str | None = None) -> Remote:
+    """The named remote, or the default one.
+
+    Raises:
+        BadInputError: no such remote, or no default when ``name`` is None.
+    """
+    remotes = {r.name: r for r in list_remotes(repo)}
+    if name is not None:
+        if name not in remotes:
+            known = ", ".join(remotes) or "none configured"
+            raise BadInputError(f"no artifact remote named {name!r} ({known})",
+                                hint="add one with `gitml remote add NAME URL`")
+        return remotes[name]
+    default = [r for r in remotes.values() if r.default]
+    if not default:
+        if not remotes:
+            raise BadInputError("no artifact remote configured", hint="add one with `gitml remote add NAME URL`")
+        raise BadInputError("several artifact remotes and no default", hint="pass -r NAME or use --default")
+    return default[0]
+
+
+def add_remote(
+    repo: GitRepo, name: str, url: str, options: dict[str, str] | None = None,
+    default: bool = False, local: bool = False,
+) -> Remote:
+    """Add (or replace) a remote in gitml.yaml, or with ``local`` in the repository's git config."""
+    check_remote_name(name)
+    if not isinstance(url, str) or not url.strip():
+        raise BadInputError("remote URL is empty")
+    options = dict(options or {})
+    if not local:
+        secret = [k for k in options if any(w in k.lower() for w in SECRET_WORDS)]
+        if secret:
+            raise BadInputError(f"refusing to write credential-like option {secret[0]!r} to {CONFIG_FILE}",
+                                hint="use --local (git config) or the backend's environment variables")
+    if local:
+        section = f"gitml.remote.{name}"
+        repo.git("config", "--local", "--remove-section", section, check=False)
+        repo.git("config", "--local", f"{section}.url", url)
+        for key, value in options.items():
+            repo.git("config", "--local", "--add", f"{section}.option", f"{key}={value}")
+        if default:
+            repo.git("config", "--local", "gitml.defaultRemote", name)
+    else:
+        remotes = dict(_raw_remotes(repo.root))
+        remotes[name] = {"url": url, **({"options": options} if options else {})}
+        _write_block(repo.root, "remotes", remotes)
+        if default:
+            _write_block(repo.root, "default_remote", name)
+    return next(r for r in list_remotes(repo) if r.name == name)
+
+
+def remove_remote(repo: GitRepo, name: str) -> None:
+    """Remove a remote from gitml.yaml and git config (wherever it is)."""
+    remotes = dict(_raw_remotes(repo.root))
+    local = repo.config_sections("gitml").get(f"remote.{name}")
+    if name not in remotes and local is None:
+        raise BadInputError(f"no artifact remote named {name!r}")
+    if name in remotes:
+        del remotes[name]
+        _write_block(repo.root, "remotes", remotes or None)
+        if load_config(repo.root).raw.get("default_remote") == name:
+            _write_block(repo.root, "default_remote", None)
+    if local is not None:
+        repo.git("config", "--local", "--remove-section", f"gitml.remote.{name}", check=False)
+    if repo.config_sections("gitml").get("", {}).get("defaultremote", [None])[-1] == name:
+        repo.git("config", "--local", "--unset", "gitml.defaultRemote", check=False)
+
+
+def _raw_remotes(root: Path) -> dict:
+    return dict(load_config(root).raw.get("remotes") or {})
+
+
+def _write_block(root: Path, key: str, value: object) -> None:
+    """Replace one top-level key of gitml.yaml, keeping every other line (and comment) as it is."""
+    import yaml
+
+    path = root / CONFIG_FILE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if re.match(rf"^{re.escape(key)}\s*:", line)), None)
+    block = [] if value is None else [yaml.safe_dump({key: value}, sort_keys=True, default_flow_style=False)]
+    if start is None:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        lines.extend(block)
+    else:
+        end = start + 1
+        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+            end += 1
+        lines[start:end] = block + (["\n"] if end < len(lines) and block else [])
+    path.write_text("".join(lines), encoding="utf-8")
