@@ -74,3 +74,54 @@ def empty_repo(tmp_path) -> Path:
 
 def runs_tip(path: Path) -> str:
     return git(path, "rev-parse", "-q", "--verify", "refs/gitml/runs", check=False).strip()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3 API (moto's server) on a free loopback port, for the whole test session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials for moto; they reach CLI subprocesses through the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def clear_memory_filesystem():
+    """fsspec's memory:// store is process-global: empty it around every test."""
+    yield
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    MemoryFileSystem.store.clear()
+    MemoryFileSystem.pseudo_dirs.clear()
+    MemoryFileSystem.pseudo_dirs.append("")
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
+def remote_url(request, tmp_path, moto_endpoint, aws_env):
+    """``(url, options)`` of an empty artifact remote on each backend of the contract suite."""
+    import uuid
+
+    if request.param == "local":
+        return str(tmp_path / "remote-store"), {}
+    if request.param == "memory":
+        return f"memory://gitml-{uuid.uuid4().hex[:8]}", {}
+    import s3fs
+
+    bucket = f"gitml-{uuid.uuid4().hex[:8]}"
+    fs = s3fs.S3FileSystem(endpoint_url=moto_endpoint, key="testing", secret="testing")
+    fs.mkdir(bucket)
+    s3fs.S3FileSystem.clear_instance_cache()
+    return f"s3://{bucket}/team", {"endpoint_url": moto_endpoint}

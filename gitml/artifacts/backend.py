@@ -20,7 +20,7 @@ from gitml.core.remotes import Remote
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
           "sftp": "sftp", "ssh": "sftp"}
-LIST_THRESHOLD = 64  # past this many objects to check, one recursive listing beats per-object calls
+LIST_THRESHOLD = 64  # past this many objects to check, listing their shard folders beats per-object calls
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +52,25 @@ class ObjectStore:
         if not wanted:
             return set()
         try:
-            if len(wanted) > LIST_THRESHOLD:
-                return wanted & self.all_objects()
             with ThreadPoolExecutor(16) as pool:
-                found = pool.map(lambda d: (d, self.fs.exists(self.path(d))), sorted(wanted))
-                return {d for d, ok in found if ok}
+                if len(wanted) <= LIST_THRESHOLD:
+                    found = pool.map(lambda d: (d, self.fs.exists(self.path(d))), sorted(wanted))
+                    return {d for d, ok in found if ok}
+                # Many objects: list only the shard folders they fall in, in parallel.
+                listed = pool.map(self._list_shard, sorted({d[:2] for d in wanted}))
+                return wanted & set().union(*listed)
         except RemoteError:
             raise
         except Exception as exc:  # noqa: BLE001 - every backend error becomes one clear line
             raise self._fail("checking objects", exc) from exc
+
+    def _list_shard(self, shard: str) -> set[str]:
+        try:
+            names = self.fs.ls(f"{self.root}/sha256/{shard}", detail=False)
+        except FileNotFoundError:
+            return set()
+        return {shard + n.rstrip("/").rsplit("/", 1)[-1] for n in names
+                if len(n.rstrip("/").rsplit("/", 1)[-1]) == 62}
 
     def all_objects(self) -> set[str]:
         """Every object digest on the remote (one recursive listing)."""

@@ -103,7 +103,13 @@ def _manifest(git: GitRepo, digest: str, where: str, remote: ObjectStore | None)
     return manifest_files(path.read_bytes(), where)
 
 
-def referenced_objects(
+def referenced_objects(run_ids: Iterable[str] | None = None, repo: RepoLike = None) -> list[ObjectRef]:
+    """Every object the runs (default: all on the ref) reference, one entry per object."""
+    with open_repo(repo) as git:
+        return _referenced(git, run_ids)
+
+
+def _referenced(
     git: GitRepo, run_ids: Iterable[str] | None = None, remote: ObjectStore | None = None
 ) -> list[ObjectRef]:
     """Every object the runs reference: files, directory manifests and their files, full histories."""
@@ -142,7 +148,7 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
     """
     with open_repo(repo) as git:
         target = ObjectStore(get_remote(git, remote))
-        refs = referenced_objects(git, run_ids)
+        refs = _referenced(git, run_ids)
         have = target.existing(r.digest for r in refs)
         result = TransferResult(target.remote.name, skipped=len({r.digest for r in refs} & have))
         todo = []
@@ -179,7 +185,7 @@ def status(run_ids: Iterable[str] | None = None, remote: str | None = None,
     """Each referenced object, with whether the local cache and the remote have it."""
     with open_repo(repo) as git:
         target = ObjectStore(get_remote(git, remote))
-        refs = referenced_objects(git, run_ids)
+        refs = _referenced(git, run_ids)
         have = target.existing(r.digest for r in refs)
         return [ObjectStatus(r, store.object_path(cache_dir(git), r.digest).exists(), r.digest in have)
                 for r in refs]
@@ -352,7 +358,7 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
     Returns the digests removed (or that would be, with ``dry_run``).
     """
     with open_repo(repo) as git:
-        keep = {r.digest for r in referenced_objects(git)}
+        keep = {r.digest for r in _referenced(git)}
         if keep_history:
             keep |= _history_objects(git)
         if on_remote:
