@@ -22,5 +22,6 @@ def demo_cmd(directory: str) -> None:
     from gitml.tracking.demo import demo
 
     path, runs = demo(directory)
-    click.echo(f"Created {path} with {len(runs)} runs. Try: cd {path} && gitml runs list\n")
+    click.echo(f"Created {path} with {len(runs)} runs; their models are pushed to .storage/.\n"
+               f"Try: cd {path} && gitml runs list && gitml artifacts ls {runs[0].id[:8]}\n")
     render_runs(runs)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gitml.artifacts.remotes import add_remote
+from gitml.artifacts.transfer import push
 from gitml.core.errors import BadInputError
 from gitml.core.formats import Run
 from gitml.tracking.commit import commit_run
@@ -76,7 +78,8 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     """Create a demo repository, train three times with different params and commit the runs.
 
     Two runs are committed the way a script that never imports gitml does (``commit-run`` after
-    training); one logs from inside the script with the API.
+    training); one logs from inside the script with the API. The models are pushed to an
+    artifact remote, a folder ``.storage/`` inside the demo standing in for a bucket.
 
     Returns:
         The repository path and its runs, newest first.
@@ -88,7 +91,7 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     _git(path, "init", "-q", "-b", "main")
     (path / "train.py").write_text(TRAIN_PY, encoding="utf-8")
     (path / "train_with_api.py").write_text(API_PY, encoding="utf-8")
-    (path / ".gitignore").write_text("metrics.json\nmodel.pkl\n", encoding="utf-8")
+    (path / ".gitignore").write_text("metrics.json\nmodel.pkl\n.storage/\n", encoding="utf-8")
     init(path)
     config = path / "gitml.yaml"
     config.write_text(config.read_text().replace("# experiment: default", "experiment: demo"))
@@ -102,4 +105,7 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
                    params_files=[path / "params.yaml"], metrics_files=[path / "metrics.json"],
                    command="python train.py", repo=path)
     subprocess.run([sys.executable, "train_with_api.py"], cwd=path, check=True, capture_output=True)
+    # A folder stands in for the team's bucket: the same commands work with s3://, gs://, ...
+    add_remote("storage", str(path / ".storage"), default=True, local=True, repo=path)
+    push(repo=path)
     return path, search_runs(repo=path)
