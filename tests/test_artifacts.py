@@ -253,3 +253,26 @@ def test_killed_push_resumes_and_leaves_no_partial_object(repo, tmp_path):
     resumed = artifacts.push(repo=repo)
     assert resumed.skipped == len(partial) and len(resumed.transferred) == 81 - len(partial)
     assert artifacts.verify(check_remote=True, repo=repo) == []
+
+
+def test_missing_credentials_is_one_clear_error(repo, tmp_path, moto_endpoint, monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _make_run(repo, tmp_path)
+    artifacts.add_remote("s3", "s3://no-creds/x", {"endpoint_url": moto_endpoint}, repo=repo)
+    result = gitml(repo, "artifacts", "push")
+    assert result.code == 1, (result.out, result.err)
+    assert len(result.err.strip().splitlines()) == 1 and "'s3'" in result.err
+
+
+def test_cli_gc_dry_run_changes_nothing(repo, tmp_path):
+    run_id, _, _ = _make_run(repo, tmp_path)
+    api.delete_run(run_id, repo=repo)
+    before = sorted(store.iter_objects(_cache(repo)))
+    dry = gitml(repo, "artifacts", "gc", "--dry-run")
+    assert dry.code == 0 and sorted(dry.out.split()) == before
+    assert sorted(store.iter_objects(_cache(repo))) == before
+    assert gitml(repo, "artifacts", "gc").code == 0
+    assert list(store.iter_objects(_cache(repo))) == []
