@@ -276,3 +276,14 @@ def test_cli_gc_dry_run_changes_nothing(repo, tmp_path):
     assert sorted(store.iter_objects(_cache(repo))) == before
     assert gitml(repo, "artifacts", "gc").code == 0
     assert list(store.iter_objects(_cache(repo))) == []
+
+
+def test_push_without_the_cache_reports_what_is_missing(repo, tmp_path):
+    _make_run(repo, tmp_path)
+    artifacts.add_remote("store", str(tmp_path / "remote"), repo=repo)
+    shutil.rmtree(_cache(repo))
+    result = artifacts.push(repo=repo)
+    assert result.transferred == [] and {m.path for m in result.missing_locally} == {
+        "models/r-model.pkl", "r-data/ (manifest)"}
+    cli = gitml(repo, "artifacts", "push")
+    assert cli.code == 1 and "missing" in cli.out and len(cli.err.strip().splitlines()) == 1

@@ -120,6 +120,8 @@ def _referenced(
             digest, size = entry.get("sha256"), int(entry.get("size") or 0)
             if entry.get("kind") == "dir":
                 refs.setdefault(digest, ObjectRef(digest, 0, run_id, path + "/ (manifest)"))
+                if remote is None and not store.object_path(cache_dir(git), digest).exists():
+                    continue  # its files are unknown here; the manifest itself shows as missing
                 for item in _manifest(git, digest, f"run {run_id[:8]} {path}", remote):
                     refs.setdefault(item["sha256"], ObjectRef(item["sha256"], item["size"], run_id,
                                                               f"{path}/{item['path']}"))
