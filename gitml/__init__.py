@@ -37,16 +37,17 @@ _API = {
     "list_active_runs": "gitml.tracking.query",
     "rebuild_index": "gitml.tracking.query",
     "init": "gitml.tracking.setup",
+    "compare": "gitml.diff.compare",
     "demo": "gitml.tracking.demo",
     "Run": "gitml.core.formats",
     "Metric": "gitml.core.formats",
     "GitmlError": "gitml.core.errors",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", "diff", *_API]
 
 
-_SUBMODULES = ("errors", "artifacts", "tracking", "core")
+_SUBMODULES = ("errors", "artifacts", "tracking", "core", "diff")  # gitml.diff is callable
 
 
 def __getattr__(name: str) -> Any:

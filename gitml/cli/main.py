@@ -42,6 +42,8 @@ COMMANDS = {
     "runs": ("gitml.cli.runs", "runs_group", "List, show, search and delete runs."),
     "index": ("gitml.cli.runs", "index_group", "Maintain the local query index."),
     "demo": ("gitml.cli.setup", "demo_cmd", "Create a demo repository with a few runs."),
+    "diff": ("gitml.cli.diff", "diff_cmd", "What changed in params and metrics between two revisions."),
+    "compare": ("gitml.cli.diff", "compare_cmd", "Several runs side by side."),
     "remote": ("gitml.cli.artifacts", "remote_group", "Configure artifact remotes."),
     "artifacts": ("gitml.cli.artifacts", "artifacts_group", "Push, pull, list, verify and collect artifacts."),
 }

@@ -24,6 +24,13 @@ metrics: [metrics.json]
 
 # Experiment used when a run names none.
 # experiment: default
+
+# To mark metric changes in `gitml diff` as improvements or regressions, give goals instead of
+# the file list (the files then go under metrics_files):
+# metrics_files: [metrics.json]
+# metrics:
+#   accuracy: max
+#   val_loss: {direction: min, tolerance: 0.01}
 """
 
 
@@ -34,7 +41,35 @@ class Config:
     params: list[str] = field(default_factory=lambda: list(DEFAULT_PARAMS_FILES))
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS_FILES))
     experiment: str = "default"
+    goals: dict[str, Goal] = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """How a metric should move: ``max`` (higher is better) or ``min``, within ``tolerance``.
+
+    ``tolerance`` is an absolute amount a change may go the wrong way before it counts as a
+    regression (``relative: true`` makes it a fraction of the old value).
+    """
+
+    direction: str
+    tolerance: float = 0.0
+    relative: bool = False
+
+
+def _goals(value: object, where: Path) -> dict[str, Goal]:
+    goals = {}
+    for name, spec in (value or {}).items():
+        if isinstance(spec, str):
+            spec = {"direction": spec}
+        if not isinstance(spec, dict) or spec.get("direction") not in ("max", "min"):
+            raise BadInputError(f"{where}: metric {name!r} needs direction max or min, got {spec!r}")
+        tolerance = spec.get("tolerance", 0.0)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+            raise BadInputError(f"{where}: tolerance of metric {name!r} must be a number >= 0")
+        goals[str(name)] = Goal(spec["direction"], float(tolerance), bool(spec.get("relative", False)))
+    return goals
 
 
 def _file_list(doc: dict, key: str, default: tuple[str, ...], where: Path) -> list[str]:
@@ -69,9 +104,15 @@ def load_config(root: str | Path) -> Config:
     experiment = doc.get("experiment", "default")
     if not isinstance(experiment, str) or not experiment:
         raise BadInputError(f"{path}: 'experiment' must be a non-empty string")
+    # `metrics:` is either the list of metrics files, or a mapping of metric goals; with the
+    # mapping, the files are named by `metrics_files:`.
+    metrics = doc.get("metrics")
+    goals = _goals(metrics, path) if isinstance(metrics, dict) else {}
+    files_key = "metrics_files" if isinstance(metrics, dict) or "metrics_files" in doc else "metrics"
     return Config(
         params=_file_list(doc, "params", DEFAULT_PARAMS_FILES, path),
-        metrics=_file_list(doc, "metrics", DEFAULT_METRICS_FILES, path),
+        metrics=_file_list(doc, files_key, DEFAULT_METRICS_FILES, path),
         experiment=experiment,
+        goals=goals,
         raw=doc,
     )

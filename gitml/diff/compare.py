@@ -1,0 +1,209 @@
+"""Param and metric differences between two sides (``diff``) or N runs (``compare``)."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitml.core.config import Goal, load_config
+from gitml.core.errors import BadInputError
+from gitml.core.formats import Run
+from gitml.core.gitrepo import RepoLike, open_repo
+from gitml.diff.sides import DEFAULT_MAX_DEPTH, Selection, Side, resolve_side
+from gitml.tracking import index
+
+MISSING = None
+
+
+@dataclass
+class Row:
+    """One param or metric across the sides. ``status``: same, changed, added or removed.
+
+    ``verdict`` is ``improvement``, ``regression`` or None (no goal declared, not numeric,
+    or unchanged); a regression within the goal's tolerance is ``within-tolerance``.
+    """
+
+    kind: str  # "param" or "metric"
+    key: str
+    values: list[Any]
+    status: str
+    change: float | None = None
+    change_pct: float | None = None
+    verdict: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(value):
+            if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+                return str(value)
+            return value
+
+        return {"kind": self.kind, "key": self.key, "values": [clean(v) for v in self.values],
+                "status": self.status, "change": clean(self.change), "change_pct": clean(self.change_pct),
+                "verdict": self.verdict}
+
+
+@dataclass
+class DiffResult:
+    """What ``gitml.diff`` returns; the CLI renders it as a table, Markdown, JSON or CSV."""
+
+    sides: list[Side]
+    rows: list[Row]
+    same_commit: bool = False
+    notes: list[str] = field(default_factory=list)
+    code_stat: str | None = None
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict == "regression"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sides": [_side_dict(s) for s in self.sides],
+            "same_commit": self.same_commit,
+            "notes": self.notes,
+            "rows": [r.to_dict() for r in self.rows],
+            "regressions": [r.key for r in self.regressions],
+            "code_stat": self.code_stat,
+        }
+
+
+def _side_dict(side: Side) -> dict[str, Any]:
+    return {"spec": side.spec, "kind": side.kind, "commit": side.commit, "used_commit": side.used_commit,
+            "distance": side.distance, "run_id": side.run.id, "run_name": side.run.name,
+            "experiment": side.run.experiment, "dirty": bool(side.run.source.get("dirty")),
+            "source_commit": side.run.source.get("commit")}
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b or (_number(a) is not None and _number(a) == _number(b))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _verdict(goal: Goal | None, old: float, change: float) -> str | None:
+    if goal is None or change == 0 or math.isnan(change):
+        return None
+    better = change > 0 if goal.direction == "max" else change < 0
+    if better:
+        return "improvement"
+    allowed = goal.tolerance * abs(old) if goal.relative else goal.tolerance
+    return "within-tolerance" if abs(change) <= allowed else "regression"
+
+
+def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] = ("param", "metric"),
+               key_pattern: str | None = None, show_all: bool = False) -> list[Row]:
+    """Rows for every key of the runs; with two runs, the change from the first to the second."""
+    rows = []
+    for kind in kinds:
+        values_of = [(r.params if kind == "param" else r.metrics) for r in runs]
+        keys = sorted(set().union(*[v.keys() for v in values_of]))
+        for key in keys:
+            if key_pattern and not fnmatch.fnmatchcase(key, key_pattern):
+                continue
+            values = [v.get(key, MISSING) for v in values_of]
+            present = [key in v for v in values_of]
+            if all(present):
+                status = "same" if all(_equal(values[0], v) for v in values[1:]) else "changed"
+            elif len(runs) == 2:
+                status = "added" if present[1] else "removed"
+            else:
+                status = "changed"
+            if status == "same" and not show_all:
+                continue
+            row = Row(kind, key, values, status)
+            if len(runs) == 2 and status == "changed":
+                old, new = _number(values[0]), _number(values[1])
+                if old is not None and new is not None:
+                    row.change = new - old
+                    if old and not math.isnan(old) and not math.isinf(old):
+                        row.change_pct = row.change / abs(old) * 100
+                    if kind == "metric":
+                        row.verdict = _verdict(goals.get(key), old, row.change)
+            rows.append(row)
+    return rows
+
+
+def _kinds(metrics_only: bool, params_only: bool) -> tuple[str, ...]:
+    if metrics_only and params_only:
+        raise BadInputError("--metrics-only and --params-only exclude each other")
+    return ("metric",) if metrics_only else ("param",) if params_only else ("param", "metric")
+
+
+def diff(a: str, b: str | None = None, experiment: str | None = None, select: str | None = None,
+         max_depth: int = DEFAULT_MAX_DEPTH, show_all: bool = False, metrics_only: bool = False,
+         params_only: bool = False, key: str | None = None, code: bool = False,
+         repo: RepoLike = None) -> DiffResult:
+    """Compare the runs behind two revisions or run ids (``b`` defaults to HEAD).
+
+    ``a`` may be ``X...Y``: Y against the merge base of X and Y, as in git. A revision stands for
+    the latest finished run whose source commit it is (or its nearest first-parent ancestor's);
+    ``select`` (``best:metrics.acc``, ``min:…``, ``max:…``) and ``experiment`` choose otherwise.
+    Prefix a side with ``run:`` or ``rev:`` to say which it is; unprefixed, a revision wins.
+
+    Raises:
+        NoRunError: a side has no run in reach (exit 1).
+        BadInputError: a side is neither a revision nor a run.
+    """
+    if max_depth < 0:
+        raise BadInputError("--max-depth must be >= 0")
+    selection = Selection.parse(select)
+    kinds = _kinds(metrics_only, params_only)
+    with open_repo(repo) as git:
+        goals = load_config(git.root).goals
+        conn = index.open_index(git)
+        try:
+            specs, base = _specs(git, a, b)
+            sides = [resolve_side(git, conn, specs[0], experiment, selection, max_depth, goals, base),
+                     resolve_side(git, conn, specs[1], experiment, selection, max_depth, goals)]
+        finally:
+            conn.close()
+        result = DiffResult(sides, build_rows([s.run for s in sides], goals, kinds, key, show_all))
+        for side in sides:
+            result.notes.extend(side.notes)
+            if side.run.source.get("dirty"):
+                result.notes.append(f"{side.spec}: run {side.run.id[:8]} was made on a dirty work tree")
+            if side.candidates > 1:
+                result.notes.append(f"{side.spec}: {side.candidates} runs at {side.used_commit[:7]}; "
+                                    f"took {side.run.name} ({selection.how})")
+        result.same_commit = bool(sides[0].commit) and sides[0].commit == sides[1].commit
+        commits = [s.run.source.get("commit") for s in sides]
+        if code and all(commits) and commits[0] != commits[1]:
+            result.code_stat = git.git("diff", "--stat", commits[0], commits[1], check=False).decode()
+        return result
+
+
+def _specs(git, a: str, b: str | None) -> tuple[list[str], str | None]:
+    if "..." in a:
+        if b is not None:
+            raise BadInputError("give either A...B or two sides, not both")
+        left, _, right = a.partition("...")
+        left, right = left or "HEAD", right or "HEAD"
+        base = git.git("merge-base", left, right, check=False).decode().split()
+        if not base:
+            raise BadInputError(f"no merge base between {left!r} and {right!r}")
+        return [f"merge-base({left},{right})", right], base[0]
+    return [a, b or "HEAD"], None
+
+
+def compare(runs: list[str], show_all: bool = False, metrics_only: bool = False,
+            params_only: bool = False, key: str | None = None, repo: RepoLike = None) -> DiffResult:
+    """N runs (ids or prefixes) side by side; only differing rows unless ``show_all``."""
+    if len(runs) < 2:
+        raise BadInputError("compare needs at least two runs")
+    kinds = _kinds(metrics_only, params_only)
+    with open_repo(repo) as git:
+        goals = load_config(git.root).goals
+        conn = index.open_index(git)
+        try:
+            sides = [resolve_side(git, conn, r if r.startswith("run:") else f"run:{r}") for r in runs]
+        finally:
+            conn.close()
+        return DiffResult(sides, build_rows([s.run for s in sides], goals, kinds, key, show_all))

@@ -1,0 +1,146 @@
+"""gitml diff / compare against real branches, merges and runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import git, gitml
+
+import gitml as api
+from gitml.core.errors import BadInputError
+from gitml.diff import NoRunError
+
+
+def _commit(repo, message, **files):
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def _run(repo, name, params=None, metrics=None, experiment=None):
+    return api.commit_run(name=name, params=params or {}, metrics=metrics or {}, experiment=experiment,
+                          repo=repo)
+
+
+@pytest.fixture
+def branches(repo):
+    """main with a run, feature branched off it with a changed param and better/worse metrics."""
+    (repo / "gitml.yaml").write_text("metrics:\n  acc: max\n  loss: {direction: min, tolerance: 0.05}\n")
+    _commit(repo, "config")
+    _run(repo, "base", {"lr": 0.1, "model": "rf", "depth": 8}, {"acc": 0.80, "loss": 0.50})
+    git(repo, "checkout", "-q", "-b", "feature")
+    _commit(repo, "feature work", **{"train.py": "print('v2')\n"})
+    _run(repo, "feat", {"lr": 0.2, "model": "rf", "trees": 100}, {"acc": 0.85, "loss": 0.53})
+    git(repo, "checkout", "-q", "main")
+    return repo
+
+
+def test_diff_branches_shows_only_changes(branches):
+    result = api.diff("main", "feature", repo=branches)
+    by_key = {(r.kind, r.key): r for r in result.rows}
+    assert set(by_key) == {("param", "lr"), ("param", "depth"), ("param", "trees"), ("metric", "acc"),
+                           ("metric", "loss")}
+    assert by_key["param", "lr"].change == pytest.approx(0.1) and by_key["param", "lr"].change_pct == pytest.approx(100)
+    assert by_key["param", "depth"].status == "removed" and by_key["param", "trees"].status == "added"
+    assert by_key["metric", "acc"].verdict == "improvement"
+    assert by_key["metric", "loss"].verdict == "within-tolerance"
+    assert [s.run.name for s in result.sides] == ["base", "feat"]
+    everything = api.diff("main", "feature", show_all=True, repo=branches)
+    assert ("param", "model") in {(r.kind, r.key) for r in everything.rows}
+    assert {r.kind for r in api.diff("main", "feature", metrics_only=True, repo=branches).rows} == {"metric"}
+    assert [r.key for r in api.diff("main", "feature", key="l*", repo=branches).rows] == ["lr", "loss"]
+
+
+def test_fail_on_regression_and_markdown(branches):
+    _run(branches, "worse", {"lr": 0.1, "model": "rf", "depth": 8}, {"acc": 0.70, "loss": 0.9})
+    ok = gitml(branches, "diff", "HEAD", "feature", "--fail-on-regression", "--select", "max:metrics.acc")
+    assert ok.code == 0, ok.err  # the best run on main is "base": feature only improves acc
+    bad = gitml(branches, "diff", "feature", "main", "--fail-on-regression", "--md")
+    assert bad.code == 1 and "regression beyond tolerance: acc, loss" in bad.err
+    assert len(bad.err.strip().splitlines()) == 1
+    assert "| metric | acc | 0.85 | 0.7 | -0.15 ▼ |" in bad.out
+    assert bad.out.startswith("- A: feature commit")
+
+
+def test_triple_dot_uses_the_merge_base(branches):
+    _commit(branches, "main moves on", **{"other.py": "x = 1\n"})
+    _run(branches, "main-later", {"lr": 0.5}, {"acc": 0.99})
+    result = api.diff("main...feature", repo=branches)
+    assert [s.run.name for s in result.sides] == ["base", "feat"]
+    assert result.sides[0].spec == "merge-base(main,feature)"
+
+
+def test_single_side_compares_with_head_and_walks_ancestors(branches):
+    _commit(branches, "no run here", **{"notes.md": "hi\n"})
+    result = api.diff("feature", repo=branches)
+    head_side = result.sides[1]
+    assert head_side.run.name == "base" and head_side.distance == 1
+    assert any("1 first-parent commit(s) back" in n for n in result.notes)
+    with pytest.raises(NoRunError, match="'HEAD'"):
+        api.diff("feature", "HEAD", max_depth=0, repo=branches)
+    out = gitml(branches, "diff", "feature", "HEAD", "--max-depth", "0")
+    assert out.code == 1 and "HEAD" in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_same_commit_says_so(branches):
+    result = api.diff("main", "main", repo=branches)
+    assert result.same_commit and result.rows == []
+    out = gitml(branches, "diff", "main", "main")
+    assert out.code == 0 and "both sides are commit" in out.out
+
+
+def test_selection_experiment_and_nan(repo):
+    _run(repo, "a1", {"opt": "adam"}, {"acc": 0.7, "loss": float("nan")}, experiment="x")
+    _run(repo, "a2", {"opt": "sgd"}, {"acc": 0.9, "loss": float("nan")}, experiment="x")
+    _run(repo, "b1", {"opt": "adam"}, {"acc": 0.5, "loss": 1.0}, experiment="y")
+    latest = api.diff("HEAD", "HEAD", experiment="x", repo=repo).sides[0].run.name
+    assert latest == "a2"
+    assert api.diff("HEAD", "HEAD", select="min:metrics.acc", repo=repo).sides[0].run.name == "b1"
+    assert api.diff("HEAD", "HEAD", select="best:metrics.acc", repo=repo).sides[0].run.name == "a2"
+    rows = {r.key: r for r in api.diff("run:" + _id(repo, "a1"), "run:" + _id(repo, "b1"), repo=repo).rows}
+    assert rows["opt"].status == "same" if "opt" in rows else True
+    assert math.isnan(rows["loss"].values[0]) and rows["loss"].change is not None
+    nan_pair = api.diff("run:" + _id(repo, "a1"), "run:" + _id(repo, "a2"), repo=repo)
+    assert "loss" not in {r.key for r in nan_pair.rows}  # NaN and NaN: unchanged
+    assert {r.key: r.status for r in nan_pair.rows}["opt"] == "changed"
+    assert nan_pair.rows[0].change is None or nan_pair.rows[0].kind == "metric"
+    data = json.loads(gitml(repo, "diff", "run:" + _id(repo, "a1"), "run:" + _id(repo, "b1"), "--json").out)
+    assert set(data) == {"sides", "same_commit", "notes", "rows", "regressions", "code_stat"}
+    assert {r["key"]: r["values"] for r in data["rows"]}["loss"] == ["nan", 1.0]
+    with pytest.raises(BadInputError):
+        api.diff("HEAD", select="best:acc", repo=repo)
+
+
+def _id(repo, name):
+    (run,) = [r for r in api.search_runs(repo=repo) if r.name == name]
+    return run.id
+
+
+def test_run_prefix_that_is_also_a_branch(repo):
+    first = _run(repo, "first", {"v": 1})
+    _commit(repo, "second commit", **{"b.txt": "b\n"})
+    _run(repo, "second", {"v": 2})
+    prefix = first.id[:6]
+    git(repo, "branch", prefix, "HEAD")  # a branch spelled like the first run's id prefix
+    as_rev = api.diff(prefix, "HEAD", show_all=True, repo=repo)
+    assert as_rev.sides[0].kind == "rev" and as_rev.sides[0].run.name == "second"
+    as_run = api.diff(f"run:{prefix}", "HEAD", repo=repo)
+    assert as_run.sides[0].run.name == "first"
+    assert [r.values for r in as_run.rows] == [[1, 2]]
+    bad = gitml(repo, "diff", "no-such-branch")
+    assert bad.code == 2 and "neither a git revision nor a run" in bad.err
+
+
+def test_compare_and_code_stat(branches):
+    ids = [r.id for r in api.search_runs(repo=branches)]
+    result = api.compare(ids, repo=branches)
+    assert len(result.sides) == 2 and {r.key for r in result.rows} >= {"lr", "acc"}
+    out = gitml(branches, "compare", *[i[:8] for i in ids], "--csv")
+    assert out.code == 0 and out.out.splitlines()[0].startswith("kind,name,")
+    stat = api.diff("main", "feature", code=True, repo=branches).code_stat
+    assert "train.py" in stat
+    assert gitml(branches, "compare", ids[0]).code == 2
