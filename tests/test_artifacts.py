@@ -287,3 +287,44 @@ def test_push_without_the_cache_reports_what_is_missing(repo, tmp_path):
         "models/r-model.pkl", "r-data/ (manifest)"}
     cli = gitml(repo, "artifacts", "push")
     assert cli.code == 1 and "missing" in cli.out and len(cli.err.strip().splitlines()) == 1
+
+
+def test_gc_spares_runs_in_progress_and_pull_keeps_exec_bits(repo, tmp_path):
+    script = tmp_path / "tools"
+    script.mkdir()
+    (script / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (script / "run.sh").chmod(0o755)
+    with api.start_run(repo=repo) as done:
+        api.log_artifact(str(script))
+    live = api.start_run(repo=repo)
+    lonely = tmp_path / "live.bin"
+    lonely.write_bytes(b"logged by a run still going")
+    api.log_artifact(str(lonely))
+    assert artifacts.gc(dry_run=True, repo=repo) == []
+    api.end_run()
+    assert artifacts.gc(dry_run=True, repo=repo) == []
+    out = tmp_path / "out"
+    artifacts.pull(done.id, out=out, repo=repo)
+    assert (out / "tools" / "run.sh").stat().st_mode & 0o777 == 0o755
+    assert live.ended
+
+
+def test_remote_options_paths_and_secrets(repo, tmp_path):
+    (repo / "sub").mkdir()
+    artifacts.add_remote("rel", "store-dir", {"anon": "false", "retries": "3"}, repo=repo)
+    (remote,) = artifacts.list_remotes(repo=repo / "sub")
+    assert remote.url == str(repo / "store-dir")  # relative to the work tree, wherever gitml runs
+    assert remote.options == {"anon": False, "retries": 3}
+    for name in ("key", "secret", "account_key", "connection_string", "aws_session_token"):
+        with pytest.raises(BadInputError, match="credential"):
+            artifacts.add_remote("x", "s3://b", {name: "v"}, repo=repo)
+    artifacts.add_remote("mine", "s3://b/p", {"secret": "hunter2"}, local=True, repo=repo)
+    listed = gitml(repo, "remote", "list", "--json")
+    assert "hunter2" not in listed.out and "***" in listed.out
+    several = gitml(repo, "artifacts", "get", "runs:/abcd/x", "-o", str(tmp_path / "x"))
+    assert several.code == 2 and "no run matches" in several.err
+    (repo / "m.bin").write_bytes(b"m")
+    run_id = gitml(repo, "commit-run", "-a", "m.bin").out.strip()
+    shutil.rmtree(_cache(repo))
+    no_default = gitml(repo, "artifacts", "get", f"runs:/{run_id}/m.bin", "-o", str(tmp_path / "m"))
+    assert no_default.code == 2 and "no default" in no_default.err

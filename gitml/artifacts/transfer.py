@@ -24,7 +24,7 @@ from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.ids import check_artifact_path
-from gitml.core.remotes import get_remote
+from gitml.core.remotes import get_remote, list_remotes
 
 
 class Progress(Protocol):
@@ -42,6 +42,7 @@ class ObjectRef:
     size: int
     run_id: str
     path: str
+    mode: int = 0o644
 
 
 @dataclass
@@ -218,7 +219,8 @@ def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRe
                 raise GitmlError(f"corrupted object on remote {source.remote.name!r}: {ref.path} of run "
                                  f"{ref.run_id[:8]} should be {ref.digest[:12]} but its bytes hash to "
                                  f"{actual[:12]}; nothing was written",
-                                 hint="re-push it from a machine with a good copy")
+                                 hint="gitml artifacts verify --remote --delete-bad, then push from a "
+                                      "machine with a good copy")
             target = store.object_path(cache, ref.digest)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o444)
@@ -234,12 +236,10 @@ def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRe
 
 
 def _optional_remote(git: GitRepo, remote: str | None) -> ObjectStore | None:
-    try:
-        return ObjectStore(get_remote(git, remote))
-    except BadInputError:
-        if remote is not None:
-            raise
+    """The remote to fetch from; None only when none is configured (the cache may suffice)."""
+    if remote is None and not list_remotes(git):
         return None
+    return ObjectStore(get_remote(git, remote))
 
 
 def _select(git: GitRepo, run_id: str, path: str, remote: ObjectStore | None) -> list[ObjectRef]:
@@ -258,7 +258,8 @@ def _select(git: GitRepo, run_id: str, path: str, remote: ObjectStore | None) ->
                 out.append(ObjectRef(entry["sha256"], int(entry.get("size") or 0), run_id, name))
         elif under(name) or path.startswith(name + "/"):  # read a manifest only when it matters
             for item in _manifest(git, entry["sha256"], f"run {run_id[:8]} {name}", remote):
-                ref = ObjectRef(item["sha256"], int(item["size"]), run_id, f"{name}/{item['path']}")
+                ref = ObjectRef(item["sha256"], int(item["size"]), run_id, f"{name}/{item['path']}",
+                                0o755 if int(item.get("mode", 0o644)) & 0o100 else 0o644)
                 if under(ref.path):
                     out.append(ref)
     if not out:
@@ -281,7 +282,7 @@ def pull(run: str, paths: Iterable[str] = (), out: str | os.PathLike = ".", remo
 
 
 def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
-             repo: RepoLike = None) -> list[Path]:
+             progress: Progress | None = None, repo: RepoLike = None) -> list[Path]:
     """Fetch ``runs:/<run>/<path>`` (one file or a directory) to ``dest``, without the rest of the run.
 
     A single file goes to ``dest`` (or into it, when ``dest`` is a directory); a directory's
@@ -297,7 +298,7 @@ def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
         run_id = resolve_run_id(run, git)
         source = _optional_remote(git, remote)
         refs = _select(git, run_id, path, source)
-        _fetch_objects(git, source, refs, None)
+        _fetch_objects(git, source, refs, progress)
         dest = Path(dest)
         if len(refs) == 1 and refs[0].path == path:
             target = dest / posixpath.basename(path) if dest.is_dir() else dest
@@ -312,7 +313,7 @@ def _place(git: GitRepo, ref: ObjectRef, dest: Path) -> Path:
     os.close(fd)
     try:
         shutil.copyfile(store.object_path(cache_dir(git), ref.digest), tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, ref.mode)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -333,8 +334,12 @@ def ls(run: str, repo: RepoLike = None) -> list[ObjectRef]:
         return _select(git, run_id, "", source)
 
 
-def verify(remote: str | None = None, check_remote: bool = False, repo: RepoLike = None) -> list[str]:
-    """Re-hash every object (local cache, or the remote's with ``check_remote``); return the bad ones."""
+def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bool = False,
+           repo: RepoLike = None) -> list[str]:
+    """Re-hash every object (local cache, or the remote's with ``check_remote``); return the bad ones.
+
+    ``delete_bad`` removes them, so that a later push uploads a good copy in their place.
+    """
     with open_repo(repo) as git:
         cache = cache_dir(git)
         bad = []
@@ -342,6 +347,9 @@ def verify(remote: str | None = None, check_remote: bool = False, repo: RepoLike
             for digest in store.iter_objects(cache):
                 if store.hash_file(store.object_path(cache, digest)) != digest:
                     bad.append(digest)
+            if delete_bad:
+                for digest in bad:
+                    store.object_path(cache, digest).unlink(missing_ok=True)
             return bad
         source = ObjectStore(get_remote(git, remote))
         for digest in sorted(source.all_objects()):
@@ -350,6 +358,8 @@ def verify(remote: str | None = None, check_remote: bool = False, repo: RepoLike
                 source.get(digest, local)
                 if store.hash_file(local) != digest:
                     bad.append(digest)
+        if delete_bad:
+            source.delete(bad)
         return bad
 
 
@@ -360,7 +370,7 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
     Returns the digests removed (or that would be, with ``dry_run``).
     """
     with open_repo(repo) as git:
-        keep = {r.digest for r in _referenced(git)}
+        keep = {r.digest for r in _referenced(git)} | _active_objects(git)
         if keep_history:
             keep |= _history_objects(git)
         if on_remote:
@@ -375,6 +385,20 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
             for digest in doomed:
                 store.object_path(cache, digest).unlink(missing_ok=True)
         return doomed
+
+
+def _active_objects(git: GitRepo) -> set[str]:
+    """Objects logged by runs still in progress (or killed and resumable): never collected."""
+    from gitml.tracking import active
+
+    found: set[str] = set()
+    for meta in active.list_active(git.gitml_dir):
+        for entry in active.read_log(git.gitml_dir / active.ACTIVE_DIR / meta["id"]).artifacts.values():
+            found.add(entry.get("sha256"))
+            manifest = store.object_path(cache_dir(git), entry.get("sha256", ""))
+            if entry.get("kind") == "dir" and manifest.exists():
+                found.update(i["sha256"] for i in manifest_files(manifest.read_bytes(), meta["id"]))
+    return found
 
 
 def _history_objects(git: GitRepo) -> set[str]:

@@ -71,8 +71,11 @@ def remote_list_cmd(as_json, as_csv) -> None:
     from dataclasses import asdict
 
     from gitml.artifacts.remotes import list_remotes
+    from gitml.core.remotes import is_secret_option
 
     remotes = list_remotes()
+    for remote in remotes:  # credentials are never printed
+        remote.options = {k: "***" if is_secret_option(k) else v for k, v in remote.options.items()}
     if as_json:
         echo_json([asdict(r) for r in remotes])
         return
@@ -175,7 +178,12 @@ def get_cmd(uri, dest, remote) -> None:
     """Fetch one file or directory by URI (runs:/<run>/<path>) without the rest of the run."""
     from gitml.artifacts.transfer import download
 
-    for path in download(uri, dest, remote=remote):
+    bars = Bars("get")
+    try:
+        written = download(uri, dest, remote=remote, progress=bars)
+    finally:
+        bars.close()
+    for path in written:
         click.echo(path)
 
 
@@ -195,12 +203,13 @@ def ls_cmd(run, as_json, as_csv) -> None:
 
 @artifacts_group.command("verify")
 @click.option("--remote", "remote_check", is_flag=True, help="Verify the remote's objects (downloads them).")
-@click.option("-r", "remote", help="Remote name for --remote.")
-def verify_cmd(remote_check, remote) -> None:
+@click.option("-r", "remote", help="Remote name (implies --remote).")
+@click.option("--delete-bad", is_flag=True, help="Delete corrupted objects so a push can replace them.")
+def verify_cmd(remote_check, remote, delete_bad) -> None:
     """Re-hash stored objects; list (and fail on) any whose bytes don't match their name."""
     from gitml.artifacts.transfer import verify
 
-    bad = verify(remote=remote, check_remote=remote_check)
+    bad = verify(remote=remote, check_remote=remote_check or remote is not None, delete_bad=delete_bad)
     for digest in bad:
         click.echo(digest)
     if bad:
@@ -209,12 +218,13 @@ def verify_cmd(remote_check, remote) -> None:
 
 @artifacts_group.command("gc")
 @click.option("--remote", "on_remote", is_flag=True, help="Collect on the remote instead of the local cache.")
-@click.option("-r", "remote", help="Remote name for --remote.")
+@click.option("-r", "remote", help="Remote name (implies --remote).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 @click.option("--keep-history", is_flag=True, help="Also keep objects of runs in the ref's history.")
 def gc_cmd(on_remote, remote, dry_run, keep_history) -> None:
     """Delete objects that no run reaches; print them."""
     from gitml.artifacts.transfer import gc
 
-    for digest in gc(remote=remote, on_remote=on_remote, dry_run=dry_run, keep_history=keep_history):
+    for digest in gc(remote=remote, on_remote=on_remote or remote is not None, dry_run=dry_run,
+                     keep_history=keep_history):
         click.echo(digest)

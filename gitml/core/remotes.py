@@ -33,7 +33,28 @@ from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SECRET_WORDS = ("secret", "password", "token", "key_id", "access_key", "credential")
+SECRET_WORDS = ("secret", "password", "token", "credential", "passphrase")
+SECRET_NAMES = {"key", "key_id", "access_key", "account_key", "connection_string", "private_key",
+                "sas_token", "client_secret", "pkey"}
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether a storage option looks like a credential (never written to gitml.yaml, masked)."""
+    lowered = name.lower()
+    return lowered in SECRET_NAMES or lowered.endswith("_key") or any(w in lowered for w in SECRET_WORDS)
+
+
+def option_value(text: str) -> object:
+    """A storage option typed as text (CLI, git config): ``false`` -> False, ``3`` -> 3, else text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 @dataclass
@@ -42,7 +63,7 @@ class Remote:
 
     name: str
     url: str
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)
     scope: str = "team"  # "team" (gitml.yaml) or "local" (git config)
     default: bool = False
 
@@ -67,7 +88,7 @@ def _team_remotes(root: Path) -> tuple[dict[str, Remote], str | None]:
         options = spec.get("options") or {}
         if not isinstance(options, dict):
             raise BadInputError(f"{root / CONFIG_FILE}: options of remote {name!r} must be a mapping")
-        found[str(name)] = Remote(str(name), spec["url"], {str(k): str(v) for k, v in options.items()})
+        found[str(name)] = Remote(str(name), spec["url"], {str(k): v for k, v in options.items()})
     default = raw.get("default_remote")
     return found, str(default) if default is not None else None
 
@@ -78,7 +99,7 @@ def _local_remotes(repo: GitRepo) -> tuple[dict[str, Remote], str | None]:
         if not subsection.startswith("remote."):
             continue
         name = subsection[len("remote.") :]
-        options = dict(o.split("=", 1) for o in values.get("option", []) if "=" in o)
+        options = {k: option_value(v) for k, v in (o.split("=", 1) for o in values.get("option", []) if "=" in o)}
         url = values.get("url", [""])[-1]
         found[name] = Remote(name, url, options, scope="local")
     default = repo.config_sections("gitml").get("", {}).get("defaultremote", [None])[-1]
@@ -101,7 +122,15 @@ def list_remotes(repo: GitRepo) -> list[Remote]:
         default = next(iter(merged))
     for remote in merged.values():
         remote.default = remote.name == default
+        remote.url = _anchor(repo, remote.url)
     return sorted(merged.values(), key=lambda r: r.name)
+
+
+def _anchor(repo: GitRepo, url: str) -> str:
+    """A relative folder remote means relative to the work tree root, wherever gitml runs."""
+    if "://" in url or url.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", url):
+        return url
+    return str(repo.root / url)
 
 
 def get_remote(repo: GitRepo, name: str | None = None) -> Remote:
@@ -133,9 +162,9 @@ def add_remote(
     check_remote_name(name)
     if not isinstance(url, str) or not url.strip():
         raise BadInputError("remote URL is empty")
-    options = dict(options or {})
+    options = {k: option_value(v) if isinstance(v, str) else v for k, v in (options or {}).items()}
     if not local:
-        secret = [k for k in options if any(w in k.lower() for w in SECRET_WORDS)]
+        secret = [k for k in options if is_secret_option(k)]
         if secret:
             raise BadInputError(f"refusing to write credential-like option {secret[0]!r} to {CONFIG_FILE}",
                                 hint="use --local (git config) or the backend's environment variables")
