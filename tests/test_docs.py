@@ -1,9 +1,10 @@
 """Docs are tested: every command and public name is documented, and marked examples run.
 
-An example in docs/tracking.md runs when the line before its fence is ``<!-- test -->``:
-```python blocks are executed in one shared namespace, ```console blocks have each ``$ `` line run
-by bash (a block is one bash process, so variables carry from line to line within it), all in
-document order in one fresh repository.
+An example in docs/tracking.md or docs/artifacts.md runs when the line before its fence is
+``<!-- test -->``: ```python blocks are executed in one shared namespace, ```console blocks have
+each ``$ `` line run by bash (a block is one bash process, so variables carry from line to line
+within it), all in document order in one fresh repository per page. ``HOME`` and ``TMPDIR`` point
+into the test's temporary directory, so ``~/…`` and ``mktemp`` in an example stay inside it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import click
 import pytest
 
 import gitml
+import gitml.artifacts
 from gitml.cli.main import COMMANDS as LAZY_COMMANDS
 from gitml.cli.main import cli
 
@@ -86,17 +88,29 @@ def test_every_public_name_is_in_tracking_md(name):
     assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), f"gitml.{name} is not in docs/tracking.md"
 
 
+@pytest.mark.parametrize("name", gitml.artifacts.__all__)
+def test_every_artifacts_api_name_is_in_artifacts_md(name):
+    text = (DOCS / "artifacts.md").read_text(encoding="utf-8")
+    assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), f"gitml.artifacts.{name} is not in docs/artifacts.md"
+
+
 @dataclass
 class Example:
     kind: str
     line: int
     code: str
+    page: str = "docs/tracking.md"
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
 
 
 def marked_examples(path: Path) -> list[Example]:
     text = path.read_text(encoding="utf-8")
+    page = path.relative_to(DOCS.parent).as_posix()
     return [
-        Example(m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2)) for m in MARKED.finditer(text)
+        Example(m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2), page) for m in MARKED.finditer(text)
     ]
 
 
@@ -127,7 +141,7 @@ def shims(directory: Path) -> str:
 
 def run_console(example: Example, cwd: Path, path_env: str) -> None:
     commands = console_commands(example.code)
-    assert commands, f"docs/tracking.md:{example.line}: a marked console block without `$ ` lines"
+    assert commands, f"{example.where}: a marked console block without `$ ` lines"
     script = []
     for number, command in enumerate(commands):
         script.append(command)
@@ -135,7 +149,7 @@ def run_console(example: Example, cwd: Path, path_env: str) -> None:
     env = {**os.environ, "PATH": path_env}
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=cwd, env=env, capture_output=True, text=True)
     failed = re.search(r"@@failed (\d+) (\d+)", proc.stderr)
-    where = f"docs/tracking.md:{example.line}"
+    where = example.where
     if failed:
         command, code = commands[int(failed.group(1))], failed.group(2)
         pytest.fail(f"{where}: `$ {command}` exited {code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
@@ -143,18 +157,20 @@ def run_console(example: Example, cwd: Path, path_env: str) -> None:
     assert proc.stderr == "", f"{where}: a successful command wrote to stderr:\n{proc.stderr}"
 
 
-def test_marked_tracking_examples_run(repo, monkeypatch, tmp_path):
-    examples = marked_examples(DOCS / "tracking.md")
+@pytest.mark.parametrize("page", ["tracking.md", "artifacts.md"])
+def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
+    examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}
-    assert kinds == {"python", "console"}, "docs/tracking.md should have marked python and console examples"
+    assert kinds == {"python", "console"}, f"docs/{page} should have marked python and console examples"
     monkeypatch.chdir(repo)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     path_env = shims(tmp_path / "bin")
     namespace: dict = {"__name__": "__docs__"}
     try:
         for example in examples:
             if example.kind == "python":
-                exec(compile(example.code, f"docs/tracking.md:{example.line}", "exec"), namespace)
+                exec(compile(example.code, example.where, "exec"), namespace)
             else:
                 run_console(example, repo, path_env)
     finally:
@@ -163,7 +179,7 @@ def test_marked_tracking_examples_run(repo, monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "page", ["README.md", "docs/index.md", "docs/tracking.md", "docs/cli.md", "docs/formats.md"]
+    "page", ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/cli.md", "docs/formats.md"]
 )
 def test_relative_links_point_at_files(page):
     path = DOCS.parent / page
