@@ -447,14 +447,16 @@ def test_empty_repository_lists_nothing(repo):
 # -- gitml demo --------------------------------------------------------------------------------
 
 
-def test_demo_creates_a_repository_with_three_runs(tmp_path):
+def test_demo_creates_a_repository_with_four_runs_and_a_branch(tmp_path):
     target = tmp_path / "demo"
     result = ok(tmp_path, "demo", str(target))
-    for name in ("baseline", "faster-lr", "api-run", "accuracy"):
+    for name in ("baseline", "faster-lr", "api-run", "more-epochs", "accuracy"):
         assert name in result.out
-    assert git(target, "rev-list", "--count", "refs/gitml/runs").strip() == "3"
+    assert git(target, "rev-list", "--count", "refs/gitml/runs").strip() == "4"
     runs = listing(target)
-    assert len(runs) == 3 and all(r["status"] == "FINISHED" for r in runs)
+    assert len(runs) == 4 and all(r["status"] == "FINISHED" for r in runs)
+    diffed = ok(target, "diff", "main", "more-epochs")
+    assert "epochs" in diffed.out and "more-epochs" in diffed.out
     assert all("accuracy" in r["metrics"] for r in runs)
     assert git(target, "status", "--porcelain") == ""
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=target, capture_output=True, text=True)

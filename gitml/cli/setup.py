@@ -23,5 +23,5 @@ def demo_cmd(directory: str) -> None:
 
     path, runs = demo(directory)
     click.echo(f"Created {path} with {len(runs)} runs; their models are pushed to .storage/.\n"
-               f"Try: cd {path} && gitml runs list && gitml artifacts ls {runs[0].id[:8]}\n")
+               f"Try: cd {path} && gitml runs list && gitml diff main more-epochs\n")
     render_runs(runs)

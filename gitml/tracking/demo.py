@@ -78,8 +78,9 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     """Create a demo repository, train three times with different params and commit the runs.
 
     Two runs are committed the way a script that never imports gitml does (``commit-run`` after
-    training); one logs from inside the script with the API. The models are pushed to an
-    artifact remote, a folder ``.storage/`` inside the demo standing in for a bucket.
+    training); one logs from inside the script with the API; a fourth trains longer on branch
+    ``more-epochs``, for ``gitml diff main more-epochs``. The models are pushed to an artifact
+    remote, a folder ``.storage/`` inside the demo standing in for a bucket.
 
     Returns:
         The repository path and its runs, newest first.
@@ -105,6 +106,16 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
                    params_files=[path / "params.yaml"], metrics_files=[path / "metrics.json"],
                    command="python train.py", repo=path)
     subprocess.run([sys.executable, "train_with_api.py"], cwd=path, check=True, capture_output=True)
+    # A branch that trains longer, for `gitml diff main more-epochs`.
+    _git(path, "checkout", "-q", "-b", "more-epochs")
+    (path / "params.yaml").write_text("lr: 0.1\nepochs: 20\nseed: 1\n", encoding="utf-8")
+    _git(path, "add", "params.yaml")
+    _commit(path, "train for 20 epochs")
+    subprocess.run([sys.executable, "train.py"], cwd=path, check=True, capture_output=True)
+    commit_run(name="more-epochs", experiment="demo", artifacts=[path / "model.pkl"],
+               params_files=[path / "params.yaml"], metrics_files=[path / "metrics.json"],
+               command="python train.py", repo=path)
+    _git(path, "checkout", "-q", "main")
     # A folder stands in for the team's bucket: the same commands work with s3://, gs://, ...
     add_remote("storage", str(path / ".storage"), default=True, local=True, repo=path)
     push(repo=path)
