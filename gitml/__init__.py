@@ -38,6 +38,7 @@ _API = {
     "rebuild_index": "gitml.tracking.query",
     "init": "gitml.tracking.setup",
     "compare": "gitml.diff.compare",
+    "register_model": "gitml.registry.ops",
     "demo": "gitml.tracking.demo",
     "Run": "gitml.core.formats",
     "Metric": "gitml.core.formats",
@@ -47,7 +48,7 @@ _API = {
 __all__ = ["__version__", "diff", *_API]
 
 
-_SUBMODULES = ("errors", "artifacts", "tracking", "core", "diff")  # gitml.diff is callable
+_SUBMODULES = ("errors", "artifacts", "tracking", "core", "diff", "registry")  # gitml.diff is callable
 
 
 def __getattr__(name: str) -> Any:

@@ -290,8 +290,13 @@ def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
     """
     from gitml.tracking.query import resolve_run_id
 
+    if uri.startswith("models:/"):
+        from gitml.registry.ops import resolve_model_uri
+
+        uri = resolve_model_uri(uri, repo=repo)
     if not uri.startswith("runs:/"):
-        raise BadInputError(f"unsupported artifact URI {uri!r}", hint="use runs:/<run-id>/<path>")
+        raise BadInputError(f"unsupported artifact URI {uri!r}",
+                            hint="use runs:/<run-id>/<path> or models:/<model>@<stage>")
     run, _, path = uri[len("runs:/"):].lstrip("/").partition("/")
     path = path.strip("/")
     with open_repo(repo) as git:

@@ -44,6 +44,7 @@ COMMANDS = {
     "demo": ("gitml.cli.setup", "demo_cmd", "Create a demo repository with a few runs."),
     "diff": ("gitml.cli.diff", "diff_cmd", "What changed in params and metrics between two revisions."),
     "compare": ("gitml.cli.diff", "compare_cmd", "Several runs side by side."),
+    "registry": ("gitml.cli.registry", "registry_group", "Model versions and stages as git tags."),
     "remote": ("gitml.cli.artifacts", "remote_group", "Configure artifact remotes."),
     "artifacts": ("gitml.cli.artifacts", "artifacts_group", "Push, pull, list, verify and collect artifacts."),
 }

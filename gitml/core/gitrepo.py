@@ -17,7 +17,7 @@ from typing import Union
 
 from dulwich.errors import NotGitRepository
 from dulwich.file import FileLocked
-from dulwich.objects import ZERO_SHA, Blob, Commit, Tree
+from dulwich.objects import ZERO_SHA, Blob, Commit, Tag, Tree
 from dulwich.repo import Repo, get_user_identity
 
 from gitml.core.errors import BadInputError, NotARepositoryError
@@ -97,6 +97,44 @@ class GitRepo:
         old = ZERO_SHA if expected is None else expected.encode()
         try:
             return self._repo.refs.set_if_equals(name.encode(), old, new.encode())
+        except FileLocked:
+            return False
+
+    def tags(self) -> dict[str, str]:
+        """``{tag name: sha of the ref}`` for every tag (loose and packed), without reading objects."""
+        return {k.decode("utf-8", "replace"): v.decode() for k, v in self._repo.refs.as_dict(b"refs/tags").items()}
+
+    def read_tag(self, sha: str) -> dict:
+        """An annotated tag's target, tagger, time (POSIX) and message; a lightweight one's target only."""
+        obj = self._repo.object_store[sha.encode()]
+        if isinstance(obj, Tag):
+            _, target = obj.object
+            return {"target": target.decode(), "tagger": obj.tagger.decode("utf-8", "replace"),
+                    "time": obj.tag_time, "message": obj.message.decode("utf-8", "replace"), "annotated": True}
+        return {"target": sha, "tagger": None, "time": getattr(obj, "commit_time", None), "message": "",
+                "annotated": False}
+
+    def create_tag(self, name: str, target: str, message: str, when: float | None = None) -> str | None:
+        """Create an annotated tag only if no tag of that name exists; return its sha, or None if taken."""
+        tag = Tag()
+        tag.name = name.encode()
+        tag.object = (Commit, target.encode())
+        tag.tagger = get_user_identity(self._config_stack(), kind="COMMITTER")
+        stamp = int(when if when is not None else time.time())
+        tag.tag_time = stamp
+        tag.tag_timezone = _local_utc_offset(stamp)
+        tag.message = message.encode()
+        self._repo.object_store.add_object(tag)
+        try:
+            created = self._repo.refs.add_if_new(b"refs/tags/" + name.encode(), tag.id)
+        except FileLocked:
+            return None
+        return tag.id.decode() if created else None
+
+    def add_ref_if_new(self, name: str, sha: str) -> bool:
+        """Create a ref only if it does not exist yet (False when taken or locked)."""
+        try:
+            return self._repo.refs.add_if_new(name.encode(), sha.encode())
         except FileLocked:
             return False
 

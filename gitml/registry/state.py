@@ -1,0 +1,187 @@
+"""Registry state: a fold over tag events, never a stored file.
+
+Only tags whose names pass the grammar's cheap filter are read; each tag object is read once
+and remembered by its sha in ``<git-common-dir>/gitml/registry-cache.json`` (tags are
+immutable, so a cached event never goes stale), so unrelated release tags cost a regex test and
+a command reads only the tags it has never seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gitml.core import yamlfmt
+from gitml.core.gitrepo import GitRepo
+from gitml.core.tags import parse_tag, version_key
+
+CACHE_FILE = "registry-cache.json"
+CACHE_VERSION = 1
+
+
+@dataclass
+class Event:
+    """One registry tag, parsed."""
+
+    tag: str
+    kind: str
+    model: str
+    target: str
+    time: int | None
+    tagger: str | None
+    message: str
+    version: str | None = None
+    stage: str | None = None
+    counter: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return self.message.split("\n", 1)[0]
+
+
+@dataclass
+class Version:
+    version: str
+    commit: str
+    run_id: str | None
+    path: str | None
+    sha256: str | None
+    registered_at: int | None
+    registered_by: str | None
+    deregistered: bool = False
+    stages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelState:
+    name: str
+    versions: dict[str, Version] = field(default_factory=dict)
+    # stage -> versions holding it, most recently assigned last; the last one is "the" version
+    # in that stage (which, models:/m@stage), as in GTO: a stage may label several versions.
+    holders: dict[str, list[str]] = field(default_factory=dict)
+    deprecated: bool = False
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def stages(self) -> dict[str, str]:
+        """Each stage and the version that holds it now (the most recently assigned holder)."""
+        return {stage: versions[-1] for stage, versions in sorted(self.holders.items()) if versions}
+
+    @property
+    def latest(self) -> str | None:
+        live = [v for v, info in self.versions.items() if not info.deregistered]
+        return max(live, key=version_key) if live else None
+
+    @property
+    def max_counter(self) -> int:
+        return max((e.counter or 0 for e in self.events), default=0)
+
+    def to_versions(self) -> list[tuple[str, Version]]:
+        return sorted(self.versions.items(), key=lambda item: version_key(item[0]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "latest": self.latest, "deprecated": self.deprecated,
+                "stages": self.stages,
+                "versions": {v: asdict(i) for v, i in self.to_versions()}}
+
+
+def parse_message(message: str) -> dict[str, Any]:
+    """The YAML block gitml writes after the first line (``gitml: {...}``); {} for other tags."""
+    _, sep, rest = message.partition("\n\n")
+    if not sep or not rest.startswith("gitml:"):
+        return {}
+    try:
+        block = yamlfmt.load(rest if rest.endswith("\n") else rest + "\n").get("gitml")
+    except ValueError:
+        return {}
+    return block if isinstance(block, dict) else {}
+
+
+def _read_event(git: GitRepo, name: str, sha: str) -> dict[str, Any] | None:
+    parsed = parse_tag(name)
+    if parsed is None:
+        return None
+    info = git.read_tag(sha)
+    meta = parse_message(info["message"])
+    return {"tag": name, "kind": parsed.kind, "model": parsed.model, "target": info["target"],
+            "time": info["time"], "tagger": info["tagger"], "message": info["message"].rstrip("\n"),
+            "version": parsed.version or meta.get("version"), "stage": parsed.stage,
+            "counter": parsed.counter, "meta": meta}
+
+
+def load_events(git: GitRepo) -> list[Event]:
+    """Every registry event in the repository, reading only tags not seen before."""
+    path = git.gitml_dir / CACHE_FILE
+    try:
+        cache = json.loads(path.read_text())
+        if cache.get("version") != CACHE_VERSION:
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    known: dict[str, Any] = cache.get("tags", {})
+    events, fresh = [], {}
+    for name, sha in git.tags().items():
+        if "@" not in name and "#" not in name:
+            continue
+        key = f"{name} {sha}"
+        data = known.get(key)
+        if data is None:
+            data = _read_event(git, name, sha) or {}
+        fresh[key] = data
+        if data:
+            events.append(Event(**data))
+    if fresh != known:
+        _save(path, {"version": CACHE_VERSION, "tags": fresh})
+    return events
+
+
+def _save(path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".registry-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def fold(events: list[Event], one_stage_per_version: bool = False) -> dict[str, ModelState]:
+    """Registry state from events: versions by registration, stages by the counter order."""
+    models: dict[str, ModelState] = {}
+    for event in sorted(events, key=lambda e: (e.time or 0, e.tag)):
+        model = models.setdefault(event.model, ModelState(event.model))
+        model.events.append(event)
+        if event.kind == "register" and event.version not in model.versions:
+            meta = event.meta
+            model.versions[event.version] = Version(
+                event.version, event.target, meta.get("run"), meta.get("path"), meta.get("sha256"),
+                event.time, event.tagger)
+        elif event.kind == "deregister" and event.version in model.versions:
+            model.versions[event.version].deregistered = True
+        elif event.kind == "deprecate":
+            model.deprecated = True
+    for model in models.values():
+        stage_events = [e for e in model.events if e.kind in ("assign", "unassign")]
+        for event in sorted(stage_events, key=lambda e: (e.counter or 0, e.time or 0, e.tag)):
+            version = event.version or _version_at(model, event.target)
+            if version is None:
+                continue
+            for stage, versions in model.holders.items():
+                if version in versions and (stage == event.stage or (one_stage_per_version and event.kind == "assign")):
+                    versions.remove(version)
+            if event.kind == "assign":
+                model.holders.setdefault(event.stage, []).append(version)
+        for stage, versions in sorted(model.holders.items()):
+            for version in versions:
+                if version in model.versions:
+                    model.versions[version].stages.append(stage)
+        model.events.sort(key=lambda e: (e.time or 0, e.counter or 0, e.tag))
+    return models
+
+
+def _version_at(model: ModelState, commit: str) -> str | None:
+    """For a hand-made stage tag without gitml's block: the newest version registered at its commit."""
+    found = [v for v, info in model.versions.items() if info.commit == commit]
+    return max(found, key=version_key) if found else None

@@ -1,0 +1,167 @@
+"""The model registry against real tags: grammar, fold, concurrency, hand-made tags, URIs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import git, gitml
+
+import gitml as api
+from gitml import artifacts, registry
+from gitml.core.errors import BadInputError
+from gitml.core.tags import TagName, bump, format_tag, parse_tag
+
+
+@pytest.mark.parametrize("name", ["churn@v1.2.0", "churn@v0.0.1!", "churn#prod#5", "churn#prod!#6",
+                                  "churn@deprecated", "nlp/sentiment@v0.0.1", "a-b#dev-2#12"])
+def test_tag_grammar_round_trips(name):
+    parsed = parse_tag(name)
+    assert parsed is not None and format_tag(parsed) == name
+
+
+@pytest.mark.parametrize("name", ["v1.2.0", "release-2026", "churn@1.2", "Churn@v1.0.0", "churn#prod",
+                                  "churn@v01.0.0", "-x@v1.0.0", "a..b@v1.0.0", "churn#v1.0.0#3"])
+def test_non_registry_tags_are_ignored(name):
+    assert parse_tag(name) is None
+
+
+def test_bad_names_are_refused():
+    for event in (TagName("register", "has space", "v1.0.0"), TagName("assign", "m", "v1.0.0", "v1.0", 1),
+                  TagName("register", "m", "1.0"), TagName("assign", "m", "v1.0.0", "-prod", 1)):
+        with pytest.raises(BadInputError):
+            format_tag(event)
+    assert bump(None) == "v0.0.1" and bump("v1.2.3", "minor") == "v1.3.0" and bump("v1.2.3", "major") == "v2.0.0"
+
+
+@pytest.fixture
+def model_repo(repo, tmp_path):
+    (repo / "model.pkl").write_bytes(b"model v1")
+    first = api.commit_run(name="first", artifacts=[repo / "model.pkl"], repo=repo)
+    (repo / "model.pkl").write_bytes(b"model v2")
+    second = api.commit_run(name="second", artifacts=[repo / "model.pkl"], repo=repo)
+    return repo, first.id, second.id
+
+
+def test_register_assign_show_history_which(model_repo, tmp_path):
+    repo, first, second = model_repo
+    assert registry.register_model("churn", first, repo=repo)["version"] == "v0.0.1"
+    assert registry.register_model("churn", second, bump_part="minor", repo=repo)["version"] == "v0.1.0"
+    registry.assign("churn", "v0.0.1", "prod", repo=repo)
+    registry.assign("churn", "v0.1.0", "prod", message="better AUC", repo=repo)
+    (state,) = registry.show(repo=repo)
+    assert state.latest == "v0.1.0" and state.stages == {"prod": "v0.1.0"}
+    registry.unassign("churn", "v0.1.0", "prod", repo=repo)
+    assert registry.which("churn@prod", repo=repo)["version"] == "v0.0.1"  # the previous holder
+    found = registry.which("churn@latest", repo=repo)
+    assert found["run"] == second and found["uri"] == f"runs:/{second}/model.pkl"
+    events = registry.history("churn", repo=repo)
+    assert [e.kind for e in events] == ["register", "register", "assign", "assign", "unassign"]
+    assert events[3].title == "better AUC" and events[3].tagger == "Test User <test@example.com>"
+    assert git(repo, "cat-file", "-t", "churn#prod#2").strip() == "tag"
+    assert git(repo, "rev-parse", "churn@v0.0.1^{commit}").strip() == git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "fsck", "--strict", "--no-progress")
+    # models:/ URIs work wherever artifact URIs do.
+    got = artifacts.download("models:/churn@prod", tmp_path / "prod.pkl", repo=repo)
+    assert got[0].read_bytes() == b"model v1"
+    cli = gitml(repo, "artifacts", "get", "models:/churn/v0.1.0", "-o", str(tmp_path / "v010.pkl"))
+    assert cli.code == 0, cli.err
+    assert (tmp_path / "v010.pkl").read_bytes() == b"model v2"
+
+
+def test_deregister_and_deprecate(model_repo):
+    repo, first, second = model_repo
+    registry.register_model("churn", first, repo=repo)
+    registry.register_model("churn", second, repo=repo)
+    registry.deregister("churn", "v0.0.2", repo=repo)
+    (state,) = registry.show("churn", repo=repo)
+    assert state.latest == "v0.0.1" and state.versions["v0.0.2"].deregistered
+    with pytest.raises(BadInputError):
+        registry.assign("churn", "v0.0.2", "prod", repo=repo)
+    registry.deprecate("churn", repo=repo)
+    assert registry.show(repo=repo)[0].deprecated
+    with pytest.raises(BadInputError, match="deprecated"):
+        registry.register_model("churn", first, repo=repo)
+
+
+def test_bad_input_writes_no_tag(model_repo):
+    repo, first, _ = model_repo
+    registry.register_model("churn", first, repo=repo)
+    before = git(repo, "tag", "-l")
+    cases = [
+        ("registry", "register", "bad name", "--run", first),
+        ("registry", "register", "churn", "--run", first, "--version", "v0.0.1"),
+        ("registry", "register", "churn", "--run", first, "--path", "missing.pkl"),
+        ("registry", "register", "churn", "--run", "ffff"),
+        ("registry", "assign", "churn", "--version", "v9.0.0", "--stage", "prod"),
+        ("registry", "assign", "churn", "--version", "v0.0.1", "--stage", "v1.0"),
+        ("registry", "assign", "nope", "--version", "v0.0.1", "--stage", "prod"),
+        ("registry", "unassign", "churn", "--version", "v0.0.1", "--stage", "prod"),
+        ("registry", "which", "churn@prod"),
+    ]
+    for args in cases:
+        result = gitml(repo, *args)
+        assert result.code in (1, 2), args
+        assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err, args
+    assert git(repo, "tag", "-l") == before
+
+
+def test_run_without_artifact_cannot_be_registered(repo):
+    run = api.commit_run(name="bare", repo=repo)
+    with pytest.raises(BadInputError, match="0 artifacts"):
+        registry.register_model("churn", run.id, repo=repo)
+
+
+ASSIGNER = """
+import sys
+from gitml import registry
+for i in range(5):
+    registry.assign("churn", "v0.0.1", f"s{sys.argv[2]}-{i}", repo=sys.argv[1])
+"""
+
+
+def test_parallel_assignments_get_distinct_counters(model_repo):
+    repo, first, _ = model_repo
+    registry.register_model("churn", first, repo=repo)
+    procs = [subprocess.Popen([sys.executable, "-c", ASSIGNER, str(repo), str(w)], stderr=subprocess.PIPE)
+             for w in range(4)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    counters = sorted(int(t.rsplit("#", 1)[1]) for t in git(repo, "tag", "-l", "churn#*").split())
+    assert counters == list(range(1, 21))
+    assert len(registry.show(repo=repo)[0].stages) == 20
+
+
+def test_hand_made_and_lightweight_tags_are_read(model_repo):
+    repo, first, _ = model_repo
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "tag", "-a", "fraud@v1.0.0", "-m", "Registering artifact fraud version v1.0.0", head)
+    git(repo, "tag", "fraud#staging#1", head)  # lightweight, as a hand-made tag might be
+    git(repo, "tag", "-a", "fraud#prod#2", "-m", "ship it", head)
+    for i in range(300):  # unrelated release tags change nothing
+        git(repo, "tag", f"release-{i}", head)
+    states = {m.name: m for m in registry.show(repo=repo)}
+    assert states["fraud"].stages == {"prod": "v1.0.0", "staging": "v1.0.0"}
+    assert registry.which("fraud@prod", repo=repo)["uri"] is None
+    data = json.loads(gitml(repo, "registry", "show", "--json").out)
+    assert [m["name"] for m in data] == ["fraud"]
+
+
+def test_stage_rules_from_config(model_repo):
+    repo, first, second = model_repo
+    (repo / "gitml.yaml").write_text(
+        "registry:\n  stages: [dev, staging, prod]\n  promotion: [dev, staging, prod]\n"
+        "  one_stage_per_version: true\n")
+    registry.register_model("churn", first, repo=repo)
+    with pytest.raises(BadInputError, match="not allowed"):
+        registry.assign("churn", "v0.0.1", "qa", repo=repo)
+    with pytest.raises(BadInputError, match="must be in stage 'staging'"):
+        registry.assign("churn", "v0.0.1", "prod", repo=repo)
+    registry.assign("churn", "v0.0.1", "dev", repo=repo)
+    registry.assign("churn", "v0.0.1", "staging", repo=repo)
+    assert registry.show(repo=repo)[0].stages == {"staging": "v0.0.1"}  # kanban: one stage at a time
+    registry.assign("churn", "v0.0.1", "prod", repo=repo)
+    assert registry.show(repo=repo)[0].stages == {"prod": "v0.0.1"}
