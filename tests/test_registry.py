@@ -165,3 +165,20 @@ def test_stage_rules_from_config(model_repo):
     assert registry.show(repo=repo)[0].stages == {"staging": "v0.0.1"}  # kanban: one stage at a time
     registry.assign("churn", "v0.0.1", "prod", repo=repo)
     assert registry.show(repo=repo)[0].stages == {"prod": "v0.0.1"}
+
+
+def test_log_artifact_register_as(repo, tmp_path):
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"weights")
+    with api.start_run(repo=repo) as run:
+        api.log_artifact(str(model), register_as="churn")
+    found = registry.which("churn@latest", repo=repo)
+    assert found["version"] == "v0.0.1" and found["run"] == run.id and found["path"] == "model.pkl"
+    with pytest.raises(RuntimeError):
+        with api.start_run(repo=repo):
+            api.log_artifact(str(model), register_as="churn")
+            raise RuntimeError("training diverged")
+    assert registry.show(repo=repo)[0].latest == "v0.0.1"  # a failed run registers nothing
+    with api.start_run(repo=repo):
+        with pytest.raises(BadInputError):
+            api.log_artifact(str(model), register_as="Bad Name")

@@ -22,6 +22,7 @@ def demo_cmd(directory: str) -> None:
     from gitml.tracking.demo import demo
 
     path, runs = demo(directory)
-    click.echo(f"Created {path} with {len(runs)} runs; their models are pushed to .storage/.\n"
-               f"Try: cd {path} && gitml runs list && gitml diff main more-epochs\n")
+    click.echo(f"Created {path} with {len(runs)} runs; models pushed to .storage/; the best one is "
+               f"toy-classifier v0.0.1 in prod.\n"
+               f"Try: cd {path} && gitml diff main more-epochs && gitml registry show\n")
     render_runs(runs)

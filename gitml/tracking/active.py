@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class RunLog:
     metrics: list[Metric]
     tags: dict[str, str]
     artifacts: dict[str, dict[str, Any]]
+    registrations: list[tuple[str, str]] = field(default_factory=list)  # (model, artifact path)
 
 
 class ActiveRun:
@@ -81,6 +82,10 @@ class ActiveRun:
     def artifact(self, path: str, entry: dict[str, Any]) -> None:
         self._log.write(json.dumps(["a", path, entry]) + "\n")
 
+    def register(self, model: str, path: str) -> None:
+        """Ask for ``path`` to be registered as a version of ``model`` once the run finishes."""
+        self._log.write(json.dumps(["r", model, path]) + "\n")
+
     def close(self) -> None:
         self._log.close()
 
@@ -100,6 +105,7 @@ def read_log(directory: Path) -> RunLog:
     metrics: list[Metric] = []
     tags: dict[str, str] = {}
     artifacts: dict[str, dict[str, Any]] = {}
+    registrations: list[tuple[str, str]] = []
     try:
         with open(directory / "log", encoding="utf-8", errors="replace") as handle:
             lines = handle.readlines()
@@ -119,7 +125,9 @@ def read_log(directory: Path) -> RunLog:
             tags[record[1]] = record[2]
         elif kind == "a":
             artifacts[record[1]] = record[2]
-    return RunLog(params, metrics, tags, artifacts)
+        elif kind == "r":
+            registrations.append((record[1], record[2]))
+    return RunLog(params, metrics, tags, artifacts, registrations)
 
 
 def read_patch(directory: Path) -> str | None:

@@ -156,6 +156,11 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> Run:
     run, points = assemble(meta, log, check_status(status), active.read_patch(directory))
     write_run(repo, run, points)
     active.remove(directory)
+    if log.registrations and run.status == "FINISHED":
+        from gitml.registry.ops import register_model  # a finished run's model becomes a version
+
+        for model, path in log.registrations:
+            register_model(model, run.id, path=path, repo=repo)
     return run
 
 

@@ -10,6 +10,7 @@ from gitml.artifacts.remotes import add_remote
 from gitml.artifacts.transfer import push
 from gitml.core.errors import BadInputError
 from gitml.core.formats import Run
+from gitml.registry.ops import assign, register_model
 from gitml.tracking.commit import commit_run
 from gitml.tracking.query import search_runs
 from gitml.tracking.setup import init
@@ -80,7 +81,8 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     Two runs are committed the way a script that never imports gitml does (``commit-run`` after
     training); one logs from inside the script with the API; a fourth trains longer on branch
     ``more-epochs``, for ``gitml diff main more-epochs``. The models are pushed to an artifact
-    remote, a folder ``.storage/`` inside the demo standing in for a bucket.
+    remote, a folder ``.storage/`` inside the demo standing in for a bucket, and the best one on
+    main is registered as ``toy-classifier`` v0.0.1 and put in stage ``prod``.
 
     Returns:
         The repository path and its runs, newest first.
@@ -119,4 +121,8 @@ def demo(directory: str | Path = "gitml-demo") -> tuple[Path, list[Run]]:
     # A folder stands in for the team's bucket: the same commands work with s3://, gs://, ...
     add_remote("storage", str(path / ".storage"), default=True, local=True, repo=path)
     push(repo=path)
+    # The best model on main becomes version v0.0.1 of "toy-classifier", promoted to prod.
+    best = search_runs("attributes.branch = 'main'", order_by="metrics.accuracy DESC", limit=1, repo=path)[0]
+    version = register_model("toy-classifier", best.id, repo=path)["version"]
+    assign("toy-classifier", version, "prod", repo=path)
     return path, search_runs(repo=path)

@@ -170,17 +170,25 @@ def set_tags(tags: Mapping[str, Any]) -> None:
         set_tag(key, value)
 
 
-def log_artifact(local_path: str, artifact_path: str | None = None) -> dict[str, Any]:
+def log_artifact(local_path: str, artifact_path: str | None = None,
+                 register_as: str | None = None) -> dict[str, Any]:
     """Hash a file or directory into the local content store and record it on the active run.
 
     As in MLflow, ``artifact_path`` is the folder inside the run's artifacts to put it in:
     ``log_artifact("out/model.pkl", "models")`` records ``models/model.pkl``.
+
+    ``register_as="churn"`` registers it as the next version of model ``churn`` when the run
+    finishes (FINISHED only: a failed run registers nothing).
 
     Returns the ``artifacts.yaml`` entry (kind, sha256, size).
     """
     import os
 
     run = _current()
+    if register_as is not None:
+        from gitml.core.tags import check_model
+
+        check_model(register_as)
     name = os.path.basename(os.path.abspath(local_path))
     logical = check_artifact_path(f"{artifact_path}/{name}" if artifact_path else name)
     if not os.path.exists(local_path):
@@ -189,6 +197,8 @@ def log_artifact(local_path: str, artifact_path: str | None = None) -> dict[str,
         raise BadInputError(f"artifact is neither a regular file nor a directory: {local_path}")
     entry = store.put_path(cache_dir(run._git), local_path)
     run._log.artifact(logical, entry)
+    if register_as is not None:
+        run._log.register(register_as, logical)
     return entry
 
 
