@@ -68,8 +68,13 @@ class ModelState:
 
     @property
     def stages(self) -> dict[str, str]:
-        """Each stage and the version that holds it now (the most recently assigned holder)."""
-        return {stage: versions[-1] for stage, versions in sorted(self.holders.items()) if versions}
+        """Each stage and the version that holds it now (the most recently assigned live holder)."""
+        current = {}
+        for stage, versions in sorted(self.holders.items()):
+            live = [v for v in versions if v in self.versions and not self.versions[v].deregistered]
+            if live:
+                current[stage] = live[-1]
+        return current
 
     @property
     def latest(self) -> str | None:
@@ -175,7 +180,7 @@ def fold(events: list[Event], one_stage_per_version: bool = False) -> dict[str, 
                 model.holders.setdefault(event.stage, []).append(version)
         for stage, versions in sorted(model.holders.items()):
             for version in versions:
-                if version in model.versions:
+                if version in model.versions and not model.versions[version].deregistered:
                     model.versions[version].stages.append(stage)
         model.events.sort(key=lambda e: (e.time or 0, e.counter or 0, e.tag))
     return models
