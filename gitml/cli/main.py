@@ -45,6 +45,9 @@ COMMANDS = {
     "diff": ("gitml.cli.diff", "diff_cmd", "What changed in params and metrics between two revisions."),
     "compare": ("gitml.cli.diff", "compare_cmd", "Several runs side by side."),
     "registry": ("gitml.cli.registry", "registry_group", "Model versions and stages as git tags."),
+    "push": ("gitml.cli.sync", "push_cmd", "Upload artifacts, then push runs and registry tags."),
+    "pull": ("gitml.cli.sync", "pull_cmd", "Fetch and merge a git remote's runs and registry tags."),
+    "fetch": ("gitml.cli.sync", "fetch_cmd", "Fetch a git remote's runs ref and registry tags."),
     "remote": ("gitml.cli.artifacts", "remote_group", "Configure artifact remotes."),
     "artifacts": ("gitml.cli.artifacts", "artifacts_group", "Push, pull, list, verify and collect artifacts."),
 }

@@ -197,3 +197,42 @@ def _maybe_pack(repo: GitRepo) -> None:
         return
     log.debug("packing loose objects (about %d)", estimate)
     repo.git("-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", check=False)
+
+
+def merge_changes(repo: GitRepo, ours: str, theirs: str, base: str | None) -> dict[str, str | None]:
+    """What to apply on ``ours`` to hold the union of runs of ``ours`` and ``theirs``.
+
+    Three-way against ``base``: a run added or changed on one side only is taken from that side;
+    a run deleted on one side and untouched on the other stays deleted; deleted on one side and
+    changed on the other, the changed copy is kept; changed on both sides, the copy whose
+    ``run.yaml`` has the later ``updated`` wins (ties: the greater tree id), and the other copy
+    stays in history. Nothing is ever lost silently.
+    """
+    mine = dict(iter_run_trees(repo, ours))
+    other = dict(iter_run_trees(repo, theirs))
+    old = dict(iter_run_trees(repo, base)) if base else {}
+    changes: dict[str, str | None] = {}
+    for run_id in mine.keys() | other.keys():
+        a, b, o = mine.get(run_id), other.get(run_id), old.get(run_id)
+        if a == b or b == o:
+            continue  # same on both sides, or only we changed it
+        if a == o:
+            changes[run_id] = b  # only they changed (or deleted) it
+        elif a is None:
+            changes[run_id] = b  # we deleted it, they changed it: keep their copy
+        elif b is None:
+            continue  # they deleted it, we changed it: keep ours
+        elif _updated(repo, b) > _updated(repo, a):
+            changes[run_id] = b
+    return changes
+
+
+def _updated(repo: GitRepo, tree: str) -> tuple[str, str]:
+    from gitml.core import yamlfmt
+
+    try:
+        head = yamlfmt.load(read_run_files(repo, tree, ("run.yaml",))["run.yaml"].decode())
+        stamp = str(head.get("updated") or head.get("end_time") or "")
+    except (KeyError, ValueError):
+        stamp = ""
+    return stamp, tree

@@ -1,0 +1,44 @@
+"""``gitml push``, ``gitml pull``, ``gitml fetch``."""
+
+from __future__ import annotations
+
+import click
+
+
+def _report(result, verb: str) -> None:
+    parts = [f"{verb} {result.remote}"]
+    if result.uploaded:
+        parts.append(f"{result.uploaded} artifact object(s) uploaded")
+    if result.merged:
+        parts.append(f"{result.merged} run(s) merged from the remote")
+    if result.tags:
+        parts.append(f"{len(result.tags)} registry tag(s)")
+    click.echo(", ".join(parts))
+
+
+@click.command("push")
+@click.argument("remote", required=False)
+@click.option("-r", "--artifacts-remote", help="Artifact remote (default: the default one).")
+def push_cmd(remote, artifacts_remote) -> None:
+    """Upload artifacts, then push the runs ref and registry tags to REMOTE (never forced)."""
+    from gitml.sync import push
+
+    _report(push(remote, artifacts_remote=artifacts_remote), "pushed to")
+
+
+@click.command("pull")
+@click.argument("remote", required=False)
+def pull_cmd(remote) -> None:
+    """Fetch REMOTE's runs and registry tags and merge its runs into yours."""
+    from gitml.sync import pull
+
+    _report(pull(remote), "pulled from")
+
+
+@click.command("fetch")
+@click.argument("remote", required=False)
+def fetch_cmd(remote) -> None:
+    """Bring REMOTE's runs ref to refs/gitml/remotes/REMOTE/runs, and its tags."""
+    from gitml.sync import fetch
+
+    _report(fetch(remote), "fetched from")

@@ -1,0 +1,175 @@
+"""Sync with git remotes: ``gitml fetch``, ``pull`` and ``push`` (DESIGN.md §5).
+
+Transport is the user's own ``git`` (local paths, ssh, https with credential helpers). The runs
+ref is never force-pushed or force-fetched: diverged copies are merged (union of runs, see
+:func:`gitml.core.runsref.merge_changes`) and pushed again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from gitml.core import runsref
+from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
+from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+from gitml.core.tags import parse_tag
+
+PUSH_ATTEMPTS = 10
+
+
+def tracking_ref(remote: str) -> str:
+    return f"refs/gitml/remotes/{remote}/runs"
+
+
+@dataclass
+class SyncResult:
+    remote: str
+    runs_tip: str | None = None
+    merged: int = 0  # runs taken from the remote copy
+    tags: list[str] = field(default_factory=list)
+    uploaded: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def default_remote(git: GitRepo) -> str:
+    """The current branch's remote, else ``origin``, else the only remote."""
+    remotes = git.remotes()
+    _, branch = git.head()
+    if branch:
+        configured = git.config_value("branch", "remote", branch)
+        if configured in remotes:
+            return configured
+    if "origin" in remotes:
+        return "origin"
+    if len(remotes) == 1:
+        return next(iter(remotes))
+    raise BadInputError("no git remote to sync with" if not remotes else "several git remotes: name one",
+                        hint="gitml push REMOTE")
+
+
+def _check_remote(git: GitRepo, remote: str | None) -> str:
+    name = remote or default_remote(git)
+    if name not in git.remotes() and "/" not in name and ":" not in name:
+        raise BadInputError(f"no git remote named {name!r}", hint="see `git remote -v`")
+    return name
+
+
+def _git_or_fail(git: GitRepo, *args: str) -> tuple[int, str]:
+    import subprocess
+
+    proc = subprocess.run(["git", *args], cwd=git.root, capture_output=True, text=True)
+    return proc.returncode, "\n".join(filter(None, (proc.stdout.strip(), proc.stderr.strip())))
+
+
+def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
+    """Bring the remote's runs ref into ``refs/gitml/remotes/<remote>/runs``, and its tags."""
+    with open_repo(repo) as git:
+        name = _check_remote(git, remote)
+        code, message = _git_or_fail(git, "fetch", "--quiet", "--no-write-fetch-head", name,
+                                     f"{runsref.RUNS_REF}*:{tracking_ref(name)}*", "refs/tags/*:refs/tags/*")
+        if code != 0:
+            raise GitmlError(f"git fetch {name} failed: {_last_error(message, code)}")
+        return SyncResult(name, git.ref(tracking_ref(name)))
+
+
+def _merge_into_local(git: GitRepo, theirs: str | None) -> int:
+    """Merge ``theirs`` into the local runs ref (fast-forward when possible); return runs taken."""
+    if theirs is None:
+        return 0
+    for _ in range(runsref.MAX_ATTEMPTS):
+        ours = git.ref(runsref.RUNS_REF)
+        if ours == theirs:
+            return 0
+        if ours is None or _is_ancestor(git, ours, theirs):
+            if git.set_ref_if_equals(runsref.RUNS_REF, ours, theirs):
+                return len(runsref.diff_runs(git, ours, theirs)[0])
+            continue
+        if _is_ancestor(git, theirs, ours):
+            return 0
+        base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
+        changes = runsref.merge_changes(git, ours, theirs, base)
+        tree = runsref._apply(git, ours, changes)
+        commit = git.write_commit(tree, [ours, theirs], f"merge runs from {theirs[:12]}")
+        if git.set_ref_if_equals(runsref.RUNS_REF, ours, commit):
+            return len(changes)
+        time.sleep(random.uniform(0, 0.02))
+    raise ConcurrencyError("could not merge the runs ref: it kept moving")
+
+
+def _is_ancestor(git: GitRepo, older: str, newer: str) -> bool:
+    return _git_or_fail(git, "merge-base", "--is-ancestor", older, newer)[0] == 0
+
+
+def pull(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
+    """Fetch, then merge the remote's runs into the local runs ref (never a force)."""
+    with open_repo(repo) as git:
+        result = fetch(remote, git)
+        result.merged = _merge_into_local(git, result.runs_tip)
+        result.runs_tip = git.ref(runsref.RUNS_REF)
+        return result
+
+
+def registry_tags(git: GitRepo) -> list[str]:
+    return sorted(name for name in git.tags() if parse_tag(name) is not None)
+
+
+def push(remote: str | None = None, artifacts_remote: str | None = None, repo: RepoLike = None) -> SyncResult:
+    """Upload artifacts first, then push the runs ref and registry tags; merge and retry on a race.
+
+    Raises:
+        GitmlError: artifacts could not be uploaded (nothing is pushed then), or git refused.
+    """
+    from gitml.artifacts.transfer import push as push_artifacts
+    from gitml.core.remotes import list_remotes
+
+    with open_repo(repo) as git:
+        name = _check_remote(git, remote)
+        result = SyncResult(name)
+        if git.ref(runsref.RUNS_REF) is not None:
+            if list_remotes(git) or artifacts_remote:
+                uploaded = push_artifacts(remote=artifacts_remote, repo=git)
+                if uploaded.missing_locally:
+                    missing = ", ".join(f"{m.run_id[:8]}:{m.path}" for m in uploaded.missing_locally[:3])
+                    raise GitmlError(f"not pushing: artifacts missing from the local cache ({missing})",
+                                     hint="fetch them (gitml artifacts pull) or delete those runs")
+                result.uploaded = len(uploaded.transferred)
+            elif _has_artifacts(git):
+                raise GitmlError("not pushing: runs have artifacts but no artifact remote is configured",
+                                 hint="gitml remote add NAME URL --default, then gitml push again")
+        for _ in range(PUSH_ATTEMPTS):
+            refspecs = [f"{runsref.RUNS_REF}:{runsref.RUNS_REF}"] if git.ref(runsref.RUNS_REF) else []
+            result.tags = registry_tags(git)
+            refspecs += [f"refs/tags/{t}:refs/tags/{t}" for t in result.tags]
+            if not refspecs:
+                return result
+            code, message = _git_or_fail(git, "push", "--quiet", "--porcelain", name, *refspecs)
+            if code == 0:
+                result.runs_tip = git.ref(runsref.RUNS_REF)
+                git.git("update-ref", tracking_ref(name), result.runs_tip or "", check=False)
+                return result
+            # A rejected ref (the remote moved) or a lock held by another pusher: retry after
+            # merging the remote's runs. Anything else (auth, network) is reported at once.
+            if not any(word in message for word in ("rejected", "fetch first", "lock")):
+                raise GitmlError(f"git push {name} failed: {_last_error(message, code)}")
+            time.sleep(random.uniform(0, 0.05))
+            fetched = fetch(name, git)
+            result.merged += _merge_into_local(git, fetched.runs_tip)
+        raise ConcurrencyError(f"git push {name}: the remote runs ref kept moving; try again")
+
+
+def _last_error(message: str, code: int) -> str:
+    lines = [line for line in message.splitlines() if line.startswith(("error", "fatal", "!"))]
+    return (lines or message.splitlines() or [str(code)])[-1]
+
+
+def _has_artifacts(git: GitRepo) -> bool:
+    from gitml.tracking import index
+
+    conn = index.open_index(git)
+    try:
+        row = conn.execute("SELECT 1 FROM runs WHERE doc NOT LIKE '%\"artifacts\": {}%' LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return row is not None

@@ -1,0 +1,123 @@
+"""gitml push / pull / fetch between real clones through a bare remote."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import git, gitml, runs_tip
+
+import gitml as api
+from gitml import artifacts, registry, sync
+from gitml.core.errors import GitmlError
+
+
+@pytest.fixture
+def clones(tmp_path):
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    a = tmp_path / "a"
+    a.mkdir()
+    git(a, "init", "-q")
+    (a / "train.py").write_text("print(1)\n")
+    git(a, "add", ".")
+    git(a, "commit", "-qm", "init")
+    git(a, "remote", "add", "origin", str(origin))
+    git(a, "push", "-q", "-u", "origin", "main")
+    git(tmp_path, "clone", "-q", str(origin), str(tmp_path / "b"))
+    return origin, a, tmp_path / "b"
+
+
+def _names(repo):
+    return sorted(r.name for r in api.search_runs(repo=repo))
+
+
+def test_push_pull_union_and_no_force(clones):
+    origin, a, b = clones
+    api.commit_run(name="a1", metrics={"m": 1.0}, repo=a)
+    sync.push(repo=a)
+    api.commit_run(name="b1", metrics={"m": 2.0}, repo=b)
+    result = sync.push(repo=b)  # origin moved: b merges a's runs, then pushes
+    assert result.merged == 1
+    sync.pull(repo=a)
+    assert _names(a) == _names(b) == ["a1", "b1"]
+    assert git(a, "rev-parse", "refs/gitml/runs") == git(origin, "rev-parse", "refs/gitml/runs")
+    fetched = gitml(a, "fetch")
+    assert fetched.code == 0 and runs_tip(a) == git(a, "rev-parse", "refs/gitml/remotes/origin/runs").strip()
+    for repo in (origin, a, b):
+        git(repo, "fsck", "--strict", "--no-progress")
+
+
+def test_same_run_changed_on_both_sides_later_update_wins(clones):
+    origin, a, b = clones
+    run = api.commit_run(name="shared", repo=a)
+    sync.push(repo=a)
+    sync.pull(repo=b)
+    api.delete_run(run.id, repo=a)  # a deletes it; b leaves it alone
+    api.commit_run(name="other", repo=b)
+    sync.push(repo=a)
+    sync.pull(repo=b)
+    assert _names(b) == ["other"]  # deleted on one side, untouched on the other: stays deleted
+    history = git(b, "log", "--format=%s", "refs/gitml/runs")
+    assert f"run {run.id}: shared" in history  # and history keeps it
+
+
+WORKER = """
+import sys
+import gitml
+from gitml import sync
+repo, tag = sys.argv[1], sys.argv[2]
+for i in range(6):
+    gitml.commit_run(name=f"{tag}{i}", repo=repo)
+    sync.push(repo=repo)
+"""
+
+
+def test_two_clones_pushing_in_parallel_lose_nothing(clones):
+    origin, a, b = clones
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(repo), tag], stderr=subprocess.PIPE)
+             for repo, tag in ((a, "a"), (b, "b"))]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()
+    sync.pull(repo=a)
+    sync.pull(repo=b)
+    expected = sorted(f"{t}{i}" for t in "ab" for i in range(6))
+    assert _names(a) == _names(b) == expected
+    for repo in (origin, a, b):
+        git(repo, "fsck", "--strict", "--no-progress")
+
+
+def test_push_uploads_artifacts_first_or_refuses(clones, tmp_path):
+    origin, a, b = clones
+    (a / "model.pkl").write_bytes(b"weights")
+    run = api.commit_run(name="with-model", artifacts=[a / "model.pkl"], repo=a)
+    with pytest.raises(GitmlError, match="no artifact remote"):
+        sync.push(repo=a)
+    assert git(origin, "rev-parse", "-q", "--verify", "refs/gitml/runs", check=False) == ""
+    storage = tmp_path / "storage"
+    artifacts.add_remote("storage", str(storage), default=True, repo=a)
+    git(a, "add", "gitml.yaml")
+    git(a, "commit", "-qm", "team artifact remote")
+    git(a, "push", "-q")
+    registry.register_model("churn", run.id, repo=a)
+    registry.assign("churn", "v0.0.1", "prod", repo=a)
+    result = sync.push(repo=a)
+    assert result.uploaded == 1 and result.tags == ["churn#prod#1", "churn@v0.0.1"]
+    # The colleague's clone gets runs, tags and (lazily) the bytes.
+    git(b, "pull", "-q")  # brings gitml.yaml with the team remote
+    sync.pull(repo=b)
+    assert registry.which("churn@prod", repo=b)["run"] == run.id
+    got = artifacts.download("models:/churn@prod", tmp_path / "m.pkl", repo=b)
+    assert got[0].read_bytes() == b"weights"
+
+
+def test_sync_bad_input(clones, tmp_path):
+    origin, a, b = clones
+    result = gitml(a, "push", "nowhere")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    git(lonely, "init", "-q")
+    assert gitml(lonely, "pull").code == 2
