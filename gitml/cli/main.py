@@ -48,6 +48,8 @@ COMMANDS = {
     "push": ("gitml.cli.sync", "push_cmd", "Upload artifacts, then push runs and registry tags."),
     "pull": ("gitml.cli.sync", "pull_cmd", "Fetch and merge a git remote's runs and registry tags."),
     "fetch": ("gitml.cli.sync", "fetch_cmd", "Fetch a git remote's runs ref and registry tags."),
+    "hooks": ("gitml.cli.hooks", "hooks_group", "Install or run the pre-push hook."),
+    "check": ("gitml.cli.hooks", "check_cmd", "Run the pre-push checks without pushing (CI)."),
     "remote": ("gitml.cli.artifacts", "remote_group", "Configure artifact remotes."),
     "artifacts": ("gitml.cli.artifacts", "artifacts_group", "Push, pull, list, verify and collect artifacts."),
 }

@@ -27,7 +27,20 @@ __all__ = ["dump", "load"]
 # Characters YAML allows raw in a double-quoted scalar without treating them as a line break or
 # a BOM; anything else outside printable ASCII is written as a \uXXXX escape.
 _PRINTABLE = "\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
-_NEEDS_ESCAPE = re.compile(f"[^\x20-\x7e{_PRINTABLE}]")
+class _Lazy:
+    """A regex compiled on first use: these take ~30 ms to compile, too much for every command."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern | None = None
+
+    def __getattr__(self, name: str):
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
+_NEEDS_ESCAPE = _Lazy(f"[^\x20-\x7e{_PRINTABLE}]")
 _STR = f'"(?:[ !#-\\[\\]-~{_PRINTABLE}]|\\\\["\\\\/bfnrtu])*"'
 _SPECIAL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
@@ -43,8 +56,8 @@ _SCALAR = (
 )
 _VALUE = f"{_SCALAR}|\\{{\\}}|\\[(?:(?:{_SCALAR})(?:, (?:{_SCALAR}))*)?\\]"
 # Anchored per line so a match never starts mid-line; the caller checks every line matched.
-_ROW = re.compile(f"^((?:  )*)({_KEY}):(?: ({_VALUE}))?\n", re.M)
-_ITEM = re.compile(_SCALAR)
+_ROW = _Lazy(f"^((?:  )*)({_KEY}):(?: ({_VALUE}))?\n", re.M)
+_ITEM = _Lazy(_SCALAR)
 _CONSTANTS = dict(
     zip(
         ("null", "true", "false", ".nan", ".inf", "-.inf"),

@@ -1,0 +1,149 @@
+"""Git hooks: the pre-push shim, installing it beside (never over) the user's hooks, running it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+from gitml.core.errors import BadInputError
+from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+
+MARKER = "gitml pre-push hook"
+CHAINED = "pre-push.chained"
+# The same text as hooks/pre-push in the source tree (a test keeps them equal).
+SHIM = '#!/bin/sh\n# gitml pre-push hook: uploads the artifacts of what is pushed, validates run records and registry\n# tags, and applies the gates of gitml.yaml. Installed by `gitml hooks install`; a pre-push hook\n# that was there before runs first (pre-push.chained), with the same arguments and input.\n# GITML_SKIP_HOOKS=1 skips the gitml checks; `git push --no-verify` skips every hook.\ninput=$(cat)\nhooks_dir=$(dirname "$0")\nif [ -x "$hooks_dir/pre-push.chained" ]; then\n  printf \'%s\\n\' "$input" | "$hooks_dir/pre-push.chained" "$@" || exit $?\nfi\nif [ "${GITML_SKIP_HOOKS:-}" = "1" ]; then\n  echo "gitml: GITML_SKIP_HOOKS=1: pre-push checks skipped" >&2\n  exit 0\nfi\nif ! command -v gitml >/dev/null 2>&1; then\n  echo "gitml: pre-push hook: the gitml command is not on PATH, so nothing was checked." >&2\n  echo "gitml: install it (pip install gitml) or push with --no-verify to bypass." >&2\n  exit 1\nfi\nprintf \'%s\\n\' "$input" | exec gitml hooks pre-push "$@"\n'
+
+
+def hooks_dir(git: GitRepo) -> Path:
+    """Where git looks for hooks (``core.hooksPath`` respected)."""
+    path = git.git("rev-parse", "--git-path", "hooks").decode().strip()
+    return (git.root / path).resolve()
+
+
+def install(force: bool = False, repo: RepoLike = None) -> list[str]:
+    """Install the pre-push hook; an existing foreign hook is kept and chained (``--force`` replaces it)."""
+    done = []
+    with open_repo(repo) as git:
+        directory = hooks_dir(git)
+        directory.mkdir(parents=True, exist_ok=True)
+        hook, chained = directory / "pre-push", directory / CHAINED
+        if hook.exists() and MARKER not in hook.read_text(errors="replace"):
+            if force:
+                done.append(f"replaced the existing {hook}")
+            elif chained.exists():
+                raise BadInputError(f"{hook} and {chained} both exist already",
+                                    hint="merge them by hand, or use --force to replace pre-push")
+            else:
+                hook.rename(chained)
+                done.append(f"kept your pre-push hook as {chained.name}; it runs first")
+        hook.write_text(SHIM)
+        hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        done.append(f"installed {hook}")
+    return done
+
+
+def uninstall(repo: RepoLike = None) -> list[str]:
+    """Remove gitml's pre-push hook and put a chained one back."""
+    with open_repo(repo) as git:
+        directory = hooks_dir(git)
+        hook, chained = directory / "pre-push", directory / CHAINED
+        if not hook.exists() or MARKER not in hook.read_text(errors="replace"):
+            raise BadInputError(f"no gitml pre-push hook in {directory}")
+        hook.unlink()
+        done = [f"removed {hook}"]
+        if chained.exists():
+            chained.rename(hook)
+            done.append(f"restored your pre-push hook from {chained.name}")
+        return done
+
+
+def run_pre_push(args: list[str]) -> int:
+    """Entry point of ``gitml hooks pre-push REMOTE URL`` (stdin: git's lines); returns the exit code.
+
+    Kept free of click so that a push with nothing to check stays fast.
+    """
+    from gitml.core.errors import GitmlError
+    from gitml.hooks.prepush import check_push, from_pre_commit_env, parse_lines
+
+    remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "origin")
+    try:
+        text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+        refs = parse_lines(text) or from_pre_commit_env()
+        if _nothing_to_check(refs):
+            return 0
+        result = check_push(remote, refs)
+    except GitmlError as exc:
+        print(f"gitml: pre-push: {exc}", file=sys.stderr)
+        return exc.exit_code
+    for line in result.warnings:
+        print(f"gitml: pre-push: warning: {line}", file=sys.stderr)
+    if result.uploaded:
+        print(f"gitml: pre-push: uploaded {result.uploaded} artifact object(s) first", file=sys.stderr)
+    if not result.ok:
+        for line in result.problems:
+            print(f"gitml: pre-push: {line}", file=sys.stderr)
+        print("gitml: pre-push: push blocked (GITML_SKIP_HOOKS=1 or --no-verify bypasses it)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _nothing_to_check(refs) -> bool:
+    """True when the push carries no gitml ref or tag, the repository has no runs and no gates.
+
+    Answered from a few file reads, before dulwich or the index are even imported: this is the
+    cost of the hook on an ordinary push in a repository that does not use gitml's refs.
+    """
+    import subprocess
+
+    for ref in refs:
+        name = ref.remote_ref
+        if name.startswith("refs/gitml/") or (name.startswith("refs/tags/") and ("@" in name or "#" in name)):
+            return False
+    out = subprocess.run(["git", "rev-parse", "--git-common-dir", "--show-toplevel"], capture_output=True,
+                         text=True, close_fds=False)
+    if out.returncode != 0:
+        return False
+    common, top = (out.stdout.splitlines() + ["", ""])[:2]
+    common = Path(top, common) if not os.path.isabs(common) else Path(common)
+    if (common / "refs" / "gitml" / "runs").exists():
+        return False
+    try:
+        if " refs/gitml/runs\n" in (common / "packed-refs").read_text(errors="replace"):
+            return False
+    except FileNotFoundError:
+        pass
+    try:
+        return "gates" not in (Path(top) / "gitml.yaml").read_text(errors="replace")
+    except FileNotFoundError:
+        return True
+
+
+def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLike = None):
+    """Run the pre-push validation without pushing (for CI): nothing is uploaded.
+
+    Checks the runs ref, every registry tag, and the given revisions (default: HEAD) as if they
+    were pushed to ``remote``'s branches of the same names.
+    """
+    from gitml.core import runsref
+    from gitml.core.tags import parse_tag
+    from gitml.hooks.prepush import ZERO, PushedRef, check_push
+    from gitml.sync import default_remote, tracking_ref
+
+    with open_repo(repo) as git:
+        name = remote or (default_remote(git) if git.remotes() else "origin")
+        refs = []
+        tip = git.ref(runsref.RUNS_REF)
+        if tip:
+            refs.append(PushedRef(runsref.RUNS_REF, tip, runsref.RUNS_REF, git.ref(tracking_ref(name)) or ZERO))
+        for tag, sha in git.tags().items():
+            if parse_tag(tag):
+                refs.append(PushedRef(f"refs/tags/{tag}", sha, f"refs/tags/{tag}", ZERO))
+        for rev in revs or ["HEAD"]:
+            sha = git.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False).decode().strip()
+            if not sha:
+                raise BadInputError(f"not a revision: {rev!r}")
+            branch = rev if rev != "HEAD" else (git.head()[1] or "HEAD")
+            refs.append(PushedRef(f"refs/heads/{branch}", sha, f"refs/heads/{branch}", ZERO))
+        return check_push(name, refs, upload=False, repo=git)
