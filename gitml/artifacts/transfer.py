@@ -236,10 +236,25 @@ def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRe
 
 
 def _optional_remote(git: GitRepo, remote: str | None) -> ObjectStore | None:
-    """The remote to fetch from; None only when none is configured (the cache may suffice)."""
+    """The remote to fetch from, opened only if something is missing from the cache.
+
+    None when no remote is configured; otherwise a lazy handle, so that several remotes without
+    a default (or an unreachable one) only matter when the cache cannot answer.
+    """
     if remote is None and not list_remotes(git):
         return None
-    return ObjectStore(get_remote(git, remote))
+    return _LazyStore(git, remote)
+
+
+class _LazyStore:
+    def __init__(self, git: GitRepo, remote: str | None) -> None:
+        self._args = (git, remote)
+        self._store: ObjectStore | None = None
+
+    def __getattr__(self, name: str):
+        if self._store is None:
+            self._store = ObjectStore(get_remote(*self._args))
+        return getattr(self._store, name)
 
 
 def _select(git: GitRepo, run_id: str, path: str, remote: ObjectStore | None) -> list[ObjectRef]:

@@ -68,7 +68,10 @@ def _goals(value: object, where: Path) -> dict[str, Goal]:
         tolerance = spec.get("tolerance", 0.0)
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
             raise BadInputError(f"{where}: tolerance of metric {name!r} must be a number >= 0")
-        goals[str(name)] = Goal(spec["direction"], float(tolerance), bool(spec.get("relative", False)))
+        relative = spec.get("relative", False)
+        if not isinstance(relative, bool):
+            raise BadInputError(f"{where}: 'relative' of metric {name!r} must be true or false")
+        goals[str(name)] = Goal(spec["direction"], float(tolerance), relative)
     return goals
 
 

@@ -49,11 +49,8 @@ def option_value(text: str) -> object:
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    if re.fullmatch(r"-?(?:0|[1-9][0-9]*)", text.strip()):
+        return int(text)  # only plain integers: "007" or "1.10" stay text (profiles, versions)
     return text
 
 

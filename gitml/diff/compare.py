@@ -95,7 +95,8 @@ def _verdict(goal: Goal | None, old: float, change: float) -> str | None:
     if better:
         return "improvement"
     allowed = goal.tolerance * abs(old) if goal.relative else goal.tolerance
-    return "within-tolerance" if abs(change) <= allowed else "regression"
+    slack = 1e-9 * max(abs(old), abs(change), 1.0)  # 0.30 -> 0.32 with tolerance 0.02 is within it
+    return "within-tolerance" if abs(change) <= allowed + slack else "regression"
 
 
 def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] = ("param", "metric"),
@@ -123,7 +124,8 @@ def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] =
                 old, new = _number(values[0]), _number(values[1])
                 if old is not None and new is not None:
                     row.change = new - old
-                    if old and not math.isnan(old) and not math.isinf(old):
+                    finite = not (math.isnan(old) or math.isinf(old) or math.isnan(new) or math.isinf(new))
+                    if old and finite:
                         row.change_pct = row.change / abs(old) * 100
                     if kind == "metric":
                         row.verdict = _verdict(goals.get(key), old, row.change)

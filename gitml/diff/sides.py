@@ -53,7 +53,7 @@ class Selection:
         return cls(how, key[len("metrics."):])
 
 
-def _pick(runs: list[Run], selection: Selection, goals: dict) -> Run:
+def _pick(runs: list[Run], selection: Selection, goals: dict, where: str = "") -> Run:
     if selection.how == "latest":
         return max(runs, key=lambda r: (r.end_time or "", r.start_time, r.id))
     how = selection.how
@@ -62,7 +62,7 @@ def _pick(runs: list[Run], selection: Selection, goals: dict) -> Run:
         how = goal.direction if goal else "max"
     scored = [r for r in runs if selection.key in r.metrics and not math.isnan(r.metrics[selection.key])]
     if not scored:
-        raise NoRunError(f"no run there has metric {selection.key!r}")
+        raise NoRunError(f"no run{where} has metric {selection.key!r}", hint="choose another --select")
     sign = 1 if how == "max" else -1
     return max(scored, key=lambda r: (sign * r.metrics[selection.key], r.end_time or ""))
 
@@ -110,7 +110,7 @@ def resolve_side(git: GitRepo, conn, spec: str, experiment: str | None = None,
     runs = _finished_runs_at(conn, history, experiment)
     for distance, candidate in enumerate(history):
         if candidate in runs:
-            chosen = _pick(runs[candidate], selection, goals)
+            chosen = _pick(runs[candidate], selection, goals, f" for {spec!r} at {candidate[:7]}")
             side = Side(spec, chosen, "rev", commit, candidate, distance, len(runs[candidate]))
             if distance:
                 side.notes.append(f"{spec}: no run at {commit[:7]}; used {candidate[:7]}, "
