@@ -121,7 +121,7 @@ def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[
     return changed, removed
 
 
-def _apply(repo: GitRepo, tip: str | None, changes: dict[str, str | None]) -> str:
+def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]) -> str:
     """Build the root tree of ``tip`` with ``changes`` ({run id: tree sha or None}) applied."""
     root = repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
     top_sha = root["runs"][1] if "runs" in root else None
@@ -162,7 +162,7 @@ def commit_runs(
     for attempt in range(MAX_ATTEMPTS):
         tip = repo.ref(ref)
         try:
-            tree = _apply(repo, tip, changes)
+            tree = apply_changes(repo, tip, changes)
         except KeyError:  # an object moved into a pack under our feet: re-read
             tree = None
         if tree is not None:

@@ -90,7 +90,7 @@ def _merge_into_local(git: GitRepo, theirs: str | None) -> int:
             return 0
         base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
         changes = runsref.merge_changes(git, ours, theirs, base)
-        tree = runsref._apply(git, ours, changes)
+        tree = runsref.apply_changes(git, ours, changes)
         commit = git.write_commit(tree, [ours, theirs], f"merge runs from {theirs[:12]}")
         if git.set_ref_if_equals(runsref.RUNS_REF, ours, commit):
             return len(changes)
