@@ -121,3 +121,17 @@ def test_sync_bad_input(clones, tmp_path):
     lonely.mkdir()
     git(lonely, "init", "-q")
     assert gitml(lonely, "pull").code == 2
+
+
+def test_shallow_ci_clone_gets_runs_and_tags(clones, tmp_path):
+    origin, a, b = clones
+    (a / "model.pkl").write_bytes(b"w")
+    run = api.commit_run(name="ci", artifacts=[a / "model.pkl"], repo=a)
+    artifacts.add_remote("storage", str(tmp_path / "storage"), default=True, repo=a)
+    registry.register_model("churn", run.id, repo=a)
+    sync.push(repo=a)
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(shallow))
+    sync.pull(repo=shallow)
+    assert _names(shallow) == ["ci"]
+    assert registry.which("churn@latest", repo=shallow)["run"] == run.id
