@@ -78,6 +78,8 @@ def test_deregister_and_deprecate(model_repo):
     registry.deregister("churn", "v0.0.2", repo=repo)
     (state,) = registry.show("churn", repo=repo)
     assert state.latest == "v0.0.1" and state.versions["v0.0.2"].deregistered
+    assert registry.register_model("churn", second, repo=repo)["version"] == "v0.0.3"  # numbers never reused
+    registry.deregister("churn", "v0.0.3", repo=repo)
     with pytest.raises(BadInputError):
         registry.assign("churn", "v0.0.2", "prod", repo=repo)
     registry.deprecate("churn", repo=repo)
@@ -136,7 +138,7 @@ def test_parallel_assignments_get_distinct_counters(model_repo):
 
 
 def test_hand_made_and_lightweight_tags_are_read(model_repo):
-    repo, first, _ = model_repo
+    repo, first, _second = model_repo
     head = git(repo, "rev-parse", "HEAD").strip()
     git(repo, "tag", "-a", "fraud@v1.0.0", "-m", "Registering artifact fraud version v1.0.0", head)
     git(repo, "tag", "fraud#staging#1", head)  # lightweight, as a hand-made tag might be
@@ -145,7 +147,8 @@ def test_hand_made_and_lightweight_tags_are_read(model_repo):
         git(repo, "tag", f"release-{i}", head)
     states = {m.name: m for m in registry.show(repo=repo)}
     assert states["fraud"].stages == {"prod": "v1.0.0", "staging": "v1.0.0"}
-    assert registry.which("fraud@prod", repo=repo)["uri"] is None
+    # No gitml block: the run is found from the commit (the latest finished run made there).
+    assert registry.which("fraud@prod", repo=repo)["uri"] == f"runs:/{_second}/model.pkl"
     data = json.loads(gitml(repo, "registry", "show", "--json").out)
     assert [m["name"] for m in data] == ["fraud"]
 

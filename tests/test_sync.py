@@ -135,3 +135,23 @@ def test_shallow_ci_clone_gets_runs_and_tags(clones, tmp_path):
     sync.pull(repo=shallow)
     assert _names(shallow) == ["ci"]
     assert registry.which("churn@latest", repo=shallow)["run"] == run.id
+
+
+def test_hook_refusal_is_reported_not_retried_and_release_tags_stay_home(clones, monkeypatch):
+    import os
+
+    from gitml import hooks
+
+    origin, a, b = clones
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    hooks.install(repo=a)
+    refusing = a / ".git" / "hooks" / "pre-push.chained"
+    refusing.write_text("#!/bin/sh\necho 'policy: no pushes today' >&2\nexit 1\n")
+    refusing.chmod(0o755)
+    api.commit_run(name="m", repo=a)
+    result = gitml(a, "push")
+    assert result.code == 1 and "kept moving" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    git(origin, "tag", "release-1", git(origin, "rev-parse", "main").strip())
+    fetched = sync.fetch(repo=b)
+    assert "release-1" not in git(b, "tag", "-l") and fetched.tags == []

@@ -12,7 +12,7 @@ from gitml.core.config import load_config
 from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
-from gitml.core.tags import TagName, bump, check_model, check_stage, check_version, format_tag
+from gitml.core.tags import TagName, bump, check_model, check_stage, check_version, format_tag, version_key
 from gitml.registry.state import Event, ModelState, fold, load_events
 
 MAX_ATTEMPTS = 50
@@ -93,7 +93,8 @@ def register_model(model: str, run: str, path: str | None = None, version: str |
             state = _state(git).get(model)
             if state and state.deprecated:
                 raise BadInputError(f"model {model!r} is deprecated")
-            chosen = check_version(version) if version else bump(state.latest if state else None, bump_part)
+            highest = max(state.versions, key=version_key) if state and state.versions else None
+            chosen = check_version(version) if version else bump(highest, bump_part)  # never reuse a number
             if state and chosen in state.versions:
                 raise BadInputError(f"{model} {chosen} is already registered")
             title = message.split("\n")[0] if message else f"Registering artifact {model} version {chosen}"
@@ -197,7 +198,7 @@ def deregister(model: str, version: str, message: str | None = None, repo: RepoL
         info = _model(git, model).versions.get(version)
         if info is None or info.deregistered:
             raise BadInputError(f"{model} has no registered version {version}")
-        title = message or f"Deregistering artifact {model} version {version}"
+        title = message.split("\n")[0] if message else f"Deregistering artifact {model} version {version}"
         try:
             tag = _tag(git, TagName("deregister", model, version), info.commit, title, {"version": version})
         except _Taken:
@@ -213,7 +214,8 @@ def deprecate(model: str, message: str | None = None, repo: RepoLike = None) -> 
             raise BadInputError(f"model {model!r} is already deprecated")
         target = git.head()[0] or next(iter(state.versions.values())).commit
         try:
-            tag = _tag(git, TagName("deprecate", model), target, message or f"Deprecating artifact {model}", {})
+            title = message.split("\n")[0] if message else f"Deprecating artifact {model}"
+            tag = _tag(git, TagName("deprecate", model), target, title, {"description": message})
         except _Taken:
             raise BadInputError(f"model {model!r} is already deprecated") from None
         return {"model": model, "tag": tag}
@@ -253,10 +255,23 @@ def which(ref: str, repo: RepoLike = None) -> dict[str, Any]:
             raise GitmlError(f"no version of {model} is in stage {what!r}")
     info = state.versions.get(version or "")
     if info is None or info.deregistered:
-        raise GitmlError(f"{model} has no registered version {what!r}")
+        raise BadInputError(f"{model} has no registered version {what!r}")
+    if info.run_id is None:  # a GTO or hand-made tag: find the run from the commit, when there is one
+        info.run_id, info.path = _run_at(info.commit, repo)
     uri = f"runs:/{info.run_id}/{info.path}" if info.run_id and info.path else None
     return {"model": model, "version": version, "stages": sorted(info.stages), "commit": info.commit,
             "run": info.run_id, "path": info.path, "sha256": info.sha256, "uri": uri}
+
+
+def _run_at(commit: str, repo: RepoLike) -> tuple[str | None, str | None]:
+    """The latest finished run made from ``commit`` and its artifact, when it has exactly one."""
+    from gitml.tracking.query import search_runs
+
+    runs = search_runs(f"attributes.commit = '{commit}' and attributes.status = 'FINISHED'",
+                       order_by="end_time DESC", limit=1, repo=repo)
+    if runs and len(runs[0].artifacts) == 1:
+        return runs[0].id, next(iter(runs[0].artifacts))
+    return None, None
 
 
 def resolve_model_uri(uri: str, repo: RepoLike = None) -> str:

@@ -51,8 +51,8 @@ def default_remote(git: GitRepo) -> str:
 
 def _check_remote(git: GitRepo, remote: str | None) -> str:
     name = remote or default_remote(git)
-    if name not in git.remotes() and "/" not in name and ":" not in name:
-        raise BadInputError(f"no git remote named {name!r}", hint="see `git remote -v`")
+    if name not in git.remotes():
+        raise BadInputError(f"no git remote named {name!r}", hint="add it with `git remote add`; see `git remote -v`")
     return name
 
 
@@ -67,11 +67,18 @@ def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
     """Bring the remote's runs ref into ``refs/gitml/remotes/<remote>/runs``, and its tags."""
     with open_repo(repo) as git:
         name = _check_remote(git, remote)
-        code, message = _git_or_fail(git, "fetch", "--quiet", "--no-write-fetch-head", name,
-                                     f"{runsref.RUNS_REF}*:{tracking_ref(name)}*", "refs/tags/*:refs/tags/*")
+        # Only registry tags are fetched (named one by one): release tags are none of gitml's business.
+        code, listing = _git_or_fail(git, "ls-remote", "--tags", "--refs", name)
+        if code != 0:
+            raise GitmlError(f"git ls-remote {name} failed: {_last_error(listing, code)}")
+        have = git.tags()
+        wanted = [line.split("\t", 1)[1] for line in listing.splitlines() if "\trefs/tags/" in line]
+        tags = [ref for ref in wanted if parse_tag(ref[10:]) and ref[10:] not in have]
+        code, message = _git_or_fail(git, "fetch", "--no-tags", "--no-write-fetch-head", name,
+                                     f"{runsref.RUNS_REF}*:{tracking_ref(name)}*", *[f"{t}:{t}" for t in tags])
         if code != 0:
             raise GitmlError(f"git fetch {name} failed: {_last_error(message, code)}")
-        return SyncResult(name, git.ref(tracking_ref(name)))
+        return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags])
 
 
 def _merge_into_local(git: GitRepo, theirs: str | None) -> int:
@@ -144,14 +151,14 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: R
             refspecs += [f"refs/tags/{t}:refs/tags/{t}" for t in result.tags]
             if not refspecs:
                 return result
-            code, message = _git_or_fail(git, "push", "--quiet", "--porcelain", name, *refspecs)
+            code, message = _git_or_fail(git, "push", "--porcelain", name, *refspecs)
             if code == 0:
                 result.runs_tip = git.ref(runsref.RUNS_REF)
                 git.git("update-ref", tracking_ref(name), result.runs_tip or "", check=False)
                 return result
-            # A rejected ref (the remote moved) or a lock held by another pusher: retry after
-            # merging the remote's runs. Anything else (auth, network) is reported at once.
-            if not any(word in message for word in ("rejected", "fetch first", "lock")):
+            # The remote's runs ref moved (or another pusher held its lock): merge and retry.
+            # Anything else (a hook that said no, auth, network, a clashing tag) is reported.
+            if not _retryable(message):
                 raise GitmlError(f"git push {name} failed: {_last_error(message, code)}")
             time.sleep(random.uniform(0, 0.05))
             fetched = fetch(name, git)
@@ -159,8 +166,17 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: R
         raise ConcurrencyError(f"git push {name}: the remote runs ref kept moving; try again")
 
 
+def _retryable(message: str) -> bool:
+    for line in message.splitlines():
+        if line.startswith("!") and runsref.RUNS_REF in line and any(
+                reason in line for reason in ("fetch first", "non-fast-forward", "lock", "failed to update ref")):
+            return True  # the remote's runs ref moved, or another pusher was updating it
+    return False
+
+
 def _last_error(message: str, code: int) -> str:
-    lines = [line for line in message.splitlines() if line.startswith(("error", "fatal", "!"))]
+    lines = [line for line in message.splitlines()
+             if line.startswith(("error", "fatal", "!", "gitml:")) and "failed to push some refs" not in line]
     return (lines or message.splitlines() or [str(code)])[-1]
 
 
