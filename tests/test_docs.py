@@ -1,16 +1,25 @@
 """Docs are tested: every command and public name is documented, and marked examples run.
 
-An example in docs/tracking.md or docs/artifacts.md runs when the line before its fence is
-``<!-- test -->``: ```python blocks are executed in one shared namespace, ```console blocks have
-each ``$ `` line run by bash (a block is one bash process, so variables carry from line to line
-within it), all in document order in one fresh repository per page. ``HOME`` and ``TMPDIR`` point
-into the test's temporary directory, so ``~/…`` and ``mktemp`` in an example stay inside it.
+An example in docs/tracking.md, docs/artifacts.md, docs/diff.md, docs/registry.md or docs/sync.md
+runs when the line before its fence is ``<!-- test -->``: ```python blocks are executed in one
+shared namespace, ```console blocks have each ``$ `` line run by bash (a block is one bash
+process, so variables and ``cd`` carry from line to line within it, and each block starts in the
+repository again), all in document order in one fresh repository per page. ``HOME`` and ``TMPDIR``
+point into the test's temporary directory, so ``~/…`` and ``mktemp`` in an example stay inside it;
+``../`` of the repository is the test's own temporary directory too, so a page may put a bare
+remote or a second clone there.
+
+A command must exit 0 and write nothing on stderr, unless its line ends with ``# exits N``: then
+it must exit with status N, may write on stderr, and every line shown below it that starts with
+``gitml:`` must be among what it wrote (stdout or stderr), word for word. That is how a page shows
+a refused push or an error message, and how the test keeps those messages true.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -114,19 +123,44 @@ def marked_examples(path: Path) -> list[Example]:
     ]
 
 
-def console_commands(block: str) -> list[str]:
-    """The ``$ `` commands of a console block, backslash continuations joined; output dropped."""
-    commands: list[str] = []
+EXITS = re.compile(r"#\s*exits\s+(\d+)\s*$")
+
+
+@dataclass
+class Step:
+    """One ``$ `` command of a console block, the output lines shown under it, its expected exit."""
+
+    command: str
+    shown: list[str]
+
+    @property
+    def expected_exit(self) -> int | None:
+        """N for a command ending in ``# exits N``; None for an ordinary command (exit 0, quiet stderr)."""
+        m = EXITS.search(self.command.splitlines()[-1])
+        return int(m.group(1)) if m else None
+
+
+def console_steps(block: str) -> list[Step]:
+    """The ``$ `` commands of a console block with their shown output; continuations joined."""
+    steps: list[Step] = []
     continued = False
     for line in block.splitlines():
         if continued:
-            commands[-1] += "\n" + line
+            steps[-1].command += "\n" + line
         elif line.startswith("$ "):
-            commands.append(line[2:])
+            steps.append(Step(line[2:], []))
+        elif steps:
+            steps[-1].shown.append(line)
+            continue
         else:
             continue
         continued = line.endswith("\\")
-    return commands
+    return steps
+
+
+def console_commands(block: str) -> list[str]:
+    """The ``$ `` commands of a console block, backslash continuations joined; output dropped."""
+    return [step.command for step in console_steps(block)]
 
 
 def shims(directory: Path) -> str:
@@ -139,25 +173,41 @@ def shims(directory: Path) -> str:
     return f"{directory}:{os.environ.get('PATH', '')}"
 
 
-def run_console(example: Example, cwd: Path, path_env: str) -> None:
-    commands = console_commands(example.code)
-    assert commands, f"{example.where}: a marked console block without `$ ` lines"
+def run_console(example: Example, cwd: Path, path_env: str, capture: Path) -> None:
+    steps = console_steps(example.code)
+    assert steps, f"{example.where}: a marked console block without `$ ` lines"
+    capture.mkdir(parents=True, exist_ok=True)
     script = []
-    for number, command in enumerate(commands):
-        script.append(command)
-        script.append(f'__rc=$?; if [ "$__rc" -ne 0 ]; then echo "@@failed {number} $__rc" >&2; exit 99; fi')
+    for number, step in enumerate(steps):
+        expected = step.expected_exit
+        if expected is None:
+            script.append(step.command)
+            script.append(f'__rc=$?; if [ "$__rc" -ne 0 ]; then echo "@@failed {number} $__rc" >&2; exit 99; fi')
+        else:  # its stderr is allowed: keep it (and stdout) aside, check the exit status here
+            out, err = (shlex.quote(str(capture / f"{number}.{kind}")) for kind in ("out", "err"))
+            script.append(f"{{ {step.command}\n}} >{out} 2>{err}")
+            script.append(f'__rc=$?; cat {out}; if [ "$__rc" -ne {expected} ]; then '
+                          f'echo "@@failed {number} $__rc" >&2; cat {err} >&2; exit 99; fi')
     env = {**os.environ, "PATH": path_env}
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=cwd, env=env, capture_output=True, text=True)
     failed = re.search(r"@@failed (\d+) (\d+)", proc.stderr)
     where = example.where
     if failed:
-        command, code = commands[int(failed.group(1))], failed.group(2)
-        pytest.fail(f"{where}: `$ {command}` exited {code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        step, code = steps[int(failed.group(1))], failed.group(2)
+        wanted = "" if step.expected_exit is None else f" (expected {step.expected_exit})"
+        pytest.fail(f"{where}: `$ {step.command}` exited {code}{wanted}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     assert proc.returncode == 0, f"{where}: bash exited {proc.returncode}\n{proc.stderr}"
     assert proc.stderr == "", f"{where}: a successful command wrote to stderr:\n{proc.stderr}"
+    for number, step in enumerate(steps):
+        if step.expected_exit is None:
+            continue
+        said = "".join((capture / f"{number}.{kind}").read_text() for kind in ("out", "err")).splitlines()
+        for line in step.shown:
+            if line.startswith("gitml:"):
+                assert line in said, f"{where}: `$ {step.command}` did not say {line!r}; it said:\n" + "\n".join(said)
 
 
-@pytest.mark.parametrize("page", ["tracking.md", "artifacts.md"])
+@pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md"])
 def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}
@@ -166,20 +216,23 @@ def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     path_env = shims(tmp_path / "bin")
+    monkeypatch.setenv("PATH", path_env)  # git hooks run from Python examples find this gitml too
     namespace: dict = {"__name__": "__docs__"}
     try:
         for example in examples:
             if example.kind == "python":
                 exec(compile(example.code, example.where, "exec"), namespace)
             else:
-                run_console(example, repo, path_env)
+                run_console(example, repo, path_env, tmp_path / "console" / str(example.line))
     finally:
         while gitml.active_run() is not None:  # never leak an active run into other tests
             gitml.end_run("KILLED")
 
 
 @pytest.mark.parametrize(
-    "page", ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/cli.md", "docs/formats.md"]
+    "page",
+    ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/diff.md", "docs/registry.md",
+     "docs/sync.md", "docs/cli.md", "docs/formats.md"],
 )
 def test_relative_links_point_at_files(page):
     path = DOCS.parent / page
@@ -190,3 +243,11 @@ def test_relative_links_point_at_files(page):
 def test_console_commands_are_parsed_with_continuations():
     block = "$ gitml runs list \\\n    -n 3\nid  name\n$ echo done\ndone\n"
     assert console_commands(block) == ["gitml runs list \\\n    -n 3", "echo done"]
+
+
+def test_console_steps_keep_shown_output_and_expected_exits():
+    block = "$ git push origin main   # exits 1\ngitml: pre-push: push blocked\n$ echo ok\nok\n"
+    steps = console_steps(block)
+    assert [s.command for s in steps] == ["git push origin main   # exits 1", "echo ok"]
+    assert steps[0].shown == ["gitml: pre-push: push blocked"] and steps[0].expected_exit == 1
+    assert steps[1].expected_exit is None
