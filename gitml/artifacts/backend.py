@@ -21,6 +21,7 @@ ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
           "sftp": "sftp", "ssh": "sftp"}
 LIST_THRESHOLD = 64  # past this many objects to check, listing their shard folders beats per-object calls
+FULL_LISTING_THRESHOLD = 2000  # past this many, one recursive listing beats per-shard listings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class ObjectStore:
         protocol = self.fs.protocol
         protocols = {protocol} if isinstance(protocol, str) else set(protocol)
         self.atomic_put = bool(protocols & ATOMIC_PUT)
+        self._made_dirs: set[str] = set()
 
     def path(self, digest: str) -> str:
         return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
@@ -56,6 +58,10 @@ class ObjectStore:
                 if len(wanted) <= LIST_THRESHOLD:
                     found = pool.map(lambda d: (d, self.fs.exists(self.path(d))), sorted(wanted))
                     return {d for d, ok in found if ok}
+                if len(wanted) > FULL_LISTING_THRESHOLD:
+                    # So many that nearly every shard is involved: one paged listing of all
+                    # objects costs fewer round trips than 256 shard listings.
+                    return wanted & self.all_objects()
                 # Many objects: list only the shard folders they fall in, in parallel.
                 listed = pool.map(self._list_shard, sorted({d[:2] for d in wanted}))
                 return wanted & set().union(*listed)
@@ -94,7 +100,10 @@ class ObjectStore:
             if self.atomic_put:
                 self.fs.put_file(local, target)
                 return
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            parent = target.rsplit("/", 1)[0]
+            if parent not in self._made_dirs:  # one makedirs per shard folder, not per object
+                self.fs.makedirs(parent, exist_ok=True)
+                self._made_dirs.add(parent)
             tmp = f"{target}.tmp-{uuid.uuid4().hex[:12]}"
             try:
                 self.fs.put_file(local, tmp)
