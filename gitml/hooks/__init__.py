@@ -6,9 +6,12 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.core.errors import BadInputError
-from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+
+if TYPE_CHECKING:  # dulwich loads only when a hook has real work: an ordinary push never pays for it
+    from gitml.core.gitrepo import GitRepo, RepoLike
 
 MARKER = "gitml pre-push hook"
 CHAINED = "pre-push.chained"
@@ -24,6 +27,8 @@ def hooks_dir(git: GitRepo) -> Path:
 
 def install(force: bool = False, repo: RepoLike = None) -> list[str]:
     """Install the pre-push hook; an existing foreign hook is kept and chained (``--force`` replaces it)."""
+    from gitml.core.gitrepo import open_repo
+
     done = []
     with open_repo(repo) as git:
         directory = hooks_dir(git)
@@ -46,6 +51,8 @@ def install(force: bool = False, repo: RepoLike = None) -> list[str]:
 
 def uninstall(repo: RepoLike = None) -> list[str]:
     """Remove gitml's pre-push hook and put a chained one back."""
+    from gitml.core.gitrepo import open_repo
+
     with open_repo(repo) as git:
         directory = hooks_dir(git)
         hook, chained = directory / "pre-push", directory / CHAINED
@@ -65,7 +72,6 @@ def run_pre_push(args: list[str]) -> int:
     Kept free of click so that a push with nothing to check stays fast.
     """
     from gitml.core.errors import GitmlError
-    from gitml.hooks.prepush import check_push, from_pre_commit_env, parse_lines
 
     if os.environ.get("GITML_SKIP_HOOKS") == "1":  # the shim says so too; pre-commit calls us directly
         print("gitml: GITML_SKIP_HOOKS=1: pre-push checks skipped", file=sys.stderr)
@@ -73,10 +79,11 @@ def run_pre_push(args: list[str]) -> int:
     remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "origin")
     try:
         text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-        refs = parse_lines(text) or from_pre_commit_env()
-        if _nothing_to_check(refs):
+        if _nothing_to_check(text):
             return 0
-        result = check_push(remote, refs)
+        from gitml.hooks.prepush import check_push, from_pre_commit_env, parse_lines
+
+        result = check_push(remote, parse_lines(text) or from_pre_commit_env())
     except GitmlError as exc:
         print(f"gitml: pre-push: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -92,7 +99,7 @@ def run_pre_push(args: list[str]) -> int:
     return 0
 
 
-def _nothing_to_check(refs) -> bool:
+def _nothing_to_check(text: str) -> bool:
     """True when the push carries no gitml ref or tag, the repository has no runs and no gates.
 
     Answered from a few file reads, before dulwich or the index are even imported: this is the
@@ -100,8 +107,11 @@ def _nothing_to_check(refs) -> bool:
     """
     import subprocess
 
-    for ref in refs:
-        name = ref.remote_ref
+    if not text.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
+        return False  # the pre-commit framework: what is pushed comes in variables
+    for line in text.splitlines():
+        parts = line.split()
+        name = parts[2] if len(parts) == 4 else ""
         if name.startswith("refs/gitml/") or (name.startswith("refs/tags/") and ("@" in name or "#" in name)):
             return False
     out = subprocess.run(["git", "rev-parse", "--git-common-dir", "--show-toplevel"], capture_output=True,
@@ -130,6 +140,7 @@ def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLi
     were pushed to ``remote``'s branches of the same names.
     """
     from gitml.core import runsref
+    from gitml.core.gitrepo import open_repo
     from gitml.core.tags import parse_tag
     from gitml.hooks.prepush import ZERO, PushedRef, check_push
     from gitml.sync import default_remote, tracking_ref
