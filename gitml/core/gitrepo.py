@@ -78,11 +78,33 @@ class GitRepo:
 
     # -- refs ------------------------------------------------------------------------------------
     def ref(self, name: str) -> str | None:
-        """Return the hex sha a ref points at, or None when it does not exist."""
+        """Return the hex sha a ref points at, or None when it does not exist.
+
+        gitml's own refs are plain (never symbolic) and live in the common dir: read the loose
+        file, else find the line in ``packed-refs``. Parsing and validating every packed ref
+        through dulwich costs ~80 ms in a repository with thousands of tags.
+        """
+        if not name.startswith("refs/"):
+            try:
+                return self._repo.refs[name.encode()].decode()
+            except KeyError:
+                return None
         try:
-            return self._repo.refs[name.encode()].decode()
-        except KeyError:
-            return None
+            with open(self.common_dir / name, encoding="utf-8", errors="replace") as handle:
+                sha = handle.read(41).strip()
+            if len(sha) == 40:
+                return sha
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        suffix = " " + name + "\n"
+        try:
+            with open(self.common_dir / "packed-refs", encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if line.endswith(suffix):
+                        return line[:40]
+        except FileNotFoundError:
+            pass
+        return None
 
     def refs_under(self, prefix: str) -> dict[str, str]:
         """Return ``{full ref name: sha}`` for every ref under ``prefix`` (e.g. ``refs/tags/``)."""
@@ -101,8 +123,34 @@ class GitRepo:
             return False
 
     def tags(self) -> dict[str, str]:
-        """``{tag name: sha of the ref}`` for every tag (loose and packed), without reading objects."""
-        return {k.decode("utf-8", "replace"): v.decode() for k, v in self._repo.refs.as_dict(b"refs/tags").items()}
+        """``{tag name: sha of the ref}`` for every tag (loose and packed), without reading objects.
+
+        Read straight from ``packed-refs`` and ``refs/tags/``: dulwich's ref container validates
+        and follows every ref one by one, which costs ~0.4 s at a few thousand tags.
+        """
+        found: dict[str, str] = {}
+        try:
+            with open(self.common_dir / "packed-refs", encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if line[:1] in ("#", "^"):
+                        continue
+                    sha, _, name = line.rstrip("\n").partition(" ")
+                    if name.startswith("refs/tags/"):
+                        found[name[10:]] = sha
+        except FileNotFoundError:
+            pass
+        root = self.common_dir / "refs" / "tags"
+        for folder, _, files in os.walk(root):
+            for file in files:
+                path = os.path.join(folder, file)
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as handle:
+                        sha = handle.read(41).strip()
+                except OSError:
+                    continue
+                if len(sha) == 40 and not file.endswith(".lock"):  # loose refs win over packed ones
+                    found[os.path.relpath(path, root).replace(os.sep, "/")] = sha
+        return found
 
     def read_tag(self, sha: str) -> dict:
         """An annotated tag's target, tagger, time (POSIX) and message; a lightweight one's target only."""
