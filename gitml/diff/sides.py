@@ -68,18 +68,19 @@ def _pick(runs: list[Run], selection: Selection, goals: dict, where: str = "") -
 
 
 def _finished_runs_at(conn, commits: list[str], experiment: str | None) -> dict[str, list[Run]]:
-    found: dict[str, list[Run]] = {}
+    """The finished runs of the nearest commit (in ``commits`` order) that has any."""
+    extra, extra_params = (" AND experiment = ?", [experiment]) if experiment else ("", [])
+    having: set[str] = set()
     for start in range(0, len(commits), 500):
         chunk = commits[start : start + 500]
-        sql = (f"SELECT doc FROM runs WHERE status = 'FINISHED' AND source_commit IN "  # noqa: S608
-               f"({','.join('?' * len(chunk))})")
-        params: list = list(chunk)
-        if experiment:
-            sql += " AND experiment = ?"
-            params.append(experiment)
-        for run in index.iter_docs(conn, sql, params):
-            found.setdefault(run.source.get("commit"), []).append(run)
-    return found
+        sql = (f"SELECT DISTINCT source_commit FROM runs WHERE status = 'FINISHED' AND source_commit IN "  # noqa: S608
+               f"({','.join('?' * len(chunk))}){extra}")
+        having.update(row[0] for row in conn.execute(sql, [*chunk, *extra_params]))
+    nearest = next((c for c in commits if c in having), None)
+    if nearest is None:
+        return {}
+    sql = f"SELECT doc FROM runs WHERE status = 'FINISHED' AND source_commit = ?{extra}"  # noqa: S608
+    return {nearest: index.iter_docs(conn, sql, [nearest, *extra_params])}
 
 
 def _rev_commit(git: GitRepo, spec: str) -> str | None:
