@@ -335,7 +335,9 @@ def _condition(
         return f"({pred})"
     table, a = table_alias
     params.extend([name, *args])
-    return f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ? AND {pred})"
+    # The unary + keeps SQLite off the (key, value) index here: probing one run by run_id is a
+    # point lookup, while a key-range scan per run made a search quadratic in the runs.
+    return f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND +{a}.key = ? AND {pred})"
 
 
 def compile_filter(expr: str) -> tuple[str, list]:

@@ -21,7 +21,7 @@ from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "1"
+INDEX_SCHEMA = "2"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,13 @@ _INDEX_COLUMNS = {
     "runs_start": "runs(start_time)",
     "runs_commit": "runs(source_commit)",
     "params_key": "params(key, run_id)",
-    "params_run": "params(run_id)",
+    # (run_id, key) first: a filter's EXISTS on one run must be a point lookup, not a scan of
+    # every run's values for that key (which made search quadratic in the number of runs).
+    "params_run": "params(run_id, key)",
     "metrics_key": "metrics(key, value)",
-    "metrics_run": "metrics(run_id)",
+    "metrics_run": "metrics(run_id, key)",
     "tags_key": "tags(key, run_id)",
-    "tags_run": "tags(run_id)",
+    "tags_run": "tags(run_id, key)",
 }
 _INDEX_NAMES = tuple(_INDEX_COLUMNS)
 _INDEXES = tuple(f"CREATE INDEX IF NOT EXISTS {n} ON {c}" for n, c in _INDEX_COLUMNS.items())
