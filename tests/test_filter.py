@@ -242,7 +242,7 @@ def test_filter_matches(db, expr, expected):
 def test_filter_returns_sql_and_params():
     sql, params = compile_filter("metrics.acc > 0.5")
     assert sql == (
-        "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id AND m.key = ? AND m.value > ?)"
+        "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id AND +m.key = ? AND m.value > ?)"
     )
     assert params == ["acc", 0.5]
 
