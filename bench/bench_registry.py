@@ -238,7 +238,7 @@ def fast_import_stream(n_models: int, n_unrelated: int, seed: int, spare: int) -
         out.append(data(message))
         if parent is not None:
             out.append(f"from :{parent}\n".encode())
-        out.append(f"M 644 inline model.txt\n".encode() + data(content))
+        out.append(b"M 644 inline model.txt\n" + data(content))
         return mark
 
     def tag(name: str, target: int, message: str) -> None:
@@ -392,7 +392,7 @@ class Bench:
         (repo / ".git" / "info" / "exclude").write_text("model.pkl\n")
         (repo / "model.pkl").write_bytes(random.Random(self.args.seed).randbytes(1024))
         run_id = self.run([GITML, "commit-run", "-n", "bench", "-a", "model.pkl"], repo).stdout.decode().strip()
-        spares = self.run(["git", "rev-list", "--reverse", f"main..spare"], repo).stdout.decode().split()
+        spares = self.run(["git", "rev-list", "--reverse", "main..spare"], repo).stdout.decode().split()
         n_tags = len(self.run(["git", "tag"], repo).stdout.splitlines())
         facts.update(run=run_id, spares=spares, models=n_models, n_tags=n_tags,
                      build_s=time.perf_counter() - t)
@@ -588,7 +588,7 @@ class Bench:
             "git": self.run(["git", "--version"], self.tmp).stdout.decode().strip(),
             "commit": self.run(["git", "rev-parse", "--short", "HEAD"], ROOT).stdout.decode().strip(),
             "dirty": self.run(["git", "status", "--porcelain", "--", "gitml"], ROOT).stdout.decode().split("\n")}
-        self.r["versions"]["dirty"] = [l[3:] for l in self.r["versions"]["dirty"] if l.strip()]
+        self.r["versions"]["dirty"] = [line[3:] for line in self.r["versions"]["dirty"] if line.strip()]
         last = None
         for size in self.cfg["sizes"]:
             repo, facts = self.build(size)
@@ -720,8 +720,8 @@ class Bench:
                          {label: prof["importtime"][label].get(module) or None for label in labels}))
         rows.append(("the rest: registry work + output", {label: walls[label] - only[label] for label in labels}))
         for name, values in rows:
-            lines.append(f"| {name} | " + " | ".join("" if values[l] is None else f"{values[l] * 1000:.0f}"
-                                                     for l in labels) + " |")
+            lines.append(f"| {name} | " + " | ".join("" if values[lab] is None else f"{values[lab] * 1000:.0f}"
+                                                     for lab in labels) + " |")
         cp = prof["cprofile"]
         cols = list(cp)
         lines += ["", "The registry work under cProfile (in process, the command's imports done before the "
