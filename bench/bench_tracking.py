@@ -437,7 +437,7 @@ class Bench:
         self.args = args
         self.mode = "quick" if args.quick else "full"
         self.cfg = dict(MODES[self.mode])
-        self.tmp = Path(tempfile.mkdtemp(prefix="gitml-bench-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="gitml-bench-", dir=args.tmpdir))
         self.home = self.tmp / "home"
         self.home.mkdir()
         (self.home / ".gitconfig").write_text(
@@ -1095,6 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--profile", metavar="DIR", help="write cProfile dumps of the timed sections to DIR")
     ap.add_argument("--only", metavar="LIST", help="comma-separated subset of help,log_metric,runs,big")
+    ap.add_argument("--tmpdir", metavar="DIR", help="where the temporary stores go (default: the system's)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
