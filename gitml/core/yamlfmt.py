@@ -25,7 +25,7 @@ from json.encoder import encode_basestring
 __all__ = ["dump", "load"]
 
 # Characters YAML allows raw in a double-quoted scalar without treating them as a line break or
-# a BOM; anything else outside printable ASCII is written as a \uXXXX escape.
+# a BOM; anything else outside printable ASCII is written as a four-hex-digit \u escape.
 _PRINTABLE = "\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
 class _Lazy:
     """A regex compiled on first use: these take ~30 ms to compile, too much for every command."""
