@@ -114,8 +114,8 @@ def _nothing_to_check(text: str) -> bool:
         name = parts[2] if len(parts) == 4 else ""
         if name.startswith("refs/gitml/") or (name.startswith("refs/tags/") and ("@" in name or "#" in name)):
             return False
-    out = subprocess.run(["git", "rev-parse", "--git-common-dir", "--show-toplevel"], capture_output=True,
-                         text=True, close_fds=False)
+    out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"],
+                         capture_output=True, text=True, close_fds=False)
     if out.returncode != 0:
         return False
     common, top = (out.stdout.splitlines() + ["", ""])[:2]
