@@ -559,10 +559,11 @@ def main() -> None:
             b.phases()
             b.measure()
             b.profiles()
+            source_after = _gitml_source(b.env)  # before the clean-up: it would recreate the pycache prefix
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
-        if _gitml_source(b.env) != source or source != meta["gitml_source"].split(" (")[0]:
+        if source_after != source or source != meta["gitml_source"].split(" (")[0]:
             meta["gitml_source"] += " (CHANGED during the run: results are mixed)"
         pooled["loads"].append(f"{load} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         pooled["preload_s"].append(b.results["preload_s"])
