@@ -2,10 +2,11 @@
 """Registry benchmark: ``gitml registry …`` versus GTO on the same repository of tags.
 
 Run ``python bench/bench_registry.py`` (full: 2,000 and 4,000 registry tags, each with 2,000
-unrelated release tags; about 15 minutes on 2 cores, most of it GTO) or ``--quick`` (200 and 400
-registry tags, 200 release tags, 2 repetitions: a smoke run of about a minute). It prints a Markdown
-report of absolute figures and ratios to stdout and progress to stderr; ``--markdown FILE`` also
-writes the report to FILE.
+unrelated release tags; about 8 minutes on 2 cores, most of it GTO) or ``--quick`` (200 and 400
+registry tags, 200 release tags, 2 repetitions: a smoke run of about a minute);
+``--no-gto --sizes 2000,4000,8000`` times gitml alone at more sizes. It prints a Markdown report of
+absolute figures and ratios to stdout and progress to stderr; ``--markdown FILE`` also writes the
+report to FILE.
 
 The repository (one per size, under ``/var/tmp``) is built in one ``git fast-import`` stream:
 
@@ -37,15 +38,24 @@ it). Writes run on a copy of the repository per tool, each repetition a real new
 (a fresh stage each time), and ``gitml registry register m7 --run RUN`` against
 ``gto register m7 SPARE_COMMIT`` (the next patch version each time).
 
+Every timed run records wall time and CPU time (user + sys of the process and its children, from
+``wait4``): CPU time is far less sensitive to other load on the machine. Flatness is also measured
+interleaved: gitml's warm reads at every size, the sizes' runs alternating in a rotating order, so
+that a slow spell of the machine hits all sizes alike. The warm reads are timed once more with every
+tag as a loose ref (as local writes leave them before ``git gc``). A watcher samples the load
+average and notes any other ``bench_*`` process of this repository seen running.
+
 gitml is run through its console script next to this interpreter (not a pyenv shim, which alone
 adds tens of milliseconds); GTO through its own virtualenv (``--gto``, default
 ``/var/tmp/gtoenv/bin/gto``). Subprocesses get a scrubbed environment: ``HOME`` in the work
 directory with a ``.gitconfig``, no ``GIT_*`` variables, analytics off.
 
-Last, each gitml command is run once more under cProfile in a worker process (the CLI called in
-process) at the largest size, and the report breaks its time down: interpreter start,
-``import gitml.cli``, imports done lazily by the command, reading tag refs, the event cache
-(JSON read/write), reading tag objects, the fold, output. ``--profile DIR`` keeps the dumps.
+Last, at the largest size (warm cache), the report splits each gitml command's time: interpreter
+start (``python -c pass``), imports (a process importing the same top-level modules, and
+``python -X importtime`` per module), and the rest; then one cProfile run of each command in a
+worker process (the CLI called in process, its imports done before the profiler starts; ``show``
+also cold) breaks the work down: reading tag refs, the event cache (JSON read/write), reading tag
+objects, the fold, claim refs, writing the tag, output. ``--profile DIR`` keeps the dumps.
 """
 
 from __future__ import annotations
@@ -489,6 +499,26 @@ class Bench:
             out.setdefault("tags_written", {})[tool] = new
         return out
 
+    def interleaved(self, repos: dict[int, Path]) -> dict:
+        """gitml's warm reads at every size, runs interleaved across sizes (a rotating order each round),
+        so that a slow spell of the machine hits all sizes alike: the flatness figures."""
+        out = {}
+        sizes = sorted(repos)
+        for label, argv in ((f"show {PROBE}", ["registry", "show", PROBE]),
+                            (f"which {PROBE}@prod", ["registry", "which", f"{PROBE}@prod"]),
+                            (f"history {PROBE}", ["registry", "history", PROBE]), ("show", ["registry", "show"])):
+            runs: dict[int, list[float]] = {size: [] for size in sizes}
+            for size in sizes:
+                self.timed([GITML, *argv], repos[size])  # warm-up (and cache)
+            for k in range(2 * self.cfg["reps"]):
+                order = sizes[k % len(sizes):] + sizes[:k % len(sizes)]
+                for size in order:
+                    runs[size].append(self.timed([GITML, *argv], repos[size]))
+            out[label] = {size: statistics.median(r) for size, r in runs.items()}
+            out[label]["runs"] = {size: r for size, r in runs.items()}
+            self.log(f"  interleaved {label}: " + ", ".join(f"{size}: {out[label][size]:.3f} s" for size in sizes))
+        return out
+
     def loose(self, repo: Path) -> dict:
         """gitml's warm reads again with every tag as a loose ref (as local writes leave them before gc)."""
         copy = self.tmp / f"{repo.name}-loose"
@@ -590,8 +620,10 @@ class Bench:
             "dirty": self.run(["git", "status", "--porcelain", "--", "gitml"], ROOT).stdout.decode().split("\n")}
         self.r["versions"]["dirty"] = [line[3:] for line in self.r["versions"]["dirty"] if line.strip()]
         last = None
+        repos = {}
         for size in self.cfg["sizes"]:
             repo, facts = self.build(size)
+            repos[size] = repo
             entry = {"facts": {k: v for k, v in facts.items() if k != "plans"}}
             if not self.args.no_gto:
                 entry["agreement"] = self.check_agreement(repo, facts)
@@ -599,6 +631,7 @@ class Bench:
             entry["writes"] = self.writes(repo, facts)
             self.r["sizes"][size] = entry
             last = (repo, facts)
+        self.r["interleaved"] = self.interleaved(repos)
         self.r["loose"] = self.loose(last[0])
         self.r["floor"] = self.floor(last[0])
         if not self.args.no_profile:
@@ -678,6 +711,17 @@ class Bench:
                 gto_growth = f"; GTO {b[3] / a[3]:.2f}" if a[3] and b[3] else ""
                 cold_growth = f", cold {b[1] / a[1]:.2f}" if a[1] and b[1] else ""
                 lines.append(f"- {a[0]}: {growth:.2f}{cold_growth}{gto_growth}")
+        if self.r.get("interleaved") and len(sizes) > 1:
+            il = self.r["interleaved"]
+            lines += ["", f"Flatness measured interleaved (gitml warm, median of {2 * self.cfg['reps']} runs per size, "
+                      "the sizes' runs alternating in a rotating order, so a slow spell of the machine hits every "
+                      "size alike):", "",
+                      "| command | " + " | ".join(f"{s:,} tags" for s in sizes) + f" | {big:,} / {small:,} |",
+                      "|---|" + "---:|" * (len(sizes) + 1)]
+            for label, d in il.items():
+                growth = d[big] / d[small]
+                flat_ok &= growth < 1.15
+                lines.append(f"| {label} | " + " | ".join(f"{d[s]:.3f}" for s in sizes) + f" | {growth:.2f} |")
         if self.r.get("loose"):
             lo = self.r["loose"]
             lines += ["", f"Loose refs ({lo['n_loose']:,} tags as loose files under `.git/refs/tags`, as local "
