@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from gitml.core.errors import GitmlError
-from gitml.core.remotes import Remote
+from gitml.core.remotes import Remote, remote_secrets
+from gitml.core.urls import mask_text, mask_url
 
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
@@ -45,8 +46,7 @@ class ObjectStore:
         return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
 
     def _fail(self, action: str, exc: BaseException) -> RemoteError:
-        detail = str(exc) or type(exc).__name__
-        return RemoteError(f"artifact remote {self.remote.name!r} ({self.remote.url}): {action} failed: {detail}")
+        return RemoteError(f"artifact remote {_shown(self.remote)}: {action} failed: {_detail(self.remote, exc)}")
 
     def existing(self, digests: Iterable[str]) -> set[str]:
         """Which of ``digests`` the remote holds, in as few round trips as the count warrants."""
@@ -145,8 +145,19 @@ def _open(remote: Remote):
         protocol = remote.url.split("://", 1)[0] if "://" in remote.url else "file"
         extra = EXTRAS.get(protocol)
         hint = f"pip install 'gitml[{extra}]'" if extra else f"install the fsspec backend for {protocol!r}"
-        raise RemoteError(f"artifact remote {remote.name!r} needs a package that is missing: {exc}",
-                          hint=hint) from None
+        raise RemoteError(f"artifact remote {remote.name!r} needs a package that is missing: "
+                          f"{_detail(remote, exc)}", hint=hint) from None
     except (ValueError, TypeError) as exc:
-        raise RemoteError(f"artifact remote {remote.name!r} ({remote.url}): {exc}") from None
+        raise RemoteError(f"artifact remote {_shown(remote)}: {_detail(remote, exc)}") from None
     return fs, root.rstrip("/")
+
+
+def _shown(remote: Remote) -> str:
+    return f"{remote.name!r} ({mask_url(remote.url)})"
+
+
+def _detail(remote: Remote, exc: BaseException) -> str:
+    """A backend's message on one line, the remote's secrets masked: backends quote URLs, paths
+    (s3fs takes ``KEY:SECRET@bucket`` of ``s3://KEY:SECRET@bucket`` for a bucket name) and options."""
+    text = mask_text(str(exc) or type(exc).__name__, remote_secrets(remote))
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())  # one stderr line

@@ -59,8 +59,9 @@ def remote_group() -> None:
 def remote_add_cmd(name, url, options, default, local) -> None:
     """Add or replace remote NAME at URL (s3://…, gs://…, /path, memory://…)."""
     from gitml.artifacts.remotes import add_remote
+    from gitml.core.remotes import masked
 
-    remote = add_remote(name, url, _options(options), default=default, local=local)
+    remote = masked(add_remote(name, url, _options(options), default=default, local=local))
     click.echo(f"{remote.name}\t{remote.url}")
 
 
@@ -71,11 +72,9 @@ def remote_list_cmd(as_json, as_csv) -> None:
     from dataclasses import asdict
 
     from gitml.artifacts.remotes import list_remotes
-    from gitml.core.remotes import is_secret_option
+    from gitml.core.remotes import masked
 
-    remotes = list_remotes()
-    for remote in remotes:  # credentials are never printed
-        remote.options = {k: "***" if is_secret_option(k) else v for k, v in remote.options.items()}
+    remotes = [masked(r) for r in list_remotes()]  # credentials are never printed
     if as_json:
         echo_json([asdict(r) for r in remotes])
         return

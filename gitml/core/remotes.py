@@ -19,29 +19,34 @@ A remote is a name, an fsspec URL and storage options. Team remotes are written 
         defaultremote = scratch
 
 Credentials never belong in ``gitml.yaml``: fsspec backends read their usual environment
-variables and credential files.
+variables and credential files. :func:`add_remote` refuses to write one there (in the URL, in an
+option named like a secret, or in an option's value), and :func:`masked` is what every display
+shows: credentials as ``***`` (:mod:`gitml.core.urls` owns the URL grammar).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from gitml.core import urls
 from gitml.core.config import CONFIG_FILE, load_config
 from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SECRET_WORDS = ("secret", "password", "token", "credential", "passphrase")
-SECRET_NAMES = {"key", "key_id", "access_key", "account_key", "connection_string", "private_key",
-                "sas_token", "client_secret", "pkey"}
+CREDENTIAL_HINT = ("keep it personal: `gitml remote add --local` writes git config; or let the backend "
+                   "read it from the environment: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                   "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*, your SSH agent")
 
 
 def is_secret_option(name: str) -> bool:
-    """Whether a storage option looks like a credential (never written to gitml.yaml, masked)."""
-    lowered = name.lower()
-    return lowered in SECRET_NAMES or lowered.endswith("_key") or any(w in lowered for w in SECRET_WORDS)
+    """Whether a storage option looks like a credential (never written to gitml.yaml, masked).
+
+    The rule is :func:`gitml.core.urls.is_secret_name`, shared with URL query parameters.
+    """
+    return urls.is_secret_name(name)
 
 
 def option_value(text: str) -> object:
@@ -54,15 +59,83 @@ def option_value(text: str) -> object:
     return text
 
 
-@dataclass
+@dataclass(repr=False)
 class Remote:
-    """One artifact remote, merged from gitml.yaml and git config."""
+    """One artifact remote, merged from gitml.yaml and git config.
+
+    Its fields hold the real values (backends need them); its ``repr`` is masked, so a log line
+    or a traceback does not show a credential.
+    """
 
     name: str
     url: str
     options: dict[str, object] = field(default_factory=dict)
     scope: str = "team"  # "team" (gitml.yaml) or "local" (git config)
     default: bool = False
+
+    def __repr__(self) -> str:
+        shown = masked(self)
+        return "Remote(" + ", ".join(f"{f.name}={getattr(shown, f.name)!r}" for f in fields(self)) + ")"
+
+
+def masked(remote: Remote) -> Remote:
+    """A copy of ``remote`` fit to show: credentials in its URL and options replaced by ``***``.
+
+    An option named like a secret (:func:`is_secret_option`) is masked whole, at any depth of
+    nested mappings; a text value elsewhere has the URLs and secret parameters in it masked.
+    """
+    return Remote(remote.name, urls.mask_url(remote.url), _masked_value(remote.options),
+                  remote.scope, remote.default)
+
+
+def _masked_value(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: urls.MASK if is_secret_option(str(k)) else _masked_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked_value(v) for v in value]
+    return urls.mask_text(value) if isinstance(value, str) else value
+
+
+def remote_secrets(remote: Remote) -> list[str]:
+    """Every secret string of ``remote`` (from its URL and options), to redact backend messages."""
+    found = urls.secret_values(remote.url)
+
+    def walk(value: object, secret: bool) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, secret or is_secret_option(str(key)))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, secret)
+        elif secret and value is not None and not isinstance(value, bool):
+            found.append(str(value))
+        elif isinstance(value, str):
+            found.extend(urls.secret_values(value))
+
+    walk(remote.options, False)
+    return found
+
+
+def committed_credentials(url: str, options: dict[str, object]) -> list[str]:
+    """What of a remote must not be committed, described without showing it; ``[]`` if nothing."""
+    found = urls.credentials(url)
+
+    def walk(value: object, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{where}.{key}" if where else str(key)
+                if is_secret_option(str(key)):
+                    found.append(f"credential-like option {name!r}")
+                else:
+                    walk(item, name)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, where)
+        elif isinstance(value, str):
+            found.extend(f"{what} of option {where!r}" for what in urls.credentials(value))
+
+    walk(options, "")
+    return found
 
 
 def check_remote_name(name: str) -> str:
@@ -155,16 +228,22 @@ def add_remote(
     repo: GitRepo, name: str, url: str, options: dict[str, str] | None = None,
     default: bool = False, local: bool = False,
 ) -> Remote:
-    """Add (or replace) a remote in gitml.yaml, or with ``local`` in the repository's git config."""
+    """Add (or replace) a remote in gitml.yaml, or with ``local`` in the repository's git config.
+
+    Raises:
+        BadInputError: a bad name or empty URL; or, for gitml.yaml, a credential in the URL
+            (user info, a secret query parameter) or in the options (:func:`committed_credentials`).
+            Nothing is written then.
+    """
     check_remote_name(name)
     if not isinstance(url, str) or not url.strip():
         raise BadInputError("remote URL is empty")
     options = {k: option_value(v) if isinstance(v, str) else v for k, v in (options or {}).items()}
     if not local:
-        secret = [k for k in options if is_secret_option(k)]
+        secret = committed_credentials(url, options)
         if secret:
-            raise BadInputError(f"refusing to write credential-like option {secret[0]!r} to {CONFIG_FILE}",
-                                hint="use --local (git config) or the backend's environment variables")
+            raise BadInputError(f"refusing to write {secret[0]} to {CONFIG_FILE}, which is committed",
+                                hint=CREDENTIAL_HINT)
     if local:
         section = f"gitml.remote.{name}"
         repo.git("config", "--local", "--remove-section", section, check=False)

@@ -175,9 +175,12 @@ def _retryable(message: str) -> bool:
 
 
 def _last_error(message: str, code: int) -> str:
+    """git's last error line, its URLs masked (git drops ``user:pw@`` but keeps ``?access_token=``)."""
+    from gitml.core.urls import mask_text
+
     lines = [line for line in message.splitlines()
              if line.startswith(("error", "fatal", "!", "gitml:")) and "failed to push some refs" not in line]
-    return (lines or message.splitlines() or [str(code)])[-1]
+    return mask_text((lines or message.splitlines() or [str(code)])[-1])
 
 
 def _has_artifacts(git: GitRepo) -> bool:

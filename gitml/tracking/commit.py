@@ -35,6 +35,7 @@ from gitml.core.formats import (
 )
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.ids import check_artifact_path, check_key, check_name, new_run_id, new_run_name
+from gitml.core.urls import mask_text
 from gitml.tracking import active
 from gitml.tracking.provenance import capture_source
 
@@ -82,7 +83,7 @@ def new_meta(
         "start_time": iso_time(time.time()),
         "user": user_name(repo),
         "source": source,
-        "command": command if command is not None else _command_line(),
+        "command": mask_text(command if command is not None else _command_line()),  # URLs' secrets
         "description": description,
     }
     return meta, patch

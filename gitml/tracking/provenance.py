@@ -5,27 +5,23 @@ from __future__ import annotations
 import os
 import re
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from gitml.core.errors import DirtyWorktreeError
 from gitml.core.gitrepo import EMPTY_TREE, GitRepo
+from gitml.core.urls import strip_url
 
 NO_COMMIT_NOTE = "repository has no commit yet"
 
 
 def strip_credentials(url: str) -> str:
-    """Drop user names and passwords from http(s) URLs and passwords from any other URL."""
-    if "://" not in url:
-        return url  # scp-like `git@host:path` carries a login name, not a secret
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    if parts.scheme in ("http", "https", "ftp", "ftps"):
-        netloc = host
-    else:
-        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """``url`` without credentials, as a run records it (:func:`gitml.core.urls.strip_url`).
+
+    Gone: the user info (``https://TOKEN@host``, ``https://user:pw@host``), or only the password
+    for ssh-like URLs (``ssh://git:pw@host`` -> ``ssh://git@host``; ``git@github.com:org/repo``
+    stays as is), and query or fragment parameters named like secrets (``access_token``,
+    ``sig``, ``X-Amz-Signature`` …).
+    """
+    return strip_url(url)
 
 
 def _status(repo: GitRepo) -> tuple[dict[str, str], list[str], list[str]]:
