@@ -8,6 +8,7 @@ from gitml.core.errors import (
     GitmlError,
     NotARepositoryError,
     RunNotFoundError,
+    StaleLockError,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "GitmlError",
     "NotARepositoryError",
     "RunNotFoundError",
+    "StaleLockError",
 ]

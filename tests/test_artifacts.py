@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
 
 import pytest
 from conftest import git, gitml
@@ -111,15 +113,17 @@ def test_gc_removes_only_unreachable_objects(configured, tmp_path):
     artifacts.push(repo=repo)
     api.delete_run(gone, repo=repo)
     doomed_digest = hashlib.sha256(gone_model.read_bytes()).hexdigest()
-    dry = artifacts.gc(on_remote=True, dry_run=True, repo=repo)
+    assert artifacts.gc(on_remote=True, dry_run=True, repo=repo) == []  # younger than the grace period
+    dry = artifacts.gc(on_remote=True, dry_run=True, grace=0, repo=repo)
     assert doomed_digest in dry
     assert doomed_digest in ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects()
-    assert artifacts.gc(on_remote=True, keep_history=True, dry_run=True, repo=repo) == []
-    assert sorted(artifacts.gc(on_remote=True, repo=repo)) == sorted(dry)
+    assert artifacts.gc(on_remote=True, keep_history=True, dry_run=True, grace=0, repo=repo) == []
+    assert sorted(artifacts.gc(on_remote=True, grace=0, repo=repo)) == sorted(dry)
     remaining = ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects()
     assert doomed_digest not in remaining
     assert {r.digest for r in artifacts.referenced_objects(repo=repo)} <= remaining
-    local = artifacts.gc(repo=repo)
+    assert artifacts.gc(repo=repo) == []
+    local = artifacts.gc(grace=0, repo=repo)
     assert doomed_digest in local and api.get_run(keep, repo=repo)
 
 
@@ -271,6 +275,10 @@ def test_cli_gc_dry_run_changes_nothing(repo, tmp_path):
     run_id, _, _ = _make_run(repo, tmp_path)
     api.delete_run(run_id, repo=repo)
     before = sorted(store.iter_objects(_cache(repo)))
+    assert gitml(repo, "artifacts", "gc", "--dry-run").out == ""  # all younger than an hour
+    old = time.time() - 7200
+    for digest in before:
+        os.utime(store.object_path(_cache(repo), digest), (old, old))
     dry = gitml(repo, "artifacts", "gc", "--dry-run")
     assert dry.code == 0 and sorted(dry.out.split()) == before
     assert sorted(store.iter_objects(_cache(repo))) == before
@@ -300,9 +308,9 @@ def test_gc_spares_runs_in_progress_and_pull_keeps_exec_bits(repo, tmp_path):
     lonely = tmp_path / "live.bin"
     lonely.write_bytes(b"logged by a run still going")
     api.log_artifact(str(lonely))
-    assert artifacts.gc(dry_run=True, repo=repo) == []
+    assert artifacts.gc(dry_run=True, grace=0, repo=repo) == []
     api.end_run()
-    assert artifacts.gc(dry_run=True, repo=repo) == []
+    assert artifacts.gc(dry_run=True, grace=0, repo=repo) == []
     out = tmp_path / "out"
     artifacts.pull(done.id, out=out, repo=repo)
     assert (out / "tools" / "run.sh").stat().st_mode & 0o777 == 0o755

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from gitml.core.errors import GitmlError
+from gitml.core.ids import check_digest, is_digest
 from gitml.core.remotes import Remote, remote_secrets
 from gitml.core.urls import mask_text, mask_url
 
@@ -43,6 +44,8 @@ class ObjectStore:
         self._made_dirs: set[str] = set()
 
     def path(self, digest: str) -> str:
+        """The object's path on the remote; ``digest`` must be 64 lowercase hex (checked again here)."""
+        check_digest(digest)
         return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
 
     def _fail(self, action: str, exc: BaseException) -> RemoteError:
@@ -75,8 +78,8 @@ class ObjectStore:
             names = self.fs.ls(f"{self.root}/sha256/{shard}", detail=False)
         except FileNotFoundError:
             return set()
-        return {shard + n.rstrip("/").rsplit("/", 1)[-1] for n in names
-                if len(n.rstrip("/").rsplit("/", 1)[-1]) == 62}
+        found = {shard + n.rstrip("/").rsplit("/", 1)[-1] for n in names}
+        return {d for d in found if is_digest(d)}
 
     def all_objects(self) -> set[str]:
         """Every object digest on the remote (one recursive listing)."""
@@ -90,8 +93,27 @@ class ObjectStore:
         found = set()
         for name in names:
             parts = name.rstrip("/").split("/")
-            if len(parts) >= 2 and len(parts[-2]) == 2 and len(parts[-1]) == 62:
+            if len(parts) >= 2 and len(parts[-2]) == 2 and is_digest(parts[-2] + parts[-1]):
                 found.add(parts[-2] + parts[-1])
+        return found
+
+    def all_objects_with_times(self) -> dict[str, float | None]:
+        """``{digest: modification time (POSIX seconds) or None when the backend gives none}``.
+
+        One recursive listing with details; gc uses the times for its grace period.
+        """
+        base = f"{self.root}/sha256"
+        try:
+            if not self.fs.exists(base):
+                return {}
+            listing = self.fs.find(base, detail=True)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("listing objects", exc) from exc
+        found: dict[str, float | None] = {}
+        for name, info in listing.items():
+            parts = name.rstrip("/").split("/")
+            if len(parts) >= 2 and len(parts[-2]) == 2 and is_digest(parts[-2] + parts[-1]):
+                found[parts[-2] + parts[-1]] = _mtime(info)
         return found
 
     def put(self, local: str, digest: str) -> None:
@@ -134,6 +156,26 @@ class ObjectStore:
             self.fs.rm(paths)
         except Exception as exc:  # noqa: BLE001
             raise self._fail("deleting objects", exc) from exc
+
+
+def _mtime(info: dict) -> float | None:
+    """A listing entry's modification time in POSIX seconds, from whichever field the backend fills."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created", "modified"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
 
 
 def _open(remote: Remote):

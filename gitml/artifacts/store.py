@@ -8,31 +8,81 @@ renamed into place, so a killed process never leaves a partial object behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from gitml.core.errors import BadInputError
+from gitml.core.ids import check_artifact_path, check_digest, is_digest
 
 CHUNK = 1 << 20
+GC_LOCK = "gc.lock"
+
+
+@contextlib.contextmanager
+def gc_guard(cache: Path, exclusive: bool = False) -> Iterator[None]:
+    """Hold the cache's gc lock: shared while storing an object, exclusive while gc deletes.
+
+    A writer checks-and-freshens (or renames in) an object under the shared lock, and gc
+    re-checks an object's age and deletes it under the exclusive one, so gc never deletes an
+    object in the instant a writer decided to reuse it. An ``flock`` is released by the kernel
+    when its holder dies, so a killed process never leaves this lock behind. Where ``fcntl``
+    does not exist (Windows) the guard does nothing and gc relies on its grace period alone.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    fd = os.open(cache / GC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 def object_path(cache: Path, digest: str) -> Path:
+    """Where object ``digest`` lives in the cache.
+
+    Raises:
+        BadInputError: ``digest`` is not 64 lowercase hex (it must never become a path).
+    """
+    check_digest(digest)
     return cache / "sha256" / digest[:2] / digest[2:]
 
 
 def iter_objects(cache: Path):
-    """Every object digest in the local cache."""
+    """Every object digest in the local cache (names that are not digests are ignored)."""
     root = cache / "sha256"
     for shard in sorted(root.iterdir()) if root.is_dir() else []:
         if len(shard.name) == 2:
             for item in sorted(shard.iterdir()):
-                if len(item.name) == 62:
+                if is_digest(shard.name + item.name):
                     yield shard.name + item.name
+
+
+def freshen(path: Path) -> bool:
+    """Mark an existing object as just used (its mtime), as git freshens a re-written object.
+
+    ``gc`` spares objects younger than its grace period, so an object that a new run reuses
+    cannot be collected between the moment the run stores it and the moment it is committed.
+    Returns False when the object does not exist (any more).
+    """
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except PermissionError:  # a cache shared read-only: the object is there, just not ours
+        return path.exists()
 
 
 def hash_file(path: str | os.PathLike) -> str:
@@ -48,8 +98,9 @@ def put_bytes(cache: Path, data: bytes) -> str:
     """Store bytes; return their sha256."""
     digest = hashlib.sha256(data).hexdigest()
     target = object_path(cache, digest)
-    if not target.exists():
-        _write_atomic(target, lambda handle: handle.write(data))
+    with gc_guard(cache):
+        if not freshen(target):
+            _write_atomic(target, lambda handle: handle.write(data))
     return digest
 
 
@@ -67,12 +118,13 @@ def put_file(cache: Path, path: str | os.PathLike) -> tuple[str, int]:
                 out.write(chunk)
                 size += len(chunk)
         target = object_path(cache, digest.hexdigest())
-        if target.exists():
-            os.unlink(tmp)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
+        with gc_guard(cache):
+            if freshen(target):
+                os.unlink(tmp)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -87,8 +139,18 @@ def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
         digest, size = put_file(cache, source)
         return {"kind": "file", "sha256": digest, "size": size}
     if source.is_dir():
+        found = sorted(p for p in source.rglob("*") if p.is_file())
+        for file in found:  # refuse before storing anything
+            rel = file.relative_to(source).as_posix()
+            try:
+                safe = check_artifact_path(rel) == rel
+            except BadInputError:
+                safe = False
+            if not safe:
+                raise BadInputError(f"cannot record {file!r}: its name has a control character, a "
+                                    "backslash or a '.'/'..' segment", hint="rename it, or leave it out")
         files = []
-        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+        for file in found:
             digest, size = put_file(cache, file)
             mode = 0o755 if file.stat().st_mode & stat.S_IXUSR else 0o644
             rel = file.relative_to(source).as_posix()

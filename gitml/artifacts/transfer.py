@@ -11,6 +11,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from gitml.core import runsref
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
-from gitml.core.ids import check_artifact_path
+from gitml.core.ids import check_artifact_path, check_digest, is_digest
 from gitml.core.remotes import get_remote, list_remotes
 
 
@@ -47,14 +48,26 @@ class ObjectRef:
 
 @dataclass
 class TransferResult:
+    """What a push did: objects uploaded, already there, missing locally, and runs refused.
+
+    ``refused`` maps a run id to why its objects were not pushed (an unreadable record or an
+    unsafe directory manifest); the other runs' objects are pushed all the same.
+    """
+
     remote: str
     transferred: list[ObjectRef] = field(default_factory=list)
     skipped: int = 0
     missing_locally: list[ObjectRef] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def bytes(self) -> int:
         return sum(o.size for o in self.transferred)
+
+
+MAX_MANIFEST_BYTES = 64 << 20  # a directory of ~300,000 files
+DEFAULT_GRACE = 3600.0  # seconds: the local cache keeps unreferenced objects younger than this
+DEFAULT_REMOTE_GRACE = 14 * 86400.0  # a remote's objects may belong to runs not yet pushed
 
 
 def cache_dir(git: GitRepo) -> Path:
@@ -64,8 +77,8 @@ def cache_dir(git: GitRepo) -> Path:
 # -- what runs reference ----------------------------------------------------------------------
 
 
-def _runs(git: GitRepo, run_ids: Iterable[str] | None) -> dict[str, dict[str, bytes]]:
-    tip = git.ref(runsref.RUNS_REF)
+def _runs(git: GitRepo, run_ids: Iterable[str] | None, tip: str | None = None) -> dict[str, dict[str, bytes]]:
+    tip = tip or git.ref(runsref.RUNS_REF)
     if tip is None:
         return {}
     from gitml.tracking.query import resolve_run_id
@@ -79,15 +92,31 @@ def _runs(git: GitRepo, run_ids: Iterable[str] | None) -> dict[str, dict[str, by
 
 
 def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
-    """The file list of a directory manifest, refusing paths that would leave the directory."""
+    """The file list of a directory manifest, refusing paths that would leave the directory.
+
+    Every entry must have a safe relative ``path``, a 64-hex ``sha256``, a non-negative
+    integer ``size`` and an integer ``mode``; a manifest is at most :data:`MAX_MANIFEST_BYTES`.
+
+    Raises:
+        GitmlError: the manifest is malformed or names an unsafe path or digest.
+    """
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise GitmlError(f"directory manifest of {where} is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
         files = json.loads(data)["files"]
+        if not isinstance(files, list):
+            raise TypeError("'files' is not a list")
+        seen = set()
         for entry in files:
             rel = entry["path"]
-            if not isinstance(rel, str) or check_artifact_path(rel) != rel:
+            if not isinstance(rel, str) or check_artifact_path(rel) != rel or rel in seen:
                 raise BadInputError(f"unsafe path {rel!r}")
-            if not (isinstance(entry["sha256"], str) and len(entry["sha256"]) == 64):
-                raise BadInputError(f"bad sha256 for {rel!r}")
+            seen.add(rel)
+            check_digest(entry["sha256"], f"file {rel!r}")
+            for key in ("size", "mode"):
+                value = entry.get(key, 0)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise BadInputError(f"bad {key} for {rel!r}")
         return files
     except BadInputError as exc:
         raise GitmlError(f"directory manifest of {where} is unsafe: {exc.message}") from None
@@ -100,43 +129,76 @@ def _manifest(git: GitRepo, digest: str, where: str, remote: ObjectStore | None)
     if not path.exists():
         if remote is None:
             raise GitmlError(f"manifest of {where} ({digest[:12]}) is not in the local cache")
-        _fetch_objects(git, remote, [ObjectRef(digest, 0, "", where)], None, jobs=1)
+        _fetch_objects(git, remote, [ObjectRef(digest, 0, "", f"manifest of {where}")], None, jobs=1)
     return manifest_files(path.read_bytes(), where)
 
 
 def referenced_objects(run_ids: Iterable[str] | None = None, repo: RepoLike = None) -> list[ObjectRef]:
-    """Every object the runs (default: all on the ref) reference, one entry per object."""
+    """Every object the runs (default: all on the ref) reference, one entry per object.
+
+    Raises:
+        GitmlError: a run or one of its directory manifests cannot be read (named in the message).
+    """
     with open_repo(repo) as git:
-        return _referenced(git, run_ids)
+        refs, refused = _referenced(git, run_ids, strict=False)
+        if refused:
+            raise GitmlError(_refused_message(refused))
+        return refs
+
+
+def _refused_message(refused: dict[str, str]) -> str:
+    first = next(iter(refused.items()))
+    more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+    return f"run {first[0]} cannot be used: {first[1]}{more}"
 
 
 def _referenced(
-    git: GitRepo, run_ids: Iterable[str] | None = None, remote: ObjectStore | None = None
-) -> list[ObjectRef]:
-    """Every object the runs reference: files, directory manifests and their files, full histories."""
+    git: GitRepo, run_ids: Iterable[str] | None = None, remote: ObjectStore | None = None,
+    strict: bool = True, tip: str | None = None,
+) -> tuple[list[ObjectRef], dict[str, str]]:
+    """Every object the runs reference: files, directory manifests and their files, full histories.
+
+    Returns the references and ``{run id: problem}`` for the runs that cannot be read (a bad
+    record or manifest): one bad run never hides the others. With ``strict`` the first bad run
+    raises instead.
+    """
     refs: dict[str, ObjectRef] = {}
-    for run_id, files in _runs(git, run_ids).items():
-        run = parse_run(run_id, files)
-        for path, entry in run.artifacts.items():
-            digest, size = entry.get("sha256"), int(entry.get("size") or 0)
-            if entry.get("kind") == "dir":
-                refs.setdefault(digest, ObjectRef(digest, 0, run_id, path + "/ (manifest)"))
-                if remote is None and not store.object_path(cache_dir(git), digest).exists():
-                    continue  # its files are unknown here; the manifest itself shows as missing
-                for item in _manifest(git, digest, f"run {run_id[:8]} {path}", remote):
-                    refs.setdefault(item["sha256"], ObjectRef(item["sha256"], item["size"], run_id,
-                                                              f"{path}/{item['path']}"))
-            else:
-                refs.setdefault(digest, ObjectRef(digest, size, run_id, path))
-        if "history.tsv" in files:
-            _, full = parse_history(run_id, files["history.tsv"])
-            if full:
-                refs.setdefault(full, ObjectRef(full, 0, run_id, "history.tsv (full)"))
+    refused: dict[str, str] = {}
+    for run_id, files in _runs(git, run_ids, tip).items():
+        try:
+            found = _run_objects(git, run_id, files, remote)
+        except GitmlError as exc:
+            if strict:
+                raise
+            refused[run_id] = exc.message.removeprefix(f"run {run_id}: ")
+            continue
+        for ref in found:
+            refs.setdefault(ref.digest, ref)
     for ref in refs.values():
         if not ref.size:
             local = store.object_path(cache_dir(git), ref.digest)
             ref.size = local.stat().st_size if local.exists() else 0
-    return list(refs.values())
+    return list(refs.values()), refused
+
+
+def _run_objects(git: GitRepo, run_id: str, files: dict[str, bytes], remote: ObjectStore | None) -> list[ObjectRef]:
+    run = parse_run(run_id, files)
+    out: list[ObjectRef] = []
+    for path, entry in run.artifacts.items():
+        digest, size = entry["sha256"], int(entry.get("size") or 0)
+        if entry["kind"] == "dir":
+            out.append(ObjectRef(digest, 0, run_id, path + "/ (manifest)"))
+            if remote is None and not store.object_path(cache_dir(git), digest).exists():
+                continue  # its files are unknown here; the manifest itself shows as missing
+            for item in _manifest(git, digest, f"run {run_id[:8]} {path}", remote):
+                out.append(ObjectRef(item["sha256"], item["size"], run_id, f"{path}/{item['path']}"))
+        else:
+            out.append(ObjectRef(digest, size, run_id, path))
+    if "history.tsv" in files:
+        _, full = parse_history(run_id, files["history.tsv"])
+        if full:
+            out.append(ObjectRef(full, 0, run_id, "history.tsv (full)"))
+    return out
 
 
 # -- push / status ----------------------------------------------------------------------------
@@ -151,9 +213,10 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
     """
     with open_repo(repo) as git:
         target = ObjectStore(get_remote(git, remote))
-        refs = _referenced(git, run_ids)
+        refs, refused = _referenced(git, run_ids, strict=False)
         have = target.existing(r.digest for r in refs)
-        result = TransferResult(target.remote.name, skipped=len({r.digest for r in refs} & have))
+        result = TransferResult(target.remote.name, skipped=len({r.digest for r in refs} & have),
+                                refused=refused)
         todo = []
         for ref in refs:
             if ref.digest in have:
@@ -183,15 +246,26 @@ class ObjectStatus:
     remote: bool
 
 
+class StatusReport(list):
+    """A list of :class:`ObjectStatus`, plus ``refused``: ``{run id: problem}`` for unreadable runs."""
+
+    def __init__(self, items: Iterable[ObjectStatus] = (), refused: dict[str, str] | None = None) -> None:
+        super().__init__(items)
+        self.refused = dict(refused or {})
+
+
 def status(run_ids: Iterable[str] | None = None, remote: str | None = None,
-           repo: RepoLike = None) -> list[ObjectStatus]:
-    """Each referenced object, with whether the local cache and the remote have it."""
+           repo: RepoLike = None) -> StatusReport:
+    """Each referenced object, with whether the local cache and the remote have it.
+
+    Runs that cannot be read are left out and named in the result's ``refused``.
+    """
     with open_repo(repo) as git:
         target = ObjectStore(get_remote(git, remote))
-        refs = _referenced(git, run_ids)
+        refs, refused = _referenced(git, run_ids, strict=False)
         have = target.existing(r.digest for r in refs)
-        return [ObjectStatus(r, store.object_path(cache_dir(git), r.digest).exists(), r.digest in have)
-                for r in refs]
+        return StatusReport((ObjectStatus(r, store.object_path(cache_dir(git), r.digest).exists(),
+                                          r.digest in have) for r in refs), refused)
 
 
 # -- fetching ---------------------------------------------------------------------------------
@@ -203,7 +277,7 @@ def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRe
     cache = cache_dir(git)
     todo = [r for r in {r.digest: r for r in refs}.values() if not store.object_path(cache, r.digest).exists()]
     if todo and source is None:
-        raise GitmlError(f"{todo[0].path} of run {todo[0].run_id[:8]} is not in the local cache "
+        raise GitmlError(f"{_describe(todo[0])} is not in the local cache "
                          "and no artifact remote is configured", hint="gitml remote add NAME URL")
     if progress:
         progress.start(len(todo), sum(r.size for r in todo))
@@ -216,15 +290,16 @@ def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRe
             source.get(ref.digest, tmp)
             actual = store.hash_file(tmp)
             if actual != ref.digest:
-                raise GitmlError(f"corrupted object on remote {source.remote.name!r}: {ref.path} of run "
-                                 f"{ref.run_id[:8]} should be {ref.digest[:12]} but its bytes hash to "
+                raise GitmlError(f"corrupted object on remote {source.remote.name!r}: {_describe(ref)} "
+                                 f"should be {ref.digest[:12]} but its bytes hash to "
                                  f"{actual[:12]}; nothing was written",
                                  hint="gitml artifacts verify --remote --delete-bad, then push from a "
                                       "machine with a good copy")
             target = store.object_path(cache, ref.digest)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
+            with store.gc_guard(cache):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -233,6 +308,11 @@ def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRe
 
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         list(pool.map(fetch, todo))
+
+
+def _describe(ref: ObjectRef) -> str:
+    """``model.pkl of run 1a2b3c4d`` — or just the path when the object belongs to no one run."""
+    return f"{ref.path} of run {ref.run_id[:8]}" if ref.run_id else ref.path
 
 
 def _optional_remote(git: GitRepo, remote: str | None) -> ObjectStore | None:
@@ -292,8 +372,9 @@ def pull(run: str, paths: Iterable[str] = (), out: str | os.PathLike = ".", remo
         run_id = resolve_run_id(run, git)
         source = _optional_remote(git, remote)
         refs = [ref for p in (list(paths) or [""]) for ref in _select(git, run_id, p, source)]
+        targets = [_inside(Path(out), ref.path) for ref in refs]  # all checked before any write
         _fetch_objects(git, source, refs, progress, jobs)
-        return [_place(git, ref, Path(out) / ref.path) for ref in refs]
+        return [_place(git, ref, target) for ref, target in zip(refs, targets, strict=True)]
 
 
 def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
@@ -318,12 +399,22 @@ def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
         run_id = resolve_run_id(run, git)
         source = _optional_remote(git, remote)
         refs = _select(git, run_id, path, source)
-        _fetch_objects(git, source, refs, progress)
         dest = Path(dest)
         if len(refs) == 1 and refs[0].path == path:
-            target = dest / posixpath.basename(path) if dest.is_dir() else dest
+            target = _inside(dest, posixpath.basename(path)) if dest.is_dir() else dest
+            _fetch_objects(git, source, refs, progress)
             return [_place(git, refs[0], target)]
-        return [_place(git, ref, dest / posixpath.relpath(ref.path, path or ".")) for ref in refs]
+        targets = [_inside(dest, posixpath.relpath(ref.path, path or ".")) for ref in refs]
+        _fetch_objects(git, source, refs, progress)
+        return [_place(git, ref, target) for ref, target in zip(refs, targets, strict=True)]
+
+
+def _inside(base: Path, rel: str) -> Path:
+    """``base / rel``, asserting that it stays inside ``base`` (run records are validated when
+    read; this is the second check at the point where a path is made)."""
+    if check_artifact_path(rel) != rel.strip("/"):
+        raise GitmlError(f"refusing to write {rel!r}: it would leave {str(base)!r}")
+    return base / rel
 
 
 def _place(git: GitRepo, ref: ObjectRef, dest: Path) -> Path:
@@ -384,27 +475,80 @@ def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bo
 
 
 def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False,
-       keep_history: bool = False, repo: RepoLike = None) -> list[str]:
-    """Delete objects no run on the ref (or in its history, with ``keep_history``) reaches.
+       keep_history: bool = False, grace: float | None = None, repo: RepoLike = None) -> list[str]:
+    """Delete objects that no run reaches and that are older than a grace period.
 
-    Returns the digests removed (or that would be, with ``dry_run``).
+    Kept: objects of every run on the runs ref and on the remote-tracking runs refs
+    (``refs/gitml/remotes/*/runs``), of runs in progress, of the ref's history with
+    ``keep_history``, and every object younger than ``grace`` seconds (default
+    :data:`DEFAULT_GRACE` for the cache, :data:`DEFAULT_REMOTE_GRACE` for a remote) — as git's
+    ``gc.pruneExpire``: a run being committed right now stores its objects before its commit
+    lands, so gc must not judge them by a ref read a moment earlier. Writers store objects under
+    the shared gc lock and gc deletes under the exclusive one (:func:`store.gc_guard`), so an
+    object reused by a new run is freshened before gc can delete it.
+
+    Args:
+        remote: artifact remote name (default: the default remote); with ``on_remote``.
+        on_remote: collect on the remote instead of the local cache.
+        dry_run: only report.
+        keep_history: also keep what any earlier commit of the runs ref references.
+        grace: seconds; 0 collects every unreferenced object (unsafe while runs are written).
+
+    Returns:
+        The digests removed (or that would be, with ``dry_run``), sorted.
+
+    Raises:
+        GitmlError: a run cannot be read, so what it references is unknown: nothing is deleted.
+        BadInputError: ``grace`` is negative.
     """
+    if grace is not None and (grace < 0 or grace != grace):
+        raise BadInputError(f"grace must be a number of seconds >= 0, got {grace!r}")
     with open_repo(repo) as git:
-        keep = {r.digest for r in _referenced(git)} | _active_objects(git)
-        if keep_history:
-            keep |= _history_objects(git)
+        keep = _keep_set(git, keep_history)
         if on_remote:
             target = ObjectStore(get_remote(git, remote))
-            doomed = sorted(target.all_objects() - keep)
+            limit = time.time() - (DEFAULT_REMOTE_GRACE if grace is None else grace)
+            listed = target.all_objects_with_times()
+            doomed = sorted(d for d, when in listed.items()
+                            if d not in keep and when is not None and when < limit)
             if not dry_run:
                 target.delete(doomed)
             return doomed
         cache = cache_dir(git)
-        doomed = sorted(set(store.iter_objects(cache)) - keep)
-        if not dry_run:
-            for digest in doomed:
-                store.object_path(cache, digest).unlink(missing_ok=True)
+        limit = time.time() - (DEFAULT_GRACE if grace is None else grace)
+        candidates = [d for d in store.iter_objects(cache) if d not in keep]
+        doomed = []
+        with store.gc_guard(cache, exclusive=True):
+            for digest in candidates:
+                path = store.object_path(cache, digest)
+                try:
+                    if path.stat().st_mtime >= limit:
+                        continue  # stored or reused by a writer moments ago
+                    if not dry_run:
+                        path.unlink()
+                except FileNotFoundError:
+                    continue
+                doomed.append(digest)
         return doomed
+
+
+def _keep_set(git: GitRepo, keep_history: bool) -> set[str]:
+    """What gc must keep. Runs in progress are read before the refs: a run that finishes in
+    between is then seen in one place or the other, never in neither."""
+    keep = _active_objects(git)
+    ours = git.ref(runsref.RUNS_REF)
+    fetched = [t for t in git.refs_under("refs/gitml/remotes/").values() if t != ours]
+    for tip in dict.fromkeys(t for t in [ours, *fetched] if t):
+        refs, refused = _referenced(git, None, strict=False, tip=tip)
+        # A fetched copy's unreadable runs were never merged (pull refuses them): a stranger's
+        # bad run must not stop this repository's gc. Our own ref's must.
+        if refused and tip == ours:
+            raise GitmlError(f"not collecting garbage: {_refused_message(refused)}; what it references "
+                             "is unknown", hint="fix or delete that run (gitml runs delete ID), then gc again")
+        keep.update(r.digest for r in refs)
+    if keep_history:
+        keep |= _history_objects(git)
+    return keep
 
 
 def _active_objects(git: GitRepo) -> set[str]:
@@ -414,8 +558,11 @@ def _active_objects(git: GitRepo) -> set[str]:
     found: set[str] = set()
     for meta in active.list_active(git.gitml_dir):
         for entry in active.read_log(git.gitml_dir / active.ACTIVE_DIR / meta["id"]).artifacts.values():
-            found.add(entry.get("sha256"))
-            manifest = store.object_path(cache_dir(git), entry.get("sha256", ""))
+            digest = entry.get("sha256")
+            if not is_digest(digest):
+                continue
+            found.add(digest)
+            manifest = store.object_path(cache_dir(git), digest)
             if entry.get("kind") == "dir" and manifest.exists():
                 found.update(i["sha256"] for i in manifest_files(manifest.read_bytes(), meta["id"]))
     return found
@@ -437,8 +584,8 @@ def _history_objects(git: GitRepo) -> set[str]:
             except GitmlError:
                 continue
             for entry in run.artifacts.values():
-                found.add(entry.get("sha256"))
-                if entry.get("kind") == "dir":
+                found.add(entry["sha256"])
+                if entry["kind"] == "dir":
                     path = store.object_path(cache_dir(git), entry["sha256"])
                     if path.exists():
                         found.update(i["sha256"] for i in manifest_files(path.read_bytes(), run_id))

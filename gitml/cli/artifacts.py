@@ -123,12 +123,24 @@ def push_cmd(runs, remote, jobs, as_json) -> None:
     missing = [f"{m.run_id[:8]}:{m.path}" for m in result.missing_locally]
     if as_json:
         echo_json({"remote": result.remote, "uploaded": len(result.transferred), "bytes": result.bytes,
-                   "skipped": result.skipped, "missing_locally": missing})
+                   "skipped": result.skipped, "missing_locally": missing, "refused": result.refused})
     else:
         click.echo(f"{len(result.transferred)} uploaded ({result.bytes} bytes), {result.skipped} already "
                    f"on {result.remote}" + (f", {len(missing)} missing locally" if missing else ""))
     if missing:
         raise click.ClickException(f"not in the local cache, so not pushed: {', '.join(missing[:5])}")
+    _fail_refused(result.refused, "the other runs' artifacts were pushed")
+
+
+def _fail_refused(refused: dict[str, str], what: str) -> None:
+    """Exit 1 naming the runs whose records could not be used (after the rest was done)."""
+    if refused:
+        from gitml.core.errors import GitmlError
+
+        run_id, problem = next(iter(refused.items()))
+        more = f" and {len(refused) - 1} more run(s)" if len(refused) > 1 else ""
+        raise GitmlError(f"run {run_id} refused ({problem}){more}; {what}",
+                         hint=f"gitml runs delete {run_id}")
 
 
 @artifacts_group.command("status")
@@ -140,7 +152,10 @@ def status_cmd(runs, remote, show_all, as_json, as_csv) -> None:
     """Show which artifacts are not on the remote yet."""
     from gitml.artifacts.transfer import status
 
-    found = [s for s in status(list(runs) or None, remote=remote) if show_all or not s.remote]
+    report = status(list(runs) or None, remote=remote)
+    for run_id, problem in report.refused.items():
+        click.echo(f"gitml: warning: run {run_id} left out: {problem}", err=True)
+    found = [s for s in report if show_all or not s.remote]
     if as_json:
         echo_json([{"run": s.ref.run_id, "path": s.ref.path, "sha256": s.ref.digest, "size": s.ref.size,
                     "local": s.local, "remote": s.remote} for s in found])
@@ -220,10 +235,28 @@ def verify_cmd(remote_check, remote, delete_bad) -> None:
 @click.option("-r", "remote", help="Remote name (implies --remote).")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 @click.option("--keep-history", is_flag=True, help="Also keep objects of runs in the ref's history.")
-def gc_cmd(on_remote, remote, dry_run, keep_history) -> None:
-    """Delete objects that no run reaches; print them."""
+@click.option("--grace", metavar="DURATION", callback=lambda _c, _p, v: _duration(v),
+              help="Keep unreferenced objects younger than this (90s, 30m, 2h, 14d; 0 = none). "
+                   "Default: 1h for the cache, 14d for a remote.")
+def gc_cmd(on_remote, remote, dry_run, keep_history, grace) -> None:
+    """Delete objects that no run reaches and that are older than the grace period; print them."""
     from gitml.artifacts.transfer import gc
 
     for digest in gc(remote=remote, on_remote=on_remote or remote is not None, dry_run=dry_run,
-                     keep_history=keep_history):
+                     keep_history=keep_history, grace=grace):
         click.echo(digest)
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str | None) -> float | None:
+    """``90s``/``30m``/``2h``/``14d``/``2w`` or plain seconds -> seconds."""
+    import re
+
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration (e.g. 0, 90s, 30m, 2h, 14d)")
+    return float(match[1]) * _UNITS[match[2]]

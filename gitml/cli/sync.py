@@ -28,11 +28,16 @@ def push_cmd(remote, artifacts_remote) -> None:
 
 @click.command("pull")
 @click.argument("remote", required=False)
-def pull_cmd(remote) -> None:
-    """Fetch REMOTE's runs and registry tags and merge its runs into yours."""
+@click.option("--exclude-bad", is_flag=True,
+              help="Merge the runs that pass validation and leave out (remove) those that don't.")
+def pull_cmd(remote, exclude_bad) -> None:
+    """Fetch REMOTE's runs and registry tags and merge its runs into yours.
+
+    Incoming runs are validated first; any that fail stop the merge, naming them.
+    """
     from gitml.sync import pull
 
-    _report(pull(remote), "pulled from")
+    _report(pull(remote, exclude_bad=exclude_bad), "pulled from")
 
 
 @click.command("fetch")

@@ -42,12 +42,24 @@ class CorruptRunError(GitmlError):
     """A file on the runs ref cannot be read as the format says."""
 
     def __init__(self, run_id: str, message: str) -> None:
-        super().__init__(f"run {run_id}: {message}")
+        super().__init__(f"run {run_id}: {message}" if run_id else message)
         self.run_id = run_id
 
 
 class ConcurrencyError(GitmlError):
     """A ref update kept losing races past the retry bound."""
+
+
+class StaleLockError(ConcurrencyError):
+    """A lock file was left behind by a process that died while updating a ref."""
+
+    def __init__(self, lock_path: str, age: float) -> None:
+        super().__init__(
+            f"{lock_path} has been held for {age:.0f} s: a gitml or git process was probably killed "
+            "while updating that ref",
+            hint=f"if no gitml or git command is running in this repository, remove it: rm '{lock_path}'",
+        )
+        self.lock_path = lock_path
 
 
 class DirtyWorktreeError(GitmlError):

@@ -18,7 +18,7 @@ from typing import Any
 
 from gitml.core import yamlfmt
 from gitml.core.errors import BadInputError, CorruptRunError
-from gitml.core.ids import RUN_ID_RE, check_key
+from gitml.core.ids import COMMIT_RE, RUN_ID_RE, check_artifact_path, check_digest, check_key
 
 SCHEMA_VERSION = 1
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -27,6 +27,16 @@ MAX_PARAM_LENGTH = 6000
 HISTORY_BOUND = 1 << 20  # bytes of history.tsv kept in git; past it, a downsampled series
 HISTORY_HEADER = "key\tstep\ttimestamp\tvalue\n"
 RUN_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "tags.yaml", "artifacts.yaml")
+# Bounds a reader enforces on what a runs ref holds (anyone with push rights writes it), and a
+# writer enforces on what it commits, so a run gitml wrote is always one gitml can read.
+MAX_RECORD_BYTES = 4 << 20  # each YAML file of a run
+MAX_HISTORY_BYTES = HISTORY_BOUND + (64 << 10)  # the sampled history plus its header lines
+MAX_PATCH_BYTES = 256 << 20
+MAX_FILE_BYTES = {name: MAX_RECORD_BYTES for name in RUN_FILES} | {
+    "history.tsv": MAX_HISTORY_BYTES, "patch.diff": MAX_PATCH_BYTES}
+ARTIFACT_KINDS = ("file", "dir")
+_TEXT_FIELDS = ("end_time", "updated", "user", "command", "entry_point", "description", "gitml_version")
+_TIME_FIELDS = ("start_time", "end_time", "updated")
 
 ParamValue = str | int | float | bool | None
 
@@ -195,6 +205,11 @@ def run_files(run: Run, history: list[Metric] | None = None) -> dict[str, bytes]
     out = {name: text.encode() for name, text in files.items()}
     if run.patch is not None:
         out["patch.diff"] = run.patch.encode("utf-8", "surrogateescape")
+    for name, data in out.items():
+        if len(data) > MAX_FILE_BYTES[name]:
+            raise BadInputError(f"run {run.id}: {name} would be {len(data)} bytes, over the "
+                                f"{MAX_FILE_BYTES[name]}-byte bound every reader enforces",
+                                hint="log fewer or shorter values; put large text in an artifact")
     return out
 
 
@@ -234,46 +249,149 @@ def _tsv_key(key: str) -> str:
 # -- reading ----------------------------------------------------------------------------------
 
 
+class TooLarge(bytes):
+    """Stands for a file that a bulk reader did not read because it is over its bound."""
+
+    def __new__(cls, size: int) -> TooLarge:
+        obj = super().__new__(cls, b"")
+        obj.size = size
+        return obj
+
+
+def check_file_size(run_id: str, name: str, raw: bytes) -> None:
+    """Refuse a run file over its bound (:data:`MAX_FILE_BYTES`) before anything parses it."""
+    size = raw.size if isinstance(raw, TooLarge) else len(raw)
+    bound = MAX_FILE_BYTES.get(name, MAX_RECORD_BYTES)
+    if size > bound:
+        raise CorruptRunError(run_id, f"{name} is {size} bytes, over the {bound}-byte bound")
+
+
 def _mapping(run_id: str, files: dict[str, bytes], name: str, required: bool = True) -> dict:
     raw = files.get(name)
     if raw is None:
         if required:
             raise CorruptRunError(run_id, f"{name} is missing")
         return {}
+    check_file_size(run_id, name, raw)
     try:
         return yamlfmt.load(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptRunError(run_id, f"{name}: {exc}") from None
 
 
-def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
-    """Read a run from its directory's files; raise :class:`CorruptRunError` on any defect."""
+def _bad(run_id: str, message: str) -> CorruptRunError:
+    return CorruptRunError(run_id, message)
+
+
+def _checked_key(run_id: str, name: str, key: object) -> str:
+    try:
+        return check_key(key, f"{name} key")
+    except BadInputError as exc:
+        raise _bad(run_id, exc.message) from None
+
+
+def _scalar_value(value: object) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float))
+
+
+def _head(run_id: str, files: dict[str, bytes]) -> dict:
     head = _mapping(run_id, files, "run.yaml")
     if head.get("id") != run_id:
-        raise CorruptRunError(run_id, f"run.yaml names id {head.get('id')!r}")
+        raise _bad(run_id, f"run.yaml names id {str(head.get('id'))[:40]!r}")
     if head.get("status") not in STATUSES:
-        raise CorruptRunError(run_id, f"run.yaml has unknown status {head.get('status')!r}")
+        raise _bad(run_id, f"run.yaml has unknown status {str(head.get('status'))[:20]!r}")
     for key in ("name", "experiment", "start_time"):
         if not isinstance(head.get(key), str):
-            raise CorruptRunError(run_id, f"run.yaml lacks a text {key!r}")
+            raise _bad(run_id, f"run.yaml lacks a text {key!r}")
+    for key in _TEXT_FIELDS:
+        if not (head.get(key) is None or isinstance(head.get(key), str)):
+            raise _bad(run_id, f"run.yaml {key!r} is not text")
+    for key in _TIME_FIELDS:
+        if head.get(key) is not None:
+            try:
+                parse_time(head[key])
+            except (ValueError, OverflowError, OSError):
+                raise _bad(run_id, f"run.yaml {key!r} is not an ISO-8601 time") from None
     source = head.get("source") or {}
-    if not isinstance(source, dict):
-        raise CorruptRunError(run_id, "run.yaml 'source' is not a mapping")
+    if not isinstance(source, dict) or not all(_scalar_value(v) for v in source.values()):
+        raise _bad(run_id, "run.yaml 'source' is not a mapping of plain values")
+    commit = source.get("commit")
+    if commit and not (isinstance(commit, str) and COMMIT_RE.match(commit)):
+        raise _bad(run_id, "run.yaml source.commit is not a commit id")
+    head["source"] = source
+    return head
+
+
+def _artifacts(run_id: str, files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """``artifacts.yaml``, every name a safe relative path and every entry well formed."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in _mapping(run_id, files, "artifacts.yaml", required=False).items():
+        try:
+            safe = isinstance(name, str) and check_artifact_path(name) == name
+        except BadInputError:
+            safe = False
+        if not safe:
+            raise _bad(run_id, f"artifacts.yaml names an unsafe path {str(name)[:80]!r}")
+        if not isinstance(entry, dict):
+            raise _bad(run_id, f"artifacts.yaml entry {name!r} is not a mapping")
+        if entry.get("kind") not in ARTIFACT_KINDS:
+            raise _bad(run_id, f"artifacts.yaml entry {name!r} has no kind file or dir")
+        try:
+            check_digest(entry.get("sha256"), f"artifacts.yaml entry {name!r}")
+        except BadInputError as exc:
+            raise _bad(run_id, exc.message) from None
+        for key in ("size", "files"):
+            value = entry.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise _bad(run_id, f"artifacts.yaml entry {name!r} has a bad {key}")
+        out[name] = entry
+    return out
+
+
+def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
+    """Read a run from its directory's files; raise :class:`CorruptRunError` on any defect.
+
+    Everything is checked as if written by a stranger (docs/formats.md, "Reading hostile runs"):
+    the run id, file sizes, YAML without anchors or aliases, the types of every field, commit
+    ids, artifact names (safe relative paths) and digests (64 hex). A run that fails any check
+    is refused whole, so nothing downstream ever sees a half-checked record.
+    """
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+        raise CorruptRunError(str(run_id)[:80], "folder name is not a run id (32 lowercase hex)")
+    head = _head(run_id, files)
     metrics_doc = _mapping(run_id, files, "metrics.yaml", required=False)
     metrics: dict[str, float] = {}
     info: dict[str, dict[str, Any]] = {}
     for key, entry in metrics_doc.items():
+        key = _checked_key(run_id, "metrics.yaml", key)
         if not isinstance(entry, dict) or "value" not in entry:
-            raise CorruptRunError(run_id, f"metrics.yaml entry {key!r} has no value")
+            raise _bad(run_id, f"metrics.yaml entry {key!r} has no value")
         value = entry["value"]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise CorruptRunError(run_id, f"metric {key!r} is not a number: {value!r}")
-        metrics[str(key)] = float(value)
-        info[str(key)] = {k: v for k, v in entry.items() if k != "value"}
+            raise _bad(run_id, f"metric {key!r} is not a number")
+        step = entry.get("step", 0)
+        if isinstance(step, bool) or not isinstance(step, int) or not (
+                entry.get("timestamp") is None or isinstance(entry.get("timestamp"), str)):
+            raise _bad(run_id, f"metric {key!r} has a bad step or timestamp")
+        try:
+            metrics[key] = float(value)
+        except OverflowError:
+            raise _bad(run_id, f"metric {key!r} is too large for a float") from None
+        info[key] = {k: v for k, v in entry.items() if k != "value"}
     params = _mapping(run_id, files, "params.yaml", required=False)
+    for key, value in params.items():
+        _checked_key(run_id, "params.yaml", key)
+        if not _scalar_value(value):
+            raise _bad(run_id, f"param {key!r} is not a plain value")
     tags = _mapping(run_id, files, "tags.yaml", required=False)
-    artifacts = _mapping(run_id, files, "artifacts.yaml", required=False)
+    for key, value in tags.items():
+        _checked_key(run_id, "tags.yaml", key)
+        if not _scalar_value(value):
+            raise _bad(run_id, f"tag {key!r} is not a plain value")
+    artifacts = _artifacts(run_id, files)
     patch = files.get("patch.diff")
+    if patch is not None:
+        check_file_size(run_id, "patch.diff", patch)
     return Run(
         id=run_id,
         name=head["name"],
@@ -283,27 +401,42 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
         end_time=head.get("end_time"),
         updated=head.get("updated"),
         user=head.get("user"),
-        source=source,
+        source=head["source"],
         command=head.get("command"),
         entry_point=head.get("entry_point"),
         description=head.get("description"),
         gitml_version=head.get("gitml_version"),
-        params={str(k): v for k, v in params.items()},
+        params=dict(params),
         metrics=metrics,
         metric_info=info,
-        tags={str(k): str(v) for k, v in tags.items()},
-        artifacts={str(k): v for k, v in artifacts.items()},
+        tags={k: v if isinstance(v, str) else _tag_text(v) for k, v in tags.items()},
+        artifacts=artifacts,
         patch=patch.decode("utf-8", "surrogateescape") if patch is not None else None,
     )
+
+
+def _tag_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def parse_history(run_id: str, raw: bytes) -> tuple[list[Metric], str | None]:
     """Read ``history.tsv``: the points and, when sampled, the sha256 of the full history."""
     points: list[Metric] = []
     full = None
-    for number, line in enumerate(raw.decode().splitlines(), 1):
+    check_file_size(run_id, "history.tsv", raw)
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise CorruptRunError(run_id, "history.tsv is not UTF-8") from None
+    for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("# full history: sha256:"):
-            full = line.split("sha256:", 1)[1].split()[0]
+            full = (line.split("sha256:", 1)[1].split() or [""])[0]
+            try:
+                check_digest(full, "history.tsv")
+            except BadInputError as exc:
+                raise CorruptRunError(run_id, exc.message) from None
             continue
         if not line or line.startswith("#") or line + "\n" == HISTORY_HEADER:
             continue

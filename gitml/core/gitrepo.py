@@ -20,11 +20,13 @@ from dulwich.file import FileLocked
 from dulwich.objects import ZERO_SHA, Blob, Commit, Tag, Tree
 from dulwich.repo import Repo, get_user_identity
 
-from gitml.core.errors import BadInputError, NotARepositoryError
+from gitml.core.errors import BadInputError, NotARepositoryError, StaleLockError
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+# A ref update holds its lock for milliseconds; one older than this was left by a dead process.
+STALE_LOCK_SECONDS = 10.0
 
 RepoLike = Union[str, os.PathLike, "GitRepo", None]
 
@@ -119,8 +121,8 @@ class GitRepo:
         old = ZERO_SHA if expected is None else expected.encode()
         try:
             return self._repo.refs.set_if_equals(name.encode(), old, new.encode())
-        except FileLocked:
-            return False
+        except FileLocked as exc:
+            return _busy(exc)
 
     def tags(self) -> dict[str, str]:
         """``{tag name: sha of the ref}`` for every tag (loose and packed), without reading objects.
@@ -175,16 +177,16 @@ class GitRepo:
         self._repo.object_store.add_object(tag)
         try:
             created = self._repo.refs.add_if_new(b"refs/tags/" + name.encode(), tag.id)
-        except FileLocked:
-            return None
+        except FileLocked as exc:
+            return _busy(exc) or None
         return tag.id.decode() if created else None
 
     def add_ref_if_new(self, name: str, sha: str) -> bool:
         """Create a ref only if it does not exist yet (False when taken or locked)."""
         try:
             return self._repo.refs.add_if_new(name.encode(), sha.encode())
-        except FileLocked:
-            return False
+        except FileLocked as exc:
+            return _busy(exc)
 
     def head(self) -> tuple[str | None, str | None]:
         """Return ``(commit sha or None, branch name or None)`` for HEAD."""
@@ -236,7 +238,7 @@ class GitRepo:
         """Write a tree from ``{name: (mode, sha)}`` and return its sha."""
         tree = Tree()
         for name, (mode, sha) in entries.items():
-            tree.add(name.encode(), mode, sha.encode())
+            tree.add(name.encode("utf-8", "surrogateescape"), mode, sha.encode())
         self._add(tree)
         return tree.id.decode()
 
@@ -244,7 +246,8 @@ class GitRepo:
         tree = self._repo.object_store[sha.encode()]
         if not isinstance(tree, Tree):
             raise BadInputError(f"object {sha} is not a tree")
-        return {e.path.decode(): (e.mode, e.sha.decode()) for e in tree.iteritems()}
+        # Names from a remote may be any bytes: keep them round-trippable rather than crash.
+        return {e.path.decode("utf-8", "surrogateescape"): (e.mode, e.sha.decode()) for e in tree.iteritems()}
 
     def read_blob(self, sha: str) -> bytes:
         return self._repo.object_store[sha.encode()].as_raw_string()
@@ -350,6 +353,27 @@ class GitRepo:
             return len(os.listdir(self.common_dir / "objects" / "17")) * 256
         except FileNotFoundError:
             return 0
+
+
+def _busy(exc: FileLocked) -> bool:
+    """False (the caller retries) while a lock is fresh; raise once it is plainly stale.
+
+    Git's lock files record no owner, so age is the signal: a live writer holds a ref lock for
+    milliseconds, so a lock older than :data:`STALE_LOCK_SECONDS` was left by a killed process.
+    It is never removed automatically — two processes doing so could remove each other's live
+    lock — but named, with how to remove it.
+
+    Raises:
+        StaleLockError: the lock file is older than :data:`STALE_LOCK_SECONDS`.
+    """
+    path = os.fsdecode(exc.lockfilename)
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except OSError:
+        return False
+    if age > STALE_LOCK_SECONDS:
+        raise StaleLockError(path, age)
+    return False
 
 
 def _local_utc_offset(stamp: int) -> int:

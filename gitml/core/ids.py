@@ -9,6 +9,9 @@ import uuid
 from gitml.core.errors import BadInputError
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+# A git object id: sha1 (40 hex) or, in a sha256 repository, 64 hex.
+COMMIT_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 RUN_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
@@ -42,7 +45,44 @@ def new_run_name(rng: random.Random | None = None) -> str:
 
 
 def shard(run_id: str) -> str:
-    return run_id[:2]
+    """The shard folder of a run id (its first two hex digits)."""
+    return check_run_id(run_id)[:2]
+
+
+def check_run_id(value: object, where: str = "") -> str:
+    """Validate a full run id (32 lowercase hex) read from anywhere; return it.
+
+    Raises:
+        BadInputError: ``value`` is not exactly 32 lowercase hex digits.
+    """
+    if not isinstance(value, str) or not RUN_ID_RE.match(value):
+        raise BadInputError(f"{where + ': ' if where else ''}not a run id: {_show(value)}",
+                            hint="run ids are 32 lowercase hex digits")
+    return value
+
+
+def check_digest(value: object, where: str = "") -> str:
+    """Validate a content digest (sha256: 64 lowercase hex) before it names a file; return it.
+
+    Digests come from run records, manifests and registry tags that anyone with push rights can
+    write; one that is not exactly 64 lowercase hex must never reach a path.
+
+    Raises:
+        BadInputError: ``value`` is not exactly 64 lowercase hex digits.
+    """
+    if not isinstance(value, str) or not DIGEST_RE.match(value):
+        raise BadInputError(f"{where + ': ' if where else ''}not a sha256 digest: {_show(value)}")
+    return value
+
+
+def is_digest(value: object) -> bool:
+    return isinstance(value, str) and DIGEST_RE.match(value) is not None
+
+
+def _show(value: object) -> str:
+    """A short, printable rendering of an untrusted value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_run_prefix(text: str) -> str:

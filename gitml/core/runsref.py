@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Iterator
 
-from gitml.core.errors import ConcurrencyError
+from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError
+from gitml.core.formats import MAX_FILE_BYTES, MAX_RECORD_BYTES, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
-from gitml.core.ids import shard
+from gitml.core.ids import RUN_ID_RE, shard
 
 RUNS_REF = "refs/gitml/runs"
+SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
 MAX_ATTEMPTS = 400
 MAX_BACKOFF = 0.25
 GC_AUTO_DEFAULT = 6700
@@ -25,19 +28,50 @@ GC_AUTO_DEFAULT = 6700
 log = logging.getLogger(__name__)
 
 
+class BadEntry(str):
+    """The object id of an entry under ``runs/`` that is not a well-formed run folder.
+
+    A ``str`` (its object id) so it travels where a run's tree id does, with ``problem`` saying
+    what is wrong. Its key is the run id when the name is one, else the entry's path
+    (``runs/ab`` or ``runs/ab/<name>``), which :func:`commit_runs` can remove.
+    """
+
+    problem: str
+
+    def __new__(cls, sha: str, problem: str) -> BadEntry:
+        obj = super().__new__(cls, sha)
+        obj.problem = problem
+        return obj
+
+
+def display_key(key: str) -> str:
+    """A key as it can be shown and stored: bytes that are not UTF-8 become ``\\xNN``."""
+    return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def write_run_tree(repo: GitRepo, files: dict[str, bytes]) -> str:
     """Store a run directory's files as blobs and a tree; return the tree's sha."""
     return repo.write_tree({name: (BLOB_MODE, repo.write_blob(data)) for name, data in files.items()})
 
 
-def read_run_files(repo: GitRepo, tree_sha: str, names: tuple[str, ...] | None = None) -> dict[str, bytes]:
-    """Read a run directory's files (or only ``names``) into ``{name: bytes}``."""
-    entries = repo.read_tree(tree_sha)
-    return {
-        name: repo.read_blob(sha)
-        for name, (mode, sha) in entries.items()
-        if mode != TREE_MODE and (names is None or name in names)
-    }
+def read_run_files(repo: GitRepo, tree_sha: str, names: tuple[str, ...] | None = None,
+                   run_id: str = "") -> dict[str, bytes]:
+    """Read a run directory's files (or only ``names``) into ``{name: bytes}``.
+
+    Raises:
+        CorruptRunError: the entry is not a readable run folder (see :class:`BadEntry`).
+    """
+    if isinstance(tree_sha, BadEntry):
+        raise CorruptRunError("", tree_sha.problem)
+    try:
+        entries = repo.read_tree(tree_sha)
+        return {
+            name: repo.read_blob(sha)
+            for name, (mode, sha) in entries.items()
+            if mode != TREE_MODE and (names is None or name in names)
+        }
+    except (BadInputError, KeyError, AttributeError) as exc:
+        raise CorruptRunError(run_id, f"run folder cannot be read: {exc}") from None
 
 
 def bulk_read_runs(
@@ -46,9 +80,12 @@ def bulk_read_runs(
     """Read the files ``names`` of many runs at ``tip`` with two git processes in all.
 
     Used when an index sync has thousands of runs to read; ``ids=None`` reads every run.
+    Entries that are not ``runs/<shard>/<run id>/<file>`` are skipped, and a file over its
+    bound is not read: it comes back as a :class:`~gitml.core.formats.TooLarge` for the parser
+    to refuse.
     """
-    listing = repo.git("ls-tree", "-r", "-z", "--full-tree", tip, "--", "runs")
-    wanted: dict[str, list[tuple[str, str]]] = {}
+    listing = repo.git("ls-tree", "-r", "-l", "-z", "--full-tree", tip, "--", "runs")
+    wanted: dict[str, list[tuple[str, str | TooLarge]]] = {}
     for record in listing.split(b"\0"):
         if not record:
             continue
@@ -56,17 +93,30 @@ def bulk_read_runs(
         parts = path.decode("utf-8", "surrogateescape").split("/")
         if len(parts) != 4 or parts[3] not in names or (ids is not None and parts[2] not in ids):
             continue
-        sha = meta.split()[2].decode()
-        wanted.setdefault(parts[2], []).append((parts[3], sha))
-    blobs = repo.cat_blobs(sorted({sha for files in wanted.values() for _, sha in files}))
-    return {run_id: {name: blobs[sha] for name, sha in files} for run_id, files in wanted.items()}
+        if not RUN_ID_RE.match(parts[2]) or parts[1] != parts[2][:2]:
+            continue
+        fields = meta.split()
+        if len(fields) != 4 or fields[1] != b"blob":
+            continue
+        size = int(fields[3]) if fields[3].isdigit() else 0
+        bound = MAX_FILE_BYTES.get(parts[3], MAX_RECORD_BYTES)
+        wanted.setdefault(parts[2], []).append((parts[3], TooLarge(size) if size > bound else fields[2].decode()))
+    shas = sorted({sha for files in wanted.values() for _, sha in files if not isinstance(sha, TooLarge)})
+    blobs = repo.cat_blobs(shas)
+    return {run_id: {name: sha if isinstance(sha, TooLarge) else blobs[sha] for name, sha in files}
+            for run_id, files in wanted.items()}
 
 
 def _subtree(repo: GitRepo, tree_sha: str | None, name: str) -> dict[str, tuple[int, str]]:
     if tree_sha is None:
         return {}
     entry = repo.read_tree(tree_sha).get(name)
-    return repo.read_tree(entry[1]) if entry and entry[0] == TREE_MODE else {}
+    if not entry or entry[0] != TREE_MODE:
+        return {}
+    try:
+        return repo.read_tree(entry[1])
+    except (BadInputError, KeyError):
+        return {}
 
 
 def runs_tree(repo: GitRepo, tip: str | None) -> str | None:
@@ -75,30 +125,70 @@ def runs_tree(repo: GitRepo, tip: str | None) -> str | None:
         return None
     root, _, _ = repo.read_commit(tip)
     entry = repo.read_tree(root).get("runs")
-    return entry[1] if entry else None
+    return entry[1] if entry and entry[0] == TREE_MODE else None
+
+
+def run_entry(repo: GitRepo, tip: str | None, run_id: str) -> tuple[int, str] | None:
+    """``(mode, sha)`` of whatever sits at ``runs/<shard>/<run_id>`` at ``tip``, well formed or not."""
+    return _subtree(repo, runs_tree(repo, tip), shard(run_id)).get(run_id)
 
 
 def run_tree(repo: GitRepo, tip: str | None, run_id: str) -> str | None:
     """The tree sha of one run's directory at ``tip``, or None when the run is not there."""
-    shard_entries = _subtree(repo, runs_tree(repo, tip), shard(run_id))
-    entry = shard_entries.get(run_id)
-    return entry[1] if entry else None
+    entry = run_entry(repo, tip, run_id)
+    return entry[1] if entry and entry[0] == TREE_MODE else None
 
 
-def iter_run_trees(repo: GitRepo, tip: str | None) -> Iterator[tuple[str, str]]:
-    """Yield ``(run id, tree sha)`` for every run at ``tip``, in id order."""
+def shard_runs(repo: GitRepo, name: str, entry: tuple[int, str]) -> dict[str, str]:
+    """``{key: tree sha or BadEntry}`` for one entry of ``runs/``: its runs, and what is wrong there.
+
+    Whatever a stranger put under ``runs/`` — a file where a shard folder should be, a name that
+    is not a run id, a run id in the wrong shard, a file where a run folder should be — comes
+    back as a :class:`BadEntry`, so it is reported by name while every other run still works.
+    """
+    mode, sha = entry
+    if not SHARD_RE.match(name):
+        return {f"runs/{name}": BadEntry(sha, f"runs/{name!r}: not a shard folder (two hex digits)")}
+    if mode != TREE_MODE:
+        return {f"runs/{name}": BadEntry(sha, f"runs/{name}: a file where a shard folder should be")}
+    try:
+        entries = repo.read_tree(sha)
+    except (BadInputError, KeyError):
+        return {f"runs/{name}": BadEntry(sha, f"runs/{name}: shard folder cannot be read")}
+    out: dict[str, str] = {}
+    for run_id, (run_mode, run_sha) in entries.items():
+        if not RUN_ID_RE.match(run_id) or run_id[:2] != name:
+            out[f"runs/{name}/{run_id}"] = BadEntry(
+                run_sha, f"runs/{name}/{run_id!r}: not a run id of shard {name}")
+        elif run_mode != TREE_MODE:
+            out[run_id] = BadEntry(run_sha, f"run {run_id}: a file where the run folder should be")
+        else:
+            out[run_id] = run_sha
+    return out
+
+
+def iter_run_trees(repo: GitRepo, tip: str | None, bad: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """Yield ``(run id, tree sha)`` for every well-formed run at ``tip``, in id order.
+
+    Malformed entries are skipped; pass ``bad`` to collect them (``{key: problem}``).
+    """
     top = runs_tree(repo, tip)
     if top is None:
         return
-    for _name, (mode, sha) in sorted(repo.read_tree(top).items()):
-        if mode == TREE_MODE:
-            for run_id, (run_mode, run_sha) in sorted(repo.read_tree(sha).items()):
-                if run_mode == TREE_MODE:
-                    yield run_id, run_sha
+    for name, entry in sorted(repo.read_tree(top).items()):
+        for key, tree in sorted(shard_runs(repo, name, entry).items()):
+            if isinstance(tree, BadEntry):
+                if bad is not None:
+                    bad[key] = tree.problem
+            else:
+                yield key, tree
 
 
 def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[dict[str, str], set[str]]:
-    """Runs changed or added (``{id: tree}``) and removed between two tips; reads only changed shards."""
+    """Runs changed or added (``{key: tree}``) and removed between two tips; reads only changed shards.
+
+    A malformed entry shows in ``changed`` as a :class:`BadEntry` under its key.
+    """
     old_top, new_top = runs_tree(repo, old_tip), runs_tree(repo, new_tip)
     changed: dict[str, str] = {}
     removed: set[str] = set()
@@ -110,27 +200,46 @@ def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[
         old_entry, new_entry = old_shards.get(name), new_shards.get(name)
         if old_entry == new_entry:
             continue
-        old_runs = repo.read_tree(old_entry[1]) if old_entry else {}
-        new_runs = repo.read_tree(new_entry[1]) if new_entry else {}
-        for run_id in old_runs.keys() | new_runs.keys():
-            before, after = old_runs.get(run_id), new_runs.get(run_id)
+        old_runs = shard_runs(repo, name, old_entry) if old_entry else {}
+        new_runs = shard_runs(repo, name, new_entry) if new_entry else {}
+        for key in old_runs.keys() | new_runs.keys():
+            before, after = old_runs.get(key), new_runs.get(key)
             if after is None:
-                removed.add(run_id)
-            elif before != after:
-                changed[run_id] = after[1]
+                removed.add(key)
+            elif before != after or type(before) is not type(after):
+                changed[key] = after
     return changed, removed
 
 
 def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]) -> str:
-    """Build the root tree of ``tip`` with ``changes`` ({run id: tree sha or None}) applied."""
+    """Build the root tree of ``tip`` with ``changes`` applied.
+
+    ``changes`` maps a run id to its new tree sha, or to None to remove it; a key
+    ``runs/<name>`` or ``runs/<shard>/<name>`` (a :class:`BadEntry`'s key) can only be removed.
+    A run written into a shard whose entry is not a folder replaces that entry.
+    """
     root = repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
-    top_sha = root["runs"][1] if "runs" in root else None
+    top_sha = root["runs"][1] if "runs" in root and root["runs"][0] == TREE_MODE else None
     top = repo.read_tree(top_sha) if top_sha else {}
     by_shard: dict[str, dict[str, str | None]] = {}
-    for run_id, tree in changes.items():
-        by_shard.setdefault(shard(run_id), {})[run_id] = tree
+    for key, tree in changes.items():
+        if key.startswith("runs/"):
+            parts = key.split("/")
+            if tree is not None or len(parts) not in (2, 3):
+                raise BadInputError(f"{key!r} can only be removed")
+            if len(parts) == 2:
+                top.pop(parts[1], None)
+                continue
+            by_shard.setdefault(parts[1], {})[parts[2]] = None
+        else:
+            by_shard.setdefault(shard(key), {})[key] = tree
     for name, shard_changes in by_shard.items():
-        entries = repo.read_tree(top[name][1]) if name in top else {}
+        entries = {}
+        if name in top and top[name][0] == TREE_MODE:
+            try:
+                entries = repo.read_tree(top[name][1])
+            except BadInputError:
+                entries = {}
         for run_id, tree in shard_changes.items():
             if tree is None:
                 entries.pop(run_id, None)
@@ -138,7 +247,7 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
                 entries[run_id] = (TREE_MODE, tree)
         if entries:
             top[name] = (TREE_MODE, repo.write_tree(entries))
-        else:
+        elif name in top and (top[name][0] == TREE_MODE or any(t is not None for t in shard_changes.values())):
             top.pop(name, None)
     if top:
         root["runs"] = (TREE_MODE, repo.write_tree(top))
@@ -233,6 +342,6 @@ def _updated(repo: GitRepo, tree: str) -> tuple[str, str]:
     try:
         head = yamlfmt.load(read_run_files(repo, tree, ("run.yaml",))["run.yaml"].decode())
         stamp = str(head.get("updated") or head.get("end_time") or "")
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, CorruptRunError):
         stamp = ""
     return stamp, tree

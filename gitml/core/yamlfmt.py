@@ -71,6 +71,8 @@ _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
 _SIMPLE_ESCAPES = dict(zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True))
 # PyYAML and libyaml give up on an implicit key longer than this many characters.
 _MAX_KEY_CHARS = 1024
+# Nesting deeper than this is refused before PyYAML builds anything (its constructor recurses).
+MAX_DEPTH = 32
 
 
 def dump(data: Mapping) -> str:
@@ -109,8 +111,10 @@ def load(text: str) -> dict:
         The mapping; an empty document gives ``{}``.
 
     Raises:
-        ValueError: If the text is not valid YAML (the message names the problem and line) or
-            its top level is not a mapping.
+        ValueError: If the text is not valid YAML (the message names the problem and line), its
+            top level is not a mapping, it uses anchors or aliases (a few hundred bytes of
+            aliases can expand to gigabytes: "billion laughs"), or it nests deeper than
+            :data:`MAX_DEPTH`. Text from a remote is hostile; none of these is ever expanded.
     """
     if text == "{}\n":
         return {}
@@ -250,6 +254,7 @@ def _parse_yaml(text: str) -> dict:
     loaders = [getattr(yaml, "CSafeLoader", None), yaml.SafeLoader]
     for loader in filter(None, loaders):
         try:
+            _check_events(yaml, text, loader)
             data = yaml.load(text, Loader=loader)  # only ever a safe loader
             break
         except yaml.YAMLError as exc:
@@ -261,6 +266,22 @@ def _parse_yaml(text: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError("expected a mapping at the top level")
     return data
+
+
+def _check_events(yaml, text: str, loader) -> None:
+    """Refuse anchors, aliases and deep nesting from the event stream, before anything is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            raise ValueError(f"YAML anchors and aliases are not accepted (line {mark.line + 1})")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueError(f"YAML nested deeper than {MAX_DEPTH} levels "
+                                 f"(line {event.start_mark.line + 1})")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def _describe(exc, text: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from gitml.core import runsref
 from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
+from gitml.core.formats import parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.tags import parse_tag
 
@@ -81,14 +82,51 @@ def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
         return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags])
 
 
-def _merge_into_local(git: GitRepo, theirs: str | None) -> int:
-    """Merge ``theirs`` into the local runs ref (fast-forward when possible); return runs taken."""
+def incoming_problems(git: GitRepo, ours: str | None, theirs: str) -> dict[str, str]:
+    """``{run id or entry: problem}`` for every run that merging ``theirs`` would bring in and
+    that fails the reader's checks (docs/security.md): checked before anything is merged."""
+    base = None
+    if ours is not None:
+        base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
+    changed, _ = runsref.diff_runs(git, base, theirs)
+    problems: dict[str, str] = {}
+    for key, tree in changed.items():
+        if isinstance(tree, runsref.BadEntry):
+            problems[runsref.display_key(key)] = tree.problem
+            continue
+        try:
+            files = runsref.read_run_files(git, tree, run_id=key)
+            parse_run(key, files)
+            if "history.tsv" in files:
+                parse_history(key, files["history.tsv"])
+        except GitmlError as exc:
+            problems[key] = exc.message.removeprefix(f"run {key}: ")
+    return problems
+
+
+def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = False, remote: str = "") -> int:
+    """Merge ``theirs`` into the local runs ref (fast-forward when possible); return runs taken.
+
+    Every incoming run is validated first. With bad runs, nothing is merged (GitmlError naming
+    them), unless ``exclude_bad``: then the good runs are merged and the bad ones left out, by
+    a commit on top of ``theirs`` that removes them (history keeps them; pushing it removes them
+    from the remote too).
+    """
     if theirs is None:
         return 0
     for _ in range(runsref.MAX_ATTEMPTS):
         ours = git.ref(runsref.RUNS_REF)
         if ours == theirs:
             return 0
+        bad = incoming_problems(git, ours, theirs)
+        if bad and not exclude_bad:
+            key, problem = next(iter(bad.items()))
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise GitmlError(
+                f"refusing runs from {remote or theirs[:12]}: {key}: {problem}{more}; nothing was merged",
+                hint="gitml pull --exclude-bad merges the others and leaves these out")
+        if bad:
+            theirs = _without(git, theirs, set(bad))
         if ours is None or _is_ancestor(git, ours, theirs):
             if git.set_ref_if_equals(runsref.RUNS_REF, ours, theirs):
                 return len(runsref.diff_runs(git, ours, theirs)[0])
@@ -105,15 +143,34 @@ def _merge_into_local(git: GitRepo, theirs: str | None) -> int:
     raise ConcurrencyError("could not merge the runs ref: it kept moving")
 
 
+def _without(git: GitRepo, tip: str, keys: set[str]) -> str:
+    """A commit on top of ``tip`` whose tree lacks the entries ``keys`` (display keys)."""
+    present: dict[str, str | None] = {}
+    top = runsref.runs_tree(git, tip)
+    for name, entry in (git.read_tree(top) if top else {}).items():
+        for key in runsref.shard_runs(git, name, entry):
+            if runsref.display_key(key) in keys:
+                present[key] = None
+    tree = runsref.apply_changes(git, tip, present)
+    return git.write_commit(tree, [tip], f"leave out {len(present)} run(s) that fail validation")
+
+
 def _is_ancestor(git: GitRepo, older: str, newer: str) -> bool:
     return _git_or_fail(git, "merge-base", "--is-ancestor", older, newer)[0] == 0
 
 
-def pull(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
-    """Fetch, then merge the remote's runs into the local runs ref (never a force)."""
+def pull(remote: str | None = None, exclude_bad: bool = False, repo: RepoLike = None) -> SyncResult:
+    """Fetch, then merge the remote's runs into the local runs ref (never a force).
+
+    Every incoming run is validated before the merge (docs/security.md).
+
+    Raises:
+        GitmlError: incoming runs fail validation (named); nothing is merged. With
+            ``exclude_bad`` the other runs are merged and those are left out instead.
+    """
     with open_repo(repo) as git:
         result = fetch(remote, git)
-        result.merged = _merge_into_local(git, result.runs_tip)
+        result.merged = _merge_into_local(git, result.runs_tip, exclude_bad, result.remote)
         result.runs_tip = git.ref(runsref.RUNS_REF)
         return result
 
@@ -137,6 +194,11 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: R
         if git.ref(runsref.RUNS_REF) is not None:
             if list_remotes(git) or artifacts_remote:
                 uploaded = push_artifacts(remote=artifacts_remote, repo=git)
+                if uploaded.refused:
+                    run_id, problem = next(iter(uploaded.refused.items()))
+                    raise GitmlError(f"not pushing the runs ref: run {run_id} cannot be read ({problem}); "
+                                     "the other runs' artifacts were uploaded",
+                                     hint=f"gitml runs delete {run_id}, then gitml push again")
                 if uploaded.missing_locally:
                     missing = ", ".join(f"{m.run_id[:8]}:{m.path}" for m in uploaded.missing_locally[:3])
                     raise GitmlError(f"not pushing: artifacts missing from the local cache ({missing})",
@@ -162,7 +224,7 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: R
                 raise GitmlError(f"git push {name} failed: {_last_error(message, code)}")
             time.sleep(random.uniform(0, 0.05))
             fetched = fetch(name, git)
-            result.merged += _merge_into_local(git, fetched.runs_tip)
+            result.merged += _merge_into_local(git, fetched.runs_tip, remote=name)
         raise ConcurrencyError(f"git push {name}: the remote runs ref kept moving; try again")
 
 

@@ -111,11 +111,14 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
         return True
     base = indexed if indexed and repo.has_object(indexed) else None
     changed, removed = runsref.diff_runs(repo, base, tip)
-    if len(changed) > BULK_THRESHOLD:
-        contents = runsref.bulk_read_runs(repo, tip, None if base is None else set(changed), RUN_FILES)
-        rows = [_parse(run_id, contents.get(run_id, {})) for run_id in changed]
+    bad = {key: tree for key, tree in changed.items() if isinstance(tree, runsref.BadEntry)}
+    good = {key: tree for key, tree in changed.items() if key not in bad}
+    rows: list[Run | tuple[str, str]] = [(runsref.display_key(key), tree.problem) for key, tree in bad.items()]
+    if len(good) > BULK_THRESHOLD:
+        contents = runsref.bulk_read_runs(repo, tip, None if base is None else set(good), RUN_FILES)
+        rows += [_parse(run_id, contents.get(run_id, {})) for run_id in good]
     else:
-        rows = [_parse(run_id, runsref.read_run_files(repo, tree, RUN_FILES)) for run_id, tree in changed.items()]
+        rows += [_read_and_parse(repo, run_id, tree) for run_id, tree in good.items()]
     conn.execute("BEGIN IMMEDIATE")
     try:
         if _meta(conn, "tip") != indexed:
@@ -131,7 +134,7 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
             for statement in _INDEXES:
                 conn.execute(statement)
         else:
-            _delete(conn, list(changed) + list(removed))
+            _delete(conn, [runsref.display_key(k) for k in (*changed, *removed)])
             _insert(conn, rows)
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip or "",))
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (INDEX_SCHEMA,))
@@ -140,6 +143,14 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     return True
+
+
+def _read_and_parse(repo: GitRepo, run_id: str, tree: str) -> Run | tuple[str, str]:
+    try:
+        files = runsref.read_run_files(repo, tree, RUN_FILES, run_id=run_id)
+    except CorruptRunError as exc:
+        return run_id, exc.message
+    return _parse(run_id, files)
 
 
 def _parse(run_id: str, files: dict[str, bytes]) -> Run | tuple[str, str]:
@@ -161,11 +172,9 @@ def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
         return float(value)  # params imported as text ("0.01") still compare as numbers
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # an int past 1e308 is searched as text
         return None
 
 
@@ -176,7 +185,32 @@ def _text(value: object) -> str:
 
 
 def _insert(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -> None:
-    """Insert parsed runs (and corrupt-run notes), one statement per table for the whole batch."""
+    """Insert parsed runs (and corrupt-run notes); a run that cannot be indexed becomes a note.
+
+    The whole batch goes in with one statement per table; only if that fails is it retried run
+    by run, so one odd record never keeps the others out of the index.
+    """
+    conn.execute("SAVEPOINT batch")
+    try:
+        _insert_batch(conn, rows)
+        conn.execute("RELEASE batch")
+        return
+    except (sqlite3.Error, ValueError, TypeError, OverflowError, UnicodeError):
+        conn.execute("ROLLBACK TO batch")
+        conn.execute("RELEASE batch")
+    for row in rows:
+        conn.execute("SAVEPOINT one")
+        try:
+            _insert_batch(conn, [row])
+        except (sqlite3.Error, ValueError, TypeError, OverflowError, UnicodeError) as exc:
+            conn.execute("ROLLBACK TO one")
+            run_id = row[0] if isinstance(row, tuple) else row.id
+            _insert_batch(conn, [(run_id, f"run {run_id} cannot be indexed: {type(exc).__name__}")])
+        conn.execute("RELEASE one")
+
+
+def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -> None:
+    """One statement per table for the whole batch."""
     runs, params, metrics, tags, corrupt = [], [], [], [], []
     for row in rows:
         if isinstance(row, tuple):

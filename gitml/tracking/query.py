@@ -22,7 +22,7 @@ def resolve_run_id(id_or_prefix: str, repo: RepoLike = None) -> str:
     prefix = check_run_prefix(id_or_prefix)
     with open_repo(repo) as git:
         if len(prefix) == 32:
-            if runsref.run_tree(git, git.ref(runsref.RUNS_REF), prefix):
+            if runsref.run_entry(git, git.ref(runsref.RUNS_REF), prefix):
                 return prefix
             raise RunNotFoundError(f"no run {prefix} on {runsref.RUNS_REF}")
         conn = index.open_index(git)
@@ -49,10 +49,12 @@ def get_run(id_or_prefix: str, repo: RepoLike = None) -> Run:
     """
     with open_repo(repo) as git:
         run_id = resolve_run_id(id_or_prefix, git)
-        tree = runsref.run_tree(git, git.ref(runsref.RUNS_REF), run_id)
-        if tree is None:
+        entry = runsref.run_entry(git, git.ref(runsref.RUNS_REF), run_id)
+        if entry is None:
             raise RunNotFoundError(f"no run {run_id} on {runsref.RUNS_REF}")
-        files = runsref.read_run_files(git, tree)
+        tree = entry[1] if entry[0] == runsref.TREE_MODE else runsref.BadEntry(
+            entry[1], f"run {run_id}: a file where the run folder should be")
+        files = runsref.read_run_files(git, tree, run_id=run_id)
         run = parse_run(run_id, files)
         if "history.tsv" in files:
             run.history, run.full_history = parse_history(run_id, files["history.tsv"])
@@ -137,11 +139,34 @@ def count_runs(repo: RepoLike = None) -> int:
 
 
 def delete_run(id_or_prefix: str, repo: RepoLike = None) -> str:
-    """Remove a run from the runs ref with a new commit (history keeps it); return its id."""
+    """Remove a run from the runs ref with a new commit (history keeps it); return its id.
+
+    Works whatever state the run's files are in: nothing of them is read. A malformed entry
+    that is not a run (``runs/ab``, ``runs/ab/<name>``, as ``gitml runs list`` reports it) is
+    removed by giving that path.
+
+    Raises:
+        RunNotFoundError: no run (or malformed entry) matches.
+    """
     with open_repo(repo) as git:
+        if id_or_prefix.startswith("runs/"):
+            key = _bad_entry_key(git, id_or_prefix)
+            runsref.commit_runs(git, {key: None}, f"delete malformed entry {runsref.display_key(key)}")
+            return runsref.display_key(key)
         run_id = resolve_run_id(id_or_prefix, git)
         runsref.commit_runs(git, {run_id: None}, f"delete run {run_id}")
         return run_id
+
+
+def _bad_entry_key(git: GitRepo, shown: str) -> str:
+    """The key of the malformed entry shown as ``shown`` on the runs ref."""
+    bad: dict[str, str] = {}
+    list(runsref.iter_run_trees(git, git.ref(runsref.RUNS_REF), bad))
+    for key in bad:
+        if runsref.display_key(key) == shown and key.startswith("runs/"):
+            return key
+    raise RunNotFoundError(f"no malformed entry {shown!r} on {runsref.RUNS_REF}",
+                           hint="give a run id, or an entry exactly as `gitml runs list` reports it")
 
 
 def list_active_runs(repo: RepoLike = None) -> list[dict[str, Any]]:
