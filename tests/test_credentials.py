@@ -387,3 +387,26 @@ def test_backend_errors_are_masked(repo, moto_endpoint, aws_env):
     assert lines[0].startswith("gitml: error: artifact remote 'leaky' (s3://***@bucket/p): checking objects failed: ")
     for secret in ("AKIAEXAMPLE", "SeCrEt", "ValUe"):
         assert secret not in result.err
+
+
+def test_runs_show_masks_a_record_written_elsewhere(repo):
+    """A run pulled from someone else's ref may hold a credential gitml would never record."""
+    from gitml.core import runsref
+    from gitml.core.formats import Run, iso_time, run_files
+    from gitml.core.gitrepo import GitRepo
+
+    run_id = "c" * 32
+    stamp = iso_time(1_700_000_000)
+    with GitRepo(repo) as opened:
+        tree = runsref.write_run_tree(opened, run_files(Run(
+            id=run_id, name="from-elsewhere", experiment="exp", status="FINISHED", start_time=stamp,
+            end_time=stamp, source={"commit": "", "branch": None, "dirty": False,
+                                    "remote": "https://bot:GHTOKEN1@github.com/o/r.git?access_token=TOK1"},
+            command="train --data s3://AKIAEXAMPLE:SECRETKEY@bucket/d")))
+        runsref.commit_runs(opened, {run_id: tree}, "a run from elsewhere")
+    shown = gitml(repo, "runs", "show", run_id[:8])
+    assert shown.code == 0, shown.err
+    assert "remote     https://***@github.com/o/r.git?access_token=***\n" in shown.out
+    assert "command    train --data s3://***@bucket/d\n" in shown.out
+    for secret in ("GHTOKEN1", "TOK1", "AKIAEXAMPLE", "SECRETKEY"):
+        assert secret not in shown.out

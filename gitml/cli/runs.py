@@ -86,6 +86,8 @@ def show_cmd(run: str, as_json: bool) -> None:
     if as_json:
         echo_json(found.to_dict(history=True))
         return
+    from gitml.core.urls import mask_text
+
     source = found.source
     lines = [
         f"run        {found.id}",
@@ -99,8 +101,8 @@ def show_cmd(run: str, as_json: bool) -> None:
         + ("  (no longer in this repository)" if source.get("commit_missing") else ""),
         f"branch     {source.get('branch') or ''}",
         f"dirty      {'yes (patch.diff recorded)' if source.get('dirty') else 'no'}",
-        f"remote     {source.get('remote') or ''}",
-        f"command    {found.command or ''}",
+        f"remote     {mask_text(str(source.get('remote') or ''))}",  # a record from elsewhere may hold one
+        f"command    {mask_text(str(found.command or ''))}",
     ]
     if found.description:
         lines.append(f"message    {found.description}")
