@@ -144,3 +144,40 @@ def test_compare_and_code_stat(branches):
     stat = api.diff("main", "feature", code=True, repo=branches).code_stat
     assert "train.py" in stat
     assert gitml(branches, "compare", ids[0]).code == 2
+
+
+@pytest.mark.parametrize("old, new, goal, verdict", [
+    (0.5, float("nan"), "max", "regression"),
+    (0.5, float("nan"), "min", "regression"),
+    (float("nan"), 0.5, "max", "improvement"),
+    (float("nan"), float("-inf"), "max", "regression"),
+    (float("nan"), float("inf"), "min", "regression"),
+    (0.5, float("inf"), "max", "improvement"),
+    (0.5, float("-inf"), "max", "regression"),
+    (0.5, float("inf"), "min", "regression"),
+    (float("inf"), 0.5, "max", "regression"),
+    (float("-inf"), 0.5, "max", "improvement"),
+])
+def test_nan_and_infinity_verdicts(repo, old, new, goal, verdict):
+    # A tolerance, even a relative one, never covers NaN or an infinite move the wrong way.
+    (repo / "gitml.yaml").write_text(f"metrics:\n  acc: {{direction: {goal}, tolerance: 0.5, relative: true}}\n")
+    a = _run(repo, "a", metrics={"acc": old})
+    b = _run(repo, "b", metrics={"acc": new})
+    (row,) = api.diff(f"run:{a.id}", f"run:{b.id}", repo=repo).rows
+    assert row.verdict == verdict
+
+
+def test_fail_on_regression_when_a_metric_becomes_nan_or_goes_missing(repo):
+    (repo / "gitml.yaml").write_text("metrics:\n  acc: max\n  loss: min\n")
+    a = _run(repo, "a", metrics={"acc": 0.5, "loss": 0.3})
+    b = _run(repo, "b", metrics={"acc": float("nan"), "loss": 0.3})
+    out = gitml(repo, "diff", f"run:{a.id}", f"run:{b.id}", "--fail-on-regression")
+    assert out.code == 1 and out.err.splitlines() == ["gitml: error: regression beyond tolerance: acc"]
+    assert "nan ▼" in out.out
+    c = _run(repo, "c", metrics={"acc": 0.6})  # loss, which has a goal, is gone
+    gone = api.diff(f"run:{a.id}", f"run:{c.id}", repo=repo)
+    assert [(r.key, r.status, r.verdict) for r in gone.rows] == [("acc", "changed", "improvement"),
+                                                                 ("loss", "removed", "regression")]
+    back = api.diff(f"run:{b.id}", f"run:{a.id}", repo=repo)
+    assert {r.key: r.verdict for r in back.rows} == {"acc": "improvement"}
+    assert gitml(repo, "diff", f"run:{b.id}", f"run:{a.id}", "--fail-on-regression").code == 0

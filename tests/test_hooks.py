@@ -155,3 +155,152 @@ def test_missing_gitml_fails_loudly(pushing, monkeypatch):
     code, _ = subprocess.run(["git", "push", "--no-verify", "origin", "main"], cwd=repo,
                              capture_output=True).returncode, None
     assert code == 0
+
+
+# -- gates: read from the branch pushed to, and never passing what they should stop ---------------
+
+
+def _gates(rules: str, branches: str = "[main]") -> str:
+    return f"hooks:\n  pre-push:\n    gates:\n      - branches: {branches}\n        metrics:\n{rules}"
+
+
+def _commit_config(repo, text, message="config"):
+    (repo / "gitml.yaml").write_text(text)
+    git(repo, "add", "gitml.yaml")
+    git(repo, "commit", "-qm", message)
+
+
+def _gitml_lines(err):
+    return [line for line in err.splitlines() if line.startswith("gitml:")]
+
+
+@pytest.fixture
+def team(pushing):
+    """origin's main already holds a gate `acc >= 0.9` and a run that passes it."""
+    repo, origin = pushing
+    _commit_config(repo, _gates("          acc: {min: 0.9}\n"))
+    api.commit_run(name="good", metrics={"acc": 0.95}, repo=repo)
+    code, err = push(repo, "main")
+    assert code == 0, err
+    return repo, origin
+
+
+def test_pushed_commit_cannot_loosen_its_own_gate(team):
+    repo, origin = team
+    _commit_config(repo, _gates("          acc: {min: 0.1}\n"), "loosen the gate")
+    api.commit_run(name="weak", metrics={"acc": 0.5}, repo=repo)
+    code, err = push(repo, "main")
+    assert code != 0
+    assert _gitml_lines(err)[0] == "gitml: pre-push: gate for main: acc = 0.5 is below the minimum 0.9"
+    assert git(origin, "rev-parse", "main").strip() != git(repo, "rev-parse", "main").strip()
+    # Nor can removing the gates altogether (the fast path must not skip the check either).
+    _commit_config(repo, "params: [params.yaml]\n", "drop the gates")
+    api.commit_run(name="weak-again", metrics={"acc": 0.5}, repo=repo)
+    code, err = push(repo, "main")
+    assert code != 0 and "acc = 0.5 is below the minimum 0.9" in err
+    check = gitml(repo, "check", "main")
+    assert check.code == 1 and "problem: gate for main: acc = 0.5 is below the minimum 0.9" in check.out
+
+
+def test_fast_path_reads_the_target_gates_without_a_runs_ref(pushing, tmp_path):
+    repo, origin = pushing
+    _commit_config(repo, _gates("          acc: {min: 0.9}\n") + "        require_run: true\n")
+    assert push(repo, "main", env={"GITML_SKIP_HOOKS": "1"})[0] == 0
+    _commit_config(repo, "params: [params.yaml]\n", "no gates here")  # and no runs ref at all
+    code, err = push(repo, "main")
+    assert code != 0 and "gate for main: no finished run for" in err
+
+
+def test_new_branch_is_ruled_by_the_default_branch_gates(team):
+    repo, origin = team
+    _commit_config(repo, _gates("          acc: {min: 0.9}\n", "[main, release/*]"), "gate releases too")
+    api.commit_run(name="ok", metrics={"acc": 0.95}, repo=repo)
+    assert push(repo, "main")[0] == 0
+    git(repo, "checkout", "-qb", "release/1")
+    _commit_config(repo, "params: [params.yaml]\n", "a release without gates")
+    api.commit_run(name="weak", metrics={"acc": 0.5}, repo=repo)
+    code, err = push(repo, "release/1")
+    assert code != 0 and "gate for release/1: acc = 0.5 is below the minimum 0.9" in err
+
+
+def test_first_push_uses_the_work_tree_config(pushing):
+    repo, origin = pushing  # origin is empty: no team configuration to read yet
+    _commit_config(repo, _gates("          acc: {min: 0.9}\n"))
+    api.commit_run(name="weak", metrics={"acc": 0.5}, repo=repo)
+    code, err = push(repo, "main")
+    assert code != 0 and "gate for main: acc = 0.5 is below the minimum 0.9" in err
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("nan", "gate for main: acc is NaN, not a number (the rule: max_regression 0.05)"),
+    ("0.5", "gate for main: acc regressed by 0.45 against main (0.95 -> 0.5; allowed 0.05)"),
+    ("-inf", "gate for main: acc regressed by inf against main (0.95 -> -inf; allowed 0.05)"),
+])
+def test_max_regression_compares_with_the_remote_branch(pushing, value, problem):
+    repo, origin = pushing
+    _commit_config(repo, _gates("          acc: {max_regression: 0.05}\n"))
+    api.commit_run(name="base", metrics={"acc": 0.95}, repo=repo)
+    assert push(repo, "main")[0] == 0
+    (repo / "train.py").write_text("print('changed')\n")
+    git(repo, "commit", "-qam", "change")
+    api.commit_run(name="new", metrics={"acc": float(value)}, repo=repo)
+    code, err = push(repo, "main")
+    assert code != 0 and _gitml_lines(err)[0] == f"gitml: pre-push: {problem}"
+
+
+def test_infinity_in_the_goal_direction_passes(pushing):
+    repo, origin = pushing
+    _commit_config(repo, _gates("          acc: {max_regression: 0.05, min: 0.5}\n"))
+    api.commit_run(name="base", metrics={"acc": 0.95}, repo=repo)
+    assert push(repo, "main")[0] == 0
+    (repo / "train.py").write_text("print('changed')\n")
+    git(repo, "commit", "-qam", "change")
+    api.commit_run(name="perfect", metrics={"acc": float("inf")}, repo=repo)
+    code, err = push(repo, "main")
+    assert code == 0, err
+
+
+def test_nan_and_missing_metric_fail_min_and_max(pushing):
+    repo, origin = pushing
+    _commit_config(repo, _gates("          acc: {min: 0.5}\n          loss: {max: 1}\n"))
+    api.commit_run(name="broken", metrics={"acc": float("nan")}, repo=repo)
+    code, err = push(repo, "main")
+    assert code != 0
+    problems = _gitml_lines(err)
+    assert "gitml: pre-push: gate for main: acc is NaN, not a number (the rule: min 0.5)" in problems
+    assert any(line.endswith("has no metric 'loss'") for line in problems)
+
+
+def test_branches_given_as_one_string_match(pushing):
+    repo, origin = pushing
+    _commit_config(repo, _gates("          acc: {min: 0.9}\n", "main"))
+    api.commit_run(name="weak", metrics={"acc": 0.5}, repo=repo)
+    code, err = push(repo, "main")
+    assert code != 0 and "gate for main: acc = 0.5 is below the minimum 0.9" in err
+
+
+@pytest.mark.parametrize("config, message", [
+    (_gates("          accuracy: {minimum: 0.9}\n"),
+     "gitml.yaml: hooks.pre-push.gates[0].metrics.accuracy.minimum: unknown key "
+     "(expected one of: against, max, max_regression, min)"),
+    (_gates("          accuracy: 0.9\n"),
+     "gitml.yaml: hooks.pre-push.gates[0].metrics.accuracy: expected a mapping with min, max, "
+     "max_regression or against, got a number (0.9)"),
+    (_gates('          accuracy: {min: "0.9"}\n'),
+     "gitml.yaml: hooks.pre-push.gates[0].metrics.accuracy.min: expected a number, got text ('0.9')"),
+    ("hooks:\n  pre-push:\n    gates:\n      main: {accuracy: {min: 0.9}}\n",
+     "gitml.yaml: hooks.pre-push.gates: expected a list of gates, got a mapping"),
+    ("hooks:\n  pre-push:\n    gates:\n      - metrics: {accuracy: {min: 0.9}}\n",
+     "gitml.yaml: hooks.pre-push.gates[0].branches: required"),
+])
+def test_badly_shaped_gate_is_one_line_and_exit_2(pushing, config, message):
+    repo, origin = pushing
+    _commit_config(repo, config)
+    code, err = push(repo, "main")
+    assert code != 0 and "Traceback" not in err
+    assert _gitml_lines(err) == [f"gitml: pre-push: {message}"]
+    direct = gitml(repo, "hooks", "pre-push", "origin", str(origin),
+                   input=f"refs/heads/main {git(repo, 'rev-parse', 'main').strip()} refs/heads/main {'0' * 40}\n")
+    assert direct.code == 2 and direct.err.splitlines() == [f"gitml: pre-push: {message}"]
+    check = gitml(repo, "check")
+    assert check.code == 2 and check.err.splitlines() == [f"gitml: error: {message}"]

@@ -96,7 +96,7 @@ def _render(result, labels: list[str], as_md: bool, as_json: bool, as_csv: bool)
 @click.option("--max-depth", type=int, default=100, show_default=True,
               help="First-parent commits to walk back to find a run.")
 @click.option("--code", is_flag=True, help="Add git diff --stat between the two source commits.")
-@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a metric with a goal regresses.")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a metric with a goal regresses (becoming NaN or missing counts).")
 @_filters
 def diff_cmd(a, b, experiment, select, max_depth, code, fail_on_regression, show_all, metrics_only,
              params_only, key, as_md, as_json, as_csv) -> None:

@@ -1,18 +1,31 @@
 """Team configuration: ``gitml.yaml`` at the repository root (committed).
 
 Personal values (credentials, endpoint overrides) live in git config under ``[gitml]``, never here.
+
+The file is checked against a schema (:data:`SCHEMA`) when it is read: an unknown key or a value
+of the wrong type is a :class:`BadInputError` naming the key's path (``hooks.pre-push.gates[0]
+.metrics.accuracy.min``), so a misspelt gate can never be silently ignored.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gitml.core.errors import BadInputError
+
+if TYPE_CHECKING:
+    from gitml.core.gitrepo import GitRepo
 
 CONFIG_FILE = "gitml.yaml"
 DEFAULT_PARAMS_FILES = ("params.yaml",)
 DEFAULT_METRICS_FILES = ("metrics.json",)
+MAX_CONFIG_BYTES = 1 << 20  # a team configuration is a few lines; anything near this is not one
 
 TEMPLATE = """\
 # gitml team configuration (committed with the code). See docs/formats.md#gitmlyaml.
@@ -36,13 +49,22 @@ metrics: [metrics.json]
 
 @dataclass
 class Config:
-    """The parsed ``gitml.yaml``; every field has a default so the file is optional."""
+    """The parsed ``gitml.yaml``; every field has a default so the file is optional.
+
+    ``raw`` is the whole document after validation, with one-item lists written as a bare string
+    already turned into lists (``branches: main`` reads as ``[main]``).
+    """
 
     params: list[str] = field(default_factory=lambda: list(DEFAULT_PARAMS_FILES))
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS_FILES))
     experiment: str = "default"
     goals: dict[str, Goal] = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
+
+    @property
+    def pre_push(self) -> dict:
+        """The ``hooks.pre-push`` policy (an empty mapping when absent)."""
+        return (self.raw.get("hooks") or {}).get("pre-push") or {}
 
 
 @dataclass(frozen=True)
@@ -58,64 +80,357 @@ class Goal:
     relative: bool = False
 
 
-def _goals(value: object, where: Path) -> dict[str, Goal]:
-    goals = {}
-    for name, spec in (value or {}).items():
-        if isinstance(spec, str):
-            spec = {"direction": spec}
-        if not isinstance(spec, dict) or spec.get("direction") not in ("max", "min"):
-            raise BadInputError(f"{where}: metric {name!r} needs direction max or min, got {spec!r}")
-        tolerance = spec.get("tolerance", 0.0)
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
-            raise BadInputError(f"{where}: tolerance of metric {name!r} must be a number >= 0")
-        relative = spec.get("relative", False)
-        if not isinstance(relative, bool):
-            raise BadInputError(f"{where}: 'relative' of metric {name!r} must be true or false")
-        goals[str(name)] = Goal(spec["direction"], float(tolerance), relative)
-    return goals
+# -- the schema: a few declarative node types ------------------------------------------------------
 
 
-def _file_list(doc: dict, key: str, default: tuple[str, ...], where: Path) -> list[str]:
-    value = doc.get(key, list(default))
+def _kind(value: object) -> str:
+    """How a YAML value reads to a user, for error messages."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"true/false ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
     if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise BadInputError(f"{where}: '{key}' must be a list of file names, got {value!r}")
-    return value
+        short = value if len(value) <= 40 else value[:37] + "..."
+        return f"text ({short!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _key_path(path: str, key: object) -> str:
+    if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
+
+
+class _Node:
+    """A schema node: ``check`` returns the value (normalized) or raises with the key path."""
+
+    expects = "a value"
+
+    def accepts(self, value: object) -> bool:
+        return True
+
+    def check(self, value: object, path: str) -> Any:
+        if not self.accepts(value):
+            raise BadInputError(f"{path}: expected {self.expects}, got {_kind(value)}")
+        return value
+
+
+class Text(_Node):
+    """A non-empty string."""
+
+    expects = "text"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str)
+
+    def check(self, value: object, path: str) -> str:
+        super().check(value, path)
+        if not value.strip():
+            raise BadInputError(f"{path}: must not be empty")
+        return value
+
+
+class Flag(_Node):
+    """``true`` or ``false``."""
+
+    expects = "true or false"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+
+class Number(_Node):
+    """A finite int or float (not a bool), optionally ``>= minimum``."""
+
+    def __init__(self, minimum: float | None = None) -> None:
+        self.minimum = minimum
+        self.expects = "a number" if minimum is None else f"a number >= {minimum:g}"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    def check(self, value: object, path: str) -> float:
+        super().check(value, path)
+        if not math.isfinite(value):
+            raise BadInputError(f"{path}: expected a finite number, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise BadInputError(f"{path}: expected {self.expects}, got {value!r}")
+        return value
+
+
+class Choice(_Node):
+    """One of a few words."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = words
+        self.expects = " or ".join(words)
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str)
+
+    def check(self, value: object, path: str) -> str:
+        super().check(value, path)
+        if value not in self.words:
+            raise BadInputError(f"{path}: expected {self.expects}, got {_kind(value)}")
+        return value
+
+
+class Scalar(_Node):
+    """Text, a number or true/false (a storage option value)."""
+
+    expects = "text, a number or true/false"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, (str, int, float))  # bool is an int
+
+
+class ListOf(_Node):
+    """A list; for a list of text, a bare string is read as a one-item list (what a user means)."""
+
+    def __init__(self, item: _Node, what: str, non_empty: bool = False) -> None:
+        self.item, self.non_empty = item, non_empty
+        self.expects = f"a list of {what}"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, list) or (isinstance(value, str) and isinstance(self.item, Text))
+
+    def check(self, value: object, path: str) -> list:
+        super().check(value, path)
+        items = [value] if isinstance(value, str) else value
+        if self.non_empty and not items:
+            raise BadInputError(f"{path}: expected {self.expects}, got an empty list")
+        return [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(items)]
+
+
+class MapOf(_Node):
+    """A mapping with keys of the user's choosing (metric names, remote names) and typed values."""
+
+    def __init__(self, value: _Node, what: str) -> None:
+        self.value = value
+        self.expects = f"a mapping of {what}"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, dict)
+
+    def check(self, value: object, path: str) -> dict:
+        super().check(value, path)
+        out = {}
+        for key, item in value.items():
+            where = _key_path(path, key)
+            if not isinstance(key, str) or not key.strip():
+                raise BadInputError(f"{where}: a key here must be non-empty text (quote it)")
+            if item is not None:
+                out[key] = self.value.check(item, where)
+        return out
+
+
+class Fields(_Node):
+    """A mapping with a fixed set of keys: anything else is an unknown key, never ignored.
+
+    A key whose value is null counts as absent. ``rule`` checks the keys together.
+    """
+
+    def __init__(self, fields: dict[str, _Node], required: tuple[str, ...] = (),
+                 rule: Callable[[dict, str], None] | None = None, what: str | None = None) -> None:
+        self.fields, self.required, self.rule = fields, required, rule
+        self.expects = what or f"a mapping with {', '.join(fields)}"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, dict)
+
+    def check(self, value: object, path: str) -> dict:
+        super().check(value, path)
+        out = {}
+        for key, item in value.items():
+            where = _key_path(path, key)
+            if key not in self.fields:
+                expected = ", ".join(sorted(self.fields))
+                raise BadInputError(f"{where}: unknown key (expected one of: {expected})")
+            if item is not None:
+                out[key] = self.fields[key].check(item, where)
+        for key in self.required:
+            if key not in out:
+                raise BadInputError(f"{_key_path(path, key)}: required")
+        if self.rule is not None:
+            self.rule(out, path)
+        return out
+
+
+class OneOf(_Node):
+    """The first alternative that takes the value's type checks it."""
+
+    def __init__(self, *options: _Node) -> None:
+        self.options = options
+        self.expects = " or ".join(o.expects for o in options)
+
+    def accepts(self, value: object) -> bool:
+        return any(o.accepts(value) for o in self.options)
+
+    def check(self, value: object, path: str) -> Any:
+        super().check(value, path)
+        return next(o for o in self.options if o.accepts(value)).check(value, path)
+
+
+def _one_rule(rule: dict, path: str) -> None:
+    if not {"min", "max", "max_regression"} & set(rule):
+        raise BadInputError(f"{path}: a metric rule needs min, max or max_regression")
+    if "against" in rule and "max_regression" not in rule:
+        raise BadInputError(f"{_key_path(path, 'against')}: only means something with max_regression")
+    if "min" in rule and "max" in rule and rule["min"] > rule["max"]:
+        raise BadInputError(f"{path}: min {rule['min']} is above max {rule['max']}: no value can pass")
+
+
+def _gate_checks_something(gate: dict, path: str) -> None:
+    if not gate.get("require_run") and not gate.get("metrics"):
+        raise BadInputError(f"{path}: a gate checks nothing without require_run: true or metrics")
+
+
+DIRECTION = Choice("max", "min")
+FILES = ListOf(Text(), "file names")
+GOAL = OneOf(DIRECTION, Fields({"direction": DIRECTION, "tolerance": Number(0), "relative": Flag()},
+                               required=("direction",)))
+RULE = Fields({"min": Number(), "max": Number(), "max_regression": Number(0), "against": Text()},
+              rule=_one_rule, what="a mapping with min, max, max_regression or against")
+GATE = Fields({"branches": ListOf(Text(), "branch patterns", non_empty=True), "require_run": Flag(),
+               "metrics": MapOf(RULE, "metric rules")}, required=("branches",), rule=_gate_checks_something)
+BLOCK_OR_WARN = Choice("block", "warn")
+PRE_PUSH = Fields({"upload": Flag(), "on_unreachable": OneOf(BLOCK_OR_WARN, MapOf(BLOCK_OR_WARN, "git remote policies")),
+                   "gates": ListOf(GATE, "gates")})
+REMOTE = OneOf(Text(), Fields({"url": Text(), "options": MapOf(Scalar(), "storage options")}, required=("url",)))
+STAGES = ListOf(Text(), "stage names")
+SCHEMA = Fields({
+    "params": FILES,
+    "metrics": OneOf(FILES, MapOf(GOAL, "metric goals")),
+    "metrics_files": FILES,
+    "experiment": Text(),
+    "remotes": MapOf(REMOTE, "artifact remotes"),
+    "default_remote": Text(),
+    "registry": Fields({"stages": STAGES, "promotion": STAGES, "one_stage_per_version": Flag()}),
+    "hooks": Fields({"pre-push": PRE_PUSH}),
+})
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def _loader():
+    """A safe YAML loader that refuses anchors, aliases and duplicate keys.
+
+    Aliases make a small file expand into a huge document, and a duplicate key silently hides
+    the first value (a gate's ``min`` given twice): neither belongs in a team configuration.
+    """
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise yaml.MarkedYAMLError(problem="anchors and aliases (&, *) are not allowed",
+                                           problem_mark=event.start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}",
+                                                   problem_mark=key_node.start_mark)
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def parse_config(text: str | bytes, where: str = CONFIG_FILE) -> Config:
+    """Parse and validate the text of a ``gitml.yaml``; ``where`` names it in errors.
+
+    Raises:
+        BadInputError: the text is too large, not YAML, uses anchors or duplicate keys, or does
+            not fit the schema (unknown key, wrong type), naming the key's path.
+    """
+    if len(text) > MAX_CONFIG_BYTES:
+        raise BadInputError(f"{where}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not a configuration file")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInputError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    import yaml  # only when there is a file to read: keeps `gitml --help` light
+
+    try:
+        doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise BadInputError(f"{where}{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise BadInputError(f"{where}: nested too deeply") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise BadInputError(f"{where}: expected a mapping at the top level, got {_kind(doc)}")
+    try:
+        doc = SCHEMA.check(doc, "")
+    except BadInputError as exc:
+        raise BadInputError(f"{where}: {exc.message}", exc.hint) from None
+    return _config(doc, where)
+
+
+def _config(doc: dict, where: str) -> Config:
+    # `metrics:` is either the list of metrics files, or a mapping of metric goals; with the
+    # mapping, the files are named by `metrics_files:`.
+    metrics = doc.get("metrics")
+    if isinstance(metrics, list) and "metrics_files" in doc:
+        raise BadInputError(f"{where}: metrics: a list of files and metrics_files both name the metrics "
+                            "files; keep one (metrics_files goes with a mapping of goals)")
+    goals = {}
+    for name, spec in (metrics if isinstance(metrics, dict) else {}).items():
+        spec = {"direction": spec} if isinstance(spec, str) else spec
+        goals[name] = Goal(spec["direction"], float(spec.get("tolerance", 0.0)), spec.get("relative", False))
+    files = doc.get("metrics_files", metrics if isinstance(metrics, list) else None)
+    return Config(
+        params=doc.get("params", list(DEFAULT_PARAMS_FILES)),
+        metrics=files if files is not None else list(DEFAULT_METRICS_FILES),
+        experiment=doc.get("experiment", "default"),
+        goals=goals,
+        raw=doc,
+    )
 
 
 def load_config(root: str | Path) -> Config:
     """Read ``gitml.yaml`` from a work tree root; a missing file gives the defaults."""
     path = Path(root) / CONFIG_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         return Config()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot read {path}: {exc}") from None
-    import yaml  # only when there is a file to read: keeps `gitml --help` light
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_config(data, CONFIG_FILE)
 
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc
-        raise BadInputError(f"{path}{line}: invalid YAML: {problem}") from None
-    if not isinstance(doc, dict):
-        raise BadInputError(f"{path}: expected a mapping at the top level")
-    experiment = doc.get("experiment", "default")
-    if not isinstance(experiment, str) or not experiment:
-        raise BadInputError(f"{path}: 'experiment' must be a non-empty string")
-    # `metrics:` is either the list of metrics files, or a mapping of metric goals; with the
-    # mapping, the files are named by `metrics_files:`.
-    metrics = doc.get("metrics")
-    goals = _goals(metrics, path) if isinstance(metrics, dict) else {}
-    files_key = "metrics_files" if isinstance(metrics, dict) or "metrics_files" in doc else "metrics"
-    return Config(
-        params=_file_list(doc, "params", DEFAULT_PARAMS_FILES, path),
-        metrics=_file_list(doc, files_key, DEFAULT_METRICS_FILES, path),
-        experiment=experiment,
-        goals=goals,
-        raw=doc,
-    )
+
+def load_config_at(git: GitRepo, commit: str) -> Config | None:
+    """Read ``gitml.yaml`` as it is in ``commit`` (a commit sha); None when that commit has none.
+
+    This is how the pre-push hook reads the gates of the branch pushed to, never the pushed
+    commit's: a push cannot loosen the rules it is checked against.
+    """
+    tree, _, _ = git.read_commit(commit)
+    entry = git.read_tree(tree).get(CONFIG_FILE)
+    if entry is None:
+        return None
+    mode, sha = entry
+    where = f"{CONFIG_FILE} at {commit[:7]}"
+    if mode & 0o170000 != 0o100000:
+        raise BadInputError(f"{where}: not a regular file")
+    return parse_config(git.read_blob(sha), where)

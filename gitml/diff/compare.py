@@ -22,7 +22,8 @@ class Row:
     """One param or metric across the sides. ``status``: same, changed, added or removed.
 
     ``verdict`` is ``improvement``, ``regression`` or None (no goal declared, not numeric,
-    or unchanged); a regression within the goal's tolerance is ``within-tolerance``.
+    or unchanged); a regression within the goal's tolerance is ``within-tolerance``. A metric
+    with a goal that becomes NaN, or is removed, is a ``regression``.
     """
 
     kind: str  # "param" or "metric"
@@ -88,12 +89,26 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _verdict(goal: Goal | None, old: float, change: float) -> str | None:
-    if goal is None or change == 0 or math.isnan(change):
+def _verdict(goal: Goal | None, old: float, new: float) -> str | None:
+    """Improvement, regression or within-tolerance of a metric with a goal going ``old`` -> ``new``.
+
+    NaN is the worst value there is: a number becoming NaN is a regression whatever the goal's
+    direction, and NaN becoming a number an improvement, unless that number is the goal's own worst
+    infinity (``-inf`` for ``max``), which is still broken: a regression. Infinities otherwise
+    compare as numbers, and no finite tolerance covers an infinite move the wrong way.
+    """
+    if goal is None or (math.isnan(old) and math.isnan(new)) or old == new:
         return None
-    better = change > 0 if goal.direction == "max" else change < 0
-    if better:
+    worst = -math.inf if goal.direction == "max" else math.inf
+    if math.isnan(new):
+        return "regression"
+    if math.isnan(old):
+        return "regression" if new == worst else "improvement"
+    change = new - old
+    if change > 0 if goal.direction == "max" else change < 0:
         return "improvement"
+    if math.isinf(change):
+        return "regression"
     allowed = goal.tolerance * abs(old) if goal.relative else goal.tolerance
     slack = 1e-9 * max(abs(old), abs(change), 1.0)  # 0.30 -> 0.32 with tolerance 0.02 is within it
     return "within-tolerance" if abs(change) <= allowed + slack else "regression"
@@ -120,6 +135,8 @@ def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] =
             if status == "same" and not show_all:
                 continue
             row = Row(kind, key, values, status)
+            if len(runs) == 2 and status == "removed" and kind == "metric" and key in goals:
+                row.verdict = "regression"  # the metric the goal watches is gone: nothing shows it held
             if len(runs) == 2 and status == "changed":
                 old, new = _number(values[0]), _number(values[1])
                 if old is not None and new is not None:
@@ -128,7 +145,7 @@ def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] =
                     if old and finite:
                         row.change_pct = row.change / abs(old) * 100
                     if kind == "metric":
-                        row.verdict = _verdict(goals.get(key), old, row.change)
+                        row.verdict = _verdict(goals.get(key), old, new)
             rows.append(row)
     return rows
 

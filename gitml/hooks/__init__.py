@@ -79,7 +79,7 @@ def run_pre_push(args: list[str]) -> int:
     remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "origin")
     try:
         text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-        if _nothing_to_check(text):
+        if _nothing_to_check(text, remote):
             return 0
         from gitml.hooks.prepush import check_push, from_pre_commit_env, parse_lines
 
@@ -99,21 +99,27 @@ def run_pre_push(args: list[str]) -> int:
     return 0
 
 
-def _nothing_to_check(text: str) -> bool:
+def _nothing_to_check(text: str, remote: str = "origin") -> bool:
     """True when the push carries no gitml ref or tag, the repository has no runs and no gates.
 
-    Answered from a few file reads, before dulwich or the index are even imported: this is the
-    cost of the hook on an ordinary push in a repository that does not use gitml's refs.
+    Answered from a few file reads and at most two git processes, before dulwich or the index are
+    even imported: this is the cost of the hook on an ordinary push in a repository that does not
+    use gitml's refs. Gates count wherever they may rule the push: in the work tree's
+    ``gitml.yaml`` and in that of every commit the full check could read it from (the remote's
+    commit of each pushed branch, its remote-tracking ref, the remote's default branch).
     """
     import subprocess
 
     if not text.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
         return False  # the pre-commit framework: what is pushed comes in variables
+    branches = []
     for line in text.splitlines():
         parts = line.split()
         name = parts[2] if len(parts) == 4 else ""
         if name.startswith("refs/gitml/") or (name.startswith("refs/tags/") and ("@" in name or "#" in name)):
             return False
+        if name.startswith("refs/heads/") and parts[1].strip("0"):
+            branches.append((parts[3], name[len("refs/heads/"):]))
     out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"],
                          capture_output=True, text=True, close_fds=False)
     if out.returncode != 0:
@@ -128,21 +134,54 @@ def _nothing_to_check(text: str) -> bool:
     except FileNotFoundError:
         pass
     try:
-        return "gates" not in (Path(top) / "gitml.yaml").read_text(errors="replace")
+        if "gates" in (Path(top) / "gitml.yaml").read_text(errors="replace"):
+            return False
     except FileNotFoundError:
-        return True
+        pass
+    return not branches or not _target_has_gates(branches, remote)
+
+
+def _target_has_gates(branches: list[tuple[str, str]], remote: str) -> bool:
+    """Whether any ``gitml.yaml`` the full check may take the gates from mentions gates."""
+    import re
+    import subprocess
+
+    specs = [sha for sha, _ in branches if re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", sha) and sha.strip("0")]
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", remote) and ".." not in remote:  # a name, not a URL
+        specs += [f"refs/remotes/{remote}/{b}" for _, b in branches]
+        specs += [f"refs/remotes/{remote}/{b}" for b in ("HEAD", "main", "master")]
+    if not specs:
+        return False
+    query = "".join(f"{spec}:gitml.yaml\n" for spec in specs)
+    out = subprocess.run(["git", "cat-file", "--batch"], input=query.encode(), capture_output=True,
+                         close_fds=False)
+    if out.returncode != 0:
+        return True  # cannot tell: let the full check decide
+    data, pos = out.stdout, 0
+    while pos < len(data):  # "<sha> <type> <size>\n<content>\n" or "<spec> missing\n"
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) == 3 and header[2].isdigit():
+            size = int(header[2])
+            if b"gates" in data[pos:pos + size]:
+                return True
+            pos += size + 1
+    return False
 
 
 def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLike = None):
     """Run the pre-push validation without pushing (for CI): nothing is uploaded.
 
     Checks the runs ref, every registry tag, and the given revisions (default: HEAD) as if they
-    were pushed to ``remote``'s branches of the same names.
+    were pushed to ``remote``'s branches of the same names: the gates are those of the
+    ``gitml.yaml`` on that branch as last fetched (``refs/remotes/<remote>/<branch>``), as the
+    pre-push hook reads them.
     """
     from gitml.core import runsref
     from gitml.core.gitrepo import open_repo
     from gitml.core.tags import parse_tag
-    from gitml.hooks.prepush import ZERO, PushedRef, check_push
+    from gitml.hooks.prepush import ZERO, PushedRef, TargetConfigs, check_push
     from gitml.sync import default_remote, tracking_ref
 
     with open_repo(repo) as git:
@@ -154,10 +193,13 @@ def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLi
         for tag, sha in git.tags().items():
             if parse_tag(tag):
                 refs.append(PushedRef(f"refs/tags/{tag}", sha, f"refs/tags/{tag}", ZERO))
+        targets = TargetConfigs(git, name)
         for rev in revs or ["HEAD"]:
             sha = git.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False).decode().strip()
             if not sha:
                 raise BadInputError(f"not a revision: {rev!r}")
             branch = rev if rev != "HEAD" else (git.head()[1] or "HEAD")
-            refs.append(PushedRef(f"refs/heads/{branch}", sha, f"refs/heads/{branch}", ZERO))
+            # As a push would: the remote's branch is where its gates are read from.
+            remote_sha = targets.tracking(branch) or ZERO
+            refs.append(PushedRef(f"refs/heads/{branch}", sha, f"refs/heads/{branch}", remote_sha))
         return check_push(name, refs, upload=False, repo=git)

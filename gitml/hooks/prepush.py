@@ -8,11 +8,13 @@ branch commits that runs were made from, no gate).
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
+import re
 from dataclasses import dataclass, field
 
 from gitml.core import runsref
-from gitml.core.config import load_config
+from gitml.core.config import Config, Goal, load_config, load_config_at
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
@@ -65,20 +67,84 @@ def from_pre_commit_env() -> list[PushedRef]:
                       os.environ.get("PRE_COMMIT_REMOTE_BRANCH", ""), os.environ.get("PRE_COMMIT_FROM_REF", ZERO))]
 
 
-def _policy(git: GitRepo) -> dict:
-    hooks = load_config(git.root).raw.get("hooks") or {}
-    policy = hooks.get("pre-push") or {} if isinstance(hooks, dict) else {}
-    if not isinstance(policy, dict):
-        raise BadInputError("gitml.yaml: hooks.pre-push must be a mapping")
-    return policy
+class TargetConfigs:
+    """The ``gitml.yaml`` that rules a push: the one on the branch pushed to, never the pushed one.
+
+    For a pushed branch, the configuration is read at the remote's current commit of that branch
+    (the ``<remote sha>`` git gives the hook); when the remote has no such branch yet, or that
+    commit is not in this repository, at the remote-tracking ref ``refs/remotes/<remote>/<branch>``,
+    else at the remote's default branch (``<remote>/HEAD``, else ``<remote>/main``, else
+    ``<remote>/master``). Only when none of those exists, or the commit found has no
+    ``gitml.yaml`` (the first push of a repository, a team that has no configuration yet), is the
+    work tree's file used: there is then no team rule that the push could loosen.
+    """
+
+    def __init__(self, git: GitRepo, remote: str) -> None:
+        self.git = git
+        # Tracking refs exist only for a configured remote; a URL or path names none (and must
+        # never become part of a file path).
+        self.remote = remote if remote in git.remotes() else None
+        self._configs: dict[str | None, Config] = {}
+        self._default: str | None | bool = False
+
+    def known(self, sha: str | None) -> str | None:
+        """``sha`` when it names an object this repository has, else None."""
+        if not sha or sha == ZERO or not re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", sha):
+            return None
+        return sha if self.git.has_object(sha) else None
+
+    def tracking(self, branch: str) -> str | None:
+        """The remote-tracking ref's commit of ``branch`` on this remote, if any."""
+        return self.known(self.git.ref(f"refs/remotes/{self.remote}/{branch}")) if self.remote else None
+
+    def default_branch_commit(self) -> str | None:
+        """The remote's default branch as last fetched, if known."""
+        if self._default is False:
+            self._default = None
+            if self.remote:
+                head = self.git.git("symbolic-ref", "-q", f"refs/remotes/{self.remote}/HEAD", check=False)
+                names = [head.decode().strip()] if head.strip() else []
+                for name in [*names, f"refs/remotes/{self.remote}/main", f"refs/remotes/{self.remote}/master"]:
+                    found = self.known(self.git.ref(name))
+                    if found:
+                        self._default = found
+                        break
+        return self._default
+
+    def target_commit(self, ref: PushedRef) -> str | None:
+        """The commit whose ``gitml.yaml`` rules the push of ``ref`` (None: the work tree's)."""
+        branch = ref.remote_ref[len("refs/heads/"):]
+        return self.known(ref.remote_sha) or self.tracking(branch) or self.default_branch_commit()
+
+    def config(self, commit: str | None) -> Config:
+        """The configuration at ``commit``, or the work tree's when it is None or has none."""
+        if commit not in self._configs:
+            try:
+                found = load_config_at(self.git, commit) if commit else None
+            except BadInputError as exc:
+                raise BadInputError(exc.message, hint="it rules pushes to that branch: fix it there, pushing the "
+                                    "fix with GITML_SKIP_HOOKS=1") from None
+            self._configs[commit] = found if found is not None else load_config(self.git.root)
+        return self._configs[commit]
+
+    def for_branch(self, ref: PushedRef) -> Config:
+        return self.config(self.target_commit(ref))
+
+    def for_push(self) -> Config:
+        """What rules the push as a whole (upload, on_unreachable): the remote's default branch."""
+        return self.config(self.default_branch_commit())
 
 
 def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None, repo: RepoLike = None) -> CheckResult:
-    """Check (and by default make safe) what a push to git remote ``remote`` carries."""
+    """Check (and by default make safe) what a push to git remote ``remote`` carries.
+
+    Gates and hook policy come from the configuration of the branches pushed to
+    (:class:`TargetConfigs`), never from the commits being pushed or the work tree.
+    """
     result = CheckResult()
     with open_repo(repo) as git:
-        policy = _policy(git)
-        gates = policy.get("gates") or []
+        targets = TargetConfigs(git, remote)
+        policy = targets.for_push().pre_push
         branch_refs = [r for r in refs if r.local_sha != ZERO and r.remote_ref.startswith("refs/heads/")]
         for ref in refs:
             if ref.local_sha == ZERO:
@@ -89,9 +155,9 @@ def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None, r
                 result.tags.append(ref.remote_ref[10:])
         if result.tags:
             _check_tags(git, result)
-        needs_index = git.ref(runsref.RUNS_REF) is not None and branch_refs
-        if needs_index or (gates and branch_refs):
-            _branch_pushes(git, remote, branch_refs, gates, result)
+        gated = any(targets.for_branch(r).pre_push.get("gates") for r in branch_refs)
+        if branch_refs and (gated or git.ref(runsref.RUNS_REF) is not None):
+            _branch_pushes(git, remote, branch_refs, targets, result)
         if result.runs:
             _check_artifacts(git, remote, policy, result, upload)
     return result
@@ -128,8 +194,8 @@ def _check_tags(git: GitRepo, result: CheckResult) -> None:
                 result.runs.add(run_id)
 
 
-def _branch_pushes(git: GitRepo, remote: str, refs: list[PushedRef], gates: list, result: CheckResult) -> None:
-    from gitml.diff.sides import NoRunError, resolve_side
+def _branch_pushes(git: GitRepo, remote: str, refs: list[PushedRef], targets: TargetConfigs,
+                   result: CheckResult) -> None:
     from gitml.tracking import index
 
     conn = index.open_index(git)
@@ -144,17 +210,32 @@ def _branch_pushes(git: GitRepo, remote: str, refs: list[PushedRef], gates: list
                                     chunk).fetchall()
                 result.runs.update(r[0] for r in rows)
             branch = ref.remote_ref[len("refs/heads/"):]
-            for gate in gates:
-                if any(fnmatch.fnmatchcase(branch, p) for p in gate.get("branches") or []):
-                    _apply_gate(git, conn, branch, ref.local_sha, gate, result, resolve_side, NoRunError)
+            config = targets.for_branch(ref)
+            for gate in config.pre_push.get("gates") or []:
+                if any(fnmatch.fnmatchcase(branch, p) for p in gate["branches"]):
+                    _apply_gate(_Gating(git, conn, targets, ref, branch, config.goals), gate, result)
     finally:
         conn.close()
 
 
-def _apply_gate(git, conn, branch, sha, gate, result, resolve_side, NoRunError) -> None:
-    goals = load_config(git.root).goals
+@dataclass
+class _Gating:
+    """What applying one pushed branch's gates needs."""
+
+    git: GitRepo
+    conn: object
+    targets: TargetConfigs
+    ref: PushedRef
+    branch: str
+    goals: dict
+
+
+def _apply_gate(g: _Gating, gate: dict, result: CheckResult) -> None:
+    from gitml.diff.sides import NoRunError, resolve_side
+
+    branch, sha = g.branch, g.ref.local_sha
     try:
-        side = resolve_side(git, conn, branch, commit=sha, goals=goals)
+        side = resolve_side(g.git, g.conn, branch, commit=sha, goals=g.goals)
     except NoRunError:
         if gate.get("require_run"):
             result.problems.append(f"gate for {branch}: no finished run for {sha[:7]} or its ancestors — "
@@ -165,24 +246,58 @@ def _apply_gate(git, conn, branch, sha, gate, result, resolve_side, NoRunError) 
         if value is None:
             result.problems.append(f"gate for {branch}: run {side.run.id[:8]} has no metric {name!r}")
             continue
-        if "min" in rule and not value >= rule["min"]:
-            result.problems.append(f"gate for {branch}: {name} = {value:g} is below the minimum {rule['min']}")
-        if "max" in rule and not value <= rule["max"]:
-            result.problems.append(f"gate for {branch}: {name} = {value:g} is above the maximum {rule['max']}")
+        base = None
         if "max_regression" in rule:
             against = rule.get("against", "main")
             try:
-                base = resolve_side(git, conn, against, goals=goals).run.metrics.get(name)
+                base = _against(g, against).run.metrics.get(name)
             except (NoRunError, BadInputError):
                 result.warnings.append(f"gate for {branch}: no run on {against!r} to compare {name} with")
-                continue
-            if base is None:
-                continue
-            goal = goals.get(name)
-            worse = (value - base) if goal is not None and goal.direction == "min" else (base - value)
-            if worse > rule["max_regression"]:
-                result.problems.append(f"gate for {branch}: {name} regressed by {worse:g} against {against} "
-                                       f"({base:g} -> {value:g}; allowed {rule['max_regression']})")
+            else:
+                if base is None:
+                    result.warnings.append(f"gate for {branch}: the run on {against!r} has no {name} to compare with")
+        for problem in gate_problems(name, value, rule, base, g.goals.get(name)):
+            result.problems.append(f"gate for {branch}: {problem}")
+
+
+def _against(g: _Gating, against: str):
+    """The run ``against`` stands for: a branch as the remote has it, else the revision or run as given.
+
+    Pushing ``main`` with ``against: main`` compares with the remote's ``main``, not with the
+    local ``main`` that is being pushed (which would compare the run with itself).
+    """
+    commit = None
+    if against == g.branch:
+        commit = g.targets.known(g.ref.remote_sha)
+    commit = commit or g.targets.tracking(against)
+    from gitml.diff.sides import resolve_side
+
+    return resolve_side(g.git, g.conn, against, goals=g.goals, commit=commit)
+
+
+def gate_problems(name: str, value: float, rule: dict, base: float | None, goal: Goal | None = None) -> list[str]:
+    """What is wrong with metric ``name`` = ``value`` under one gate ``rule`` (empty: it passes).
+
+    NaN never passes a rule: it is not at least a minimum, not at most a maximum, and worse than
+    any number it is compared with. ``base`` is the value of the run ``against`` stands for
+    (None: no ``max_regression`` check); a NaN base leaves nothing to regress from. Infinities
+    compare as numbers: ``inf`` accuracy is no regression, ``-inf`` is, whatever the tolerance.
+    """
+    if math.isnan(value):
+        wants = [f"{k} {rule[k]}" for k in ("min", "max", "max_regression") if k in rule]
+        return [f"{name} is NaN, not a number (the rule: {', '.join(wants)})"]
+    problems = []
+    if "min" in rule and not value >= rule["min"]:
+        problems.append(f"{name} = {value:g} is below the minimum {rule['min']}")
+    if "max" in rule and not value <= rule["max"]:
+        problems.append(f"{name} = {value:g} is above the maximum {rule['max']}")
+    if "max_regression" in rule and base is not None and not math.isnan(base) and value != base:
+        against = rule.get("against", "main")
+        worse = (value - base) if goal is not None and goal.direction == "min" else (base - value)
+        if worse > rule["max_regression"]:
+            problems.append(f"{name} regressed by {worse:g} against {against} "
+                            f"({base:g} -> {value:g}; allowed {rule['max_regression']})")
+    return problems
 
 
 def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResult, upload: bool | None) -> None:
@@ -191,7 +306,7 @@ def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResul
     from gitml.artifacts.transfer import _referenced, cache_dir
     from gitml.core.remotes import get_remote, list_remotes
 
-    refs = _referenced(git, sorted(result.runs))
+    refs, _ = _referenced(git, sorted(result.runs))  # strict: a bad run raises, it is not skipped
     if not refs:
         return
     if not list_remotes(git):
