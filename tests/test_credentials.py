@@ -410,3 +410,26 @@ def test_runs_show_masks_a_record_written_elsewhere(repo):
     assert "command    train --data s3://***@bucket/d\n" in shown.out
     for secret in ("GHTOKEN1", "TOK1", "AKIAEXAMPLE", "SECRETKEY"):
         assert secret not in shown.out
+
+
+def test_hand_written_gitml_yaml_is_masked_when_listed(repo):
+    """Readers accept a hand-written gitml.yaml as it is; showing it still masks the credentials."""
+    (repo / "gitml.yaml").write_text(
+        "remotes:\n"
+        "  hand:\n"
+        "    url: https://deploy:HANDPW12@files.example/store?token=HANDTOK1\n"
+        "    options: {secret: HANDSEC1, profile: dev}\n"
+    )
+    assert gitml(repo, "remote", "add", "hand", "https://files.example/store", "--local",
+                 "-o", "password=LOCALPW1").code == 0  # a personal override of the team remote
+    listed = gitml(repo, "remote", "list", "--json")
+    assert json.loads(listed.out) == [
+        {"default": True, "name": "hand", "scope": "team", "url": "https://files.example/store",
+         "options": {"password": "***", "profile": "dev", "secret": "***"}},
+    ]
+    (repo / ".git" / "config").write_text((repo / ".git" / "config").read_text().replace(
+        "url = https://files.example/store", "url = s3://KEYID123:LOCALSEC@bucket/x"))
+    table = gitml(repo, "remote", "list")
+    assert "s3://***@bucket/x" in table.out
+    for secret in ("HANDPW12", "HANDTOK1", "HANDSEC1", "LOCALPW1", "KEYID123", "LOCALSEC"):
+        assert secret not in listed.out + table.out
