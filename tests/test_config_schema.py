@@ -140,6 +140,8 @@ def test_unknown_keys_and_wrong_types_name_the_path(text, message):
     ("params: [oops\n", "gitml.yaml line 2: invalid YAML: expected ',' or ']', but got '<stream end>'"),
     ("base: &b [x]\nparams: *b\n", "gitml.yaml line 1: invalid YAML: anchors and aliases (&, *) are not allowed"),
     ("params: [a]\nexperiment: e\nparams: [b]\n", "gitml.yaml line 3: invalid YAML: duplicate key 'params'"),
+    ("hooks:\n  <<: {pre-push: {upload: false}}\n", "gitml.yaml line 2: invalid YAML: merge keys (<<) are not allowed"),
+    ("experiment: 2024-01-01\n", "gitml.yaml: experiment: expected text, got a date"),
     ("hooks:\n  pre-push:\n    upload: true\n    upload: false\n",
      "gitml.yaml line 4: invalid YAML: duplicate key 'upload'"),
     ("params: !!python/name:os.system\n",

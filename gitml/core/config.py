@@ -338,6 +338,9 @@ def _loader():
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise yaml.MarkedYAMLError(problem="merge keys (<<) are not allowed",
+                                               problem_mark=key_node.start_mark)
                 key = self.construct_object(key_node, deep=True)
                 if isinstance(key, (str, int, float, bool)) or key is None:
                     if key in seen:
