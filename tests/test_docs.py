@@ -207,7 +207,8 @@ def run_console(example: Example, cwd: Path, path_env: str, capture: Path) -> No
                 assert line in said, f"{where}: `$ {step.command}` did not say {line!r}; it said:\n" + "\n".join(said)
 
 
-@pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md"])
+@pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
+                                  "security.md"])
 def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}
@@ -232,7 +233,7 @@ def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     "page",
     ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/diff.md", "docs/registry.md",
-     "docs/sync.md", "docs/cli.md", "docs/formats.md"],
+     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md"],
 )
 def test_relative_links_point_at_files(page):
     path = DOCS.parent / page

@@ -147,7 +147,7 @@ def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
             except BadInputError:
                 safe = False
             if not safe:
-                raise BadInputError(f"cannot record {file!r}: its name has a control character, a "
+                raise BadInputError(f"cannot record {str(file)!r}: its name has a control character, a "
                                     "backslash or a '.'/'..' segment", hint="rename it, or leave it out")
         files = []
         for file in found:

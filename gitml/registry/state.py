@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitml.core import yamlfmt
+from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
+from gitml.core.ids import check_artifact_path, check_digest, check_run_id
 from gitml.core.tags import parse_tag, version_key
 
 CACHE_FILE = "registry-cache.json"
@@ -103,7 +105,22 @@ def parse_message(message: str) -> dict[str, Any]:
         block = yamlfmt.load(rest if rest.endswith("\n") else rest + "\n").get("gitml")
     except ValueError:
         return {}
-    return block if isinstance(block, dict) else {}
+    return _checked_meta(block) if isinstance(block, dict) else {}
+
+
+def _checked_meta(block: dict[str, Any]) -> dict[str, Any]:
+    """Drop the fields of a tag's block that fail their grammar: a tag is anyone's to push, and
+    ``run``, ``path`` and ``sha256`` end up in ``runs:/`` URIs and paths."""
+    out = dict(block)
+    checks = {"run": check_run_id, "path": check_artifact_path, "sha256": check_digest}
+    for key, check in checks.items():
+        if key in out:
+            try:
+                if not isinstance(out[key], str) or check(out[key]) != out[key]:
+                    raise BadInputError(key)
+            except BadInputError:
+                del out[key]
+    return out
 
 
 def _read_event(git: GitRepo, name: str, sha: str) -> dict[str, Any] | None:

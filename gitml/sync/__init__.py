@@ -83,8 +83,9 @@ def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
 
 
 def incoming_problems(git: GitRepo, ours: str | None, theirs: str) -> dict[str, str]:
-    """``{run id or entry: problem}`` for every run that merging ``theirs`` would bring in and
-    that fails the reader's checks (docs/security.md): checked before anything is merged."""
+    """``{run id or entry: message}`` for every run that merging ``theirs`` would bring in and
+    that fails the reader's checks (docs/security.md): checked before anything is merged. Each
+    message names its run or entry."""
     base = None
     if ours is not None:
         base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
@@ -100,7 +101,7 @@ def incoming_problems(git: GitRepo, ours: str | None, theirs: str) -> dict[str, 
             if "history.tsv" in files:
                 parse_history(key, files["history.tsv"])
         except GitmlError as exc:
-            problems[key] = exc.message.removeprefix(f"run {key}: ")
+            problems[key] = exc.message
     return problems
 
 
@@ -120,10 +121,10 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
             return 0
         bad = incoming_problems(git, ours, theirs)
         if bad and not exclude_bad:
-            key, problem = next(iter(bad.items()))
+            problem = next(iter(bad.values()))
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
             raise GitmlError(
-                f"refusing runs from {remote or theirs[:12]}: {key}: {problem}{more}; nothing was merged",
+                f"refusing runs from {remote or theirs[:12]}: {problem}{more}; nothing was merged",
                 hint="gitml pull --exclude-bad merges the others and leaves these out")
         if bad:
             theirs = _without(git, theirs, set(bad))
