@@ -304,3 +304,16 @@ def test_badly_shaped_gate_is_one_line_and_exit_2(pushing, config, message):
     assert direct.code == 2 and direct.err.splitlines() == [f"gitml: pre-push: {message}"]
     check = gitml(repo, "check")
     assert check.code == 2 and check.err.splitlines() == [f"gitml: error: {message}"]
+
+
+def test_an_invalid_pushed_config_is_stopped_before_it_lands(team):
+    repo, origin = team
+    _commit_config(repo, _gates("          acc: {min: 0.9}\n") + "        require_runs: true\n", "typo")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    code, err = push(repo, "main")
+    assert code != 0
+    assert _gitml_lines(err)[0] == (
+        f"gitml: pre-push: gitml.yaml at {sha[:7]}: hooks.pre-push.gates[0].require_runs: unknown key "
+        "(expected one of: branches, metrics, require_run) — once on main, it would refuse every push "
+        "to main; fix it, then push again")
+    assert git(origin, "rev-parse", "main").strip() != sha

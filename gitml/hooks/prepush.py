@@ -155,12 +155,24 @@ def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None, r
                 result.tags.append(ref.remote_ref[10:])
         if result.tags:
             _check_tags(git, result)
+        for ref in branch_refs:
+            _check_pushed_config(git, ref, result)
         gated = any(targets.for_branch(r).pre_push.get("gates") for r in branch_refs)
         if branch_refs and (gated or git.ref(runsref.RUNS_REF) is not None):
             _branch_pushes(git, remote, branch_refs, targets, result)
         if result.runs:
             _check_artifacts(git, remote, policy, result, upload)
     return result
+
+
+def _check_pushed_config(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
+    """A pushed ``gitml.yaml`` that is invalid would refuse every later push to its branch: stop it here."""
+    try:
+        load_config_at(git, ref.local_sha)
+    except BadInputError as exc:
+        branch = ref.remote_ref[len("refs/heads/"):]
+        result.problems.append(f"{exc.message} — once on {branch}, it would refuse every push to {branch}; "
+                               "fix it, then push again")
 
 
 def _runs_pushed(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
