@@ -278,12 +278,10 @@ def _against(g: _Gating, against: str):
     Pushing ``main`` with ``against: main`` compares with the remote's ``main``, not with the
     local ``main`` that is being pushed (which would compare the run with itself).
     """
-    commit = None
-    if against == g.branch:
-        commit = g.targets.known(g.ref.remote_sha)
-    commit = commit or g.targets.tracking(against)
     from gitml.diff.sides import resolve_side
 
+    commit = g.targets.known(g.ref.remote_sha) if against == g.branch else None
+    commit = commit or g.targets.tracking(against)
     return resolve_side(g.git, g.conn, against, goals=g.goals, commit=commit)
 
 
