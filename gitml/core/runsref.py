@@ -45,8 +45,9 @@ class BadEntry(str):
 
 
 def display_key(key: str) -> str:
-    """A key as it can be shown and stored: bytes that are not UTF-8 become ``\\xNN``."""
-    return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A key as it can be shown on one line and stored: control characters and bytes that are
+    not UTF-8 are backslash-escaped (``runs/ab/a\\nb``); ``gitml runs delete`` takes this form."""
+    return key if key.isprintable() else repr(key)[1:-1]
 
 
 def write_run_tree(repo: GitRepo, files: dict[str, bytes]) -> str:
@@ -147,19 +148,20 @@ def shard_runs(repo: GitRepo, name: str, entry: tuple[int, str]) -> dict[str, st
     back as a :class:`BadEntry`, so it is reported by name while every other run still works.
     """
     mode, sha = entry
+    here = display_key(f"runs/{name}")
     if not SHARD_RE.match(name):
-        return {f"runs/{name}": BadEntry(sha, f"runs/{name!r}: not a shard folder (two hex digits)")}
+        return {f"runs/{name}": BadEntry(sha, f"{here}: not a shard folder (two hex digits)")}
     if mode != TREE_MODE:
-        return {f"runs/{name}": BadEntry(sha, f"runs/{name}: a file where a shard folder should be")}
+        return {f"runs/{name}": BadEntry(sha, f"{here}: a file where a shard folder should be")}
     try:
         entries = repo.read_tree(sha)
     except (BadInputError, KeyError):
-        return {f"runs/{name}": BadEntry(sha, f"runs/{name}: shard folder cannot be read")}
+        return {f"runs/{name}": BadEntry(sha, f"{here}: shard folder cannot be read")}
     out: dict[str, str] = {}
     for run_id, (run_mode, run_sha) in entries.items():
         if not RUN_ID_RE.match(run_id) or run_id[:2] != name:
             out[f"runs/{name}/{run_id}"] = BadEntry(
-                run_sha, f"runs/{name}/{run_id!r}: not a run id of shard {name}")
+                run_sha, f"{display_key(f'runs/{name}/{run_id}')}: not a run id of shard {name}")
         elif run_mode != TREE_MODE:
             out[run_id] = BadEntry(run_sha, f"run {run_id}: a file where the run folder should be")
         else:

@@ -182,7 +182,8 @@ def _runs_pushed(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
         try:
             parse_run(run_id, runsref.read_run_files(git, tree, RUN_FILES))
         except GitmlError as exc:
-            result.problems.append(f"{exc} — fix or delete that run (gitml runs delete {run_id[:8]})")
+            what = run_id if run_id.startswith("runs/") else run_id[:8]
+            result.problems.append(f"{exc} — fix or delete that run (gitml runs delete {runsref.display_key(what)})")
             continue
         result.runs.add(run_id)
 
@@ -316,7 +317,9 @@ def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResul
     from gitml.artifacts.transfer import _referenced, cache_dir
     from gitml.core.remotes import get_remote, list_remotes
 
-    refs, _ = _referenced(git, sorted(result.runs))  # strict: a bad run raises, it is not skipped
+    refs, refused = _referenced(git, sorted(result.runs), strict=False)
+    for run_id, problem in refused.items():
+        result.problems.append(f"run {run_id}: {problem} — fix or delete that run (gitml runs delete {run_id})")
     if not refs:
         return
     if not list_remotes(git):
