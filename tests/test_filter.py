@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import sqlite3
 
 import pytest
+from conftest import gitml
 
+import gitml as api
+from gitml.core import filter as filter_module
 from gitml.core.errors import BadInputError
-from gitml.core.filter import compile_filter, compile_order_by
+from gitml.core.filter import (
+    MAX_DEPTH,
+    MAX_FILTER_CHARS,
+    MAX_ORDER_KEYS,
+    MAX_TERMS,
+    compile_filter,
+    compile_order_by,
+)
 
 SCHEMA = """
 CREATE TABLE runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT, status TEXT, start_time TEXT,
@@ -109,14 +121,20 @@ TAGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def db():
+def fixture_db() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
     conn.executescript(SCHEMA)
     conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,NULL)", RUNS)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,0,NULL)", METRICS)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", PARAMS)
     conn.executemany("INSERT INTO tags VALUES (?,?,?)", TAGS)
+    conn.commit()
+    return conn
+
+
+@pytest.fixture(scope="module")
+def db():
+    conn = fixture_db()
     yield conn
     conn.close()
 
@@ -445,3 +463,189 @@ def test_random_token_soup_never_crashes(db):
             db.execute(query.format(sql), params).fetchall()
             compiled += 1
     assert compiled > 100
+
+
+# -- bounds: depth, length, term count; SQL that SQLite accepts within them -----------------------
+
+@pytest.fixture(scope="module")
+def strict_db():
+    """The fixture db with SQLite's compile-time default limits, which other builds keep (this
+    one allows more variables and SQL text): what compiles must run on any SQLite."""
+    conn = fixture_db()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 1_000_000)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 1000)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_COMPOUND_SELECT, 500)
+    yield conn
+    conn.close()
+
+
+def nested(levels: int, inner: str = "metrics.acc > 0.8") -> str:
+    """``levels`` parentheses deep, alternating AND and OR (the shape flattening cannot undo)."""
+    heads = ["(tags.team = 'nlp' OR " if i % 2 else "(params.lr < 0.05 AND " for i in range(levels)]
+    return "".join(reversed(heads)) + inner + ")" * levels
+
+
+def bad(expr, *fragments, compile_=compile_filter):
+    with pytest.raises(BadInputError) as info:
+        compile_(expr)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert info.value.exit_code == 2
+    return message
+
+
+def test_thousand_term_or_works(strict_db):
+    expr = " OR ".join(f"run_id = 'nope{i}'" for i in range(998))
+    expr += " OR run_id = 'r4' OR metrics.acc = 0.5"
+    assert matching(strict_db, expr) == ["r2", "r4"]
+    and_chain = " AND ".join(["metrics.acc > 0.1"] * 1000 + ["params.lr < 0.005"])
+    assert matching(strict_db, and_chain) == ["r1"]
+
+
+def test_long_chains_are_balanced_groups():
+    sql, params = compile_filter(" OR ".join(f"status = 's{i}'" for i in range(200)))
+    assert params == [f"s{i}" for i in range(200)]
+    # 200 operands: four groups of at most 64 under one OR, not one chain 200 deep.
+    groups = ["(" + " OR ".join(["(r.status = ?)"] * n) + ")" for n in (64, 64, 64, 8)]
+    assert sql == "(" + " OR ".join(groups) + ")"
+
+
+@pytest.mark.parametrize("terms", [1000, MAX_TERMS])
+def test_long_in_lists_work(strict_db, terms):
+    values = ", ".join(f"'v{i}'" for i in range(terms - 2))
+    assert matching(strict_db, f"name IN ({values}, 'beta', 'alpha')") == ["r1", "r2"]
+    assert matching(strict_db, f"name NOT IN ({values}, 'beta', 'alpha')") == ["r3", "r4", "r5"]
+    numbers = ", ".join(str(i + 100) for i in range(terms - 2))
+    assert matching(strict_db, f"params.lr IN ({numbers}, 0.01, '0.1')") == ["r2", "r3"]
+    assert matching(strict_db, f"params.model.depth NOT IN ({numbers}, 6)") == ["r1", "r3"]
+    assert matching(strict_db, f"metrics.acc IN ({numbers}, 0.7)") == ["r3"]
+
+
+@pytest.mark.parametrize("levels", [1, 4, 5, 20, MAX_DEPTH])
+def test_deep_nesting_up_to_the_limit_works(strict_db, levels):
+    def fold(inner: set[str]) -> list[str]:
+        # The same nesting evaluated in Python: params.lr < 0.05, tags.team = 'nlp'.
+        small_lr, nlp = {"r1", "r2", "r4"}, {"r2"}
+        for i in range(levels):
+            inner = nlp | inner if i % 2 else small_lr & inner
+        return sorted(inner)
+
+    assert matching(strict_db, nested(levels)) == fold({"r1", "r5"})
+    assert matching(strict_db, nested(levels, "metrics.acc < 0.8")) == fold({"r2", "r3"})
+    assert matching(strict_db, nested(levels, "params.lr = 0.001")) == fold({"r1", "r4"})
+
+
+def test_redundant_and_same_joiner_parentheses_flatten():
+    inner = "metrics.acc > 0.5"
+    assert compile_filter("(" * MAX_DEPTH + inner + ")" * MAX_DEPTH) == compile_filter(inner)
+    flat = compile_filter("status = 'a' OR status = 'b' OR status = 'c'")
+    assert compile_filter("status = 'a' OR (status = 'b' OR (status = 'c'))") == flat
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 200, 10_000])
+def test_too_deep_is_refused_with_position(levels):
+    expr = "(" * levels + "metrics.acc > 1" + ")" * levels
+    bad(expr, f"more than {MAX_DEPTH} deep", f"at position {MAX_DEPTH + 1}")
+    message = bad(nested(levels), f"more than {MAX_DEPTH} deep")
+    position = [m.start() for m in re.finditer(r"\(", nested(levels))][MAX_DEPTH] + 1
+    assert f"at position {position}" in message
+
+
+def test_too_many_terms_is_refused_with_position(strict_db):
+    within = " OR ".join(["metrics.acc = 0.7"] * MAX_TERMS)
+    assert matching(strict_db, within) == ["r3"]
+    over = within + " OR metrics.acc = 0.5"
+    bad(over, f"more than {MAX_TERMS:,} conditions", f"at position {len(within) + 5}")
+    values = ", ".join(["1"] * MAX_TERMS)
+    position = len("metrics.acc IN (") + len("1, ") * MAX_TERMS + 1
+    bad(f"metrics.acc IN ({values}, 2)", "conditions", f"at position {position}")
+    bad(f"metrics.acc > 1 AND metrics.acc IN ({values})", "conditions")
+
+
+def test_huge_filter_strings():
+    # A 1 MB value is data: it is bound, not spliced into the SQL.
+    sql, params = compile_filter("params.x = '" + "a" * 1_000_000 + "'")
+    assert len(sql) < 200 and params == ["x", "a" * 1_000_000]
+    assert compile_filter(" " * 1_000_000) == ("1", [])
+    bad("x" * (MAX_FILTER_CHARS + 1), "too long", f"{MAX_FILTER_CHARS + 1:,} characters",
+        f"position {MAX_FILTER_CHARS + 1}")
+    bad("(" * 1_000_000, f"more than {MAX_DEPTH} deep", f"at position {MAX_DEPTH + 1}")
+    bad(")" * 1_000_000, "expected a key", "')' at position 1")
+    bad("metrics.acc = 1 OR " * 50_000, "conditions", f"at position {19 * MAX_TERMS + 1}")
+    bad("status IN (" + "'a', " * 200_000 + "'b')", "conditions",
+        f"at position {len('status IN (') + 5 * MAX_TERMS + 1}")
+    bad("status = 'a' " + "@" * 1_000_000, "unexpected character '@' at position 14")
+    bad("params.x = '" + "\\'" * 300_000, "unterminated string", "position 12")
+
+
+def test_non_string_filters_are_bad_input():
+    bad(12, "expected a string, got int")
+    bad(["metrics.acc > 1"], "expected a string, got list")
+    assert compile_filter(None) == ("1", [])  # type: ignore[arg-type]
+
+
+def test_deep_filters_match_like_inline_ones(monkeypatch, strict_db):
+    """The CTE form used for deep filters selects exactly what the parenthesised form does."""
+    rng = random.Random(99)
+    leaves = ["metrics.acc > 0.6", "params.lr < 0.05", "tags.team = 'nlp'", "status = 'FINISHED'",
+              "name LIKE '%a%'", "metrics.loss IS NULL", "params.optimizer NOT IN ('sgd', 'x')",
+              "dirty = 0", "user != 'alice'", "tags.note ILIKE 'good%'"]  # fmt: skip
+
+    def tree(depth: int) -> str:
+        if depth == 0 or rng.random() < 0.25:
+            return rng.choice(leaves)
+        parts = [tree(depth - 1) for _ in range(rng.randint(2, 4))]
+        return "(" + rng.choice([" AND ", " OR "]).join(parts) + ")"
+
+    exprs = [tree(rng.randint(2, 7)) for _ in range(60)]
+    inline = [matching(strict_db, e) for e in exprs]
+    monkeypatch.setattr(filter_module, "_INLINE_NESTING", 0)
+    assert all(compile_filter(e)[0].startswith("r.id IN (WITH") for e in exprs if e[0] == "(")
+    assert [matching(strict_db, e) for e in exprs] == inline
+    assert {tuple(m) for m in inline} > {()}  # the filters do select different runs
+
+
+def test_many_groups_use_chunked_compounds(strict_db):
+    group = "(status = 'FAILED' AND (name = 'beta' OR (user = 'x' AND (branch = 'y' OR dirty = 1))))"
+    expr = " OR ".join([group] * 600 + ["metrics.acc = 0.7"])
+    sql, _ = compile_filter(expr)
+    assert sql.startswith("r.id IN (WITH g1(id) AS")
+    assert matching(strict_db, expr) == ["r2", "r3"]
+
+
+def test_order_by_bounds():
+    keys = ", ".join(["metrics.acc"] * MAX_ORDER_KEYS)
+    assert compile_order_by(keys)[0].count("IS NULL") == MAX_ORDER_KEYS
+    bad(keys + ", params.lr", f"more than {MAX_ORDER_KEYS} sort keys", "'params.lr' at position",
+        compile_=compile_order_by)
+    bad(["start_time"] * (MAX_ORDER_KEYS + 1), "sort keys", compile_=compile_order_by)
+    bad({"metrics.acc": 1}, "expected a string or a list, got dict", compile_=compile_order_by)
+    bad(7, "got int", compile_=compile_order_by)
+    bad(["metrics.acc", b"x"], "expected a string item, got bytes", compile_=compile_order_by)
+    bad("metrics.`" + "x" * 1_000_000, "unterminated string", compile_=compile_order_by)
+    bad("x" * (MAX_FILTER_CHARS + 1), "bad order_by: too long", compile_=compile_order_by)
+
+
+def test_search_and_cli_take_a_thousand_term_or(repo):
+    """Through the real index and the real CLI: the long OR returns the right runs, a too-deep
+    filter is one line and exit code 2."""
+    ids = {name: api.commit_run(name=name, metrics={"acc": acc}, repo=repo).id
+           for name, acc in (("a", 0.1), ("b", 0.2), ("c", 0.3))}
+    expr = " OR ".join([f"run_id = '{i:032x}'" for i in range(998)]
+                       + [f"run_id = '{ids['a']}'", "metrics.acc = 0.3"])
+    found = api.search_runs(filter=expr, order_by="metrics.acc", repo=repo)
+    assert [run.name for run in found] == ["a", "c"]
+    result = gitml(repo, "runs", "list", "-f", expr, "-o", "metrics.acc DESC", "--json")
+    assert result.code == 0, result.err
+    assert [run["name"] for run in json.loads(result.out)] == ["c", "a"]
+    deep = "(" * 200 + "metrics.acc > 0" + ")" * 200
+    result = gitml(repo, "runs", "list", "-f", deep)
+    assert result.code == 2 and result.out == ""
+    assert result.err.strip() == (
+        f"gitml: error: bad filter: parentheses nested more than {MAX_DEPTH} deep at position "
+        f"{MAX_DEPTH + 1} (flatten the filter: AND binds tighter than OR)")
+    keys = ",".join(["metrics.acc"] * (MAX_ORDER_KEYS + 1))
+    result = gitml(repo, "runs", "list", "-o", keys)
+    assert result.code == 2 and "more than 64 sort keys" in result.err

@@ -4,17 +4,46 @@ The filter language is MLflow's ``search_runs`` syntax plus ``OR`` and parenthes
 is assembled only from fixed fragments picked by the parser; every key name and literal the user
 typed travels as a bound ``?`` parameter, so no input can change the shape of the query. The
 fragments assume the outer query aliases the ``runs`` table as ``r``.
+
+Every input is bounded before it can cost much: a filter or order-by string of at most
+:data:`MAX_FILTER_CHARS` characters (read once, token by token, stopping at the first error), at
+most :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions. Within those bounds the SQL always stays
+inside SQLite's own limits (expression depth 1000, parser stack of about 30 nested levels,
+32766 bound variables, 1 MB of SQL text): long AND/OR chains become balanced groups of at most
+:data:`_CHUNK` operands and a deeply nested filter is spelled as a list of common table
+expressions rather than nested parentheses.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from gitml.core.errors import BadInputError
 
-__all__ = ["ATTRIBUTE_COLUMNS", "compile_filter", "compile_order_by"]
+__all__ = [
+    "ATTRIBUTE_COLUMNS", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS",
+    "compile_filter", "compile_order_by",
+]  # fmt: skip
+
+#: Longest filter or order-by string accepted, in characters.
+MAX_FILTER_CHARS = 1024 * 1024
+#: Deepest nesting of parentheses in a filter.
+MAX_DEPTH = 64
+#: Most conditions in a filter; each value of an IN list counts as one.
+MAX_TERMS = 4096
+#: Most sort keys in an order-by.
+MAX_ORDER_KEYS = 64
+# Operands per SQL AND/OR group: a left-deep chain of n operands is n deep in SQLite's expression
+# tree, so longer chains are split into balanced groups.
+_CHUNK = 64
+# Filters whose SQL would nest parentheses deeper than this use common table expressions instead
+# (SQLite 3.45 and older overflow their parser stack at about 30 levels).
+_INLINE_NESTING = 4
+# Most SELECTs joined by one UNION/INTERSECT in the SQL for a deeply nested filter.
+_COMPOUND = 256
 
 _COLUMNS = ("id", "name", "experiment", "status", "start_time", "end_time", "user", "branch")
 #: Attribute names a filter may use, mapped to their ``runs`` column.
@@ -39,7 +68,7 @@ _PREFIX_HINT = "use metrics.<name>, params.<name>, tags.<name> or attributes.<na
 _QUOTE_HINT = "quote names with spaces or symbols, e.g. metrics.`val loss`"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Tok:
     kind: str  # word, key, str, num, bool, op, "(", ")", ",", end
     text: str  # source text, quoted as the user wrote it, for messages
@@ -47,23 +76,42 @@ class _Tok:
     value: Any = None
 
 
+@dataclass
+class _Leaf:
+    """One compiled condition: SQL with ``?`` placeholders and their values, in order."""
+
+    sql: str
+    params: list
+
+
+@dataclass
+class _Group:
+    """Operands joined by AND or OR; never holds a group with the same joiner."""
+
+    joiner: str
+    parts: list[_Leaf | _Group]
+
+
+_Node = _Leaf | _Group
+
+
+# A quoted text: the quote doubled or backslash-escaped stands for itself, as does an escaped
+# backslash; any other backslash stays (LIKE patterns use it to escape % and _). Each position
+# matches one alternative at most, so a failed match backtracks in linear time.
+_QUOTED = {
+    q: re.compile(rf"{q}((?:[^{q}\\]|{q}{q}|\\[{q}\\]|\\(?![{q}\\]))*){q}(?!{q})", re.S)
+    for q in "'\"`"
+}
+_UNESCAPE = {q: re.compile(rf"{q}{q}|\\([{q}\\])") for q in "'\"`"}
+
+
 def _read_quoted(src: str, start: int, what: str) -> tuple[str, int]:
     """Read the quoted text opening at ``start``; return (unescaped text, index after it)."""
-    quote, out, i = src[start], [], start + 1
-    while i < len(src):
-        c = src[i]
-        if c == quote and src.startswith(quote * 2, i):
-            out.append(quote)
-            i += 2
-        elif c == quote:
-            return "".join(out), i + 1
-        elif c == "\\" and i + 1 < len(src) and src[i + 1] in (quote, "\\"):
-            out.append(src[i + 1])
-            i += 2
-        else:
-            # Other backslashes stay, so LIKE patterns can still escape % and _.
-            out.append(c)
-            i += 1
+    quote = src[start]
+    match = _QUOTED[quote].match(src, start)
+    if match:
+        text = _UNESCAPE[quote].sub(lambda m: m.group(1) or quote, match.group(1))
+        return text, match.end()
     raise BadInputError(
         f"bad {what}: unterminated string {src[start : start + 20]!r} starting at position "
         f"{start + 1}",
@@ -71,47 +119,62 @@ def _read_quoted(src: str, start: int, what: str) -> tuple[str, int]:
     )
 
 
-def _tokenize(src: str, what: str) -> list[_Tok]:
-    toks: list[_Tok] = []
+_SPACE = re.compile(r"\s+")
+
+
+def _check_source(src: str, what: str) -> None:
+    if not isinstance(src, str):
+        raise BadInputError(f"bad {what}: expected a string, got {type(src).__name__}")
+    if len(src) > MAX_FILTER_CHARS:
+        raise BadInputError(
+            f"bad {what}: too long: {len(src):,} characters, at most {MAX_FILTER_CHARS:,} "
+            f"(the excess starts at position {MAX_FILTER_CHARS + 1})",
+            hint="a long list of values fits an IN (...) list",
+        )
+
+
+def _tokenize(src: str, what: str) -> Iterator[_Tok]:
+    """Tokens of ``src``, made as the parser asks: a bad filter stops at its first error."""
     i = 0
     while i < len(src):
         c = src[i]
+        if c.isspace():
+            i = _SPACE.match(src, i).end()
+            continue
         op = next((o for o in _OPS if src.startswith(o, i)), None)
         num = _NUM.match(src, i)
         word = _WORD.match(src, i)
-        if c.isspace():
-            i += 1
-        elif c in "(),":
-            toks.append(_Tok(c, c, i))
+        if c in "(),":
+            yield _Tok(c, c, i)
             i += 1
         elif op:
-            toks.append(_Tok("op", op, i))
+            yield _Tok("op", op, i)
             i += len(op)
         elif num:
             raw = num.group()
             # sqlite3 cannot bind integers beyond 64 bits, so those become floats.
             small_int = re.fullmatch(r"[+-]?\d+", raw) and abs(int(raw)) < 2**63
             value = int(raw) if small_int else float(raw)
-            toks.append(_Tok("num", raw, i, value))
+            yield _Tok("num", raw, i, value)
             i = num.end()
         elif c in "'\"":
             text, end = _read_quoted(src, i, what)
-            toks.append(_Tok("str", src[i:end], i, text))
+            yield _Tok("str", src[i:end], i, text)
             i = end
         elif word:
             end = word.end()
             if word.group().endswith(".") and end < len(src) and src[end] in '`"':
                 # A quoted name glued to its prefix: metrics.`val loss`, params."a.b".
                 name, end = _read_quoted(src, end, what)
-                toks.append(_Tok("key", src[i:end], i, (word.group()[:-1], name)))
+                yield _Tok("key", src[i:end], i, (word.group()[:-1], name))
             else:
-                toks.append(_Tok("word", word.group(), i, word.group()))
+                yield _Tok("word", word.group(), i, word.group())
             i = end
         else:
             hint = "backticks quote key names, e.g. metrics.`val loss`" if c == "`" else None
             raise BadInputError(f"bad {what}: unexpected character {c!r} at position {i + 1}", hint)
-    toks.append(_Tok("end", "", len(src)))
-    return toks
+    while True:  # the parser may look at the end more than once
+        yield _Tok("end", "", len(src))
 
 
 def _like_to_glob(pattern: str) -> str:
@@ -129,16 +192,21 @@ def _like_to_glob(pattern: str) -> str:
 
 class _Parser:
     def __init__(self, src: str, what: str) -> None:
+        _check_source(src, what)
         self.what = what
-        self.toks = _tokenize(src, what)
-        self.i = 0
+        self._tokens = _tokenize(src, what)
+        self._ahead: _Tok | None = None  # the next token, once looked at
+        self._last: _Tok | None = None  # the last token consumed, for "end of input after …"
 
     def peek(self) -> _Tok:
-        return self.toks[self.i]
+        if self._ahead is None:
+            self._ahead = next(self._tokens)
+        return self._ahead
 
     def next(self) -> _Tok:
-        tok = self.toks[self.i]
-        self.i = min(self.i + 1, len(self.toks) - 1)
+        tok = self.peek()
+        if tok.kind != "end":
+            self._last, self._ahead = tok, None
         return tok
 
     def kw(self, *words: str) -> bool:
@@ -148,7 +216,7 @@ class _Parser:
     def at(self, tok: _Tok) -> str:
         if tok.kind != "end":
             return f"{tok.text!r} at position {tok.pos + 1}"
-        after = f" after {self.toks[-2].text!r}" if len(self.toks) > 1 else ""
+        after = f" after {self._last.text!r}" if self._last is not None else ""
         return f"end of input{after} (position {tok.pos + 1})"
 
     def fail(self, message: str, hint: str | None = None) -> NoReturn:
@@ -201,47 +269,73 @@ class _Parser:
         while (tok := self.next()).kind != ")":
             if tok.kind != ",":
                 self.fail(f"expected ',' or ')' in IN list, found {self.at(tok)}")
+            self.count_terms(self.peek())  # the first value counted with its condition
             values.append(self.literal())
         return values
 
-    def parse_filter(self) -> tuple[str, list]:
-        params: list = []
-        sql = self.chain(params, "OR")
+    def parse_filter(self) -> _Node:
+        self.depth = 0
+        self.terms = 0
+        node = self.chain("OR")
         if self.peek().kind != "end":
             self.fail(f"expected AND, OR or end of filter, found {self.at(self.peek())}")
-        return sql, params
+        return node
 
-    def chain(self, params: list, joiner: str) -> str:
+    def chain(self, joiner: str) -> _Node:
         # An OR chain is made of AND chains, which is what makes AND bind tighter.
-        def operand() -> str:
-            return self.chain(params, "AND") if joiner == "OR" else self.primary(params)
+        def operand() -> _Node:
+            return self.chain("AND") if joiner == "OR" else self.primary()
 
-        parts = [operand()]
-        while self.kw(joiner):
+        parts: list[_Node] = []
+        while True:
+            part = operand()
+            # (a OR b) OR c is one OR of three: nesting the SQL would only cost depth.
+            same = isinstance(part, _Group) and part.joiner == joiner
+            parts.extend(part.parts if same else [part])
+            if not self.kw(joiner):
+                break
             self.next()
-            parts.append(operand())
-        return parts[0] if len(parts) == 1 else "(" + f" {joiner} ".join(parts) + ")"
+        return parts[0] if len(parts) == 1 else _Group(joiner, parts)
 
-    def primary(self, params: list) -> str:
+    def primary(self) -> _Node:
         if self.peek().kind != "(":
-            return self.comparison(params)
+            return self.comparison()
         opened = self.next()
-        sql = self.chain(params, "OR")
+        if self.depth >= MAX_DEPTH:
+            self.fail(
+                f"parentheses nested more than {MAX_DEPTH} deep at position {opened.pos + 1}",
+                "flatten the filter: AND binds tighter than OR",
+            )
+        self.depth += 1
+        node = self.chain("OR")
+        self.depth -= 1
         tok = self.next()
         if tok.kind != ")":
             self.fail(
                 f"expected ')' to close the '(' at position {opened.pos + 1}, found {self.at(tok)}"
             )
-        return sql
+        return node
 
-    def comparison(self, params: list) -> str:
+    def count_terms(self, tok: _Tok, n: int = 1) -> None:
+        self.terms += n
+        if self.terms > MAX_TERMS:
+            self.fail(
+                f"more than {MAX_TERMS:,} conditions (IN values count one each), at position "
+                f"{tok.pos + 1}",
+                "search in several calls, or narrow the filter",
+            )
+
+    def comparison(self) -> _Leaf:
         start = self.peek()
+        self.count_terms(start)
         kind, name = self.key()
         tok = self.next()
         word = tok.text.upper() if tok.kind == "word" else ""
+        params: list = []
         if tok.kind == "op":
             op = {"==": "=", "<>": "!="}.get(tok.text, tok.text)
-            return _condition(self, kind, name, op, [self.literal()], False, params)
+            sql = _condition(self, kind, name, op, [self.literal()], False, params)
+            return _Leaf(sql, params)
         if word == "IS":
             present = self.kw("NOT")
             if present:
@@ -249,18 +343,24 @@ class _Parser:
             null = self.next()
             if not (null.kind == "word" and null.text.upper() == "NULL"):
                 self.fail(f"expected NULL or NOT NULL after IS, found {self.at(null)}")
-            return _presence(kind, name, present, params)
+            return _Leaf(_presence(kind, name, present, params), params)
         negate = word == "NOT"
         if negate:
             tok = self.next()
             word = tok.text.upper() if tok.kind == "word" else ""
         if word in ("LIKE", "ILIKE"):
-            return _condition(self, kind, name, word, [self.literal()], negate, params)
+            sql = _condition(self, kind, name, word, [self.literal()], negate, params)
+            return _Leaf(sql, params)
         if word == "IN":
-            return _condition(self, kind, name, "IN", self.literal_list(), negate, params)
+            values = self.literal_list()
+            return _Leaf(_condition(self, kind, name, "IN", values, negate, params), params)
         self.fail(
             f"expected an operator after key {start.text!r}, found {self.at(tok)}", _OPERATOR_HINT
         )
+
+
+def _marks(values: list) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _presence(kind: str, name: str, present: bool, params: list) -> str:
@@ -316,8 +416,18 @@ def _condition(
     elif op == "ILIKE":
         args.append(values[0].value)
         pred = f"lower({col}) LIKE lower(?) ESCAPE '\\'"
+    elif op == "IN" and kind == "param":
+        # One SQL IN per column keeps a long list one node deep. coalesce: a text param has no
+        # number, and NOT IN must still match it.
+        texts = [lit.value if lit.kind == "str" else lit.text for lit in values]
+        nums = [lit.value for lit in values if lit.kind == "num"]
+        args.extend([*texts, *nums])
+        pred = f"p.value IN ({_marks(texts)})"
+        if nums:
+            pred = f"({pred} OR coalesce(p.num IN ({_marks(nums)}), 0))"
     elif op == "IN":
-        pred = "(" + " OR ".join(equals(lit) for lit in values) + ")"
+        args.extend(bind(lit) for lit in values)
+        pred = f"{col} IN ({_marks(values)})"
     elif op in ("=", "!="):
         pred = equals(values[0])
         negate = op == "!="
@@ -340,24 +450,90 @@ def _condition(
     return f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND +{a}.key = ? AND {pred})"
 
 
+def _join(parts: list[_Leaf], joiner: str) -> _Leaf:
+    """Join operands with AND/OR, in balanced groups of at most :data:`_CHUNK`."""
+    while len(parts) > _CHUNK:
+        parts = [_join(parts[i : i + _CHUNK], joiner) for i in range(0, len(parts), _CHUNK)]
+    sql = "(" + f" {joiner} ".join(p.sql for p in parts) + ")"
+    return _Leaf(sql, [value for p in parts for value in p.params])
+
+
+def _nesting(node: _Node) -> int:
+    """How deep the inline SQL for ``node`` nests parentheses (leaves count as 0)."""
+    if isinstance(node, _Leaf):
+        return 0
+    extra, n = 0, len(node.parts)
+    while n > _CHUNK:
+        extra, n = extra + 1, -(-n // _CHUNK)
+    return 1 + extra + max(_nesting(p) for p in node.parts)
+
+
+def _inline(node: _Node) -> _Leaf:
+    if isinstance(node, _Leaf):
+        return node
+    return _join([_inline(p) for p in node.parts], node.joiner)
+
+
+def _hoisted(root: _Group) -> _Leaf:
+    """SQL for a deeply nested filter, which nests no deeper than one group.
+
+    Each group becomes a common table expression listing its runs: the runs its own conditions
+    select, INTERSECT (for AND) or UNION (for OR) the tables of its inner groups. SQLite adds up
+    the expression depth of subqueries nested in expressions, not of tables read in FROM, so the
+    depth no longer grows with the nesting. (A group's runs are a set, without SQL's NULL; since
+    the grammar has no NOT over a group, a NULL never matched anyway.)
+    """
+    ctes: list[_Leaf] = []
+
+    def define(select: _Leaf) -> str:
+        name = f"g{len(ctes) + 1}"
+        ctes.append(_Leaf(f"{name}(id) AS ({select.sql})", select.params))
+        return name
+
+    def compound(joiner: str, leaves: list[_Leaf], names: list[str]) -> _Leaf:
+        selects = [_Leaf(f"SELECT id FROM {name}", []) for name in names]
+        if leaves:
+            where = _join(leaves, joiner)
+            selects.insert(0, _Leaf(f"SELECT r.id FROM runs r WHERE {where.sql}", where.params))
+        sql = (" INTERSECT " if joiner == "AND" else " UNION ").join(s.sql for s in selects)
+        return _Leaf(sql, [value for s in selects for value in s.params])
+
+    def hoist(group: _Group) -> str:
+        leaves = [p for p in group.parts if isinstance(p, _Leaf)]
+        names = [hoist(p) for p in group.parts if isinstance(p, _Group)]
+        while len(names) > _COMPOUND:  # SQLite allows 500 SELECTs in one compound
+            chunks = [names[i : i + _COMPOUND] for i in range(0, len(names), _COMPOUND)]
+            names = [define(compound(group.joiner, [], chunk)) for chunk in chunks]
+        return define(compound(group.joiner, leaves, names))
+
+    top = hoist(root)
+    sql = f"r.id IN (WITH {', '.join(c.sql for c in ctes)} SELECT id FROM {top})"
+    return _Leaf(sql, [value for c in ctes for value in c.params])
+
+
 def compile_filter(expr: str) -> tuple[str, list]:
     """Compile an MLflow-style run filter into a SQLite WHERE fragment.
 
     Args:
         expr: A filter such as ``metrics.acc > 0.9 AND params.optimizer = 'adam'``. Keywords
             are case-insensitive; ``OR`` and parentheses are allowed, ``AND`` binding tighter.
+            At most :data:`MAX_FILTER_CHARS` characters,
+            :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions.
 
     Returns:
-        ``(sql, params)``: a boolean SQL expression over the runs table aliased ``r`` and the
-        values for its ``?`` placeholders. An empty or blank filter gives ``("1", [])``.
+        ``(sql, params)``: a boolean SQL expression over the runs table aliased ``r`` (it may
+        read the ``runs`` table again) and the values for its ``?`` placeholders. An empty or
+        blank filter gives ``("1", [])``.
 
     Raises:
-        BadInputError: The filter does not parse or compares a key in a way that cannot hold;
-            the message names the offending token and its 1-based position.
+        BadInputError: The filter does not parse, compares a key in a way that cannot hold or
+            passes a bound; the message names the offending token and its 1-based position.
     """
-    if not expr or not expr.strip():
+    if isinstance(expr, str) and not expr.strip() or expr is None:
         return "1", []
-    return _Parser(expr, "filter").parse_filter()
+    node = _Parser(expr, "filter").parse_filter()
+    leaf = _inline(node) if _nesting(node) <= _INLINE_NESTING else _hoisted(node)
+    return leaf.sql, leaf.params
 
 
 def _sort_value(kind: str, name: str) -> tuple[str, list]:
@@ -382,16 +558,23 @@ def compile_order_by(order_by: str | list[str] | None) -> tuple[str, list]:
         None or empty gives ``("r.start_time DESC, r.id", [])``.
 
     Raises:
-        BadInputError: An item is not a key optionally followed by ASC or DESC.
+        BadInputError: An item is not a key optionally followed by ASC or DESC, or there are
+            more than :data:`MAX_ORDER_KEYS` keys.
     """
+    if order_by is not None and not isinstance(order_by, (str, list, tuple)):
+        raise BadInputError(f"bad order_by: expected a string or a list, got {type(order_by).__name__}")
     items = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    if len(items) > MAX_ORDER_KEYS:
+        raise BadInputError(f"bad order_by: more than {MAX_ORDER_KEYS} sort keys")
     terms: list[str] = []
     params: list = []
     for item in items:
         if not isinstance(item, str):
-            raise BadInputError(f"bad order_by: expected a string item, got {item!r}")
+            raise BadInputError(f"bad order_by: expected a string item, got {type(item).__name__}")
         parser = _Parser(item, "order_by")
         while parser.peek().kind != "end":
+            if len(terms) >= MAX_ORDER_KEYS:
+                parser.fail(f"more than {MAX_ORDER_KEYS} sort keys, at {parser.at(parser.peek())}")
             value, args = _sort_value(*parser.key())
             direction = parser.next().text.upper() if parser.kw("ASC", "DESC") else "ASC"
             terms.append(f"{value} IS NULL, {value} {direction}")
