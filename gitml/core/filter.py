@@ -6,12 +6,12 @@ typed travels as a bound ``?`` parameter, so no input can change the shape of th
 fragments assume the outer query aliases the ``runs`` table as ``r``.
 
 Every input is bounded before it can cost much: a filter or order-by string of at most
-:data:`MAX_FILTER_CHARS` characters (read once, token by token, stopping at the first error), at
-most :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions. Within those bounds the SQL always stays
-inside SQLite's own limits (expression depth 1000, parser stack of about 30 nested levels,
-32766 bound variables, 1 MB of SQL text): long AND/OR chains become balanced groups of at most
-:data:`_CHUNK` operands and a deeply nested filter is spelled as a list of common table
-expressions rather than nested parentheses.
+:data:`MAX_FILTER_CHARS` characters (read once, token by token, stopping at the first error),
+at most :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions. Within those
+bounds the SQL stays inside SQLite's own limits (expression depth 1000, a parser stack of about
+30 nested levels, 32766 bound variables, 1 MB of SQL text): long AND/OR chains become balanced
+groups of at most ``_CHUNK`` operands, and a deeply nested filter is spelled as a list of common
+table expressions rather than nested parentheses.
 """
 
 from __future__ import annotations
