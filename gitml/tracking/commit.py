@@ -8,8 +8,11 @@ training scripts that never import gitml.
 from __future__ import annotations
 
 import json
+import numbers
 import os
+import re
 import shlex
+import stat
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -176,44 +179,237 @@ def resolve_active(repo: GitRepo, prefix: str) -> str:
 
 # -- files users already have: params.yaml, metrics.json -----------------------------------------
 
+#: Largest params or metrics file read, in bytes: such files hold numbers, not data sets.
+MAX_VALUES_FILE_BYTES = 16 * 1024 * 1024
+#: Deepest nesting of mappings and lists in a params or metrics file.
+MAX_VALUES_DEPTH = 64
+_QUOTED_PART = re.compile(r"'[^']*'|\"[^\"]*\"")
+_PLAIN_KEY = re.compile(r"[\w .@+/-]{1,40}")
+_PUNCTUATION = re.compile(r"['\"](?:[^\w\s]{1,3}|<[a-z ]+>)['\"]")
+
+
+def _shown(key: object) -> str:
+    """A key fit for an error message: a short, plain name as is; anything else (which may be a
+    line of some file that was never a params file) is not repeated."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return repr(key)
+    return "a key (not shown: long or with unusual characters)"
+
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested mappings with dots (``train: {lr: 0.1}`` -> ``train.lr``), as DVC does."""
+    """Flatten nested mappings with dots (``train: {lr: 0.1}`` -> ``train.lr``), as DVC does.
+
+    Raises:
+        BadInputError: two entries flatten to the same name (``train: {lr: …}`` and
+            ``train.lr: …``, or keys ``1`` and ``"1"``): one would silently replace the other.
+    """
     flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
+
+    def walk(mapping: Mapping[str, Any], base: str) -> None:
+        for key, value in mapping.items():
+            name = f"{base}{key}"
+            if isinstance(value, Mapping):
+                walk(value, name + ".")
+            elif name in flat:
+                raise BadInputError(f"key {_shown(name)} is given twice (nested and dotted, say)")
+            else:
+                flat[name] = value
+
+    walk(doc, prefix)
     return flat
 
 
-def read_values_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON file of (possibly nested) values, flattened with dots."""
-    path = Path(path)
+def _values_loader(yaml):
+    """PyYAML's safe loader (libyaml's when installed) refusing duplicate keys."""
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class ValuesLoader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise yaml.MarkedYAMLError(problem="merge keys (<<) are not supported",
+                                               problem_mark=key_node.start_mark)
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        error = yaml.MarkedYAMLError(problem=f"key {_shown(key)} is given twice",
+                                                     problem_mark=key_node.start_mark)
+                        error.shown_as_is = True  # type: ignore[attr-defined]
+                        raise error
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return ValuesLoader
+
+
+def _check_yaml_events(yaml, text: str, loader) -> None:
+    """Refuse aliases, anchors and deep nesting from the event stream, before any node is built:
+    an alias can make a kilobyte expand to gigabytes ("billion laughs")."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.MarkedYAMLError(
+                problem="YAML anchors and aliases (&name, *name) are not supported; write the values out",
+                problem_mark=event.start_mark,
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_VALUES_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nested more than {MAX_VALUES_DEPTH} levels deep",
+                                           problem_mark=event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """PyYAML's description of a problem without the file text it may quote: quoted parts that
+    are more than a bit of punctuation or a token name (``'<scalar>'``) become ``…``."""
+    problem = str(getattr(exc, "problem", None) or getattr(exc, "reason", None) or "not valid YAML")
+    if getattr(exc, "shown_as_is", False):
+        return problem
+    kept = {m.group() for m in _PUNCTUATION.finditer(problem)}
+    return _QUOTED_PART.sub(lambda m: m.group() if m.group() in kept else "…", problem)[:160]
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    import yaml
+
+    loader = _values_loader(yaml)
     try:
-        text = path.read_text(encoding="utf-8")
+        _check_yaml_events(yaml, text, loader)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        raise BadInputError(f"{where}:{at} invalid YAML: {_yaml_problem(exc)}") from None
+    except yaml.YAMLError as exc:  # a ReaderError: a character YAML does not allow
+        position = getattr(exc, "position", None)
+        at = ""
+        if isinstance(position, int):
+            line = text.count("\n", 0, position) + 1
+            at = f" line {line}, column {position - (text.rfind(chr(10), 0, position) + 1) + 1}:"
+        raise BadInputError(f"{where}:{at} invalid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise BadInputError(f"{where}: nested too deeply") from None
+
+
+def _load_json(text: str, where: str) -> Any:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise BadInputError(f"{where}: key {_shown(key)} is given twice")
+            out[key] = value
+        return out
+
+    try:
+        doc = json.loads(text, object_pairs_hook=unique) if text.strip() else {}
+    except json.JSONDecodeError as exc:  # msg is a fixed phrase, never the file's text
+        raise BadInputError(f"{where}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise BadInputError(f"{where}: nested more than {MAX_VALUES_DEPTH} levels deep") from None
+    if _depth(doc) > MAX_VALUES_DEPTH:
+        raise BadInputError(f"{where}: nested more than {MAX_VALUES_DEPTH} levels deep")
+    return doc
+
+
+def _depth(doc: Any) -> int:
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_VALUES_FILE_BYTES`.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, a device such as
+    ``/dev/zero`` or a file swapped in after a check is refused, not read forever.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise BadInputError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot read {path}: {exc}") from None
-    try:
-        if path.suffix.lower() == ".json":
-            doc = json.loads(text) if text.strip() else {}
-        else:
-            import yaml
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadInputError(f"{path}: not a regular file",
+                            hint="give a YAML or JSON file, not a directory, device or pipe")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_VALUES_FILE_BYTES + 1)
+        except OSError as exc:
+            raise BadInputError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_VALUES_FILE_BYTES:
+        raise BadInputError(f"{path}: larger than {MAX_VALUES_FILE_BYTES >> 20} MiB",
+                            hint="params and metrics files hold values; log big files as artifacts")
+    return data
 
-            doc = yaml.safe_load(text) or {}
-    except ValueError as exc:
-        raise BadInputError(f"{path}: invalid JSON: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError, imported lazily
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise BadInputError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+
+def read_values_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file of (possibly nested) values, flattened with dots.
+
+    JSON when the name ends in ``.json``, YAML otherwise. The file must be a regular file of at
+    most :data:`MAX_VALUES_FILE_BYTES`, UTF-8, a mapping nested at most
+    :data:`MAX_VALUES_DEPTH` deep, without YAML anchors/aliases, duplicate keys or two keys that
+    flatten to one name. Errors name the file, line and column and the kind of problem; they
+    never quote the file's text beyond a short key name.
+
+    Raises:
+        BadInputError: any of the above does not hold.
+    """
+    path = Path(path)
+    data = _read_bounded(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise BadInputError(f"{path}: line {line}, column {column}: not UTF-8 text") from None
+    if path.suffix.lower() == ".json":
+        doc = _load_json(text, str(path))
+    else:
+        doc = _load_yaml(text, str(path))
+    if doc is None:
+        doc = {}
     if not isinstance(doc, Mapping):
-        raise BadInputError(f"{path}: expected a mapping of names to values")
-    return flatten(doc)
+        raise BadInputError(f"{path}: expected a mapping of names to values, found a {_kind(doc)}")
+    try:
+        return flatten(doc)
+    except BadInputError as exc:
+        raise BadInputError(f"{path}: {exc.message}") from None
+
+
+def _kind(value: object) -> str:
+    names = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _file_values(path: str | Path, kind: str) -> dict[str, Any]:
+    """A params or metrics file's values, each checked, refusals naming the file and key only."""
+    out: dict[str, Any] = {}
+    for key, value in read_values_file(path).items():
+        try:
+            check_key(key, f"{kind} key")
+        except BadInputError as exc:
+            # check_key quotes the key after ": "; a file's key is shown only if short and clean
+            raise BadInputError(f"{path}: {exc.message.split(': ')[0]}: {_shown(key)}") from None
+        if kind == "metric":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise BadInputError(f"{path}: metric {_shown(key)} must be a number, not a {_kind(value)}")
+            out[key] = float(value)
+        else:
+            try:
+                out[key] = param_value(key, value)
+            except BadInputError as exc:
+                raise BadInputError(f"{path}: {exc.message.replace(repr(key), _shown(key))}") from None
+    return out
 
 
 def _params(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,14 +420,11 @@ def _params(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _metrics(values: Mapping[str, Any], where: str = "") -> dict[str, float]:
+def _metrics(values: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in values.items():
         check_key(str(key), "metric key")
-        try:
-            out[str(key)] = metric_value(str(key), value)
-        except BadInputError as exc:
-            raise BadInputError(f"{where}{exc.message}") from None
+        out[str(key)] = metric_value(str(key), value)
     return out
 
 
@@ -267,13 +460,14 @@ def commit_run(
             config = load_config(git.root)
             params_files = [git.root / p for p in config.params if (git.root / p).is_file()]
             metrics_files = [git.root / m for m in config.metrics if (git.root / m).is_file()]
+        # Files in the order given, then values given directly: a later one wins a shared key.
         all_params: dict[str, Any] = {}
         for file in params_files:
-            all_params.update(_params(read_values_file(file)))
+            all_params.update(_file_values(file, "param"))
         all_params.update(_params(params or {}))
         all_metrics: dict[str, float] = {}
         for file in metrics_files:
-            all_metrics.update(_metrics(read_values_file(file), f"{file}: "))
+            all_metrics.update(_file_values(file, "metric"))
         all_metrics.update(_metrics(metrics or {}))
         all_tags = {check_key(str(k), "tag key"): str(v) for k, v in (tags or {}).items()}
         paths = _artifact_paths(artifacts)
