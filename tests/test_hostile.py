@@ -215,6 +215,17 @@ SHAPES = {
     "commit is an option": (
         bad_run(**{"run.yaml": _run_yaml(BAD_ID, source='{commit: "--output=/tmp/gitml-pwned"}')}),
         BAD_ID, "commit id"),
+    "5 MB run.yaml": (bad_run(**{"run.yaml": _run_yaml(BAD_ID) + b"# " + b"x" * (5 << 20) + b"\n"}),
+                      BAD_ID, "bound"),
+    "step past int64": (bad_run(metrics_yaml=b"acc:\n  step: " + b"9" * 30 + b"\n  value: 0.5\n"),
+                        BAD_ID, "step"),
+    "escape codes in the name": (bad_run(**{"run.yaml": _run_yaml(BAD_ID, name='"x\\u001b[31mRED\\nfake"')}),
+                                 BAD_ID, "control character"),
+    "a file and its folder": (bad_run(artifacts_yaml=(
+        f'a:\n  kind: "file"\n  sha256: "{"0" * 64}"\n"a/b":\n  kind: "file"\n  sha256: "{"0" * 64}"\n'
+    ).encode()), BAD_ID, "both a file and the folder"),
+    "a 300-byte name": (bad_run(artifacts_yaml=f'{"n" * 300}:\n  kind: "file"\n  sha256: "{"0" * 64}"\n'.encode()),
+                        BAD_ID, "longer than"),
     "id mismatch": (bad_run(**{"run.yaml": _run_yaml("cd" + "3" * 30)}), BAD_ID, "names id"),
     "status": (bad_run(**{"run.yaml": _run_yaml(BAD_ID, status='"PWNED"')}), BAD_ID, "status"),
 }
@@ -256,6 +267,50 @@ def test_hostile_shapes_are_named_and_other_runs_still_work(team, shape):
     assert before  # the refused pull had left the ref alone until the forced fetch above
 
 
+def test_unknown_and_irregular_files_in_a_run_folder_are_never_read(team):
+    origin, victim, evil, store, good = team
+    base = f"runs/{BAD_ID[:2]}/{BAD_ID}/"
+    craft(victim, {base + "run.yaml": _run_yaml(BAD_ID), base + "junk.bin": b"\0" * (64 << 20)})
+    listed = gitml(victim, "runs", "list", "--json")
+    assert listed.code == 0 and listed.err == ""
+    assert sorted(r["id"] for r in json.loads(listed.out)) == sorted([good, BAD_ID])
+    assert gitml(victim, "runs", "show", BAD_ID).code == 0
+
+
+def test_huge_numbers_and_escape_codes_are_shown_safely(repo):
+    run = api.commit_run(name="odd", params={"seed": 10**400}, tags={"note": "\x1b]0;pwned\x07 and\nmore"},
+                         repo=repo)
+    shown = gitml(repo, "runs", "show", run.id)
+    assert shown.code == 0 and "1" + "0" * 400 in shown.out
+    assert "\x1b" not in shown.out and "\\x1b]0;pwned\\x07 and\\nmore" in shown.out
+    listed = gitml(repo, "runs", "list")
+    assert listed.code == 0 and "odd" in listed.out
+
+
+def test_a_crafted_stage_tag_does_not_take_the_registry_down(team):
+    origin, victim, evil, store, good = team
+    git(victim, "tag", "-a", "toy#prod#9", "-m", "x\n\ngitml:\n  version: [1, 2]\n  run: \"../x\"", "HEAD")
+    git(victim, "tag", "-a", "toy@v1.0.0", "-m", "x\n\ngitml:\n  sha256: [1]\n  version: {a: 1}", "HEAD")
+    shown = gitml(victim, "registry", "show")
+    assert shown.code == 0 and "toy" in shown.out and shown.err == ""
+    which = gitml(victim, "registry", "which", "toy@prod")
+    assert which.code in (0, 1) and "Traceback" not in which.err and "internal error" not in which.err
+
+
+def test_gc_removes_what_killed_writers_left_behind(repo):
+    import time
+
+    api.commit_run(name="one", repo=repo)
+    tmp = repo / ".git" / "gitml" / "cache" / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "old-partial").write_bytes(b"x" * 1000)
+    (tmp / "fresh-partial").write_bytes(b"y")
+    old = time.time() - 7200
+    os.utime(tmp / "old-partial", (old, old))
+    assert gitml(repo, "artifacts", "gc").code == 0
+    assert not (tmp / "old-partial").exists() and (tmp / "fresh-partial").exists()
+
+
 def test_history_with_a_bad_digest_is_refused(team):
     origin, victim, evil, store, good = team
     craft(evil, bad_run(history_tsv=b"# full history: sha256:../../etc/passwd\n"))
@@ -295,7 +350,7 @@ def test_pre_push_hook_refuses_a_crafted_run(team):
 # -- 7. odd file names are refused when recorded --------------------------------------------
 
 
-@pytest.mark.parametrize("odd", ["a\nb", "tab\there", "back\\slash", "bell\x07"])
+@pytest.mark.parametrize("odd", ["a\nb", "tab\there", "back\\slash", "bell\x07", "n" * 220])
 def test_odd_file_names_are_refused_when_recorded(repo, odd):
     folder = repo / "d"
     folder.mkdir()

@@ -378,7 +378,6 @@ def test_key_length_limit():
         ("# run params\nmodel: rf  # random forest\n", {"model": "rf"}),
         ("model: rf\nseed: 1\n", {"model": "rf", "seed": 1}),
         ("layers:\n  - 64\n  - 32\n", {"layers": [64, 32]}),
-        ("base: &b {x: 1}\nother: *b\n", {"base": {"x": 1}, "other": {"x": 1}}),
         ("note: |\n  line one\n  line two\n", {"note": "line one\nline two\n"}),
         ('s: "two\n  lines"\n', {"s": "two lines"}),
         ("a: 1\r\nb: 2\r\n", {"a": 1, "b": 2}),
@@ -404,6 +403,24 @@ def test_key_length_limit():
 def test_fallback_reads_hand_written_yaml(text, expected):
     assert yamlfmt._parse_fast(text) is None
     assert canon(load(text)) == canon(expected) == canon(yaml.safe_load(text) or {})
+
+
+@pytest.mark.parametrize("text", [
+    "base: &b {x: 1}\nother: *b\n",
+    "a: &x 1\n",
+    "a: [&x 1, *x]\n",
+    "base: &b {x: 1}\nother:\n  <<: *b\n",
+    'a: &a ["x","x"]\nb: [*a,*a]\nc: [*b,*b]\n',
+])
+def test_anchors_and_aliases_are_refused_not_expanded(text):
+    with pytest.raises(ValueError, match="anchors and aliases"):
+        load(text)
+
+
+def test_deep_nesting_is_refused_before_pyyaml_recurses():
+    load("a: " + "[" * 31 + "]" * 31 + "\n")  # 32 levels with the top mapping
+    with pytest.raises(ValueError, match="deeper than 32"):
+        load("a: " + "[" * 5000 + "]" * 5000 + "\n")
 
 
 @pytest.mark.parametrize(
@@ -492,6 +509,9 @@ def test_fast_path_never_disagrees_with_pyyaml(lines):
     text = "".join(lines)
     try:
         expected = yaml.safe_load(text)
+        if any(isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None) is not None
+               for e in yaml.parse(text)):
+            raise yaml.YAMLError("anchors and aliases are refused")
     except yaml.YAMLError:
         with pytest.raises(ValueError):
             load(text)

@@ -24,7 +24,7 @@ from gitml.core import runsref
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
-from gitml.core.ids import check_artifact_path, check_digest, is_digest
+from gitml.core.ids import check_artifact_path, check_digest, check_disjoint_paths, is_digest
 from gitml.core.remotes import get_remote, list_remotes
 
 
@@ -117,6 +117,7 @@ def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
                 value = entry.get(key, 0)
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise BadInputError(f"bad {key} for {rel!r}")
+        check_disjoint_paths(list(seen), "paths")
         return files
     except BadInputError as exc:
         raise GitmlError(f"directory manifest of {where} is unsafe: {exc.message}") from None
@@ -372,7 +373,7 @@ def pull(run: str, paths: Iterable[str] = (), out: str | os.PathLike = ".", remo
         run_id = resolve_run_id(run, git)
         source = _optional_remote(git, remote)
         refs = [ref for p in (list(paths) or [""]) for ref in _select(git, run_id, p, source)]
-        targets = [_inside(Path(out), ref.path) for ref in refs]  # all checked before any write
+        targets = _targets(Path(out), [ref.path for ref in refs])  # all checked before any write
         _fetch_objects(git, source, refs, progress, jobs)
         return [_place(git, ref, target) for ref, target in zip(refs, targets, strict=True)]
 
@@ -404,7 +405,7 @@ def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
             target = _inside(dest, posixpath.basename(path)) if dest.is_dir() else dest
             _fetch_objects(git, source, refs, progress)
             return [_place(git, refs[0], target)]
-        targets = [_inside(dest, posixpath.relpath(ref.path, path or ".")) for ref in refs]
+        targets = _targets(dest, [posixpath.relpath(ref.path, path or ".") for ref in refs])
         _fetch_objects(git, source, refs, progress)
         return [_place(git, ref, target) for ref, target in zip(refs, targets, strict=True)]
 
@@ -417,17 +418,35 @@ def _inside(base: Path, rel: str) -> Path:
     return base / rel
 
 
-def _place(git: GitRepo, ref: ObjectRef, dest: Path) -> Path:
-    """Copy a cached object to ``dest`` through a temporary file: never a half-written file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    os.close(fd)
+def _targets(base: Path, rels: list[str]) -> list[Path]:
+    """Where each file goes under ``base``, all checked (inside it, no file that is another's
+    folder) before anything is written."""
+    targets = [_inside(base, rel) for rel in rels]
     try:
+        check_disjoint_paths([rel.strip("/") for rel in rels], f"cannot write into {str(base)!r}")
+    except BadInputError as exc:
+        raise GitmlError(exc.message) from None
+    return targets
+
+
+def _place(git: GitRepo, ref: ObjectRef, dest: Path) -> Path:
+    """Copy a cached object to ``dest`` through a temporary file: never a half-written file.
+
+    Raises:
+        GitmlError: the file cannot be written (no space, no permission, a folder in the way).
+    """
+    tmp = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".gitml-")
+        os.close(fd)
         shutil.copyfile(store.object_path(cache_dir(git), ref.digest), tmp)
         os.chmod(tmp, ref.mode)
         os.replace(tmp, dest)
+    except OSError as exc:
+        raise GitmlError(f"cannot write {str(dest)!r}: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
     return dest
 
@@ -516,6 +535,8 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
             return doomed
         cache = cache_dir(git)
         limit = time.time() - (DEFAULT_GRACE if grace is None else grace)
+        if not dry_run:
+            _remove_stale_temporaries(cache, limit)
         candidates = [d for d in store.iter_objects(cache) if d not in keep]
         doomed = []
         with store.gc_guard(cache, exclusive=True):
@@ -530,6 +551,18 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
                     continue
                 doomed.append(digest)
         return doomed
+
+
+def _remove_stale_temporaries(cache: Path, limit: float) -> None:
+    """Delete temporary files older than ``limit`` that killed writers left in the cache."""
+    folders = [cache / "tmp", *(p for p in (cache / "sha256").glob("??") if p.is_dir())]
+    for folder in folders:
+        for item in folder.glob(".tmp-*") if folder.name != "tmp" else folder.iterdir():
+            try:
+                if item.is_file() and item.stat().st_mtime < limit:
+                    item.unlink()
+            except OSError:
+                continue
 
 
 def _keep_set(git: GitRepo, keep_history: bool) -> set[str]:

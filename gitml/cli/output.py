@@ -17,12 +17,26 @@ def output_options(func: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Write JSON (stable, documented).")(func)
 
 
+_FLOAT_MAX_INT = 2**53
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
         return float(f"{value:.6g}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX_INT:
+        return str(value)  # exact, and tabulate would try to turn it into a float
+    if isinstance(value, str):
+        return printable(value)
     return "" if value is None else value
+
+
+def printable(text: str) -> str:
+    """``text`` safe to put on a terminal: control characters (escape sequences, newlines that
+    would forge table rows) are shown backslash-escaped; run records come from anyone."""
+    return text if text.isprintable() else "".join(
+        c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def echo_json(data: Any) -> None:

@@ -22,8 +22,10 @@ def _commit(source: dict) -> str:
 
 
 def _warn_corrupt(corrupt: list[tuple[str, str]]) -> None:
+    from gitml.cli.output import printable
+
     for _, message in corrupt:
-        click.echo(f"gitml: warning: {message}", err=True)
+        click.echo(f"gitml: warning: {printable(message)}", err=True)
 
 
 @click.group("runs")
@@ -106,7 +108,9 @@ def show_cmd(run: str, as_json: bool) -> None:
     ]
     if found.description:
         lines.append(f"message    {found.description}")
-    click.echo("\n".join(lines))
+    from gitml.cli.output import printable
+
+    click.echo("\n".join(printable(line) for line in lines))
     _section("params", [[k, v] for k, v in sorted(found.params.items())], ["param", "value"])
     _section("metrics", _metric_rows(found), ["metric", "value", "step", "points", "min", "max"])
     _section("tags", [[k, v] for k, v in sorted(found.tags.items())], ["tag", "value"])

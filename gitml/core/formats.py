@@ -18,7 +18,15 @@ from typing import Any
 
 from gitml.core import yamlfmt
 from gitml.core.errors import BadInputError, CorruptRunError
-from gitml.core.ids import COMMIT_RE, RUN_ID_RE, check_artifact_path, check_digest, check_key
+from gitml.core.ids import (
+    COMMIT_RE,
+    RUN_ID_RE,
+    check_artifact_path,
+    check_digest,
+    check_disjoint_paths,
+    check_key,
+    check_name,
+)
 
 SCHEMA_VERSION = 1
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -34,6 +42,7 @@ MAX_HISTORY_BYTES = HISTORY_BOUND + (64 << 10)  # the sampled history plus its h
 MAX_PATCH_BYTES = 256 << 20
 MAX_FILE_BYTES = {name: MAX_RECORD_BYTES for name in RUN_FILES} | {
     "history.tsv": MAX_HISTORY_BYTES, "patch.diff": MAX_PATCH_BYTES}
+KNOWN_FILES = (*RUN_FILES, "history.tsv", "patch.diff")  # any other file in a run folder is ignored
 ARTIFACT_KINDS = ("file", "dir")
 _TEXT_FIELDS = ("end_time", "updated", "user", "command", "entry_point", "description", "gitml_version")
 _TIME_FIELDS = ("start_time", "end_time", "updated")
@@ -306,6 +315,12 @@ def _head(run_id: str, files: dict[str, bytes]) -> dict:
     for key in _TEXT_FIELDS:
         if not (head.get(key) is None or isinstance(head.get(key), str)):
             raise _bad(run_id, f"run.yaml {key!r} is not text")
+    for key in ("name", "experiment", "user"):
+        try:
+            if head.get(key) is not None:
+                check_name(head[key], key)
+        except BadInputError:
+            raise _bad(run_id, f"run.yaml {key!r} is empty, too long or has a control character") from None
     for key in _TIME_FIELDS:
         if head.get(key) is not None:
             try:
@@ -318,6 +333,9 @@ def _head(run_id: str, files: dict[str, bytes]) -> dict:
     commit = source.get("commit")
     if commit and not (isinstance(commit, str) and COMMIT_RE.match(commit)):
         raise _bad(run_id, "run.yaml source.commit is not a commit id")
+    branch = source.get("branch")
+    if branch is not None and not (isinstance(branch, str) and branch.isprintable() and len(branch) <= 1024):
+        raise _bad(run_id, "run.yaml source.branch is not a branch name")
     head["source"] = source
     return head
 
@@ -326,12 +344,13 @@ def _artifacts(run_id: str, files: dict[str, bytes]) -> dict[str, dict[str, Any]
     """``artifacts.yaml``, every name a safe relative path and every entry well formed."""
     out: dict[str, dict[str, Any]] = {}
     for name, entry in _mapping(run_id, files, "artifacts.yaml", required=False).items():
+        why = "not its normal form"
         try:
             safe = isinstance(name, str) and check_artifact_path(name) == name
-        except BadInputError:
-            safe = False
+        except BadInputError as exc:
+            safe, why = False, exc.message.split(": ", 1)[0]
         if not safe:
-            raise _bad(run_id, f"artifacts.yaml names an unsafe path {str(name)[:80]!r}")
+            raise _bad(run_id, f"artifacts.yaml names an unsafe path {str(name)[:80]!r} ({why})")
         if not isinstance(entry, dict):
             raise _bad(run_id, f"artifacts.yaml entry {name!r} is not a mapping")
         if entry.get("kind") not in ARTIFACT_KINDS:
@@ -345,6 +364,10 @@ def _artifacts(run_id: str, files: dict[str, bytes]) -> dict[str, dict[str, Any]
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise _bad(run_id, f"artifacts.yaml entry {name!r} has a bad {key}")
         out[name] = entry
+    try:
+        check_disjoint_paths(list(out), "artifacts.yaml")
+    except BadInputError as exc:
+        raise _bad(run_id, exc.message) from None
     return out
 
 
@@ -370,7 +393,7 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad(run_id, f"metric {key!r} is not a number")
         step = entry.get("step", 0)
-        if isinstance(step, bool) or not isinstance(step, int) or not (
+        if isinstance(step, bool) or not isinstance(step, int) or not -(2**63) <= step < 2**63 or not (
                 entry.get("timestamp") is None or isinstance(entry.get("timestamp"), str)):
             raise _bad(run_id, f"metric {key!r} has a bad step or timestamp")
         try:

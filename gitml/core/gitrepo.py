@@ -347,6 +347,23 @@ class GitRepo:
             pos = end + 2 + size
         return blobs
 
+    def object_sizes(self, shas: list[str]) -> dict[str, int]:
+        """``{sha: size in bytes}`` of objects, from one ``git cat-file --batch-check`` call.
+
+        Reads only object headers: the size of a blob a stranger pushed is known before a byte of
+        it is inflated. Missing objects are left out.
+        """
+        if not shas:
+            return {}
+        out = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
+                       input="\n".join(shas).encode() + b"\n")
+        sizes: dict[str, int] = {}
+        for line in out.decode("ascii", "replace").splitlines():
+            sha, _, size = line.partition(" ")
+            if size.isdigit():
+                sizes[sha] = int(size)
+        return sizes
+
     def loose_object_estimate(self) -> int:
         """Estimate the loose object count the way ``git gc --auto`` does (one of 256 dirs)."""
         try:

@@ -15,6 +15,7 @@ COMMIT_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 RUN_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
+MAX_PATH_PART_BYTES = 200  # one name in an artifact path; file systems stop at 255
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 _ADJECTIVES = (
@@ -135,4 +136,20 @@ def check_artifact_path(path: str) -> str:
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     if not parts or any(p == ".." for p in parts) or _CONTROL_RE.search(norm):
         raise BadInputError(f"artifact path escapes the run: {path!r}")
+    if any(len(p.encode("utf-8", "surrogateescape")) > MAX_PATH_PART_BYTES for p in parts):
+        raise BadInputError(f"artifact path has a name longer than {MAX_PATH_PART_BYTES} bytes: {_show(path)}",
+                            hint="file systems refuse names past 255 bytes; gitml keeps room for its temporary names")
     return "/".join(parts)
+
+
+def check_disjoint_paths(paths: list[str], where: str) -> None:
+    """Refuse a set of artifact paths where one is a folder of another (``a`` and ``a/b``):
+    no file system can hold both, so a fetch would fail half-way.
+
+    Raises:
+        BadInputError: naming the two paths.
+    """
+    ordered = sorted(paths)
+    for first, second in zip(ordered, ordered[1:], strict=False):
+        if second.startswith(first + "/"):
+            raise BadInputError(f"{where}: {first!r} is both a file and the folder of {second!r}")

@@ -15,11 +15,12 @@ import time
 from collections.abc import Iterator
 
 from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError
-from gitml.core.formats import MAX_FILE_BYTES, MAX_RECORD_BYTES, TooLarge
+from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import RUN_ID_RE, shard
 
 RUNS_REF = "refs/gitml/runs"
+FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks and submodules in a run are ignored
 SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
 MAX_ATTEMPTS = 400
 MAX_BACKOFF = 0.25
@@ -59,20 +60,49 @@ def read_run_files(repo: GitRepo, tree_sha: str, names: tuple[str, ...] | None =
                    run_id: str = "") -> dict[str, bytes]:
     """Read a run directory's files (or only ``names``) into ``{name: bytes}``.
 
+    Only the files the format defines (:data:`~gitml.core.formats.KNOWN_FILES`) are read, and
+    only regular files; a file over its bound is not read at all and comes back as a
+    :class:`~gitml.core.formats.TooLarge` for the parser to refuse.
+
     Raises:
         CorruptRunError: the entry is not a readable run folder (see :class:`BadEntry`).
     """
-    if isinstance(tree_sha, BadEntry):
-        raise CorruptRunError("", tree_sha.problem)
-    try:
-        entries = repo.read_tree(tree_sha)
-        return {
-            name: repo.read_blob(sha)
-            for name, (mode, sha) in entries.items()
-            if mode != TREE_MODE and (names is None or name in names)
-        }
-    except (BadInputError, KeyError, AttributeError) as exc:
-        raise CorruptRunError(run_id, f"run folder cannot be read: {exc}") from None
+    return read_runs_files(repo, {run_id: tree_sha}, names)[run_id]
+
+
+def read_runs_files(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...] | None = None
+                    ) -> dict[str, dict[str, bytes]]:
+    """:func:`read_run_files` for many runs (``{run id: tree sha}``), sizing every blob with one
+    ``git cat-file --batch-check`` before reading any.
+
+    Raises:
+        CorruptRunError: one of the entries is not a readable run folder.
+    """
+    wanted: dict[str, dict[str, str]] = {}
+    for run_id, tree_sha in trees.items():
+        if isinstance(tree_sha, BadEntry):
+            raise CorruptRunError("", tree_sha.problem)
+        try:
+            entries = repo.read_tree(tree_sha)
+        except (BadInputError, KeyError, AttributeError) as exc:
+            raise CorruptRunError(run_id, f"run folder cannot be read: {exc}") from None
+        wanted[run_id] = {name: sha for name, (mode, sha) in entries.items()
+                          if mode in FILE_MODES and name in (names or KNOWN_FILES)}
+    sizes = repo.object_sizes(sorted({sha for files in wanted.values() for sha in files.values()}))
+    out: dict[str, dict[str, bytes]] = {}
+    for run_id, files in wanted.items():
+        out[run_id] = {}
+        for name, sha in files.items():
+            if sha not in sizes:
+                raise CorruptRunError(run_id, f"{name} is missing from the repository")
+            if sizes[sha] > MAX_FILE_BYTES.get(name, MAX_RECORD_BYTES):
+                out[run_id][name] = TooLarge(sizes[sha])
+                continue
+            try:
+                out[run_id][name] = repo.read_blob(sha)
+            except (KeyError, AttributeError) as exc:
+                raise CorruptRunError(run_id, f"{name} cannot be read: {exc}") from None
+    return out
 
 
 def bulk_read_runs(
@@ -97,7 +127,7 @@ def bulk_read_runs(
         if not RUN_ID_RE.match(parts[2]) or parts[1] != parts[2][:2]:
             continue
         fields = meta.split()
-        if len(fields) != 4 or fields[1] != b"blob":
+        if len(fields) != 4 or fields[1] != b"blob" or int(fields[0], 8) not in FILE_MODES:
             continue
         size = int(fields[3]) if fields[3].isdigit() else 0
         bound = MAX_FILE_BYTES.get(parts[3], MAX_RECORD_BYTES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
+from gitml.core.errors import BadInputError, CorruptRunError, GitmlError, RunNotFoundError
 from gitml.core.formats import Run
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import RUN_PREFIX_RE
@@ -127,5 +127,8 @@ def _run_side(git: GitRepo, conn, spec: str, prefix: str) -> Side:
     if len(matches) != 1:
         what = "no run" if not matches else "more than one run"
         raise RunNotFoundError(f"{what} matches {spec!r}")
-    (doc,) = conn.execute("SELECT doc FROM runs WHERE id = ?", (matches[0],)).fetchone()
-    return Side(spec, index.run_from_doc(doc), "run")
+    row = conn.execute("SELECT doc FROM runs WHERE id = ?", (matches[0],)).fetchone()
+    if row is None:  # listed only among the runs that cannot be read
+        problem = conn.execute("SELECT message FROM corrupt WHERE run_id = ?", (matches[0],)).fetchone()
+        raise CorruptRunError(matches[0], problem[0] if problem else "cannot be read")
+    return Side(spec, index.run_from_doc(row[0]), "run")

@@ -18,7 +18,7 @@ from gitml.core import yamlfmt
 from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_digest, check_run_id
-from gitml.core.tags import parse_tag, version_key
+from gitml.core.tags import check_version, parse_tag, version_key
 
 CACHE_FILE = "registry-cache.json"
 CACHE_VERSION = 1
@@ -96,10 +96,13 @@ class ModelState:
                 "versions": {v: asdict(i) for v, i in self.to_versions()}}
 
 
+MAX_BLOCK_CHARS = 64 << 10  # a tag message's metadata block; longer ones are read as having none
+
+
 def parse_message(message: str) -> dict[str, Any]:
     """The YAML block gitml writes after the first line (``gitml: {...}``); {} for other tags."""
     _, sep, rest = message.partition("\n\n")
-    if not sep or not rest.startswith("gitml:"):
+    if not sep or not rest.startswith("gitml:") or len(rest) > MAX_BLOCK_CHARS:
         return {}
     try:
         block = yamlfmt.load(rest if rest.endswith("\n") else rest + "\n").get("gitml")
@@ -112,12 +115,15 @@ def _checked_meta(block: dict[str, Any]) -> dict[str, Any]:
     """Drop the fields of a tag's block that fail their grammar: a tag is anyone's to push, and
     ``run``, ``path`` and ``sha256`` end up in ``runs:/`` URIs and paths."""
     out = dict(block)
-    checks = {"run": check_run_id, "path": check_artifact_path, "sha256": check_digest}
+    checks = {"run": check_run_id, "path": check_artifact_path, "sha256": check_digest,
+              "version": check_version}
     for key, check in checks.items():
         if key in out:
             try:
-                if not isinstance(out[key], str) or check(out[key]) != out[key]:
+                value = out[key] if isinstance(out[key], str) else None
+                if value is None or (check(value) != value and key != "version"):
                     raise BadInputError(key)
+                out[key] = check(value)  # a version may omit its "v"
             except BadInputError:
                 del out[key]
     return out
@@ -127,7 +133,10 @@ def _read_event(git: GitRepo, name: str, sha: str) -> dict[str, Any] | None:
     parsed = parse_tag(name)
     if parsed is None:
         return None
-    info = git.read_tag(sha)
+    try:
+        info = git.read_tag(sha)
+    except (KeyError, AttributeError, ValueError):  # a tag whose object is missing or malformed
+        return None
     meta = parse_message(info["message"])
     return {"tag": name, "kind": parsed.kind, "model": parsed.model, "target": info["target"],
             "time": info["time"], "tagger": info["tagger"], "message": info["message"].rstrip("\n"),

@@ -118,7 +118,7 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
         contents = runsref.bulk_read_runs(repo, tip, None if base is None else set(good), RUN_FILES)
         rows += [_parse(run_id, contents.get(run_id, {})) for run_id in good]
     else:
-        rows += [_read_and_parse(repo, run_id, tree) for run_id, tree in good.items()]
+        rows += _read_and_parse(repo, good)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if _meta(conn, "tip") != indexed:
@@ -145,12 +145,18 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
     return True
 
 
-def _read_and_parse(repo: GitRepo, run_id: str, tree: str) -> Run | tuple[str, str]:
+def _read_and_parse(repo: GitRepo, trees: dict[str, str]) -> list[Run | tuple[str, str]]:
     try:
-        files = runsref.read_run_files(repo, tree, RUN_FILES, run_id=run_id)
-    except CorruptRunError as exc:
-        return run_id, exc.message
-    return _parse(run_id, files)
+        contents = runsref.read_runs_files(repo, trees, RUN_FILES)
+    except CorruptRunError:  # one run folder cannot be read: find it, and read the rest one by one
+        contents = {}
+        for run_id, tree in trees.items():
+            try:
+                contents.update(runsref.read_runs_files(repo, {run_id: tree}, RUN_FILES))
+            except CorruptRunError as exc:
+                contents[run_id] = exc
+    return [(run_id, files.message) if isinstance(files, CorruptRunError) else _parse(run_id, files)
+            for run_id, files in contents.items()]
 
 
 def _parse(run_id: str, files: dict[str, bytes]) -> Run | tuple[str, str]:
