@@ -7,15 +7,18 @@ they never repeat the file's text beyond a short, plain key name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import subprocess
 
 import pytest
-from conftest import gitml, runs_tip
-from test_bad_input import active_dirs, refused
+from conftest import git, gitml, runs_tip
+from test_bad_input import active_dirs, one_line, refused
 
 import gitml as api
-from gitml.errors import BadInputError
+from gitml.errors import BadInputError, GitmlError
 from gitml.tracking.commit import MAX_VALUES_DEPTH, MAX_VALUES_FILE_BYTES, read_values_file
 
 SECRET = "hunter2-s3cr3t"
@@ -261,3 +264,143 @@ def test_one_line_even_for_a_huge_key(base):
     line = refused(base, "commit-run", "--params", "k.json")
     assert line == ("gitml: error: k.json: param key longer than 250 characters: "
                     "a key (not shown: long or with unusual characters)")
+
+
+# -- a full (or read-only) disk -------------------------------------------------------------------
+
+
+# dulwich's half-written object file fails again when it is finalised: expected on a full disk.
+full_disk = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB tmpfs holding a git repository (with one run), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root (the tests run as root in CI)")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"mount failed as root: {done.stderr}"
+    try:
+        repo = mount / "repo"
+        repo.mkdir()
+        git(repo, "init", "-q")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
+        api.commit_run(name="before", metrics={"acc": 0.5}, repo=repo)
+        yield repo
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(repo) -> None:
+    """Take every free block of the disk ``repo`` is on."""
+    fd = os.open(repo / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, b"\0" * 65536)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    fd = os.open(repo / "filler", os.O_WRONLY | os.O_APPEND)
+    try:
+        while True:
+            os.write(fd, b"\0")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def free(repo) -> None:
+    os.remove(repo / "filler")
+
+
+@full_disk
+def test_commit_run_on_a_full_disk_records_nothing_and_says_so(small_disk):
+    repo = small_disk
+    tip = runs_tip(repo)
+    fill(repo)
+    result = gitml(repo, "commit-run", "-n", "late", "-m", "acc=0.9", "-p", "lr=0.1")
+    assert result.code == 1, result.err
+    line = one_line(result)
+    assert re.fullmatch(r"gitml: error: no space left on device while writing "
+                        rf"{re.escape(str(repo))}/\.git\S*: free space and retry( \(nothing was recorded\))?",
+                        line), line
+    assert runs_tip(repo) == tip and active_dirs(repo) == []
+    assert api.list_active_runs(repo=repo) == []
+    free(repo)
+    result = gitml(repo, "commit-run", "-n", "late", "-m", "acc=0.9", "-p", "lr=0.1")
+    assert result.code == 0, result.err
+    run = api.get_run(result.out.strip(), repo=repo)
+    assert (run.name, run.metrics, run.params) == ("late", {"acc": 0.9}, {"lr": 0.1})
+
+
+@full_disk
+def test_fluent_run_whose_commit_fails_is_kept_marked_and_resumable(small_disk):
+    repo = small_disk
+    tip = runs_tip(repo)
+    run = api.start_run(name="long", repo=repo)
+    for step in range(20):
+        api.log_metric("loss", 1 / (step + 1))
+    api.log_param("lr", 0.01)
+    fill(repo)
+    with pytest.raises(GitmlError) as info:
+        api.end_run()
+    error = info.value
+    assert error.exit_code == 1 and not isinstance(error, BadInputError)
+    assert error.message == f"no space left on device while writing {repo / '.git'}: free space and retry"
+    assert error.hint == f"the run is kept: gitml commit-run --resume {run.id} --status FINISHED"
+    assert runs_tip(repo) == tip and api.active_run() is None
+    (listed,) = api.list_active_runs(repo=repo)
+    assert (listed["id"], listed["alive"], listed["commit_failed"]) == (run.id, False, True)
+    table = gitml(repo, "runs", "list", "--active")
+    assert table.code == 0 and "COMMIT FAILED" in table.out and run.id[:8] in table.out
+    # Still full: resuming fails the same way and keeps the run.
+    result = gitml(repo, "commit-run", "--resume", run.id)
+    assert result.code == 1 and "no space left on device" in one_line(result)
+    assert "the run is kept" in one_line(result) and active_dirs(repo) == [run.id]
+    free(repo)
+    result = gitml(repo, "commit-run", "--resume", run.id[:8])
+    assert result.code == 0 and result.out.strip() == run.id, result.err
+    done = api.get_run(run.id, repo=repo)
+    assert done.status == "FINISHED" and done.params == {"lr": 0.01}
+    assert done.metrics == {"loss": 1 / 20} and len(done.history) == 20
+    assert active_dirs(repo) == [] and api.list_active_runs(repo=repo) == []
+
+
+@full_disk
+def test_start_run_and_log_artifact_on_a_full_disk(small_disk):
+    repo = small_disk
+    (repo / "model.bin").write_bytes(os.urandom(4096))
+    run = api.start_run(name="artifacts", repo=repo)
+    fill(repo)
+    with pytest.raises(GitmlError) as info:
+        api.log_artifact(str(repo / "model.bin"))
+    assert info.value.message.startswith("no space left on device while writing ")
+    assert str(repo / ".git" / "gitml" / "cache") in info.value.message
+    with pytest.raises(GitmlError):
+        api.end_run()
+    free(repo)
+    api.commit_run(resume=run.id, status="FAILED", repo=repo)
+    assert api.get_run(run.id, repo=repo).status == "FAILED"
+    fill(repo)
+    with pytest.raises(GitmlError) as info:
+        api.start_run(name="never", repo=repo)
+    assert info.value.message.startswith("no space left on device while writing ")
+    assert active_dirs(repo) == [] and api.active_run() is None
+
+
+@full_disk
+def test_read_only_disk_is_one_line(small_disk):
+    repo = small_disk
+    tip = runs_tip(repo)
+    subprocess.run(["mount", "-o", "remount,ro", str(repo.parent)], check=True)
+    result = gitml(repo, "commit-run", "-m", "acc=1")
+    assert result.code == 1
+    assert re.fullmatch(r"gitml: error: read-only file system while writing \S+: remount it read-write "
+                        r"or work elsewhere, and retry", one_line(result)), result.err
+    assert runs_tip(repo) == tip
+    subprocess.run(["mount", "-o", "remount,rw", str(repo.parent)], check=True)

@@ -76,12 +76,22 @@ def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
+def _quiet_unraisable(unraisable) -> None:
+    import logging
+
+    logging.getLogger("gitml").debug("ignored in %r: %r", unraisable.object, unraisable.exc_value)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error ends as one line on stderr and a documented exit code."""
     args = sys.argv[1:] if argv is None else argv
     if not args:  # bare `gitml`: help on stdout, as `gitml --help`
         args = ["--help"]
     debug = "--debug" in args
+    if not debug:
+        # A destructor failing at exit (dulwich closing a half-written object file on a full
+        # disk, say) must not add a traceback to the one error line; --debug still shows it.
+        sys.unraisablehook = _quiet_unraisable
     try:
         code = cli.main(args=args, prog_name="gitml", standalone_mode=False)
     except click.exceptions.Abort:
@@ -102,6 +112,13 @@ def main(argv: list[str] | None = None) -> None:
 
         if debug:
             raise
+        if isinstance(exc, OSError):  # a full or read-only disk is the user's to fix, not a bug
+            from gitml.tracking.active import disk_error
+
+            exc = disk_error(exc, "files in this repository") or exc
+        elif type(exc).__name__ == "OperationalError" and "disk is full" in str(exc):  # sqlite3's
+            exc = GitmlError("no space left on device while writing the query index "
+                             "(.git/gitml/index.sqlite): free space and retry")
         if isinstance(exc, GitmlError):
             click.echo(f"gitml: error: {exc}", err=True)
             sys.exit(exc.exit_code)

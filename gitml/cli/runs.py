@@ -72,7 +72,8 @@ def _list_active(found: list[dict], as_json: bool, as_csv: bool) -> None:
         echo_json(found)
         return
     state = {True: "RUNNING", False: "KILLED?", None: "elsewhere"}
-    rows = [[m["id"][:8], m["name"], m["experiment"], state[m["alive"]], _when(m["start_time"]),
+    rows = [[m["id"][:8], m["name"], m["experiment"],
+             "COMMIT FAILED" if m.get("commit_failed") else state[m["alive"]], _when(m["start_time"]),
              m.get("host"), m.get("pid")] for m in found]
     echo_table(["id", "name", "experiment", "state", "started", "host", "pid"], rows, as_csv)
 

@@ -8,6 +8,7 @@ microseconds and a crash loses at most a half-written last line, which reading s
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -17,10 +18,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitml.core.errors import BadInputError, RunNotFoundError
+from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import Metric, iso_time
 
 ACTIVE_DIR = "active"
+#: Written in a run's directory when committing it failed (its text: the status asked for). The
+#: run stays, with everything it logged, until ``commit-run --resume`` commits it.
+COMMIT_FAILED = "commit-failed"
+
+# errno -> (what happened, what to do): the storage problems a user can fix.
+_DISK_PROBLEMS = {
+    errno.ENOSPC: ("no space left on device", "free space and retry"),
+    getattr(errno, "EDQUOT", -1): ("disk quota exceeded", "free space or raise the quota, and retry"),
+    errno.EROFS: ("read-only file system", "remount it read-write or work elsewhere, and retry"),
+    errno.EACCES: ("permission denied", "fix the permissions and retry"),
+    errno.EPERM: ("operation not permitted", "fix the permissions and retry"),
+}
+
+
+def disk_error(exc: OSError, path: str | os.PathLike) -> GitmlError | None:
+    """A one-line :class:`GitmlError` (exit code 1) for a full, read-only or forbidden disk.
+
+    Args:
+        exc: the error a write raised.
+        path: what was being written, named when ``exc`` carries no file name of its own (a
+            failing ``write()`` on an open file does not).
+
+    Returns:
+        The error to raise, or None when ``exc`` is another kind of ``OSError``.
+    """
+    problem = _DISK_PROBLEMS.get(exc.errno)
+    if problem is None:
+        return None
+    return GitmlError(f"{problem[0]} while writing {exc.filename or path}: {problem[1]}")
 
 
 @dataclass
@@ -41,20 +71,39 @@ class ActiveRun:
         self.dir = directory
         self.meta = meta
         self.id: str = meta["id"]
-        self._log = open(directory / "log", "a", encoding="utf-8", buffering=1)
+        try:
+            self._log = open(directory / "log", "a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise disk_error(exc, directory / "log") or exc from None
         self._steps: dict[str, int] = {}
 
     @classmethod
     def create(cls, gitml_dir: Path, meta: dict[str, Any], patch: str | None) -> ActiveRun:
+        """Start a run's directory; on a full (or read-only) disk, leave nothing behind."""
         directory = gitml_dir / ACTIVE_DIR / meta["id"]
-        directory.mkdir(parents=True)
         meta = {**meta, "pid": os.getpid(), "host": socket.gethostname()}
-        if patch is not None:
-            (directory / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
-        tmp = directory / "meta.json.tmp"
-        tmp.write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, directory / "meta.json")
-        return cls(directory, meta)
+        try:
+            directory.mkdir(parents=True)
+        except OSError as exc:
+            raise disk_error(exc, directory) or exc from None
+        try:
+            if patch is not None:
+                (directory / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
+            tmp = directory / "meta.json.tmp"
+            tmp.write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, directory / "meta.json")
+            return cls(directory, meta)
+        except BaseException as exc:
+            remove(directory)  # nothing was logged yet: no data is lost
+            if isinstance(exc, OSError):
+                raise disk_error(exc, directory) or exc from None
+            raise
+
+    def _write(self, record: list) -> None:
+        try:
+            self._log.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            raise disk_error(exc, self.dir / "log") or exc from None
 
     @classmethod
     def reopen(cls, gitml_dir: Path, run_id: str) -> ActiveRun:
@@ -67,27 +116,32 @@ class ActiveRun:
     # Each writer appends one line; `buffering=1` flushes it to the kernel immediately, which is
     # what survives a killed process.
     def param(self, key: str, value: Any) -> None:
-        self._log.write(json.dumps(["p", key, value]) + "\n")
+        self._write(["p", key, value])
 
     def metric(self, key: str, value: float, step: int | None, stamp: float | None = None) -> None:
         if step is None:
             step = self._steps.get(key, -1) + 1
         self._steps[key] = step
         stamp = time.time() if stamp is None else stamp
-        self._log.write(json.dumps(["m", key, value, step, round(stamp, 3)]) + "\n")
+        self._write(["m", key, value, step, round(stamp, 3)])
 
     def tag(self, key: str, value: str) -> None:
-        self._log.write(json.dumps(["t", key, value]) + "\n")
+        self._write(["t", key, value])
 
     def artifact(self, path: str, entry: dict[str, Any]) -> None:
-        self._log.write(json.dumps(["a", path, entry]) + "\n")
+        self._write(["a", path, entry])
 
     def register(self, model: str, path: str) -> None:
         """Ask for ``path`` to be registered as a version of ``model`` once the run finishes."""
-        self._log.write(json.dumps(["r", model, path]) + "\n")
+        self._write(["r", model, path])
 
     def close(self) -> None:
-        self._log.close()
+        """Close the log. Every line was flushed when written, so a failing close loses nothing
+        that a failed write did not already report."""
+        try:
+            self._log.close()
+        except OSError:
+            pass
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
@@ -138,7 +192,12 @@ def read_patch(directory: Path) -> str | None:
 
 
 def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
-    """Meta of every run in progress, with ``alive`` telling whether its process still runs."""
+    """Meta of every run in progress, with ``alive`` telling whether its process still runs.
+
+    A run whose commit failed (a full disk, say) has ``alive`` False whatever its process does,
+    since that process will not write to it again, and ``commit_failed`` True, with
+    ``requested_status`` the status it was to be committed with.
+    """
     root = gitml_dir / ACTIVE_DIR
     found = []
     for directory in sorted(root.iterdir()) if root.is_dir() else []:
@@ -146,9 +205,33 @@ def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
             meta = read_meta(directory)
         except BadInputError:
             continue
-        meta["alive"] = _alive(meta)
+        failed = _commit_failed(directory)
+        meta["alive"] = False if failed is not None else _alive(meta)
+        meta["commit_failed"] = failed is not None
+        meta["requested_status"] = failed or None
         found.append(meta)
     return found
+
+
+def mark_commit_failed(directory: Path, status: str) -> None:
+    """Note in a run's directory that committing it failed; best effort on a full disk (an empty
+    file takes no data block, so the note usually lands even then)."""
+    try:
+        (directory / COMMIT_FAILED).write_text(status, encoding="utf-8")
+    except OSError:
+        pass
+
+
+def _commit_failed(directory: Path) -> str | None:
+    """The status a failed commit asked for ('' when unreadable), or None if none failed."""
+    try:
+        with open(directory / COMMIT_FAILED, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(16).strip()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    return text if text in ("FINISHED", "FAILED", "KILLED") else ""
 
 
 def _alive(meta: dict[str, Any]) -> bool | None:

@@ -15,6 +15,7 @@ import shlex
 import stat
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from gitml import __version__
 from gitml.artifacts import store
 from gitml.core import runsref
 from gitml.core.config import load_config
-from gitml.core.errors import BadInputError, RunNotFoundError
+from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import (
     FINAL_STATUSES,
     HISTORY_BOUND,
@@ -153,12 +154,28 @@ def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
 
 
 def finish_active(repo: GitRepo, run_id: str, status: str) -> Run:
-    """Commit a run in progress with ``status`` and remove its active directory."""
+    """Commit a run in progress with ``status`` and remove its active directory.
+
+    When the commit fails, the directory stays with everything logged, marked as failed (see
+    :func:`gitml.tracking.active.list_active`), for ``commit_run(resume=...)`` to commit later;
+    a full, read-only or forbidden disk raises a one-line :class:`GitmlError` saying so.
+    """
     directory = repo.gitml_dir / active.ACTIVE_DIR / run_id
     meta = active.read_meta(directory)
     log = active.read_log(directory)
     run, points = assemble(meta, log, check_status(status), active.read_patch(directory))
-    write_run(repo, run, points)
+    try:
+        write_run(repo, run, points)
+    except Exception as exc:
+        active.mark_commit_failed(directory, run.status)
+        error = active.disk_error(exc, repo.common_dir) if isinstance(exc, OSError) else None
+        if error is None:
+            raise
+        # Let go of the frames now: a half-written git object file they hold is closed here
+        # (a destructor that fails on the full disk), not at some later garbage collection.
+        traceback.clear_frames(exc.__traceback__)
+        error.hint = f"the run is kept: gitml commit-run --resume {run.id} --status {run.status}"
+        raise error from None
     active.remove(directory)
     if log.registrations and run.status == "FINISHED":
         from gitml.registry.ops import register_model  # a finished run's model becomes a version
@@ -479,10 +496,20 @@ def commit_run(
             meta, patch = new_meta(git, name, experiment, require_clean, command, message)
             run_log = active.ActiveRun.create(git.gitml_dir, meta, patch)
         try:
-            _log_all(git, run_log, all_params, all_metrics, all_tags, paths)
-        finally:
-            run_log.close()
-        return finish_active(git, run_log.id, status)
+            try:
+                _log_all(git, run_log, all_params, all_metrics, all_tags, paths)
+            finally:
+                run_log.close()
+            return finish_active(git, run_log.id, status)
+        except BaseException as exc:
+            if resume is not None:
+                raise  # the run was there before: it stays, with what it had
+            # A new run's values are all in the user's files and options: dropping the half-made
+            # run loses nothing, and the same command makes it again once the disk has room.
+            active.remove(run_log.dir)
+            if isinstance(exc, GitmlError) and exc.hint and "--resume" in exc.hint:
+                exc.hint = "nothing was recorded"
+            raise
 
 
 def _log_all(git, run_log, params, metrics, tags, paths) -> None:
@@ -494,7 +521,11 @@ def _log_all(git, run_log, params, metrics, tags, paths) -> None:
     for key, value in tags.items():
         run_log.tag(key, value)
     for name, path in paths.items():
-        run_log.artifact(name, store.put_path(cache_dir(git), path))
+        try:
+            entry = store.put_path(cache_dir(git), path)
+        except OSError as exc:
+            raise active.disk_error(exc, cache_dir(git)) or exc from None
+        run_log.artifact(name, entry)
 
 
 def _artifact_paths(artifacts: Iterable[str | Path]) -> dict[str, Path]:

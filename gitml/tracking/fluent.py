@@ -123,6 +123,8 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
     handle.ended = True
     handle._log.close()
     try:
+        # On failure (a full disk, say) the run stays in progress, marked, with all it logged:
+        # the error says how to commit it with `gitml commit-run --resume`.
         finish_active(handle._git, handle.id, status)
     finally:
         if handle._owns_git:
@@ -195,7 +197,10 @@ def log_artifact(local_path: str, artifact_path: str | None = None,
         raise BadInputError(f"artifact path does not exist: {local_path}")
     if not (os.path.isfile(local_path) or os.path.isdir(local_path)):
         raise BadInputError(f"artifact is neither a regular file nor a directory: {local_path}")
-    entry = store.put_path(cache_dir(run._git), local_path)
+    try:
+        entry = store.put_path(cache_dir(run._git), local_path)
+    except OSError as exc:
+        raise active.disk_error(exc, cache_dir(run._git)) or exc from None
     run._log.artifact(logical, entry)
     if register_as is not None:
         run._log.register(register_as, logical)
