@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from gitml.core import runsref
 from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
-from gitml.core.formats import parse_history, parse_run
+from gitml.core.formats import KNOWN_FILES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.tags import parse_tag
 
 PUSH_ATTEMPTS = 10
+BULK_THRESHOLD = 200  # past this many incoming runs, read them with git cat-file --batch
 
 
 def tracking_ref(remote: str) -> str:
@@ -91,18 +92,40 @@ def incoming_problems(git: GitRepo, ours: str | None, theirs: str) -> dict[str, 
         base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
     changed, _ = runsref.diff_runs(git, base, theirs)
     problems: dict[str, str] = {}
+    good: dict[str, str] = {}
     for key, tree in changed.items():
         if isinstance(tree, runsref.BadEntry):
             problems[runsref.display_key(key)] = tree.problem
-            continue
+        else:
+            good[key] = tree
+    for key, files in _read_incoming(git, theirs, good).items():
         try:
-            files = runsref.read_run_files(git, tree, run_id=key)
+            if isinstance(files, GitmlError):
+                raise files
             parse_run(key, files)
             if "history.tsv" in files:
                 parse_history(key, files["history.tsv"])
         except GitmlError as exc:
             problems[key] = exc.message
     return problems
+
+
+def _read_incoming(git: GitRepo, tip: str, trees: dict[str, str]) -> dict[str, dict[str, bytes] | GitmlError]:
+    """The files of many incoming runs: two git processes for many, one batch for a few; a run
+    whose folder cannot be read maps to its error."""
+    if len(trees) > BULK_THRESHOLD:
+        contents = runsref.bulk_read_runs(git, tip, set(trees), KNOWN_FILES)
+        return {key: contents.get(key, {}) for key in trees}
+    try:
+        return dict(runsref.read_runs_files(git, trees))
+    except GitmlError:
+        out: dict[str, dict[str, bytes] | GitmlError] = {}
+        for key, tree in trees.items():
+            try:
+                out.update(runsref.read_runs_files(git, {key: tree}))
+            except GitmlError as exc:
+                out[key] = exc
+        return out
 
 
 def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = False, remote: str = "") -> int:
