@@ -76,6 +76,9 @@ def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
+INTERNAL_ERROR = 3  # a bug of gitml's, as DESIGN.md's error classes say (1 failed, 2 bad input)
+
+
 def _quiet_unraisable(unraisable) -> None:
     import logging
 
@@ -119,9 +122,12 @@ def main(argv: list[str] | None = None) -> None:
         elif type(exc).__name__ == "OperationalError" and "disk is full" in str(exc):  # sqlite3's
             exc = GitmlError("no space left on device while writing the query index "
                              "(.git/gitml/index.sqlite): free space and retry")
+        from gitml.cli.output import printable
+
         if isinstance(exc, GitmlError):
-            click.echo(f"gitml: error: {exc}", err=True)
+            click.echo(f"gitml: error: {printable(str(exc))}", err=True)
             sys.exit(exc.exit_code)
-        click.echo(f"gitml: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
-        sys.exit(1)
+        click.echo(f"gitml: internal error: {type(exc).__name__}: {printable(str(exc))} (rerun with --debug)",
+                   err=True)
+        sys.exit(INTERNAL_ERROR)
     sys.exit(code if isinstance(code, int) else 0)
