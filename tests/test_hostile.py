@@ -397,11 +397,11 @@ def test_gc_racing_commit_run_loses_nothing(repo, tmp_path):
     import time
 
     files = []
-    for i in range(6):
+    for i in range(16):
         path = tmp_path / f"a{i}.bin"
-        path.write_bytes(os.urandom(200_000))
+        path.write_bytes(os.urandom(2_000_000))
         files.append(path)
-    first = api.commit_run(name="old", artifacts=[str(p) for p in files[:3]], repo=repo).id
+    first = api.commit_run(name="old", artifacts=[str(p) for p in files[::2]], repo=repo).id
     api.delete_run(first, repo=repo)
     old = time.time() - 7200
     cache = repo / ".git" / "gitml" / "cache" / "sha256"
@@ -412,8 +412,8 @@ def test_gc_racing_commit_run_loses_nothing(repo, tmp_path):
     loop = subprocess.Popen([sys.executable, "-c", GC_LOOP, str(stop)], cwd=repo)
     try:
         made = []
-        for i in range(6):
-            result = gitml(repo, "commit-run", "-n", f"g{i}", "-a", str(files[i % len(files)]))
+        for i in range(16):  # even: reuses an old unreferenced object; odd: a new one
+            result = gitml(repo, "commit-run", "-n", f"g{i}", "-a", str(files[i]))
             assert result.code == 0, result.err
             made.append(result.out.strip())
     finally:
