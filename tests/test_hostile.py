@@ -467,3 +467,10 @@ def test_registry_meta_from_a_tag_is_validated(team):
     assert meta.get("run") is None and meta.get("path") is None and meta.get("sha256") is None
     with pytest.raises(GitmlError):
         artifacts.download("runs:/../../etc/passwd", victim / "x", repo=victim)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "-x", "x" * 65, "a b"])
+def test_remote_names_from_gitml_yaml_are_checked_where_read(repo, name):
+    (repo / "gitml.yaml").write_text(f"remotes:\n  {json.dumps(name)}:\n    url: /tmp/x\n")
+    result = gitml(repo, "remote", "list")
+    assert result.code == 2 and "remote name" in result.err and len(result.err.strip().splitlines()) == 1

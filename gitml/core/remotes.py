@@ -151,6 +151,10 @@ def _team_remotes(root: Path) -> tuple[dict[str, Remote], str | None]:
     if not isinstance(remotes, dict):
         raise BadInputError(f"{root / CONFIG_FILE}: 'remotes' must be a mapping of names")
     for name, spec in remotes.items():
+        try:
+            check_remote_name(str(name))
+        except BadInputError as exc:
+            raise BadInputError(f"{root / CONFIG_FILE}: {exc.message}", hint=exc.hint) from None
         if isinstance(spec, str):
             spec = {"url": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
@@ -169,6 +173,8 @@ def _local_remotes(repo: GitRepo) -> tuple[dict[str, Remote], str | None]:
         if not subsection.startswith("remote."):
             continue
         name = subsection[len("remote.") :]
+        if not NAME_RE.match(name):
+            continue  # not one gitml wrote: `gitml remote add` validates names
         options = {k: option_value(v) for k, v in (o.split("=", 1) for o in values.get("option", []) if "=" in o)}
         url = values.get("url", [""])[-1]
         found[name] = Remote(name, url, options, scope="local")
