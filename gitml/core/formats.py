@@ -315,12 +315,13 @@ def _head(run_id: str, files: dict[str, bytes]) -> dict:
     for key in _TEXT_FIELDS:
         if not (head.get(key) is None or isinstance(head.get(key), str)):
             raise _bad(run_id, f"run.yaml {key!r} is not text")
-    for key in ("name", "experiment", "user"):
+    for key in ("name", "experiment"):
         try:
-            if head.get(key) is not None:
-                check_name(head[key], key)
+            check_name(head[key], key)
         except BadInputError:
             raise _bad(run_id, f"run.yaml {key!r} is empty, too long or has a control character") from None
+    if len(head.get("user") or "") > 1024:  # shown escaped: control characters never reach a terminal
+        raise _bad(run_id, "run.yaml 'user' is too long")
     for key in _TIME_FIELDS:
         if head.get(key) is not None:
             try:

@@ -16,6 +16,7 @@ RUN_PREFIX_RE = re.compile(r"^[0-9a-f]{4,32}$")
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 250
 MAX_PATH_PART_BYTES = 200  # one name in an artifact path; file systems stop at 255
+MAX_PATH_CHARS = 1024  # a whole artifact path
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 _ADJECTIVES = (
@@ -129,13 +130,15 @@ def check_name(value: object, kind: str) -> str:
 def check_artifact_path(path: str) -> str:
     """Validate a logical artifact path: relative, ``/``-separated, no ``..`` segments."""
     if not isinstance(path, str) or not path or path in (".", "/"):
-        raise BadInputError(f"invalid artifact path: {path!r}")
+        raise BadInputError(f"invalid artifact path: {_show(path)}")
     norm = path.replace("\\", "/")
     if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        raise BadInputError(f"artifact path must be relative: {path!r}")
+        raise BadInputError(f"artifact path must be relative: {_show(path)}")
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     if not parts or any(p == ".." for p in parts) or _CONTROL_RE.search(norm):
-        raise BadInputError(f"artifact path escapes the run: {path!r}")
+        raise BadInputError(f"artifact path escapes the run: {_show(path)}")
+    if len(norm) > MAX_PATH_CHARS:
+        raise BadInputError(f"artifact path longer than {MAX_PATH_CHARS} characters: {_show(path)}")
     if any(len(p.encode("utf-8", "surrogateescape")) > MAX_PATH_PART_BYTES for p in parts):
         raise BadInputError(f"artifact path has a name longer than {MAX_PATH_PART_BYTES} bytes: {_show(path)}",
                             hint="file systems refuse names past 255 bytes; gitml keeps room for its temporary names")
