@@ -226,6 +226,7 @@ SHAPES = {
     ).encode()), BAD_ID, "both a file and the folder"),
     "a 300-byte name": (bad_run(artifacts_yaml=f'{"n" * 300}:\n  kind: "file"\n  sha256: "{"0" * 64}"\n'.encode()),
                         BAD_ID, "longer than"),
+    "a key given twice": (bad_run(params_yaml=b"a: 1\na: 2\n"), BAD_ID, "given twice"),
     "id mismatch": (bad_run(**{"run.yaml": _run_yaml("cd" + "3" * 30)}), BAD_ID, "names id"),
     "status": (bad_run(**{"run.yaml": _run_yaml(BAD_ID, status='"PWNED"')}), BAD_ID, "status"),
 }
@@ -311,6 +312,50 @@ def test_gc_removes_what_killed_writers_left_behind(repo):
     assert not (tmp / "old-partial").exists() and (tmp / "fresh-partial").exists()
 
 
+@pytest.mark.parametrize("mode", ["120000", "160000"])
+def test_a_run_file_that_is_not_a_regular_file_is_refused(team, mode):
+    origin, victim, evil, store, good = team
+    craft(evil, bad_run())
+    evil_tip = git(evil, "rev-parse", RUNS_REF).strip()
+    index = evil / ".git" / "crafted-index"
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    target = "params.yaml" if mode == "120000" else git(evil, "rev-parse", "HEAD").strip()
+    sha = target if mode == "160000" else subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=evil, input=target, capture_output=True,
+        text=True).stdout.strip()
+    for args in (["read-tree", evil_tip],
+                 ["update-index", "--add", "--cacheinfo", f"{mode},{sha},runs/ab/{BAD_ID}/params.yaml"]):
+        subprocess.run(["git", *args], cwd=evil, env=env, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=evil, env=env, capture_output=True, text=True).stdout.strip()
+    commit = git(evil, "commit-tree", tree, "-p", evil_tip, "-m", "odd mode").strip()
+    git(evil, "update-ref", RUNS_REF, commit)
+    git(evil, "push", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+    pulled = gitml(victim, "pull")
+    assert pulled.code == 1 and "params.yaml is not a regular file" in pulled.err
+    git(victim, "fetch", "-q", "origin", f"+{RUNS_REF}:{RUNS_REF}")
+    listed = gitml(victim, "runs", "list", "--json")
+    assert [r["id"] for r in json.loads(listed.out)] == [good] and "not a regular file" in listed.err
+
+
+def test_a_blocked_push_names_the_hooks_first_reason():
+    from gitml.sync import _last_error
+
+    said = ("gitml: pre-push: warning: store is slow\n"
+            "gitml: pre-push: gate on main: accuracy 0.5 < min 0.9\n"
+            "gitml: pre-push: gate on main: loss 3 > max 1\n"
+            "gitml: pre-push: push blocked (GITML_SKIP_HOOKS=1 or --no-verify bypasses it)\n"
+            "error: failed to push some refs to 'https://x:secret@host/r.git?access_token=tok'\n")
+    line = _last_error(said, 1)
+    assert line == ("the pre-push hook blocked it: gate on main: accuracy 0.5 < min 0.9 "
+                    "(and 1 more: git push shows them all)")
+
+
+def test_debug_keeps_the_exit_code_of_the_error_class(repo):
+    shown = gitml(repo, "--debug", "runs", "show", "zzzz")
+    assert shown.code == 2 and "Traceback" in shown.err
+    assert gitml(repo, "--debug", "nosuch").code == 2
+
+
 def test_history_with_a_bad_digest_is_refused(team):
     origin, victim, evil, store, good = team
     craft(evil, bad_run(history_tsv=b"# full history: sha256:../../etc/passwd\n"))
@@ -331,7 +376,8 @@ def test_pull_exclude_bad_merges_the_rest_and_pushes_the_removal(team):
     git(evil, "push", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
     assert gitml(victim, "pull").code == 1
     result = gitml(victim, "pull", "--exclude-bad")
-    assert result.code == 0, result.err
+    assert result.code == 0 and result.err.startswith("gitml: warning: left out: run " + BAD_ID), result.err
+    assert len(result.err.splitlines()) == 1
     assert sorted(r.id for r in api.search_runs(repo=victim)) == sorted([good, fine])
     assert gitml(victim, "push").code == 0
     assert gitml(evil, "pull").code == 0
@@ -341,10 +387,16 @@ def test_pull_exclude_bad_merges_the_rest_and_pushes_the_removal(team):
 def test_pre_push_hook_refuses_a_crafted_run(team):
     origin, victim, evil, store, good = team
     assert gitml(victim, "hooks", "install").code == 0
-    craft(victim, bad_run(params_yaml=BOMB))
+    twin = BAD_ID[:-1] + "2"  # same 8-digit prefix: the hook must name each by its full id
+    craft(victim, bad_run(params_yaml=BOMB) | bad_run(twin, tags_yaml=b"t: 1\nt: 2\n"))
     proc = subprocess.run(["git", "push", "origin", f"{RUNS_REF}:{RUNS_REF}"], cwd=victim,
                           capture_output=True, text=True)
-    assert proc.returncode != 0 and BAD_ID[:8] in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"gitml runs delete {BAD_ID})" in proc.stderr and f"gitml runs delete {twin})" in proc.stderr
+    pushed = gitml(victim, "push")  # gitml push reads the runs itself before git is asked
+    assert pushed.code == 1 and BAD_ID in pushed.err and len(pushed.err.strip().splitlines()) == 1
+    ambiguous = gitml(victim, "runs", "delete", BAD_ID[:8])
+    assert ambiguous.code == 2 and BAD_ID in ambiguous.err and twin in ambiguous.err
 
 
 # -- 7. odd file names are refused when recorded --------------------------------------------

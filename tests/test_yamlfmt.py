@@ -417,6 +417,14 @@ def test_anchors_and_aliases_are_refused_not_expanded(text):
         load(text)
 
 
+@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "a:\n  b: 1\na: 3\n", "a:\n  b: 1\n  b: 2\n",
+                                  "a: {b: 1, b: 2}\n", '"a": 1\na: 2\n', "x: [1, 1]\na: 1\na: 1\n"])
+def test_a_key_given_twice_is_refused(text):
+    """PyYAML keeps the last of two equal keys; a record where one hides another is refused."""
+    with pytest.raises(ValueError, match="given twice"):
+        load(text)
+
+
 def test_deep_nesting_is_refused_before_pyyaml_recurses():
     load("a: " + "[" * 31 + "]" * 31 + "\n")  # 32 levels with the top mapping
     with pytest.raises(ValueError, match="deeper than 32"):
@@ -430,8 +438,6 @@ def test_deep_nesting_is_refused_before_pyyaml_recurses():
         's: "\\/\\b\\f\\u00e9"\n',
         'a: "\\ud83d\\ude00"\n',
         "a: -0\nb: 0.5e+3\n",
-        "a: 1\na: 2\n",
-        "a:\n  b: 1\na: 3\n",
     ],
 )
 def test_fast_path_agrees_with_pyyaml(text):
@@ -503,6 +509,15 @@ near_lines = st.builds(
 )
 
 
+def _has_duplicate_keys(node) -> bool:
+    if isinstance(node, yaml.MappingNode):
+        keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+        return len(keys) != len(set(keys)) or any(_has_duplicate_keys(v) for _, v in node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return any(_has_duplicate_keys(v) for v in node.value)
+    return False
+
+
 @settings(max_examples=400, deadline=None)
 @given(st.lists(near_lines, max_size=6))
 def test_fast_path_never_disagrees_with_pyyaml(lines):
@@ -512,6 +527,8 @@ def test_fast_path_never_disagrees_with_pyyaml(lines):
         if any(isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None) is not None
                for e in yaml.parse(text)):
             raise yaml.YAMLError("anchors and aliases are refused")
+        if _has_duplicate_keys(yaml.compose(text)):
+            raise yaml.YAMLError("a key given twice is refused")
     except yaml.YAMLError:
         with pytest.raises(ValueError):
             load(text)

@@ -520,7 +520,8 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
         GitmlError: a run cannot be read, so what it references is unknown: nothing is deleted.
         BadInputError: ``grace`` is negative.
     """
-    if grace is not None and (grace < 0 or grace != grace):
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float))
+                              or grace < 0 or grace != grace):
         raise BadInputError(f"grace must be a number of seconds >= 0, got {grace!r}")
     with open_repo(repo) as git:
         keep = _keep_set(git, keep_history)

@@ -79,6 +79,12 @@ def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
 INTERNAL_ERROR = 3  # a bug of gitml's, as DESIGN.md's error classes say (1 failed, 2 bad input)
 
 
+def _traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
+
+
 def _quiet_unraisable(unraisable) -> None:
     import logging
 
@@ -102,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as exc:
         if debug:
-            raise
+            _traceback()
+            sys.exit(exc.exit_code)
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see `{exc.ctx.command_path} --help`)"
@@ -113,8 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the one translation point
         from gitml.core.errors import GitmlError
 
-        if debug:
-            raise
+        if debug:  # the traceback instead of the one line; the exit code stays the class's
+            _traceback()
+            sys.exit(exc.exit_code if isinstance(exc, GitmlError) else INTERNAL_ERROR)
         if isinstance(exc, OSError):  # a full or read-only disk is the user's to fix, not a bug
             from gitml.tracking.active import disk_error
 

@@ -35,9 +35,13 @@ def pull_cmd(remote, exclude_bad) -> None:
 
     Incoming runs are validated first; any that fail stop the merge, naming them.
     """
+    from gitml.cli.output import printable
     from gitml.sync import pull
 
-    _report(pull(remote, exclude_bad=exclude_bad), "pulled from")
+    result = pull(remote, exclude_bad=exclude_bad)
+    for problem in result.excluded.values():
+        click.echo(f"gitml: warning: left out: {printable(problem)}", err=True)
+    _report(result, "pulled from")
 
 
 @click.command("fetch")

@@ -267,8 +267,14 @@ class TooLarge(bytes):
         return obj
 
 
+class NotAFile(TooLarge):
+    """Stands for a run file that is not a regular file (a folder, a symlink, a submodule)."""
+
+
 def check_file_size(run_id: str, name: str, raw: bytes) -> None:
     """Refuse a run file over its bound (:data:`MAX_FILE_BYTES`) before anything parses it."""
+    if isinstance(raw, NotAFile):
+        raise CorruptRunError(run_id, f"{name} is not a regular file")
     size = raw.size if isinstance(raw, TooLarge) else len(raw)
     bound = MAX_FILE_BYTES.get(name, MAX_RECORD_BYTES)
     if size > bound:

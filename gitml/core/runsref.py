@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError
-from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, TooLarge
+from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import RUN_ID_RE, shard
 
@@ -86,6 +86,9 @@ def read_runs_files(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...]
             entries = repo.read_tree(tree_sha)
         except (BadInputError, KeyError, AttributeError) as exc:
             raise CorruptRunError(run_id, f"run folder cannot be read: {exc}") from None
+        for name, (mode, _sha) in entries.items():
+            if name in KNOWN_FILES and mode not in FILE_MODES:
+                raise CorruptRunError(run_id, f"{name} is not a regular file (mode {mode:o})")
         wanted[run_id] = {name: sha for name, (mode, sha) in entries.items()
                           if mode in FILE_MODES and name in (names or KNOWN_FILES)}
     sizes = repo.object_sizes(sorted({sha for files in wanted.values() for sha in files.values()}))
@@ -122,12 +125,13 @@ def bulk_read_runs(
             continue
         meta, _, path = record.partition(b"\t")
         parts = path.decode("utf-8", "surrogateescape").split("/")
-        if len(parts) != 4 or parts[3] not in names or (ids is not None and parts[2] not in ids):
+        if len(parts) < 4 or parts[3] not in names or (ids is not None and parts[2] not in ids):
             continue
         if not RUN_ID_RE.match(parts[2]) or parts[1] != parts[2][:2]:
             continue
         fields = meta.split()
-        if len(fields) != 4 or fields[1] != b"blob" or int(fields[0], 8) not in FILE_MODES:
+        if len(parts) != 4 or len(fields) != 4 or fields[1] != b"blob" or int(fields[0], 8) not in FILE_MODES:
+            wanted.setdefault(parts[2], []).append((parts[3], NotAFile(0)))
             continue
         size = int(fields[3]) if fields[3].isdigit() else 0
         bound = MAX_FILE_BYTES.get(parts[3], MAX_RECORD_BYTES)

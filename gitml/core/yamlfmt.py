@@ -198,6 +198,8 @@ def _parse_fast(text: str) -> dict | None:
             top = stack[-1]
         if key[0] == '"':
             key = _unquote(key)
+        if key in top:
+            raise ValueError(f"YAML key {_short(key)} given twice")
         if not value:
             child: dict = {}
             top[key] = child
@@ -269,19 +271,31 @@ def _parse_yaml(text: str) -> dict:
 
 
 def _check_events(yaml, text: str, loader) -> None:
-    """Refuse anchors, aliases and deep nesting from the event stream, before anything is built."""
-    depth = 0
+    """Refuse anchors, aliases, deep nesting and a key given twice in one mapping, from the
+    event stream, before anything is built (PyYAML would keep the last of two equal keys)."""
+    stack: list[list] = []  # per open collection: [is mapping, next node is a key, keys seen]
     for event in yaml.parse(text, Loader=loader):
+        line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            mark = event.start_mark
-            raise ValueError(f"YAML anchors and aliases are not accepted (line {mark.line + 1})")
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ValueError(f"YAML nested deeper than {MAX_DEPTH} levels "
-                                 f"(line {event.start_mark.line + 1})")
+            raise ValueError(f"YAML anchors and aliases are not accepted (line {line})")
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.ScalarEvent)):
+            if stack and stack[-1][0]:
+                top = stack[-1]
+                if top[1] and isinstance(event, yaml.ScalarEvent):
+                    if event.value in top[2]:
+                        raise ValueError(f"YAML key {_short(event.value)} given twice (line {line})")
+                    top[2].add(event.value)
+                top[1] = not top[1]
+            if not isinstance(event, yaml.ScalarEvent):
+                stack.append([isinstance(event, yaml.MappingStartEvent), True, set()])
+                if len(stack) > MAX_DEPTH:
+                    raise ValueError(f"YAML nested deeper than {MAX_DEPTH} levels (line {line})")
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+            stack.pop()
+
+
+def _short(key: str) -> str:
+    return repr(key) if len(key) <= 40 and key.isprintable() else "(a long or unprintable key)"
 
 
 def _describe(exc, text: str) -> str:

@@ -182,8 +182,7 @@ def _runs_pushed(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
         try:
             parse_run(run_id, runsref.read_run_files(git, tree, RUN_FILES))
         except GitmlError as exc:
-            what = run_id if run_id.startswith("runs/") else run_id[:8]
-            result.problems.append(f"{exc} — fix or delete that run (gitml runs delete {runsref.display_key(what)})")
+            result.problems.append(f"{exc} — fix or delete that run (gitml runs delete {runsref.display_key(run_id)})")
             continue
         result.runs.add(run_id)
 

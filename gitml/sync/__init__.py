@@ -33,6 +33,7 @@ class SyncResult:
     tags: list[str] = field(default_factory=list)
     uploaded: int = 0
     notes: list[str] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)  # left out by pull --exclude-bad
 
 
 def default_remote(git: GitRepo) -> str:
@@ -128,7 +129,8 @@ def _read_incoming(git: GitRepo, tip: str, trees: dict[str, str]) -> dict[str, d
         return out
 
 
-def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = False, remote: str = "") -> int:
+def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = False, remote: str = "",
+                      excluded: dict[str, str] | None = None) -> int:
     """Merge ``theirs`` into the local runs ref (fast-forward when possible); return runs taken.
 
     Every incoming run is validated first. With bad runs, nothing is merged (GitmlError naming
@@ -151,6 +153,9 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
                 hint="gitml pull --exclude-bad merges the others and leaves these out")
         if bad:
             theirs = _without(git, theirs, set(bad))
+            if excluded is not None:
+                excluded.clear()
+                excluded.update(bad)
         if ours is None or _is_ancestor(git, ours, theirs):
             if git.set_ref_if_equals(runsref.RUNS_REF, ours, theirs):
                 return len(runsref.diff_runs(git, ours, theirs)[0])
@@ -176,7 +181,8 @@ def _without(git: GitRepo, tip: str, keys: set[str]) -> str:
             if runsref.display_key(key) in keys:
                 present[key] = None
     tree = runsref.apply_changes(git, tip, present)
-    return git.write_commit(tree, [tip], f"leave out {len(present)} run(s) that fail validation")
+    return git.write_commit(tree, [tip], f"leave out {len(present)} entries that fail validation: "
+                            + ", ".join(sorted(runsref.display_key(k) for k in present))[:2000])
 
 
 def _is_ancestor(git: GitRepo, older: str, newer: str) -> bool:
@@ -194,7 +200,7 @@ def pull(remote: str | None = None, exclude_bad: bool = False, repo: RepoLike = 
     """
     with open_repo(repo) as git:
         result = fetch(remote, git)
-        result.merged = _merge_into_local(git, result.runs_tip, exclude_bad, result.remote)
+        result.merged = _merge_into_local(git, result.runs_tip, exclude_bad, result.remote, result.excluded)
         result.runs_tip = git.ref(runsref.RUNS_REF)
         return result
 
@@ -266,6 +272,13 @@ def _last_error(message: str, code: int) -> str:
 
     lines = [line for line in message.splitlines()
              if line.startswith(("error", "fatal", "!", "gitml:")) and "failed to push some refs" not in line]
+    # The pre-push hook says why it blocked a push on its own lines before its summary: give
+    # the first reason (and how many more) rather than only the summary.
+    reasons = [line for line in lines if line.startswith("gitml: pre-push: ") and "push blocked" not in line
+               and "warning:" not in line]
+    if reasons and any("push blocked" in line for line in lines):
+        more = f" (and {len(reasons) - 1} more: git push shows them all)" if len(reasons) > 1 else ""
+        return mask_text(f"the pre-push hook blocked it: {reasons[0][len('gitml: pre-push: '):]}{more}")
     return mask_text((lines or message.splitlines() or [str(code)])[-1])
 
 

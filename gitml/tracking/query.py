@@ -34,7 +34,7 @@ def resolve_run_id(id_or_prefix: str, repo: RepoLike = None) -> str:
         raise RunNotFoundError(f"no run matches {id_or_prefix!r}", hint="see `gitml runs list`")
     if len(matches) > 1:
         raise RunNotFoundError(
-            f"run prefix {id_or_prefix!r} is ambiguous ({', '.join(m[:12] for m in matches)}...)",
+            f"run prefix {id_or_prefix!r} is ambiguous ({', '.join(matches)}{', ...' if len(matches) > 2 else ''})",
             hint="give more characters",
         )
     return matches[0]
