@@ -526,3 +526,8 @@ def test_remote_names_from_gitml_yaml_are_checked_where_read(repo, name):
     (repo / "gitml.yaml").write_text(f"remotes:\n  {json.dumps(name)}:\n    url: /tmp/x\n")
     result = gitml(repo, "remote", "list")
     assert result.code == 2 and "remote name" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_side_of_a_three_dot_diff_that_is_no_revision_is_named(repo):
+    result = gitml(repo, "diff", "nosuch...HEAD")
+    assert result.code == 2 and "'nosuch' in 'nosuch...HEAD' is not a git revision" in result.err

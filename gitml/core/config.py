@@ -181,6 +181,21 @@ class Choice(_Node):
         return value
 
 
+class Name(Text):
+    """Text that must also pass a grammar (a stage name, an experiment name)."""
+
+    def __init__(self, grammar: Callable[[str], str]) -> None:
+        self.grammar = grammar
+
+    def check(self, value: object, path: str) -> str:
+        text = super().check(value, path)
+        try:
+            self.grammar(text)
+        except BadInputError as exc:
+            raise BadInputError(f"{path}: {exc.message}", hint=exc.hint) from None
+        return text
+
+
 class Scalar(_Node):
     """Text, a number or true/false (a storage option value)."""
 
@@ -303,17 +318,29 @@ BLOCK_OR_WARN = Choice("block", "warn")
 PRE_PUSH = Fields({"upload": Flag(), "on_unreachable": OneOf(BLOCK_OR_WARN, MapOf(BLOCK_OR_WARN, "git remote policies")),
                    "gates": ListOf(GATE, "gates")})
 REMOTE = OneOf(Text(), Fields({"url": Text(), "options": MapOf(Scalar(), "storage options")}, required=("url",)))
-STAGES = ListOf(Text(), "stage names")
+STAGES = ListOf(Name(lambda text: _check_stage(text)), "stage names")
 SCHEMA = Fields({
     "params": FILES,
     "metrics": OneOf(FILES, MapOf(GOAL, "metric goals")),
     "metrics_files": FILES,
-    "experiment": Text(),
+    "experiment": Name(lambda text: _check_name(text, "experiment")),
     "remotes": MapOf(REMOTE, "artifact remotes"),
     "default_remote": Text(),
     "registry": Fields({"stages": STAGES, "promotion": STAGES, "one_stage_per_version": Flag()}),
     "hooks": Fields({"pre-push": PRE_PUSH}),
 })
+
+
+def _check_stage(text: str) -> str:
+    from gitml.core.tags import check_stage  # the registry's grammar, in one place
+
+    return check_stage(text)
+
+
+def _check_name(text: str, kind: str) -> str:
+    from gitml.core.ids import check_name
+
+    return check_name(text, kind)
 
 
 # -- reading ---------------------------------------------------------------------------------------

@@ -205,7 +205,12 @@ def _specs(git, a: str, b: str | None) -> tuple[list[str], str | None]:
             raise BadInputError("give either A...B or two sides, not both")
         left, _, right = a.partition("...")
         left, right = left or "HEAD", right or "HEAD"
-        base = git.git("merge-base", left, right, check=False).decode().split()
+        for side in (left, right):
+            found = git.git("rev-parse", "-q", "--verify", "--end-of-options", f"{side}^{{commit}}", check=False)
+            if not found.strip():
+                raise BadInputError(f"{side!r} in {a!r} is not a git revision",
+                                    hint="A...B takes two revisions (branches, tags, commits)")
+        base = git.git("merge-base", "--end-of-options", left, right, check=False).decode().split()
         if not base:
             raise BadInputError(f"no merge base between {left!r} and {right!r}")
         return [f"merge-base({left},{right})", right], base[0]
