@@ -110,7 +110,7 @@ def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
         for entry in files:
             rel = entry["path"]
             if not isinstance(rel, str) or check_artifact_path(rel) != rel or rel in seen:
-                raise BadInputError(f"unsafe path {rel!r}")
+                raise BadInputError(f"unsafe path {str(rel)[:80]!r}")
             seen.add(rel)
             check_digest(entry["sha256"], f"file {rel!r}")
             for key in ("size", "mode"):
