@@ -531,3 +531,18 @@ def test_remote_names_from_gitml_yaml_are_checked_where_read(repo, name):
 def test_a_side_of_a_three_dot_diff_that_is_no_revision_is_named(repo):
     result = gitml(repo, "diff", "nosuch...HEAD")
     assert result.code == 2 and "'nosuch' in 'nosuch...HEAD' is not a git revision" in result.err
+
+
+def test_a_branch_cannot_loosen_the_goals_it_is_diffed_against(repo):
+    """`gitml diff main feature --fail-on-regression` judges by main's goals, not feature's."""
+    (repo / "gitml.yaml").write_text("metrics:\n  acc: {direction: max, tolerance: 0.01}\n")
+    git(repo, "add", "gitml.yaml")
+    git(repo, "commit", "-qm", "goals")
+    api.commit_run(name="base", metrics={"acc": 0.9}, repo=repo)
+    git(repo, "checkout", "-qb", "feature")
+    (repo / "gitml.yaml").write_text("metrics:\n  acc: {direction: max, tolerance: 0.5}\n")
+    git(repo, "commit", "-qam", "loosen the goal")
+    api.commit_run(name="worse", metrics={"acc": 0.7}, repo=repo)
+    result = gitml(repo, "diff", "main", "feature", "--fail-on-regression")
+    assert result.code == 1 and "acc" in result.err
+    assert gitml(repo, "diff", "main...feature", "--fail-on-regression").code == 1

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitml.core.config import Goal, load_config
+from gitml.core.config import Goal, load_config, load_config_at
 from gitml.core.errors import BadInputError
 from gitml.core.formats import Run
 from gitml.core.gitrepo import RepoLike, open_repo
@@ -176,10 +176,10 @@ def diff(a: str, b: str | None = None, experiment: str | None = None, select: st
     selection = Selection.parse(select)
     kinds = _kinds(metrics_only, params_only)
     with open_repo(repo) as git:
-        goals = load_config(git.root).goals
         conn = index.open_index(git)
         try:
             specs, base = _specs(git, a, b)
+            goals = _base_goals(git, specs[0], base)
             sides = [resolve_side(git, conn, specs[0], experiment, selection, max_depth, goals, base),
                      resolve_side(git, conn, specs[1], experiment, selection, max_depth, goals)]
         finally:
@@ -197,6 +197,19 @@ def diff(a: str, b: str | None = None, experiment: str | None = None, select: st
         if code and all(commits) and commits[0] != commits[1]:
             result.code_stat = git.git("diff", "--stat", commits[0], commits[1], check=False).decode()
         return result
+
+
+def _base_goals(git, spec: str, base: str | None) -> dict:
+    """The metric goals of ``gitml.yaml`` as it is at side A (the merge base of ``A...B``), so a
+    branch cannot loosen the goals it is judged by; the work tree's when side A is a run or its
+    commit has no ``gitml.yaml``."""
+    commit = base
+    if commit is None and not spec.startswith("run:"):
+        found = git.git("rev-parse", "-q", "--verify", "--end-of-options",
+                        f"{spec.removeprefix('rev:')}^{{commit}}", check=False).decode().strip()
+        commit = found or None
+    config = load_config_at(git, commit) if commit else None
+    return (config or load_config(git.root)).goals
 
 
 def _specs(git, a: str, b: str | None) -> tuple[list[str], str | None]:
