@@ -144,13 +144,13 @@ def test_unknown_keys_and_wrong_types_name_the_path(text, message):
 
 @pytest.mark.parametrize("text, message", [
     ("- a list\n", "gitml.yaml: expected a mapping at the top level, got a list"),
-    ("params: [oops\n", "gitml.yaml line 2: invalid YAML: expected ',' or ']', but got '<stream end>'"),
+    ("params: [oops\n", "gitml.yaml line 2: invalid YAML: did not find expected ',' or ']'"),
     ("base: &b [x]\nparams: *b\n", "gitml.yaml line 1: invalid YAML: anchors and aliases (&, *) are not allowed"),
-    ("params: [a]\nexperiment: e\nparams: [b]\n", "gitml.yaml line 3: invalid YAML: duplicate key 'params'"),
+    ("params: [a]\nexperiment: e\nparams: [b]\n", "gitml.yaml line 3: invalid YAML: key 'params' given twice"),
     ("hooks:\n  <<: {pre-push: {upload: false}}\n", "gitml.yaml line 2: invalid YAML: merge keys (<<) are not allowed"),
     ("experiment: 2024-01-01\n", "gitml.yaml: experiment: expected text, got a date"),
     ("hooks:\n  pre-push:\n    upload: true\n    upload: false\n",
-     "gitml.yaml line 4: invalid YAML: duplicate key 'upload'"),
+     "gitml.yaml line 4: invalid YAML: key 'upload' given twice"),
     ("params: !!python/name:os.system\n",
      "gitml.yaml line 1: invalid YAML: could not determine a constructor for the tag "
      "'tag:yaml.org,2002:python/name:os.system'"),

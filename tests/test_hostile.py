@@ -204,7 +204,7 @@ BOMB = (b'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,
 SHAPES = {
     "billion laughs": (bad_run(params_yaml=BOMB), BAD_ID, "aliases"),
     "5 MB param": (bad_run(params_yaml=b'big: "' + b"x" * (5 << 20) + b'"\n'), BAD_ID, "bound"),
-    "deep nesting": (bad_run(tags_yaml=b"a: " + b"[" * 200 + b"]" * 200 + b"\n"), BAD_ID, "deeper"),
+    "deep nesting": (bad_run(tags_yaml=b"a: " + b"[" * 200 + b"]" * 200 + b"\n"), BAD_ID, "nested more than"),
     "file as shard": ({"runs/ab": b"not a folder"}, "runs/ab", "shard folder"),
     "non-hex shard": (bad_run("zz-not-a-run".ljust(32, "z")), "runs/zz", "not a shard folder"),
     "non-hex folder": ({"runs/ab/not-a-run/run.yaml": b"x: 1\n"}, "runs/ab/not-a-run", "not a run id"),

@@ -346,39 +346,6 @@ def _check_name(text: str, kind: str) -> str:
 # -- reading ---------------------------------------------------------------------------------------
 
 
-def _loader():
-    """A safe YAML loader that refuses anchors, aliases and duplicate keys.
-
-    Aliases make a small file expand into a huge document, and a duplicate key silently hides
-    the first value (a gate's ``min`` given twice): neither belongs in a team configuration.
-    """
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        def compose_node(self, parent, index):
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise yaml.MarkedYAMLError(problem="anchors and aliases (&, *) are not allowed",
-                                           problem_mark=event.start_mark)
-            return super().compose_node(parent, index)
-
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise yaml.MarkedYAMLError(problem="merge keys (<<) are not allowed",
-                                               problem_mark=key_node.start_mark)
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, (str, int, float, bool)) or key is None:
-                    if key in seen:
-                        raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}",
-                                                   problem_mark=key_node.start_mark)
-                    seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return StrictLoader
-
-
 def parse_config(text: str | bytes, where: str = CONFIG_FILE) -> Config:
     """Parse and validate the text of a ``gitml.yaml``; ``where`` names it in errors.
 
@@ -393,17 +360,13 @@ def parse_config(text: str | bytes, where: str = CONFIG_FILE) -> Config:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadInputError(f"{where}: not UTF-8 text ({exc.reason})") from None
-    import yaml  # only when there is a file to read: keeps `gitml --help` light
+    from gitml.core import yamlfmt
 
-    try:
-        doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or exc
-        raise BadInputError(f"{where}{line}: invalid YAML: {problem}") from None
-    except RecursionError:
-        raise BadInputError(f"{where}: nested too deeply") from None
+    try:  # no anchors, aliases, merge keys or key given twice: a gate's `min` must not hide
+        doc = yamlfmt.load_untrusted(text)
+    except yamlfmt.YamlProblem as exc:
+        line = f" line {exc.line}" if exc.line else ""
+        raise BadInputError(f"{where}{line}: invalid YAML: {exc.problem}") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

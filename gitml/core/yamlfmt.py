@@ -21,8 +21,9 @@ import re
 from collections.abc import Mapping
 from json.decoder import scanstring
 from json.encoder import encode_basestring
+from typing import Any
 
-__all__ = ["dump", "load"]
+__all__ = ["YamlProblem", "dump", "load", "load_untrusted"]
 
 # Characters YAML allows raw in a double-quoted scalar without treating them as a line break or
 # a BOM; anything else outside printable ASCII is written as a four-hex-digit \u escape.
@@ -249,20 +250,10 @@ def _unescape_one(match: re.Match) -> str:
 
 
 def _parse_yaml(text: str) -> dict:
-    # Imported here: our own files never need PyYAML, and importing it costs ~20 ms per command.
-    import yaml
-
-    # libyaml is fast but rejects escaped lone surrogates that the pure loader (and dump) accept.
-    loaders = [getattr(yaml, "CSafeLoader", None), yaml.SafeLoader]
-    for loader in filter(None, loaders):
-        try:
-            _check_events(yaml, text, loader)
-            data = yaml.load(text, Loader=loader)  # only ever a safe loader
-            break
-        except yaml.YAMLError as exc:
-            error = exc
-    else:
-        raise ValueError(_describe(error, text)) from error
+    try:
+        data = load_untrusted(text)
+    except YamlProblem as exc:
+        raise ValueError(str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -270,41 +261,89 @@ def _parse_yaml(text: str) -> dict:
     return data
 
 
-def _check_events(yaml, text: str, loader) -> None:
-    """Refuse anchors, aliases, deep nesting and a key given twice in one mapping, from the
-    event stream, before anything is built (PyYAML would keep the last of two equal keys)."""
+class YamlProblem(ValueError):
+    """Text that :func:`load_untrusted` refuses, with where (1-based line and column, or None).
+
+    ``ours`` is True for gitml's own refusals (aliases, merge keys, a key given twice, depth),
+    whose wording never quotes the text beyond a short key; PyYAML's own problems may quote it.
+    """
+
+    def __init__(self, problem: str, line: int | None = None, column: int | None = None,
+                 ours: bool = False) -> None:
+        self.problem, self.line, self.column, self.ours = problem, line, column, ours
+        where = f" (line {line}, column {column})" if line else ""
+        super().__init__(f"invalid YAML: {problem}{where}")
+
+
+def load_untrusted(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse YAML from anyone (a pulled run, a team's gitml.yaml, a params file) with PyYAML's
+    safe loader, refusing what a safe loader lets through but a reader must not: anchors and
+    aliases (a few hundred bytes of them expand to gigabytes), merge keys (``<<``), a key given
+    twice in one mapping (PyYAML silently keeps the last), and nesting deeper than ``max_depth``
+    (its constructor recurses). All of it is checked on the event stream, before anything is built.
+
+    Returns:
+        Whatever the document holds (None for an empty one).
+
+    Raises:
+        YamlProblem: the refusal or PyYAML's error, with its line and column.
+    """
+    import yaml  # only here: gitml's own files never need PyYAML, which costs ~20 ms to import
+
+    # libyaml is fast but rejects escaped lone surrogates that the pure loader (and dump) accept:
+    # the pure loader gets a second try, and the first loader's error is the one reported.
+    loaders = [getattr(yaml, "CSafeLoader", None), yaml.SafeLoader]
+    first = None
+    for loader in filter(None, loaders):
+        try:
+            _check_events(yaml, text, loader, max_depth)
+            return yaml.load(text, Loader=loader)  # noqa: S506 - only ever a safe loader
+        except YamlProblem as exc:
+            first = first or exc
+        except yaml.YAMLError as exc:
+            first = first or _problem(exc, text)
+    raise first
+
+
+def _check_events(yaml, text: str, loader, max_depth: int) -> None:
     stack: list[list] = []  # per open collection: [is mapping, next node is a key, keys seen]
     for event in yaml.parse(text, Loader=loader):
-        line = event.start_mark.line + 1
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise ValueError(f"YAML anchors and aliases are not accepted (line {line})")
+            raise YamlProblem("anchors and aliases (&, *) are not allowed", *where, ours=True)
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.ScalarEvent)):
             if stack and stack[-1][0]:
                 top = stack[-1]
                 if top[1] and isinstance(event, yaml.ScalarEvent):
+                    if event.value == "<<" and event.implicit[0]:
+                        raise YamlProblem("merge keys (<<) are not allowed", *where, ours=True)
                     if event.value in top[2]:
-                        raise ValueError(f"YAML key {_short(event.value)} given twice (line {line})")
+                        raise YamlProblem(f"key {_short(event.value)} given twice", *where, ours=True)
                     top[2].add(event.value)
                 top[1] = not top[1]
             if not isinstance(event, yaml.ScalarEvent):
                 stack.append([isinstance(event, yaml.MappingStartEvent), True, set()])
-                if len(stack) > MAX_DEPTH:
-                    raise ValueError(f"YAML nested deeper than {MAX_DEPTH} levels (line {line})")
+                if len(stack) > max_depth:
+                    raise YamlProblem(f"nested more than {max_depth} levels deep", *where, ours=True)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             stack.pop()
 
 
 def _short(key: str) -> str:
-    return repr(key) if len(key) <= 40 and key.isprintable() else "(a long or unprintable key)"
+    return repr(key) if len(key) <= 40 and key.isprintable() else "a key (not shown: long or unprintable)"
 
 
-def _describe(exc, text: str) -> str:
+def _problem(exc, text: str) -> YamlProblem:
+    """PyYAML's error as a :class:`YamlProblem`."""
     import yaml
 
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f"invalid YAML: {exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
-    if isinstance(exc, yaml.reader.ReaderError):
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = str(exc.problem or exc.context or "not valid YAML")
+        return YamlProblem(problem, *((mark.line + 1, mark.column + 1) if mark else (None, None)))
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.position, int):
         line = text.count("\n", 0, exc.position) + 1
-        return f"invalid YAML: {exc.reason} (line {line})"
-    return f"invalid YAML: {exc}"
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return YamlProblem(str(exc.reason), line, column)
+    return YamlProblem(str(exc))

@@ -22,7 +22,7 @@ from typing import Any
 
 from gitml import __version__
 from gitml.artifacts import store
-from gitml.core import runsref
+from gitml.core import runsref, yamlfmt
 from gitml.core.config import load_config
 from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import (
@@ -236,79 +236,21 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _values_loader(yaml):
-    """PyYAML's safe loader (libyaml's when installed) refusing duplicate keys."""
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class ValuesLoader(base):  # type: ignore[misc, valid-type]
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise yaml.MarkedYAMLError(problem="merge keys (<<) are not supported",
-                                               problem_mark=key_node.start_mark)
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, (str, int, float, bool)) or key is None:
-                    if key in seen:
-                        error = yaml.MarkedYAMLError(problem=f"key {_shown(key)} is given twice",
-                                                     problem_mark=key_node.start_mark)
-                        error.shown_as_is = True  # type: ignore[attr-defined]
-                        raise error
-                    seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return ValuesLoader
-
-
-def _check_yaml_events(yaml, text: str, loader) -> None:
-    """Refuse aliases, anchors and deep nesting from the event stream, before any node is built:
-    an alias can make a kilobyte expand to gigabytes ("billion laughs")."""
-    depth = 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.MarkedYAMLError(
-                problem="YAML anchors and aliases (&name, *name) are not supported; write the values out",
-                problem_mark=event.start_mark,
-            )
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_VALUES_DEPTH:
-                raise yaml.MarkedYAMLError(problem=f"nested more than {MAX_VALUES_DEPTH} levels deep",
-                                           problem_mark=event.start_mark)
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
-def _yaml_problem(exc: Exception) -> str:
-    """PyYAML's description of a problem without the file text it may quote: quoted parts that
-    are more than a bit of punctuation or a token name (``'<scalar>'``) become ``…``."""
-    problem = str(getattr(exc, "problem", None) or getattr(exc, "reason", None) or "not valid YAML")
-    if getattr(exc, "shown_as_is", False):
-        return problem
-    kept = {m.group() for m in _PUNCTUATION.finditer(problem)}
-    return _QUOTED_PART.sub(lambda m: m.group() if m.group() in kept else "…", problem)[:160]
+def _yaml_problem(exc: yamlfmt.YamlProblem) -> str:
+    """The problem without the file text PyYAML may quote: quoted parts that are more than a bit
+    of punctuation or a token name (``'<scalar>'``) become ``…``; gitml's own wording is kept."""
+    if exc.ours:
+        return exc.problem
+    kept = {m.group() for m in _PUNCTUATION.finditer(exc.problem)}
+    return _QUOTED_PART.sub(lambda m: m.group() if m.group() in kept else "…", exc.problem)[:160]
 
 
 def _load_yaml(text: str, where: str) -> Any:
-    import yaml
-
-    loader = _values_loader(yaml)
     try:
-        _check_yaml_events(yaml, text, loader)
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        return yamlfmt.load_untrusted(text, MAX_VALUES_DEPTH)
+    except yamlfmt.YamlProblem as exc:
+        at = f" line {exc.line}, column {exc.column}:" if exc.line else ""
         raise BadInputError(f"{where}:{at} invalid YAML: {_yaml_problem(exc)}") from None
-    except yaml.YAMLError as exc:  # a ReaderError: a character YAML does not allow
-        position = getattr(exc, "position", None)
-        at = ""
-        if isinstance(position, int):
-            line = text.count("\n", 0, position) + 1
-            at = f" line {line}, column {position - (text.rfind(chr(10), 0, position) + 1) + 1}:"
-        raise BadInputError(f"{where}:{at} invalid YAML: {_yaml_problem(exc)}") from None
-    except RecursionError:
-        raise BadInputError(f"{where}: nested too deeply") from None
 
 
 def _load_json(text: str, where: str) -> Any:
