@@ -108,6 +108,22 @@ def read_runs_files(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...]
     return out
 
 
+def read_runs_or_errors(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...] | None = None
+                        ) -> dict[str, dict[str, bytes] | CorruptRunError]:
+    """:func:`read_runs_files`, where a run folder that cannot be read maps to its error instead of
+    failing the batch: one batch for all, then one by one only when some run is broken."""
+    try:
+        return dict(read_runs_files(repo, trees, names))
+    except CorruptRunError:
+        out: dict[str, dict[str, bytes] | CorruptRunError] = {}
+        for key, tree in trees.items():
+            try:
+                out.update(read_runs_files(repo, {key: tree}, names))
+            except CorruptRunError as exc:
+                out[key] = exc
+        return out
+
+
 def bulk_read_runs(
     repo: GitRepo, tip: str, ids: set[str] | None, names: tuple[str, ...]
 ) -> dict[str, dict[str, bytes]]:

@@ -117,16 +117,7 @@ def _read_incoming(git: GitRepo, tip: str, trees: dict[str, str]) -> dict[str, d
     if len(trees) > BULK_THRESHOLD:
         contents = runsref.bulk_read_runs(git, tip, set(trees), KNOWN_FILES)
         return {key: contents.get(key, {}) for key in trees}
-    try:
-        return dict(runsref.read_runs_files(git, trees))
-    except GitmlError:
-        out: dict[str, dict[str, bytes] | GitmlError] = {}
-        for key, tree in trees.items():
-            try:
-                out.update(runsref.read_runs_files(git, {key: tree}))
-            except GitmlError as exc:
-                out[key] = exc
-        return out
+    return runsref.read_runs_or_errors(git, trees)
 
 
 def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = False, remote: str = "",

@@ -146,17 +146,8 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
 
 
 def _read_and_parse(repo: GitRepo, trees: dict[str, str]) -> list[Run | tuple[str, str]]:
-    try:
-        contents = runsref.read_runs_files(repo, trees, RUN_FILES)
-    except CorruptRunError:  # one run folder cannot be read: find it, and read the rest one by one
-        contents = {}
-        for run_id, tree in trees.items():
-            try:
-                contents.update(runsref.read_runs_files(repo, {run_id: tree}, RUN_FILES))
-            except CorruptRunError as exc:
-                contents[run_id] = exc
     return [(run_id, files.message) if isinstance(files, CorruptRunError) else _parse(run_id, files)
-            for run_id, files in contents.items()]
+            for run_id, files in runsref.read_runs_or_errors(repo, trees, RUN_FILES).items()]
 
 
 def _parse(run_id: str, files: dict[str, bytes]) -> Run | tuple[str, str]:
