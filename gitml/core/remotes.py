@@ -26,12 +26,14 @@ shows: credentials as ``***`` (:mod:`gitml.core.urls` owns the URL grammar).
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from gitml.core import urls
-from gitml.core.config import CONFIG_FILE, load_config
+from gitml.core.config import CONFIG_FILE, load_config, parse_config
 from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
 
@@ -259,50 +261,164 @@ def add_remote(
         if default:
             repo.git("config", "--local", "gitml.defaultRemote", name)
     else:
-        remotes = dict(_raw_remotes(repo.root))
-        remotes[name] = {"url": url, **({"options": options} if options else {})}
-        _write_block(repo.root, "remotes", remotes)
-        if default:
-            _write_block(repo.root, "default_remote", name)
+        spec = {"url": url, **({"options": options} if options else {})}
+        _edit_team_config(repo.root, name, spec, make_default=default)
     return next(r for r in list_remotes(repo) if r.name == name)
 
 
 def remove_remote(repo: GitRepo, name: str) -> None:
     """Remove a remote from gitml.yaml and git config (wherever it is)."""
-    remotes = dict(_raw_remotes(repo.root))
+    in_team = name in (load_config(repo.root).raw.get("remotes") or {})
     local = repo.config_sections("gitml").get(f"remote.{name}")
-    if name not in remotes and local is None:
+    if not in_team and local is None:
         raise BadInputError(f"no artifact remote named {name!r}")
-    if name in remotes:
-        del remotes[name]
-        _write_block(repo.root, "remotes", remotes or None)
-        if load_config(repo.root).raw.get("default_remote") == name:
-            _write_block(repo.root, "default_remote", None)
+    if in_team:
+        _edit_team_config(repo.root, name, None)
     if local is not None:
         repo.git("config", "--local", "--remove-section", f"gitml.remote.{name}", check=False)
     if repo.config_sections("gitml").get("", {}).get("defaultremote", [None])[-1] == name:
         repo.git("config", "--local", "--unset", "gitml.defaultRemote", check=False)
 
 
-def _raw_remotes(root: Path) -> dict:
-    return dict(load_config(root).raw.get("remotes") or {})
+# -- editing gitml.yaml ----------------------------------------------------------------------------
+# A person wrote gitml.yaml, with comments, blank lines and an order of their own. ruamel.yaml's
+# round-trip loader tells where each key and each remote sits; the edit replaces only the lines
+# of the remote (and the `default_remote:` line) it changes, so every other byte stays as written.
+# Dumping the whole round-trip document would not: it re-indents the file, moves comment columns
+# and can hand a comment that precedes the next key to the entry being removed.
 
 
-def _write_block(root: Path, key: str, value: object) -> None:
-    """Replace one top-level key of gitml.yaml, keeping every other line (and comment) as it is."""
-    import yaml
+def _edit_team_config(root: Path, name: str, spec: dict | None, make_default: bool = False) -> None:
+    """Add or replace (``spec``) or remove (``spec`` None) remote ``name`` in gitml.yaml.
+
+    ``make_default`` also sets ``default_remote: name``; removing the default remote drops that
+    line. The new text must pass the schema (:func:`gitml.core.config.parse_config`) and mean what
+    ruamel.yaml's own edit of the document means, else nothing is written.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
 
     path = root / CONFIG_FILE
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
-    start = next((i for i, line in enumerate(lines) if re.match(rf"^{re.escape(key)}\s*:", line)), None)
-    block = [] if value is None else [yaml.safe_dump({key: value}, sort_keys=True, default_flow_style=False)]
-    if start is None:
-        if lines and not lines[-1].endswith("\n"):
-            lines[-1] += "\n"
-        lines.extend(block)
+    old = load_config(root).raw  # a file gitml refuses to read is not one to edit either
+    text = path.read_bytes().decode("utf-8") if path.exists() else ""
+    doc = YAML().load(text) if text.strip() else None  # round-trip: positions, comments, order
+    doc = doc if isinstance(doc, CommentedMap) else CommentedMap()
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    edits = _remote_edits(doc, lines, name, spec, dict(old.get("remotes") or {}))
+    clear = spec is None and old.get("default_remote") == name
+    if make_default or clear:
+        edits.append(_top_edit(doc, lines, "default_remote", None if clear else name))
+    # bottom-up, so the line numbers of the edits above still hold; two appends keep their order
+    for _, (start, end, new) in sorted(enumerate(edits), key=lambda e: (e[1][0], e[0]), reverse=True):
+        lines[start:end] = new
+    new_text = "".join(lines)
+    if new_text.endswith("\n\n") and not text.endswith("\n\n"):
+        new_text = new_text.rstrip("\n") + "\n"  # the blank line before a block now removed
+    expected = _dump_edited(doc, name, spec, make_default, clear)
+    if parse_config(new_text).raw != parse_config(expected).raw:
+        new_text = expected  # the file had a shape the line edit does not know: ruamel's dump
+    parse_config(new_text)
+    tmp = path.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(new_text, encoding="utf-8")
+        if path.exists():
+            shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _remote_edits(doc, lines: list[str], name: str, spec: dict | None,
+                  current: dict) -> list[tuple[int, int, list[str]]]:
+    """Line edits ``(start, end, new lines)`` that put ``spec`` under ``remotes.name`` (or drop it);
+    ``current`` is the remotes as gitml read them (plain values)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    remotes = doc.get("remotes")
+    block = isinstance(remotes, CommentedMap) and len(remotes) > 0 and not remotes.fa.flow_style()
+    if not block:  # absent, empty or written inline: the whole top-level key is rewritten
+        merged = {str(k): v for k, v in current.items() if str(k) != name}
+        if spec is not None:
+            merged[name] = spec
+        return [_top_edit(doc, lines, "remotes", merged or None)]
+    names = list(remotes)
+    if spec is None and names == [name]:
+        return [_top_edit(doc, lines, "remotes", None)]
+    col = remotes.lc.key(names[0])[1]
+    _, block_end = _top_span(doc, lines, "remotes")
+    if name not in remotes:
+        return [(block_end, block_end, _render({name: spec}, col))]
+    at = names.index(name)
+    start = remotes.lc.key(name)[0]
+    stop = remotes.lc.key(names[at + 1])[0] if at + 1 < len(names) else block_end
+    return [(start, _content_end(lines, start, stop), [] if spec is None else _render({name: spec}, col))]
+
+
+def _top_edit(doc, lines: list[str], key: str, value: object) -> tuple[int, int, list[str]]:
+    """The line edit that sets top-level ``key`` to ``value`` (None: removes the key)."""
+    new = [] if value is None else _render({key: value}, 0)
+    if key in doc:
+        start, end = _top_span(doc, lines, key)
+        return start, end, new
+    gap = ["\n"] if new and lines and lines[-1].strip() else []
+    return len(lines), len(lines), gap + new
+
+
+def _top_span(doc, lines: list[str], key: str) -> tuple[int, int]:
+    """The lines of top-level ``key``: its own line to its last line of content (comments and
+    blank lines after it belong to what follows)."""
+    keys = list(doc)
+    start = doc.lc.key(key)[0]
+    at = keys.index(key)
+    stop = doc.lc.key(keys[at + 1])[0] if at + 1 < len(keys) else len(lines)
+    return start, _content_end(lines, start, stop)
+
+
+def _content_end(lines: list[str], start: int, stop: int) -> int:
+    end = stop
+    while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return end
+
+
+def _render(mapping: dict, indent: int) -> list[str]:
+    """``mapping`` as block-style YAML lines, each indented by ``indent`` spaces."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # url first, options as given
+    yaml.width = 4096  # one line per value: a long URL is not folded
+    buffer = io.StringIO()
+    yaml.dump(mapping, buffer)
+    return [" " * indent + line for line in buffer.getvalue().splitlines(keepends=True)]
+
+
+def _dump_edited(doc, name: str, spec: dict | None, make_default: bool, clear: bool) -> str:
+    """The same edit made by ruamel.yaml on the round-trip document (comments kept where it can)."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+    if not isinstance(doc.get("remotes"), dict):
+        doc["remotes"] = CommentedMap()
+    if spec is None:
+        doc["remotes"].pop(name, None)
     else:
-        end = start + 1
-        while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
-            end += 1
-        lines[start:end] = block + (["\n"] if end < len(lines) and block else [])
-    path.write_text("".join(lines), encoding="utf-8")
+        doc["remotes"][name] = spec
+    if not doc["remotes"]:
+        del doc["remotes"]
+    if clear:
+        doc.pop("default_remote", None)
+    elif make_default:
+        doc["default_remote"] = name
+    yaml = YAML()
+    yaml.width = 4096
+    buffer = io.StringIO()
+    yaml.dump(doc, buffer)
+    return buffer.getvalue() if doc else ""
