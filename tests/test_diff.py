@@ -62,8 +62,30 @@ def test_fail_on_regression_and_markdown(branches):
     bad = gitml(branches, "diff", "feature", "main", "--fail-on-regression", "--md")
     assert bad.code == 1 and "regression beyond tolerance: acc, loss" in bad.err
     assert len(bad.err.strip().splitlines()) == 1
-    assert "| metric | acc | 0.85 | 0.7 | -0.15 ▼ |" in bad.out
+    assert _md_rows(bad.out)[("metric", "acc")] == ["metric", "acc", "0.85", "0.7", "-0.15 ▼", "-17.65%"]
     assert bad.out.startswith("- A: feature commit")
+
+
+def _md_rows(out: str) -> dict:
+    """The Markdown table of ``out`` as {(kind, name): cells}, after checking its shape."""
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert table[0].split("|")[1:-1] == [f" {h:<{len(c) - 2}} " for h, c in
+                                         zip(["kind", "name", "A", "B", "change", "change %"],
+                                             table[0].split("|")[1:-1], strict=True)]
+    assert set(table[1].replace("|", "")) == {"-"}
+    assert {len(line) for line in table} == {len(table[0])}  # columns padded to one width
+    rows = [[c.strip() for c in line[2:-2].split(" | ")] for line in table[2:]]
+    return {(r[0], r[1]): r for r in rows}
+
+
+def test_markdown_escapes_pipes_and_newlines_in_values(branches):
+    _run(branches, "odd", {"lr": 0.1, "model": "a|b\n| forged | row |", "depth": 8}, {"acc": 0.8, "loss": 0.5})
+    result = gitml(branches, "diff", "feature", "main", "--md", "-k", "model")
+    assert result.code == 0, result.err
+    rows = [line for line in result.out.splitlines() if line.startswith("|")]
+    assert len(rows) == 3 and "forged" not in "".join(rows[:2])
+    assert rows[2].startswith("| param  | model  | rf  | ") and "| a\\|b\\n\\| forged \\| row \\| |" in rows[2]
+    assert rows[2].rstrip().endswith("| changed  |            |")
 
 
 def test_triple_dot_uses_the_merge_base(branches):

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from gitml.cli.output import echo_json, echo_table
+from gitml.cli.output import echo_json, echo_table, printable
 
 MARK = {"improvement": "▲", "regression": "▼", "within-tolerance": "≈"}
 
@@ -72,12 +72,7 @@ def _render(result, labels: list[str], as_md: bool, as_json: bool, as_csv: bool)
     header += [f"note: {n}" for n in result.notes]
     if as_md:
         click.echo("\n".join(f"- {line}" for line in header) + "\n")
-        click.echo("| " + " | ".join(headers) + " |")
-        click.echo("|" + "---|" * len(headers))
-        for cells in rows:
-            click.echo("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
-        if not rows:
-            click.echo("\nNo param or metric changed.")
+        click.echo(_markdown_table(headers, rows) if rows else "No param or metric changed.")
     else:
         click.echo("\n".join(header) + "\n")
         if rows:
@@ -86,6 +81,20 @@ def _render(result, labels: list[str], as_md: bool, as_json: bool, as_csv: bool)
             click.echo("no param or metric changed")
     if result.code_stat:
         click.echo(("\n```\n" + result.code_stat + "```") if as_md else "\n" + result.code_stat.rstrip())
+
+
+def _md_cell(value) -> str:
+    # tabulate leaves a `|` inside a cell as it is, which would end the cell early; and a value
+    # from a run record may hold a newline, which would start a forged row: escape both.
+    return printable(str(value)).replace("|", "\\|")
+
+
+def _markdown_table(headers: list[str], rows: list[list]) -> str:
+    """A GitHub-flavoured Markdown pipe table; cells are shown as given (no number parsing)."""
+    from tabulate import tabulate
+
+    return tabulate([[_md_cell(c) for c in row] for row in rows], headers=[_md_cell(h) for h in headers],
+                    tablefmt="github", disable_numparse=True)
 
 
 @click.command("diff")
