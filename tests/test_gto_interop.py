@@ -77,3 +77,18 @@ def test_gitml_reads_a_gto_registry(repo):
     assert _gitml_state(repo) == _gto_state(repo)
     history = registry.history("churn", repo=repo)
     assert [e.kind for e in history].count("assign") == 2 and history[-1].kind == "unassign"
+
+
+def test_pre_release_versions_read_alike(repo):
+    (repo / "model.pkl").write_bytes(b"v1")
+    run = api.commit_run(artifacts=[repo / "model.pkl"], repo=repo)
+    registry.register_model("churn", run.id, version="v1.0.0-rc.1", repo=repo)
+    for n, version in enumerate(("v1.0.0", "v1.1.0-rc.1", "v1.0.1-alpha+build.5")):
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"c{n}")
+        gto(repo, "register", "fraud", "--version", version)
+    registry.assign("churn", "v1.0.0-rc.1", "staging", repo=repo)
+    gto(repo, "assign", "fraud", "--version", "v1.0.1-alpha+build.5", "--stage", "dev")
+    # Both take latest as the semver maximum, pre-releases included.
+    assert _gitml_state(repo) == _gto_state(repo) == {
+        "churn": ("v1.0.0-rc.1", {"staging": "v1.0.0-rc.1"}),
+        "fraud": ("v1.1.0-rc.1", {"dev": "v1.0.1-alpha+build.5"})}

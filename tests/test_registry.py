@@ -16,7 +16,8 @@ from gitml.core.tags import TagName, bump, format_tag, parse_tag
 
 
 @pytest.mark.parametrize("name", ["churn@v1.2.0", "churn@v0.0.1!", "churn#prod#5", "churn#prod!#6",
-                                  "churn@deprecated", "nlp/sentiment@v0.0.1", "a-b#dev-2#12"])
+                                  "churn@deprecated", "nlp/sentiment@v0.0.1", "a-b#dev-2#12",
+                                  "churn@v1.0.0-rc.1", "churn@v2.0.0-alpha+build.5!"])
 def test_tag_grammar_round_trips(name):
     parsed = parse_tag(name)
     assert parsed is not None and format_tag(parsed) == name
@@ -34,6 +35,7 @@ def test_bad_names_are_refused():
         with pytest.raises(BadInputError):
             format_tag(event)
     assert bump(None) == "v0.0.1" and bump("v1.2.3", "minor") == "v1.3.0" and bump("v1.2.3", "major") == "v2.0.0"
+    assert bump("v1.0.0-rc.1") == "v1.0.0"  # more cases in test_versions.py
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ def registry_group() -> None:
 def _version_options(func):
     func = click.option("--bump-major", "bump", flag_value="major", help="Bump the major version.")(func)
     func = click.option("--bump-minor", "bump", flag_value="minor", help="Bump the minor version.")(func)
-    return click.option("--version", "version", metavar="vX.Y.Z", help="An explicit version.")(func)
+    return click.option("--version", "version", metavar="vX.Y.Z", help="An explicit version (semver, e.g. v1.0.0-rc.1).")(func)
 
 
 @registry_group.command("register")
@@ -79,9 +79,15 @@ def deprecate_cmd(model, message) -> None:
 @click.argument("model", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Write JSON.")
 def show_cmd(model, as_json) -> None:
-    """Models, their latest version, and which version each stage holds now."""
-    from gitml.registry import show
+    """Models, their latest version, and which version each stage holds now.
 
+    Tags that look like versions but are not semver (churn@v1.2) are named on stderr.
+    """
+    from gitml.cli.output import printable
+    from gitml.registry import problems, show
+
+    for problem in problems(model):
+        click.echo(f"gitml: warning: {printable(problem)}", err=True)
     models = show(model)
     if as_json:
         echo_json([m.to_dict() for m in models])

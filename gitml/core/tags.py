@@ -9,23 +9,27 @@
 | deprecate a model  | ``churn@deprecated`` (GTO also writes ``churn@deprecated#7``) |
 
 Model names may be nested (``nlp/sentiment``); the counter of stage events counts all stage
-events of the model.
+events of the model. Versions are full semver with a ``v`` (``v1.0.0-rc.1``, ``v2.0.0+build.5``),
+read, ordered and bumped by the ``semver`` library as GTO does; it is imported on first use, so
+commands that never read a version do not pay for it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from gitml.core.errors import BadInputError
 
 NAME = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:/[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
 STAGE = r"[a-z](?:[a-z0-9-]*[a-z0-9])?"
-SEMVER = r"(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)"
 
-_VERSION = re.compile(rf"^(?P<model>{NAME})@v(?P<version>{SEMVER})(?P<bang>!?)$")
-_STAGE = re.compile(rf"^(?P<model>{NAME})#(?P<stage>{STAGE})(?P<bang>!?)#(?P<n>[0-9]+)$")
-_DEPRECATE = re.compile(rf"^(?P<model>{NAME})@deprecated(?:#(?P<n>[0-9]+))?$")
+# The shape of a version tag; whether the part after the "v" is semver is the library's call. A
+# name of this shape whose version is not semver is not an event but is reported (tag_problem).
+_VERSION = re.compile(rf"^(?P<model>{NAME})@(?P<version>v[0-9].*?)(?P<bang>!?)\Z")
+_STAGE = re.compile(rf"^(?P<model>{NAME})#(?P<stage>{STAGE})(?P<bang>!?)#(?P<n>[0-9]+)\Z")
+_DEPRECATE = re.compile(rf"^(?P<model>{NAME})@deprecated(?:#(?P<n>[0-9]+))?\Z")
 # A cheap first filter over every tag name in the repository: release tags never pass it.
 CANDIDATE = re.compile(r"[@#]")
 
@@ -46,13 +50,27 @@ def parse_tag(name: str) -> TagName | None:
     if not CANDIDATE.search(name):
         return None
     if m := _VERSION.match(name):
-        kind = "deregister" if m["bang"] else "register"
-        return TagName(kind, m["model"], "v" + m["version"])
+        if _semver(m["version"]) is None:
+            return None
+        return TagName("deregister" if m["bang"] else "register", m["model"], m["version"])
     if m := _STAGE.match(name):
         return TagName("unassign" if m["bang"] else "assign", m["model"], stage=m["stage"], counter=int(m["n"]))
     if m := _DEPRECATE.match(name):
         return TagName("deprecate", m["model"], counter=int(m["n"]) if m["n"] else None)
     return None
+
+
+def tag_problem(name: str) -> str | None:
+    """Why a tag that looks like a version tag (``model@v…``) is not one; None for any other tag.
+
+    Such a tag is no registry event (GTO ignores it too), but it is reported rather than
+    silently dropped: it was most likely meant as a version.
+    """
+    m = _VERSION.match(name)
+    if m is None or _semver(m["version"]) is not None:
+        return None
+    return (f"tag {name!r} is not a registry version: {m['version']!r} is not semver "
+            f"(vMAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]); it is ignored")
 
 
 def format_tag(event: TagName) -> str:
@@ -85,25 +103,54 @@ def check_stage(name: str) -> str:
 
 
 def check_version(text: str) -> str:
-    """Validate ``vX.Y.Z`` (a missing ``v`` is added) and return it."""
+    """Validate a semver version with a ``v`` (one is added when missing) and return it.
+
+    Pre-release and build parts are allowed (``v1.0.0-rc.1``, ``v2.0.0-alpha+build.5``); a version
+    git cannot hold in a tag name (one ending in ``.lock``) is refused.
+    """
+    if not isinstance(text, str):
+        raise BadInputError(f"invalid version {text!r}", hint="use semver: v1.2.0 or v1.2.0-rc.1")
     value = text if text.startswith("v") else f"v{text}"
-    if not re.fullmatch(rf"v{SEMVER}", value):
-        raise BadInputError(f"invalid version {text!r}", hint="use semver: v1.2.0")
+    if _semver(value) is None or value.endswith(".lock"):
+        raise BadInputError(f"invalid version {text!r}", hint="use semver: v1.2.0 or v1.2.0-rc.1")
     return value
 
 
-def version_key(version: str) -> tuple[int, int, int]:
-    major, minor, patch = version[1:].split(".")
-    return int(major), int(minor), int(patch)
+def _semver(version: str) -> Any:
+    """The ``semver.Version`` of ``vX.Y.Z[-pre][+build]``, or None when it is not one."""
+    import semver  # lazily: only commands that read versions need it
+
+    if not version.startswith("v") or not version.isascii():
+        return None
+    try:
+        return semver.Version.parse(version[1:])
+    except (ValueError, TypeError):
+        return None
+
+
+def version_key(version: str) -> tuple[Any, str]:
+    """Sort key of a valid version: semver precedence (``v1.0.0-rc.1`` < ``v1.0.0``), then the text.
+
+    Semver gives versions differing only in build metadata equal precedence; the text breaks
+    that tie so that orders (and ``latest``) never depend on the order tags were listed in.
+    """
+    parsed = _semver(version)
+    if parsed is None:
+        raise BadInputError(f"invalid version {version!r}", hint="use semver: v1.2.0 or v1.2.0-rc.1")
+    return parsed, version
 
 
 def bump(version: str | None, part: str = "patch") -> str:
-    """The next version after ``version`` (``v0.0.1`` when there is none)."""
+    """The next ``part`` version after ``version`` by semver's rules (``v0.0.1`` when there is none).
+
+    From a release the part is incremented and those after it reset (``v1.2.3`` -> ``v1.3.0``
+    for minor). From a pre-release, the next version is the first release of that part not
+    below it: ``v1.0.0-rc.1`` -> ``v1.0.0`` for any part, ``v1.2.0-rc.1`` -> ``v1.2.0`` (patch,
+    minor) or ``v2.0.0`` (major). Build metadata is dropped.
+    """
+    if part not in ("patch", "minor", "major"):
+        raise BadInputError(f"unknown bump {part!r}", hint="patch, minor or major")
     if version is None:
         return "v0.0.1" if part == "patch" else "v0.1.0" if part == "minor" else "v1.0.0"
-    major, minor, patch = version_key(version)
-    if part == "major":
-        return f"v{major + 1}.0.0"
-    if part == "minor":
-        return f"v{major}.{minor + 1}.0"
-    return f"v{major}.{minor}.{patch + 1}"
+    parsed = version_key(version)[0]
+    return f"v{parsed.next_version(part)}"

@@ -5,6 +5,7 @@ from gitml.registry.ops import (
     deprecate,
     deregister,
     history,
+    problems,
     register_model,
     resolve_model_uri,
     show,
@@ -12,5 +13,5 @@ from gitml.registry.ops import (
     which,
 )
 
-__all__ = ["assign", "deprecate", "deregister", "history", "register_model", "resolve_model_uri", "show",
+__all__ = ["assign", "deprecate", "deregister", "history", "problems", "register_model", "resolve_model_uri", "show",
            "unassign", "which"]

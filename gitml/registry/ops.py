@@ -13,7 +13,7 @@ from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.tags import TagName, bump, check_model, check_stage, check_version, format_tag, version_key
-from gitml.registry.state import Event, ModelState, fold, load_events
+from gitml.registry.state import Event, ModelState, fold, load_events, tag_problems
 
 MAX_ATTEMPTS = 50
 CLAIMS = "refs/gitml/registry-claims"
@@ -230,6 +230,16 @@ def show(model: str | None = None, repo: RepoLike = None) -> list[ModelState]:
             raise BadInputError(f"no model {model!r} in the registry")
         return [state[model]]
     return [state[name] for name in sorted(state)]
+
+
+def problems(model: str | None = None, repo: RepoLike = None) -> list[str]:
+    """Warnings about tags that look like versions of ``model`` (or any model) but are not semver.
+
+    Such a tag (``churn@v1.2``, ``churn@v1.0.0-01``) is no registry event, for gitml as for GTO;
+    this list is how it is reported instead of vanishing (``gitml registry show`` prints it).
+    """
+    with open_repo(repo) as git:
+        return tag_problems(git, check_model(model) if model is not None else None)
 
 
 def history(model: str, repo: RepoLike = None) -> list[Event]:

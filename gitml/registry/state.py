@@ -18,10 +18,11 @@ from gitml.core import yamlfmt
 from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_digest, check_run_id
-from gitml.core.tags import check_version, parse_tag, version_key
+from gitml.core.tags import check_version, parse_tag, tag_problem, version_key
 
 CACHE_FILE = "registry-cache.json"
-CACHE_VERSION = 1
+# 2: versions are full semver; caches of 1 remember pre-release tags (v1.0.0-rc.1) as no event.
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -80,6 +81,11 @@ class ModelState:
 
     @property
     def latest(self) -> str | None:
+        """The highest live version in semver order, as GTO picks it.
+
+        A pre-release counts: ``v1.1.0-rc.1`` is above ``v1.0.0``, but ``v1.0.0`` is above
+        ``v1.0.0-rc.1``, so a release always wins over its own pre-releases.
+        """
         live = [v for v, info in self.versions.items() if not info.deregistered]
         return max(live, key=version_key) if live else None
 
@@ -168,6 +174,18 @@ def load_events(git: GitRepo) -> list[Event]:
     if fresh != known:
         _save(path, {"version": CACHE_VERSION, "tags": fresh})
     return events
+
+
+def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
+    """One message per tag that looks like a version tag of ``model`` (or of any model) but is not
+    one (``churn@v1.2``, ``churn@v01.0.0``): such tags are no events, but are not dropped unsaid."""
+    found = []
+    for name in sorted(git.tags()):
+        if model is None or name.startswith(f"{model}@"):
+            problem = tag_problem(name)
+            if problem is not None:
+                found.append(problem)
+    return found
 
 
 def _save(path, data) -> None:
