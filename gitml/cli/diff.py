@@ -30,7 +30,7 @@ def _side_line(label: str, side) -> str:
         used = f" (run from {side.used_commit[:7]}, {side.distance} back)" if side.distance else ""
         where = f" commit {side.commit[:7]}{used}"
     dirty = " [dirty tree]" if run.source.get("dirty") else ""
-    return f"{label}: {side.spec}{where} run {run.id[:8]} {run.name}{dirty}"
+    return printable(f"{label}: {side.spec}{where} run {run.id[:8]} {run.name}{dirty}")
 
 
 def _filters(func):
