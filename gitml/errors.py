@@ -6,7 +6,10 @@ from gitml.core.errors import (
     CorruptRunError,
     DirtyWorktreeError,
     GitmlError,
+    InternalError,
+    MissingObjectError,
     NotARepositoryError,
+    RemoteError,
     RunNotFoundError,
     StaleLockError,
 )
@@ -17,7 +20,10 @@ __all__ = [
     "CorruptRunError",
     "DirtyWorktreeError",
     "GitmlError",
+    "InternalError",
+    "MissingObjectError",
     "NotARepositoryError",
+    "RemoteError",
     "RunNotFoundError",
     "StaleLockError",
 ]

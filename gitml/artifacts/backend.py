@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from gitml.core.errors import GitmlError
+from gitml.core.errors import RemoteError
 from gitml.core.ids import check_digest, is_digest
 from gitml.core.remotes import Remote, remote_secrets
 from gitml.core.urls import mask_text, mask_url
@@ -26,10 +26,6 @@ LIST_THRESHOLD = 64  # past this many objects to check, listing their shard fold
 FULL_LISTING_THRESHOLD = 2000  # past this many, one recursive listing beats per-shard listings
 
 log = logging.getLogger(__name__)
-
-
-class RemoteError(GitmlError):
-    """An artifact remote could not be reached or refused an operation."""
 
 
 class ObjectStore:
@@ -68,9 +64,7 @@ class ObjectStore:
                 # Many objects: list only the shard folders they fall in, in parallel.
                 listed = pool.map(self._list_shard, sorted({d[:2] for d in wanted}))
                 return wanted & set().union(*listed)
-        except RemoteError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every backend error becomes one clear line
+        except backend_errors() as exc:  # a bug (TypeError, KeyError...) surfaces as an internal error
             raise self._fail("checking objects", exc) from exc
 
     def _list_shard(self, shard: str) -> set[str]:
@@ -88,7 +82,7 @@ class ObjectStore:
             if not self.fs.exists(base):
                 return set()
             names = self.fs.find(base)
-        except Exception as exc:  # noqa: BLE001
+        except backend_errors() as exc:
             raise self._fail("listing objects", exc) from exc
         found = set()
         for name in names:
@@ -107,7 +101,7 @@ class ObjectStore:
             if not self.fs.exists(base):
                 return {}
             listing = self.fs.find(base, detail=True)
-        except Exception as exc:  # noqa: BLE001
+        except backend_errors() as exc:
             raise self._fail("listing objects", exc) from exc
         found: dict[str, float | None] = {}
         for name, info in listing.items():
@@ -133,10 +127,10 @@ class ObjectStore:
             except BaseException:
                 try:
                     self.fs.rm_file(tmp)
-                except Exception:  # noqa: BLE001 - best effort: the temp name is never an object
+                except backend_errors():  # best effort: the temp name is never an object
                     pass
                 raise
-        except Exception as exc:  # noqa: BLE001
+        except backend_errors() as exc:
             raise self._fail(f"uploading {digest[:12]}", exc) from exc
 
     def get(self, digest: str, local: str) -> None:
@@ -145,7 +139,7 @@ class ObjectStore:
         except FileNotFoundError:
             raise RemoteError(f"object {digest} is not on artifact remote {self.remote.name!r}",
                               hint="push it from a machine that has it: gitml artifacts push") from None
-        except Exception as exc:  # noqa: BLE001
+        except backend_errors() as exc:
             raise self._fail(f"downloading {digest[:12]}", exc) from exc
 
     def delete(self, digests: Iterable[str]) -> None:
@@ -154,8 +148,30 @@ class ObjectStore:
             return
         try:
             self.fs.rm(paths)
-        except Exception as exc:  # noqa: BLE001
+        except backend_errors() as exc:
             raise self._fail("deleting objects", exc) from exc
+
+
+# The base error classes of the SDKs under fsspec's optional backends. fsspec's contract is
+# OSError, but some failures (no credentials, an endpoint that does not answer) reach us as the
+# SDK's own error; they are the remote's failure, not a bug of gitml's.
+SDK_ERRORS = (("botocore.exceptions", "BotoCoreError"), ("aiohttp", "ClientError"),
+              ("google.auth.exceptions", "GoogleAuthError"), ("azure.core.exceptions", "AzureError"),
+              ("paramiko", "SSHException"))
+
+
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "the remote failed": OSError, and the base errors of the backend
+    SDKs that are loaded (looked up in ``sys.modules``: nothing is imported for this). Anything
+    else a backend raises (TypeError, KeyError, ...) is a bug and surfaces as an internal error."""
+    import sys
+
+    found: list[type[BaseException]] = [OSError]
+    for module, name in SDK_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
 
 
 def _mtime(info: dict) -> float | None:
@@ -189,7 +205,9 @@ def _open(remote: Remote):
         hint = f"pip install 'gitml[{extra}]'" if extra else f"install the fsspec backend for {protocol!r}"
         raise RemoteError(f"artifact remote {remote.name!r} needs a package that is missing: "
                           f"{_detail(remote, exc)}", hint=hint) from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:  # a bad URL or option for that backend
+        raise RemoteError(f"artifact remote {_shown(remote)}: {_detail(remote, exc)}") from None
+    except backend_errors() as exc:  # backends that connect when opened (sftp)
         raise RemoteError(f"artifact remote {_shown(remote)}: {_detail(remote, exc)}") from None
     return fs, root.rstrip("/")
 

@@ -1,8 +1,9 @@
 """The one error hierarchy of gitml.
 
 Every error a user can act on is a :class:`GitmlError` carrying a message, an optional hint and
-the exit code the CLI uses for it (1 = failure or gate, 2 = usage or bad input). The CLI turns it
-into a single line on stderr; the library never prints.
+the exit code the CLI uses for it (1 = failure or gate, 2 = usage or bad input, 3 = internal). The
+CLI turns it into a single line on stderr; the library never prints. docs/cli.md lists every class
+with its code.
 """
 
 from __future__ import annotations
@@ -60,6 +61,27 @@ class StaleLockError(ConcurrencyError):
             hint=f"if no gitml or git command is running in this repository, remove it: rm '{lock_path}'",
         )
         self.lock_path = lock_path
+
+
+class RemoteError(GitmlError):
+    """A remote (a git remote or an artifact remote) could not be reached or refused an operation."""
+
+
+class MissingObjectError(GitmlError):
+    """An object a ref leads to is not in the repository (corruption, or objects removed under us)."""
+
+    def __init__(self, sha: str, where: str) -> None:
+        super().__init__(
+            f"object {sha} is missing from the repository while {where}: the repository may be corrupt",
+            hint="run `git fsck --full`; a `gitml fetch` from a remote that has it may bring it back",
+        )
+        self.sha = sha
+
+
+class InternalError(GitmlError):
+    """Something that should not happen: a bug in gitml, or git crashing or killed by a signal."""
+
+    exit_code = 3
 
 
 class DirtyWorktreeError(GitmlError):

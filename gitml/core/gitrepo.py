@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +22,14 @@ from dulwich.file import FileLocked
 from dulwich.objects import ZERO_SHA, Blob, Commit, Tag, Tree
 from dulwich.repo import Repo, get_user_identity
 
-from gitml.core.errors import BadInputError, NotARepositoryError, StaleLockError
+from gitml.core.errors import (
+    BadInputError,
+    GitmlError,
+    InternalError,
+    NotARepositoryError,
+    RemoteError,
+    StaleLockError,
+)
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -316,19 +325,49 @@ class GitRepo:
 
     # -- the git CLI, for what dulwich does slowly or not at all ----------------------------------
     def git(self, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
-        """Run the git CLI in the work tree and return its stdout."""
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=self.root,
-            input=input,
-            capture_output=True,
-            check=False,
-            close_fds=False,  # lets CPython use vfork: about half the cost of a default spawn
-        )
+        """Run the git CLI in the work tree and return its stdout.
+
+        With ``check`` (the default) a failure raises the error of its kind (see
+        :func:`git_failure`); with ``check=False`` the caller judges the output itself.
+
+        Raises:
+            BadInputError: git refused a revision or argument (unknown revision, bad object name).
+            RemoteError: a fetch, push or ls-remote failed.
+            InternalError: git was killed by a signal, or rejected its command line (exit 129).
+            GitmlError: any other failure (a lock held, a full disk, a corrupt object).
+        """
+        proc = self._spawn(args, input)
         if check and proc.returncode != 0:
-            message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise BadInputError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
+            raise git_failure(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc.stdout
+
+    def git_result(self, *args: str, input: bytes | None = None) -> tuple[int, str]:
+        """Run the git CLI and return ``(exit code, stdout and stderr as text)`` without judging
+        the code: for callers that read git's messages (a push's per-ref status, a yes/no answer
+        such as ``merge-base --is-ancestor``).
+
+        Raises:
+            InternalError: git was killed by a signal (a negative exit code is no answer).
+        """
+        proc = self._spawn(args, input)
+        if proc.returncode < 0:
+            raise git_failure(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        out = proc.stdout.decode("utf-8", "replace").strip(), proc.stderr.decode("utf-8", "replace").strip()
+        return proc.returncode, "\n".join(filter(None, out))
+
+    def _spawn(self, args: tuple[str, ...], input: bytes | None) -> subprocess.CompletedProcess:
+        """The one place gitml starts git (the pre-push hook's dulwich-free fast path aside)."""
+        try:
+            return subprocess.run(
+                ["git", *args],
+                cwd=self.root,
+                input=input,
+                capture_output=True,
+                check=False,
+                close_fds=False,  # lets CPython use vfork: about half the cost of a default spawn
+            )
+        except FileNotFoundError:
+            raise GitmlError("the git command was not found", hint="install git and put it on PATH") from None
 
     def cat_blobs(self, shas: list[str]) -> dict[str, bytes]:
         """Read many blobs in one ``git cat-file --batch`` call (bulk reads: far faster than dulwich)."""
@@ -370,6 +409,62 @@ class GitRepo:
             return len(os.listdir(self.common_dir / "objects" / "17")) * 256
         except FileNotFoundError:
             return 0
+
+
+# git subcommands that talk to a remote: their failure is the remote's (or the network's).
+REMOTE_COMMANDS = {"fetch", "push", "ls-remote", "clone", "pull"}
+# What git says (exit code 128) when a revision, object name or path argument it was given
+# does not resolve: the input was bad, nothing failed.
+BAD_INPUT_MESSAGES = re.compile(
+    r"unknown revision|bad revision|ambiguous argument|not a valid object name|invalid object name"
+    r"|needed a single revision|not a valid (?:commit|tag|tree|ref)|invalid reference|invalid refspec"
+    r"|not a valid ref name|is not a valid branch name|bad revision range|invalid key|invalid section name",
+    re.IGNORECASE,
+)
+GIT_USAGE_EXIT = 129  # git's own usage error: gitml built a command line this git does not accept
+
+
+def git_failure(args: tuple[str, ...] | list[str], code: int, stderr: str) -> GitmlError:
+    """The error for a git command that exited with ``code`` and said ``stderr``, by kind.
+
+    A signal, or git rejecting its command line (exit 129), is an :class:`InternalError` (exit
+    3): gitml asked for something git could not do. A command that talks to a remote failing is a
+    :class:`RemoteError` (1). A revision or argument git cannot resolve is a
+    :class:`BadInputError` (2). Anything else is a plain :class:`GitmlError` (1): the operation
+    failed (a held lock, a full disk, a corrupt object), as git's last error line says.
+    """
+    from gitml.core.urls import mask_text
+
+    command = _subcommand(args)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    said = mask_text((errors or lines or [f"exit code {code}"])[-1])
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return InternalError(f"git {command} was killed by {name}")
+    if command in REMOTE_COMMANDS:
+        return RemoteError(f"git {command} failed: {said}")
+    if any(BAD_INPUT_MESSAGES.search(line) for line in errors or lines):
+        return BadInputError(f"git {command} failed: {said}")
+    if code == GIT_USAGE_EXIT:
+        return InternalError(f"git {command} rejected its arguments: {said}", hint="please report it, with the output of `git --version`")
+    return GitmlError(f"git {command} failed: {said}")
+
+
+def _subcommand(args: tuple[str, ...] | list[str]) -> str:
+    """The git subcommand in ``args``, past global options such as ``-c key=value``."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-c", "-C", "--git-dir", "--work-tree"):
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return args[0] if args else "?"
 
 
 def _busy(exc: FileLocked) -> bool:

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Iterator
 
-from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError
+from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError, MissingObjectError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import RUN_ID_RE, shard
@@ -23,6 +23,7 @@ RUNS_REF = "refs/gitml/runs"
 FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks and submodules in a run are ignored
 SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
 MAX_ATTEMPTS = 400
+MISSING_OBJECT_ATTEMPTS = 3  # reads of a missing object before it counts as lost, not moved
 MAX_BACKOFF = 0.25
 GC_AUTO_DEFAULT = 6700
 
@@ -319,12 +320,22 @@ def commit_runs(
 
     Retries a lost compare-and-swap (or a held lock) up to :data:`MAX_ATTEMPTS` times with
     jittered backoff, each time rebuilding the changed trees on the newest tip.
+
+    Raises:
+        MissingObjectError: an object the tip or ``changes`` lead to is still missing after
+            :data:`MISSING_OBJECT_ATTEMPTS` reads (a pack written under us is found on a re-read;
+            past that the repository is corrupt, and waiting would not help).
+        ConcurrencyError: the ref kept moving (or stayed locked) for every attempt.
     """
+    missing = 0
     for attempt in range(MAX_ATTEMPTS):
         tip = repo.ref(ref)
         try:
             tree = apply_changes(repo, tip, changes)
-        except KeyError:  # an object moved into a pack under our feet: re-read
+        except KeyError as exc:  # a missing object: moved into a new pack under our feet, or lost
+            missing += 1
+            if missing >= MISSING_OBJECT_ATTEMPTS:
+                raise MissingObjectError(_missing_sha(exc), f"updating {ref}") from None
             tree = None
         if tree is not None:
             commit = repo.write_commit(tree, [tip] if tip else [], message, when=when)
@@ -338,6 +349,12 @@ def commit_runs(
         f"could not update {ref} after {MAX_ATTEMPTS} attempts",
         hint="another process keeps the ref busy; try again",
     )
+
+
+def _missing_sha(exc: KeyError) -> str:
+    """The object id a dulwich KeyError names (bytes or str), as hex text."""
+    key = exc.args[0] if exc.args else "?"
+    return key.decode("ascii", "replace") if isinstance(key, bytes) else str(key)
 
 
 def _maybe_pack(repo: GitRepo) -> None:

@@ -195,7 +195,8 @@ def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLi
                 refs.append(PushedRef(f"refs/tags/{tag}", sha, f"refs/tags/{tag}", ZERO))
         targets = TargetConfigs(git, name)
         for rev in revs or ["HEAD"]:
-            sha = git.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False).decode().strip()
+            sha = git.git("rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}",
+                          check=False).decode().strip()
             if not sha:
                 raise BadInputError(f"not a revision: {rev!r}")
             branch = rev if rev != "HEAD" else (git.head()[1] or "HEAD")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from gitml.core import runsref
-from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
+from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError, RemoteError
 from gitml.core.formats import KNOWN_FILES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.tags import parse_tag
@@ -60,10 +60,8 @@ def _check_remote(git: GitRepo, remote: str | None) -> str:
 
 
 def _git_or_fail(git: GitRepo, *args: str) -> tuple[int, str]:
-    import subprocess
-
-    proc = subprocess.run(["git", *args], cwd=git.root, capture_output=True, text=True)
-    return proc.returncode, "\n".join(filter(None, (proc.stdout.strip(), proc.stderr.strip())))
+    """``(exit code, git's output)``: for the calls whose messages are read here (see _last_error)."""
+    return git.git_result(*args)
 
 
 def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
@@ -73,14 +71,14 @@ def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
         # Only registry tags are fetched (named one by one): release tags are none of gitml's business.
         code, listing = _git_or_fail(git, "ls-remote", "--tags", "--refs", name)
         if code != 0:
-            raise GitmlError(f"git ls-remote {name} failed: {_last_error(listing, code)}")
+            raise RemoteError(f"git ls-remote {name} failed: {_last_error(listing, code)}")
         have = git.tags()
         wanted = [line.split("\t", 1)[1] for line in listing.splitlines() if "\trefs/tags/" in line]
         tags = [ref for ref in wanted if parse_tag(ref[10:]) and ref[10:] not in have]
         code, message = _git_or_fail(git, "fetch", "--no-tags", "--no-write-fetch-head", name,
                                      f"{runsref.RUNS_REF}*:{tracking_ref(name)}*", *[f"{t}:{t}" for t in tags])
         if code != 0:
-            raise GitmlError(f"git fetch {name} failed: {_last_error(message, code)}")
+            raise RemoteError(f"git fetch {name} failed: {_last_error(message, code)}")
         return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags])
 
 
@@ -242,7 +240,7 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: R
             # The remote's runs ref moved (or another pusher held its lock): merge and retry.
             # Anything else (a hook that said no, auth, network, a clashing tag) is reported.
             if not _retryable(message):
-                raise GitmlError(f"git push {name} failed: {_last_error(message, code)}")
+                raise RemoteError(f"git push {name} failed: {_last_error(message, code)}")
             time.sleep(random.uniform(0, 0.05))
             fetched = fetch(name, git)
             result.merged += _merge_into_local(git, fetched.runs_tip, remote=name)

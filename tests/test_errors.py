@@ -1,0 +1,130 @@
+"""Errors with a contract: each failure of git, a remote or the runs ref gets its class and exit code.
+
+Real git throughout: a remote that does not exist, an unknown revision, a git process killed by
+a signal (an alias that kills its own git), an object deleted from the repository.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import git, gitml, runs_tip
+
+from gitml import errors
+from gitml.artifacts.backend import ObjectStore
+from gitml.core import runsref
+from gitml.core.gitrepo import GitRepo
+from gitml.core.remotes import Remote
+from gitml.sync import fetch
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_every_class_has_its_documented_exit_code():
+    codes = {name: getattr(errors, name).exit_code for name in errors.__all__}
+    assert codes == {
+        "BadInputError": 2, "ConcurrencyError": 1, "CorruptRunError": 1, "DirtyWorktreeError": 1,
+        "GitmlError": 1, "InternalError": 3, "MissingObjectError": 1, "NotARepositoryError": 2,
+        "RemoteError": 1, "RunNotFoundError": 2, "StaleLockError": 1,
+    }
+
+
+def test_fetch_from_a_remote_that_does_not_exist(repo, tmp_path):
+    git(repo, "remote", "add", "origin", str(tmp_path / "nowhere"))
+    result = gitml(repo, "fetch")
+    assert result.code == 1
+    line = one_line(result.err)
+    assert line.startswith("gitml: error: git ls-remote origin failed: ")
+    assert "Could not read from remote repository" in line
+    with pytest.raises(errors.RemoteError):
+        fetch(repo=repo)
+
+
+def test_push_to_a_remote_that_does_not_exist(repo, tmp_path):
+    git(repo, "remote", "add", "origin", str(tmp_path / "nowhere"))
+    assert gitml(repo, "commit-run", "-m", "acc=1").code == 0
+    result = gitml(repo, "push")
+    assert result.code == 1
+    assert one_line(result.err).startswith("gitml: error: git push origin failed: ")
+    assert runs_tip(repo)  # nothing lost locally
+
+
+def test_unknown_revision_in_diff_is_bad_input(repo):
+    result = gitml(repo, "diff", "nosuch", "HEAD")
+    assert result.code == 2
+    assert "nosuch" in one_line(result.err)
+    assert result.out == ""
+
+
+def test_git_failures_by_kind(repo):
+    with GitRepo(repo) as repository:
+        with pytest.raises(errors.BadInputError, match="git rev-list failed: .*nosuch"):
+            repository.git("rev-list", "nosuch")
+        with pytest.raises(errors.InternalError, match="git status rejected its arguments") as usage:
+            repository.git("status", "--no-such-option")
+        assert usage.value.exit_code == 3
+        # The alias's shell kills its parent: the git process gitml started dies of SIGKILL.
+        with pytest.raises(errors.InternalError, match="git selfkill was killed by SIGKILL"):
+            repository.git("-c", "alias.selfkill=!kill -9 $PPID", "selfkill")
+        with pytest.raises(errors.InternalError, match="killed by SIGKILL"):
+            repository.git_result("-c", "alias.selfkill=!kill -9 $PPID", "selfkill")
+        # A local failure that is nobody's bad input: exit 1, git's own line.
+        (repo / ".git" / "index.lock").write_text("")
+        with pytest.raises(errors.GitmlError, match="git update-index failed: .*index.lock") as locked:
+            repository.git("update-index", "--refresh")
+        assert type(locked.value) is errors.GitmlError
+        # check=False leaves the judging to the caller, as before.
+        assert repository.git("rev-parse", "-q", "--verify", "nosuch", check=False) == b""
+        assert repository.git_result("merge-base", "--is-ancestor", "HEAD", "HEAD") == (0, "")
+
+
+def _commit_run(repo) -> str:
+    result = gitml(repo, "commit-run", "-m", "acc=1")
+    assert result.code == 0, result.err
+    return result.out.strip()
+
+
+def test_missing_object_in_the_runs_ref_is_named(repo):
+    _commit_run(repo)
+    tip = runs_tip(repo)
+    root = git(repo, "rev-parse", f"{tip}^{{tree}}").strip()
+    os.remove(repo / ".git" / "objects" / root[:2] / root[2:])  # loose: nothing packed yet
+    with GitRepo(repo) as repository:
+        tree = repository.write_tree({})
+        with pytest.raises(errors.MissingObjectError) as missing:
+            runsref.commit_runs(repository, {"0" * 32: tree}, "another run")
+    assert missing.value.sha == root
+    assert root in str(missing.value) and "corrupt" in str(missing.value)
+    assert "git fsck" in str(missing.value)
+    assert runs_tip(repo) == tip  # nothing written
+
+
+def test_missing_object_through_the_cli(repo):
+    _commit_run(repo)
+    tip = runs_tip(repo)
+    root = git(repo, "rev-parse", f"{tip}^{{tree}}").strip()
+    os.remove(repo / ".git" / "objects" / root[:2] / root[2:])
+    result = gitml(repo, "commit-run", "-m", "acc=2")
+    assert result.code == 1
+    line = one_line(result.err)
+    assert line.startswith("gitml: error: ") and root in line
+    assert "another process" not in line
+    assert runs_tip(repo) == tip
+
+
+def test_artifact_backend_errors(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    store = ObjectStore(Remote("team", str(blocker)))
+    source = tmp_path / "object"
+    source.write_bytes(b"data")
+    with pytest.raises(errors.RemoteError, match="artifact remote 'team'.*uploading"):
+        store.put(str(source), "a" * 64)  # the backend's OSError: the remote failed
+    # A bad digest is the caller's bad input, no longer passed off as a remote failure.
+    with pytest.raises(errors.BadInputError):
+        store.existing(["not-a-digest"])
