@@ -128,3 +128,26 @@ def test_artifact_backend_errors(tmp_path):
     # A bad digest is the caller's bad input, no longer passed off as a remote failure.
     with pytest.raises(errors.BadInputError):
         store.existing(["not-a-digest"])
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["runs", "show", "0" * 32], ["diff", "HEAD", "HEAD"],
+                                     ["artifacts", "gc", "--dry-run"]])
+def test_a_missing_object_when_reading_is_one_line_exit_1(repo, command):
+    _commit_run(repo)
+    root = git(repo, "rev-parse", f"{runs_tip(repo)}^{{tree}}").strip()
+    os.remove(repo / ".git" / "objects" / root[:2] / root[2:])
+    (repo / ".git" / "gitml" / "index.sqlite").unlink(missing_ok=True)  # make list read the ref
+    result = gitml(repo, *command)
+    assert result.code == 1, result.err
+    line = one_line(result.err)
+    if command[0] == "artifacts":  # read by git ls-tree, whose own words say it
+        assert line.startswith("gitml: error: git ls-tree failed: ")
+    else:
+        assert line.startswith("gitml: error: object ") and root in line
+
+
+@pytest.mark.parametrize("group", ["runs", "registry", "artifacts", "remote", "hooks", "index"])
+def test_a_group_without_its_command_is_one_line_exit_2(repo, group):
+    result = gitml(repo, group)
+    assert result.code == 2 and result.out == ""
+    assert one_line(result.err).startswith(f"gitml: error: gitml {group} needs a command: ")

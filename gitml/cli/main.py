@@ -79,6 +79,15 @@ def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
 INTERNAL_ERROR = 3  # a bug of gitml's, as DESIGN.md's error classes say (1 failed, 2 bad input)
 
 
+def _object_id(exc: KeyError) -> str | None:
+    """The git object id a dulwich ``KeyError`` names, if it names one."""
+    import re
+
+    key = exc.args[0] if exc.args else None
+    text = key.decode("ascii", "replace") if isinstance(key, bytes) else str(key)
+    return text if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", text) else None
+
+
 def _traceback() -> None:
     import traceback
 
@@ -113,6 +122,11 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see `{exc.ctx.command_path} --help`)"
+            if isinstance(exc.ctx.command, click.Group) and "Usage:" in exc.format_message():
+                # A group typed without its subcommand: one line naming them, not the whole help.
+                names = ", ".join(exc.ctx.command.list_commands(exc.ctx))
+                click.echo(f"gitml: error: {exc.ctx.command_path} needs a command: {names}{hint}", err=True)
+                sys.exit(2)
         click.echo(f"gitml: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
@@ -127,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
             from gitml.tracking.active import disk_error
 
             exc = disk_error(exc, "files in this repository") or exc
+        elif isinstance(exc, KeyError) and _object_id(exc):  # dulwich: an object is not there
+            from gitml.core.errors import MissingObjectError
+
+            exc = MissingObjectError(_object_id(exc), "reading the repository")
         elif type(exc).__name__ == "OperationalError" and "disk is full" in str(exc):  # sqlite3's
             exc = GitmlError("no space left on device while writing the query index "
                              "(.git/gitml/index.sqlite): free space and retry")
