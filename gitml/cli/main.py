@@ -1,6 +1,7 @@
 """The ``gitml`` group, and the one place errors become a stderr line and an exit code.
 
-Exit codes: 0 success; 1 failure (a gate, a corrupt record, a lost race); 2 usage or bad input.
+Exit codes (docs/cli.md): 0 success; 1 failure (a gate, a corrupt record, a lost race, a
+remote); 2 usage or bad input; 3 an internal error (a bug); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         from gitml.cli.output import printable
 
         if isinstance(exc, GitmlError):
-            click.echo(f"gitml: error: {printable(str(exc))}", err=True)
+            label = "internal error" if exc.exit_code == INTERNAL_ERROR else "error"
+            click.echo(f"gitml: {label}: {printable(str(exc))}", err=True)
             sys.exit(exc.exit_code)
         click.echo(f"gitml: internal error: {type(exc).__name__}: {printable(str(exc))} (rerun with --debug)",
                    err=True)
