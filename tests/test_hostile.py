@@ -546,3 +546,15 @@ def test_a_branch_cannot_loosen_the_goals_it_is_diffed_against(repo):
     result = gitml(repo, "diff", "main", "feature", "--fail-on-regression")
     assert result.code == 1 and "acc" in result.err
     assert gitml(repo, "diff", "main...feature", "--fail-on-regression").code == 1
+
+
+def test_exclude_bad_keeps_the_good_version_of_a_run_a_stranger_broke(team):
+    origin, victim, evil, store, good = team
+    base = f"runs/{good[:2]}/{good}/"
+    craft(evil, {base + "params.yaml": BOMB})  # the stranger breaks an existing good run
+    git(evil, "push", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+    assert gitml(victim, "pull").code == 1
+    result = gitml(victim, "pull", "--exclude-bad")
+    assert result.code == 0 and good in result.err
+    assert [r.id for r in api.search_runs(repo=victim)] == [good]
+    assert api.get_run(good, repo=victim).metrics == {"acc": 0.9}

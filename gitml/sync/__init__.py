@@ -141,7 +141,7 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
                 f"refusing runs from {remote or theirs[:12]}: {problem}{more}; nothing was merged",
                 hint="gitml pull --exclude-bad merges the others and leaves these out")
         if bad:
-            theirs = _without(git, theirs, set(bad))
+            theirs = _without(git, theirs, set(bad), ours)
             if excluded is not None:
                 excluded.clear()
                 excluded.update(bad)
@@ -161,14 +161,18 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
     raise ConcurrencyError("could not merge the runs ref: it kept moving")
 
 
-def _without(git: GitRepo, tip: str, keys: set[str]) -> str:
-    """A commit on top of ``tip`` whose tree lacks the entries ``keys`` (display keys)."""
+def _without(git: GitRepo, tip: str, keys: set[str], ours: str | None) -> str:
+    """A commit on top of ``tip`` that undoes its changes to the entries ``keys`` (display keys):
+    an entry the common base with ``ours`` had goes back to that version, a new one goes away.
+    So a bad change to a good run never deletes the good run."""
+    base = git.git("merge-base", ours, tip, check=False).decode().strip() or None if ours else None
+    before = dict(runsref.iter_run_trees(git, base)) if base else {}
     present: dict[str, str | None] = {}
     top = runsref.runs_tree(git, tip)
     for name, entry in (git.read_tree(top) if top else {}).items():
         for key in runsref.shard_runs(git, name, entry):
             if runsref.display_key(key) in keys:
-                present[key] = None
+                present[key] = before.get(key)
     tree = runsref.apply_changes(git, tip, present)
     return git.write_commit(tree, [tip], f"leave out {len(present)} entries that fail validation: "
                             + ", ".join(sorted(runsref.display_key(k) for k in present))[:2000])
