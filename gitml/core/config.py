@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.core.errors import BadInputError
+from gitml.core.ids import check_name
+from gitml.core.tags import check_stage
 
 if TYPE_CHECKING:
     from gitml.core.gitrepo import GitRepo
@@ -306,6 +308,10 @@ def _gate_checks_something(gate: dict, path: str) -> None:
         raise BadInputError(f"{path}: a gate checks nothing without require_run: true or metrics")
 
 
+def _check_experiment(text: str) -> str:
+    return check_name(text, "experiment")
+
+
 DIRECTION = Choice("max", "min")
 FILES = ListOf(Text(), "file names")
 GOAL = OneOf(DIRECTION, Fields({"direction": DIRECTION, "tolerance": Number(0), "relative": Flag()},
@@ -318,29 +324,17 @@ BLOCK_OR_WARN = Choice("block", "warn")
 PRE_PUSH = Fields({"upload": Flag(), "on_unreachable": OneOf(BLOCK_OR_WARN, MapOf(BLOCK_OR_WARN, "git remote policies")),
                    "gates": ListOf(GATE, "gates")})
 REMOTE = OneOf(Text(), Fields({"url": Text(), "options": MapOf(Scalar(), "storage options")}, required=("url",)))
-STAGES = ListOf(Name(lambda text: _check_stage(text)), "stage names")
+STAGES = ListOf(Name(check_stage), "stage names")
 SCHEMA = Fields({
     "params": FILES,
     "metrics": OneOf(FILES, MapOf(GOAL, "metric goals")),
     "metrics_files": FILES,
-    "experiment": Name(lambda text: _check_name(text, "experiment")),
+    "experiment": Name(_check_experiment),
     "remotes": MapOf(REMOTE, "artifact remotes"),
     "default_remote": Text(),
     "registry": Fields({"stages": STAGES, "promotion": STAGES, "one_stage_per_version": Flag()}),
     "hooks": Fields({"pre-push": PRE_PUSH}),
 })
-
-
-def _check_stage(text: str) -> str:
-    from gitml.core.tags import check_stage  # the registry's grammar, in one place
-
-    return check_stage(text)
-
-
-def _check_name(text: str, kind: str) -> str:
-    from gitml.core.ids import check_name
-
-    return check_name(text, kind)
 
 
 # -- reading ---------------------------------------------------------------------------------------

@@ -82,13 +82,10 @@ def fetch(remote: str | None = None, repo: RepoLike = None) -> SyncResult:
         return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags])
 
 
-def incoming_problems(git: GitRepo, ours: str | None, theirs: str) -> dict[str, str]:
-    """``{run id or entry: message}`` for every run that merging ``theirs`` would bring in and
-    that fails the reader's checks (docs/security.md): checked before anything is merged. Each
-    message names its run or entry."""
-    base = None
-    if ours is not None:
-        base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
+def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, str]:
+    """``{run id or entry: message}`` for every run that ``theirs`` changed since ``base`` (the
+    merge base with our ref) and that fails the reader's checks (docs/security.md): checked
+    before anything is merged. Each message names its run or entry."""
     changed, _ = runsref.diff_runs(git, base, theirs)
     problems: dict[str, str] = {}
     good: dict[str, str] = {}
@@ -123,9 +120,9 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
     """Merge ``theirs`` into the local runs ref (fast-forward when possible); return runs taken.
 
     Every incoming run is validated first. With bad runs, nothing is merged (GitmlError naming
-    them), unless ``exclude_bad``: then the good runs are merged and the bad ones left out, by
-    a commit on top of ``theirs`` that removes them (history keeps them; pushing it removes them
-    from the remote too).
+    them), unless ``exclude_bad``: then the good runs are merged and the bad changes undone by a
+    commit on top of ``theirs`` (see :func:`_without`; history keeps them, and pushing it repairs
+    the remote too).
     """
     if theirs is None:
         return 0
@@ -133,7 +130,8 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
         ours = git.ref(runsref.RUNS_REF)
         if ours == theirs:
             return 0
-        bad = incoming_problems(git, ours, theirs)
+        base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None if ours else None
+        bad = incoming_problems(git, base, theirs)
         if bad and not exclude_bad:
             problem = next(iter(bad.values()))
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -141,7 +139,7 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
                 f"refusing runs from {remote or theirs[:12]}: {problem}{more}; nothing was merged",
                 hint="gitml pull --exclude-bad merges the others and leaves these out")
         if bad:
-            theirs = _without(git, theirs, set(bad), ours)
+            theirs = _without(git, theirs, set(bad), base)  # a child of theirs: same merge base
             if excluded is not None:
                 excluded.clear()
                 excluded.update(bad)
@@ -151,7 +149,6 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
             continue
         if _is_ancestor(git, theirs, ours):
             return 0
-        base = git.git("merge-base", ours, theirs, check=False).decode().strip() or None
         changes = runsref.merge_changes(git, ours, theirs, base)
         tree = runsref.apply_changes(git, ours, changes)
         commit = git.write_commit(tree, [ours, theirs], f"merge runs from {theirs[:12]}")
@@ -161,11 +158,10 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
     raise ConcurrencyError("could not merge the runs ref: it kept moving")
 
 
-def _without(git: GitRepo, tip: str, keys: set[str], ours: str | None) -> str:
+def _without(git: GitRepo, tip: str, keys: set[str], base: str | None) -> str:
     """A commit on top of ``tip`` that undoes its changes to the entries ``keys`` (display keys):
-    an entry the common base with ``ours`` had goes back to that version, a new one goes away.
-    So a bad change to a good run never deletes the good run."""
-    base = git.git("merge-base", ours, tip, check=False).decode().strip() or None if ours else None
+    an entry ``base`` had goes back to that version, a new one goes away. So a bad change to a
+    good run never deletes the good run."""
     before = dict(runsref.iter_run_trees(git, base)) if base else {}
     present: dict[str, str | None] = {}
     top = runsref.runs_tree(git, tip)
