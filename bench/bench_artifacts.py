@@ -66,6 +66,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_RESULT "
 MB = 1e6  # throughputs are in MB/s (10^6 bytes); sizes in GiB are 2^30 bytes
@@ -973,14 +975,7 @@ class Bench:
         return f"min {min(self.loads):.2f}, median {statistics.median(self.loads):.2f}, max {max(self.loads):.2f}"
 
     def machine_line(self) -> str:
-        cpu = "?"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        cpu = cpu_model()
         code = (
             "import importlib.metadata as m\n"
             "for p in ('gitml', 'fsspec', 's3fs', 'moto'):\n"

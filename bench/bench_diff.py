@@ -57,6 +57,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_RESULT "
 N_PARAMS, N_METRICS = 10, 10
@@ -958,14 +960,7 @@ class Bench:
         return "\n".join(out)
 
     def machine_line(self) -> str:
-        cpu = "?"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        cpu = cpu_model()
         code = (
             "import importlib.metadata as m\nfor p in ('dulwich', 'click'):\n    print(p, m.version(p))\n"
             "import gitml; print('gitml', gitml.__version__)\n"

@@ -65,6 +65,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 ZERO = "0" * 40
 GOAL_MS = 60.0  # issue 6: the hook adds under 60 ms when nothing relevant is pushed
@@ -601,13 +603,7 @@ def _pyenv_shim() -> str | None:
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return cpu_model(platform.processor() or "unknown CPU")
 
 
 if __name__ == "__main__":

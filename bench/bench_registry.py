@@ -77,6 +77,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 GITML = Path(sys.executable).parent / "gitml"
 DEFAULT_GTO = "/var/tmp/gtoenv/bin/gto"
@@ -643,14 +645,7 @@ class Bench:
 
     # -- report ----------------------------------------------------------------------------------
     def machine_line(self) -> str:
-        cpu = "?"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        cpu = cpu_model()
         v = self.r["versions"]
         return (f"{_dt.date.today().isoformat()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}, "
                 f"Python {platform.python_version()}, {v['gitml']} (commit {v['commit']}"

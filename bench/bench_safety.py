@@ -51,6 +51,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_RESULT "
 EXPERIMENT = "bench"
@@ -702,14 +704,7 @@ class Bench:
         return "\n".join(out)
 
     def machine_line(self) -> str:
-        cpu = "?"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        cpu = cpu_model()
         code = "import importlib.metadata as m\nfor p in ('dulwich', 'click', 'PyYAML'):\n    print(p, m.version(p))\n"
         vers = [v for v in self.run([sys.executable, "-c", code], self.tmp).stdout.split("\n") if v]
         git_v = self.run(["git", "--version"], self.tmp).stdout.strip()

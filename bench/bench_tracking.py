@@ -43,6 +43,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_RESULT "
 N_PARAMS, N_METRICS, N_TAGS = 10, 10, 3
@@ -1000,14 +1002,7 @@ class Bench:
         return "\n".join(out)
 
     def machine_line(self) -> str:
-        cpu = "?"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+        cpu = cpu_model()
         code = (
             "import importlib.metadata as m\n"
             "for p in ('mlflow', 'dulwich'):\n"
