@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from gitml.core.ids import printable
+
 
 def output_options(func: Callable) -> Callable:
     """Add ``--json`` and ``--csv`` to a command (a table is the default)."""
@@ -30,13 +32,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str):
         return printable(value)
     return "" if value is None else value
-
-
-def printable(text: str) -> str:
-    """``text`` safe to put on a terminal: control characters (escape sequences, newlines that
-    would forge table rows) are shown backslash-escaped; run records come from anyone."""
-    return text if text.isprintable() else "".join(
-        c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def echo_json(data: Any) -> None:

@@ -81,6 +81,13 @@ def is_digest(value: object) -> bool:
     return isinstance(value, str) and DIGEST_RE.match(value) is not None
 
 
+def printable(text: str) -> str:
+    """``text`` safe to show on one terminal line: control characters (escape sequences, newlines
+    that would forge a table row), separators and unpaired surrogates are backslash-escaped.
+    Run records, tags and file names come from anyone."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _show(value: object) -> str:
     """A short, printable rendering of an untrusted value for an error message."""
     text = repr(value)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError, MissingObjectError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
-from gitml.core.ids import RUN_ID_RE, shard
+from gitml.core.ids import RUN_ID_RE, printable, shard
 
 RUNS_REF = "refs/gitml/runs"
 FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks and submodules in a run are ignored
@@ -49,7 +49,7 @@ class BadEntry(str):
 def display_key(key: str) -> str:
     """A key as it can be shown on one line and stored: control characters and bytes that are
     not UTF-8 are backslash-escaped (``runs/ab/a\\nb``); ``gitml runs delete`` takes this form."""
-    return key if key.isprintable() else repr(key)[1:-1]
+    return printable(key)
 
 
 def write_run_tree(repo: GitRepo, files: dict[str, bytes]) -> str:
