@@ -18,28 +18,28 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "start_run": "gitml.tracking.fluent",
-    "end_run": "gitml.tracking.fluent",
-    "active_run": "gitml.tracking.fluent",
-    "log_param": "gitml.tracking.fluent",
-    "log_params": "gitml.tracking.fluent",
-    "log_metric": "gitml.tracking.fluent",
-    "log_metrics": "gitml.tracking.fluent",
-    "set_tag": "gitml.tracking.fluent",
-    "set_tags": "gitml.tracking.fluent",
-    "log_artifact": "gitml.tracking.fluent",
-    "log_artifacts": "gitml.tracking.fluent",
-    "commit_run": "gitml.tracking.commit",
+    "start_run": "gitml.api",
+    "end_run": "gitml.api",
+    "active_run": "gitml.api",
+    "log_param": "gitml.api",
+    "log_params": "gitml.api",
+    "log_metric": "gitml.api",
+    "log_metrics": "gitml.api",
+    "set_tag": "gitml.api",
+    "set_tags": "gitml.api",
+    "log_artifact": "gitml.api",
+    "log_artifacts": "gitml.api",
+    "commit_run": "gitml.api",
     "get_run": "gitml.tracking.query",
     "search_runs": "gitml.tracking.query",
     "delete_run": "gitml.tracking.query",
     "resolve_run_id": "gitml.tracking.query",
     "list_active_runs": "gitml.tracking.query",
     "rebuild_index": "gitml.tracking.query",
-    "init": "gitml.tracking.setup",
+    "init": "gitml.api",
     "compare": "gitml.diff.compare",
     "register_model": "gitml.registry.ops",
-    "demo": "gitml.tracking.demo",
+    "demo": "gitml.api",
     "Run": "gitml.core.formats",
     "Metric": "gitml.core.formats",
     "GitmlError": "gitml.core.errors",
@@ -48,7 +48,7 @@ _API = {
 __all__ = ["__version__", "diff", *_API]
 
 
-_SUBMODULES = ("errors", "artifacts", "tracking", "core", "diff", "registry")  # gitml.diff is callable
+_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks")  # gitml.diff is callable
 
 
 def __getattr__(name: str) -> Any:

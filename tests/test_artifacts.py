@@ -13,8 +13,8 @@ from conftest import git, gitml
 
 import gitml as api
 from gitml import artifacts
-from gitml.artifacts import store
 from gitml.artifacts.backend import ObjectStore, RemoteError
+from gitml.core import store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.remotes import Remote
 

@@ -62,25 +62,50 @@ def test_unknown_revision_in_diff_is_bad_input(repo):
 
 
 def test_git_failures_by_kind(repo):
+    # The typed plumbing answers questions; what it cannot answer fails by kind.
     with GitRepo(repo) as repository:
+        head = repository.head()[0]
+        assert repository.rev_parse("nosuch") is None
+        assert repository.rev_parse("HEAD") == head
+        assert repository.is_ancestor(head, head)
+        assert repository.merge_base(head, head) == head
         with pytest.raises(errors.BadInputError, match="git rev-list failed: .*nosuch"):
-            repository.git("rev-list", "nosuch")
+            repository.rev_list("nosuch")
+        with pytest.raises(errors.RemoteError, match="git fetch nowhere failed"):
+            repository.fetch("nowhere", ["refs/heads/main:refs/heads/x"])
+        with pytest.raises(errors.RemoteError, match="git ls-remote nowhere failed"):
+            repository.ls_remote_tags("nowhere")
+        # gitml.core's own escape hatch, for the kinds no typed question hits on purpose.
         with pytest.raises(errors.InternalError, match="git status rejected its arguments") as usage:
-            repository.git("status", "--no-such-option")
+            repository._git("status", "--no-such-option")
         assert usage.value.exit_code == 3
         # The alias's shell kills its parent: the git process gitml started dies of SIGKILL.
         with pytest.raises(errors.InternalError, match="git selfkill was killed by SIGKILL"):
-            repository.git("-c", "alias.selfkill=!kill -9 $PPID", "selfkill")
+            repository._git("-c", "alias.selfkill=!kill -9 $PPID", "selfkill")
         with pytest.raises(errors.InternalError, match="killed by SIGKILL"):
-            repository.git_result("-c", "alias.selfkill=!kill -9 $PPID", "selfkill")
+            repository._git_result("-c", "alias.selfkill=!kill -9 $PPID", "selfkill")
         # A local failure that is nobody's bad input: exit 1, git's own line.
         (repo / ".git" / "index.lock").write_text("")
         with pytest.raises(errors.GitmlError, match="git update-index failed: .*index.lock") as locked:
-            repository.git("update-index", "--refresh")
+            repository._git("update-index", "--refresh")
         assert type(locked.value) is errors.GitmlError
-        # check=False leaves the judging to the caller, as before.
-        assert repository.git("rev-parse", "-q", "--verify", "nosuch", check=False) == b""
-        assert repository.git_result("merge-base", "--is-ancestor", "HEAD", "HEAD") == (0, "")
+
+
+def test_no_git_command_line_is_built_outside_core():
+    """DESIGN.md §6: gitml.core is the only place that starts git or assembles its arguments."""
+    import re
+    from pathlib import Path
+
+    package = Path(errors.__file__).parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "core":
+            continue
+        text = path.read_text()
+        for pattern in (r"\._git\(", r"\._git_result\(", r"\bsubprocess\.(run|Popen|call|check_output)\(\s*\[\s*[\"']git"):
+            if re.search(pattern, text):
+                offenders.append(f"{path.relative_to(package)}: {pattern}")
+    assert offenders == []
 
 
 def _commit_run(repo) -> str:

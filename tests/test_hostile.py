@@ -150,7 +150,7 @@ def test_crafted_digest_never_uploads_a_private_file(team, secret):
 
 
 def test_digest_shapes_are_refused_where_parsed(repo):
-    from gitml.artifacts import store
+    from gitml.core import store
     from gitml.core.errors import BadInputError
 
     for digest in ("A" * 64, "0" * 63, "0" * 65, "../" + "0" * 61, "0" * 62 + "/x", "", None, 7):
@@ -338,7 +338,7 @@ def test_a_run_file_that_is_not_a_regular_file_is_refused(team, mode):
 
 
 def test_a_blocked_push_names_the_hooks_first_reason():
-    from gitml.sync import _last_error
+    from gitml.core.gitrepo import remote_error as _last_error
 
     said = ("gitml: pre-push: warning: store is slow\n"
             "gitml: pre-push: gate on main: accuracy 0.5 < min 0.9\n"
@@ -473,7 +473,7 @@ def test_gc_racing_commit_run_loses_nothing(repo, tmp_path):
         loop.wait()
     for run_id in made:
         for ref in artifacts.ls(run_id, repo=repo):
-            from gitml.artifacts import store
+            from gitml.core import store
 
             assert store.object_path(repo / ".git" / "gitml" / "cache", ref.digest).exists(), run_id
 
@@ -512,7 +512,7 @@ def test_fresh_lock_is_waited_for(repo):
 
 def test_registry_meta_from_a_tag_is_validated(team):
     origin, victim, evil, store, good = team
-    from gitml.registry.state import parse_message
+    from gitml.core.registry import parse_message
 
     meta = parse_message("churn v1\n\ngitml:\n  run: \"../../x\"\n  path: \"../../etc/passwd\"\n"
                          "  sha256: \"..//etc/passwd\"\n")

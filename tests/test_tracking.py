@@ -9,9 +9,8 @@ import pytest
 from conftest import git, runs_tip
 
 import gitml
-from gitml.core import formats
+from gitml.core import active, formats
 from gitml.core.errors import BadInputError, DirtyWorktreeError, GitmlError
-from gitml.tracking import active
 from gitml.tracking.provenance import strip_credentials
 
 
@@ -210,7 +209,7 @@ def test_active_runs_listing_and_resume(repo):
     handle = gitml.start_run(name="left-behind", repo=repo)
     gitml.log_metric("loss", 0.3)
     handle._log.close()  # as if the process died: the handle is gone, the directory stays
-    from gitml.tracking import fluent
+    from gitml import api as fluent
 
     fluent._stack.clear()
     (listed,) = gitml.list_active_runs(repo=repo)
@@ -228,7 +227,7 @@ def test_crash_mid_line_loses_only_that_line(repo):
         log.write('["m", "b", 2.0, 0, 17')  # a write cut short by a kill
     folded = active.read_log(handle._log.dir)
     assert [m.key for m in folded.metrics] == ["a"]
-    from gitml.tracking import fluent
+    from gitml import api as fluent
 
     fluent._stack.clear()
 

@@ -6,7 +6,6 @@ reported through an optional :class:`Progress` the caller passes in (the library
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import shutil
@@ -16,16 +15,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from gitml.artifacts import store
 from gitml.artifacts.backend import ObjectStore, RemoteError
-from gitml.core import runsref
+from gitml.core import runsref, store
 from gitml.core.errors import BadInputError, GitmlError
-from gitml.core.formats import RUN_FILES, parse_history, parse_run
+from gitml.core.formats import RUN_FILES, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
-from gitml.core.ids import check_artifact_path, check_digest, check_disjoint_paths, is_digest
+from gitml.core.ids import check_artifact_path, check_disjoint_paths
 from gitml.core.remotes import get_remote, list_remotes
+from gitml.core.workspace import ObjectRef, Workspace, open_workspace
 
 
 class Progress(Protocol):
@@ -33,17 +32,6 @@ class Progress(Protocol):
 
     def start(self, files: int, total_bytes: int) -> None: ...
     def advance(self, nbytes: int) -> None: ...
-
-
-@dataclass
-class ObjectRef:
-    """One stored object and where it is used: run, logical path, size."""
-
-    digest: str
-    size: int
-    run_id: str
-    path: str
-    mode: int = 0o644
 
 
 @dataclass
@@ -65,73 +53,22 @@ class TransferResult:
         return sum(o.size for o in self.transferred)
 
 
-MAX_MANIFEST_BYTES = 64 << 20  # a directory of ~300,000 files
 DEFAULT_GRACE = 3600.0  # seconds: the local cache keeps unreferenced objects younger than this
 DEFAULT_REMOTE_GRACE = 14 * 86400.0  # a remote's objects may belong to runs not yet pushed
-
-
-def cache_dir(git: GitRepo) -> Path:
-    return git.gitml_dir / "cache"
 
 
 # -- what runs reference ----------------------------------------------------------------------
 
 
-def _runs(git: GitRepo, run_ids: Iterable[str] | None, tip: str | None = None) -> dict[str, dict[str, bytes]]:
-    tip = tip or git.ref(runsref.RUNS_REF)
-    if tip is None:
-        return {}
-    from gitml.tracking.query import resolve_run_id
-
-    wanted = None if run_ids is None else {resolve_run_id(r, git) for r in run_ids}
-    if wanted is not None and len(wanted) <= 32:
-        trees = {r: runsref.run_tree(git, tip, r) for r in wanted}
-        return {r: runsref.read_run_files(git, t) for r, t in trees.items() if t}
-    names = (*RUN_FILES, "history.tsv")
-    return runsref.bulk_read_runs(git, tip, wanted, names)
-
-
-def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
-    """The file list of a directory manifest, refusing paths that would leave the directory.
-
-    Every entry must have a safe relative ``path``, a 64-hex ``sha256``, a non-negative
-    integer ``size`` and an integer ``mode``; a manifest is at most :data:`MAX_MANIFEST_BYTES`.
-
-    Raises:
-        GitmlError: the manifest is malformed or names an unsafe path or digest.
-    """
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise GitmlError(f"directory manifest of {where} is larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        files = json.loads(data)["files"]
-        if not isinstance(files, list):
-            raise TypeError("'files' is not a list")
-        seen = set()
-        for entry in files:
-            rel = entry["path"]
-            if not isinstance(rel, str) or check_artifact_path(rel) != rel or rel in seen:
-                raise BadInputError(f"unsafe path {str(rel)[:80]!r}")
-            seen.add(rel)
-            check_digest(entry["sha256"], f"file {rel!r}")
-            for key in ("size", "mode"):
-                value = entry.get(key, 0)
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise BadInputError(f"bad {key} for {rel!r}")
-        check_disjoint_paths(list(seen), "paths")
-        return files
-    except BadInputError as exc:
-        raise GitmlError(f"directory manifest of {where} is unsafe: {exc.message}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GitmlError(f"directory manifest of {where} is malformed: {exc}") from None
+def _fetcher(git: GitRepo, remote: ObjectStore | None):
+    """What brings a missing directory manifest into the cache: ``remote``, when there is one."""
+    if remote is None:
+        return None
+    return lambda refs: _fetch_objects(git, remote, refs, None, jobs=1)
 
 
 def _manifest(git: GitRepo, digest: str, where: str, remote: ObjectStore | None) -> list[dict]:
-    path = store.object_path(cache_dir(git), digest)
-    if not path.exists():
-        if remote is None:
-            raise GitmlError(f"manifest of {where} ({digest[:12]}) is not in the local cache")
-        _fetch_objects(git, remote, [ObjectRef(digest, 0, "", f"manifest of {where}")], None, jobs=1)
-    return manifest_files(path.read_bytes(), where)
+    return Workspace(git).manifest(digest, where, _fetcher(git, remote))
 
 
 def referenced_objects(run_ids: Iterable[str] | None = None, repo: RepoLike = None) -> list[ObjectRef]:
@@ -157,49 +94,11 @@ def _referenced(
     git: GitRepo, run_ids: Iterable[str] | None = None, remote: ObjectStore | None = None,
     strict: bool = True, tip: str | None = None,
 ) -> tuple[list[ObjectRef], dict[str, str]]:
-    """Every object the runs reference: files, directory manifests and their files, full histories.
-
-    Returns the references and ``{run id: problem}`` for the runs that cannot be read (a bad
-    record or manifest): one bad run never hides the others. With ``strict`` the first bad run
-    raises instead.
-    """
-    refs: dict[str, ObjectRef] = {}
-    refused: dict[str, str] = {}
-    for run_id, files in _runs(git, run_ids, tip).items():
-        try:
-            found = _run_objects(git, run_id, files, remote)
-        except GitmlError as exc:
-            if strict:
-                raise
-            refused[run_id] = exc.message.removeprefix(f"run {run_id}: ")
-            continue
-        for ref in found:
-            refs.setdefault(ref.digest, ref)
-    for ref in refs.values():
-        if not ref.size:
-            local = store.object_path(cache_dir(git), ref.digest)
-            ref.size = local.stat().st_size if local.exists() else 0
-    return list(refs.values()), refused
-
-
-def _run_objects(git: GitRepo, run_id: str, files: dict[str, bytes], remote: ObjectStore | None) -> list[ObjectRef]:
-    run = parse_run(run_id, files)
-    out: list[ObjectRef] = []
-    for path, entry in run.artifacts.items():
-        digest, size = entry["sha256"], int(entry.get("size") or 0)
-        if entry["kind"] == "dir":
-            out.append(ObjectRef(digest, 0, run_id, path + "/ (manifest)"))
-            if remote is None and not store.object_path(cache_dir(git), digest).exists():
-                continue  # its files are unknown here; the manifest itself shows as missing
-            for item in _manifest(git, digest, f"run {run_id[:8]} {path}", remote):
-                out.append(ObjectRef(item["sha256"], item["size"], run_id, f"{path}/{item['path']}"))
-        else:
-            out.append(ObjectRef(digest, size, run_id, path))
-    if "history.tsv" in files:
-        _, full = parse_history(run_id, files["history.tsv"])
-        if full:
-            out.append(ObjectRef(full, 0, run_id, "history.tsv (full)"))
-    return out
+    """Every object the runs reference, and ``{run id: problem}`` for runs that cannot be read
+    (see :meth:`gitml.core.workspace.Workspace.referenced_objects`)."""
+    with open_workspace(git) as ws:
+        found = ws.referenced_objects(run_ids, tip, _fetcher(git, remote), strict)
+    return found.refs, found.refused
 
 
 # -- push / status ----------------------------------------------------------------------------
@@ -222,7 +121,7 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
         for ref in refs:
             if ref.digest in have:
                 continue
-            if store.object_path(cache_dir(git), ref.digest).exists():
+            if store.object_path(store.cache_dir(git.gitml_dir), ref.digest).exists():
                 todo.append(ref)
             else:
                 result.missing_locally.append(ref)
@@ -230,7 +129,7 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
             progress.start(len(todo), sum(r.size for r in todo))
 
         def upload(ref: ObjectRef) -> ObjectRef:
-            target.put(str(store.object_path(cache_dir(git), ref.digest)), ref.digest)
+            target.put(str(store.object_path(store.cache_dir(git.gitml_dir), ref.digest)), ref.digest)
             if progress:
                 progress.advance(ref.size)
             return ref
@@ -265,7 +164,7 @@ def status(run_ids: Iterable[str] | None = None, remote: str | None = None,
         target = ObjectStore(get_remote(git, remote))
         refs, refused = _referenced(git, run_ids, strict=False)
         have = target.existing(r.digest for r in refs)
-        return StatusReport((ObjectStatus(r, store.object_path(cache_dir(git), r.digest).exists(),
+        return StatusReport((ObjectStatus(r, store.object_path(store.cache_dir(git.gitml_dir), r.digest).exists(),
                                           r.digest in have) for r in refs), refused)
 
 
@@ -275,7 +174,7 @@ def status(run_ids: Iterable[str] | None = None, remote: str | None = None,
 def _fetch_objects(git: GitRepo, source: ObjectStore | None, refs: list[ObjectRef],
                    progress: Progress | None, jobs: int = 8) -> None:
     """Bring objects into the local cache, verifying each one's hash before it gets its name."""
-    cache = cache_dir(git)
+    cache = store.cache_dir(git.gitml_dir)
     todo = [r for r in {r.digest: r for r in refs}.values() if not store.object_path(cache, r.digest).exists()]
     if todo and source is None:
         raise GitmlError(f"{_describe(todo[0])} is not in the local cache "
@@ -440,7 +339,7 @@ def _place(git: GitRepo, ref: ObjectRef, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".gitml-")
         os.close(fd)
-        shutil.copyfile(store.object_path(cache_dir(git), ref.digest), tmp)
+        shutil.copyfile(store.object_path(store.cache_dir(git.gitml_dir), ref.digest), tmp)
         os.chmod(tmp, ref.mode)
         os.replace(tmp, dest)
     except OSError as exc:
@@ -471,7 +370,7 @@ def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bo
     ``delete_bad`` removes them, so that a later push uploads a good copy in their place.
     """
     with open_repo(repo) as git:
-        cache = cache_dir(git)
+        cache = store.cache_dir(git.gitml_dir)
         bad = []
         if not check_remote:
             for digest in store.iter_objects(cache):
@@ -534,7 +433,7 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
             if not dry_run:
                 target.delete(doomed)
             return doomed
-        cache = cache_dir(git)
+        cache = store.cache_dir(git.gitml_dir)
         limit = time.time() - (DEFAULT_GRACE if grace is None else grace)
         if not dry_run:
             _remove_stale_temporaries(cache, limit)
@@ -569,7 +468,7 @@ def _remove_stale_temporaries(cache: Path, limit: float) -> None:
 def _keep_set(git: GitRepo, keep_history: bool) -> set[str]:
     """What gc must keep. Runs in progress are read before the refs: a run that finishes in
     between is then seen in one place or the other, never in neither."""
-    keep = _active_objects(git)
+    keep = Workspace(git).active_objects()
     ours = git.ref(runsref.RUNS_REF)
     fetched = [t for t in git.refs_under("refs/gitml/remotes/").values() if t != ours]
     for tip in dict.fromkeys(t for t in [ours, *fetched] if t):
@@ -585,29 +484,12 @@ def _keep_set(git: GitRepo, keep_history: bool) -> set[str]:
     return keep
 
 
-def _active_objects(git: GitRepo) -> set[str]:
-    """Objects logged by runs still in progress (or killed and resumable): never collected."""
-    from gitml.tracking import active
-
-    found: set[str] = set()
-    for meta in active.list_active(git.gitml_dir):
-        for entry in active.read_log(git.gitml_dir / active.ACTIVE_DIR / meta["id"]).artifacts.values():
-            digest = entry.get("sha256")
-            if not is_digest(digest):
-                continue
-            found.add(digest)
-            manifest = store.object_path(cache_dir(git), digest)
-            if entry.get("kind") == "dir" and manifest.exists():
-                found.update(i["sha256"] for i in manifest_files(manifest.read_bytes(), meta["id"]))
-    return found
-
-
 def _history_objects(git: GitRepo) -> set[str]:
     """Objects referenced by any run in any commit of the runs ref's history."""
     found: set[str] = set()
     tip = git.ref(runsref.RUNS_REF)
     seen_trees: set[str] = set()
-    for commit in git.git("rev-list", tip).decode().split() if tip else []:
+    for commit in git.rev_list(tip) if tip else []:
         for run_id, tree in runsref.iter_run_trees(git, commit):
             if tree in seen_trees:
                 continue
@@ -620,9 +502,9 @@ def _history_objects(git: GitRepo) -> set[str]:
             for entry in run.artifacts.values():
                 found.add(entry["sha256"])
                 if entry["kind"] == "dir":
-                    path = store.object_path(cache_dir(git), entry["sha256"])
+                    path = store.object_path(store.cache_dir(git.gitml_dir), entry["sha256"])
                     if path.exists():
-                        found.update(i["sha256"] for i in manifest_files(path.read_bytes(), run_id))
+                        found.update(i["sha256"] for i in store.manifest_files(path.read_bytes(), run_id))
     return found
 
 

@@ -38,8 +38,8 @@ def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_file
     \b
       python train.py && gitml commit-run -n rf-200 -e churn -a model.pkl
     """
+    from gitml.api import commit_run
     from gitml.core.formats import parse_scalar
-    from gitml.tracking.commit import commit_run
 
     metric_values = {}
     for key, text in _pairs(metrics, "--metric").items():

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             _traceback()
             sys.exit(exc.exit_code if isinstance(exc, GitmlError) else INTERNAL_ERROR)
         if isinstance(exc, OSError):  # a full or read-only disk is the user's to fix, not a bug
-            from gitml.tracking.active import disk_error
+            from gitml.core.active import disk_error
 
             exc = disk_error(exc, "files in this repository") or exc
         elif isinstance(exc, KeyError) and _object_id(exc):  # dulwich: an object is not there

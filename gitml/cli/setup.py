@@ -8,7 +8,7 @@ import click
 @click.command("init")
 def init_cmd() -> None:
     """Write a commented gitml.yaml and add non-forced fetch refspecs for the runs ref."""
-    from gitml.tracking.setup import init
+    from gitml.api import init
 
     for line in init():
         click.echo(line)
@@ -18,8 +18,8 @@ def init_cmd() -> None:
 @click.argument("directory", default="gitml-demo", required=False)
 def demo_cmd(directory: str) -> None:
     """Create DIRECTORY (default gitml-demo): a git repo, a training script and a few runs."""
+    from gitml.api import demo
     from gitml.cli.runs import render_runs
-    from gitml.tracking.demo import demo
 
     path, runs = demo(directory)
     click.echo(f"Created {path} with {len(runs)} runs; models pushed to .storage/; the best one is "

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
@@ -22,14 +21,8 @@ from dulwich.file import FileLocked
 from dulwich.objects import ZERO_SHA, Blob, Commit, Tag, Tree
 from dulwich.repo import Repo, get_user_identity
 
-from gitml.core.errors import (
-    BadInputError,
-    GitmlError,
-    InternalError,
-    NotARepositoryError,
-    RemoteError,
-    StaleLockError,
-)
+from gitml.core.errors import BadInputError, NotARepositoryError, RemoteError, StaleLockError
+from gitml.core.gitcli import check_result, git_failure, run_git
 
 TREE_MODE = 0o040000
 BLOB_MODE = 0o100644
@@ -301,7 +294,7 @@ class GitRepo:
 
     def config_sections(self, section: str) -> dict[str, dict[str, list[str]]]:
         """``{subsection ("" for none): {key: [values]}}`` of one section of the repository config."""
-        out = self.git("config", "--local", "-z", "--get-regexp", rf"^{section}\.", check=False)
+        out = self._git("config", "--local", "-z", "--get-regexp", rf"^{section}\.", check=False)
         found: dict[str, dict[str, list[str]]] = {}
         for record in out.decode("utf-8", "surrogateescape").split("\0"):
             if not record:
@@ -323,9 +316,29 @@ class GitRepo:
                     found[section[1].decode()] = config.get(section, b"url").decode()
         return found
 
+    def default_remote(self) -> str:
+        """The git remote to sync with when none is named: the current branch's remote, else
+        ``origin``, else the only remote.
+
+        Raises:
+            BadInputError: no git remote, or several and none of those rules picks one.
+        """
+        remotes = self.remotes()
+        _, branch = self.head()
+        if branch:
+            configured = self.config_value("branch", "remote", branch)
+            if configured in remotes:
+                return configured
+        if "origin" in remotes:
+            return "origin"
+        if len(remotes) == 1:
+            return next(iter(remotes))
+        raise BadInputError("no git remote to sync with" if not remotes else "several git remotes: name one",
+                            hint="gitml push REMOTE")
+
     # -- the git CLI, for what dulwich does slowly or not at all ----------------------------------
-    def git(self, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
-        """Run the git CLI in the work tree and return its stdout.
+    def _git(self, *args: str, check: bool = True, input: bytes | None = None) -> bytes:
+        """Run the git CLI in the work tree and return its stdout (for ``gitml.core`` only).
 
         With ``check`` (the default) a failure raises the error of its kind (see
         :func:`git_failure`); with ``check=False`` the caller judges the output itself.
@@ -337,11 +350,9 @@ class GitRepo:
             GitmlError: any other failure (a lock held, a full disk, a corrupt object).
         """
         proc = self._spawn(args, input)
-        if check and proc.returncode != 0:
-            raise git_failure(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
-        return proc.stdout
+        return check_result(args, proc) if check else proc.stdout
 
-    def git_result(self, *args: str, input: bytes | None = None) -> tuple[int, str]:
+    def _git_result(self, *args: str, input: bytes | None = None) -> tuple[int, str]:
         """Run the git CLI and return ``(exit code, stdout and stderr as text)`` without judging
         the code: for callers that read git's messages (a push's per-ref status, a yes/no answer
         such as ``merge-base --is-ancestor``).
@@ -356,24 +367,200 @@ class GitRepo:
         return proc.returncode, "\n".join(filter(None, out))
 
     def _spawn(self, args: tuple[str, ...], input: bytes | None) -> subprocess.CompletedProcess:
-        """The one place gitml starts git (the pre-push hook's dulwich-free fast path aside)."""
+        return run_git(args, self.root, input)
+
+    # -- typed plumbing: what services ask git, never a command line ------------------------------
+    def rev_parse(self, spec: str) -> str | None:
+        """The commit a revision names (``HEAD``, a branch, a tag, ``main~2``, a sha), or None.
+
+        ``spec`` is never read as an option (``--end-of-options``).
+        """
+        out = self._git("rev-parse", "-q", "--verify", "--end-of-options", f"{spec}^{{commit}}", check=False)
+        return out.decode().strip() or None
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of two commits, or None when they share no history."""
+        out = self._git("merge-base", "--end-of-options", a, b, check=False).decode().split()
+        return out[0] if out else None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether commit ``older`` is ``newer`` or one of its ancestors."""
+        return self._git_result("merge-base", "--is-ancestor", "--end-of-options", older, newer)[0] == 0
+
+    def rev_list(self, tip: str, *, max_count: int | None = None, first_parent: bool = False,
+                 exclude: tuple[str, ...] = (), exclude_remote: str | None = None) -> list[str]:
+        """Commits reachable from ``tip``, newest first.
+
+        Args:
+            tip: a commit sha or revision.
+            max_count: at most this many commits.
+            first_parent: follow only first parents (a branch's own line, not what it merged).
+            exclude: commits whose history is left out.
+            exclude_remote: leave out what any remote-tracking ref of this remote reaches.
+
+        Raises:
+            BadInputError: ``tip`` or an excluded commit does not resolve.
+        """
+        args = ["rev-list"]
+        if max_count is not None:
+            args.append(f"--max-count={int(max_count)}")
+        if first_parent:
+            args.append("--first-parent")
+        args += [tip, *(f"^{sha}" for sha in exclude)]
+        if exclude_remote is not None:
+            args += ["--not", f"--remotes={exclude_remote}"]
+        return self._git(*args).decode().split()
+
+    def diff_stat(self, a: str, b: str) -> str:
+        """``git diff --stat`` between two commits (empty when it cannot be made)."""
+        return self._git("diff", "--stat", "--end-of-options", a, b, check=False).decode("utf-8", "replace")
+
+    def diff_binary(self, base: str) -> bytes:
+        """The work tree's changes against commit ``base`` as a binary patch ``git apply`` takes."""
+        return self._git("diff", "--binary", "--no-color", "--no-ext-diff", base)
+
+    def status_porcelain(self) -> bytes:
+        """``git status --porcelain=v2 --branch -z`` with untracked files, for provenance."""
+        return self._git("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+
+    def tracked_files(self) -> list[str]:
+        """Every path in the index (``git ls-files``), work-tree relative."""
+        return [p.decode("utf-8", "surrogateescape") for p in self._git("ls-files", "-z").split(b"\0") if p]
+
+    def symbolic_ref(self, name: str) -> str | None:
+        """The ref a symbolic ref points at (``refs/remotes/origin/HEAD`` -> ``refs/remotes/origin/main``)."""
+        return self._git("symbolic-ref", "-q", name, check=False).decode().strip() or None
+
+    def git_path(self, name: str) -> Path:
+        """Where git keeps ``name`` (``hooks`` honours ``core.hooksPath``), as an absolute path."""
+        return (self.root / self._git("rev-parse", "--git-path", name).decode().strip()).resolve()
+
+    def config_get_all(self, key: str) -> list[str]:
+        """Every value of a multi-valued key in the repository's config (``remote.origin.fetch``)."""
+        out = self._git("config", "--local", "-z", "--get-all", key, check=False)
+        return [v.decode("utf-8", "surrogateescape") for v in out.split(b"\0") if v]
+
+    def config_set(self, key: str, value: str, add: bool = False) -> None:
+        """Set (or with ``add``, append) a key in the repository's config."""
+        self._git("config", "--local", *(["--add"] if add else []), key, value)
+        self._config = self._repo_config = None  # re-read on the next question
+
+    def config_unset(self, key: str) -> None:
+        """Remove a key from the repository's config (nothing when it is not set)."""
+        self._git("config", "--local", "--unset-all", key, check=False)
+        self._config = self._repo_config = None
+
+    def config_remove_section(self, section: str) -> None:
+        """Remove a whole section (``gitml.remote.scratch``) from the repository's config, if there."""
+        self._git("config", "--local", "--remove-section", section, check=False)
+        self._config = self._repo_config = None
+
+    def ls_remote_tags(self, remote: str) -> dict[str, str]:
+        """``{tag name: sha}`` of a git remote's tags, without fetching anything.
+
+        Raises:
+            RemoteError: the remote cannot be reached or refused.
+        """
+        code, out = self._git_result("ls-remote", "--tags", "--refs", remote)
+        if code != 0:
+            raise RemoteError(f"git ls-remote {remote} failed: {remote_error(out, code)}")
+        found = {}
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            if name.startswith("refs/tags/"):
+                found[name[len("refs/tags/"):]] = sha
+        return found
+
+    def fetch(self, remote: str, refspecs: list[str]) -> None:
+        """Fetch ``refspecs`` from a git remote (no tags besides those named, no FETCH_HEAD).
+
+        Raises:
+            RemoteError: the fetch failed; the message is git's last error line, credentials masked.
+        """
+        code, out = self._git_result("fetch", "--no-tags", "--no-write-fetch-head", remote, *refspecs)
+        if code != 0:
+            raise RemoteError(f"git fetch {remote} failed: {remote_error(out, code)}")
+
+    def push(self, remote: str, refspecs: list[str]) -> PushOutcome:
+        """Push ``refspecs`` (never forced) and say how it went, ref by ref.
+
+        Returns:
+            A :class:`PushOutcome`: ``ok``, the refs the remote refused because they moved there
+            (``moved``: fetch, merge and push again), and git's error line for anything else.
+        """
+        code, out = self._git_result("push", "--porcelain", remote, *refspecs)
+        if code == 0:
+            return PushOutcome(True)
+        moved = []
+        for line in out.splitlines():
+            if line.startswith("!") and any(reason in line for reason in MOVED_REASONS):
+                moved.append(line.split("\t")[1].split(":")[-1] if "\t" in line else line)
+        return PushOutcome(False, moved, remote_error(out, code))
+
+    def move_ref(self, name: str, new: str | None) -> None:
+        """Point ``name`` at ``new`` (None deletes it) through the compare-and-swap loop.
+
+        For refs gitml alone writes (remote-tracking runs refs): never an unconditional update,
+        so a concurrent writer's value is read and replaced knowingly, not clobbered blind.
+        """
+        from gitml.core.cas import attempts
+
+        for _ in attempts(f"update {name}"):
+            old = self.ref(name)
+            if old == new:
+                return
+            if new is None:
+                if self._delete_ref_if_equals(name, old):
+                    return
+            elif self.set_ref_if_equals(name, old, new):
+                return
+
+    def _delete_ref_if_equals(self, name: str, expected: str | None) -> bool:
         try:
-            return subprocess.run(
-                ["git", *args],
-                cwd=self.root,
-                input=input,
-                capture_output=True,
-                check=False,
-                close_fds=False,  # lets CPython use vfork: about half the cost of a default spawn
-            )
-        except FileNotFoundError:
-            raise GitmlError("the git command was not found", hint="install git and put it on PATH") from None
+            return self._repo.refs.remove_if_equals(name.encode(), expected.encode() if expected else None)
+        except FileLocked as exc:
+            return _busy(exc)
+
+    def gc_auto(self) -> None:
+        """``git gc --auto`` in the foreground: packs loose objects once git thinks it is time."""
+        self._git("-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", check=False)
+
+    def ls_tree_sized(self, tip: str, path: str) -> bytes:
+        """``git ls-tree -r -l -z`` of ``path`` at ``tip``: every blob under it with mode and size."""
+        return self._git("ls-tree", "-r", "-l", "-z", "--full-tree", tip, "--", path)
+
+    # -- creating a repository (the demo, tests) -------------------------------------------------
+    @classmethod
+    def init(cls, path: str | os.PathLike, branch: str = "main") -> GitRepo:
+        """Create a new repository with a work tree at ``path`` and open it."""
+        Path(path).mkdir(parents=True, exist_ok=True)
+        check_result(("init",), run_git(["init", "-q", "-b", branch], path))
+        return cls(path)
+
+    def add_all(self) -> None:
+        """Stage every change in the work tree (``git add -A``)."""
+        self._git("add", "-A")
+
+    def commit_staged(self, message: str) -> str:
+        """Commit what is staged with the git CLI (so the user's hooks and identity apply).
+
+        Where no identity is configured, commits as ``gitml demo <demo@gitml.invalid>``.
+        """
+        identity = []
+        if self.config_value("user", "email") is None:
+            identity = ["-c", "user.name=gitml demo", "-c", "user.email=demo@gitml.invalid"]
+        self._git(*identity, "commit", "-q", "-m", message)
+        return self.head()[0]
+
+    def checkout(self, branch: str, create: bool = False) -> None:
+        """Switch the work tree to ``branch`` (with ``create``, a new branch at HEAD)."""
+        self._git("checkout", "-q", *(["-b"] if create else []), branch)
 
     def cat_blobs(self, shas: list[str]) -> dict[str, bytes]:
         """Read many blobs in one ``git cat-file --batch`` call (bulk reads: far faster than dulwich)."""
         if not shas:
             return {}
-        out = self.git("cat-file", "--batch", input="\n".join(shas).encode() + b"\n")
+        out = self._git("cat-file", "--batch", input="\n".join(shas).encode() + b"\n")
         blobs: dict[str, bytes] = {}
         pos = 0
         while pos < len(out):
@@ -394,7 +581,7 @@ class GitRepo:
         """
         if not shas:
             return {}
-        out = self.git("cat-file", "--batch-check=%(objectname) %(objectsize)",
+        out = self._git("cat-file", "--batch-check=%(objectname) %(objectsize)",
                        input="\n".join(shas).encode() + b"\n")
         sizes: dict[str, int] = {}
         for line in out.decode("ascii", "replace").splitlines():
@@ -411,60 +598,34 @@ class GitRepo:
             return 0
 
 
-# git subcommands that talk to a remote: their failure is the remote's (or the network's).
-REMOTE_COMMANDS = {"fetch", "push", "ls-remote", "clone", "pull"}
-# What git says (exit code 128) when a revision, object name or path argument it was given
-# does not resolve: the input was bad, nothing failed.
-BAD_INPUT_MESSAGES = re.compile(
-    r"unknown revision|bad revision|ambiguous argument|not a valid object name|invalid object name"
-    r"|needed a single revision|not a valid (?:commit|tag|tree|ref)|invalid reference|invalid refspec"
-    r"|not a valid ref name|is not a valid branch name|bad revision range|invalid key|invalid section name",
-    re.IGNORECASE,
-)
-GIT_USAGE_EXIT = 129  # git's own usage error: gitml built a command line this git does not accept
+# What git's porcelain push says of a ref refused because the remote's copy moved (or another
+# pusher held its lock): the caller fetches, merges and pushes again.
+MOVED_REASONS = ("fetch first", "non-fast-forward", "lock", "failed to update ref")
 
 
-def git_failure(args: tuple[str, ...] | list[str], code: int, stderr: str) -> GitmlError:
-    """The error for a git command that exited with ``code`` and said ``stderr``, by kind.
+@dataclass
+class PushOutcome:
+    """How a :meth:`GitRepo.push` went: ``moved`` lists remote refs refused because they moved."""
 
-    A signal, or git rejecting its command line (exit 129), is an :class:`InternalError` (exit
-    3): gitml asked for something git could not do. A command that talks to a remote failing is a
-    :class:`RemoteError` (1). A revision or argument git cannot resolve is a
-    :class:`BadInputError` (2). Anything else is a plain :class:`GitmlError` (1): the operation
-    failed (a held lock, a full disk, a corrupt object), as git's last error line says.
-    """
+    ok: bool
+    moved: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def remote_error(message: str, code: int) -> str:
+    """git's last error line of a fetch or push, its URLs masked (git drops ``user:pw@`` but
+    keeps ``?access_token=``). When gitml's pre-push hook blocked a push, its first reason (and
+    how many more) instead of git's summary."""
     from gitml.core.urls import mask_text
 
-    command = _subcommand(args)
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
-    said = mask_text((errors or lines or [f"exit code {code}"])[-1])
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return InternalError(f"git {command} was killed by {name}")
-    if command in REMOTE_COMMANDS:
-        return RemoteError(f"git {command} failed: {said}")
-    if any(BAD_INPUT_MESSAGES.search(line) for line in errors or lines):
-        return BadInputError(f"git {command} failed: {said}")
-    if code == GIT_USAGE_EXIT:
-        return InternalError(f"git {command} rejected its arguments: {said}", hint="please report it, with the output of `git --version`")
-    return GitmlError(f"git {command} failed: {said}")
-
-
-def _subcommand(args: tuple[str, ...] | list[str]) -> str:
-    """The git subcommand in ``args``, past global options such as ``-c key=value``."""
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in ("-c", "-C", "--git-dir", "--work-tree"):
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-    return args[0] if args else "?"
+    lines = [line for line in message.splitlines()
+             if line.startswith(("error", "fatal", "!", "gitml:")) and "failed to push some refs" not in line]
+    reasons = [line for line in lines if line.startswith("gitml: pre-push: ") and "push blocked" not in line
+               and "warning:" not in line]
+    if reasons and any("push blocked" in line for line in lines):
+        more = f" (and {len(reasons) - 1} more: git push shows them all)" if len(reasons) > 1 else ""
+        return mask_text(f"the pre-push hook blocked it: {reasons[0][len('gitml: pre-push: '):]}{more}")
+    return mask_text((lines or message.splitlines() or [str(code)])[-1])
 
 
 def _busy(exc: FileLocked) -> bool:
@@ -495,9 +656,13 @@ def _local_utc_offset(stamp: int) -> int:
 
 @contextlib.contextmanager
 def open_repo(repo: RepoLike = None) -> Iterator[GitRepo]:
-    """Yield an open :class:`GitRepo` for a path (closing it after) or an already open one."""
+    """Yield an open :class:`GitRepo` for a path (closing it after), an already open one, or a
+    :class:`~gitml.core.workspace.Workspace`'s (both kept open)."""
     if isinstance(repo, GitRepo):
         yield repo
+        return
+    if isinstance(getattr(repo, "repo", None), GitRepo):  # a Workspace (imported lazily: it imports us)
+        yield repo.repo
         return
     opened = GitRepo(repo)
     try:

@@ -254,12 +254,12 @@ def add_remote(
                                 hint=CREDENTIAL_HINT)
     if local:
         section = f"gitml.remote.{name}"
-        repo.git("config", "--local", "--remove-section", section, check=False)
-        repo.git("config", "--local", f"{section}.url", url)
+        repo.config_remove_section(section)
+        repo.config_set(f"{section}.url", url)
         for key, value in options.items():
-            repo.git("config", "--local", "--add", f"{section}.option", f"{key}={value}")
+            repo.config_set(f"{section}.option", f"{key}={value}", add=True)
         if default:
-            repo.git("config", "--local", "gitml.defaultRemote", name)
+            repo.config_set("gitml.defaultRemote", name)
     else:
         spec = {"url": url, **({"options": options} if options else {})}
         _edit_team_config(repo.root, name, spec, make_default=default)
@@ -275,9 +275,9 @@ def remove_remote(repo: GitRepo, name: str) -> None:
     if in_team:
         _edit_team_config(repo.root, name, None)
     if local is not None:
-        repo.git("config", "--local", "--remove-section", f"gitml.remote.{name}", check=False)
+        repo.config_remove_section(f"gitml.remote.{name}")
     if repo.config_sections("gitml").get("", {}).get("defaultremote", [None])[-1] == name:
-        repo.git("config", "--local", "--unset", "gitml.defaultRemote", check=False)
+        repo.config_unset("gitml.defaultRemote")
 
 
 # -- editing gitml.yaml ----------------------------------------------------------------------------

@@ -9,12 +9,11 @@ on it and tries again, so parallel writers (whose runs live at disjoint paths) l
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
 from collections.abc import Iterator
 
-from gitml.core.errors import BadInputError, ConcurrencyError, CorruptRunError, MissingObjectError
+from gitml.core.cas import attempts
+from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import RUN_ID_RE, printable, shard
@@ -22,12 +21,15 @@ from gitml.core.ids import RUN_ID_RE, printable, shard
 RUNS_REF = "refs/gitml/runs"
 FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks and submodules in a run are ignored
 SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
-MAX_ATTEMPTS = 400
 MISSING_OBJECT_ATTEMPTS = 3  # reads of a missing object before it counts as lost, not moved
-MAX_BACKOFF = 0.25
 GC_AUTO_DEFAULT = 6700
 
 log = logging.getLogger(__name__)
+
+
+def tracking_ref(remote: str) -> str:
+    """The remote-tracking runs ref of git remote ``remote``: ``refs/gitml/remotes/<remote>/runs``."""
+    return f"refs/gitml/remotes/{remote}/runs"
 
 
 class BadEntry(str):
@@ -135,7 +137,7 @@ def bulk_read_runs(
     bound is not read: it comes back as a :class:`~gitml.core.formats.TooLarge` for the parser
     to refuse.
     """
-    listing = repo.git("ls-tree", "-r", "-l", "-z", "--full-tree", tip, "--", "runs")
+    listing = repo.ls_tree_sized(tip, "runs")
     wanted: dict[str, list[tuple[str, str | TooLarge]]] = {}
     for record in listing.split(b"\0"):
         if not record:
@@ -318,8 +320,8 @@ def commit_runs(
 ) -> str:
     """Commit run directories (``{run id: tree sha}``; None removes) onto ``ref``; return the tip.
 
-    Retries a lost compare-and-swap (or a held lock) up to :data:`MAX_ATTEMPTS` times with
-    jittered backoff, each time rebuilding the changed trees on the newest tip.
+    Retries a lost compare-and-swap (or a held lock) in :func:`gitml.core.cas.attempts`, each
+    time rebuilding the changed trees on the newest tip.
 
     Raises:
         MissingObjectError: an object the tip or ``changes`` lead to is still missing after
@@ -328,7 +330,7 @@ def commit_runs(
         ConcurrencyError: the ref kept moving (or stayed locked) for every attempt.
     """
     missing = 0
-    for attempt in range(MAX_ATTEMPTS):
+    for _ in attempts(f"update {ref}", hint="another process keeps the ref busy; try again"):
         tip = repo.ref(ref)
         try:
             tree = apply_changes(repo, tip, changes)
@@ -336,19 +338,13 @@ def commit_runs(
             missing += 1
             if missing >= MISSING_OBJECT_ATTEMPTS:
                 raise MissingObjectError(_missing_sha(exc), f"updating {ref}") from None
-            tree = None
-        if tree is not None:
-            commit = repo.write_commit(tree, [tip] if tip else [], message, when=when)
-            repo.flush()
-            if repo.set_ref_if_equals(ref, tip, commit):
-                _maybe_pack(repo)
-                return commit
-        delay = min(MAX_BACKOFF, 0.002 * (1.5 ** min(attempt, 20)))
-        time.sleep(random.uniform(0, delay))
-    raise ConcurrencyError(
-        f"could not update {ref} after {MAX_ATTEMPTS} attempts",
-        hint="another process keeps the ref busy; try again",
-    )
+            continue
+        commit = repo.write_commit(tree, [tip] if tip else [], message, when=when)
+        repo.flush()
+        if repo.set_ref_if_equals(ref, tip, commit):
+            _maybe_pack(repo)
+            return commit
+    raise AssertionError("unreachable: attempts() raises when it runs out")
 
 
 def _missing_sha(exc: KeyError) -> str:
@@ -374,7 +370,7 @@ def _maybe_pack(repo: GitRepo) -> None:
     if limit <= 0 or estimate <= limit:
         return
     log.debug("packing loose objects (about %d)", estimate)
-    repo.git("-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", check=False)
+    repo.gc_auto()
 
 
 def merge_changes(repo: GitRepo, ours: str, theirs: str, base: str | None) -> dict[str, str | None]:

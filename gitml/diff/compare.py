@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitml.core import index
 from gitml.core.config import Goal, load_config, load_config_at
 from gitml.core.errors import BadInputError
 from gitml.core.formats import Run
 from gitml.core.gitrepo import RepoLike, open_repo
 from gitml.diff.sides import DEFAULT_MAX_DEPTH, Selection, Side, resolve_side
-from gitml.tracking import index
 
 MISSING = None
 
@@ -195,7 +195,7 @@ def diff(a: str, b: str | None = None, experiment: str | None = None, select: st
         result.same_commit = bool(sides[0].commit) and sides[0].commit == sides[1].commit
         commits = [s.run.source.get("commit") for s in sides]
         if code and all(commits) and commits[0] != commits[1]:
-            result.code_stat = git.git("diff", "--stat", commits[0], commits[1], check=False).decode()
+            result.code_stat = git.diff_stat(commits[0], commits[1])
         return result
 
 
@@ -205,9 +205,7 @@ def _base_goals(git, spec: str, base: str | None) -> dict:
     commit has no ``gitml.yaml``."""
     commit = base
     if commit is None and not spec.startswith("run:"):
-        found = git.git("rev-parse", "-q", "--verify", "--end-of-options",
-                        f"{spec.removeprefix('rev:')}^{{commit}}", check=False).decode().strip()
-        commit = found or None
+        commit = git.rev_parse(spec.removeprefix("rev:"))
     config = load_config_at(git, commit) if commit else None
     return (config or load_config(git.root)).goals
 
@@ -219,14 +217,13 @@ def _specs(git, a: str, b: str | None) -> tuple[list[str], str | None]:
         left, _, right = a.partition("...")
         left, right = left or "HEAD", right or "HEAD"
         for side in (left, right):
-            found = git.git("rev-parse", "-q", "--verify", "--end-of-options", f"{side}^{{commit}}", check=False)
-            if not found.strip():
+            if git.rev_parse(side) is None:
                 raise BadInputError(f"{side!r} in {a!r} is not a git revision",
                                     hint="A...B takes two revisions (branches, tags, commits)")
-        base = git.git("merge-base", "--end-of-options", left, right, check=False).decode().split()
-        if not base:
+        base = git.merge_base(left, right)
+        if base is None:
             raise BadInputError(f"no merge base between {left!r} and {right!r}")
-        return [f"merge-base({left},{right})", right], base[0]
+        return [f"merge-base({left},{right})", right], base
     return [a, b or "HEAD"], None
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from gitml.core import index
 from gitml.core.errors import BadInputError, CorruptRunError, GitmlError, RunNotFoundError
 from gitml.core.formats import Run
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import RUN_PREFIX_RE
-from gitml.tracking import index
 
 DEFAULT_MAX_DEPTH = 100
 
@@ -84,8 +84,7 @@ def _finished_runs_at(conn, commits: list[str], experiment: str | None) -> dict[
 
 
 def _rev_commit(git: GitRepo, spec: str) -> str | None:
-    out = git.git("rev-parse", "-q", "--verify", "--end-of-options", f"{spec}^{{commit}}", check=False)
-    return out.decode().strip() or None
+    return git.rev_parse(spec)
 
 
 def resolve_side(git: GitRepo, conn, spec: str, experiment: str | None = None,
@@ -107,7 +106,7 @@ def resolve_side(git: GitRepo, conn, spec: str, experiment: str | None = None,
         if forced == "rev" or not RUN_PREFIX_RE.match(rest.lower()):
             raise BadInputError(f"{spec!r} is neither a git revision nor a run id")
         return _run_side(git, conn, spec, rest)
-    history = git.git("rev-list", "--first-parent", f"--max-count={max_depth + 1}", commit).decode().split()
+    history = git.rev_list(commit, max_count=max_depth + 1, first_parent=True)
     runs = _finished_runs_at(conn, history, experiment)
     for distance, candidate in enumerate(history):
         if candidate in runs:

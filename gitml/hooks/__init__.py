@@ -21,8 +21,7 @@ SHIM = '#!/bin/sh\n# gitml pre-push hook: uploads the artifacts of what is pushe
 
 def hooks_dir(git: GitRepo) -> Path:
     """Where git looks for hooks (``core.hooksPath`` respected)."""
-    path = git.git("rev-parse", "--git-path", "hooks").decode().strip()
-    return (git.root / path).resolve()
+    return git.git_path("hooks")
 
 
 def install(force: bool = False, repo: RepoLike = None) -> list[str]:
@@ -108,7 +107,7 @@ def _nothing_to_check(text: str, remote: str = "origin") -> bool:
     ``gitml.yaml`` and in that of every commit the full check could read it from (the remote's
     commit of each pushed branch, its remote-tracking ref, the remote's default branch).
     """
-    import subprocess
+    from gitml.core.gitcli import discover
 
     if not text.strip() and os.environ.get("PRE_COMMIT_TO_REF"):
         return False  # the pre-commit framework: what is pushed comes in variables
@@ -120,12 +119,10 @@ def _nothing_to_check(text: str, remote: str = "origin") -> bool:
             return False
         if name.startswith("refs/heads/") and parts[1].strip("0"):
             branches.append((parts[3], name[len("refs/heads/"):]))
-    out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"],
-                         capture_output=True, text=True, close_fds=False)
-    if out.returncode != 0:
+    found = discover()
+    if found is None:
         return False
-    common, top = (out.stdout.splitlines() + ["", ""])[:2]
-    common = Path(top, common) if not os.path.isabs(common) else Path(common)
+    common, top = found
     if (common / "refs" / "gitml" / "runs").exists():
         return False
     try:
@@ -144,7 +141,8 @@ def _nothing_to_check(text: str, remote: str = "origin") -> bool:
 def _target_has_gates(branches: list[tuple[str, str]], remote: str) -> bool:
     """Whether any ``gitml.yaml`` the full check may take the gates from mentions gates."""
     import re
-    import subprocess
+
+    from gitml.core.gitcli import read_files_at
 
     specs = [sha for sha, _ in branches if re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", sha) and sha.strip("0")]
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", remote) and ".." not in remote:  # a name, not a URL
@@ -152,22 +150,10 @@ def _target_has_gates(branches: list[tuple[str, str]], remote: str) -> bool:
         specs += [f"refs/remotes/{remote}/{b}" for b in ("HEAD", "main", "master")]
     if not specs:
         return False
-    query = "".join(f"{spec}:gitml.yaml\n" for spec in specs)
-    out = subprocess.run(["git", "cat-file", "--batch"], input=query.encode(), capture_output=True,
-                         close_fds=False)
-    if out.returncode != 0:
+    contents = read_files_at([f"{spec}:gitml.yaml" for spec in specs])
+    if contents is None:
         return True  # cannot tell: let the full check decide
-    data, pos = out.stdout, 0
-    while pos < len(data):  # "<sha> <type> <size>\n<content>\n" or "<spec> missing\n"
-        end = data.index(b"\n", pos)
-        header = data[pos:end].split()
-        pos = end + 1
-        if len(header) == 3 and header[2].isdigit():
-            size = int(header[2])
-            if b"gates" in data[pos:pos + size]:
-                return True
-            pos += size + 1
-    return False
+    return any(b"gates" in data for data in contents if data is not None)
 
 
 def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLike = None):
@@ -182,22 +168,20 @@ def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLi
     from gitml.core.gitrepo import open_repo
     from gitml.core.tags import parse_tag
     from gitml.hooks.prepush import ZERO, PushedRef, TargetConfigs, check_push
-    from gitml.sync import default_remote, tracking_ref
 
     with open_repo(repo) as git:
-        name = remote or (default_remote(git) if git.remotes() else "origin")
+        name = remote or (git.default_remote() if git.remotes() else "origin")
         refs = []
         tip = git.ref(runsref.RUNS_REF)
         if tip:
-            refs.append(PushedRef(runsref.RUNS_REF, tip, runsref.RUNS_REF, git.ref(tracking_ref(name)) or ZERO))
+            refs.append(PushedRef(runsref.RUNS_REF, tip, runsref.RUNS_REF, git.ref(runsref.tracking_ref(name)) or ZERO))
         for tag, sha in git.tags().items():
             if parse_tag(tag):
                 refs.append(PushedRef(f"refs/tags/{tag}", sha, f"refs/tags/{tag}", ZERO))
         targets = TargetConfigs(git, name)
         for rev in revs or ["HEAD"]:
-            sha = git.git("rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}",
-                          check=False).decode().strip()
-            if not sha:
+            sha = git.rev_parse(rev)
+            if sha is None:
                 raise BadInputError(f"not a revision: {rev!r}")
             branch = rev if rev != "HEAD" else (git.head()[1] or "HEAD")
             # As a push would: the remote's branch is where its gates are read from.

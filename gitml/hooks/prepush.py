@@ -102,8 +102,8 @@ class TargetConfigs:
         if self._default is False:
             self._default = None
             if self.remote:
-                head = self.git.git("symbolic-ref", "-q", f"refs/remotes/{self.remote}/HEAD", check=False)
-                names = [head.decode().strip()] if head.strip() else []
+                head = self.git.symbolic_ref(f"refs/remotes/{self.remote}/HEAD")
+                names = [head] if head else []
                 for name in [*names, f"refs/remotes/{self.remote}/main", f"refs/remotes/{self.remote}/master"]:
                     found = self.known(self.git.ref(name))
                     if found:
@@ -188,7 +188,7 @@ def _runs_pushed(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
 
 
 def _check_tags(git: GitRepo, result: CheckResult) -> None:
-    from gitml.registry.state import fold, load_events
+    from gitml.core.registry import fold, load_events
 
     state = fold(load_events(git))
     for name in result.tags:
@@ -208,14 +208,13 @@ def _check_tags(git: GitRepo, result: CheckResult) -> None:
 
 def _branch_pushes(git: GitRepo, remote: str, refs: list[PushedRef], targets: TargetConfigs,
                    result: CheckResult) -> None:
-    from gitml.tracking import index
+    from gitml.core import index
 
     conn = index.open_index(git)
     try:
         for ref in refs:
-            exclude = [f"^{ref.remote_sha}"] if ref.remote_sha != ZERO and git.has_object(ref.remote_sha) else []
-            commits = git.git("rev-list", f"--max-count={MAX_COMMITS}", ref.local_sha, *exclude,
-                              "--not", f"--remotes={remote}", check=False).decode().split()
+            exclude = (ref.remote_sha,) if ref.remote_sha != ZERO and git.has_object(ref.remote_sha) else ()
+            commits = git.rev_list(ref.local_sha, max_count=MAX_COMMITS, exclude=exclude, exclude_remote=remote)
             for start in range(0, len(commits), 500):
                 chunk = commits[start:start + 500]
                 rows = conn.execute(f"SELECT id FROM runs WHERE source_commit IN ({','.join('?' * len(chunk))})",  # noqa: S608
@@ -311,9 +310,9 @@ def gate_problems(name: str, value: float, rule: dict, base: float | None, goal:
 
 
 def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResult, upload: bool | None) -> None:
-    from gitml.artifacts import store
     from gitml.artifacts.backend import ObjectStore, RemoteError
-    from gitml.artifacts.transfer import _referenced, cache_dir
+    from gitml.artifacts.transfer import _referenced
+    from gitml.core import store
     from gitml.core.remotes import get_remote, list_remotes
 
     refs, refused = _referenced(git, sorted(result.runs), strict=False)
@@ -333,7 +332,7 @@ def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResul
         target = ObjectStore(get_remote(git))
         have = target.existing(r.digest for r in refs)
         missing = [r for r in refs if r.digest not in have]
-        local = [r for r in missing if store.object_path(cache_dir(git), r.digest).exists()]
+        local = [r for r in missing if store.object_path(store.cache_dir(git.gitml_dir), r.digest).exists()]
         for ref in missing:
             if ref not in local:
                 result.problems.append(f"{ref.path} of run {ref.run_id[:8]} is neither on {target.remote.name!r} "
@@ -341,7 +340,7 @@ def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResul
                                        f"or gitml runs delete {ref.run_id[:8]}")
         if local and upload:
             for ref in local:
-                target.put(str(store.object_path(cache_dir(git), ref.digest)), ref.digest)
+                target.put(str(store.object_path(store.cache_dir(git.gitml_dir), ref.digest)), ref.digest)
             unverified = {r.digest for r in local} - target.existing(r.digest for r in local)
             if unverified:
                 result.problems.append(f"{len(unverified)} uploaded object(s) are not visible on "

@@ -12,8 +12,8 @@ from gitml.core.config import load_config
 from gitml.core.errors import BadInputError, ConcurrencyError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+from gitml.core.registry import Event, ModelState, fold, load_events, tag_problems
 from gitml.core.tags import TagName, bump, check_model, check_stage, check_version, format_tag, version_key
-from gitml.registry.state import Event, ModelState, fold, load_events, tag_problems
 
 MAX_ATTEMPTS = 50
 CLAIMS = "refs/gitml/registry-claims"

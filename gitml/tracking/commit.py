@@ -17,12 +17,12 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitml import __version__
-from gitml.artifacts import store
-from gitml.core import runsref, yamlfmt
+from gitml.core import active, runsref, store, yamlfmt
 from gitml.core.config import load_config
 from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import (
@@ -40,12 +40,7 @@ from gitml.core.formats import (
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.ids import check_artifact_path, check_key, check_name, new_run_id, new_run_name
 from gitml.core.urls import mask_text
-from gitml.tracking import active
 from gitml.tracking.provenance import capture_source
-
-
-def cache_dir(repo: GitRepo) -> Path:
-    return repo.gitml_dir / "cache"
 
 
 def check_status(status: str) -> str:
@@ -146,18 +141,28 @@ def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     if any(n > 1 for n in counts.values()):
         text = history_tsv(points)
         if len(text.encode()) > HISTORY_BOUND:
-            full = store.put_bytes(cache_dir(repo), text.encode())
+            full = store.put_bytes(store.cache_dir(repo.gitml_dir), text.encode())
             note = f"# full history: sha256:{full} ({len(points)} points)\n"
             text = note + history_tsv(downsample(points, HISTORY_BOUND - len(note)))
         files["history.tsv"] = text.encode()
     return runsref.write_run_tree(repo, files)
 
 
-def finish_active(repo: GitRepo, run_id: str, status: str) -> Run:
+@dataclass
+class FinishedRun:
+    """A run just committed, and the models it asked to be registered as when it finished
+    (``[(model, artifact path)]``, from ``log_artifact(..., register_as=...)``; empty unless the
+    run is FINISHED). Registering them is :mod:`gitml.api`'s step: it crosses into the registry."""
+
+    run: Run
+    registrations: list[tuple[str, str]] = field(default_factory=list)
+
+
+def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
     """Commit a run in progress with ``status`` and remove its active directory.
 
     When the commit fails, the directory stays with everything logged, marked as failed (see
-    :func:`gitml.tracking.active.list_active`), for ``commit_run(resume=...)`` to commit later;
+    :func:`gitml.core.active.list_active`), for ``commit_run(resume=...)`` to commit later;
     a full, read-only or forbidden disk raises a one-line :class:`GitmlError` saying so.
     """
     directory = repo.gitml_dir / active.ACTIVE_DIR / run_id
@@ -177,12 +182,7 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> Run:
         error.hint = f"the run is kept: gitml commit-run --resume {run.id} --status {run.status}"
         raise error from None
     active.remove(directory)
-    if log.registrations and run.status == "FINISHED":
-        from gitml.registry.ops import register_model  # a finished run's model becomes a version
-
-        for model, path in log.registrations:
-            register_model(model, run.id, path=path, repo=repo)
-    return run
+    return FinishedRun(run, list(log.registrations) if run.status == "FINISHED" else [])
 
 
 def resolve_active(repo: GitRepo, prefix: str) -> str:
@@ -387,7 +387,7 @@ def _metrics(values: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def commit_run(
+def record_run(
     name: str | None = None,
     experiment: str | None = None,
     params: Mapping[str, Any] | None = None,
@@ -402,8 +402,9 @@ def commit_run(
     require_clean: bool = False,
     resume: str | None = None,
     repo: RepoLike = None,
-) -> Run:
-    """Commit one complete run in one step and return it.
+) -> FinishedRun:
+    """Commit one complete run in one step (``gitml.commit_run``, which also registers what a
+    resumed run asked for, is :func:`gitml.api.commit_run`).
 
     With no params, metrics or files given, reads the files ``gitml.yaml`` names (by default
     ``params.yaml`` and ``metrics.json``, each skipped when absent). ``resume`` commits a run in
@@ -464,9 +465,9 @@ def _log_all(git, run_log, params, metrics, tags, paths) -> None:
         run_log.tag(key, value)
     for name, path in paths.items():
         try:
-            entry = store.put_path(cache_dir(git), path)
+            entry = store.put_path(store.cache_dir(git.gitml_dir), path)
         except OSError as exc:
-            raise active.disk_error(exc, cache_dir(git)) or exc from None
+            raise active.disk_error(exc, store.cache_dir(git.gitml_dir)) or exc from None
         run_log.artifact(name, entry)
 
 

@@ -26,7 +26,7 @@ def strip_credentials(url: str) -> str:
 
 def _status(repo: GitRepo) -> tuple[dict[str, str], list[str], list[str]]:
     """Parse ``git status --porcelain=v2 --branch``: header fields, changed and untracked paths."""
-    out = repo.git("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    out = repo.status_porcelain()
     header: dict[str, str] = {}
     changed: list[str] = []
     untracked: list[str] = []
@@ -108,8 +108,7 @@ class _CleanTreeCache:
 
     def begin(self, repo: GitRepo) -> tuple | None:
         """Snapshot before asking git; None when this repository is not worth caching."""
-        listing = repo.git("ls-files", "-z").split(b"\0")
-        paths = [p.decode("utf-8", "surrogateescape") for p in listing if p]
+        paths = repo.tracked_files()
         if len(paths) > self.MAX_FILES or ".gitmodules" in paths:
             return None
         return self._snapshot(repo, paths)
@@ -175,7 +174,7 @@ def _capture(repo: GitRepo, require_clean: bool) -> tuple[dict, str | None]:
     patch = None
     if dirty:
         base = commit or EMPTY_TREE
-        diff = repo.git("diff", "--binary", "--no-color", "--no-ext-diff", base)
+        diff = repo.diff_binary(base)
         listing = "".join(f"#   {_quote(path)}\n" for path in untracked)
         if listing:
             listing = "# gitml: untracked files, not in this patch:\n" + listing

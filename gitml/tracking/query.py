@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitml.core import runsref
+from gitml.core import active, index, runsref
 from gitml.core.errors import RunNotFoundError
 from gitml.core.filter import compile_filter, compile_order_by
 from gitml.core.formats import Metric, Run, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
 from gitml.core.ids import check_run_prefix
-from gitml.tracking import active, index
 
 
 def resolve_run_id(id_or_prefix: str, repo: RepoLike = None) -> str:

@@ -18,11 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitml.core.errors import BadInputError
-from gitml.core.ids import check_artifact_path, check_digest, is_digest
+from gitml.core.errors import BadInputError, GitmlError
+from gitml.core.ids import check_artifact_path, check_digest, check_disjoint_paths, is_digest
 
 CHUNK = 1 << 20
 GC_LOCK = "gc.lock"
+MAX_MANIFEST_BYTES = 64 << 20  # a directory of ~300,000 files
+
+
+def cache_dir(gitml_dir: Path) -> Path:
+    """The local content store of a repository whose gitml folder is ``gitml_dir``
+    (``<git-common-dir>/gitml``): shared by every worktree of the repository."""
+    return Path(gitml_dir) / "cache"
 
 
 @contextlib.contextmanager
@@ -177,3 +184,37 @@ def _write_atomic(target: Path, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
+    """The file list of a directory manifest, refusing paths that would leave the directory.
+
+    Every entry must have a safe relative ``path``, a 64-hex ``sha256``, a non-negative
+    integer ``size`` and an integer ``mode``; a manifest is at most :data:`MAX_MANIFEST_BYTES`.
+
+    Raises:
+        GitmlError: the manifest is malformed or names an unsafe path or digest.
+    """
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise GitmlError(f"directory manifest of {where} is larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        files = json.loads(data)["files"]
+        if not isinstance(files, list):
+            raise TypeError("'files' is not a list")
+        seen = set()
+        for entry in files:
+            rel = entry["path"]
+            if not isinstance(rel, str) or check_artifact_path(rel) != rel or rel in seen:
+                raise BadInputError(f"unsafe path {str(rel)[:80]!r}")
+            seen.add(rel)
+            check_digest(entry["sha256"], f"file {rel!r}")
+            for key in ("size", "mode"):
+                value = entry.get(key, 0)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise BadInputError(f"bad {key} for {rel!r}")
+        check_disjoint_paths(list(seen), "paths")
+        return files
+    except BadInputError as exc:
+        raise GitmlError(f"directory manifest of {where} is unsafe: {exc.message}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GitmlError(f"directory manifest of {where} is malformed: {exc}") from None

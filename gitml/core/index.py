@@ -21,7 +21,7 @@ from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "2"
+INDEX_SCHEMA = "3"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ _TABLES = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT, status TEXT,
     start_time TEXT, end_time TEXT, user TEXT, source_commit TEXT, branch TEXT, dirty INTEGER,
-    doc TEXT);
+    doc TEXT, artifacts INTEGER);
 CREATE TABLE IF NOT EXISTS params(run_id TEXT, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS metrics(run_id TEXT, key TEXT, value REAL, step INTEGER, timestamp TEXT);
 CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT);
@@ -216,13 +216,14 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
         run, source = row, row.source
         runs.append((run.id, run.name, run.experiment, run.status, run.start_time, run.end_time,
                      run.user, source.get("commit") or "", source.get("branch"),
-                     int(bool(source.get("dirty"))), json.dumps(run.to_dict(), sort_keys=True)))
+                     int(bool(source.get("dirty"))), json.dumps(run.to_dict(), sort_keys=True),
+                     len(run.artifacts)))
         params.extend((run.id, k, _text(v), _number(v)) for k, v in run.params.items())
         for key, value in run.metrics.items():
             info = run.metric_info.get(key, {})
             metrics.append((run.id, key, value, info.get("step"), info.get("timestamp")))
         tags.extend((run.id, k, v) for k, v in run.tags.items())
-    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", runs)
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", runs)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", params)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", metrics)
     conn.executemany("INSERT INTO tags VALUES (?,?,?)", tags)
@@ -253,3 +254,67 @@ def ids_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 3) -> li
 
 def iter_docs(conn: sqlite3.Connection, sql: str, params: Iterable) -> list[Run]:
     return [run_from_doc(doc) for (doc,) in conn.execute(sql, list(params))]
+
+
+class Index:
+    """The query index of one repository, open and up to date with its runs ref.
+
+    Every SQL statement gitml runs lives in this module: services ask the questions below (a
+    :class:`gitml.core.filter.Query` for searches) and get runs or ids back. Open it through
+    :attr:`gitml.core.workspace.Workspace.index`, which closes it with the workspace.
+    """
+
+    def __init__(self, repo: GitRepo) -> None:
+        self.repo = repo
+        self._conn = open_index(repo)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, brought up to date with the runs ref first (one ref read when it is)."""
+        for _ in range(10):
+            if _sync(self.repo, self._conn):
+                break
+        return self._conn
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        self._conn.close()
+
+    def count(self) -> int:
+        """How many readable runs the index holds."""
+        return self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def ids_with_prefix(self, prefix: str, limit: int = 3) -> list[str]:
+        """Up to ``limit`` run ids (readable or corrupt) starting with hex ``prefix``."""
+        return ids_with_prefix(self.conn, prefix, limit)
+
+    def corrupt_runs(self) -> list[tuple[str, str]]:
+        """``(run id or entry, problem)`` for every entry on the runs ref that cannot be read."""
+        return corrupt_runs(self.conn)
+
+    def run_ids_at(self, commits: list[str]) -> set[str]:
+        """Ids of the runs (any status) whose source commit is one of ``commits``."""
+        found: set[str] = set()
+        for start in range(0, len(commits), 500):
+            chunk = commits[start:start + 500]
+            rows = self.conn.execute(
+                f"SELECT id FROM runs WHERE source_commit IN ({','.join('?' * len(chunk))})", chunk)  # noqa: S608
+            found.update(r[0] for r in rows)
+        return found
+
+    def runs_at(self, commits: list[str], status: str | None = "FINISHED") -> list[Run]:
+        """Runs made from any of ``commits`` (with ``status``, unless None), newest end first."""
+        runs: list[Run] = []
+        for start in range(0, len(commits), 500):
+            chunk = commits[start:start + 500]
+            sql = f"SELECT doc FROM runs WHERE source_commit IN ({','.join('?' * len(chunk))})"  # noqa: S608
+            params: list = list(chunk)
+            if status is not None:
+                sql += " AND status = ?"
+                params.append(status)
+            runs += iter_docs(self.conn, sql, params)
+        return sorted(runs, key=lambda r: (r.end_time or "", r.id), reverse=True)
+
+    def has_artifacts(self) -> bool:
+        """Whether any indexed run records an artifact."""
+        return self.conn.execute("SELECT 1 FROM runs WHERE artifacts > 0 LIMIT 1").fetchone() is not None

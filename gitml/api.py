@@ -1,0 +1,418 @@
+"""gitml's flows that cross services, and the MLflow-style logging API they end in.
+
+- The fluent tracking API (``start_run``, ``log_metric``, ``log_artifact``, ``end_run`` …):
+  runs started here are a stack per process (the innermost is the active one); logging only
+  appends a line to the run's log, and the run reaches the runs ref when it ends. A run that
+  logged ``log_artifact(..., register_as="churn")`` and ends FINISHED registers that artifact
+  as the next version of ``churn``: the one place tracking hands over to the registry.
+- :func:`commit_run` (``gitml commit-run``), which does the same for a resumed run.
+- :func:`init` (``gitml init``) and :func:`demo` (``gitml demo``), which use every service.
+
+Layering (DESIGN.md §6): the CLI calls this module or one service; this module calls services;
+services call ``gitml.core``; nothing imports upward (``.ci/run`` checks it).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gitml.core import active, store
+from gitml.core.errors import BadInputError, GitmlError
+from gitml.core.formats import Run, metric_value, param_value
+from gitml.core.gitrepo import GitRepo, RepoLike
+from gitml.core.ids import check_artifact_path, check_key
+from gitml.tracking.commit import FinishedRun, check_status, finish_active, new_meta, record_run
+
+
+class ActiveRunHandle:
+    """What ``start_run`` returns: the run's id, name and experiment; a context manager.
+
+    Leaving the ``with`` block commits the run as FINISHED, or as FAILED when an exception
+    escapes (the exception is re-raised). ``KeyboardInterrupt`` commits it as KILLED.
+    """
+
+    def __init__(self, git: GitRepo, owns_git: bool, log: active.ActiveRun) -> None:
+        # The repository stays open for the run's life: one open per run, not one per call.
+        self._git = git
+        self._owns_git = owns_git
+        self._log = log
+        self.id: str = log.id
+        self.name: str = log.meta["name"]
+        self.experiment: str = log.meta["experiment"]
+        self.start_time: str = log.meta["start_time"]
+        self.source: dict = log.meta["source"]
+        self._keys: set[tuple[str, str]] = set()
+        self.ended = False
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} name={self.name!r} experiment={self.experiment!r}>"
+
+    def __enter__(self) -> ActiveRunHandle:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.ended:
+            return
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        _end(self, status)
+
+    def _key(self, key: str, kind: str) -> str:
+        # Validating a key once per run keeps log_metric in a tight loop at a few microseconds.
+        if (kind, key) not in self._keys:
+            check_key(key, kind)
+            self._keys.add((kind, key))
+        return key
+
+
+_lock = threading.RLock()
+_stack: list[ActiveRunHandle] = []
+
+
+def start_run(
+    name: str | None = None,
+    experiment: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str | None = None,
+    require_clean: bool = False,
+    repo: RepoLike = None,
+) -> ActiveRunHandle:
+    """Start a run and make it the active one; use it as a context manager.
+
+    Args:
+        name: display name (default: a generated ``adjective-animal-N``).
+        experiment: experiment name (default: ``gitml.yaml``'s ``experiment`` or ``default``).
+        tags: initial tags.
+        description: free text stored in ``run.yaml``.
+        require_clean: refuse to start when tracked files have uncommitted changes.
+        repo: a path inside the git repository (default: the current directory).
+    """
+    owns_git = not isinstance(repo, GitRepo)
+    git = GitRepo(repo) if owns_git else repo
+    try:
+        meta, patch = new_meta(git, name, experiment, require_clean, description=description)
+        handle = ActiveRunHandle(git, owns_git, active.ActiveRun.create(git.gitml_dir, meta, patch))
+    except BaseException:
+        if owns_git:
+            git.close()
+        raise
+    with _lock:
+        _stack.append(handle)
+    if tags:
+        set_tags(tags)
+    return handle
+
+
+def active_run() -> ActiveRunHandle | None:
+    """The innermost run started in this process and not ended yet, or None."""
+    with _lock:
+        return _stack[-1] if _stack else None
+
+
+def _current() -> ActiveRunHandle:
+    run = active_run()
+    if run is None:
+        raise GitmlError("no active run", hint="call gitml.start_run() first")
+    return run
+
+
+def _end(handle: ActiveRunHandle, status: str) -> None:
+    status = check_status(status)
+    with _lock:
+        if handle in _stack:
+            _stack.remove(handle)
+    handle.ended = True
+    handle._log.close()
+    try:
+        # On failure (a full disk, say) the run stays in progress, marked, with all it logged:
+        # the error says how to commit it with `gitml commit-run --resume`.
+        register_finished(handle._git, finish_active(handle._git, handle.id, status))
+    finally:
+        if handle._owns_git:
+            handle._git.close()
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """Commit the active run with ``status`` (FINISHED, FAILED or KILLED); no-op without one."""
+    run = active_run()
+    if run is not None:
+        _end(run, status)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log one parameter of the active run (the last value logged for a key wins)."""
+    run = _current()
+    run._log.param(run._key(key, "param key"), param_value(key, value))
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    for key, value in params.items():
+        log_param(key, value)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log one metric point; ``step`` defaults to one more than the key's previous step."""
+    run = _current()
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        raise BadInputError(f"step must be an integer, got {step!r}")
+    run._log.metric(run._key(key, "metric key"), metric_value(key, value), step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    for key, value in metrics.items():
+        log_metric(key, value, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    run = _current()
+    run._log.tag(run._key(key, "tag key"), str(value))
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    for key, value in tags.items():
+        set_tag(key, value)
+
+
+def log_artifact(local_path: str, artifact_path: str | None = None,
+                 register_as: str | None = None) -> dict[str, Any]:
+    """Hash a file or directory into the local content store and record it on the active run.
+
+    As in MLflow, ``artifact_path`` is the folder inside the run's artifacts to put it in:
+    ``log_artifact("out/model.pkl", "models")`` records ``models/model.pkl``.
+
+    ``register_as="churn"`` registers it as the next version of model ``churn`` when the run
+    finishes (FINISHED only: a failed run registers nothing).
+
+    Returns the ``artifacts.yaml`` entry (kind, sha256, size).
+    """
+    import os
+
+    run = _current()
+    if register_as is not None:
+        from gitml.core.tags import check_model
+
+        check_model(register_as)
+    name = os.path.basename(os.path.abspath(local_path))
+    logical = check_artifact_path(f"{artifact_path}/{name}" if artifact_path else name)
+    if not os.path.exists(local_path):
+        raise BadInputError(f"artifact path does not exist: {local_path}")
+    if not (os.path.isfile(local_path) or os.path.isdir(local_path)):
+        raise BadInputError(f"artifact is neither a regular file nor a directory: {local_path}")
+    try:
+        entry = store.put_path(store.cache_dir(run._git.gitml_dir), local_path)
+    except OSError as exc:
+        raise active.disk_error(exc, store.cache_dir(run._git.gitml_dir)) or exc from None
+    run._log.artifact(logical, entry)
+    if register_as is not None:
+        run._log.register(register_as, logical)
+    return entry
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str, dict[str, Any]]:
+    """Log every file and directory inside ``local_dir`` (as MLflow does), under ``artifact_path``.
+
+    Returns ``{logical path: artifacts.yaml entry}``.
+    """
+    import os
+
+    if not os.path.isdir(local_dir):
+        raise BadInputError(f"not a directory: {local_dir}")
+    logged = {}
+    for name in sorted(os.listdir(local_dir)):
+        entry = log_artifact(os.path.join(local_dir, name), artifact_path)
+        logged[f"{artifact_path}/{name}" if artifact_path else name] = entry
+    return logged
+
+
+def register_finished(repo: RepoLike, finished: FinishedRun) -> list[dict]:
+    """Register what a just-finished run asked to be registered as (``register_as=``).
+
+    Returns:
+        One :func:`gitml.registry.register_model` result per registration, in the order logged.
+    """
+    from gitml.registry.ops import register_model
+
+    return [register_model(model, finished.run.id, path=path, repo=repo)
+            for model, path in finished.registrations]
+
+
+def commit_run(*args: Any, repo: RepoLike = None, **kwargs: Any) -> Run:
+    """Commit one complete run in one step and return it (``gitml commit-run``).
+
+    Takes the arguments of :func:`gitml.tracking.commit.record_run`: ``name``, ``experiment``,
+    ``params``, ``metrics``, ``params_files``, ``metrics_files``, ``artifacts``, ``tags``,
+    ``status``, ``message``, ``command``, ``require_clean``, ``resume``. With no params, metrics
+    or files given, reads the files ``gitml.yaml`` names (``params.yaml``, ``metrics.json``).
+    ``resume`` commits a run in progress instead, registering what it asked for when FINISHED.
+
+    Raises:
+        BadInputError: a bad value, file, name or status; nothing is written then.
+        RunNotFoundError: ``resume`` matches no run in progress, or several.
+        GitmlError: the commit failed (a full disk, say); a resumed run stays in progress.
+    """
+    from gitml.core.gitrepo import open_repo
+
+    with open_repo(repo) as git:
+        finished = record_run(*args, repo=git, **kwargs)
+        register_finished(git, finished)
+        return finished.run
+
+
+def fetch_refspec(remote: str) -> str:
+    """The non-forced refspec that lets plain ``git fetch`` bring a remote's runs ref.
+
+    A pattern, not the exact ref: git refuses a fetch whose exact source ref is missing, and a
+    fresh remote has no runs yet. The pattern matches nothing there and ``git fetch`` goes on.
+    """
+    from gitml.core.runsref import RUNS_REF, tracking_ref
+
+    return f"{RUNS_REF}*:{tracking_ref(remote)}*"
+
+
+def init(repo: RepoLike = None) -> list[str]:
+    """Write a commented ``gitml.yaml`` (if absent) and add fetch refspecs; idempotent.
+
+    Returns:
+        One line per thing done (empty when everything was already in place).
+    """
+    from gitml.core.config import CONFIG_FILE, TEMPLATE
+    from gitml.core.gitrepo import open_repo
+
+    done = []
+    with open_repo(repo) as git:
+        config = git.root / CONFIG_FILE
+        if not config.exists():
+            config.write_text(TEMPLATE, encoding="utf-8")
+            done.append(f"wrote {CONFIG_FILE}")
+        (git.gitml_dir / active.ACTIVE_DIR).mkdir(parents=True, exist_ok=True)
+        for remote in sorted(git.remotes()):
+            spec = fetch_refspec(remote)
+            if spec not in git.config_get_all(f"remote.{remote}.fetch"):
+                # Non-forced on purpose: a diverged remote runs ref must never overwrite ours.
+                git.config_set(f"remote.{remote}.fetch", spec, add=True)
+                done.append(f"added fetch refspec {spec} to remote {remote}")
+    return done
+
+
+def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
+    """Create a demo repository, train three times with different params and commit the runs.
+
+    Two runs are committed the way a script that never imports gitml does (``commit-run`` after
+    training); one logs from inside the script with the API; a fourth trains longer on branch
+    ``more-epochs``, for ``gitml diff main more-epochs``. The models are pushed to an artifact
+    remote, a folder ``.storage/`` inside the demo standing in for a bucket, and the best one on
+    main is registered as ``toy-classifier`` v0.0.1 and put in stage ``prod``.
+
+    Returns:
+        The repository path and its runs, newest first.
+
+    Raises:
+        BadInputError: ``directory`` exists and is not empty.
+    """
+    import subprocess
+    import sys
+
+    from gitml.artifacts.remotes import add_remote
+    from gitml.artifacts.transfer import push
+    from gitml.registry.ops import assign, register_model
+    from gitml.tracking.query import search_runs
+
+    path = Path(directory).resolve()
+    if path.exists() and any(path.iterdir()):
+        raise BadInputError(f"{path} exists and is not empty", hint="give a new directory")
+
+    def train(script: str) -> None:
+        subprocess.run([sys.executable, script], cwd=path, check=True, capture_output=True)
+
+    def commit(name: str) -> None:
+        commit_run(name=name, experiment="demo", artifacts=[path / "model.pkl"],
+                   params_files=[path / "params.yaml"], metrics_files=[path / "metrics.json"],
+                   command="python train.py", repo=path)
+
+    with GitRepo.init(path, branch="main") as git:
+        (path / "train.py").write_text(DEMO_TRAIN_PY, encoding="utf-8")
+        (path / "train_with_api.py").write_text(DEMO_API_PY, encoding="utf-8")
+        (path / ".gitignore").write_text("metrics.json\nmodel.pkl\n.storage/\n", encoding="utf-8")
+        init(git)
+        config = path / "gitml.yaml"
+        config.write_text(config.read_text().replace("# experiment: default", "experiment: demo"))
+        for name, lr in (("baseline", 0.01), ("faster-lr", 0.1)):
+            (path / "params.yaml").write_text(f"lr: {lr}\nepochs: 5\nseed: 1\n", encoding="utf-8")
+            git.add_all()
+            git.commit_staged(f"train with lr={lr}")
+            train("train.py")
+            commit(name)
+        train("train_with_api.py")
+        # A branch that trains longer, for `gitml diff main more-epochs`.
+        git.checkout("more-epochs", create=True)
+        (path / "params.yaml").write_text("lr: 0.1\nepochs: 20\nseed: 1\n", encoding="utf-8")
+        git.add_all()
+        git.commit_staged("train for 20 epochs")
+        train("train.py")
+        commit("more-epochs")
+        git.checkout("main")
+        # A folder stands in for the team's bucket: the same commands work with s3://, gs://, ...
+        add_remote("storage", str(path / ".storage"), default=True, local=True, repo=git)
+        push(repo=git)
+        # The best model on main becomes version v0.0.1 of "toy-classifier", promoted to prod.
+        best = search_runs("attributes.branch = 'main'", order_by="metrics.accuracy DESC", limit=1, repo=git)[0]
+        version = register_model("toy-classifier", best.id, repo=git)["version"]
+        assign("toy-classifier", version, "prod", repo=git)
+        return path, search_runs(repo=git)
+
+
+# -- the demo's two scripts ---------------------------------------------------------------------
+DEMO_TRAIN_PY = '''\
+"""A toy training script: reads params.yaml, writes metrics.json and model.pkl."""
+import json
+import math
+import pickle
+import random
+import sys
+
+import yaml
+
+params = yaml.safe_load(open("params.yaml"))
+rng = random.Random(params["seed"])
+data = [(x, 1 if x + rng.gauss(0, 0.3) > 0 else 0) for x in (rng.uniform(-1, 1) for _ in range(400))]
+w, b = 0.0, 0.0
+for epoch in range(params["epochs"]):
+    loss = 0.0
+    for x, y in data:
+        p = 1 / (1 + math.exp(-(w * x + b)))
+        w -= params["lr"] * (p - y) * x
+        b -= params["lr"] * (p - y)
+        loss -= math.log(max(p if y else 1 - p, 1e-12))
+    if "--log-with-api" in sys.argv:
+        import gitml
+        gitml.log_metric("loss", loss / len(data), step=epoch)
+accuracy = sum((w * x + b > 0) == bool(y) for x, y in data) / len(data)
+json.dump({"accuracy": accuracy, "loss": loss / len(data)}, open("metrics.json", "w"))
+pickle.dump({"w": w, "b": b}, open("model.pkl", "wb"))
+'''
+
+DEMO_API_PY = '''\
+"""The same training, logged from inside the script with the gitml API."""
+import json
+import runpy
+import sys
+
+import gitml
+import yaml
+
+with gitml.start_run(name="api-run", experiment="demo") as run:
+    gitml.log_params(yaml.safe_load(open("params.yaml")))
+    sys.argv = ["train.py", "--log-with-api"]
+    runpy.run_path("train.py")
+    gitml.log_metric("accuracy", json.load(open("metrics.json"))["accuracy"])
+    gitml.log_artifact("model.pkl")
+print(run.id)
+'''

@@ -1,0 +1,411 @@
+"""The Workspace: one repository as every gitml service sees it, opened once per call.
+
+A :class:`Workspace` owns the open repository, its configuration (the team's ``gitml.yaml``,
+the personal git config), the local content store, the artifact remotes and the query index
+(opened on first use). It answers the questions every capability asks — which run an id prefix
+names, which runs a commit made, what ``runs:/`` or ``models:/`` URI points at, which objects
+the runs reference, what the registry holds — so that no service re-opens the repository or
+reaches into another service for them.
+
+Open one with :func:`open_workspace` from a path, an open :class:`~gitml.core.gitrepo.GitRepo`
+or another Workspace; whoever opened it closes it::
+
+    with open_workspace("path/to/repo") as ws:
+        run_id = ws.resolve_run("1a2b")
+        uri = ws.resolve_uri("models:/churn@prod")   # ArtifactURI(run_id=..., path="model.pkl")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from gitml.core import runsref, store
+from gitml.core.config import Config, load_config
+from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
+from gitml.core.formats import RUN_FILES, parse_history, parse_run
+from gitml.core.gitrepo import GitRepo
+from gitml.core.ids import check_artifact_path, check_run_prefix, is_digest
+
+if TYPE_CHECKING:
+    from gitml.core.formats import Run
+    from gitml.core.index import Index
+    from gitml.core.registry import ModelState, Version
+    from gitml.core.remotes import Remote
+
+WorkspaceLike = Union[str, os.PathLike, GitRepo, "Workspace", None]
+
+
+@dataclass(frozen=True)
+class ArtifactURI:
+    """Where a ``runs:/`` or ``models:/`` URI points: a run and a logical artifact path ("" = all).
+
+    ``model`` and ``version`` are set when the URI named a registry version.
+    """
+
+    run_id: str
+    path: str
+    model: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return f"runs:/{self.run_id}/{self.path}" if self.path else f"runs:/{self.run_id}"
+
+
+@dataclass
+class ObjectRef:
+    """One stored object and where it is used: sha256 digest, size in bytes, run, logical path."""
+
+    digest: str
+    size: int
+    run_id: str
+    path: str
+    mode: int = 0o644
+
+
+@dataclass
+class Referenced:
+    """What runs reference: one :class:`ObjectRef` per object, and ``refused``: ``{run id:
+    problem}`` for runs that cannot be read (a bad record or manifest), so that one bad run
+    never hides the others."""
+
+    refs: list[ObjectRef] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+#: Fetches missing objects (directory manifests) into the local store: given by the artifacts
+#: service when a remote may have what the cache lacks.
+Fetcher = Callable[[list[ObjectRef]], None]
+
+
+class Workspace:
+    """One repository with everything gitml keeps beside it. See the module docstring.
+
+    Args:
+        repo: an open repository; the workspace closes it on :meth:`close` only if ``owns_repo``.
+        owns_repo: whether :meth:`close` closes ``repo``.
+    """
+
+    def __init__(self, repo: GitRepo, owns_repo: bool = False) -> None:
+        self.repo = repo
+        self._owns_repo = owns_repo
+        self._config: Config | None = None
+        self._index: Index | None = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None) -> Workspace:
+        """Open the repository containing ``path`` (default: the current directory).
+
+        Raises:
+            NotARepositoryError: ``path`` is not inside a git work tree.
+        """
+        return cls(GitRepo(path), owns_repo=True)
+
+    def close(self) -> None:
+        """Close the index, and the repository if this workspace opened it."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        if self._owns_repo:
+            self.repo.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what it owns ----------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        """The work tree's top folder."""
+        return self.repo.root
+
+    @property
+    def gitml_dir(self) -> Path:
+        """``<git common dir>/gitml``: the index, the content store and runs in progress."""
+        return self.repo.gitml_dir
+
+    @property
+    def cache(self) -> Path:
+        """The local content store's folder (see :mod:`gitml.core.store`)."""
+        return store.cache_dir(self.repo.gitml_dir)
+
+    @property
+    def config(self) -> Config:
+        """The team's ``gitml.yaml`` in the work tree (defaults when there is none), read once.
+
+        Raises:
+            BadInputError: gitml.yaml does not pass its schema.
+        """
+        if self._config is None:
+            self._config = load_config(self.repo.root)
+        return self._config
+
+    def remotes(self) -> list[Remote]:
+        """The artifact remotes: gitml.yaml's and the personal ones in git config, merged."""
+        from gitml.core.remotes import list_remotes
+
+        return list_remotes(self.repo)
+
+    def remote(self, name: str | None = None) -> Remote:
+        """The artifact remote ``name``, or the default one.
+
+        Raises:
+            BadInputError: no such remote, or no default when ``name`` is None.
+        """
+        from gitml.core.remotes import get_remote
+
+        return get_remote(self.repo, name)
+
+    @property
+    def index(self) -> Index:
+        """The query index, opened (and brought up to date with the runs ref) on first use."""
+        if self._index is None:
+            from gitml.core.index import Index
+
+            self._index = Index(self.repo)
+        return self._index
+
+    @property
+    def runs_tip(self) -> str | None:
+        """The commit the runs ref points at, or None before the first run."""
+        return self.repo.ref(runsref.RUNS_REF)
+
+    # -- questions -------------------------------------------------------------------------------
+    def resolve_run(self, id_or_prefix: str) -> str:
+        """The full id of the one run on the runs ref whose id starts with ``id_or_prefix``.
+
+        Raises:
+            BadInputError: the text is not a hex run id or prefix.
+            RunNotFoundError: no run, or more than one, matches.
+        """
+        prefix = check_run_prefix(id_or_prefix)
+        if len(prefix) == 32:
+            if runsref.run_entry(self.repo, self.runs_tip, prefix):
+                return prefix
+            raise RunNotFoundError(f"no run {prefix} on {runsref.RUNS_REF}")
+        matches = self.index.ids_with_prefix(prefix)
+        if not matches:
+            raise RunNotFoundError(f"no run matches {id_or_prefix!r}", hint="see `gitml runs list`")
+        if len(matches) > 1:
+            more = ", ..." if len(matches) > 2 else ""
+            raise RunNotFoundError(f"run prefix {id_or_prefix!r} is ambiguous ({', '.join(matches[:2])}{more})",
+                                   hint="give more characters")
+        return matches[0]
+
+    def runs_at(self, commits: Iterable[str], status: str | None = "FINISHED") -> list[Run]:
+        """Runs made from any of ``commits`` (full shas), ``status`` only unless None, newest first.
+
+        Runs carry no history or patch text (read one whole with ``gitml.get_run``).
+        """
+        return self.index.runs_at(list(dict.fromkeys(commits)), status)
+
+    def resolve_uri(self, uri: str) -> ArtifactURI:
+        """Where an artifact URI points.
+
+        Accepted: ``runs:/<run id or prefix>[/<path>]``; ``models:/<model>@<stage|latest|vX.Y.Z>``
+        and ``models:/<model>/<vX.Y.Z|latest>`` (MLflow's two spellings).
+
+        Raises:
+            BadInputError: another scheme, a bad run id or path, an unknown model, version or stage.
+            RunNotFoundError: the run is not on the runs ref.
+            GitmlError: the model version records no run artifact (a hand-made or GTO tag whose
+                commit has no single-artifact run), or no version holds the stage.
+        """
+        if uri.startswith("runs:/"):
+            run, _, path = uri[len("runs:/"):].lstrip("/").partition("/")
+            path = path.strip("/")
+            return ArtifactURI(self.resolve_run(run), check_artifact_path(path) if path else "")
+        if uri.startswith("models:/"):
+            body = uri[len("models:/"):].strip("/")
+            if "@" not in body:
+                model, _, version = body.rpartition("/")
+                body = f"{model}@{version}" if model else body
+            model, version, info = self.model_version(body)
+            if not (info.run_id and info.path):
+                raise GitmlError(f"{uri}: {model} {version} records no run artifact",
+                                 hint="it was tagged without gitml's metadata; fetch it with runs:/<run>/<path>")
+            return ArtifactURI(info.run_id, info.path, model, version)
+        raise BadInputError(f"unsupported artifact URI {uri!r}",
+                            hint="use runs:/<run-id>/<path> or models:/<model>@<stage>")
+
+    def registry_state(self, model: str | None = None) -> dict[str, ModelState]:
+        """Every model in the registry (or only ``model``, when it exists), folded from the tags.
+
+        Stage rules come from gitml.yaml's ``registry:`` section (``one_stage_per_version``).
+        Unknown models are simply absent from the result.
+        """
+        from gitml.core.registry import fold, load_events
+        from gitml.core.tags import check_model
+
+        raw = self.config.raw.get("registry") or {}
+        one_stage = bool(raw.get("one_stage_per_version", False)) if isinstance(raw, dict) else False
+        state = fold(load_events(self.repo), one_stage)
+        if model is not None:
+            name = check_model(model)
+            return {name: state[name]} if name in state else {}
+        return state
+
+    def model_state(self, model: str) -> ModelState:
+        """One model's registry state.
+
+        Raises:
+            BadInputError: a bad model name, or no such model.
+        """
+        found = self.registry_state(model)
+        if not found:
+            raise BadInputError(f"no model {model!r} in the registry", hint="see `gitml registry show`")
+        return next(iter(found.values()))
+
+    def model_version(self, ref: str) -> tuple[str, str, Version]:
+        """``(model, version, version info)`` for ``MODEL@STAGE``, ``MODEL@latest`` or
+        ``MODEL@vX.Y.Z`` (a bare ``MODEL`` means latest). A version tagged without gitml's
+        metadata (by GTO or by hand) gets the run and artifact of the newest finished run made
+        from its commit, when that run has exactly one artifact.
+
+        Raises:
+            BadInputError: an unknown model, or a version not registered (or deregistered).
+            GitmlError: no version holds the stage.
+        """
+        from gitml.core.tags import check_stage, check_version
+
+        model, sep, what = ref.rpartition("@")
+        if not sep:
+            model, what = ref, "latest"
+        state = self.model_state(model)
+        if what == "latest":
+            version = state.latest
+        elif what.startswith("v") and what[1:2].isdigit():
+            version = check_version(what)
+        else:
+            version = state.stages.get(check_stage(what))
+            if version is None:
+                raise GitmlError(f"no version of {model} is in stage {what!r}")
+        info = state.versions.get(version or "")
+        if info is None or info.deregistered:
+            raise BadInputError(f"{model} has no registered version {what!r}")
+        if info.run_id is None:
+            runs = self.runs_at([info.commit])
+            if runs and len(runs[0].artifacts) == 1:
+                info.run_id, info.path = runs[0].id, next(iter(runs[0].artifacts))
+        return model, version, info
+
+    def referenced_objects(self, run_ids: Iterable[str] | None = None, tip: str | None = None,
+                           fetch: Fetcher | None = None, strict: bool = False) -> Referenced:
+        """Every object the runs reference: files, directory manifests and their files, and
+        full metric histories — one :class:`ObjectRef` per digest.
+
+        Args:
+            run_ids: ids or prefixes (default: every run at ``tip``).
+            tip: a runs-ref commit (default: the runs ref).
+            fetch: brings a directory manifest missing from the local store (from a remote);
+                without it, a missing manifest's files are not listed (the manifest shows as
+                referenced, so it shows as missing).
+            strict: raise on the first unreadable run instead of listing it in ``refused``.
+
+        Raises:
+            GitmlError: with ``strict``, a run or one of its manifests cannot be read.
+            RunNotFoundError: a run id does not resolve.
+        """
+        refs: dict[str, ObjectRef] = {}
+        refused: dict[str, str] = {}
+        for run_id, files in self._run_files(run_ids, tip).items():
+            try:
+                found = self._run_objects(run_id, files, fetch)
+            except GitmlError as exc:
+                if strict:
+                    raise
+                refused[run_id] = exc.message.removeprefix(f"run {run_id}: ")
+                continue
+            for ref in found:
+                refs.setdefault(ref.digest, ref)
+        for ref in refs.values():
+            if not ref.size:
+                local = store.object_path(self.cache, ref.digest)
+                ref.size = local.stat().st_size if local.exists() else 0
+        return Referenced(list(refs.values()), refused)
+
+    def manifest(self, digest: str, where: str, fetch: Fetcher | None = None) -> list[dict]:
+        """The checked file list of directory manifest ``digest`` (see :func:`store.manifest_files`).
+
+        Raises:
+            GitmlError: the manifest is not in the local store (and ``fetch`` could not bring
+                it), or it is malformed or unsafe.
+        """
+        path = store.object_path(self.cache, digest)
+        if not path.exists():
+            if fetch is None:
+                raise GitmlError(f"manifest of {where} ({digest[:12]}) is not in the local cache")
+            fetch([ObjectRef(digest, 0, "", f"manifest of {where}")])
+        return store.manifest_files(path.read_bytes(), where)
+
+    def _run_files(self, run_ids: Iterable[str] | None, tip: str | None) -> dict[str, dict[str, bytes]]:
+        tip = tip or self.runs_tip
+        if tip is None:
+            return {}
+        wanted = None if run_ids is None else {self.resolve_run(r) for r in run_ids}
+        if wanted is not None and len(wanted) <= 32:
+            trees = {r: runsref.run_tree(self.repo, tip, r) for r in wanted}
+            return {r: runsref.read_run_files(self.repo, t) for r, t in trees.items() if t}
+        return runsref.bulk_read_runs(self.repo, tip, wanted, (*RUN_FILES, "history.tsv"))
+
+    def _run_objects(self, run_id: str, files: dict[str, bytes], fetch: Fetcher | None) -> list[ObjectRef]:
+        run = parse_run(run_id, files)
+        out: list[ObjectRef] = []
+        for path, entry in run.artifacts.items():
+            digest, size = entry["sha256"], int(entry.get("size") or 0)
+            if entry["kind"] == "dir":
+                out.append(ObjectRef(digest, 0, run_id, path + "/ (manifest)"))
+                if fetch is None and not store.object_path(self.cache, digest).exists():
+                    continue  # its files are unknown here; the manifest itself shows as missing
+                for item in self.manifest(digest, f"run {run_id[:8]} {path}", fetch):
+                    out.append(ObjectRef(item["sha256"], item["size"], run_id, f"{path}/{item['path']}"))
+            else:
+                out.append(ObjectRef(digest, size, run_id, path))
+        if "history.tsv" in files:
+            _, full = parse_history(run_id, files["history.tsv"])
+            if full:
+                out.append(ObjectRef(full, 0, run_id, "history.tsv (full)"))
+        return out
+
+    def active_objects(self) -> set[str]:
+        """Digests logged by runs still in progress (or killed and resumable), manifests expanded."""
+        from gitml.core import active
+
+        found: set[str] = set()
+        for meta in active.list_active(self.gitml_dir):
+            for entry in active.read_log(self.gitml_dir / active.ACTIVE_DIR / meta["id"]).artifacts.values():
+                digest = entry.get("sha256")
+                if not is_digest(digest):
+                    continue
+                found.add(digest)
+                manifest = store.object_path(self.cache, digest)
+                if entry.get("kind") == "dir" and manifest.exists():
+                    found.update(i["sha256"] for i in store.manifest_files(manifest.read_bytes(), meta["id"]))
+        return found
+
+
+@contextlib.contextmanager
+def open_workspace(where: WorkspaceLike = None) -> Iterator[Workspace]:
+    """Yield a :class:`Workspace` for a path (closed after), an open repository (kept open) or a
+    workspace (passed through, kept open): whoever opened a thing closes it.
+
+    Raises:
+        NotARepositoryError: a path that is not inside a git work tree.
+    """
+    if isinstance(where, Workspace):
+        yield where
+        return
+    if isinstance(where, GitRepo):
+        ws = Workspace(where)
+    else:
+        ws = Workspace.open(where)
+    try:
+        yield ws
+    finally:
+        ws.close()
