@@ -8,7 +8,7 @@ to stderr; ``--markdown FILE`` also writes the report to FILE.
 
 Everything happens in one run on the same files, generated once (seeded random bytes):
 
-a. hashing the big file: ``gitml.artifacts.store.hash_file`` versus ``hashlib.sha256`` over the
+a. hashing the big file: ``gitml.core.store.hash_file`` versus ``hashlib.sha256`` over the
    same bytes read in 1 MiB chunks (the limit), best of several alternating passes, file in the
    page cache;
 b. ingest and push of the big file and of the small files (one directory artifact, 1-4 KiB each)
@@ -385,7 +385,7 @@ class Bench:
 
     # -- (a) hashing -----------------------------------------------------------------------------
     def scenario_hash(self) -> None:
-        from gitml.artifacts.store import hash_file
+        from gitml.core.store import hash_file
 
         self.log("(a) hashing")
         hashlib_file(self.big)  # page cache warm

@@ -109,7 +109,7 @@ PROFILE_KEYS = [  # (label, function-name test on pstats keys (file, line, name)
 ]
 OUTPUT_LABEL = "output (echo_table/echo_json/echo)"
 IMPORT_LABEL = "imports left during the command"
-LAZY_MODULES = ["gitml.cli.registry", "gitml.registry", "gitml.registry.ops", "gitml.registry.state",
+LAZY_MODULES = ["gitml.cli.registry", "gitml.registry", "gitml.registry.ops", "gitml.core.registry",
                 "gitml.tracking.query", "tabulate"]
 IMPORT_WATCH = [  # modules whose import cost (cumulative, -X importtime) the report shows
     ("site (interpreter start-up)", "site"), ("click", "click"), ("gitml.cli", "gitml.cli"),
