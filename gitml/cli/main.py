@@ -63,14 +63,17 @@ COMMANDS = {
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
     """gitml: ML runs, artifacts and a model registry, stored in git."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "directory": None}
     if directory:
         import os
 
-        try:
-            os.chdir(directory)
-        except OSError as exc:
-            raise click.BadParameter(f"cannot change to {directory}: {exc.strerror}", param_hint="-C") from None
+        # As `git -C`: the repository is found from PATH and relative paths are read from there;
+        # the process's directory stays as it is (commands pass a Workspace, see cli/context.py).
+        path = os.path.abspath(os.path.expanduser(directory))
+        if not os.path.isdir(path):
+            reason = "No such file or directory" if not os.path.exists(path) else "Not a directory"
+            raise click.BadParameter(f"cannot change to {directory}: {reason}", param_hint="-C")
+        ctx.obj["directory"] = path
     if debug:
         import logging
 

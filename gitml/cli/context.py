@@ -1,0 +1,45 @@
+"""What every command gets from the ``gitml`` group: the directory to work in, and a Workspace.
+
+``-C PATH`` is taken as git takes it — the repository is found from ``PATH`` and relative paths
+on the command line are read from ``PATH`` — without changing the process's directory: a
+command opens one :class:`~gitml.core.workspace.Workspace` with :func:`workspace`, passes it to
+the service it calls, and turns relative path arguments into paths with :func:`path_arg`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+if False:  # typing only: importing the Workspace loads dulwich, which `gitml --help` must not
+    from gitml.core.workspace import Workspace
+
+
+def base_dir() -> Path:
+    """The directory the command works in: ``-C``'s, else the current one."""
+    ctx = click.get_current_context(silent=True)
+    given = (ctx.find_root().obj or {}).get("directory") if ctx else None
+    return Path(given) if given else Path.cwd()
+
+
+def path_arg(value: str | os.PathLike) -> Path:
+    """A path given on the command line, read from :func:`base_dir` when it is relative."""
+    path = Path(os.path.expanduser(os.fspath(value)))
+    return path if path.is_absolute() else base_dir() / path
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Workspace]:
+    """Open the Workspace of :func:`base_dir`'s repository for this command, and close it after.
+
+    Raises:
+        NotARepositoryError: that directory is not inside a git work tree.
+    """
+    from gitml.core.workspace import open_workspace
+
+    with open_workspace(base_dir()) as ws:
+        yield ws
