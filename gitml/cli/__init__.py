@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point. The pre-push hook's path is dispatched before click is even imported."""
     args = sys.argv[1:] if argv is None else argv
     if args[:2] == ["hooks", "pre-push"] and "--help" not in args and "-h" not in args:
-        from gitml.hooks import run_pre_push
+        from gitml.cli.prepush import run_pre_push
 
         sys.exit(run_pre_push(args[2:]))
     from gitml.cli.main import main as run

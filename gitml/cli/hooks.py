@@ -16,18 +16,24 @@ def hooks_group() -> None:
 @click.option("--force", is_flag=True, help="Replace an existing pre-push hook instead of chaining it.")
 def install_cmd(force) -> None:
     """Install the pre-push hook (an existing one is kept and runs first)."""
+    from gitml.cli.context import workspace
     from gitml.hooks import install
 
-    for line in install(force=force):
+    with workspace() as ws:
+        lines = install(force=force, repo=ws)
+    for line in lines:
         click.echo(line)
 
 
 @hooks_group.command("uninstall")
 def uninstall_cmd() -> None:
     """Remove gitml's pre-push hook (restoring a chained one)."""
+    from gitml.cli.context import workspace
     from gitml.hooks import uninstall
 
-    for line in uninstall():
+    with workspace() as ws:
+        lines = uninstall(repo=ws)
+    for line in lines:
         click.echo(line)
 
 
@@ -35,7 +41,7 @@ def uninstall_cmd() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def pre_push_cmd(args) -> None:
     """What git's pre-push hook runs: REMOTE URL, git's ref lines on stdin."""
-    from gitml.hooks import run_pre_push
+    from gitml.cli.prepush import run_pre_push
 
     sys.exit(run_pre_push(list(args)))
 
@@ -45,13 +51,16 @@ def pre_push_cmd(args) -> None:
 @click.option("--remote", help="The git remote to check against (default: the branch's, else origin).")
 def check_cmd(revs, remote) -> None:
     """Run the pre-push checks without pushing (for CI); exit 1 on any problem."""
+    from gitml.cli.context import workspace
+    from gitml.core.errors import GitmlError
     from gitml.hooks import check
 
-    result = check(list(revs) or None, remote=remote)
+    with workspace() as ws:
+        result = check(list(revs) or None, remote=remote, repo=ws)
     for line in result.warnings:
         click.echo(f"warning: {line}")
     for line in result.problems:
         click.echo(f"problem: {line}")
     click.echo(f"{len(result.runs)} run(s), {len(result.tags)} registry tag(s) checked")
     if result.problems:
-        raise click.ClickException(f"{len(result.problems)} problem(s)")
+        raise GitmlError(f"{len(result.problems)} problem(s)")

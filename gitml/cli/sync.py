@@ -21,9 +21,11 @@ def _report(result, verb: str) -> None:
 @click.option("-r", "--artifacts-remote", help="Artifact remote (default: the default one).")
 def push_cmd(remote, artifacts_remote) -> None:
     """Upload artifacts, then push the runs ref and registry tags to REMOTE (never forced)."""
+    from gitml.cli.context import workspace
     from gitml.sync import push
 
-    _report(push(remote, artifacts_remote=artifacts_remote), "pushed to")
+    with workspace() as ws:
+        _report(push(remote, artifacts_remote=artifacts_remote, repo=ws), "pushed to")
 
 
 @click.command("pull")
@@ -35,10 +37,12 @@ def pull_cmd(remote, exclude_bad) -> None:
 
     Incoming runs are validated first; any that fail stop the merge, naming them.
     """
+    from gitml.cli.context import workspace
     from gitml.cli.output import printable
     from gitml.sync import pull
 
-    result = pull(remote, exclude_bad=exclude_bad)
+    with workspace() as ws:
+        result = pull(remote, exclude_bad=exclude_bad, repo=ws)
     for problem in result.excluded.values():
         click.echo(f"gitml: warning: left out: {printable(problem)}", err=True)
     _report(result, "pulled from")
@@ -48,6 +52,8 @@ def pull_cmd(remote, exclude_bad) -> None:
 @click.argument("remote", required=False)
 def fetch_cmd(remote) -> None:
     """Bring REMOTE's runs ref to refs/gitml/remotes/REMOTE/runs, and its tags."""
+    from gitml.cli.context import workspace
     from gitml.sync import fetch
 
-    _report(fetch(remote), "fetched from")
+    with workspace() as ws:
+        _report(fetch(remote, repo=ws), "fetched from")

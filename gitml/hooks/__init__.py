@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitml.core.errors import BadInputError
 
 if TYPE_CHECKING:  # dulwich loads only when a hook has real work: an ordinary push never pays for it
-    from gitml.core.gitrepo import GitRepo, RepoLike
+    from gitml.core.gitrepo import GitRepo
+    from gitml.core.workspace import WorkspaceLike
 
 MARKER = "gitml pre-push hook"
 CHAINED = "pre-push.chained"
@@ -24,13 +24,24 @@ def hooks_dir(git: GitRepo) -> Path:
     return git.git_path("hooks")
 
 
-def install(force: bool = False, repo: RepoLike = None) -> list[str]:
-    """Install the pre-push hook; an existing foreign hook is kept and chained (``--force`` replaces it)."""
-    from gitml.core.gitrepo import open_repo
+def install(force: bool = False, repo: WorkspaceLike = None) -> list[str]:
+    """Install the pre-push hook; an existing foreign hook is kept and chained (``--force`` replaces it).
+
+    Args:
+        force: replace a pre-push hook that is not gitml's instead of chaining it.
+        repo: a Workspace, an open repository or a path inside one.
+
+    Returns:
+        One line per thing done.
+
+    Raises:
+        BadInputError: both ``pre-push`` and ``pre-push.chained`` exist already (without ``force``).
+    """
+    from gitml.core.workspace import open_workspace
 
     done = []
-    with open_repo(repo) as git:
-        directory = hooks_dir(git)
+    with open_workspace(repo) as ws:
+        directory = hooks_dir(ws.repo)
         directory.mkdir(parents=True, exist_ok=True)
         hook, chained = directory / "pre-push", directory / CHAINED
         if hook.exists() and MARKER not in hook.read_text(errors="replace"):
@@ -48,12 +59,19 @@ def install(force: bool = False, repo: RepoLike = None) -> list[str]:
     return done
 
 
-def uninstall(repo: RepoLike = None) -> list[str]:
-    """Remove gitml's pre-push hook and put a chained one back."""
-    from gitml.core.gitrepo import open_repo
+def uninstall(repo: WorkspaceLike = None) -> list[str]:
+    """Remove gitml's pre-push hook and put a chained one back.
 
-    with open_repo(repo) as git:
-        directory = hooks_dir(git)
+    Returns:
+        One line per thing done.
+
+    Raises:
+        BadInputError: there is no gitml pre-push hook.
+    """
+    from gitml.core.workspace import open_workspace
+
+    with open_workspace(repo) as ws:
+        directory = hooks_dir(ws.repo)
         hook, chained = directory / "pre-push", directory / CHAINED
         if not hook.exists() or MARKER not in hook.read_text(errors="replace"):
             raise BadInputError(f"no gitml pre-push hook in {directory}")
@@ -65,40 +83,7 @@ def uninstall(repo: RepoLike = None) -> list[str]:
         return done
 
 
-def run_pre_push(args: list[str]) -> int:
-    """Entry point of ``gitml hooks pre-push REMOTE URL`` (stdin: git's lines); returns the exit code.
-
-    Kept free of click so that a push with nothing to check stays fast.
-    """
-    from gitml.core.errors import GitmlError
-
-    if os.environ.get("GITML_SKIP_HOOKS") == "1":  # the shim says so too; pre-commit calls us directly
-        print("gitml: GITML_SKIP_HOOKS=1: pre-push checks skipped", file=sys.stderr)
-        return 0
-    remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME", "origin")
-    try:
-        text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-        if _nothing_to_check(text, remote):
-            return 0
-        from gitml.hooks.prepush import check_push, from_pre_commit_env, parse_lines
-
-        result = check_push(remote, parse_lines(text) or from_pre_commit_env())
-    except GitmlError as exc:
-        print(f"gitml: pre-push: {exc}", file=sys.stderr)
-        return exc.exit_code
-    for line in result.warnings:
-        print(f"gitml: pre-push: warning: {line}", file=sys.stderr)
-    if result.uploaded:
-        print(f"gitml: pre-push: uploaded {result.uploaded} artifact object(s) first", file=sys.stderr)
-    if not result.ok:
-        for line in result.problems:
-            print(f"gitml: pre-push: {line}", file=sys.stderr)
-        print("gitml: pre-push: push blocked (GITML_SKIP_HOOKS=1 or --no-verify bypasses it)", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _nothing_to_check(text: str, remote: str = "origin") -> bool:
+def nothing_to_check(text: str, remote: str = "origin") -> bool:
     """True when the push carries no gitml ref or tag, the repository has no runs and no gates.
 
     Answered from a few file reads and at most two git processes, before dulwich or the index are
@@ -138,6 +123,9 @@ def _nothing_to_check(text: str, remote: str = "origin") -> bool:
     return not branches or not _target_has_gates(branches, remote)
 
 
+_nothing_to_check = nothing_to_check  # the name bench/bench_hooks.py times
+
+
 def _target_has_gates(branches: list[tuple[str, str]], remote: str) -> bool:
     """Whether any ``gitml.yaml`` the full check may take the gates from mentions gates."""
     import re
@@ -156,20 +144,32 @@ def _target_has_gates(branches: list[tuple[str, str]], remote: str) -> bool:
     return any(b"gates" in data for data in contents if data is not None)
 
 
-def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLike = None):
+def check(revs: list[str] | None = None, remote: str | None = None, repo: WorkspaceLike = None):
     """Run the pre-push validation without pushing (for CI): nothing is uploaded.
 
     Checks the runs ref, every registry tag, and the given revisions (default: HEAD) as if they
     were pushed to ``remote``'s branches of the same names: the gates are those of the
     ``gitml.yaml`` on that branch as last fetched (``refs/remotes/<remote>/<branch>``), as the
     pre-push hook reads them.
+
+    Args:
+        revs: revisions to check as pushed branches (default: HEAD).
+        remote: the git remote to check against (default: the branch's, else origin).
+        repo: a Workspace, an open repository or a path inside one.
+
+    Returns:
+        A :class:`gitml.hooks.prepush.CheckResult` (``problems`` would block a push).
+
+    Raises:
+        BadInputError: a revision does not resolve, or a gitml.yaml is invalid.
     """
     from gitml.core import runsref
-    from gitml.core.gitrepo import open_repo
     from gitml.core.tags import parse_tag
+    from gitml.core.workspace import open_workspace
     from gitml.hooks.prepush import ZERO, PushedRef, TargetConfigs, check_push
 
-    with open_repo(repo) as git:
+    with open_workspace(repo) as ws:
+        git = ws.repo
         name = remote or (git.default_remote() if git.remotes() else "origin")
         refs = []
         tip = git.ref(runsref.RUNS_REF)
@@ -187,4 +187,4 @@ def check(revs: list[str] | None = None, remote: str | None = None, repo: RepoLi
             # As a push would: the remote's branch is where its gates are read from.
             remote_sha = targets.tracking(branch) or ZERO
             refs.append(PushedRef(f"refs/heads/{branch}", sha, f"refs/heads/{branch}", remote_sha))
-        return check_push(name, refs, upload=False, repo=git)
+        return check_push(name, refs, upload=False, repo=ws)

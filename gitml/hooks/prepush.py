@@ -17,8 +17,9 @@ from gitml.core import runsref
 from gitml.core.config import Config, Goal, load_config, load_config_at
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_run
-from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+from gitml.core.gitrepo import GitRepo
 from gitml.core.tags import parse_tag
+from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 
 ZERO = "0" * 40
 MAX_COMMITS = 10000
@@ -135,14 +136,28 @@ class TargetConfigs:
         return self.config(self.default_branch_commit())
 
 
-def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None, repo: RepoLike = None) -> CheckResult:
+def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None,
+               repo: WorkspaceLike = None) -> CheckResult:
     """Check (and by default make safe) what a push to git remote ``remote`` carries.
 
     Gates and hook policy come from the configuration of the branches pushed to
     (:class:`TargetConfigs`), never from the commits being pushed or the work tree.
+
+    Args:
+        remote: the git remote's name (or URL) being pushed to.
+        refs: what git says is pushed (see :func:`parse_lines`).
+        upload: upload missing artifact objects (default: the hook policy's ``upload``, true).
+        repo: a Workspace, an open repository or a path inside one.
+
+    Returns:
+        A :class:`CheckResult`; its ``problems`` block the push.
+
+    Raises:
+        BadInputError: the work tree's or a target branch's gitml.yaml is invalid.
     """
     result = CheckResult()
-    with open_repo(repo) as git:
+    with open_workspace(repo) as ws:
+        git = ws.repo
         targets = TargetConfigs(git, remote)
         policy = targets.for_push().pre_push
         branch_refs = [r for r in refs if r.local_sha != ZERO and r.remote_ref.startswith("refs/heads/")]
@@ -154,14 +169,14 @@ def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None, r
             elif ref.remote_ref.startswith("refs/tags/") and parse_tag(ref.remote_ref[10:]):
                 result.tags.append(ref.remote_ref[10:])
         if result.tags:
-            _check_tags(git, result)
+            _check_tags(ws, result)
         for ref in branch_refs:
             _check_pushed_config(git, ref, result)
         gated = any(targets.for_branch(r).pre_push.get("gates") for r in branch_refs)
         if branch_refs and (gated or git.ref(runsref.RUNS_REF) is not None):
-            _branch_pushes(git, remote, branch_refs, targets, result)
+            _branch_pushes(ws, remote, branch_refs, targets, result)
         if result.runs:
-            _check_artifacts(git, remote, policy, result, upload)
+            _check_artifacts(ws, remote, policy, result, upload)
     return result
 
 
@@ -187,10 +202,8 @@ def _runs_pushed(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
         result.runs.add(run_id)
 
 
-def _check_tags(git: GitRepo, result: CheckResult) -> None:
-    from gitml.core.registry import fold, load_events
-
-    state = fold(load_events(git))
+def _check_tags(ws: Workspace, result: CheckResult) -> None:
+    state = ws.registry_state()
     for name in result.tags:
         parsed = parse_tag(name)
         model = state.get(parsed.model)
@@ -206,27 +219,18 @@ def _check_tags(git: GitRepo, result: CheckResult) -> None:
                 result.runs.add(run_id)
 
 
-def _branch_pushes(git: GitRepo, remote: str, refs: list[PushedRef], targets: TargetConfigs,
+def _branch_pushes(ws: Workspace, remote: str, refs: list[PushedRef], targets: TargetConfigs,
                    result: CheckResult) -> None:
-    from gitml.core import index
-
-    conn = index.open_index(git)
-    try:
-        for ref in refs:
-            exclude = (ref.remote_sha,) if ref.remote_sha != ZERO and git.has_object(ref.remote_sha) else ()
-            commits = git.rev_list(ref.local_sha, max_count=MAX_COMMITS, exclude=exclude, exclude_remote=remote)
-            for start in range(0, len(commits), 500):
-                chunk = commits[start:start + 500]
-                rows = conn.execute(f"SELECT id FROM runs WHERE source_commit IN ({','.join('?' * len(chunk))})",  # noqa: S608
-                                    chunk).fetchall()
-                result.runs.update(r[0] for r in rows)
-            branch = ref.remote_ref[len("refs/heads/"):]
-            config = targets.for_branch(ref)
-            for gate in config.pre_push.get("gates") or []:
-                if any(fnmatch.fnmatchcase(branch, p) for p in gate["branches"]):
-                    _apply_gate(_Gating(git, conn, targets, ref, branch, config.goals), gate, result)
-    finally:
-        conn.close()
+    git = ws.repo
+    for ref in refs:
+        exclude = (ref.remote_sha,) if ref.remote_sha != ZERO and git.has_object(ref.remote_sha) else ()
+        commits = git.rev_list(ref.local_sha, max_count=MAX_COMMITS, exclude=exclude, exclude_remote=remote)
+        result.runs.update(ws.index.run_ids_at(commits))
+        branch = ref.remote_ref[len("refs/heads/"):]
+        config = targets.for_branch(ref)
+        for gate in config.pre_push.get("gates") or []:
+            if any(fnmatch.fnmatchcase(branch, p) for p in gate["branches"]):
+                _apply_gate(_Gating(git, ws.index.conn, targets, ref, branch, config.goals), gate, result)
 
 
 @dataclass
@@ -309,18 +313,17 @@ def gate_problems(name: str, value: float, rule: dict, base: float | None, goal:
     return problems
 
 
-def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResult, upload: bool | None) -> None:
+def _check_artifacts(ws: Workspace, remote: str, policy: dict, result: CheckResult, upload: bool | None) -> None:
     from gitml.artifacts.backend import ObjectStore, RemoteError
-    from gitml.artifacts.transfer import _referenced
     from gitml.core import store
-    from gitml.core.remotes import get_remote, list_remotes
 
-    refs, refused = _referenced(git, sorted(result.runs), strict=False)
-    for run_id, problem in refused.items():
+    found = ws.referenced_objects(sorted(result.runs))
+    refs = found.refs
+    for run_id, problem in found.refused.items():
         result.problems.append(f"run {run_id}: {problem} — fix or delete that run (gitml runs delete {run_id})")
     if not refs:
         return
-    if not list_remotes(git):
+    if not ws.remotes():
         result.problems.append(f"{len(refs)} artifact object(s) of the pushed runs would have no copy "
                                "off this machine — gitml remote add NAME URL --default, then push again")
         return
@@ -329,10 +332,10 @@ def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResul
         on_unreachable = on_unreachable.get(remote, on_unreachable.get("default", "block"))
     upload = policy.get("upload", True) if upload is None else upload
     try:
-        target = ObjectStore(get_remote(git))
+        target = ObjectStore(ws.remote())
         have = target.existing(r.digest for r in refs)
         missing = [r for r in refs if r.digest not in have]
-        local = [r for r in missing if store.object_path(store.cache_dir(git.gitml_dir), r.digest).exists()]
+        local = [r for r in missing if store.object_path(ws.cache, r.digest).exists()]
         for ref in missing:
             if ref not in local:
                 result.problems.append(f"{ref.path} of run {ref.run_id[:8]} is neither on {target.remote.name!r} "
@@ -340,7 +343,7 @@ def _check_artifacts(git: GitRepo, remote: str, policy: dict, result: CheckResul
                                        f"or gitml runs delete {ref.run_id[:8]}")
         if local and upload:
             for ref in local:
-                target.put(str(store.object_path(store.cache_dir(git.gitml_dir), ref.digest)), ref.digest)
+                target.put(str(store.object_path(ws.cache, ref.digest)), ref.digest)
             unverified = {r.digest for r in local} - target.existing(r.digest for r in local)
             if unverified:
                 result.problems.append(f"{len(unverified)} uploaded object(s) are not visible on "
