@@ -23,8 +23,9 @@ from typing import Any
 from gitml.core import active, store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import Run, metric_value, param_value
-from gitml.core.gitrepo import GitRepo, RepoLike
+from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_key
+from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 from gitml.tracking.commit import FinishedRun, check_status, finish_active, new_meta, record_run
 
 
@@ -83,7 +84,7 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
     require_clean: bool = False,
-    repo: RepoLike = None,
+    repo: WorkspaceLike = None,
 ) -> ActiveRunHandle:
     """Start a run and make it the active one; use it as a context manager.
 
@@ -93,8 +94,11 @@ def start_run(
         tags: initial tags.
         description: free text stored in ``run.yaml``.
         require_clean: refuse to start when tracked files have uncommitted changes.
-        repo: a path inside the git repository (default: the current directory).
+        repo: a Workspace, an open repository or a path inside one (default: the current
+            directory); a path is opened for the run's life and closed when it ends.
     """
+    if isinstance(repo, Workspace):
+        repo = repo.repo
     owns_git = not isinstance(repo, GitRepo)
     git = GitRepo(repo) if owns_git else repo
     try:
@@ -232,7 +236,7 @@ def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str,
     return logged
 
 
-def register_finished(repo: RepoLike, finished: FinishedRun) -> list[dict]:
+def register_finished(repo: WorkspaceLike, finished: FinishedRun) -> list:
     """Register what a just-finished run asked to be registered as (``register_as=``).
 
     Returns:
@@ -244,7 +248,7 @@ def register_finished(repo: RepoLike, finished: FinishedRun) -> list[dict]:
             for model, path in finished.registrations]
 
 
-def commit_run(*args: Any, repo: RepoLike = None, **kwargs: Any) -> Run:
+def commit_run(*args: Any, repo: WorkspaceLike = None, **kwargs: Any) -> Run:
     """Commit one complete run in one step and return it (``gitml commit-run``).
 
     Takes the arguments of :func:`gitml.tracking.commit.record_run`: ``name``, ``experiment``,
@@ -258,11 +262,9 @@ def commit_run(*args: Any, repo: RepoLike = None, **kwargs: Any) -> Run:
         RunNotFoundError: ``resume`` matches no run in progress, or several.
         GitmlError: the commit failed (a full disk, say); a resumed run stays in progress.
     """
-    from gitml.core.gitrepo import open_repo
-
-    with open_repo(repo) as git:
-        finished = record_run(*args, repo=git, **kwargs)
-        register_finished(git, finished)
+    with open_workspace(repo) as ws:
+        finished = record_run(*args, repo=ws, **kwargs)
+        register_finished(ws, finished)
         return finished.run
 
 
@@ -277,17 +279,17 @@ def fetch_refspec(remote: str) -> str:
     return f"{RUNS_REF}*:{tracking_ref(remote)}*"
 
 
-def init(repo: RepoLike = None) -> list[str]:
+def init(repo: WorkspaceLike = None) -> list[str]:
     """Write a commented ``gitml.yaml`` (if absent) and add fetch refspecs; idempotent.
 
     Returns:
         One line per thing done (empty when everything was already in place).
     """
     from gitml.core.config import CONFIG_FILE, TEMPLATE
-    from gitml.core.gitrepo import open_repo
 
     done = []
-    with open_repo(repo) as git:
+    with open_workspace(repo) as ws:
+        git = ws.repo
         config = git.root / CONFIG_FILE
         if not config.exists():
             config.write_text(TEMPLATE, encoding="utf-8")
@@ -364,7 +366,7 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         push(repo=git)
         # The best model on main becomes version v0.0.1 of "toy-classifier", promoted to prod.
         best = search_runs("attributes.branch = 'main'", order_by="metrics.accuracy DESC", limit=1, repo=git)[0]
-        version = register_model("toy-classifier", best.id, repo=git)["version"]
+        version = register_model("toy-classifier", best.id, repo=git).version
         assign("toy-classifier", version, "prod", repo=git)
         return path, search_runs(repo=git)
 
