@@ -103,6 +103,21 @@ def test_every_artifacts_api_name_is_in_artifacts_md(name):
     assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), f"gitml.artifacts.{name} is not in docs/artifacts.md"
 
 
+WORKSPACE_API = ["open_workspace", "resolve_run", "runs_at", "resolve_uri", "registry_state", "model_state",
+                 "model_version", "referenced_objects", "manifest", "active_objects", "remotes", "remote", "index",
+                 "config", "runs_tip", "rev_parse", "merge_base", "is_ancestor", "rev_list", "fetch", "push",
+                 "ls_remote_tags", "config_set", "move_ref", "attempts"]
+
+
+@pytest.mark.parametrize("name", WORKSPACE_API)
+def test_every_workspace_api_name_is_in_workspace_md(name):
+    from gitml.core import cas, gitrepo, workspace
+
+    assert any(hasattr(module, name) for module in (workspace, workspace.Workspace, gitrepo.GitRepo, cas))
+    text = (DOCS / "workspace.md").read_text(encoding="utf-8")
+    assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), f"{name} is not in docs/workspace.md"
+
+
 @dataclass
 class Example:
     kind: str
@@ -208,7 +223,7 @@ def run_console(example: Example, cwd: Path, path_env: str, capture: Path) -> No
 
 
 @pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
-                                  "security.md"])
+                                  "security.md", "workspace.md"])
 def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}
@@ -233,7 +248,7 @@ def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     "page",
     ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/diff.md", "docs/registry.md",
-     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md"],
+     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md", "docs/workspace.md"],
 )
 def test_relative_links_point_at_files(page):
     path = DOCS.parent / page
