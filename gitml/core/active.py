@@ -65,7 +65,19 @@ class RunLog:
 
 
 class ActiveRun:
-    """Writer of one run in progress (see the module docstring for the layout)."""
+    """Writer of one run in progress (see the module docstring for the layout).
+
+    Open one with :meth:`create` or :meth:`reopen`; the constructor opens the log of a
+    directory that already exists.
+
+    Args:
+        directory: the run's folder, ``<git-common-dir>/gitml/active/<run-id>``.
+        meta: the run's ``meta.json`` content; ``meta["id"]`` is its run id.
+
+    Raises:
+        GitmlError: the log cannot be opened on a full, read-only or forbidden disk.
+        OSError: the log cannot be opened for another reason.
+    """
 
     def __init__(self, directory: Path, meta: dict[str, Any]) -> None:
         self.dir = directory
@@ -79,7 +91,21 @@ class ActiveRun:
 
     @classmethod
     def create(cls, gitml_dir: Path, meta: dict[str, Any], patch: str | None) -> ActiveRun:
-        """Start a run's directory; on a full (or read-only) disk, leave nothing behind."""
+        """Start a run's directory; on a full (or read-only) disk, leave nothing behind.
+
+        Args:
+            gitml_dir: ``<git-common-dir>/gitml``.
+            meta: what ``meta.json`` holds (``id``, ``name``, ``experiment``, ``start_time``,
+                ``source`` …); the writing process's ``pid`` and ``host`` are added.
+            patch: the work tree's uncommitted changes (``git diff --binary``), or None when clean.
+
+        Returns:
+            The writer, its log open for appending.
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden (nothing is left behind).
+            OSError: the folder exists already, or another write failed.
+        """
         directory = gitml_dir / ACTIVE_DIR / meta["id"]
         meta = {**meta, "pid": os.getpid(), "host": socket.gethostname()}
         try:
@@ -107,6 +133,19 @@ class ActiveRun:
 
     @classmethod
     def reopen(cls, gitml_dir: Path, run_id: str) -> ActiveRun:
+        """Open a run in progress again to log more; default metric steps continue where it stopped.
+
+        Args:
+            gitml_dir: ``<git-common-dir>/gitml``.
+            run_id: the full id of a run in progress.
+
+        Returns:
+            The writer, its log open for appending.
+
+        Raises:
+            RunNotFoundError: no run in progress has that id.
+            BadInputError: its ``meta.json`` cannot be read.
+        """
         directory = gitml_dir / ACTIVE_DIR / run_id
         run = cls(directory, read_meta(directory))
         for point in read_log(directory).metrics:  # default steps continue where the run stopped
@@ -116,9 +155,29 @@ class ActiveRun:
     # Each writer appends one line; `buffering=1` flushes it to the kernel immediately, which is
     # what survives a killed process.
     def param(self, key: str, value: Any) -> None:
+        """Append one parameter (a later value of the same key wins).
+
+        Args:
+            key: the parameter's key, already validated.
+            value: a JSON-ready scalar (see :func:`gitml.core.formats.param_value`).
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden.
+        """
         self._write(["p", key, value])
 
     def metric(self, key: str, value: float, step: int | None, stamp: float | None = None) -> None:
+        """Append one metric point.
+
+        Args:
+            key: the metric's key, already validated.
+            value: the value (NaN and infinities allowed).
+            step: the step; None means one more than this key's last step (0 for the first).
+            stamp: when it was measured, POSIX seconds (default: now); kept to milliseconds.
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden.
+        """
         if step is None:
             step = self._steps.get(key, -1) + 1
         self._steps[key] = step
@@ -126,18 +185,48 @@ class ActiveRun:
         self._write(["m", key, value, step, round(stamp, 3)])
 
     def tag(self, key: str, value: str) -> None:
+        """Append one tag (a later value of the same key wins).
+
+        Args:
+            key: the tag's key, already validated.
+            value: its text.
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden.
+        """
         self._write(["t", key, value])
 
     def artifact(self, path: str, entry: dict[str, Any]) -> None:
+        """Append one artifact, already in the local content store.
+
+        Args:
+            path: its logical path in the run (``models/model.pkl``).
+            entry: its ``artifacts.yaml`` entry (``kind``, ``sha256``, ``size``, and ``files``
+                for a directory), as :func:`gitml.core.store.put_path` returns it.
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden.
+        """
         self._write(["a", path, entry])
 
     def register(self, model: str, path: str) -> None:
-        """Ask for ``path`` to be registered as a version of ``model`` once the run finishes."""
+        """Ask for ``path`` to be registered as a version of ``model`` once the run finishes.
+
+        Args:
+            model: the registry model name, already validated.
+            path: the logical path of an artifact this run logged.
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden.
+        """
         self._write(["r", model, path])
 
     def close(self) -> None:
-        """Close the log. Every line was flushed when written, so a failing close loses nothing
-        that a failed write did not already report."""
+        """Close the log.
+
+        Every line was flushed when written, so a failing close loses nothing that a failed
+        write did not already report; its error is ignored.
+        """
         try:
             self._log.close()
         except OSError:
@@ -145,6 +234,19 @@ class ActiveRun:
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
+    """Read a run in progress's ``meta.json``.
+
+    Args:
+        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+
+    Returns:
+        The mapping written at start (``id``, ``name``, ``experiment``, ``start_time``,
+        ``source``, ``pid``, ``host`` …).
+
+    Raises:
+        RunNotFoundError: the folder has no ``meta.json``: no such run in progress.
+        BadInputError: ``meta.json`` is not readable JSON.
+    """
     try:
         return json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -154,7 +256,16 @@ def read_meta(directory: Path) -> dict[str, Any]:
 
 
 def read_log(directory: Path) -> RunLog:
-    """Fold a run's log; an unparseable line (a crash mid-write) is skipped."""
+    """Fold a run's log; an unparseable line (a crash mid-write) is skipped.
+
+    Args:
+        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+
+    Returns:
+        What the run logged: the last value of each param and tag, every metric point in
+        logging order, each artifact's entry and the registrations asked for. A missing log
+        reads as an empty one.
+    """
     params: dict[str, Any] = {}
     metrics: list[Metric] = []
     tags: dict[str, str] = {}
@@ -185,6 +296,15 @@ def read_log(directory: Path) -> RunLog:
 
 
 def read_patch(directory: Path) -> str | None:
+    """The uncommitted changes recorded when the run started.
+
+    Args:
+        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+
+    Returns:
+        The patch text (undecodable bytes kept as surrogate escapes), or None when the work
+        tree was clean.
+    """
     try:
         return (directory / "patch.diff").read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
@@ -197,6 +317,15 @@ def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
     A run whose commit failed (a full disk, say) has ``alive`` False whatever its process does,
     since that process will not write to it again, and ``commit_failed`` True, with
     ``requested_status`` the status it was to be committed with.
+
+    Args:
+        gitml_dir: ``<git-common-dir>/gitml``.
+
+    Returns:
+        One ``meta.json`` mapping per run, in run id order, with ``alive`` (True, False, or None
+        when it runs on another host), ``commit_failed`` and ``requested_status`` (None, or
+        ``FINISHED``/``FAILED``/``KILLED``; ``""`` when unreadable) added. Runs whose
+        ``meta.json`` cannot be read are left out.
     """
     root = gitml_dir / ACTIVE_DIR
     found = []
@@ -214,8 +343,15 @@ def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
 
 
 def mark_commit_failed(directory: Path, status: str) -> None:
-    """Note in a run's directory that committing it failed; best effort on a full disk (an empty
-    file takes no data block, so the note usually lands even then)."""
+    """Note in a run's directory that committing it failed.
+
+    Best effort on a full disk: a file that small usually lands even then, and a failure to
+    write it is ignored.
+
+    Args:
+        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+        status: the status it was to be committed with (``FINISHED``, ``FAILED`` or ``KILLED``).
+    """
     try:
         (directory / COMMIT_FAILED).write_text(status, encoding="utf-8")
     except OSError:
@@ -248,4 +384,9 @@ def _alive(meta: dict[str, Any]) -> bool | None:
 
 
 def remove(directory: Path) -> None:
+    """Delete a run in progress's folder and everything in it; errors are ignored.
+
+    Args:
+        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+    """
     shutil.rmtree(directory, ignore_errors=True)

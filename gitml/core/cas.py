@@ -35,6 +35,14 @@ def backoff(attempt: int, base: float = 0.002, cap: float = MAX_BACKOFF) -> floa
     """The longest pause after losing ``attempt`` (0-based) races: ``base`` x 1.5^attempt, capped.
 
     The pause actually taken is uniform in ``[0, backoff]`` ("full jitter").
+
+    Args:
+        attempt: how many races were lost so far, counting from 0.
+        base: the bound of the first pause, in seconds.
+        cap: the largest bound, in seconds.
+
+    Returns:
+        The bound of the pause, in seconds.
     """
     return min(cap, base * (1.5 ** min(attempt, 40)))
 
@@ -52,6 +60,9 @@ def attempts(what: str, limit: int = LOCAL_ATTEMPTS, base: float = 0.002, cap: f
         base: the first pause's bound, in seconds.
         cap: the longest pause's bound, in seconds.
         hint: what the user can do when the bound is reached.
+
+    Yields:
+        The attempt number, from 0 to ``limit - 1``.
 
     Raises:
         ConcurrencyError: every attempt was lost.

@@ -104,20 +104,45 @@ def _kind(value: object) -> str:
 
 
 def _key_path(path: str, key: object) -> str:
+    """``path`` extended by ``key``: ``a.b`` for a plain name, ``a["odd key"]`` for any other."""
     if isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key) if isinstance(key, str) else repr(key)}]"
 
 
 class _Node:
-    """A schema node: ``check`` returns the value (normalized) or raises with the key path."""
+    """A schema node: ``check`` returns the value (normalized) or raises with the key path.
+
+    ``expects`` says what the node takes, for error messages (``"a list of file names"``).
+    Subclasses override :meth:`accepts` and :meth:`check`; their arguments are documented here.
+    """
 
     expects = "a value"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` has a type this node takes (:class:`OneOf` picks by it).
+
+        Args:
+            value: a value as YAML read it.
+
+        Returns:
+            True when :meth:`check` would look at the value rather than refuse its type.
+        """
         return True
 
     def check(self, value: object, path: str) -> Any:
+        """Validate ``value`` and return it normalized.
+
+        Args:
+            value: a value as YAML read it.
+            path: where it sits in the document (``hooks.pre-push.gates[0]``), for errors.
+
+        Returns:
+            The value, normalized (a bare string as a one-item list, null entries dropped).
+
+        Raises:
+            BadInputError: the value does not fit, with its path and what was expected.
+        """
         if not self.accepts(value):
             raise BadInputError(f"{path}: expected {self.expects}, got {_kind(value)}")
         return value
@@ -129,9 +154,11 @@ class Text(_Node):
     expects = "text"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a string."""
         return isinstance(value, str)
 
     def check(self, value: object, path: str) -> str:
+        """A string that is not blank."""
         super().check(value, path)
         if not value.strip():
             raise BadInputError(f"{path}: must not be empty")
@@ -144,20 +171,27 @@ class Flag(_Node):
     expects = "true or false"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a bool."""
         return isinstance(value, bool)
 
 
 class Number(_Node):
-    """A finite int or float (not a bool), optionally ``>= minimum``."""
+    """A finite int or float (not a bool), optionally ``>= minimum``.
+
+    Args:
+        minimum: the smallest value allowed (default: no bound).
+    """
 
     def __init__(self, minimum: float | None = None) -> None:
         self.minimum = minimum
         self.expects = "a number" if minimum is None else f"a number >= {minimum:g}"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is an int or a float, and not a bool."""
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
     def check(self, value: object, path: str) -> float:
+        """A finite number, at least ``minimum`` when one is set."""
         super().check(value, path)
         if not math.isfinite(value):
             raise BadInputError(f"{path}: expected a finite number, got {value!r}")
@@ -167,16 +201,22 @@ class Number(_Node):
 
 
 class Choice(_Node):
-    """One of a few words."""
+    """One of a few words.
+
+    Args:
+        *words: the words allowed.
+    """
 
     def __init__(self, *words: str) -> None:
         self.words = words
         self.expects = " or ".join(words)
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a string."""
         return isinstance(value, str)
 
     def check(self, value: object, path: str) -> str:
+        """One of the words, exactly."""
         super().check(value, path)
         if value not in self.words:
             raise BadInputError(f"{path}: expected {self.expects}, got {_kind(value)}")
@@ -184,12 +224,18 @@ class Choice(_Node):
 
 
 class Name(Text):
-    """Text that must also pass a grammar (a stage name, an experiment name)."""
+    """Text that must also pass a grammar (a stage name, an experiment name).
+
+    Args:
+        grammar: a checker such as :func:`gitml.core.tags.check_stage`, raising
+            :class:`BadInputError` for a bad name.
+    """
 
     def __init__(self, grammar: Callable[[str], str]) -> None:
         self.grammar = grammar
 
     def check(self, value: object, path: str) -> str:
+        """Text that ``grammar`` accepts; its complaint is prefixed with the path."""
         text = super().check(value, path)
         try:
             self.grammar(text)
@@ -204,20 +250,29 @@ class Scalar(_Node):
     expects = "text, a number or true/false"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a string, a number or a bool."""
         return isinstance(value, (str, int, float))  # bool is an int
 
 
 class ListOf(_Node):
-    """A list; for a list of text, a bare string is read as a one-item list (what a user means)."""
+    """A list; for a list of text, a bare string is read as a one-item list (what a user means).
+
+    Args:
+        item: the node every item must pass.
+        what: the items, in plural, for error messages (``"file names"``).
+        non_empty: refuse an empty list.
+    """
 
     def __init__(self, item: _Node, what: str, non_empty: bool = False) -> None:
         self.item, self.non_empty = item, non_empty
         self.expects = f"a list of {what}"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a list, or a string where items are text."""
         return isinstance(value, list) or (isinstance(value, str) and isinstance(self.item, Text))
 
     def check(self, value: object, path: str) -> list:
+        """The list with every item checked (``[i]`` added to the path)."""
         super().check(value, path)
         items = [value] if isinstance(value, str) else value
         if self.non_empty and not items:
@@ -226,16 +281,23 @@ class ListOf(_Node):
 
 
 class MapOf(_Node):
-    """A mapping with keys of the user's choosing (metric names, remote names) and typed values."""
+    """A mapping with keys of the user's choosing (metric names, remote names) and typed values.
+
+    Args:
+        value: the node every value must pass.
+        what: the entries, in plural, for error messages (``"metric rules"``).
+    """
 
     def __init__(self, value: _Node, what: str) -> None:
         self.value = value
         self.expects = f"a mapping of {what}"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a mapping."""
         return isinstance(value, dict)
 
     def check(self, value: object, path: str) -> dict:
+        """The mapping with non-blank text keys and checked values; null values are dropped."""
         super().check(value, path)
         out = {}
         for key, item in value.items():
@@ -251,6 +313,13 @@ class Fields(_Node):
     """A mapping with a fixed set of keys: anything else is an unknown key, never ignored.
 
     A key whose value is null counts as absent. ``rule`` checks the keys together.
+
+    Args:
+        fields: each allowed key and the node its value must pass.
+        required: keys that must be present (and not null).
+        rule: called with the checked mapping and its path once every key passed; raises
+            :class:`BadInputError` for a combination that makes no sense.
+        what: what the mapping is, for error messages (default: its key names).
     """
 
     def __init__(self, fields: dict[str, _Node], required: tuple[str, ...] = (),
@@ -259,9 +328,11 @@ class Fields(_Node):
         self.expects = what or f"a mapping with {', '.join(fields)}"
 
     def accepts(self, value: object) -> bool:
+        """Whether ``value`` is a mapping."""
         return isinstance(value, dict)
 
     def check(self, value: object, path: str) -> dict:
+        """The mapping with only known keys, checked; null values dropped, required keys present."""
         super().check(value, path)
         out = {}
         for key, item in value.items():
@@ -280,16 +351,22 @@ class Fields(_Node):
 
 
 class OneOf(_Node):
-    """The first alternative that takes the value's type checks it."""
+    """The first alternative that takes the value's type checks it.
+
+    Args:
+        *options: the alternatives, in the order they are tried.
+    """
 
     def __init__(self, *options: _Node) -> None:
         self.options = options
         self.expects = " or ".join(o.expects for o in options)
 
     def accepts(self, value: object) -> bool:
+        """Whether any alternative takes ``value``'s type."""
         return any(o.accepts(value) for o in self.options)
 
     def check(self, value: object, path: str) -> Any:
+        """The value as checked by the first alternative that accepts it."""
         super().check(value, path)
         return next(o for o in self.options if o.accepts(value)).check(value, path)
 
@@ -341,7 +418,14 @@ SCHEMA = Fields({
 
 
 def parse_config(text: str | bytes, where: str = CONFIG_FILE) -> Config:
-    """Parse and validate the text of a ``gitml.yaml``; ``where`` names it in errors.
+    """Parse and validate the text of a ``gitml.yaml`` against :data:`SCHEMA`.
+
+    Args:
+        text: the file's content; bytes must be UTF-8.
+        where: how errors name the file (``"gitml.yaml at 1a2b3c4"``).
+
+    Returns:
+        The configuration, defaults filled in for what the file leaves out.
 
     Raises:
         BadInputError: the text is too large, not YAML, uses anchors or duplicate keys, or does
@@ -394,7 +478,17 @@ def _config(doc: dict, where: str) -> Config:
 
 
 def load_config(root: str | Path) -> Config:
-    """Read ``gitml.yaml`` from a work tree root; a missing file gives the defaults."""
+    """Read ``gitml.yaml`` from a work tree root; a missing file gives the defaults.
+
+    Args:
+        root: the work tree's top folder.
+
+    Returns:
+        The configuration (``Config()`` when there is no file).
+
+    Raises:
+        BadInputError: the file cannot be read or fails :func:`parse_config`.
+    """
     path = Path(root) / CONFIG_FILE
     try:
         with open(path, "rb") as handle:
@@ -407,10 +501,20 @@ def load_config(root: str | Path) -> Config:
 
 
 def load_config_at(git: GitRepo, commit: str) -> Config | None:
-    """Read ``gitml.yaml`` as it is in ``commit`` (a commit sha); None when that commit has none.
+    """Read ``gitml.yaml`` as it is in ``commit``.
 
     This is how the pre-push hook reads the gates of the branch pushed to, never the pushed
     commit's: a push cannot loosen the rules it is checked against.
+
+    Args:
+        git: the open repository.
+        commit: a commit sha (hex) this repository has.
+
+    Returns:
+        The configuration, or None when that commit has no ``gitml.yaml`` at its root.
+
+    Raises:
+        BadInputError: the entry is not a regular file, or fails :func:`parse_config`.
     """
     tree, _, _ = git.read_commit(commit)
     entry = git.read_tree(tree).get(CONFIG_FILE)

@@ -51,18 +51,36 @@ ParamValue = str | int | float | bool | None
 
 
 def iso_time(stamp: float) -> str:
-    """Format a POSIX time as UTC ISO-8601 with milliseconds, e.g. ``2026-11-27T10:23:27.123Z``."""
+    """Format a POSIX time as UTC ISO-8601 with milliseconds, e.g. ``2026-11-27T10:23:27.123Z``.
+
+    Args:
+        stamp: seconds since the epoch; below a millisecond is cut off, not rounded.
+
+    Returns:
+        The time as text, always ending in ``Z``.
+    """
     moment = datetime.fromtimestamp(stamp, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_time(text: str) -> float:
+    """Read an ISO-8601 time as written in run records (``Z`` or an offset).
+
+    Args:
+        text: the time, e.g. ``2026-11-27T10:23:27.123Z``.
+
+    Returns:
+        Seconds since the epoch; a time without an offset is taken as local time.
+
+    Raises:
+        ValueError: the text is not an ISO-8601 time.
+    """
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass
 class Metric:
-    """One logged point of a metric."""
+    """One logged point of a metric: key, value, step and UTC ISO-8601 timestamp."""
 
     key: str
     value: float
@@ -101,7 +119,15 @@ class Run:
     full_history: str | None = None  # sha256 of the whole history when history.tsv is sampled
 
     def to_dict(self, history: bool = False) -> dict[str, Any]:
-        """A JSON-ready dict (the stable ``--json`` shape documented in docs/formats.md)."""
+        """A JSON-ready dict (the stable ``--json`` shape documented in docs/formats.md).
+
+        Args:
+            history: also give ``history`` (every logged point) and ``full_history``.
+
+        Returns:
+            The run's fields, NaN and infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``,
+            and ``patch`` as a bool: whether the work tree was dirty at start.
+        """
         # Built by hand, not with dataclasses.asdict: this runs once per run in an index rebuild.
         data = {name: getattr(self, name) for name in _DICT_FIELDS}
         data["metrics"] = {key: _json_number(value) for key, value in self.metrics.items()}
@@ -140,14 +166,37 @@ def _json_number(value: float) -> float | str:
 
 
 def metric_value(key: str, value: object) -> float:
-    """Validate a metric value: any real number (NaN and ±inf included), never bool or text."""
+    """Validate a metric value: any real number (NaN and ±inf included), never bool or text.
+
+    Args:
+        key: the metric's key, for the error.
+        value: what was logged (a numpy scalar counts as a real number).
+
+    Returns:
+        The value as a float.
+
+    Raises:
+        BadInputError: ``value`` is a bool, text or anything but a real number.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise BadInputError(f"metric {key!r} must be a number, got {type(value).__name__}: {value!r}")
     return float(value)
 
 
 def param_value(key: str, value: object) -> ParamValue:
-    """Normalise a param value to a YAML scalar; other objects are stored as their text."""
+    """Normalise a param value to a YAML scalar; other objects are stored as their text.
+
+    Args:
+        key: the param's key, for the error.
+        value: what was logged: a scalar is kept, a list, tuple or dict becomes its sorted JSON
+            text, a numpy scalar its Python value, anything else ``str(value)``.
+
+    Returns:
+        None, a bool, an int, a float or a string.
+
+    Raises:
+        BadInputError: the text is longer than :data:`MAX_PARAM_LENGTH` characters.
+    """
     if value is None or isinstance(value, (str, bool, int, float)):
         scalar = value
     elif isinstance(value, (list, tuple, dict)):
@@ -164,7 +213,15 @@ def param_value(key: str, value: object) -> ParamValue:
 
 
 def parse_scalar(text: str) -> ParamValue:
-    """Read a value typed on the command line (``200``, ``0.1``, ``true``, ``rf``)."""
+    """Read a value typed on the command line (``200``, ``0.1``, ``true``, ``rf``).
+
+    Args:
+        text: the value as typed.
+
+    Returns:
+        A bool for ``true``/``false``, None for ``null``/``none``/``~`` (any case), else an int,
+        else a float, else the text unchanged.
+    """
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -182,7 +239,21 @@ def parse_scalar(text: str) -> ParamValue:
 
 
 def run_files(run: Run, history: list[Metric] | None = None) -> dict[str, bytes]:
-    """Serialise a finished run into the files of its directory on the runs ref."""
+    """Serialise a run into the files of its directory on the runs ref (docs/formats.md).
+
+    Args:
+        run: the run; its ``patch`` becomes ``patch.diff`` when set.
+        history: unused: ``history.tsv`` is written by the caller (see :func:`history_tsv`).
+
+    Returns:
+        ``{file name: bytes}`` for ``run.yaml``, ``params.yaml``, ``metrics.yaml``,
+        ``tags.yaml``, ``artifacts.yaml`` and maybe ``patch.diff``, in canonical YAML.
+
+    Raises:
+        BadInputError: a file would be over the bound every reader enforces
+            (:data:`MAX_FILE_BYTES`).
+        TypeError: a value is of a type canonical YAML cannot hold.
+    """
     head = {
         "schema": SCHEMA_VERSION,
         "id": run.id,
@@ -223,7 +294,15 @@ def run_files(run: Run, history: list[Metric] | None = None) -> dict[str, bytes]
 
 
 def history_tsv(points: list[Metric]) -> str:
-    """All points as TSV (header, then one line per point), in logging order per key."""
+    """All points as TSV (header, then one line per point), in logging order per key.
+
+    Args:
+        points: the metric points, in logging order.
+
+    Returns:
+        The text of ``history.tsv``: ``key``, ``step``, ``timestamp``, ``value`` columns, keys
+        sorted; a tab in a key is written as a backslash and ``t``, a backslash as two.
+    """
     lines = [HISTORY_HEADER]
     for point in sorted(points, key=lambda m: m.key):  # stable: keeps logging order per key
         lines.append(f"{_tsv_key(point.key)}\t{point.step}\t{point.timestamp}\t{point.value!r}\n")
@@ -231,7 +310,15 @@ def history_tsv(points: list[Metric]) -> str:
 
 
 def downsample(points: list[Metric], bound: int = HISTORY_BOUND) -> list[Metric]:
-    """Keep an evenly spaced subset of each key's points (first and last kept) within ``bound``."""
+    """Keep an evenly spaced subset of each key's points (first and last kept) within ``bound``.
+
+    Args:
+        points: every logged point, in logging order.
+        bound: the size in bytes the subset's :func:`history_tsv` text should stay under.
+
+    Returns:
+        The points kept, at least two per key, grouped by key in first-logged order.
+    """
     total = len(history_tsv(points).encode())
     keep_ratio = bound / total
     by_key: dict[str, list[Metric]] = {}
@@ -262,6 +349,7 @@ class TooLarge(bytes):
     """Stands for a file that a bulk reader did not read because it is over its bound."""
 
     def __new__(cls, size: int) -> TooLarge:
+        """An empty bytes value that remembers ``size``, the file's real size in bytes."""
         obj = super().__new__(cls, b"")
         obj.size = size
         return obj
@@ -272,7 +360,16 @@ class NotAFile(TooLarge):
 
 
 def check_file_size(run_id: str, name: str, raw: bytes) -> None:
-    """Refuse a run file over its bound (:data:`MAX_FILE_BYTES`) before anything parses it."""
+    """Refuse a run file over its bound (:data:`MAX_FILE_BYTES`) before anything parses it.
+
+    Args:
+        run_id: the run, for the error.
+        name: the file's name in the run folder (``metrics.yaml``).
+        raw: its bytes, or the :class:`TooLarge` / :class:`NotAFile` a bulk reader put there.
+
+    Raises:
+        CorruptRunError: the file is over its bound or not a regular file.
+    """
     if isinstance(raw, NotAFile):
         raise CorruptRunError(run_id, f"{name} is not a regular file")
     size = raw.size if isinstance(raw, TooLarge) else len(raw)
@@ -385,6 +482,17 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
     the run id, file sizes, YAML without anchors or aliases, the types of every field, commit
     ids, artifact names (safe relative paths) and digests (64 hex). A run that fails any check
     is refused whole, so nothing downstream ever sees a half-checked record.
+
+    Args:
+        run_id: the run folder's name, which must be a full run id.
+        files: ``{file name: bytes}`` of the folder (``run.yaml`` is required; the other files
+            may be missing).
+
+    Returns:
+        The run, without ``history`` (see :func:`parse_history`).
+
+    Raises:
+        CorruptRunError: any defect, naming the run and the file.
     """
     if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
         raise CorruptRunError(str(run_id)[:80], "folder name is not a run id (32 lowercase hex)")
@@ -452,7 +560,19 @@ def _tag_text(value: object) -> str:
 
 
 def parse_history(run_id: str, raw: bytes) -> tuple[list[Metric], str | None]:
-    """Read ``history.tsv``: the points and, when sampled, the sha256 of the full history."""
+    """Read ``history.tsv``: the points and, when sampled, the sha256 of the full history.
+
+    Args:
+        run_id: the run, for errors.
+        raw: the file's bytes.
+
+    Returns:
+        ``(points in file order, full history's sha256 hex or None)``; the digest is given when
+        the file holds a downsampled series and the whole one is in the artifact store.
+
+    Raises:
+        CorruptRunError: the file is too large, not UTF-8, or has a malformed line or digest.
+    """
     points: list[Metric] = []
     full = None
     check_file_size(run_id, "history.tsv", raw)
@@ -482,11 +602,31 @@ def parse_history(run_id: str, raw: bytes) -> tuple[list[Metric], str | None]:
 
 
 def validate_run_id(run_id: str) -> str:
+    """Check a full run id (see :func:`gitml.core.ids.check_run_id` for untrusted values).
+
+    Args:
+        run_id: the id, a string.
+
+    Returns:
+        ``run_id`` unchanged.
+
+    Raises:
+        BadInputError: it is not 32 lowercase hex digits.
+    """
     if not RUN_ID_RE.match(run_id):
         raise BadInputError(f"not a run id: {run_id!r}")
     return run_id
 
 
 def validate_keys(mapping: dict[str, Any], kind: str) -> None:
+    """Check every key of ``mapping`` with :func:`gitml.core.ids.check_key`.
+
+    Args:
+        mapping: params, metrics or tags.
+        kind: what the keys are, for the error (``"param key"``).
+
+    Raises:
+        BadInputError: a key is empty, too long, has a control character or a path segment.
+    """
     for key in mapping:
         check_key(key, kind)

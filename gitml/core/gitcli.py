@@ -23,6 +23,14 @@ def run_git(args: tuple[str, ...] | list[str], cwd: str | os.PathLike | None = N
 
     The exit code is not judged here: :func:`git_failure` turns a failure into an error by kind.
 
+    Args:
+        args: git's arguments, without the leading ``git``.
+        cwd: the directory git runs in (default: the current one).
+        input: bytes written to git's stdin (default: none).
+
+    Returns:
+        The finished process, whatever its exit code.
+
     Raises:
         GitmlError: the ``git`` command is not installed.
     """
@@ -40,9 +48,16 @@ def run_git(args: tuple[str, ...] | list[str], cwd: str | os.PathLike | None = N
 
 
 def discover(cwd: str | os.PathLike | None = None) -> tuple[Path, Path] | None:
-    """``(absolute git common dir, work tree top)`` of the repository at ``cwd``; None outside one.
+    """Find the repository at ``cwd`` with one git process and no dulwich.
 
-    One git process and no dulwich: the pre-push hook asks this before deciding it has work.
+    The pre-push hook asks this before deciding it has work.
+
+    Args:
+        cwd: a directory inside the repository (default: the current one).
+
+    Returns:
+        ``(absolute git common dir, work tree top)``, or None outside a repository (or in a bare
+        one, which has no work tree).
     """
     out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"], cwd)
     if out.returncode != 0:
@@ -53,9 +68,15 @@ def discover(cwd: str | os.PathLike | None = None) -> tuple[Path, Path] | None:
 
 
 def read_files_at(specs: list[str], cwd: str | os.PathLike | None = None) -> list[bytes | None] | None:
-    """The contents of ``<revision>:<path>`` specs, in order (None where one does not exist).
+    """Read files at revisions with one ``git cat-file --batch`` process and no dulwich.
 
-    One ``git cat-file --batch`` process and no dulwich. Returns None when git failed as a whole.
+    Args:
+        specs: ``<revision>:<path>`` specs in git's syntax (``refs/remotes/origin/main:gitml.yaml``).
+        cwd: a directory inside the repository (default: the current one).
+
+    Returns:
+        Each spec's bytes, in the order given (None where a spec names nothing), or None when
+        git failed as a whole.
     """
     if not specs:
         return []
@@ -98,6 +119,14 @@ def git_failure(args: tuple[str, ...] | list[str], code: int, stderr: str) -> Gi
     :class:`RemoteError` (1). A revision or argument git cannot resolve is a
     :class:`BadInputError` (2). Anything else is a plain :class:`GitmlError` (1): the operation
     failed (a held lock, a full disk, a corrupt object), as git's last error line says.
+
+    Args:
+        args: the arguments git was given (its subcommand names the error).
+        code: git's exit code; negative when a signal killed it.
+        stderr: what git wrote to stderr, decoded.
+
+    Returns:
+        The error to raise, its message ending with git's last error line (credentials masked).
     """
     from gitml.core.urls import mask_text
 
@@ -134,7 +163,21 @@ def _subcommand(args: tuple[str, ...] | list[str]) -> str:
 
 
 def check_result(args: tuple[str, ...] | list[str], proc: subprocess.CompletedProcess) -> bytes:
-    """``proc``'s stdout when it succeeded; else raise its error (see :func:`git_failure`)."""
+    """``proc``'s stdout when it succeeded; else raise its error (see :func:`git_failure`).
+
+    Args:
+        args: the arguments git was given.
+        proc: the finished git process, from :func:`run_git`.
+
+    Returns:
+        git's stdout, as bytes.
+
+    Raises:
+        BadInputError: git could not resolve a revision or argument it was given.
+        RemoteError: a command that talks to a remote failed.
+        InternalError: git was killed by a signal, or rejected its command line.
+        GitmlError: any other failure.
+    """
     if proc.returncode != 0:
         raise git_failure(args, proc.returncode, proc.stderr.decode("utf-8", "replace"))
     return proc.stdout

@@ -36,8 +36,17 @@ RepoLike = Union[str, os.PathLike, "GitRepo", None]
 class GitRepo:
     """An open git repository with a work tree, as gitml uses it.
 
+    Attributes ``root`` (the work tree's top), ``common_dir`` (``git rev-parse
+    --git-common-dir``, shared by linked worktrees), ``git_dir`` and ``gitml_dir``
+    (``<common dir>/gitml``) are absolute paths. Close it (or use it as a context manager):
+    an unclosed dulwich repository writes warnings to stderr at exit.
+
     Args:
         path: any path inside the repository (default: the current directory).
+
+    Raises:
+        NotARepositoryError: ``path`` does not exist, is not inside a git repository, or is
+            inside a bare one.
     """
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
@@ -72,6 +81,7 @@ class GitRepo:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the repository's files (pack files, the object store)."""
         self._repo.close()
 
     def __enter__(self) -> GitRepo:
@@ -87,6 +97,13 @@ class GitRepo:
         gitml's own refs are plain (never symbolic) and live in the common dir: read the loose
         file, else find the line in ``packed-refs``. Parsing and validating every packed ref
         through dulwich costs ~80 ms in a repository with thousands of tags.
+
+        Args:
+            name: a full ref name (``refs/gitml/runs``), or a name outside ``refs/`` such as
+                ``HEAD``, which is followed through dulwich.
+
+        Returns:
+            The sha (40 hex) the ref points at, or None.
         """
         if not name.startswith("refs/"):
             try:
@@ -111,14 +128,31 @@ class GitRepo:
         return None
 
     def refs_under(self, prefix: str) -> dict[str, str]:
-        """Return ``{full ref name: sha}`` for every ref under ``prefix`` (e.g. ``refs/tags/``)."""
+        """Return ``{full ref name: sha}`` for every ref under ``prefix``.
+
+        Args:
+            prefix: a ref folder, with or without the trailing slash (``refs/tags/``).
+
+        Returns:
+            ``{full ref name: sha hex}`` of every ref below it.
+        """
         keys = self._repo.refs.as_dict(prefix.rstrip("/").encode())
         return {prefix.rstrip("/") + "/" + k.decode(): v.decode() for k, v in keys.items()}
 
     def set_ref_if_equals(self, name: str, expected: str | None, new: str) -> bool:
-        """Compare-and-swap a ref: ``expected=None`` means the ref must not exist yet.
+        """Compare-and-swap a ref (see :mod:`gitml.core.cas` for the loop around it).
 
-        Returns False on a lost race or while another writer holds the ref's lock.
+        Args:
+            name: the full ref name.
+            expected: the sha the ref must point at now; None means it must not exist yet.
+            new: the sha to point it at.
+
+        Returns:
+            True when the ref was moved; False on a lost race or while another writer holds
+            the ref's lock.
+
+        Raises:
+            StaleLockError: the ref's lock file was left by a dead process.
         """
         old = ZERO_SHA if expected is None else expected.encode()
         try:
@@ -131,6 +165,10 @@ class GitRepo:
 
         Read straight from ``packed-refs`` and ``refs/tags/``: dulwich's ref container validates
         and follows every ref one by one, which costs ~0.4 s at a few thousand tags.
+
+        Returns:
+            ``{tag name without refs/tags/: sha hex}``; a loose tag wins over a packed one, and
+            the sha is the tag object's for an annotated tag, the commit's for a lightweight one.
         """
         found: dict[str, str] = {}
         try:
@@ -157,7 +195,19 @@ class GitRepo:
         return found
 
     def read_tag(self, sha: str) -> dict:
-        """An annotated tag's target, tagger, time (POSIX) and message; a lightweight one's target only."""
+        """An annotated tag's target, tagger, time and message; a lightweight one's target only.
+
+        Args:
+            sha: what the tag's ref points at (see :meth:`tags`).
+
+        Returns:
+            ``{"target": commit sha, "tagger": "Name <email>" or None, "time": POSIX seconds
+            or None, "message": text, "annotated": bool}``. For a lightweight tag the tagger is
+            None, the message empty and the time the commit's.
+
+        Raises:
+            KeyError: the object is not in the repository.
+        """
         obj = self._repo.object_store[sha.encode()]
         if isinstance(obj, Tag):
             _, target = obj.object
@@ -167,7 +217,23 @@ class GitRepo:
                 "annotated": False}
 
     def create_tag(self, name: str, target: str, message: str, when: float | None = None) -> str | None:
-        """Create an annotated tag only if no tag of that name exists; return its sha, or None if taken."""
+        """Create an annotated tag only if no tag of that name exists.
+
+        The tagger is the user's git identity (``user.name``/``user.email``, git's environment
+        variables).
+
+        Args:
+            name: the tag name, without ``refs/tags/``.
+            target: the sha of the commit it tags.
+            message: the tag message.
+            when: the tag time, POSIX seconds (default: now).
+
+        Returns:
+            The new tag object's sha, or None when the name is taken (or its lock is held).
+
+        Raises:
+            StaleLockError: the tag's lock file was left by a dead process.
+        """
         tag = Tag()
         tag.name = name.encode()
         tag.object = (Commit, target.encode())
@@ -184,14 +250,30 @@ class GitRepo:
         return tag.id.decode() if created else None
 
     def add_ref_if_new(self, name: str, sha: str) -> bool:
-        """Create a ref only if it does not exist yet (False when taken or locked)."""
+        """Create a ref only if it does not exist yet.
+
+        Args:
+            name: the full ref name.
+            sha: what it should point at.
+
+        Returns:
+            True when created; False when the ref exists or its lock is held.
+
+        Raises:
+            StaleLockError: the ref's lock file was left by a dead process.
+        """
         try:
             return self._repo.refs.add_if_new(name.encode(), sha.encode())
         except FileLocked as exc:
             return _busy(exc)
 
     def head(self) -> tuple[str | None, str | None]:
-        """Return ``(commit sha or None, branch name or None)`` for HEAD."""
+        """Where HEAD is.
+
+        Returns:
+            ``(commit sha or None, branch name or None)``: the sha is None on a branch with no
+            commit yet, the branch None when HEAD is detached.
+        """
         try:
             chain, sha = self._repo.refs.follow(b"HEAD")
         except KeyError:
@@ -203,6 +285,14 @@ class GitRepo:
 
     # -- objects ---------------------------------------------------------------------------------
     def has_object(self, sha: str) -> bool:
+        """Whether the object store holds ``sha`` (a hex object id).
+
+        Args:
+            sha: the object id, hex.
+
+        Returns:
+            True when the object is there, loose or packed.
+        """
         return sha.encode() in self._repo.object_store
 
     def _add(self, obj) -> None:
@@ -217,6 +307,9 @@ class GitRepo:
 
         For bulk writes (imports, benchmarks): one pack instead of many loose files. Call
         :meth:`flush` before pointing a ref at anything written in the block.
+
+        Yields:
+            Nothing; the objects are stored when the block ends without an error.
         """
         self._pending = {}
         try:
@@ -232,12 +325,28 @@ class GitRepo:
             self._pending = {}
 
     def write_blob(self, data: bytes) -> str:
+        """Store ``data`` as a blob.
+
+        Args:
+            data: the file's bytes.
+
+        Returns:
+            The blob's sha.
+        """
         blob = Blob.from_string(data)
         self._add(blob)
         return blob.id.decode()
 
     def write_tree(self, entries: dict[str, tuple[int, str]]) -> str:
-        """Write a tree from ``{name: (mode, sha)}`` and return its sha."""
+        """Write a tree object.
+
+        Args:
+            entries: ``{name: (mode, sha)}``: :data:`BLOB_MODE` for a file, :data:`TREE_MODE`
+                for a folder; names may hold surrogate escapes for bytes that are not UTF-8.
+
+        Returns:
+            The tree's sha.
+        """
         tree = Tree()
         for name, (mode, sha) in entries.items():
             tree.add(name.encode("utf-8", "surrogateescape"), mode, sha.encode())
@@ -245,6 +354,18 @@ class GitRepo:
         return tree.id.decode()
 
     def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
+        """Read a tree object.
+
+        Args:
+            sha: the tree's sha.
+
+        Returns:
+            ``{name: (mode, sha)}``; bytes of a name that are not UTF-8 become surrogate escapes.
+
+        Raises:
+            BadInputError: the object is not a tree.
+            KeyError: the object is not in the repository.
+        """
         tree = self._repo.object_store[sha.encode()]
         if not isinstance(tree, Tree):
             raise BadInputError(f"object {sha} is not a tree")
@@ -252,10 +373,32 @@ class GitRepo:
         return {e.path.decode("utf-8", "surrogateescape"): (e.mode, e.sha.decode()) for e in tree.iteritems()}
 
     def read_blob(self, sha: str) -> bytes:
+        """Read an object's raw content (a blob's bytes).
+
+        Args:
+            sha: the blob's sha.
+
+        Returns:
+            The bytes.
+
+        Raises:
+            KeyError: the object is not in the repository.
+        """
         return self._repo.object_store[sha.encode()].as_raw_string()
 
     def read_commit(self, sha: str) -> tuple[str, list[str], str]:
-        """Return ``(tree sha, parent shas, message)`` of a commit."""
+        """Read a commit object.
+
+        Args:
+            sha: the commit's sha.
+
+        Returns:
+            ``(tree sha, parent shas in order, message)``.
+
+        Raises:
+            BadInputError: the object is not a commit.
+            KeyError: the object is not in the repository.
+        """
         commit = self._repo.object_store[sha.encode()]
         if not isinstance(commit, Commit):
             raise BadInputError(f"object {sha} is not a commit")
@@ -268,7 +411,18 @@ class GitRepo:
     def write_commit(
         self, tree: str, parents: list[str], message: str, when: float | None = None
     ) -> str:
-        """Write a commit authored and committed by the user's git identity."""
+        """Write a commit authored and committed by the user's git identity.
+
+        Args:
+            tree: the sha of its root tree.
+            parents: the shas of its parents (empty for a root commit).
+            message: the commit message.
+            when: the author and commit time, POSIX seconds (default: now), in the local
+                time zone.
+
+        Returns:
+            The commit's sha. No ref moves: see :meth:`set_ref_if_equals`.
+        """
         config = self._config_stack()
         commit = Commit()
         commit.tree = tree.encode()
@@ -285,7 +439,16 @@ class GitRepo:
         return commit.id.decode()
 
     def config_value(self, section: str, name: str, subsection: str | None = None) -> str | None:
-        """Read one value from the git config stack (repository, user, system)."""
+        """Read one value from the git config stack (repository, user, system).
+
+        Args:
+            section: the section (``user``).
+            name: the key (``email``).
+            subsection: the subsection, as in ``[branch "main"]`` (default: none).
+
+        Returns:
+            The value, or None when it is not set.
+        """
         key = (section.encode(), subsection.encode()) if subsection else (section.encode(),)
         try:
             return self._config_stack().get(key, name.encode()).decode()
@@ -293,7 +456,14 @@ class GitRepo:
             return None
 
     def config_sections(self, section: str) -> dict[str, dict[str, list[str]]]:
-        """``{subsection ("" for none): {key: [values]}}`` of one section of the repository config."""
+        """Every key of one section of the repository's own config (not the user's).
+
+        Args:
+            section: the section (``gitml``).
+
+        Returns:
+            ``{subsection ("" for none): {key as git lower-cases it: [values in order]}}``.
+        """
         out = self._git("config", "--local", "-z", "--get-regexp", rf"^{section}\.", check=False)
         found: dict[str, dict[str, list[str]]] = {}
         for record in out.decode("utf-8", "surrogateescape").split("\0"):
@@ -305,7 +475,11 @@ class GitRepo:
         return found
 
     def remotes(self) -> dict[str, str]:
-        """Return ``{remote name: url}`` from the repository's config."""
+        """The repository's git remotes.
+
+        Returns:
+            ``{remote name: url}`` of every ``[remote "…"]`` section that has a URL.
+        """
         if self._repo_config is None:
             self._repo_config = self._repo.get_config()
         config = self._repo_config
@@ -317,8 +491,11 @@ class GitRepo:
         return found
 
     def default_remote(self) -> str:
-        """The git remote to sync with when none is named: the current branch's remote, else
-        ``origin``, else the only remote.
+        """The git remote to sync with when none is named.
+
+        Returns:
+            The current branch's remote (``branch.<name>.remote``), else ``origin``, else the
+            only remote.
 
         Raises:
             BadInputError: no git remote, or several and none of those rules picks one.
@@ -353,9 +530,10 @@ class GitRepo:
         return check_result(args, proc) if check else proc.stdout
 
     def _git_result(self, *args: str, input: bytes | None = None) -> tuple[int, str]:
-        """Run the git CLI and return ``(exit code, stdout and stderr as text)`` without judging
-        the code: for callers that read git's messages (a push's per-ref status, a yes/no answer
-        such as ``merge-base --is-ancestor``).
+        """Run the git CLI and return ``(exit code, stdout and stderr as text)`` without judging it.
+
+        For callers that read git's messages: a push's per-ref status, a yes/no answer such as
+        ``merge-base --is-ancestor``.
 
         Raises:
             InternalError: git was killed by a signal (a negative exit code is no answer).
@@ -371,20 +549,45 @@ class GitRepo:
 
     # -- typed plumbing: what services ask git, never a command line ------------------------------
     def rev_parse(self, spec: str) -> str | None:
-        """The commit a revision names (``HEAD``, a branch, a tag, ``main~2``, a sha), or None.
+        """The commit a revision names.
 
-        ``spec`` is never read as an option (``--end-of-options``).
+        Args:
+            spec: any revision git takes (``HEAD``, a branch, a tag, ``main~2``, a sha prefix);
+                never read as an option (``--end-of-options``).
+
+        Returns:
+            The commit's sha (a tag is peeled to its commit), or None when ``spec`` names no
+            commit.
         """
         out = self._git("rev-parse", "-q", "--verify", "--end-of-options", f"{spec}^{{commit}}", check=False)
         return out.decode().strip() or None
 
     def merge_base(self, a: str, b: str) -> str | None:
-        """The best common ancestor of two commits, or None when they share no history."""
+        """The best common ancestor of two commits.
+
+        Args:
+            a: a commit sha or revision.
+            b: another.
+
+        Returns:
+            The merge base's sha, or None when they share no history (or one does not resolve).
+        """
         out = self._git("merge-base", "--end-of-options", a, b, check=False).decode().split()
         return out[0] if out else None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
-        """Whether commit ``older`` is ``newer`` or one of its ancestors."""
+        """Whether commit ``older`` is ``newer`` or one of its ancestors.
+
+        Args:
+            older: a commit sha or revision.
+            newer: another.
+
+        Returns:
+            True when it is; False when not, or when either does not resolve.
+
+        Raises:
+            InternalError: git was killed by a signal.
+        """
         return self._git_result("merge-base", "--is-ancestor", "--end-of-options", older, newer)[0] == 0
 
     def rev_list(self, tip: str, *, max_count: int | None = None, first_parent: bool = False,
@@ -397,6 +600,9 @@ class GitRepo:
             first_parent: follow only first parents (a branch's own line, not what it merged).
             exclude: commits whose history is left out.
             exclude_remote: leave out what any remote-tracking ref of this remote reaches.
+
+        Returns:
+            Commit shas, newest first (git's default order).
 
         Raises:
             BadInputError: ``tip`` or an excluded commit does not resolve.
@@ -412,51 +618,134 @@ class GitRepo:
         return self._git(*args).decode().split()
 
     def diff_stat(self, a: str, b: str) -> str:
-        """``git diff --stat`` between two commits (empty when it cannot be made)."""
+        """``git diff --stat`` between two commits.
+
+        Args:
+            a: the old commit (sha or revision).
+            b: the new one.
+
+        Returns:
+            git's text, or ``""`` when it cannot be made.
+        """
         return self._git("diff", "--stat", "--end-of-options", a, b, check=False).decode("utf-8", "replace")
 
     def diff_binary(self, base: str) -> bytes:
-        """The work tree's changes against commit ``base`` as a binary patch ``git apply`` takes."""
+        """The work tree's changes to tracked files against ``base``, as ``git apply`` takes them.
+
+        Args:
+            base: a commit sha or revision (``HEAD``).
+
+        Returns:
+            ``git diff --binary`` output, bytes (empty when nothing changed).
+
+        Raises:
+            BadInputError: ``base`` does not resolve.
+            GitmlError: git failed otherwise.
+        """
         return self._git("diff", "--binary", "--no-color", "--no-ext-diff", base)
 
     def status_porcelain(self) -> bytes:
-        """``git status --porcelain=v2 --branch -z`` with untracked files, for provenance."""
+        """The work tree's status, for provenance.
+
+        Returns:
+            ``git status --porcelain=v2 --branch -z --untracked-files=all`` output, bytes.
+
+        Raises:
+            GitmlError: git failed.
+        """
         return self._git("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
 
     def tracked_files(self) -> list[str]:
-        """Every path in the index (``git ls-files``), work-tree relative."""
+        """Every path in the index (``git ls-files``).
+
+        Returns:
+            Work-tree relative paths, ``/``-separated; bytes that are not UTF-8 as surrogate
+            escapes.
+
+        Raises:
+            GitmlError: git failed.
+        """
         return [p.decode("utf-8", "surrogateescape") for p in self._git("ls-files", "-z").split(b"\0") if p]
 
     def symbolic_ref(self, name: str) -> str | None:
-        """The ref a symbolic ref points at (``refs/remotes/origin/HEAD`` -> ``refs/remotes/origin/main``)."""
+        """The ref a symbolic ref points at.
+
+        Args:
+            name: the symbolic ref (``refs/remotes/origin/HEAD``).
+
+        Returns:
+            The full name of its target (``refs/remotes/origin/main``), or None when ``name`` is
+            not a symbolic ref.
+        """
         return self._git("symbolic-ref", "-q", name, check=False).decode().strip() or None
 
     def git_path(self, name: str) -> Path:
-        """Where git keeps ``name`` (``hooks`` honours ``core.hooksPath``), as an absolute path."""
+        """Where git keeps ``name``, as ``git rev-parse --git-path`` says.
+
+        Args:
+            name: a path inside the git directory (``hooks`` honours ``core.hooksPath``).
+
+        Returns:
+            The absolute, resolved path (it may not exist).
+
+        Raises:
+            GitmlError: git failed.
+        """
         return (self.root / self._git("rev-parse", "--git-path", name).decode().strip()).resolve()
 
     def config_get_all(self, key: str) -> list[str]:
-        """Every value of a multi-valued key in the repository's config (``remote.origin.fetch``)."""
+        """Every value of a multi-valued key in the repository's own config.
+
+        Args:
+            key: the full key (``remote.origin.fetch``).
+
+        Returns:
+            Its values in order (empty when it is not set).
+        """
         out = self._git("config", "--local", "-z", "--get-all", key, check=False)
         return [v.decode("utf-8", "surrogateescape") for v in out.split(b"\0") if v]
 
     def config_set(self, key: str, value: str, add: bool = False) -> None:
-        """Set (or with ``add``, append) a key in the repository's config."""
+        """Set (or with ``add``, append) a key in the repository's own config.
+
+        Args:
+            key: the full key (``gitml.defaultRemote``).
+            value: its value.
+            add: add another value to a multi-valued key instead of replacing it.
+
+        Raises:
+            BadInputError: git refused the key as invalid.
+            GitmlError: git could not write the config (a held lock, say).
+        """
         self._git("config", "--local", *(["--add"] if add else []), key, value)
         self._config = self._repo_config = None  # re-read on the next question
 
     def config_unset(self, key: str) -> None:
-        """Remove a key from the repository's config (nothing when it is not set)."""
+        """Remove every value of a key from the repository's own config (nothing when not set).
+
+        Args:
+            key: the full key.
+        """
         self._git("config", "--local", "--unset-all", key, check=False)
         self._config = self._repo_config = None
 
     def config_remove_section(self, section: str) -> None:
-        """Remove a whole section (``gitml.remote.scratch``) from the repository's config, if there."""
+        """Remove a whole section from the repository's own config, if it is there.
+
+        Args:
+            section: the section with its subsection, dotted (``gitml.remote.scratch``).
+        """
         self._git("config", "--local", "--remove-section", section, check=False)
         self._config = self._repo_config = None
 
     def ls_remote_tags(self, remote: str) -> dict[str, str]:
-        """``{tag name: sha}`` of a git remote's tags, without fetching anything.
+        """A git remote's tags, without fetching anything (``git ls-remote --tags --refs``).
+
+        Args:
+            remote: a git remote name or URL.
+
+        Returns:
+            ``{tag name without refs/tags/: sha the remote's ref points at}``.
 
         Raises:
             RemoteError: the remote cannot be reached or refused.
@@ -474,6 +763,11 @@ class GitRepo:
     def fetch(self, remote: str, refspecs: list[str]) -> None:
         """Fetch ``refspecs`` from a git remote (no tags besides those named, no FETCH_HEAD).
 
+        Args:
+            remote: a git remote name or URL.
+            refspecs: git refspecs (``refs/gitml/runs*:refs/gitml/remotes/origin/runs*``); a
+                refspec without ``+`` is never forced.
+
         Raises:
             RemoteError: the fetch failed; the message is git's last error line, credentials masked.
         """
@@ -483,6 +777,10 @@ class GitRepo:
 
     def push(self, remote: str, refspecs: list[str]) -> PushOutcome:
         """Push ``refspecs`` (never forced) and say how it went, ref by ref.
+
+        Args:
+            remote: a git remote name or URL.
+            refspecs: git refspecs (``refs/gitml/runs:refs/gitml/runs``).
 
         Returns:
             A :class:`PushOutcome`: ``ok``, the refs the remote refused because they moved there
@@ -502,6 +800,14 @@ class GitRepo:
 
         For refs gitml alone writes (remote-tracking runs refs): never an unconditional update,
         so a concurrent writer's value is read and replaced knowingly, not clobbered blind.
+
+        Args:
+            name: the full ref name.
+            new: the sha to point it at, or None to delete it.
+
+        Raises:
+            ConcurrencyError: the ref kept moving (or stayed locked) for every attempt.
+            StaleLockError: its lock file was left by a dead process.
         """
         from gitml.core.cas import attempts
 
@@ -522,29 +828,69 @@ class GitRepo:
             return _busy(exc)
 
     def gc_auto(self) -> None:
-        """``git gc --auto`` in the foreground: packs loose objects once git thinks it is time."""
+        """``git gc --auto`` in the foreground: packs loose objects once git thinks it is time.
+
+        Its failure is ignored: packing is housekeeping, never part of the operation.
+        """
         self._git("-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", check=False)
 
     def ls_tree_sized(self, tip: str, path: str) -> bytes:
-        """``git ls-tree -r -l -z`` of ``path`` at ``tip``: every blob under it with mode and size."""
+        """Every blob under ``path`` at ``tip``, with mode and size.
+
+        Args:
+            tip: a commit (or tree) sha.
+            path: a path from the root (``runs``).
+
+        Returns:
+            ``git ls-tree -r -l -z --full-tree`` output: NUL-terminated records
+            ``<mode> SP <type> SP <sha> SP <size> TAB <path>``.
+
+        Raises:
+            BadInputError: ``tip`` does not resolve.
+            GitmlError: git failed otherwise.
+        """
         return self._git("ls-tree", "-r", "-l", "-z", "--full-tree", tip, "--", path)
 
     # -- creating a repository (the demo, tests) -------------------------------------------------
     @classmethod
     def init(cls, path: str | os.PathLike, branch: str = "main") -> GitRepo:
-        """Create a new repository with a work tree at ``path`` and open it."""
+        """Create a new repository with a work tree at ``path`` and open it.
+
+        Args:
+            path: the folder; created (with its parents) when missing.
+            branch: the name of the initial branch.
+
+        Returns:
+            The open repository; the caller closes it.
+
+        Raises:
+            GitmlError: ``git init`` failed, or git is not installed.
+        """
         Path(path).mkdir(parents=True, exist_ok=True)
         check_result(("init",), run_git(["init", "-q", "-b", branch], path))
         return cls(path)
 
     def add_all(self) -> None:
-        """Stage every change in the work tree (``git add -A``)."""
+        """Stage every change in the work tree (``git add -A``).
+
+        Raises:
+            GitmlError: git failed.
+        """
         self._git("add", "-A")
 
     def commit_staged(self, message: str) -> str:
         """Commit what is staged with the git CLI (so the user's hooks and identity apply).
 
         Where no identity is configured, commits as ``gitml demo <demo@gitml.invalid>``.
+
+        Args:
+            message: the commit message.
+
+        Returns:
+            The new commit's sha (HEAD's).
+
+        Raises:
+            GitmlError: git failed (nothing staged, a hook refused).
         """
         identity = []
         if self.config_value("user", "email") is None:
@@ -553,11 +899,31 @@ class GitRepo:
         return self.head()[0]
 
     def checkout(self, branch: str, create: bool = False) -> None:
-        """Switch the work tree to ``branch`` (with ``create``, a new branch at HEAD)."""
+        """Switch the work tree to ``branch`` (``git checkout``).
+
+        Args:
+            branch: the branch name.
+            create: create it at HEAD first (``-b``).
+
+        Raises:
+            BadInputError: no such branch.
+            GitmlError: git failed otherwise (local changes in the way, the branch exists).
+        """
         self._git("checkout", "-q", *(["-b"] if create else []), branch)
 
     def cat_blobs(self, shas: list[str]) -> dict[str, bytes]:
-        """Read many blobs in one ``git cat-file --batch`` call (bulk reads: far faster than dulwich)."""
+        """Read many blobs in one ``git cat-file --batch`` call (bulk reads: far faster than dulwich).
+
+        Args:
+            shas: blob shas.
+
+        Returns:
+            ``{sha: bytes}``.
+
+        Raises:
+            KeyError: an object is missing (its sha is the key).
+            GitmlError: git failed.
+        """
         if not shas:
             return {}
         out = self._git("cat-file", "--batch", input="\n".join(shas).encode() + b"\n")
@@ -577,7 +943,16 @@ class GitRepo:
         """``{sha: size in bytes}`` of objects, from one ``git cat-file --batch-check`` call.
 
         Reads only object headers: the size of a blob a stranger pushed is known before a byte of
-        it is inflated. Missing objects are left out.
+        it is inflated.
+
+        Args:
+            shas: object shas.
+
+        Returns:
+            ``{sha: size in bytes}``; missing objects are left out.
+
+        Raises:
+            GitmlError: git failed.
         """
         if not shas:
             return {}
@@ -591,7 +966,11 @@ class GitRepo:
         return sizes
 
     def loose_object_estimate(self) -> int:
-        """Estimate the loose object count the way ``git gc --auto`` does (one of 256 dirs)."""
+        """Estimate the loose object count the way ``git gc --auto`` does (one of 256 dirs).
+
+        Returns:
+            The number of loose objects in ``objects/17`` times 256.
+        """
         try:
             return len(os.listdir(self.common_dir / "objects" / "17")) * 256
         except FileNotFoundError:
@@ -605,7 +984,11 @@ MOVED_REASONS = ("fetch first", "non-fast-forward", "lock", "failed to update re
 
 @dataclass
 class PushOutcome:
-    """How a :meth:`GitRepo.push` went: ``moved`` lists remote refs refused because they moved."""
+    """How a :meth:`GitRepo.push` went.
+
+    ``ok`` is True when every ref was pushed; ``moved`` lists the remote refs refused because
+    they moved there (fetch, merge and push again); ``error`` is git's error line otherwise.
+    """
 
     ok: bool
     moved: list[str] = field(default_factory=list)
@@ -613,9 +996,19 @@ class PushOutcome:
 
 
 def remote_error(message: str, code: int) -> str:
-    """git's last error line of a fetch or push, its URLs masked (git drops ``user:pw@`` but
-    keeps ``?access_token=``). When gitml's pre-push hook blocked a push, its first reason (and
-    how many more) instead of git's summary."""
+    """The line that says why a fetch or push failed, its URLs masked.
+
+    git drops ``user:pw@`` from what it prints but keeps ``?access_token=``, so every URL is
+    masked here. When gitml's pre-push hook blocked a push, its first reason (and how many more)
+    replaces git's summary.
+
+    Args:
+        message: git's stdout and stderr, as :meth:`GitRepo._git_result` returns them.
+        code: git's exit code, said when git printed nothing.
+
+    Returns:
+        One line of text.
+    """
     from gitml.core.urls import mask_text
 
     lines = [line for line in message.splitlines()
@@ -650,14 +1043,26 @@ def _busy(exc: FileLocked) -> bool:
 
 
 def _local_utc_offset(stamp: int) -> int:
+    """The local time zone's offset from UTC at ``stamp``, in seconds (git's commit time zone)."""
     local = time.localtime(stamp)
     return local.tm_gmtoff or 0
 
 
 @contextlib.contextmanager
 def open_repo(repo: RepoLike = None) -> Iterator[GitRepo]:
-    """Yield an open :class:`GitRepo` for a path (closing it after), an already open one, or a
-    :class:`~gitml.core.workspace.Workspace`'s (both kept open)."""
+    """Yield an open :class:`GitRepo`; whoever opened it closes it.
+
+    Args:
+        repo: a path inside a repository (opened here, closed after), an open :class:`GitRepo`
+            or a :class:`~gitml.core.workspace.Workspace` (its repository; both kept open), or
+            None for the current directory.
+
+    Yields:
+        The open repository.
+
+    Raises:
+        NotARepositoryError: a path that is not inside a git work tree.
+    """
     if isinstance(repo, GitRepo):
         yield repo
         return
