@@ -36,23 +36,51 @@ _ANIMALS = (
 
 
 def new_run_id() -> str:
-    """Return a fresh run id: 32 lowercase hex digits, unique without coordination."""
+    """Return a fresh run id: 32 lowercase hex digits (a uuid4), unique without coordination.
+
+    Returns:
+        The run id.
+    """
     return uuid.uuid4().hex
 
 
 def new_run_name(rng: random.Random | None = None) -> str:
-    """Return a human display name such as ``brave-otter-17``."""
+    """Return a human display name such as ``brave-otter-17`` (not unique: ids are).
+
+    Args:
+        rng: the random source (default: the ``random`` module's), for repeatable names.
+
+    Returns:
+        ``<adjective>-<animal>-<1..99>``.
+    """
     pick = rng or random
     return f"{pick.choice(_ADJECTIVES)}-{pick.choice(_ANIMALS)}-{pick.randint(1, 99)}"
 
 
 def shard(run_id: str) -> str:
-    """The shard folder of a run id (its first two hex digits)."""
+    """The shard folder of a run id on the runs ref.
+
+    Args:
+        run_id: a full run id.
+
+    Returns:
+        Its first two hex digits.
+
+    Raises:
+        BadInputError: ``run_id`` is not a full run id (it must never become a path).
+    """
     return check_run_id(run_id)[:2]
 
 
 def check_run_id(value: object, where: str = "") -> str:
     """Validate a full run id (32 lowercase hex) read from anywhere; return it.
+
+    Args:
+        value: the value to check, of any type.
+        where: what it came from, prefixed to the error (``"tag churn@v1.0.0"``).
+
+    Returns:
+        ``value`` unchanged.
 
     Raises:
         BadInputError: ``value`` is not exactly 32 lowercase hex digits.
@@ -69,6 +97,13 @@ def check_digest(value: object, where: str = "") -> str:
     Digests come from run records, manifests and registry tags that anyone with push rights can
     write; one that is not exactly 64 lowercase hex must never reach a path.
 
+    Args:
+        value: the value to check, of any type.
+        where: what it came from, prefixed to the error.
+
+    Returns:
+        ``value`` unchanged.
+
     Raises:
         BadInputError: ``value`` is not exactly 64 lowercase hex digits.
     """
@@ -78,13 +113,30 @@ def check_digest(value: object, where: str = "") -> str:
 
 
 def is_digest(value: object) -> bool:
+    """Whether ``value`` is a sha256 digest (64 lowercase hex), without raising.
+
+    Args:
+        value: the value to test, of any type.
+
+    Returns:
+        True for a string of exactly 64 lowercase hex digits.
+    """
     return isinstance(value, str) and DIGEST_RE.match(value) is not None
 
 
 def printable(text: str) -> str:
-    """``text`` safe to show on one terminal line: control characters (escape sequences, newlines
-    that would forge a table row), separators and unpaired surrogates are backslash-escaped.
-    Run records, tags and file names come from anyone."""
+    """``text`` made safe to show on one terminal line.
+
+    Control characters (escape sequences, newlines that would forge a table row), separators
+    and unpaired surrogates are backslash-escaped as ``repr`` writes them. Run records, tags and
+    file names come from anyone.
+
+    Args:
+        text: any text.
+
+    Returns:
+        ``text`` itself when it is all printable, else the escaped copy.
+    """
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
@@ -95,7 +147,17 @@ def _show(value: object) -> str:
 
 
 def check_run_prefix(text: str) -> str:
-    """Validate a run id or prefix given by a user and return it lowercased."""
+    """Validate a run id or prefix given by a user and return it lowercased.
+
+    Args:
+        text: what the user typed; surrounding blanks are ignored.
+
+    Returns:
+        The prefix, 4 to 32 lowercase hex digits.
+
+    Raises:
+        BadInputError: it is not 4 to 32 hex digits.
+    """
     value = text.strip().lower()
     if not RUN_PREFIX_RE.match(value):
         raise BadInputError(
@@ -111,6 +173,16 @@ def check_key(key: object, kind: str = "key") -> str:
     Keys are free text as in MLflow (``val/loss``, ``lr decay``), but never empty, over 250
     characters, carrying control characters, or with ``.``/``..`` path segments — keys end up in
     file names of artifact stores and in SQL parameters, so they are kept boring.
+
+    Args:
+        key: the key, of any type.
+        kind: what the key is, for the error (``"metric key"``).
+
+    Returns:
+        ``key`` unchanged.
+
+    Raises:
+        BadInputError: the key breaks one of those rules, or is not a string.
     """
     if not isinstance(key, str):
         raise BadInputError(f"{kind} must be a string, got {type(key).__name__}: {key!r}")
@@ -126,7 +198,19 @@ def check_key(key: object, kind: str = "key") -> str:
 
 
 def check_name(value: object, kind: str) -> str:
-    """Validate a run or experiment name: non-empty text without control characters."""
+    """Validate a run or experiment name: non-empty text without control characters.
+
+    Args:
+        value: the name, of any type.
+        kind: what the name is, for the error (``"experiment"``).
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        BadInputError: not a string, blank, longer than :data:`MAX_NAME_LENGTH` characters, or
+            holding a control character.
+    """
     if not isinstance(value, str) or not value.strip():
         raise BadInputError(f"{kind} must be a non-empty string, got {value!r}")
     if len(value) > MAX_NAME_LENGTH or _CONTROL_RE.search(value):
@@ -135,7 +219,19 @@ def check_name(value: object, kind: str) -> str:
 
 
 def check_artifact_path(path: str) -> str:
-    """Validate a logical artifact path: relative, ``/``-separated, no ``..`` segments."""
+    """Validate a logical artifact path: relative, ``/``-separated, no ``..`` segments.
+
+    Args:
+        path: the path as given; backslashes count as separators.
+
+    Returns:
+        Its normal form: ``/``-separated, without empty or ``.`` segments (``a//./b`` is ``a/b``).
+
+    Raises:
+        BadInputError: empty, absolute (``/x``, ``C:``), escaping the run (``..``), holding a
+            control character, longer than :data:`MAX_PATH_CHARS` characters, or with a name
+            over :data:`MAX_PATH_PART_BYTES` bytes.
+    """
     if not isinstance(path, str) or not path or path in (".", "/"):
         raise BadInputError(f"invalid artifact path: {_show(path)}")
     norm = path.replace("\\", "/")
@@ -153,8 +249,13 @@ def check_artifact_path(path: str) -> str:
 
 
 def check_disjoint_paths(paths: list[str], where: str) -> None:
-    """Refuse a set of artifact paths where one is a folder of another (``a`` and ``a/b``):
-    no file system can hold both, so a fetch would fail half-way.
+    """Refuse a set of artifact paths where one is a folder of another (``a`` and ``a/b``).
+
+    No file system can hold both, so a fetch would fail half-way.
+
+    Args:
+        paths: normalised artifact paths.
+        where: what they came from, prefixed to the error.
 
     Raises:
         BadInputError: naming the two paths.

@@ -27,7 +27,13 @@ CACHE_VERSION = 2
 
 @dataclass
 class Event:
-    """One registry tag, parsed."""
+    """One registry tag, parsed.
+
+    ``kind`` is a :class:`~gitml.core.tags.TagName` kind; ``target`` the sha of the commit the
+    tag points at; ``time`` its POSIX seconds and ``tagger`` its ``Name <email>`` (None for a
+    lightweight tag); ``meta`` the checked block gitml writes into the message (see
+    :func:`parse_message`; ``{}`` for a GTO or hand-made tag).
+    """
 
     tag: str
     kind: str
@@ -43,11 +49,19 @@ class Event:
 
     @property
     def title(self) -> str:
+        """The first line of the tag message."""
         return self.message.split("\n", 1)[0]
 
 
 @dataclass
 class Version:
+    """One registered version of a model, as the registry tags say.
+
+    ``commit`` is the sha the version tag points at; ``run_id``, ``path`` and ``sha256`` (hex)
+    come from gitml's block in the tag message and are None for a tag without one;
+    ``registered_at`` is POSIX seconds. ``stages`` are the stages it holds now.
+    """
+
     version: str
     commit: str
     run_id: str | None
@@ -61,6 +75,12 @@ class Version:
 
 @dataclass
 class ModelState:
+    """One model's registry state, folded from its events (see :func:`fold`).
+
+    ``versions`` maps each version (``v1.2.0``) to its :class:`Version`, deregistered ones
+    included; ``events`` lists every event of the model, oldest first.
+    """
+
     name: str
     versions: dict[str, Version] = field(default_factory=dict)
     # stage -> versions holding it, most recently assigned last; the last one is "the" version
@@ -91,12 +111,24 @@ class ModelState:
 
     @property
     def max_counter(self) -> int:
+        """The highest event counter of the model's tags (0 without any); the next is one more."""
         return max((e.counter or 0 for e in self.events), default=0)
 
     def to_versions(self) -> list[tuple[str, Version]]:
+        """Every version, deregistered ones included, in semver order.
+
+        Returns:
+            ``[(version, info)]``, lowest version first.
+        """
         return sorted(self.versions.items(), key=lambda item: version_key(item[0]))
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the ``registry show --json`` shape).
+
+        Returns:
+            ``{"name", "latest", "deprecated", "stages": {stage: version}, "versions":
+            {version: fields of Version}}``, versions in semver order.
+        """
         return {"name": self.name, "latest": self.latest, "deprecated": self.deprecated,
                 "stages": self.stages,
                 "versions": {v: asdict(i) for v, i in self.to_versions()}}
@@ -106,7 +138,16 @@ MAX_BLOCK_CHARS = 64 << 10  # a tag message's metadata block; longer ones are re
 
 
 def parse_message(message: str) -> dict[str, Any]:
-    """The YAML block gitml writes after the first line (``gitml: {...}``); {} for other tags."""
+    """The YAML block gitml writes into a tag message after its first line.
+
+    Args:
+        message: the whole tag message.
+
+    Returns:
+        The mapping under ``gitml:`` (``run``, ``path``, ``sha256``, ``version``, …), with fields
+        that fail their grammar dropped; ``{}`` for a tag without one, or with one that is not
+        YAML or longer than :data:`MAX_BLOCK_CHARS`.
+    """
     _, sep, rest = message.partition("\n\n")
     if not sep or not rest.startswith("gitml:") or len(rest) > MAX_BLOCK_CHARS:
         return {}
@@ -118,8 +159,11 @@ def parse_message(message: str) -> dict[str, Any]:
 
 
 def _checked_meta(block: dict[str, Any]) -> dict[str, Any]:
-    """Drop the fields of a tag's block that fail their grammar: a tag is anyone's to push, and
-    ``run``, ``path`` and ``sha256`` end up in ``runs:/`` URIs and paths."""
+    """Drop the fields of a tag's block that fail their grammar.
+
+    A tag is anyone's to push, and ``run``, ``path`` and ``sha256`` end up in ``runs:/`` URIs
+    and paths.
+    """
     out = dict(block)
     checks = {"run": check_run_id, "path": check_artifact_path, "sha256": check_digest,
               "version": check_version}
@@ -151,7 +195,18 @@ def _read_event(git: GitRepo, name: str, sha: str) -> dict[str, Any] | None:
 
 
 def load_events(git: GitRepo) -> list[Event]:
-    """Every registry event in the repository, reading only tags not seen before."""
+    """Every registry event in the repository, reading only tags not seen before.
+
+    Tags already read are taken from ``<git-common-dir>/gitml/registry-cache.json``, keyed by
+    name and sha; the cache is rewritten when the tag set changed.
+
+    Args:
+        git: the open repository.
+
+    Returns:
+        The events, in no particular order; tags that are not registry events, or whose
+        object is missing or malformed, are left out.
+    """
     path = git.gitml_dir / CACHE_FILE
     try:
         cache = json.loads(path.read_text())
@@ -177,8 +232,17 @@ def load_events(git: GitRepo) -> list[Event]:
 
 
 def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
-    """One message per tag that looks like a version tag of ``model`` (or of any model) but is not
-    one (``churn@v1.2``, ``churn@v01.0.0``): such tags are no events, but are not dropped unsaid."""
+    """Say which tags look like version tags but are not (``churn@v1.2``, ``churn@v01.0.0``).
+
+    Such tags are no events, but are not dropped unsaid.
+
+    Args:
+        git: the open repository.
+        model: only this model's tags (default: every model's).
+
+    Returns:
+        One message per such tag, in tag name order.
+    """
     found = []
     for name in sorted(git.tags()):
         if model is None or name.startswith(f"{model}@"):
@@ -197,7 +261,21 @@ def _save(path, data) -> None:
 
 
 def fold(events: list[Event], one_stage_per_version: bool = False) -> dict[str, ModelState]:
-    """Registry state from events: versions by registration, stages by the counter order."""
+    """Registry state from events: versions by registration, stages by the counter order.
+
+    A version is registered by its first register event (by time); stage events apply in
+    counter order. A stage event without a version in its block applies to the newest version
+    registered at its commit, and is skipped when there is none.
+
+    Args:
+        events: the events, in any order (see :func:`load_events`).
+        one_stage_per_version: an assignment moves the version out of its other stages
+            (gitml.yaml's ``registry.one_stage_per_version``); otherwise stages are labels and
+            a version may hold several.
+
+    Returns:
+        ``{model name: state}`` for every model that has an event.
+    """
     models: dict[str, ModelState] = {}
     for event in sorted(events, key=lambda e: (e.time or 0, e.tag)):
         model = models.setdefault(event.model, ModelState(event.model))

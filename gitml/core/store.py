@@ -27,8 +27,14 @@ MAX_MANIFEST_BYTES = 64 << 20  # a directory of ~300,000 files
 
 
 def cache_dir(gitml_dir: Path) -> Path:
-    """The local content store of a repository whose gitml folder is ``gitml_dir``
-    (``<git-common-dir>/gitml``): shared by every worktree of the repository."""
+    """The local content store of a repository, shared by every worktree of it.
+
+    Args:
+        gitml_dir: the repository's gitml folder, ``<git-common-dir>/gitml``.
+
+    Returns:
+        ``<gitml_dir>/cache`` (it may not exist yet).
+    """
     return Path(gitml_dir) / "cache"
 
 
@@ -41,6 +47,13 @@ def gc_guard(cache: Path, exclusive: bool = False) -> Iterator[None]:
     object in the instant a writer decided to reuse it. An ``flock`` is released by the kernel
     when its holder dies, so a killed process never leaves this lock behind. Where ``fcntl``
     does not exist (Windows) the guard does nothing and gc relies on its grace period alone.
+
+    Args:
+        cache: the content store's folder (created when missing).
+        exclusive: take the lock exclusively (gc) rather than shared (a writer).
+
+    Yields:
+        Nothing; the lock is held for the block.
     """
     try:
         import fcntl
@@ -59,6 +72,13 @@ def gc_guard(cache: Path, exclusive: bool = False) -> Iterator[None]:
 def object_path(cache: Path, digest: str) -> Path:
     """Where object ``digest`` lives in the cache.
 
+    Args:
+        cache: the content store's folder.
+        digest: the object's sha256, hex.
+
+    Returns:
+        ``<cache>/sha256/<digest[:2]>/<digest[2:]>`` (it may not exist).
+
     Raises:
         BadInputError: ``digest`` is not 64 lowercase hex (it must never become a path).
     """
@@ -67,7 +87,14 @@ def object_path(cache: Path, digest: str) -> Path:
 
 
 def iter_objects(cache: Path):
-    """Every object digest in the local cache (names that are not digests are ignored)."""
+    """Every object digest in the local cache (names that are not digests are ignored).
+
+    Args:
+        cache: the content store's folder.
+
+    Yields:
+        sha256 digests (hex), in sorted order.
+    """
     root = cache / "sha256"
     for shard in sorted(root.iterdir()) if root.is_dir() else []:
         if len(shard.name) == 2:
@@ -81,7 +108,13 @@ def freshen(path: Path) -> bool:
 
     ``gc`` spares objects younger than its grace period, so an object that a new run reuses
     cannot be collected between the moment the run stores it and the moment it is committed.
-    Returns False when the object does not exist (any more).
+
+    Args:
+        path: the object's file in the cache.
+
+    Returns:
+        True when the object is there (freshened, or on a cache shared read-only); False when
+        it does not exist (any more).
     """
     try:
         os.utime(path)
@@ -93,7 +126,17 @@ def freshen(path: Path) -> bool:
 
 
 def hash_file(path: str | os.PathLike) -> str:
-    """sha256 of a file, streamed in chunks."""
+    """sha256 of a file, streamed in chunks of :data:`CHUNK` bytes.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The digest, 64 lowercase hex.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
@@ -102,7 +145,18 @@ def hash_file(path: str | os.PathLike) -> str:
 
 
 def put_bytes(cache: Path, data: bytes) -> str:
-    """Store bytes; return their sha256."""
+    """Store bytes in the cache (written to a temporary name, then renamed in; read-only).
+
+    Args:
+        cache: the content store's folder.
+        data: the object's bytes.
+
+    Returns:
+        Their sha256, hex: the object's name.
+
+    Raises:
+        OSError: the cache cannot be written.
+    """
     digest = hashlib.sha256(data).hexdigest()
     target = object_path(cache, digest)
     with gc_guard(cache):
@@ -112,7 +166,18 @@ def put_bytes(cache: Path, data: bytes) -> str:
 
 
 def put_file(cache: Path, path: str | os.PathLike) -> tuple[str, int]:
-    """Copy one file into the cache, hashing while copying; return ``(sha256, size)``."""
+    """Copy one file into the cache, hashing while copying (one read of the file).
+
+    Args:
+        cache: the content store's folder.
+        path: the file to store.
+
+    Returns:
+        ``(sha256 hex, size in bytes)``.
+
+    Raises:
+        OSError: the file cannot be read or the cache written; no partial object is left.
+    """
     tmp_dir = cache / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -140,7 +205,24 @@ def put_file(cache: Path, path: str | os.PathLike) -> tuple[str, int]:
 
 
 def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
-    """Store a file or a directory; return its ``artifacts.yaml`` entry (kind, sha256, size)."""
+    """Store a file or a directory; return its ``artifacts.yaml`` entry.
+
+    A directory is stored as each of its files plus a canonical JSON manifest (``{"files":
+    [{"mode", "path", "sha256", "size"}]}``), itself stored by hash.
+
+    Args:
+        cache: the content store's folder.
+        path: a file or a directory.
+
+    Returns:
+        ``{"kind": "file", "sha256", "size"}`` for a file; ``{"kind": "dir", "sha256" (the
+        manifest's), "size" (bytes of all files), "files" (their count)}`` for a directory.
+
+    Raises:
+        BadInputError: ``path`` does not exist, or a file in the directory has a name an
+            artifact path cannot hold (checked before anything is stored).
+        OSError: a file cannot be read or the cache written.
+    """
     source = Path(path)
     if source.is_file():
         digest, size = put_file(cache, source)
@@ -191,6 +273,13 @@ def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
 
     Every entry must have a safe relative ``path``, a 64-hex ``sha256``, a non-negative
     integer ``size`` and an integer ``mode``; a manifest is at most :data:`MAX_MANIFEST_BYTES`.
+
+    Args:
+        data: the manifest's bytes.
+        where: what the manifest belongs to, for errors (``"run 1a2b3c4d model"``).
+
+    Returns:
+        The entries: ``{"path", "sha256", "size", "mode"}`` mappings as stored.
 
     Raises:
         GitmlError: the manifest is malformed or names an unsafe path or digest.

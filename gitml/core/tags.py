@@ -36,7 +36,11 @@ CANDIDATE = re.compile(r"[@#]")
 
 @dataclass(frozen=True)
 class TagName:
-    """A parsed registry tag name."""
+    """A parsed registry tag name (GTO's grammar, see the module docstring).
+
+    ``version`` is set for register and deregister events, ``stage`` and ``counter`` for
+    assign and unassign events; ``counter`` may be set for a deprecation.
+    """
 
     kind: str  # register | deregister | assign | unassign | deprecate
     model: str
@@ -46,7 +50,15 @@ class TagName:
 
 
 def parse_tag(name: str) -> TagName | None:
-    """The registry event a tag name stands for, or None when it is not a registry tag."""
+    """The registry event a tag name stands for.
+
+    Args:
+        name: a tag name, without ``refs/tags/``.
+
+    Returns:
+        The event, or None when the name is not a registry tag (a release tag, or a version
+        tag whose version is not semver: see :func:`tag_problem`).
+    """
     if not CANDIDATE.search(name):
         return None
     if m := _VERSION.match(name):
@@ -65,6 +77,12 @@ def tag_problem(name: str) -> str | None:
 
     Such a tag is no registry event (GTO ignores it too), but it is reported rather than
     silently dropped: it was most likely meant as a version.
+
+    Args:
+        name: a tag name, without ``refs/tags/``.
+
+    Returns:
+        One sentence naming the tag and its version, or None.
     """
     m = _VERSION.match(name)
     if m is None or _semver(m["version"]) is not None:
@@ -74,7 +92,18 @@ def tag_problem(name: str) -> str | None:
 
 
 def format_tag(event: TagName) -> str:
-    """The tag name of an event (the inverse of :func:`parse_tag`)."""
+    """The tag name of an event (the inverse of :func:`parse_tag`).
+
+    Args:
+        event: the event; ``version`` for register/deregister, ``stage`` and ``counter`` for
+            assign/unassign.
+
+    Returns:
+        The tag name (``churn@v1.2.0``, ``churn#prod#5``, ``churn@deprecated``).
+
+    Raises:
+        BadInputError: a bad model name, version or stage, or an unknown kind.
+    """
     check_model(event.model)
     if event.kind in ("register", "deregister"):
         check_version(event.version or "")
@@ -89,6 +118,18 @@ def format_tag(event: TagName) -> str:
 
 
 def check_model(name: str) -> str:
+    """Validate a model name (GTO's grammar).
+
+    Args:
+        name: lowercase letters, digits and ``-``, not starting or ending with ``-``; nested
+            with ``/`` (``nlp/sentiment``).
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        BadInputError: it does not fit the grammar.
+    """
     if not isinstance(name, str) or not re.fullmatch(NAME, name):
         raise BadInputError(f"invalid model name {name!r}",
                             hint="lowercase letters, digits and '-', nested with '/': nlp/sentiment")
@@ -96,6 +137,18 @@ def check_model(name: str) -> str:
 
 
 def check_stage(name: str) -> str:
+    """Validate a stage name.
+
+    Args:
+        name: lowercase letters, digits and ``-``, starting with a letter and not shaped like
+            a version (``v1``).
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        BadInputError: it does not fit the grammar.
+    """
     if not isinstance(name, str) or not re.fullmatch(STAGE, name) or re.fullmatch(r"v[0-9].*", name):
         raise BadInputError(f"invalid stage name {name!r}",
                             hint="lowercase letters, digits and '-', starting with a letter, not like a version")
@@ -107,6 +160,15 @@ def check_version(text: str) -> str:
 
     Pre-release and build parts are allowed (``v1.0.0-rc.1``, ``v2.0.0-alpha+build.5``); a version
     git cannot hold in a tag name (one ending in ``.lock``) is refused.
+
+    Args:
+        text: the version, with or without its ``v``.
+
+    Returns:
+        The version with its ``v``.
+
+    Raises:
+        BadInputError: not semver, or not a string.
     """
     if not isinstance(text, str):
         raise BadInputError(f"invalid version {text!r}", hint="use semver: v1.2.0 or v1.2.0-rc.1")
@@ -133,6 +195,15 @@ def version_key(version: str) -> tuple[Any, str]:
 
     Semver gives versions differing only in build metadata equal precedence; the text breaks
     that tie so that orders (and ``latest``) never depend on the order tags were listed in.
+
+    Args:
+        version: a version with its ``v``.
+
+    Returns:
+        ``(semver.Version, version)``, comparable with other keys.
+
+    Raises:
+        BadInputError: ``version`` is not semver with a ``v``.
     """
     parsed = _semver(version)
     if parsed is None:
@@ -147,6 +218,17 @@ def bump(version: str | None, part: str = "patch") -> str:
     for minor). From a pre-release, the next version is the first release of that part not
     below it: ``v1.0.0-rc.1`` -> ``v1.0.0`` for any part, ``v1.2.0-rc.1`` -> ``v1.2.0`` (patch,
     minor) or ``v2.0.0`` (major). Build metadata is dropped.
+
+    Args:
+        version: the current version with its ``v``, or None for a model without versions.
+        part: ``patch``, ``minor`` or ``major``.
+
+    Returns:
+        The next version with its ``v``; without a current one ``v0.0.1``, ``v0.1.0`` or
+        ``v1.0.0``.
+
+    Raises:
+        BadInputError: an unknown ``part``, or ``version`` is not semver.
     """
     if part not in ("patch", "minor", "major"):
         raise BadInputError(f"unknown bump {part!r}", hint="patch, minor or major")
