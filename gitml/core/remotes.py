@@ -47,12 +47,26 @@ def is_secret_option(name: str) -> bool:
     """Whether a storage option looks like a credential (never written to gitml.yaml, masked).
 
     The rule is :func:`gitml.core.urls.is_secret_name`, shared with URL query parameters.
+
+    Args:
+        name: the option's name (``secret_access_key``).
+
+    Returns:
+        True when it names a credential.
     """
     return urls.is_secret_name(name)
 
 
 def option_value(text: str) -> object:
-    """A storage option typed as text (CLI, git config): ``false`` -> False, ``3`` -> 3, else text."""
+    """A storage option typed as text (CLI, git config), as the fsspec backend should get it.
+
+    Args:
+        text: the value as typed.
+
+    Returns:
+        True or False for ``true``/``false`` (any case), an int for a plain decimal integer
+        (not ``007``), else the text unchanged.
+    """
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -65,8 +79,11 @@ def option_value(text: str) -> object:
 class Remote:
     """One artifact remote, merged from gitml.yaml and git config.
 
-    Its fields hold the real values (backends need them); its ``repr`` is masked, so a log line
-    or a traceback does not show a credential.
+    ``url`` is an fsspec URL or a folder (a relative one is made absolute from the work tree's
+    root); ``options`` are fsspec storage options; ``scope`` is ``"team"`` (gitml.yaml) or
+    ``"local"`` (git config only); ``default`` says whether it is the default remote. Its
+    fields hold the real values (backends need them); its ``repr`` is masked, so a log line or
+    a traceback does not show a credential.
     """
 
     name: str
@@ -85,6 +102,12 @@ def masked(remote: Remote) -> Remote:
 
     An option named like a secret (:func:`is_secret_option`) is masked whole, at any depth of
     nested mappings; a text value elsewhere has the URLs and secret parameters in it masked.
+
+    Args:
+        remote: the remote, with its real values.
+
+    Returns:
+        A new :class:`Remote`; ``remote`` is not changed.
     """
     return Remote(remote.name, urls.mask_url(remote.url), _masked_value(remote.options),
                   remote.scope, remote.default)
@@ -99,7 +122,15 @@ def _masked_value(value: object) -> object:
 
 
 def remote_secrets(remote: Remote) -> list[str]:
-    """Every secret string of ``remote`` (from its URL and options), to redact backend messages."""
+    """Every secret string of ``remote`` (from its URL and options), to redact backend messages.
+
+    Args:
+        remote: the remote, with its real values.
+
+    Returns:
+        The secrets as written and in the forms a backend may quote them (see
+        :func:`gitml.core.urls.secret_values`); pass them to :func:`gitml.core.urls.mask_text`.
+    """
     found = urls.secret_values(remote.url)
 
     def walk(value: object, secret: bool) -> None:
@@ -119,7 +150,15 @@ def remote_secrets(remote: Remote) -> list[str]:
 
 
 def committed_credentials(url: str, options: dict[str, object]) -> list[str]:
-    """What of a remote must not be committed, described without showing it; ``[]`` if nothing."""
+    """What of a remote must not be committed, described without showing it.
+
+    Args:
+        url: the remote's URL.
+        options: its storage options, nested mappings included.
+
+    Returns:
+        One description per credential (``"credential-like option 'key'"``); ``[]`` if none.
+    """
     found = urls.credentials(url)
 
     def walk(value: object, where: str) -> None:
@@ -141,6 +180,18 @@ def committed_credentials(url: str, options: dict[str, object]) -> list[str]:
 
 
 def check_remote_name(name: str) -> str:
+    """Validate an artifact remote's name.
+
+    Args:
+        name: 1 to 64 characters: letters, digits, ``.``, ``_`` or ``-``, starting with a
+            letter or digit.
+
+    Returns:
+        ``name`` unchanged.
+
+    Raises:
+        BadInputError: it does not fit.
+    """
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise BadInputError(f"invalid remote name {name!r}", hint="use letters, digits, '.', '_' or '-'")
     return name
@@ -185,7 +236,20 @@ def _local_remotes(repo: GitRepo) -> tuple[dict[str, Remote], str | None]:
 
 
 def list_remotes(repo: GitRepo) -> list[Remote]:
-    """Every configured remote: gitml.yaml's, then git config's on top (options merged)."""
+    """Every configured remote: gitml.yaml's, then git config's on top (options merged).
+
+    The default is git config's ``gitml.defaultRemote``, else gitml.yaml's ``default_remote``,
+    else the only remote.
+
+    Args:
+        repo: the open repository.
+
+    Returns:
+        The remotes, by name.
+
+    Raises:
+        BadInputError: gitml.yaml is invalid or names a remote badly.
+    """
     team, team_default = _team_remotes(repo.root)
     local, local_default = _local_remotes(repo)
     merged = dict(team)
@@ -214,6 +278,13 @@ def _anchor(repo: GitRepo, url: str) -> str:
 def get_remote(repo: GitRepo, name: str | None = None) -> Remote:
     """The named remote, or the default one.
 
+    Args:
+        repo: the open repository.
+        name: the remote's name (default: the default remote).
+
+    Returns:
+        The remote, with its real values.
+
     Raises:
         BadInputError: no such remote, or no default when ``name`` is None.
     """
@@ -237,6 +308,19 @@ def add_remote(
     default: bool = False, local: bool = False,
 ) -> Remote:
     """Add (or replace) a remote in gitml.yaml, or with ``local`` in the repository's git config.
+
+    gitml.yaml is edited in place: comments, order and every other line stay as written.
+
+    Args:
+        repo: the open repository.
+        name: the remote's name (see :func:`check_remote_name`).
+        url: an fsspec URL (``s3://bucket/prefix``) or a folder.
+        options: fsspec storage options; text values are typed by :func:`option_value`.
+        default: make it the default remote.
+        local: write it to git config (personal) instead of gitml.yaml (committed).
+
+    Returns:
+        The remote as :func:`list_remotes` now reads it.
 
     Raises:
         BadInputError: a bad name or empty URL; or, for gitml.yaml, a credential in the URL
@@ -267,7 +351,17 @@ def add_remote(
 
 
 def remove_remote(repo: GitRepo, name: str) -> None:
-    """Remove a remote from gitml.yaml and git config (wherever it is)."""
+    """Remove a remote from gitml.yaml and git config (wherever it is).
+
+    When it was the default, the default setting goes with it.
+
+    Args:
+        repo: the open repository.
+        name: the remote's name.
+
+    Raises:
+        BadInputError: no remote of that name.
+    """
     in_team = name in (load_config(repo.root).raw.get("remotes") or {})
     local = repo.config_sections("gitml").get(f"remote.{name}")
     if not in_team and local is None:
@@ -332,8 +426,10 @@ def _edit_team_config(root: Path, name: str, spec: dict | None, make_default: bo
 
 def _remote_edits(doc, lines: list[str], name: str, spec: dict | None,
                   current: dict) -> list[tuple[int, int, list[str]]]:
-    """Line edits ``(start, end, new lines)`` that put ``spec`` under ``remotes.name`` (or drop it);
-    ``current`` is the remotes as gitml read them (plain values)."""
+    """Line edits ``(start, end, new lines)`` that put ``spec`` under ``remotes.name`` (or drop it).
+
+    ``current`` is the remotes as gitml read them (plain values).
+    """
     from ruamel.yaml.comments import CommentedMap
 
     remotes = doc.get("remotes")
@@ -367,8 +463,10 @@ def _top_edit(doc, lines: list[str], key: str, value: object) -> tuple[int, int,
 
 
 def _top_span(doc, lines: list[str], key: str) -> tuple[int, int]:
-    """The lines of top-level ``key``: its own line to its last line of content (comments and
-    blank lines after it belong to what follows)."""
+    """The lines of top-level ``key``: its own line to its last line of content.
+
+    Comments and blank lines after it belong to what follows.
+    """
     keys = list(doc)
     start = doc.lc.key(key)[0]
     at = keys.index(key)

@@ -28,7 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def tracking_ref(remote: str) -> str:
-    """The remote-tracking runs ref of git remote ``remote``: ``refs/gitml/remotes/<remote>/runs``."""
+    """The remote-tracking runs ref of a git remote.
+
+    Args:
+        remote: the git remote's name.
+
+    Returns:
+        ``refs/gitml/remotes/<remote>/runs``.
+    """
     return f"refs/gitml/remotes/{remote}/runs"
 
 
@@ -43,19 +50,37 @@ class BadEntry(str):
     problem: str
 
     def __new__(cls, sha: str, problem: str) -> BadEntry:
+        """The entry's object id (hex), carrying ``problem``: one line saying what is wrong."""
         obj = super().__new__(cls, sha)
         obj.problem = problem
         return obj
 
 
 def display_key(key: str) -> str:
-    """A key as it can be shown on one line and stored: control characters and bytes that are
-    not UTF-8 are backslash-escaped (``runs/ab/a\\nb``); ``gitml runs delete`` takes this form."""
+    """A key as it can be shown on one line and stored.
+
+    Control characters and bytes that are not UTF-8 are backslash-escaped (a newline in a name
+    shows as a backslash and ``n``); ``gitml runs delete`` takes this form.
+
+    Args:
+        key: a run id, or the path of a bad entry (``runs/ab/<name>``).
+
+    Returns:
+        The key, escaped where needed (see :func:`gitml.core.ids.printable`).
+    """
     return printable(key)
 
 
 def write_run_tree(repo: GitRepo, files: dict[str, bytes]) -> str:
-    """Store a run directory's files as blobs and a tree; return the tree's sha."""
+    """Store a run directory's files as blobs and a tree.
+
+    Args:
+        repo: the open repository.
+        files: ``{file name: bytes}``, as :func:`gitml.core.formats.run_files` gives them.
+
+    Returns:
+        The tree's sha; nothing points at it until :func:`commit_runs`.
+    """
     return repo.write_tree({name: (BLOB_MODE, repo.write_blob(data)) for name, data in files.items()})
 
 
@@ -67,6 +92,15 @@ def read_run_files(repo: GitRepo, tree_sha: str, names: tuple[str, ...] | None =
     only regular files; a file over its bound is not read at all and comes back as a
     :class:`~gitml.core.formats.TooLarge` for the parser to refuse.
 
+    Args:
+        repo: the open repository.
+        tree_sha: the run folder's tree sha (a :class:`BadEntry` raises its problem).
+        names: the files to read (default: every file the format defines).
+        run_id: the run, for errors.
+
+    Returns:
+        ``{file name: bytes}`` of the files present.
+
     Raises:
         CorruptRunError: the entry is not a readable run folder (see :class:`BadEntry`).
     """
@@ -75,8 +109,17 @@ def read_run_files(repo: GitRepo, tree_sha: str, names: tuple[str, ...] | None =
 
 def read_runs_files(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...] | None = None
                     ) -> dict[str, dict[str, bytes]]:
-    """:func:`read_run_files` for many runs (``{run id: tree sha}``), sizing every blob with one
-    ``git cat-file --batch-check`` before reading any.
+    """:func:`read_run_files` for many runs, sizing every blob with one git process first.
+
+    The sizes come from one ``git cat-file --batch-check`` before any blob is read.
+
+    Args:
+        repo: the open repository.
+        trees: ``{run id: tree sha}``.
+        names: the files to read (default: every file the format defines).
+
+    Returns:
+        ``{run id: {file name: bytes}}``.
 
     Raises:
         CorruptRunError: one of the entries is not a readable run folder.
@@ -113,8 +156,19 @@ def read_runs_files(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...]
 
 def read_runs_or_errors(repo: GitRepo, trees: dict[str, str], names: tuple[str, ...] | None = None
                         ) -> dict[str, dict[str, bytes] | CorruptRunError]:
-    """:func:`read_runs_files`, where a run folder that cannot be read maps to its error instead of
-    failing the batch: one batch for all, then one by one only when some run is broken."""
+    """:func:`read_runs_files`, where a run folder that cannot be read maps to its error.
+
+    One batch for all, then one by one only when some run is broken, so one bad run does not
+    fail the others.
+
+    Args:
+        repo: the open repository.
+        trees: ``{run id or entry key: tree sha}``.
+        names: the files to read (default: every file the format defines).
+
+    Returns:
+        ``{key: {file name: bytes} or the CorruptRunError for that key}``.
+    """
     try:
         return dict(read_runs_files(repo, trees, names))
     except CorruptRunError:
@@ -132,10 +186,23 @@ def bulk_read_runs(
 ) -> dict[str, dict[str, bytes]]:
     """Read the files ``names`` of many runs at ``tip`` with two git processes in all.
 
-    Used when an index sync has thousands of runs to read; ``ids=None`` reads every run.
-    Entries that are not ``runs/<shard>/<run id>/<file>`` are skipped, and a file over its
-    bound is not read: it comes back as a :class:`~gitml.core.formats.TooLarge` for the parser
-    to refuse.
+    Used when an index sync has thousands of runs to read. Entries that are not
+    ``runs/<shard>/<run id>/<file>`` are skipped, and a file over its bound is not read: it
+    comes back as a :class:`~gitml.core.formats.TooLarge` for the parser to refuse (a file that
+    is not a regular blob as a :class:`~gitml.core.formats.NotAFile`).
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit sha.
+        ids: the run ids to read; None reads every run.
+        names: the files to read (``("run.yaml", "metrics.yaml")``).
+
+    Returns:
+        ``{run id: {file name: bytes}}`` for the runs that have any of those files.
+
+    Raises:
+        GitmlError: git failed (``tip`` does not resolve).
+        KeyError: a blob is missing from the repository.
     """
     listing = repo.ls_tree_sized(tip, "runs")
     wanted: dict[str, list[tuple[str, str | TooLarge]]] = {}
@@ -174,7 +241,15 @@ def _subtree(repo: GitRepo, tree_sha: str | None, name: str) -> dict[str, tuple[
 
 
 def runs_tree(repo: GitRepo, tip: str | None) -> str | None:
-    """The sha of the ``runs/`` tree of a runs-ref commit, or None when it has no runs."""
+    """The sha of the ``runs/`` tree of a runs-ref commit.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit sha, or None.
+
+    Returns:
+        The tree's sha, or None when ``tip`` is None or has no ``runs/`` folder.
+    """
     if tip is None:
         return None
     root, _, _ = repo.read_commit(tip)
@@ -183,12 +258,36 @@ def runs_tree(repo: GitRepo, tip: str | None) -> str | None:
 
 
 def run_entry(repo: GitRepo, tip: str | None, run_id: str) -> tuple[int, str] | None:
-    """``(mode, sha)`` of whatever sits at ``runs/<shard>/<run_id>`` at ``tip``, well formed or not."""
+    """What sits at ``runs/<shard>/<run_id>`` at ``tip``, well formed or not.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit sha, or None.
+        run_id: a full run id.
+
+    Returns:
+        ``(mode, sha)`` of the entry, or None when there is none.
+
+    Raises:
+        BadInputError: ``run_id`` is not a full run id.
+    """
     return _subtree(repo, runs_tree(repo, tip), shard(run_id)).get(run_id)
 
 
 def run_tree(repo: GitRepo, tip: str | None, run_id: str) -> str | None:
-    """The tree sha of one run's directory at ``tip``, or None when the run is not there."""
+    """The tree sha of one run's directory at ``tip``.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit sha, or None.
+        run_id: a full run id.
+
+    Returns:
+        The sha, or None when the run is not there (or its entry is not a folder).
+
+    Raises:
+        BadInputError: ``run_id`` is not a full run id.
+    """
     entry = run_entry(repo, tip, run_id)
     return entry[1] if entry and entry[0] == TREE_MODE else None
 
@@ -199,6 +298,15 @@ def shard_runs(repo: GitRepo, name: str, entry: tuple[int, str]) -> dict[str, st
     Whatever a stranger put under ``runs/`` — a file where a shard folder should be, a name that
     is not a run id, a run id in the wrong shard, a file where a run folder should be — comes
     back as a :class:`BadEntry`, so it is reported by name while every other run still works.
+
+    Args:
+        repo: the open repository.
+        name: the entry's name under ``runs/`` (a shard: two hex digits).
+        entry: its ``(mode, sha)``.
+
+    Returns:
+        ``{run id: tree sha}`` for its runs, and ``{key: BadEntry}`` for what is wrong, keyed
+        by run id or by path (``runs/<name>``, ``runs/<name>/<entry>``).
     """
     mode, sha = entry
     here = display_key(f"runs/{name}")
@@ -223,9 +331,15 @@ def shard_runs(repo: GitRepo, name: str, entry: tuple[int, str]) -> dict[str, st
 
 
 def iter_run_trees(repo: GitRepo, tip: str | None, bad: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
-    """Yield ``(run id, tree sha)`` for every well-formed run at ``tip``, in id order.
+    """Every well-formed run at ``tip``, in id order.
 
-    Malformed entries are skipped; pass ``bad`` to collect them (``{key: problem}``).
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit sha, or None (no runs).
+        bad: filled with ``{key: problem}`` for each malformed entry, which is skipped.
+
+    Yields:
+        ``(run id, tree sha)``.
     """
     top = runs_tree(repo, tip)
     if top is None:
@@ -240,9 +354,16 @@ def iter_run_trees(repo: GitRepo, tip: str | None, bad: dict[str, str] | None = 
 
 
 def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[dict[str, str], set[str]]:
-    """Runs changed or added (``{key: tree}``) and removed between two tips; reads only changed shards.
+    """Runs changed or added, and removed, between two tips; reads only changed shards.
 
-    A malformed entry shows in ``changed`` as a :class:`BadEntry` under its key.
+    Args:
+        repo: the open repository.
+        old_tip: the older runs-ref commit, or None (no runs).
+        new_tip: the newer one, or None.
+
+    Returns:
+        ``(changed, removed)``: ``{key: tree sha at new_tip}`` for runs added or changed (a
+        malformed entry as a :class:`BadEntry` under its key), and the keys gone at ``new_tip``.
     """
     old_top, new_top = runs_tree(repo, old_tip), runs_tree(repo, new_tip)
     changed: dict[str, str] = {}
@@ -269,9 +390,20 @@ def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[
 def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]) -> str:
     """Build the root tree of ``tip`` with ``changes`` applied.
 
-    ``changes`` maps a run id to its new tree sha, or to None to remove it; a key
-    ``runs/<name>`` or ``runs/<shard>/<name>`` (a :class:`BadEntry`'s key) can only be removed.
     A run written into a shard whose entry is not a folder replaces that entry.
+
+    Args:
+        repo: the open repository.
+        tip: the runs-ref commit to start from, or None (an empty tree).
+        changes: ``{run id: new tree sha, or None to remove it}``; a key ``runs/<name>`` or
+            ``runs/<shard>/<name>`` (a :class:`BadEntry`'s key) can only be removed.
+
+    Returns:
+        The sha of the new root tree (written, not committed).
+
+    Raises:
+        BadInputError: a ``runs/…`` key with a tree, or one that is not such a path.
+        KeyError: an object the tip leads to is missing.
     """
     root = repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
     top_sha = root["runs"][1] if "runs" in root and root["runs"][0] == TREE_MODE else None
@@ -322,6 +454,17 @@ def commit_runs(
 
     Retries a lost compare-and-swap (or a held lock) in :func:`gitml.core.cas.attempts`, each
     time rebuilding the changed trees on the newest tip.
+
+    Args:
+        repo: the open repository.
+        changes: ``{run id: run folder tree sha, or None to remove the run}`` (see
+            :func:`apply_changes` for removing bad entries).
+        message: the commit message (``run <id>: <name>``).
+        ref: the ref to move.
+        when: the commit time, POSIX seconds (default: now).
+
+    Returns:
+        The sha of the new commit, now the ref's tip.
 
     Raises:
         MissingObjectError: an object the tip or ``changes`` lead to is still missing after
@@ -381,6 +524,15 @@ def merge_changes(repo: GitRepo, ours: str, theirs: str, base: str | None) -> di
     changed on the other, the changed copy is kept; changed on both sides, the copy whose
     ``run.yaml`` has the later ``updated`` wins (ties: the greater tree id), and the other copy
     stays in history. Nothing is ever lost silently.
+
+    Args:
+        repo: the open repository.
+        ours: the local runs-ref commit sha.
+        theirs: the other side's.
+        base: their merge base, or None when they share no history.
+
+    Returns:
+        ``{run id: tree sha or None}`` to pass to :func:`apply_changes` on ``ours``.
     """
     mine = dict(iter_run_trees(repo, ours))
     other = dict(iter_run_trees(repo, theirs))

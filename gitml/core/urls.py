@@ -47,6 +47,12 @@ def is_secret_name(name: str) -> bool:
     ``_key`` or ``signature``; names containing ``secret``, ``password``, ``passwd``,
     ``passphrase``, ``token``, ``credential``, ``access_key``, ``api_key``, ``private_key``,
     ``account_key`` or ``connection_string``.
+
+    Args:
+        name: the parameter's or option's name, as written.
+
+    Returns:
+        True when the name says its value is a credential.
     """
     text = unquote_plus(str(name)).lower()
     squeezed = re.sub(r"[^a-z0-9]", "", text)
@@ -73,10 +79,12 @@ class Url:
 
     @property
     def user(self) -> str | None:
+        """The user info up to its first ``:`` (None without user info)."""
         return None if self.userinfo is None else self.userinfo.split(":", 1)[0]
 
     @property
     def password(self) -> str | None:
+        """The user info after its first ``:`` (None without one)."""
         if self.userinfo is None or ":" not in self.userinfo:
             return None
         return self.userinfo.split(":", 1)[1]
@@ -88,7 +96,14 @@ class Url:
 
 
 def parse_url(text: str) -> Url:
-    """Split ``text`` (any string) into a :class:`Url`; never raises, never loses a character."""
+    """Split ``text`` (any string) into a :class:`Url`; never raises, never loses a character.
+
+    Args:
+        text: a URL, an scp-like ``[user@]host:path``, a path, or anything else.
+
+    Returns:
+        The parts; ``format_url(parse_url(text)) == text``.
+    """
     match = _SCHEME.match(text)
     if match:
         return _parse_hierarchical(match.group(1), text[match.end():])
@@ -134,7 +149,14 @@ def _hides_userinfo(authority: str) -> bool:
 
 
 def format_url(url: Url) -> str:
-    """The text of ``url``: ``format_url(parse_url(text)) == text`` for every text."""
+    """The text of ``url``: ``format_url(parse_url(text)) == text`` for every text.
+
+    Args:
+        url: the parts.
+
+    Returns:
+        The URL as text.
+    """
     user = "" if url.userinfo is None else url.userinfo + "@"
     if url.scp:
         return f"{user}{url.host}:{url.path}"
@@ -178,7 +200,15 @@ def _stripped_params(params: str | None) -> str | None:
 
 
 def credentials(text: str) -> list[str]:
-    """What in ``text`` (a URL) is a credential, described without showing it; ``[]`` if nothing."""
+    """What in ``text`` (a URL) is a credential, described without showing it.
+
+    Args:
+        text: a URL.
+
+    Returns:
+        One description per credential (``"the secret query parameter 'sig' in the URL"``);
+        ``[]`` if none.
+    """
     url = parse_url(text)
     found = []
     if url.login and url.password is not None:
@@ -191,8 +221,15 @@ def credentials(text: str) -> list[str]:
 
 
 def mask_url(text: str) -> str:
-    """``text`` with every credential replaced by ``***`` (for display): user info, or only the
-    password for ssh-like URLs, and the values of secret query and fragment parameters."""
+    """``text`` with every credential replaced by ``***``, for display.
+
+    Args:
+        text: a URL.
+
+    Returns:
+        The URL with its user info masked (only the password for ssh-like URLs) and the values
+        of secret query and fragment parameters masked; ``text`` itself when it has none.
+    """
     url = parse_url(text)
     if not (url.userinfo or url.query or url.fragment):
         return text
@@ -206,9 +243,16 @@ def mask_url(text: str) -> str:
 
 
 def strip_url(text: str) -> str:
-    """``text`` without its credentials (for records): the user info, or only the password for
-    ssh-like URLs (``git@github.com:org/repo`` stays as is), and secret query and fragment
-    parameters; a query or fragment left empty goes too."""
+    """``text`` without its credentials, for records.
+
+    Args:
+        text: a URL.
+
+    Returns:
+        The URL without its user info (only without the password for ssh-like URLs:
+        ``git@github.com:org/repo`` stays as is) and without secret query and fragment
+        parameters; a query or fragment left empty goes too.
+    """
     url = parse_url(text)
     if not (url.userinfo is not None or url.query or url.fragment):
         return text
@@ -218,8 +262,15 @@ def strip_url(text: str) -> str:
 
 
 def secret_values(text: str) -> list[str]:
-    """The secret substrings of a URL, as written, percent-decoded and split at ``/?#@:``, to
-    redact free text (a backend's message may quote any of them)."""
+    """The secret substrings of a URL, to redact free text (a backend's message may quote them).
+
+    Args:
+        text: a URL.
+
+    Returns:
+        Each secret as written, percent-decoded and split at ``/?#@:``, without duplicates or
+        empty strings, longest first.
+    """
     url = parse_url(text)
     found = []
     if url.login:
@@ -236,8 +287,17 @@ def secret_values(text: str) -> list[str]:
 
 
 def mask_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Free text (an error message) with URLs masked, secret ``name=value`` parameters masked,
-    and every string of ``secrets`` at least 4 characters long replaced by ``***``."""
+    """Mask the credentials in free text (an error message).
+
+    Args:
+        text: any text.
+        secrets: strings to replace wherever they occur (see :func:`secret_values`); those
+            shorter than 4 characters are left alone, as they would mask ordinary words.
+
+    Returns:
+        The text with ``secrets`` replaced by ``***``, every URL masked by :func:`mask_url`, and
+        the value of every secret ``name=value`` parameter masked.
+    """
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     text = _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)

@@ -69,9 +69,11 @@ class ObjectRef:
 
 @dataclass
 class Referenced:
-    """What runs reference: one :class:`ObjectRef` per object, and ``refused``: ``{run id:
-    problem}`` for runs that cannot be read (a bad record or manifest), so that one bad run
-    never hides the others."""
+    """What runs reference: one :class:`ObjectRef` per object, and the runs that were refused.
+
+    ``refused`` is ``{run id: problem}`` for runs that cannot be read (a bad record or
+    manifest), so that one bad run never hides the others.
+    """
 
     refs: list[ObjectRef] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
@@ -84,6 +86,8 @@ Fetcher = Callable[[list[ObjectRef]], None]
 
 class Workspace:
     """One repository with everything gitml keeps beside it. See the module docstring.
+
+    Prefer :func:`open_workspace`, which closes what it opened.
 
     Args:
         repo: an open repository; the workspace closes it on :meth:`close` only if ``owns_repo``.
@@ -99,6 +103,12 @@ class Workspace:
     @classmethod
     def open(cls, path: str | os.PathLike | None = None) -> Workspace:
         """Open the repository containing ``path`` (default: the current directory).
+
+        Args:
+            path: any path inside the work tree.
+
+        Returns:
+            A workspace that owns its repository: :meth:`close` closes it.
 
         Raises:
             NotARepositoryError: ``path`` is not inside a git work tree.
@@ -147,13 +157,27 @@ class Workspace:
         return self._config
 
     def remotes(self) -> list[Remote]:
-        """The artifact remotes: gitml.yaml's and the personal ones in git config, merged."""
+        """The artifact remotes: gitml.yaml's and the personal ones in git config, merged.
+
+        Returns:
+            The remotes, by name (see :func:`gitml.core.remotes.list_remotes`).
+
+        Raises:
+            BadInputError: gitml.yaml is invalid.
+        """
         from gitml.core.remotes import list_remotes
 
         return list_remotes(self.repo)
 
     def remote(self, name: str | None = None) -> Remote:
         """The artifact remote ``name``, or the default one.
+
+        Args:
+            name: the remote's name (default: the default remote).
+
+        Returns:
+            The remote, with its real values: credentials included (display
+            :func:`gitml.core.remotes.masked` instead).
 
         Raises:
             BadInputError: no such remote, or no default when ``name`` is None.
@@ -180,6 +204,12 @@ class Workspace:
     def resolve_run(self, id_or_prefix: str) -> str:
         """The full id of the one run on the runs ref whose id starts with ``id_or_prefix``.
 
+        Args:
+            id_or_prefix: a run id, or 4 or more of its first hex digits (any case).
+
+        Returns:
+            The full run id (32 lowercase hex).
+
         Raises:
             BadInputError: the text is not a hex run id or prefix.
             RunNotFoundError: no run, or more than one, matches.
@@ -199,17 +229,28 @@ class Workspace:
         return matches[0]
 
     def runs_at(self, commits: Iterable[str], status: str | None = "FINISHED") -> list[Run]:
-        """Runs made from any of ``commits`` (full shas), ``status`` only unless None, newest first.
+        """Runs made from any of ``commits``, newest first, as the query index has them.
 
-        Runs carry no history or patch text (read one whole with ``gitml.get_run``).
+        Args:
+            commits: full code commit shas (``source.commit`` of the runs).
+            status: only runs with this status; None for any.
+
+        Returns:
+            The runs, without history or patch text (read one whole with ``gitml.get_run``).
         """
         return self.index.runs_at(list(dict.fromkeys(commits)), status)
 
     def resolve_uri(self, uri: str) -> ArtifactURI:
         """Where an artifact URI points.
 
-        Accepted: ``runs:/<run id or prefix>[/<path>]``; ``models:/<model>@<stage|latest|vX.Y.Z>``
-        and ``models:/<model>/<vX.Y.Z|latest>`` (MLflow's two spellings).
+        Args:
+            uri: ``runs:/<run id or prefix>[/<path>]``, or
+                ``models:/<model>@<stage|latest|vX.Y.Z>`` or ``models:/<model>/<vX.Y.Z|latest>``
+                (MLflow's two spellings).
+
+        Returns:
+            The run and logical artifact path (``""`` for all of the run's artifacts), with the
+            model and version for a ``models:/`` URI.
 
         Raises:
             BadInputError: another scheme, a bad run id or path, an unknown model, version or stage.
@@ -238,7 +279,15 @@ class Workspace:
         """Every model in the registry (or only ``model``, when it exists), folded from the tags.
 
         Stage rules come from gitml.yaml's ``registry:`` section (``one_stage_per_version``).
-        Unknown models are simply absent from the result.
+
+        Args:
+            model: only this model (default: every model).
+
+        Returns:
+            ``{model name: state}``; an unknown ``model`` gives ``{}``.
+
+        Raises:
+            BadInputError: ``model`` is not a valid model name, or gitml.yaml is invalid.
         """
         from gitml.core.registry import fold, load_events
         from gitml.core.tags import check_model
@@ -254,6 +303,12 @@ class Workspace:
     def model_state(self, model: str) -> ModelState:
         """One model's registry state.
 
+        Args:
+            model: the model's name.
+
+        Returns:
+            Its state, folded from its tags.
+
         Raises:
             BadInputError: a bad model name, or no such model.
         """
@@ -263,10 +318,17 @@ class Workspace:
         return next(iter(found.values()))
 
     def model_version(self, ref: str) -> tuple[str, str, Version]:
-        """``(model, version, version info)`` for ``MODEL@STAGE``, ``MODEL@latest`` or
-        ``MODEL@vX.Y.Z`` (a bare ``MODEL`` means latest). A version tagged without gitml's
-        metadata (by GTO or by hand) gets the run and artifact of the newest finished run made
-        from its commit, when that run has exactly one artifact.
+        """Resolve a model reference to one registered version.
+
+        A version tagged without gitml's metadata (by GTO or by hand) gets the run and artifact
+        of the newest finished run made from its commit, when that run has exactly one artifact.
+
+        Args:
+            ref: ``MODEL@STAGE``, ``MODEL@latest`` or ``MODEL@vX.Y.Z``; a bare ``MODEL`` means
+                latest.
+
+        Returns:
+            ``(model, version, version info)``.
 
         Raises:
             BadInputError: an unknown model, or a version not registered (or deregistered).
@@ -297,8 +359,9 @@ class Workspace:
 
     def referenced_objects(self, run_ids: Iterable[str] | None = None, tip: str | None = None,
                            fetch: Fetcher | None = None, strict: bool = False) -> Referenced:
-        """Every object the runs reference: files, directory manifests and their files, and
-        full metric histories — one :class:`ObjectRef` per digest.
+        """Every object the runs reference, one :class:`ObjectRef` per digest.
+
+        That is: artifact files, directory manifests and their files, and full metric histories.
 
         Args:
             run_ids: ids or prefixes (default: every run at ``tip``).
@@ -307,6 +370,10 @@ class Workspace:
                 without it, a missing manifest's files are not listed (the manifest shows as
                 referenced, so it shows as missing).
             strict: raise on the first unreadable run instead of listing it in ``refused``.
+
+        Returns:
+            The objects, and the runs refused (without ``strict``). A size unknown from the
+            record is taken from the local store, else 0.
 
         Raises:
             GitmlError: with ``strict``, a run or one of its manifests cannot be read.
@@ -331,7 +398,15 @@ class Workspace:
         return Referenced(list(refs.values()), refused)
 
     def manifest(self, digest: str, where: str, fetch: Fetcher | None = None) -> list[dict]:
-        """The checked file list of directory manifest ``digest`` (see :func:`store.manifest_files`).
+        """The checked file list of directory manifest ``digest``.
+
+        Args:
+            digest: the manifest's sha256, hex.
+            where: what the manifest belongs to, for errors.
+            fetch: brings the manifest into the local store when it is missing there.
+
+        Returns:
+            Its entries (see :func:`gitml.core.store.manifest_files`).
 
         Raises:
             GitmlError: the manifest is not in the local store (and ``fetch`` could not bring
@@ -374,7 +449,15 @@ class Workspace:
         return out
 
     def active_objects(self) -> set[str]:
-        """Digests logged by runs still in progress (or killed and resumable), manifests expanded."""
+        """Digests logged by runs still in progress (or killed and resumable), manifests expanded.
+
+        Returns:
+            sha256 digests (hex); a directory's files are included when its manifest is in the
+            local store.
+
+        Raises:
+            GitmlError: a manifest in the local store is malformed or unsafe.
+        """
         from gitml.core import active
 
         found: set[str] = set()
@@ -392,8 +475,15 @@ class Workspace:
 
 @contextlib.contextmanager
 def open_workspace(where: WorkspaceLike = None) -> Iterator[Workspace]:
-    """Yield a :class:`Workspace` for a path (closed after), an open repository (kept open) or a
-    workspace (passed through, kept open): whoever opened a thing closes it.
+    """Yield a :class:`Workspace`; whoever opened a thing closes it.
+
+    Args:
+        where: a path inside a repository (opened here, closed after), an open
+            :class:`~gitml.core.gitrepo.GitRepo` (kept open), a :class:`Workspace` (passed
+            through, kept open), or None for the current directory.
+
+    Yields:
+        The workspace.
 
     Raises:
         NotARepositoryError: a path that is not inside a git work tree.

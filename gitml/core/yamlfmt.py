@@ -266,6 +266,12 @@ class YamlProblem(ValueError):
 
     ``ours`` is True for gitml's own refusals (aliases, merge keys, a key given twice, depth),
     whose wording never quotes the text beyond a short key; PyYAML's own problems may quote it.
+
+    Args:
+        problem: what is wrong, one line.
+        line: the 1-based line it is on, if known.
+        column: the 1-based column, if known.
+        ours: whether gitml (not PyYAML) refused the text.
     """
 
     def __init__(self, problem: str, line: int | None = None, column: int | None = None,
@@ -276,11 +282,17 @@ class YamlProblem(ValueError):
 
 
 def load_untrusted(text: str, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse YAML from anyone (a pulled run, a team's gitml.yaml, a params file) with PyYAML's
-    safe loader, refusing what a safe loader lets through but a reader must not: anchors and
-    aliases (a few hundred bytes of them expand to gigabytes), merge keys (``<<``), a key given
-    twice in one mapping (PyYAML silently keeps the last), and nesting deeper than ``max_depth``
-    (its constructor recurses). All of it is checked on the event stream, before anything is built.
+    """Parse YAML from anyone (a pulled run, a team's gitml.yaml, a params file) safely.
+
+    PyYAML's safe loader reads it, after a pass over its event stream (before anything is
+    built) refuses what a safe loader lets through but a reader must not: anchors and aliases
+    (a few hundred bytes of them expand to gigabytes), merge keys (``<<``), a key given twice
+    in one mapping (PyYAML silently keeps the last), and nesting deeper than ``max_depth`` (its
+    constructor recurses).
+
+    Args:
+        text: the document.
+        max_depth: the deepest nesting of mappings and lists allowed.
 
     Returns:
         Whatever the document holds (None for an empty one).
