@@ -242,7 +242,10 @@ class GitRepo:
         tag.tag_time = stamp
         tag.tag_timezone = _local_utc_offset(stamp)
         tag.message = message.encode()
-        self._repo.object_store.add_object(tag)
+        try:
+            self._repo.object_store.add_object(tag)
+        except FileLocked as exc:  # another writer is storing this very tag (same name, target, second)
+            return _busy(exc) or None
         try:
             created = self._repo.refs.add_if_new(b"refs/tags/" + name.encode(), tag.id)
         except FileLocked as exc:
