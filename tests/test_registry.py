@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from conftest import git, gitml
 
 import gitml as api
@@ -49,16 +50,16 @@ def model_repo(repo, tmp_path):
 
 def test_register_assign_show_history_which(model_repo, tmp_path):
     repo, first, second = model_repo
-    assert registry.register_model("churn", first, repo=repo)["version"] == "v0.0.1"
-    assert registry.register_model("churn", second, bump_part="minor", repo=repo)["version"] == "v0.1.0"
+    assert registry.register_model("churn", first, repo=repo).version == "v0.0.1"
+    assert registry.register_model("churn", second, bump_part="minor", repo=repo).version == "v0.1.0"
     registry.assign("churn", "v0.0.1", "prod", repo=repo)
     registry.assign("churn", "v0.1.0", "prod", message="better AUC", repo=repo)
     (state,) = registry.show(repo=repo)
     assert state.latest == "v0.1.0" and state.stages == {"prod": "v0.1.0"}
     registry.unassign("churn", "v0.1.0", "prod", repo=repo)
-    assert registry.which("churn@prod", repo=repo)["version"] == "v0.0.1"  # the previous holder
+    assert registry.which("churn@prod", repo=repo).version == "v0.0.1"  # the previous holder
     found = registry.which("churn@latest", repo=repo)
-    assert found["run"] == second and found["uri"] == f"runs:/{second}/model.pkl"
+    assert found.run == second and found.uri == f"runs:/{second}/model.pkl"
     events = registry.history("churn", repo=repo)
     assert [e.kind for e in events] == ["register", "register", "assign", "assign", "unassign"]
     assert events[3].title == "better AUC" and events[3].tagger == "Test User <test@example.com>"
@@ -80,7 +81,7 @@ def test_deregister_and_deprecate(model_repo):
     registry.deregister("churn", "v0.0.2", repo=repo)
     (state,) = registry.show("churn", repo=repo)
     assert state.latest == "v0.0.1" and state.versions["v0.0.2"].deregistered
-    assert registry.register_model("churn", second, repo=repo)["version"] == "v0.0.3"  # numbers never reused
+    assert registry.register_model("churn", second, repo=repo).version == "v0.0.3"  # numbers never reused
     registry.deregister("churn", "v0.0.3", repo=repo)
     with pytest.raises(BadInputError):
         registry.assign("churn", "v0.0.2", "prod", repo=repo)
@@ -150,7 +151,7 @@ def test_hand_made_and_lightweight_tags_are_read(model_repo):
     states = {m.name: m for m in registry.show(repo=repo)}
     assert states["fraud"].stages == {"prod": "v1.0.0", "staging": "v1.0.0"}
     # No gitml block: the run is found from the commit (the latest finished run made there).
-    assert registry.which("fraud@prod", repo=repo)["uri"] == f"runs:/{_second}/model.pkl"
+    assert registry.which("fraud@prod", repo=repo).uri == f"runs:/{_second}/model.pkl"
     data = json.loads(gitml(repo, "registry", "show", "--json").out)
     assert [m["name"] for m in data] == ["fraud"]
 
@@ -178,7 +179,7 @@ def test_log_artifact_register_as(repo, tmp_path):
     with api.start_run(repo=repo) as run:
         api.log_artifact(str(model), register_as="churn")
     found = registry.which("churn@latest", repo=repo)
-    assert found["version"] == "v0.0.1" and found["run"] == run.id and found["path"] == "model.pkl"
+    assert found.version == "v0.0.1" and found.run == run.id and found.path == "model.pkl"
     with pytest.raises(RuntimeError):
         with api.start_run(repo=repo):
             api.log_artifact(str(model), register_as="churn")
@@ -187,3 +188,86 @@ def test_log_artifact_register_as(repo, tmp_path):
     with api.start_run(repo=repo):
         with pytest.raises(BadInputError):
             api.log_artifact(str(model), register_as="Bad Name")
+
+
+def test_results_are_documented_dataclasses(model_repo):
+    repo, first, second = model_repo
+    head = git(repo, "rev-parse", "HEAD").strip()
+    done = registry.register_model("churn", first, repo=repo)
+    assert isinstance(done, registry.Registration)
+    assert done.to_dict() == {"model": "churn", "version": "v0.0.1", "tag": "churn@v0.0.1", "run": first,
+                              "path": "model.pkl", "commit": head}
+    change = registry.assign("churn", "v0.0.1", "prod", repo=repo)
+    assert isinstance(change, registry.StageChange)
+    assert change.to_dict() == {"model": "churn", "version": "v0.0.1", "stage": "prod", "tag": "churn#prod#1",
+                                "counter": 1}
+    assert registry.unassign("churn", "v0.0.1", "prod", repo=repo).tag == "churn#prod!#2"
+    registry.register_model("churn", second, repo=repo)
+    gone = registry.deregister("churn", "v0.0.2", repo=repo)
+    assert gone.to_dict() == {"model": "churn", "version": "v0.0.2", "tag": "churn@v0.0.2!"}
+    found = registry.which("churn@v0.0.1", repo=repo)
+    assert isinstance(found, registry.ModelVersionInfo)
+    assert found.to_dict() == {"model": "churn", "version": "v0.0.1", "stages": [], "commit": head, "run": first,
+                               "path": "model.pkl", "sha256": found.sha256, "uri": f"runs:/{first}/model.pkl"}
+    recorded = yaml.safe_load(git(repo, "show", f"refs/gitml/runs:runs/{first[:2]}/{first}/artifacts.yaml"))
+    assert found.sha256 == recorded["model.pkl"]["sha256"]
+    # The CLI prints exactly to_dict() with --json.
+    assert json.loads(gitml(repo, "registry", "which", "churn@v0.0.1", "--json").out) == found.to_dict()
+    deprecated = registry.deprecate("churn", repo=repo)
+    assert deprecated.version is None and deprecated.to_dict() == {"model": "churn", "tag": "churn@deprecated"}
+
+
+def test_cli_works_on_the_repository_given_with_dash_c(model_repo, tmp_path):
+    repo, first, _ = model_repo
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert gitml(elsewhere, "-C", str(repo), "registry", "register", "churn", "--run", first[:8]).out == "churn@v0.0.1\n"
+    assert gitml(elsewhere, "-C", str(repo), "registry", "assign", "churn", "--version", "v0.0.1",
+                 "--stage", "prod").out == "churn#prod#1\n"
+    which = gitml(elsewhere, "-C", str(repo), "registry", "which", "churn@prod")
+    assert (which.code, which.out, which.err) == (0, f"v0.0.1\t{first}\truns:/{first}/model.pkl\n", "")
+    assert git(repo, "tag", "-l") == "churn#prod#1\nchurn@v0.0.1\n"
+
+
+REGISTERER = """
+import sys
+from gitml import registry
+for _ in range(3):
+    print(registry.register_model("churn", sys.argv[2], repo=sys.argv[1]).version)
+"""
+
+
+def test_parallel_registrations_take_distinct_versions(model_repo):
+    repo, first, _ = model_repo
+    procs = [subprocess.Popen([sys.executable, "-c", REGISTERER, str(repo), first], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    taken = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        taken += out.split()
+    expected = [f"v0.0.{n}" for n in range(1, 13)]
+    assert sorted(taken, key=lambda v: int(v.rsplit(".", 1)[1])) == expected  # each once, none lost
+    assert sorted(registry.show("churn", repo=repo)[0].versions) == sorted(expected)
+
+
+OPS_ONLY = """
+import sys
+from gitml import registry
+from gitml.core.workspace import open_workspace
+with open_workspace(sys.argv[1]) as ws:
+    registry.register_model("churn", sys.argv[2], repo=ws)
+    registry.assign("churn", "v0.0.1", "prod", repo=ws)
+    assert registry.which("churn@prod", repo=ws).run == sys.argv[2]
+    assert registry.resolve_model_uri("models:/churn@prod", repo=ws) == f"runs:/{sys.argv[2]}/model.pkl"
+    registry.history("churn", repo=ws), registry.show(repo=ws), registry.problems(repo=ws)
+upward = sorted(m for m in sys.modules if m.split(".")[:2] in
+                [["gitml", s] for s in ("tracking", "artifacts", "diff", "sync", "hooks", "api", "cli")])
+assert not upward, upward
+"""
+
+
+def test_registry_needs_only_core(model_repo):
+    repo, first, _ = model_repo
+    proc = subprocess.run([sys.executable, "-c", OPS_ONLY, str(repo), first], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

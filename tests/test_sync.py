@@ -108,7 +108,7 @@ def test_push_uploads_artifacts_first_or_refuses(clones, tmp_path):
     # The colleague's clone gets runs, tags and (lazily) the bytes.
     git(b, "pull", "-q")  # brings gitml.yaml with the team remote
     sync.pull(repo=b)
-    assert registry.which("churn@prod", repo=b)["run"] == run.id
+    assert registry.which("churn@prod", repo=b).run == run.id
     got = artifacts.download("models:/churn@prod", tmp_path / "m.pkl", repo=b)
     assert got[0].read_bytes() == b"weights"
 
@@ -134,7 +134,7 @@ def test_shallow_ci_clone_gets_runs_and_tags(clones, tmp_path):
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", str(shallow))
     sync.pull(repo=shallow)
     assert _names(shallow) == ["ci"]
-    assert registry.which("churn@latest", repo=shallow)["run"] == run.id
+    assert registry.which("churn@latest", repo=shallow).run == run.id
 
 
 def test_hook_refusal_is_reported_not_retried_and_release_tags_stay_home(clones, monkeypatch):

@@ -114,18 +114,18 @@ def two_runs(repo):
 
 def test_pre_releases_are_registered_shown_and_resolved(two_runs, tmp_path):
     repo, first, second = two_runs
-    assert registry.register_model("churn", first, version="1.0.0-rc.1", repo=repo)["tag"] == "churn@v1.0.0-rc.1"
+    assert registry.register_model("churn", first, version="1.0.0-rc.1", repo=repo).tag == "churn@v1.0.0-rc.1"
     (state,) = registry.show(repo=repo)
     assert state.latest == "v1.0.0-rc.1"
     # A patch bump from a pre-release is its release, by semver's rules.
-    assert registry.register_model("churn", second, repo=repo)["version"] == "v1.0.0"
+    assert registry.register_model("churn", second, repo=repo).version == "v1.0.0"
     (state,) = registry.show(repo=repo)
     assert state.latest == "v1.0.0"  # a release is above its own pre-releases
     assert [v for v, _ in state.to_versions()] == ["v1.0.0-rc.1", "v1.0.0"]
     registry.assign("churn", "v1.0.0-rc.1", "staging", repo=repo)
-    assert registry.which("churn@staging", repo=repo)["version"] == "v1.0.0-rc.1"
+    assert registry.which("churn@staging", repo=repo).version == "v1.0.0-rc.1"
     found = registry.which("churn@v1.0.0-rc.1", repo=repo)
-    assert (found["run"], found["uri"]) == (first, f"runs:/{first}/model.pkl")
+    assert (found.run, found.uri) == (first, f"runs:/{first}/model.pkl")
     assert registry.resolve_model_uri("models:/churn/v1.0.0-rc.1", repo=repo) == f"runs:/{first}/model.pkl"
     cli = gitml(repo, "registry", "which", "churn@v1.0.0-rc.1")
     assert cli.code == 0 and cli.out == f"v1.0.0-rc.1\t{first}\truns:/{first}/model.pkl\n", cli.err
@@ -149,8 +149,8 @@ def test_latest_follows_semver_order_like_gto(two_runs):
     # GTO's latest is the semver maximum, pre-releases included: a newer core's pre-release wins.
     assert state.latest == "v1.1.0-rc.1"
     assert [v for v, _ in state.to_versions()] == ["v1.0.0", "v1.0.1-alpha+build.5", "v1.1.0-rc.1"]
-    assert registry.register_model("fraud", second, repo=repo)["version"] == "v1.1.0"
-    assert registry.which("fraud", repo=repo)["version"] == "v1.1.0"
+    assert registry.register_model("fraud", second, repo=repo).version == "v1.1.0"
+    assert registry.which("fraud", repo=repo).version == "v1.1.0"
 
 
 def test_non_semver_version_tags_are_warned_about(two_runs):

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import click
 
+from gitml.cli.context import workspace
 from gitml.cli.output import echo_json, echo_table
 
 
@@ -32,8 +33,10 @@ def register_cmd(model, run, path, version, bump, message) -> None:
 
     if version and bump:
         raise click.UsageError("--version and --bump-* exclude each other")
-    click.echo(register_model(model, run, path=path, version=version, bump_part=bump or "patch",
-                              message=message)["tag"])
+    with workspace() as ws:
+        done = register_model(model, run, path=path, version=version, bump_part=bump or "patch", message=message,
+                              repo=ws)
+    click.echo(done.tag)
 
 
 def _stage_command(name: str, doc: str):
@@ -45,7 +48,9 @@ def _stage_command(name: str, doc: str):
     def command(model, version, stage, message) -> None:
         from gitml import registry
 
-        click.echo(getattr(registry, name)(model, version, stage, message=message)["tag"])
+        with workspace() as ws:
+            done = getattr(registry, name)(model, version, stage, message=message, repo=ws)
+        click.echo(done.tag)
 
     return command
 
@@ -62,7 +67,9 @@ def deregister_cmd(model, version, message) -> None:
     """Withdraw VERSION of MODEL (its history stays); print the tag."""
     from gitml.registry import deregister
 
-    click.echo(deregister(model, version, message=message)["tag"])
+    with workspace() as ws:
+        done = deregister(model, version, message=message, repo=ws)
+    click.echo(done.tag)
 
 
 @registry_group.command("deprecate")
@@ -72,7 +79,9 @@ def deprecate_cmd(model, message) -> None:
     """Deprecate MODEL as a whole; print the tag."""
     from gitml.registry import deprecate
 
-    click.echo(deprecate(model, message=message)["tag"])
+    with workspace() as ws:
+        done = deprecate(model, message=message, repo=ws)
+    click.echo(done.tag)
 
 
 @registry_group.command("show")
@@ -86,9 +95,10 @@ def show_cmd(model, as_json) -> None:
     from gitml.cli.output import printable
     from gitml.registry import problems, show
 
-    for problem in problems(model):
-        click.echo(f"gitml: warning: {printable(problem)}", err=True)
-    models = show(model)
+    with workspace() as ws:
+        for problem in problems(model, repo=ws):
+            click.echo(f"gitml: warning: {printable(problem)}", err=True)
+        models = show(model, repo=ws)
     if as_json:
         echo_json([m.to_dict() for m in models])
         return
@@ -117,7 +127,8 @@ def history_cmd(model, as_json) -> None:
 
     from gitml.registry import history
 
-    events = history(model)
+    with workspace() as ws:
+        events = history(model, repo=ws)
     if as_json:
         echo_json([asdict(e) for e in events])
         return
@@ -132,8 +143,9 @@ def which_cmd(ref, as_json) -> None:
     """Print the version, run id and artifact URI a reference resolves to (for CI scripts)."""
     from gitml.registry import which
 
-    found = which(ref)
+    with workspace() as ws:
+        found = which(ref, repo=ws)
     if as_json:
-        echo_json(found)
+        echo_json(found.to_dict())
         return
-    click.echo(f"{found['version']}\t{found['run'] or ''}\t{found['uri'] or ''}")
+    click.echo(f"{found.version}\t{found.run or ''}\t{found.uri or ''}")

@@ -1,4 +1,11 @@
-"""Model registry: versions and stages as annotated git tags in GTO's grammar (DESIGN.md §4)."""
+"""Model registry: versions and stages as annotated git tags in GTO's grammar (DESIGN.md §4).
+
+Every function takes ``repo=``: a :class:`~gitml.core.workspace.Workspace`, an open repository
+or a path. Writes return :class:`Registration`, :class:`StageChange` or :class:`Withdrawal`;
+:func:`which` returns a :class:`ModelVersionInfo`; :func:`show` and :func:`history` return the
+registry state's own :class:`~gitml.core.registry.ModelState` and
+:class:`~gitml.core.registry.Event`.
+"""
 
 from gitml.registry.ops import (
     assign,
@@ -12,6 +19,7 @@ from gitml.registry.ops import (
     unassign,
     which,
 )
+from gitml.registry.results import ModelVersionInfo, Registration, StageChange, Withdrawal
 
-__all__ = ["assign", "deprecate", "deregister", "history", "problems", "register_model", "resolve_model_uri", "show",
-           "unassign", "which"]
+__all__ = ["ModelVersionInfo", "Registration", "StageChange", "Withdrawal", "assign", "deprecate", "deregister",
+           "history", "problems", "register_model", "resolve_model_uri", "show", "unassign", "which"]
