@@ -20,7 +20,14 @@ SHIM = '#!/bin/sh\n# gitml pre-push hook: uploads the artifacts of what is pushe
 
 
 def hooks_dir(git: GitRepo) -> Path:
-    """Where git looks for hooks (``core.hooksPath`` respected)."""
+    """Where git looks for hooks (``core.hooksPath`` respected).
+
+    Args:
+        git: the open repository.
+
+    Returns:
+        The hooks folder, absolute (it may not exist yet).
+    """
     return git.git_path("hooks")
 
 
@@ -62,6 +69,9 @@ def install(force: bool = False, repo: WorkspaceLike = None) -> list[str]:
 def uninstall(repo: WorkspaceLike = None) -> list[str]:
     """Remove gitml's pre-push hook and put a chained one back.
 
+    Args:
+        repo: a Workspace, an open repository or a path inside one.
+
     Returns:
         One line per thing done.
 
@@ -91,6 +101,15 @@ def nothing_to_check(text: str, remote: str = "origin") -> bool:
     use gitml's refs. Gates count wherever they may rule the push: in the work tree's
     ``gitml.yaml`` and in that of every commit the full check could read it from (the remote's
     commit of each pushed branch, its remote-tracking ref, the remote's default branch).
+
+    Args:
+        text: what git wrote to the hook's stdin: ``<local ref> <local sha> <remote ref>
+            <remote sha>`` lines (empty under the pre-commit framework, whose variables say).
+        remote: the git remote's name (or URL) being pushed to.
+
+    Returns:
+        True when the full check can be skipped; False when it must run (or cannot be ruled
+        out, e.g. outside a repository).
     """
     from gitml.core.gitcli import discover
 

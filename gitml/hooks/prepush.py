@@ -27,6 +27,12 @@ MAX_COMMITS = 10000
 
 @dataclass
 class PushedRef:
+    """One line git gives the pre-push hook: what is pushed where.
+
+    Shas are hex; a sha of all zeros (:data:`ZERO`) means "none": a ``local_sha`` of zeros
+    deletes ``remote_ref``, a ``remote_sha`` of zeros means the remote has no such ref yet.
+    """
+
     local_ref: str
     local_sha: str
     remote_ref: str
@@ -35,7 +41,12 @@ class PushedRef:
 
 @dataclass
 class CheckResult:
-    """``problems`` block the push; ``warnings`` are said and let it through."""
+    """What a pre-push check found: ``problems`` block the push; ``warnings`` are said and let it through.
+
+    ``runs`` are the run ids the push carries (pushed on the runs ref, made from pushed
+    commits, or named by pushed registry tags); ``tags`` the registry tags pushed;
+    ``uploaded`` how many artifact objects were uploaded first.
+    """
 
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -45,10 +56,23 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the push may go through: no problems."""
         return not self.problems
 
 
 def parse_lines(text: str) -> list[PushedRef]:
+    """Read what git writes to the pre-push hook's stdin.
+
+    Args:
+        text: ``<local ref> SP <local sha> SP <remote ref> SP <remote sha>`` lines (git's
+            githooks(5) format); blank lines are skipped.
+
+    Returns:
+        One :class:`PushedRef` per line, in order.
+
+    Raises:
+        BadInputError: a line that does not have four fields.
+    """
     refs = []
     for line in text.splitlines():
         parts = line.split()
@@ -60,7 +84,13 @@ def parse_lines(text: str) -> list[PushedRef]:
 
 
 def from_pre_commit_env() -> list[PushedRef]:
-    """The pushed ref as the pre-commit framework describes it (PRE_COMMIT_* variables)."""
+    """The pushed ref as the pre-commit framework describes it, in its environment variables.
+
+    Returns:
+        One :class:`PushedRef` built from ``PRE_COMMIT_LOCAL_BRANCH``, ``PRE_COMMIT_TO_REF``,
+        ``PRE_COMMIT_REMOTE_BRANCH`` and ``PRE_COMMIT_FROM_REF``, or ``[]`` when
+        ``PRE_COMMIT_TO_REF`` is not set.
+    """
     to_ref = os.environ.get("PRE_COMMIT_TO_REF")
     if not to_ref:
         return []
@@ -78,6 +108,10 @@ class TargetConfigs:
     ``<remote>/master``). Only when none of those exists, or the commit found has no
     ``gitml.yaml`` (the first push of a repository, a team that has no configuration yet), is the
     work tree's file used: there is then no team rule that the push could loosen.
+
+    Args:
+        git: the open repository.
+        remote: the git remote's name (or URL: then no remote-tracking ref is consulted).
     """
 
     def __init__(self, git: GitRepo, remote: str) -> None:
@@ -89,17 +123,37 @@ class TargetConfigs:
         self._default: str | None | bool = False
 
     def known(self, sha: str | None) -> str | None:
-        """``sha`` when it names an object this repository has, else None."""
+        """``sha`` when it names an object this repository has, else None.
+
+        Args:
+            sha: a hex object id, the all-zero id, or None.
+
+        Returns:
+            ``sha``, or None for None, zeros, text that is not a full object id, or an object
+            this repository lacks.
+        """
         if not sha or sha == ZERO or not re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", sha):
             return None
         return sha if self.git.has_object(sha) else None
 
     def tracking(self, branch: str) -> str | None:
-        """The remote-tracking ref's commit of ``branch`` on this remote, if any."""
+        """The remote-tracking ref's commit of ``branch`` on this remote, if any.
+
+        Args:
+            branch: the branch name, without ``refs/heads/``.
+
+        Returns:
+            The sha of ``refs/remotes/<remote>/<branch>``, or None (also for a URL remote).
+        """
         return self.known(self.git.ref(f"refs/remotes/{self.remote}/{branch}")) if self.remote else None
 
     def default_branch_commit(self) -> str | None:
-        """The remote's default branch as last fetched, if known."""
+        """The remote's default branch as last fetched, if known (remembered after the first call).
+
+        Returns:
+            The commit of ``<remote>/HEAD``'s target, else of ``<remote>/main``, else of
+            ``<remote>/master``; None when none exists here.
+        """
         if self._default is False:
             self._default = None
             if self.remote:
@@ -113,12 +167,30 @@ class TargetConfigs:
         return self._default
 
     def target_commit(self, ref: PushedRef) -> str | None:
-        """The commit whose ``gitml.yaml`` rules the push of ``ref`` (None: the work tree's)."""
+        """The commit whose ``gitml.yaml`` rules the push of ``ref``.
+
+        Args:
+            ref: a pushed branch (``remote_ref`` under ``refs/heads/``).
+
+        Returns:
+            The remote's commit of the branch, else its remote-tracking ref's, else the remote's
+            default branch's; None means the work tree's file rules.
+        """
         branch = ref.remote_ref[len("refs/heads/"):]
         return self.known(ref.remote_sha) or self.tracking(branch) or self.default_branch_commit()
 
     def config(self, commit: str | None) -> Config:
-        """The configuration at ``commit``, or the work tree's when it is None or has none."""
+        """The configuration at ``commit``, or the work tree's when it is None or has none.
+
+        Args:
+            commit: a commit sha, or None.
+
+        Returns:
+            The configuration (read once per commit).
+
+        Raises:
+            BadInputError: that ``gitml.yaml`` is invalid; the hint says how to push a fix.
+        """
         if commit not in self._configs:
             try:
                 found = load_config_at(self.git, commit) if commit else None
@@ -129,10 +201,28 @@ class TargetConfigs:
         return self._configs[commit]
 
     def for_branch(self, ref: PushedRef) -> Config:
+        """The configuration that rules the push of branch ``ref`` (see :meth:`target_commit`).
+
+        Args:
+            ref: a pushed branch.
+
+        Returns:
+            The configuration.
+
+        Raises:
+            BadInputError: that ``gitml.yaml`` is invalid.
+        """
         return self.config(self.target_commit(ref))
 
     def for_push(self) -> Config:
-        """What rules the push as a whole (upload, on_unreachable): the remote's default branch."""
+        """What rules the push as a whole (upload, on_unreachable): the remote's default branch.
+
+        Returns:
+            The configuration at the remote's default branch, else the work tree's.
+
+        Raises:
+            BadInputError: that ``gitml.yaml`` is invalid.
+        """
         return self.config(self.default_branch_commit())
 
 
@@ -153,7 +243,8 @@ def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None,
         A :class:`CheckResult`; its ``problems`` block the push.
 
     Raises:
-        BadInputError: the work tree's or a target branch's gitml.yaml is invalid.
+        BadInputError: the work tree's or a target branch's gitml.yaml is invalid, or several
+            artifact remotes are configured and none is the default.
     """
     result = CheckResult()
     with open_workspace(repo) as ws:
@@ -289,12 +380,23 @@ def _against(g: _Gating, against: str):
 
 
 def gate_problems(name: str, value: float, rule: dict, base: float | None, goal: Goal | None = None) -> list[str]:
-    """What is wrong with metric ``name`` = ``value`` under one gate ``rule`` (empty: it passes).
+    """What is wrong with metric ``name`` = ``value`` under one gate ``rule``.
 
     NaN never passes a rule: it is not at least a minimum, not at most a maximum, and worse than
-    any number it is compared with. ``base`` is the value of the run ``against`` stands for
-    (None: no ``max_regression`` check); a NaN base leaves nothing to regress from. Infinities
+    any number it is compared with. A NaN ``base`` leaves nothing to regress from. Infinities
     compare as numbers: ``inf`` accuracy is no regression, ``-inf`` is, whatever the tolerance.
+
+    Args:
+        name: the metric's key.
+        value: its value in the pushed branch's run.
+        rule: the gate's rule for it: ``min``, ``max``, ``max_regression``, ``against``.
+        base: the value of the run ``against`` stands for; None skips the ``max_regression``
+            check.
+        goal: the metric's goal from gitml.yaml; ``direction: min`` makes a rise the
+            regression (default: higher is better).
+
+    Returns:
+        One sentence per broken rule; ``[]`` when it passes.
     """
     if math.isnan(value):
         wants = [f"{k} {rule[k]}" for k in ("min", "max", "max_regression") if k in rule]

@@ -23,6 +23,15 @@ BULK_THRESHOLD = 200  # past this many incoming runs, read them with git cat-fil
 
 @dataclass
 class SyncResult:
+    """What a fetch, pull or push did.
+
+    ``remote`` is the git remote's name; ``runs_tip`` the runs-ref commit sha fetched, merged
+    or pushed (None when there is none); ``merged`` how many runs were taken from the remote
+    copy; ``tags`` the registry tags fetched or pushed; ``uploaded`` how many artifact objects
+    were uploaded; ``excluded`` ``{run id or entry: problem}`` left out by
+    ``pull(exclude_bad=True)``.
+    """
+
     remote: str
     runs_tip: str | None = None
     merged: int = 0  # runs taken from the remote copy
@@ -40,8 +49,17 @@ def _check_remote(git: GitRepo, remote: str | None) -> str:
 
 
 def fetch(remote: str | None = None, repo: WorkspaceLike = None) -> SyncResult:
-    """Bring the remote's runs ref into ``refs/gitml/remotes/<remote>/runs``, and its new
-    registry tags (release tags are none of gitml's business and are left alone).
+    """Bring the remote's runs ref into ``refs/gitml/remotes/<remote>/runs``, and its new registry tags.
+
+    Release tags are none of gitml's business and are left alone; nothing local is merged.
+
+    Args:
+        remote: git remote name (default: the branch's remote, else ``origin``, else the only one).
+        repo: a Workspace, an open repository or a path inside one.
+
+    Returns:
+        A :class:`SyncResult`: ``runs_tip`` is the remote-tracking runs ref's commit (None when
+        the remote has no runs), ``tags`` the registry tags fetched.
 
     Raises:
         BadInputError: no such git remote (or none to choose by default).
@@ -57,9 +75,20 @@ def fetch(remote: str | None = None, repo: WorkspaceLike = None) -> SyncResult:
 
 
 def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, str]:
-    """``{run id or entry: message}`` for every run that ``theirs`` changed since ``base`` (the
-    merge base with our ref) and that fails the reader's checks (docs/security.md): checked
-    before anything is merged. Each message names its run or entry."""
+    """Check every run that ``theirs`` changed since ``base`` as a reader would, before merging.
+
+    The reader's checks are those of docs/security.md (:func:`gitml.core.formats.parse_run`
+    and :func:`gitml.core.formats.parse_history`).
+
+    Args:
+        git: the open repository.
+        base: the merge base of our runs ref and ``theirs``, or None.
+        theirs: the incoming runs-ref commit sha.
+
+    Returns:
+        ``{run id or display key of the entry: message naming it}`` for every run that fails;
+        ``{}`` when all pass.
+    """
     changed, _ = runsref.diff_runs(git, base, theirs)
     problems: dict[str, str] = {}
     good: dict[str, str] = {}
@@ -81,8 +110,10 @@ def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, 
 
 
 def _read_incoming(git: GitRepo, tip: str, trees: dict[str, str]) -> dict[str, dict[str, bytes] | GitmlError]:
-    """The files of many incoming runs: two git processes for many, one batch for a few; a run
-    whose folder cannot be read maps to its error."""
+    """The files of many incoming runs: two git processes for many, one batch for a few.
+
+    A run whose folder cannot be read maps to its error.
+    """
     if len(trees) > BULK_THRESHOLD:
         contents = runsref.bulk_read_runs(git, tip, set(trees), KNOWN_FILES)
         return {key: contents.get(key, {}) for key in trees}
@@ -132,9 +163,11 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
 
 
 def _without(git: GitRepo, tip: str, keys: set[str], base: str | None) -> str:
-    """A commit on top of ``tip`` that undoes its changes to the entries ``keys`` (display keys):
-    an entry ``base`` had goes back to that version, a new one goes away. So a bad change to a
-    good run never deletes the good run."""
+    """A commit on top of ``tip`` that undoes its changes to the entries ``keys`` (display keys).
+
+    An entry ``base`` had goes back to that version, a new one goes away, so a bad change to a
+    good run never deletes the good run.
+    """
     before = dict(runsref.iter_run_trees(git, base)) if base else {}
     present: dict[str, str | None] = {}
     top = runsref.runs_tree(git, tip)
@@ -152,7 +185,19 @@ def pull(remote: str | None = None, exclude_bad: bool = False, repo: WorkspaceLi
 
     Every incoming run is validated before the merge (docs/security.md).
 
+    Args:
+        remote: git remote name (default: the branch's remote, else ``origin``, else the only one).
+        exclude_bad: merge the runs that pass and leave out (undo) those that fail.
+        repo: a Workspace, an open repository or a path inside one.
+
+    Returns:
+        A :class:`SyncResult`: ``runs_tip`` is the local runs ref's commit after the merge,
+        ``merged`` how many runs were taken, ``excluded`` what was left out.
+
     Raises:
+        BadInputError: no such git remote.
+        RemoteError: the fetch failed.
+        ConcurrencyError: the local runs ref kept moving during the merge.
         GitmlError: incoming runs fail validation (named); nothing is merged. With
             ``exclude_bad`` the other runs are merged and those are left out instead.
     """
@@ -165,12 +210,21 @@ def pull(remote: str | None = None, exclude_bad: bool = False, repo: WorkspaceLi
 
 
 def registry_tags(git: GitRepo) -> list[str]:
+    """The local tags that are registry events (GTO's grammar).
+
+    Args:
+        git: the open repository.
+
+    Returns:
+        Tag names without ``refs/tags/``, sorted.
+    """
     return sorted(name for name in git.tags() if parse_tag(name) is not None)
 
 
 def push(remote: str | None = None, artifacts_remote: str | None = None, repo: WorkspaceLike = None) -> SyncResult:
-    """Upload artifacts first, then push the runs ref and registry tags to a git remote (never
-    forced); when the remote's runs ref moved meanwhile, fetch, merge and push again, up to
+    """Upload artifacts first, then push the runs ref and registry tags to a git remote (never forced).
+
+    When the remote's runs ref moved meanwhile, fetch, merge and push again, up to
     :data:`gitml.core.cas.REMOTE_ATTEMPTS` times.
 
     Args:
