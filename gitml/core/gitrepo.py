@@ -242,10 +242,7 @@ class GitRepo:
         tag.tag_time = stamp
         tag.tag_timezone = _local_utc_offset(stamp)
         tag.message = message.encode()
-        try:
-            self._repo.object_store.add_object(tag)
-        except FileLocked as exc:  # another writer is storing this very tag (same name, target, second)
-            return _busy(exc) or None
+        self._store(tag)  # another writer may be storing this very tag (same name, target, second)
         try:
             created = self._repo.refs.add_if_new(b"refs/tags/" + name.encode(), tag.id)
         except FileLocked as exc:
@@ -302,7 +299,27 @@ class GitRepo:
         if self._pending is not None:
             self._pending[obj.id] = obj  # keyed: a pack must not hold an object twice
         else:
-            self._repo.object_store.add_object(obj)
+            self._store(obj)
+
+    def _store(self, obj) -> None:
+        """Write one loose object. Objects are named by their content, so two processes often
+        write the same one at once (the same params.yaml, the same tag in the same second);
+        dulwich then finds the other's lock file. The other writer is storing exactly these
+        bytes: wait (bounded) until its object is in place instead of failing.
+
+        Raises:
+            StaleLockError: the object's lock file was left by a dead process.
+        """
+        from gitml.core.cas import attempts
+
+        for _ in attempts(f"write object {obj.id.decode()}", limit=200, cap=0.05):
+            try:
+                self._repo.object_store.add_object(obj)
+                return
+            except FileLocked as exc:
+                _busy(exc)
+                if obj.id in self._repo.object_store:
+                    return
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
