@@ -1,4 +1,9 @@
-"""Tests for gitml.core.filter: filters and sort keys run against a real in-memory SQLite db."""
+"""Tests for gitml.core.filter and the SQL the index runs for its queries.
+
+Filters and sort keys are parsed by gitml.core.filter into a Query and run by gitml.core.index
+against an index database with the index's own schema, filled with runs whose odd values (no
+commit, no start time, a NULL dirty flag) a committed run cannot have.
+"""
 
 from __future__ import annotations
 
@@ -11,27 +16,33 @@ import pytest
 from conftest import gitml
 
 import gitml as api
-from gitml.core import filter as filter_module
+from gitml.core import index
 from gitml.core.errors import BadInputError
 from gitml.core.filter import (
     MAX_DEPTH,
     MAX_FILTER_CHARS,
     MAX_ORDER_KEYS,
     MAX_TERMS,
-    compile_filter,
-    compile_order_by,
+    Condition,
+    Group,
+    Query,
+    SortKey,
+    Value,
+    compile_query,
+    parse_filter,
+    parse_order_by,
 )
 
-SCHEMA = """
-CREATE TABLE runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT, status TEXT, start_time TEXT,
-    end_time TEXT, user TEXT, source_commit TEXT, branch TEXT, dirty INTEGER, doc TEXT);
-CREATE TABLE params(run_id TEXT, key TEXT, value TEXT, num REAL);
-CREATE TABLE metrics(run_id TEXT, key TEXT, value REAL, step INTEGER, timestamp TEXT);
-CREATE TABLE tags(run_id TEXT, key TEXT, value TEXT);
-CREATE INDEX params_key ON params(key, run_id);
-CREATE INDEX metrics_key ON metrics(key, value);
-CREATE INDEX tags_key ON tags(key, run_id);
-"""
+
+def compile_filter(expr):
+    """The SQL condition and parameters the index runs for filter ``expr``."""
+    return index.filter_sql(parse_filter(expr))
+
+
+def compile_order_by(order_by):
+    """The ORDER BY body and parameters the index runs for ``order_by``."""
+    return index.order_sql(parse_order_by(order_by))
+
 
 RUNS = [
     (
@@ -121,33 +132,32 @@ TAGS = [
 ]
 
 
-def fixture_db() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(SCHEMA)
-    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,NULL)", RUNS)
+COLUMNS = "id, name, experiment, status, start_time, end_time, user, source_commit, branch, dirty"
+
+
+def fixture_db(path) -> sqlite3.Connection:
+    """An index file at ``path`` made by the index module (its tables and indexes), filled."""
+    conn = index.connect(path)
+    conn.executemany(f"INSERT INTO runs({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", RUNS)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,0,NULL)", METRICS)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", PARAMS)
     conn.executemany("INSERT INTO tags VALUES (?,?,?)", TAGS)
-    conn.commit()
     return conn
 
 
 @pytest.fixture(scope="module")
-def db():
-    conn = fixture_db()
+def db(tmp_path_factory):
+    conn = fixture_db(tmp_path_factory.mktemp("index") / "index.sqlite")
     yield conn
     conn.close()
 
 
 def matching(db, expr):
-    sql, params = compile_filter(expr)
-    rows = db.execute(f"SELECT r.id FROM runs r WHERE {sql} ORDER BY r.id", params)
-    return [row[0] for row in rows]
+    return sorted(index.search_ids(db, compile_query(filter=expr)))
 
 
 def ordered(db, order_by):
-    sql, params = compile_order_by(order_by)
-    return [row[0] for row in db.execute(f"SELECT r.id FROM runs r ORDER BY {sql}", params)]
+    return index.search_ids(db, compile_query(order_by=order_by))
 
 
 @pytest.mark.parametrize("expr", ["", "   ", "\n\t"])
@@ -443,7 +453,7 @@ def test_order_by_rejects_non_string_items():
 
 
 def test_random_token_soup_never_crashes(db):
-    """Any input either raises BadInputError or compiles to SQL that sqlite accepts."""
+    """Any input either raises BadInputError or becomes a query the index runs."""
     atoms = ["metrics.acc", "params.lr", "tags.x", "status", "dirty", "=", "!=", "<", ">=",
              "LIKE", "ILIKE", "IN", "NOT", "IS", "NULL", "(", ")", ",", "'a'", '"b"', "1",
              "-2.5e3", "true", "AND", "OR", "`", "'", '"', "\\", "metrics.", "params.`x y`",
@@ -452,15 +462,12 @@ def test_random_token_soup_never_crashes(db):
     compiled = 0
     for _ in range(3000):
         text = " ".join(rng.choice(atoms) for _ in range(rng.randint(0, 7)))
-        for compile_, query in (
-            (compile_filter, "SELECT r.id FROM runs r WHERE {}"),
-            (compile_order_by, "SELECT r.id FROM runs r ORDER BY {}"),
-        ):
+        for argument in ("filter", "order_by"):
             try:
-                sql, params = compile_(text)
+                query = compile_query(**{argument: text})
             except BadInputError:
                 continue
-            db.execute(query.format(sql), params).fetchall()
+            index.search_ids(db, query)
             compiled += 1
     assert compiled > 100
 
@@ -468,10 +475,10 @@ def test_random_token_soup_never_crashes(db):
 # -- bounds: depth, length, term count; SQL that SQLite accepts within them -----------------------
 
 @pytest.fixture(scope="module")
-def strict_db():
+def strict_db(tmp_path_factory):
     """The fixture db with SQLite's compile-time default limits, which other builds keep (this
     one allows more variables and SQL text): what compiles must run on any SQLite."""
-    conn = fixture_db()
+    conn = fixture_db(tmp_path_factory.mktemp("strict") / "index.sqlite")
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 1_000_000)
     conn.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 1000)
@@ -601,7 +608,7 @@ def test_deep_filters_match_like_inline_ones(monkeypatch, strict_db):
 
     exprs = [tree(rng.randint(2, 7)) for _ in range(60)]
     inline = [matching(strict_db, e) for e in exprs]
-    monkeypatch.setattr(filter_module, "_INLINE_NESTING", 0)
+    monkeypatch.setattr(index, "_INLINE_NESTING", 0)
     assert all(compile_filter(e)[0].startswith("r.id IN (WITH") for e in exprs if e[0] == "(")
     assert [matching(strict_db, e) for e in exprs] == inline
     assert {tuple(m) for m in inline} > {()}  # the filters do select different runs
@@ -649,3 +656,55 @@ def test_search_and_cli_take_a_thousand_term_or(repo):
     keys = ",".join(["metrics.acc"] * (MAX_ORDER_KEYS + 1))
     result = gitml(repo, "runs", "list", "-o", keys)
     assert result.code == 2 and "more than 64 sort keys" in result.err
+
+
+# -- the Query the compiler hands to the index -----------------------------------------------------
+
+def test_a_filter_parses_to_plain_data():
+    assert parse_filter("metrics.acc > 0.5 AND (params.lr = 1e-3 OR tags.x IS NOT NULL)") == Group("AND", (
+        Condition("metric", "acc", ">", (Value("num", "0.5", 0.5),)),
+        Group("OR", (Condition("param", "lr", "=", (Value("num", "1e-3", 0.001),)),
+                     Condition("tag", "x", "NULL", (), negate=True))),
+    ))
+    assert parse_filter("name NOT IN ('a', \"b\")") == Condition(
+        "attr", "name", "IN", (Value("str", "'a'", "a"), Value("str", '"b"', "b")), negate=True)
+    assert parse_filter("dirty <> true") == Condition("attr", "dirty", "!=", (Value("bool", "true", True),))
+    # attribute aliases name one attribute: the index maps it to its column
+    assert {parse_filter(f"{a} = 'x'").name for a in ("id", "run_id", "attributes.run_id")} == {"id"}
+    assert {parse_filter(f"{a} = 'x'").name for a in ("commit", "source_commit")} == {"commit"}
+    assert parse_filter(None) is None and parse_filter(" ") is None
+
+
+def test_sort_keys_parse_to_plain_data():
+    assert parse_order_by("metrics.acc DESC, start_time") == (
+        SortKey("metric", "acc", descending=True), SortKey("attr", "start_time"))
+    assert parse_order_by(["params.`a b` asc", "run.source_commit desc"]) == (
+        SortKey("param", "a b"), SortKey("attr", "commit", descending=True))
+    assert parse_order_by(None) == parse_order_by("") == parse_order_by([]) == ()
+
+
+def test_compile_query_gathers_filter_order_experiments_and_limit():
+    query = compile_query("status = 'FINISHED'", "metrics.acc DESC", "exp1", 3)
+    assert query == Query(Condition("attr", "status", "=", (Value("str", "'FINISHED'", "FINISHED"),)),
+                          (SortKey("metric", "acc", True),), ("exp1",), 3)
+    assert compile_query() == Query()
+    assert compile_query(experiment=["a", "b"], limit=0).experiments == ("a", "b")
+    assert compile_query(limit=0).limit is None and compile_query(limit=-5).limit is None
+    assert compile_query(limit=2.0).limit == 2 and compile_query(limit=float("inf")).limit == 2**63 - 1
+    for bad_args, fragment in (({"limit": "5"}, "bad limit"), ({"limit": True}, "bad limit"),
+                               ({"experiment": ["a", 1]}, "bad experiment")):
+        with pytest.raises(BadInputError, match=fragment):
+            compile_query(**bad_args)
+
+
+def test_experiments_and_limit_in_the_index(db):
+    assert index.search_ids(db, compile_query(experiment="exp2")) == ["r4", "r3"]
+    assert index.search_ids(db, compile_query(experiment=["exp2", "exp1"], order_by="id", limit=3)) == [
+        "r1", "r2", "r3"]
+    assert index.search_ids(db, compile_query("metrics.acc > 0.6", experiment="exp1")) == ["r1", "r5"]
+    assert index.search_ids(db, compile_query(experiment="nope")) == []
+    sql, params = index.search_statement(compile_query("metrics.acc > 0.6", "name", ["exp1"], 2), "id")
+    assert sql == ("SELECT r.id FROM runs r WHERE (EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id "
+                   "AND +m.key = ? AND m.value > ?)) AND r.experiment IN (?) "
+                   "ORDER BY r.name IS NULL, r.name ASC, r.id LIMIT ?")
+    assert params == ["acc", 0.6, "exp1", 2]

@@ -1,31 +1,30 @@
-"""Compile MLflow-style run filter and order-by strings into parameterised SQLite.
+"""MLflow-style run filters and sort keys, parsed into a :class:`Query` the index runs.
 
-The filter language is MLflow's ``search_runs`` syntax plus ``OR`` and parentheses. The SQL text
-is assembled only from fixed fragments picked by the parser; every key name and literal the user
-typed travels as a bound ``?`` parameter, so no input can change the shape of the query. The
-fragments assume the outer query aliases the ``runs`` table as ``r``.
+The filter language is MLflow's ``search_runs`` syntax plus ``OR`` and parentheses. This module
+owns the language: it reads the text, checks every comparison can hold (a metric compares with a
+number, ``LIKE`` takes a quoted pattern …) and returns plain data — :class:`Condition`,
+:class:`Group`, :class:`SortKey`, gathered in a :class:`Query`. It writes no SQL: turning a query
+into a statement is :mod:`gitml.core.index`'s job (``Index.search(query)``), so every key name
+and literal stays a value, never query text.
 
 Every input is bounded before it can cost much: a filter or order-by string of at most
 :data:`MAX_FILTER_CHARS` characters (read once, token by token, stopping at the first error),
-at most :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions. Within those
-bounds the SQL stays inside SQLite's own limits (expression depth 1000, a parser stack of about
-30 nested levels, 32766 bound variables, 1 MB of SQL text): long AND/OR chains become balanced
-groups of at most ``_CHUNK`` operands, and a deeply nested filter is spelled as a list of common
-table expressions rather than nested parentheses.
+at most :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions. The index
+keeps any query within those bounds inside SQLite's own limits.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from gitml.core.errors import BadInputError
 
 __all__ = [
-    "ATTRIBUTE_COLUMNS", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS",
-    "compile_filter", "compile_order_by",
+    "ATTRIBUTES", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS", "Condition",
+    "Group", "Node", "Query", "SortKey", "Value", "compile_query", "parse_filter", "parse_order_by",
 ]  # fmt: skip
 
 #: Longest filter or order-by string accepted, in characters.
@@ -36,37 +35,97 @@ MAX_DEPTH = 64
 MAX_TERMS = 4096
 #: Most sort keys in an order-by.
 MAX_ORDER_KEYS = 64
-# Operands per SQL AND/OR group: a left-deep chain of n operands is n deep in SQLite's expression
-# tree, so longer chains are split into balanced groups.
-_CHUNK = 64
-# Filters whose SQL would nest parentheses deeper than this use common table expressions instead
-# (SQLite 3.45 and older overflow their parser stack at about 30 levels).
-_INLINE_NESTING = 4
-# Most SELECTs joined by one UNION/INTERSECT in the SQL for a deeply nested filter.
-_COMPOUND = 256
 
-_COLUMNS = ("id", "name", "experiment", "status", "start_time", "end_time", "user", "branch")
-#: Attribute names a filter may use, mapped to their ``runs`` column.
-ATTRIBUTE_COLUMNS = {c: c for c in _COLUMNS} | {
-    "run_id": "id", "run_name": "name", "commit": "source_commit",
-    "source_commit": "source_commit", "dirty": "dirty",
-}  # fmt: skip
+_NAMES = ("id", "name", "experiment", "status", "start_time", "end_time", "user", "branch", "commit", "dirty")
+#: Attribute names a filter may use, mapped to the run attribute they stand for.
+ATTRIBUTES = {n: n for n in _NAMES} | {"run_id": "id", "run_name": "name", "source_commit": "commit"}
 _PREFIXES = {
     "metrics": "metric", "metric": "metric", "params": "param", "param": "param",
     "tags": "tag", "tag": "tag", "attributes": "attr", "attribute": "attr", "attr": "attr",
     "run": "attr",
 }  # fmt: skip
-_TABLES = {"metric": ("metrics", "m"), "param": ("params", "p"), "tag": ("tags", "t")}
 _RESERVED = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC"}
 _OPS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")  # longest first so "<=" is not read as "<"
 _NUM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/:]*")
-# GLOB has no escape character; a bracket class holding one character matches it literally.
-_GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
 _OPERATOR_HINT = "use =, !=, <, <=, >, >=, [NOT] LIKE, [NOT] ILIKE, [NOT] IN (...), IS [NOT] NULL"
 _PREFIX_HINT = "use metrics.<name>, params.<name>, tags.<name> or attributes.<name>"
 _QUOTE_HINT = "quote names with spaces or symbols, e.g. metrics.`val loss`"
 
+
+# -- what a parsed filter is ---------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A literal as the user wrote it.
+
+    ``kind`` is ``"str"``, ``"num"`` or ``"bool"``; ``value`` the parsed value (an int below
+    2**63, else a float, for numbers); ``text`` the source text, quotes included, so that a text
+    key can match a number by the digits typed (``params.lr = 1e-3`` matches the text ``1e-3``).
+    """
+
+    kind: str
+    text: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One comparison of a run's key with literal values.
+
+    ``field`` is ``"metric"``, ``"param"``, ``"tag"`` or ``"attr"``; ``name`` the key as logged,
+    or for ``"attr"`` one of the values of :data:`ATTRIBUTES`. ``op`` is one of ``=``, ``!=``,
+    ``<``, ``<=``, ``>``, ``>=``, ``LIKE``, ``ILIKE``, ``IN`` or ``NULL`` (``IS NULL``, no
+    values); ``negate`` makes it ``NOT LIKE``, ``NOT ILIKE``, ``NOT IN`` or ``IS NOT NULL``.
+    A run that lacks the key never matches, except ``IS NULL``.
+    """
+
+    field: str
+    name: str
+    op: str
+    values: tuple[Value, ...] = ()
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Operands joined by ``"AND"`` or ``"OR"``; never holds a group with the same joiner."""
+
+    joiner: str
+    parts: tuple[Node, ...]
+
+
+Node = Condition | Group
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """One sort key: a field and name as in :class:`Condition`, ascending unless ``descending``."""
+
+    field: str
+    name: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A run search, as :meth:`gitml.core.index.Index.search` runs it.
+
+    Attributes:
+        where: the filter (None: every run).
+        order: sort keys; runs lacking a key sort after the others, the run id breaks ties;
+            none means newest start first.
+        experiments: only runs of these experiments (empty: any).
+        limit: at most this many runs (None: all).
+    """
+
+    where: Node | None = None
+    order: tuple[SortKey, ...] = ()
+    experiments: tuple[str, ...] = ()
+    limit: int | None = None
+
+
+# -- reading the text ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class _Tok:
@@ -74,25 +133,6 @@ class _Tok:
     text: str  # source text, quoted as the user wrote it, for messages
     pos: int  # 0-based offset into the source
     value: Any = None
-
-
-@dataclass
-class _Leaf:
-    """One compiled condition: SQL with ``?`` placeholders and their values, in order."""
-
-    sql: str
-    params: list
-
-
-@dataclass
-class _Group:
-    """Operands joined by AND or OR; never holds a group with the same joiner."""
-
-    joiner: str
-    parts: list[_Leaf | _Group]
-
-
-_Node = _Leaf | _Group
 
 
 # A quoted text: the quote doubled or backslash-escaped stands for itself, as does an escaped
@@ -177,19 +217,6 @@ def _tokenize(src: str, what: str) -> Iterator[_Tok]:
         yield _Tok("end", "", len(src))
 
 
-def _like_to_glob(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(_GLOB_LITERAL.get(pattern[i], pattern[i]))
-        else:
-            out.append({"%": "*", "_": "?"}.get(c) or _GLOB_LITERAL.get(c, c))
-        i += 1
-    return "".join(out)
-
-
 class _Parser:
     def __init__(self, src: str, what: str) -> None:
         _check_source(src, what)
@@ -223,7 +250,7 @@ class _Parser:
         raise BadInputError(f"bad {self.what}: {message}", hint)
 
     def key(self) -> tuple[str, str]:
-        """Parse one key; return (kind, name) with attribute names resolved to their column."""
+        """Parse one key; return (field, name) with attribute names made canonical."""
         tok = self.next()
         if tok.kind == "key":
             prefix, name = tok.value
@@ -233,20 +260,20 @@ class _Parser:
                 prefix, name = "attributes", tok.text
         else:
             self.fail(f"expected a key such as metrics.acc or params.lr, found {self.at(tok)}")
-        kind = _PREFIXES.get(prefix.lower())
-        if kind is None:
+        field = _PREFIXES.get(prefix.lower())
+        if field is None:
             self.fail(f"unknown key prefix {prefix!r} in {self.at(tok)}", _PREFIX_HINT)
         if not name:
             self.fail(f"empty key name in {self.at(tok)}", _QUOTE_HINT)
-        if kind == "attr":
-            column = ATTRIBUTE_COLUMNS.get(name.lower())
-            if column is None:
+        if field == "attr":
+            attribute = ATTRIBUTES.get(name.lower())
+            if attribute is None:
                 self.fail(
                     f"unknown attribute {name!r} in {self.at(tok)}",
-                    "valid attributes: " + ", ".join(sorted(ATTRIBUTE_COLUMNS)),
+                    "valid attributes: " + ", ".join(sorted(ATTRIBUTES)),
                 )
-            return kind, column
-        return kind, name
+            return field, attribute
+        return field, name
 
     def literal(self) -> _Tok:
         tok = self.next()
@@ -273,7 +300,7 @@ class _Parser:
             values.append(self.literal())
         return values
 
-    def parse_filter(self) -> _Node:
+    def parse_filter(self) -> Node:
         self.depth = 0
         self.terms = 0
         node = self.chain("OR")
@@ -281,23 +308,23 @@ class _Parser:
             self.fail(f"expected AND, OR or end of filter, found {self.at(self.peek())}")
         return node
 
-    def chain(self, joiner: str) -> _Node:
+    def chain(self, joiner: str) -> Node:
         # An OR chain is made of AND chains, which is what makes AND bind tighter.
-        def operand() -> _Node:
+        def operand() -> Node:
             return self.chain("AND") if joiner == "OR" else self.primary()
 
-        parts: list[_Node] = []
+        parts: list[Node] = []
         while True:
             part = operand()
-            # (a OR b) OR c is one OR of three: nesting the SQL would only cost depth.
-            same = isinstance(part, _Group) and part.joiner == joiner
+            # (a OR b) OR c is one OR of three: nesting would only cost depth.
+            same = isinstance(part, Group) and part.joiner == joiner
             parts.extend(part.parts if same else [part])
             if not self.kw(joiner):
                 break
             self.next()
-        return parts[0] if len(parts) == 1 else _Group(joiner, parts)
+        return parts[0] if len(parts) == 1 else Group(joiner, tuple(parts))
 
-    def primary(self) -> _Node:
+    def primary(self) -> Node:
         if self.peek().kind != "(":
             return self.comparison()
         opened = self.next()
@@ -325,17 +352,15 @@ class _Parser:
                 "search in several calls, or narrow the filter",
             )
 
-    def comparison(self) -> _Leaf:
+    def comparison(self) -> Condition:
         start = self.peek()
         self.count_terms(start)
-        kind, name = self.key()
+        field, name = self.key()
         tok = self.next()
         word = tok.text.upper() if tok.kind == "word" else ""
-        params: list = []
         if tok.kind == "op":
             op = {"==": "=", "<>": "!="}.get(tok.text, tok.text)
-            sql = _condition(self, kind, name, op, [self.literal()], False, params)
-            return _Leaf(sql, params)
+            return self.condition(field, name, op, [self.literal()])
         if word == "IS":
             present = self.kw("NOT")
             if present:
@@ -343,219 +368,73 @@ class _Parser:
             null = self.next()
             if not (null.kind == "word" and null.text.upper() == "NULL"):
                 self.fail(f"expected NULL or NOT NULL after IS, found {self.at(null)}")
-            return _Leaf(_presence(kind, name, present, params), params)
+            return Condition(field, name, "NULL", (), present)
         negate = word == "NOT"
         if negate:
             tok = self.next()
             word = tok.text.upper() if tok.kind == "word" else ""
         if word in ("LIKE", "ILIKE"):
-            sql = _condition(self, kind, name, word, [self.literal()], negate, params)
-            return _Leaf(sql, params)
+            return self.condition(field, name, word, [self.literal()], negate)
         if word == "IN":
-            values = self.literal_list()
-            return _Leaf(_condition(self, kind, name, "IN", values, negate, params), params)
+            return self.condition(field, name, "IN", self.literal_list(), negate)
         self.fail(
             f"expected an operator after key {start.text!r}, found {self.at(tok)}", _OPERATOR_HINT
         )
 
-
-def _marks(values: list) -> str:
-    return ", ".join("?" * len(values))
-
-
-def _presence(kind: str, name: str, present: bool, params: list) -> str:
-    if kind == "attr":
-        return f"r.{name} IS {'NOT ' if present else ''}NULL"
-    table, a = _TABLES[kind]
-    params.append(name)
-    exists = f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
-    return exists if present else "NOT " + exists
-
-
-def _condition(
-    parser: _Parser, kind: str, name: str, op: str, values: list[_Tok], negate: bool, params: list
-) -> str:
-    """Build the SQL for one key compared with literal(s), appending its bound parameters."""
-    label = f"{kind}s.{name}" if kind != "attr" else name
-    is_dirty = kind == "attr" and name == "dirty"
-    if op in ("LIKE", "ILIKE") and (kind == "metric" or is_dirty):
-        parser.fail(f"{op} does not apply to {label!r}, which is not text")
-    for lit in values:
-        bad = None
-        if op in ("LIKE", "ILIKE") and lit.kind != "str":
-            bad = f"{op} needs a quoted pattern, found {parser.at(lit)}"
-        elif kind == "metric" and lit.kind != "num":
-            bad = f"metric {label!r} compares numerically, but {parser.at(lit)} is not a number"
-        elif is_dirty and (lit.kind == "str" or lit.value not in (True, False)):
-            bad = f"'dirty' takes true, false, 1 or 0, found {parser.at(lit)}"
-        elif lit.kind == "bool" and not is_dirty:
-            bad = f"{label!r} compares text; quote {parser.at(lit)} as a string"
-        if bad:
-            parser.fail(bad)
-    table_alias = _TABLES.get(kind)
-    col = f"{table_alias[1]}.value" if table_alias else f"r.{name}"
-    args: list = []
-
-    def bind(lit: _Tok) -> Any:
-        # Text keys match a number by the digits typed; dirty is stored as 0/1.
-        if is_dirty or kind == "metric":
-            return int(lit.value) if is_dirty else lit.value
-        return lit.value if lit.kind == "str" else lit.text
-
-    def equals(lit: _Tok) -> str:
-        if kind == "param" and lit.kind == "num":
-            # A numeric param may be stored as 1e-3 or 0.001; match either the number or the text.
-            args.extend([lit.value, lit.text])
-            return "(p.num IS ? OR p.value IS ?)"
-        args.append(bind(lit))
-        return f"{col} = ?"
-
-    if op == "LIKE":
-        args.append(_like_to_glob(values[0].value))
-        pred = f"{col} GLOB ?"  # sqlite's LIKE ignores ASCII case; GLOB does not
-    elif op == "ILIKE":
-        args.append(values[0].value)
-        pred = f"lower({col}) LIKE lower(?) ESCAPE '\\'"
-    elif op == "IN" and kind == "param":
-        # One SQL IN per column keeps a long list one node deep. coalesce: a text param has no
-        # number, and NOT IN must still match it.
-        texts = [lit.value if lit.kind == "str" else lit.text for lit in values]
-        nums = [lit.value for lit in values if lit.kind == "num"]
-        args.extend([*texts, *nums])
-        pred = f"p.value IN ({_marks(texts)})"
-        if nums:
-            pred = f"({pred} OR coalesce(p.num IN ({_marks(nums)}), 0))"
-    elif op == "IN":
-        args.extend(bind(lit) for lit in values)
-        pred = f"{col} IN ({_marks(values)})"
-    elif op in ("=", "!="):
-        pred = equals(values[0])
-        negate = op == "!="
-    elif kind == "param" and values[0].kind == "num":
-        args.append(values[0].value)
-        pred = f"p.num {op} ?"
-    else:
-        args.append(bind(values[0]))
-        pred = f"{col} {op} ?"
-    if negate:
-        pred = f"NOT ({pred})"
-    if kind == "attr":
-        # A NULL column makes the predicate NULL, which never matches: "missing never matches".
-        params.extend(args)
-        return f"({pred})"
-    table, a = table_alias
-    params.extend([name, *args])
-    # The unary + keeps SQLite off the (key, value) index here: probing one run by run_id is a
-    # point lookup, while a key-range scan per run made a search quadratic in the runs.
-    return f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND +{a}.key = ? AND {pred})"
+    def condition(self, field: str, name: str, op: str, values: list[_Tok], negate: bool = False) -> Condition:
+        """A comparison whose values suit its key, or a refusal naming the value that does not."""
+        label = f"{field}s.{name}" if field != "attr" else name
+        is_dirty = field == "attr" and name == "dirty"
+        if op in ("LIKE", "ILIKE") and (field == "metric" or is_dirty):
+            self.fail(f"{op} does not apply to {label!r}, which is not text")
+        for lit in values:
+            bad = None
+            if op in ("LIKE", "ILIKE") and lit.kind != "str":
+                bad = f"{op} needs a quoted pattern, found {self.at(lit)}"
+            elif field == "metric" and lit.kind != "num":
+                bad = f"metric {label!r} compares numerically, but {self.at(lit)} is not a number"
+            elif is_dirty and (lit.kind == "str" or lit.value not in (True, False)):
+                bad = f"'dirty' takes true, false, 1 or 0, found {self.at(lit)}"
+            elif lit.kind == "bool" and not is_dirty:
+                bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
+            if bad:
+                self.fail(bad)
+        return Condition(field, name, op, tuple(Value(t.kind, t.text, t.value) for t in values), negate)
 
 
-def _join(parts: list[_Leaf], joiner: str) -> _Leaf:
-    """Join operands with AND/OR, in balanced groups of at most :data:`_CHUNK`."""
-    while len(parts) > _CHUNK:
-        parts = [_join(parts[i : i + _CHUNK], joiner) for i in range(0, len(parts), _CHUNK)]
-    sql = "(" + f" {joiner} ".join(p.sql for p in parts) + ")"
-    return _Leaf(sql, [value for p in parts for value in p.params])
+# -- the public compiler ---------------------------------------------------------------------------
 
-
-def _nesting(node: _Node) -> int:
-    """How deep the inline SQL for ``node`` nests parentheses (leaves count as 0)."""
-    if isinstance(node, _Leaf):
-        return 0
-    extra, n = 0, len(node.parts)
-    while n > _CHUNK:
-        extra, n = extra + 1, -(-n // _CHUNK)
-    return 1 + extra + max(_nesting(p) for p in node.parts)
-
-
-def _inline(node: _Node) -> _Leaf:
-    if isinstance(node, _Leaf):
-        return node
-    return _join([_inline(p) for p in node.parts], node.joiner)
-
-
-def _hoisted(root: _Group) -> _Leaf:
-    """SQL for a deeply nested filter, which nests no deeper than one group.
-
-    Each group becomes a common table expression listing its runs: the runs its own conditions
-    select, INTERSECT (for AND) or UNION (for OR) the tables of its inner groups. SQLite adds up
-    the expression depth of subqueries nested in expressions, not of tables read in FROM, so the
-    depth no longer grows with the nesting. (A group's runs are a set, without SQL's NULL; since
-    the grammar has no NOT over a group, a NULL never matched anyway.)
-    """
-    ctes: list[_Leaf] = []
-
-    def define(select: _Leaf) -> str:
-        name = f"g{len(ctes) + 1}"
-        ctes.append(_Leaf(f"{name}(id) AS ({select.sql})", select.params))
-        return name
-
-    def compound(joiner: str, leaves: list[_Leaf], names: list[str]) -> _Leaf:
-        selects = [_Leaf(f"SELECT id FROM {name}", []) for name in names]
-        if leaves:
-            where = _join(leaves, joiner)
-            selects.insert(0, _Leaf(f"SELECT r.id FROM runs r WHERE {where.sql}", where.params))
-        sql = (" INTERSECT " if joiner == "AND" else " UNION ").join(s.sql for s in selects)
-        return _Leaf(sql, [value for s in selects for value in s.params])
-
-    def hoist(group: _Group) -> str:
-        leaves = [p for p in group.parts if isinstance(p, _Leaf)]
-        names = [hoist(p) for p in group.parts if isinstance(p, _Group)]
-        while len(names) > _COMPOUND:  # SQLite allows 500 SELECTs in one compound
-            chunks = [names[i : i + _COMPOUND] for i in range(0, len(names), _COMPOUND)]
-            names = [define(compound(group.joiner, [], chunk)) for chunk in chunks]
-        return define(compound(group.joiner, leaves, names))
-
-    top = hoist(root)
-    sql = f"r.id IN (WITH {', '.join(c.sql for c in ctes)} SELECT id FROM {top})"
-    return _Leaf(sql, [value for c in ctes for value in c.params])
-
-
-def compile_filter(expr: str) -> tuple[str, list]:
-    """Compile an MLflow-style run filter into a SQLite WHERE fragment.
+def parse_filter(expr: str | None) -> Node | None:
+    """Parse an MLflow-style run filter.
 
     Args:
         expr: A filter such as ``metrics.acc > 0.9 AND params.optimizer = 'adam'``. Keywords
             are case-insensitive; ``OR`` and parentheses are allowed, ``AND`` binding tighter.
-            At most :data:`MAX_FILTER_CHARS` characters,
-            :data:`MAX_DEPTH` levels of parentheses and :data:`MAX_TERMS` conditions.
+            At most :data:`MAX_FILTER_CHARS` characters, :data:`MAX_DEPTH` levels of
+            parentheses and :data:`MAX_TERMS` conditions.
 
     Returns:
-        ``(sql, params)``: a boolean SQL expression over the runs table aliased ``r`` (it may
-        read the ``runs`` table again) and the values for its ``?`` placeholders. An empty or
-        blank filter gives ``("1", [])``.
+        The filter as a :class:`Condition` or :class:`Group` (redundant parentheses and nested
+        groups with the same joiner flattened), or None for None, an empty or a blank filter.
 
     Raises:
         BadInputError: The filter does not parse, compares a key in a way that cannot hold or
             passes a bound; the message names the offending token and its 1-based position.
     """
-    if isinstance(expr, str) and not expr.strip() or expr is None:
-        return "1", []
-    node = _Parser(expr, "filter").parse_filter()
-    leaf = _inline(node) if _nesting(node) <= _INLINE_NESTING else _hoisted(node)
-    return leaf.sql, leaf.params
+    if expr is None or isinstance(expr, str) and not expr.strip():
+        return None
+    return _Parser(expr, "filter").parse_filter()
 
 
-def _sort_value(kind: str, name: str) -> tuple[str, list]:
-    if kind == "attr":
-        return f"r.{name}", []
-    table, a = _TABLES[kind]
-    # sqlite orders numbers before text, so numeric params sort by value and the rest follow.
-    column = "coalesce(p.num, p.value)" if kind == "param" else f"{a}.value"
-    return f"(SELECT {column} FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)", [name]
-
-
-def compile_order_by(order_by: str | list[str] | None) -> tuple[str, list]:
-    """Compile sort keys into the body of a SQLite ORDER BY clause.
+def parse_order_by(order_by: str | Sequence[str] | None) -> tuple[SortKey, ...]:
+    """Parse sort keys.
 
     Args:
         order_by: ``"<key> [ASC|DESC]"`` items, as a list or one comma-separated string, using
             the filter key syntax (``metrics.acc DESC``, ``params.lr``, ``start_time``).
 
     Returns:
-        ``(sql, params)``: the clause without the words ORDER BY, and its parameters. Runs
-        lacking a key sort after the others in both directions, and ``r.id`` always breaks ties.
-        None or empty gives ``("r.start_time DESC, r.id", [])``.
+        The keys in order (empty for None, an empty string or list: newest first).
 
     Raises:
         BadInputError: An item is not a key optionally followed by ASC or DESC, or there are
@@ -566,24 +445,46 @@ def compile_order_by(order_by: str | list[str] | None) -> tuple[str, list]:
     items = [order_by] if isinstance(order_by, str) else list(order_by or [])
     if len(items) > MAX_ORDER_KEYS:
         raise BadInputError(f"bad order_by: more than {MAX_ORDER_KEYS} sort keys")
-    terms: list[str] = []
-    params: list = []
+    keys: list[SortKey] = []
     for item in items:
         if not isinstance(item, str):
             raise BadInputError(f"bad order_by: expected a string item, got {type(item).__name__}")
         parser = _Parser(item, "order_by")
         while parser.peek().kind != "end":
-            if len(terms) >= MAX_ORDER_KEYS:
+            if len(keys) >= MAX_ORDER_KEYS:
                 parser.fail(f"more than {MAX_ORDER_KEYS} sort keys, at {parser.at(parser.peek())}")
-            value, args = _sort_value(*parser.key())
-            direction = parser.next().text.upper() if parser.kw("ASC", "DESC") else "ASC"
-            terms.append(f"{value} IS NULL, {value} {direction}")
-            params.extend(args * 2)
+            field, name = parser.key()
+            descending = parser.kw("ASC", "DESC") and parser.next().text.upper() == "DESC"
+            keys.append(SortKey(field, name, descending))
             tok = parser.next()
             if tok.kind not in (",", "end"):
                 parser.fail(f"expected ASC, DESC, ',' or end of item, found {parser.at(tok)}")
             if tok.kind == "," and parser.peek().kind == "end":
                 parser.fail(f"expected a key, found {parser.at(parser.peek())}")
-    if not terms:
-        return "r.start_time DESC, r.id", []
-    return ", ".join([*terms, "r.id"]), params
+    return tuple(keys)
+
+
+def compile_query(filter: str | None = None, order_by: str | Sequence[str] | None = None,
+                  experiment: str | Sequence[str] | None = None, limit: int | None = None) -> Query:
+    """The :class:`Query` for a run search, checked before anything runs.
+
+    Args:
+        filter: see :func:`parse_filter`.
+        order_by: see :func:`parse_order_by`.
+        experiment: one experiment name or several (None or empty: any).
+        limit: at most this many runs; None, 0 or less means no limit.
+
+    Returns:
+        The query, for :meth:`gitml.core.index.Index.search`.
+
+    Raises:
+        BadInputError: a bad filter, sort key, experiment or limit.
+    """
+    names = [experiment] if isinstance(experiment, str) else list(experiment or [])
+    if not all(isinstance(n, str) for n in names):
+        raise BadInputError("bad experiment: expected a name or a list of names")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+            raise BadInputError(f"bad limit: expected a number, got {type(limit).__name__}")
+        limit = int(min(limit, 2**63 - 1)) if limit > 0 else None  # NaN is not > 0: no limit
+    return Query(parse_filter(filter), parse_order_by(order_by), tuple(names), limit)

@@ -4,6 +4,16 @@ It records the runs-ref tip it reflects. Every query first brings it up to date 
 ``runs/`` trees of the indexed tip and the current tip, reading only changed shards and runs.
 It is never trusted over the ref: a missing, unreadable or foreign-schema index file, or an
 indexed tip that no longer exists, is rebuilt from scratch.
+
+Every SQL statement gitml runs is in this module. Services ask :class:`Index` questions and get
+runs or ids back; a search is a :class:`gitml.core.filter.Query` (parsed, checked data) that
+:func:`search_statement` turns into one parameterised SELECT. That statement is assembled only
+from fixed fragments chosen by the query's structure: every key name and literal a user typed
+travels as a bound ``?`` parameter, so no input can change its shape. Within the filter bounds
+of :mod:`gitml.core.filter` it also stays inside SQLite's own limits (expression depth 1000, a
+parser stack of about 30 nested levels, 32766 bound variables, 1 MB of SQL text): long AND/OR
+chains become balanced groups of at most ``_CHUNK`` operands, and a deeply nested filter is
+spelled as a list of common table expressions rather than nested parentheses.
 """
 
 from __future__ import annotations
@@ -12,11 +22,13 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.core import runsref
-from gitml.core.errors import CorruptRunError
+from gitml.core.errors import CorruptRunError, RunNotFoundError
+from gitml.core.filter import Condition, Group, Node, Query, SortKey
 from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 
@@ -52,10 +64,12 @@ _INDEXES = tuple(f"CREATE INDEX IF NOT EXISTS {n} ON {c}" for n, c in _INDEX_COL
 
 
 def index_path(repo: GitRepo) -> Path:
+    """Where the repository's index file is: ``<git common dir>/gitml/index.sqlite``."""
     return repo.gitml_dir / INDEX_FILE
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating) an index file at ``path`` with the index's tables; nothing is synced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -73,26 +87,16 @@ def open_index(repo: GitRepo) -> sqlite3.Connection:
     """Open the index, brought up to date with the runs ref (rebuilt if it cannot be trusted)."""
     path = index_path(repo)
     try:
-        conn = _connect(path)
+        conn = connect(path)
         if _meta(conn, "schema") not in (None, INDEX_SCHEMA):
             raise sqlite3.DatabaseError("index schema changed")
     except sqlite3.DatabaseError:
         _remove(path)
-        conn = _connect(path)
+        conn = connect(path)
     for _ in range(10):
         if _sync(repo, conn):
             return conn
     return conn
-
-
-def rebuild(repo: GitRepo) -> int:
-    """Throw the index away and rebuild it from the runs ref; return the number of runs indexed."""
-    _remove(index_path(repo))
-    conn = open_index(repo)
-    try:
-        return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def _remove(path: Path) -> None:
@@ -238,11 +242,17 @@ def run_from_doc(doc: str) -> Run:
     return Run(**data)
 
 
+def _docs(conn: sqlite3.Connection, sql: str, params: Iterable) -> list[Run]:
+    return [run_from_doc(doc) for (doc,) in conn.execute(sql, list(params))]
+
+
 def corrupt_runs(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """``(run id or entry, problem)`` for every entry the index could not read, by id."""
     return conn.execute("SELECT run_id, message FROM corrupt ORDER BY run_id").fetchall()
 
 
 def ids_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 3) -> list[str]:
+    """Up to ``limit`` run ids (readable or corrupt) starting with hex ``prefix``."""
     upper = prefix + "g"  # every hex id starting with prefix sorts between prefix and prefix+'g'
     rows = conn.execute(
         "SELECT id FROM runs WHERE id >= ? AND id < ? UNION SELECT run_id FROM corrupt "
@@ -252,37 +262,327 @@ def ids_with_prefix(conn: sqlite3.Connection, prefix: str, limit: int = 3) -> li
     return [r[0] for r in rows]
 
 
-def iter_docs(conn: sqlite3.Connection, sql: str, params: Iterable) -> list[Run]:
-    return [run_from_doc(doc) for (doc,) in conn.execute(sql, list(params))]
+# -- searches: a filter.Query as SQL ---------------------------------------------------------------
+
+# Operands per SQL AND/OR group: a left-deep chain of n operands is n deep in SQLite's expression
+# tree, so longer chains are split into balanced groups.
+_CHUNK = 64
+# Filters whose SQL would nest parentheses deeper than this use common table expressions instead
+# (SQLite 3.45 and older overflow their parser stack at about 30 levels).
+_INLINE_NESTING = 4
+# Most SELECTs joined by one UNION/INTERSECT in the SQL for a deeply nested filter.
+_COMPOUND = 256
+#: The ``runs`` column of each attribute a filter names (see gitml.core.filter.ATTRIBUTES).
+_ATTRIBUTE_COLUMNS = {
+    "id": "id", "name": "name", "experiment": "experiment", "status": "status",
+    "start_time": "start_time", "end_time": "end_time", "user": "user", "branch": "branch",
+    "commit": "source_commit", "dirty": "dirty",
+}  # fmt: skip
+# The table (and its alias) holding each kind of key.
+_KEY_TABLES = {"metric": ("metrics", "m"), "param": ("params", "p"), "tag": ("tags", "t")}
+# GLOB has no escape character; a bracket class holding one character matches it literally.
+_GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
+_DEFAULT_ORDER = "r.start_time DESC, r.id"
+
+
+@dataclass
+class _Sql:
+    """A piece of SQL with ``?`` placeholders, and their values in order."""
+
+    sql: str
+    params: list
+
+
+def _marks(values: list) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _like_to_glob(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(_GLOB_LITERAL.get(pattern[i], pattern[i]))
+        else:
+            out.append({"%": "*", "_": "?"}.get(c) or _GLOB_LITERAL.get(c, c))
+        i += 1
+    return "".join(out)
+
+
+def _presence(cond: Condition) -> _Sql:
+    """``IS [NOT] NULL``: whether the run has the key (an attribute: whether it is set)."""
+    if cond.field == "attr":
+        return _Sql(f"r.{_ATTRIBUTE_COLUMNS[cond.name]} IS {'NOT ' if cond.negate else ''}NULL", [])
+    table, a = _KEY_TABLES[cond.field]
+    exists = f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
+    return _Sql(exists if cond.negate else "NOT " + exists, [cond.name])
+
+
+def _condition(cond: Condition) -> _Sql:
+    """The SQL for one comparison; a run lacking the key never matches (unless ``IS NULL``)."""
+    if cond.op == "NULL":
+        return _presence(cond)
+    kind, op, values, negate = cond.field, cond.op, cond.values, cond.negate
+    is_dirty = kind == "attr" and cond.name == "dirty"
+    table_alias = _KEY_TABLES.get(kind)
+    col = f"{table_alias[1]}.value" if table_alias else f"r.{_ATTRIBUTE_COLUMNS[cond.name]}"
+    args: list = []
+
+    def bind(lit) -> object:
+        # Text keys match a number by the digits typed; dirty is stored as 0/1.
+        if is_dirty or kind == "metric":
+            return int(lit.value) if is_dirty else lit.value
+        return lit.value if lit.kind == "str" else lit.text
+
+    def equals(lit) -> str:
+        if kind == "param" and lit.kind == "num":
+            # A numeric param may be stored as 1e-3 or 0.001; match either the number or the text.
+            args.extend([lit.value, lit.text])
+            return "(p.num IS ? OR p.value IS ?)"
+        args.append(bind(lit))
+        return f"{col} = ?"
+
+    if op == "LIKE":
+        args.append(_like_to_glob(values[0].value))
+        pred = f"{col} GLOB ?"  # sqlite's LIKE ignores ASCII case; GLOB does not
+    elif op == "ILIKE":
+        args.append(values[0].value)
+        pred = f"lower({col}) LIKE lower(?) ESCAPE '\\'"
+    elif op == "IN" and kind == "param":
+        # One SQL IN per column keeps a long list one node deep. coalesce: a text param has no
+        # number, and NOT IN must still match it.
+        texts = [lit.value if lit.kind == "str" else lit.text for lit in values]
+        nums = [lit.value for lit in values if lit.kind == "num"]
+        args.extend([*texts, *nums])
+        pred = f"p.value IN ({_marks(texts)})"
+        if nums:
+            pred = f"({pred} OR coalesce(p.num IN ({_marks(nums)}), 0))"
+    elif op == "IN":
+        args.extend(bind(lit) for lit in values)
+        pred = f"{col} IN ({_marks(list(values))})"
+    elif op in ("=", "!="):
+        pred = equals(values[0])
+        negate = op == "!="
+    elif kind == "param" and values[0].kind == "num":
+        args.append(values[0].value)
+        pred = f"p.num {op} ?"
+    else:
+        args.append(bind(values[0]))
+        pred = f"{col} {op} ?"
+    if negate:
+        pred = f"NOT ({pred})"
+    if kind == "attr":
+        # A NULL column makes the predicate NULL, which never matches: "missing never matches".
+        return _Sql(f"({pred})", args)
+    table, a = table_alias
+    # The unary + keeps SQLite off the (key, value) index here: probing one run by run_id is a
+    # point lookup, while a key-range scan per run made a search quadratic in the runs.
+    return _Sql(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND +{a}.key = ? AND {pred})",
+                [cond.name, *args])
+
+
+def _join(parts: list[_Sql], joiner: str) -> _Sql:
+    """Join operands with AND/OR, in balanced groups of at most :data:`_CHUNK`."""
+    while len(parts) > _CHUNK:
+        parts = [_join(parts[i : i + _CHUNK], joiner) for i in range(0, len(parts), _CHUNK)]
+    sql = "(" + f" {joiner} ".join(p.sql for p in parts) + ")"
+    return _Sql(sql, [value for p in parts for value in p.params])
+
+
+def _nesting(node: Node) -> int:
+    """How deep the inline SQL for ``node`` nests parentheses (conditions count as 0)."""
+    if isinstance(node, Condition):
+        return 0
+    extra, n = 0, len(node.parts)
+    while n > _CHUNK:
+        extra, n = extra + 1, -(-n // _CHUNK)
+    return 1 + extra + max(_nesting(p) for p in node.parts)
+
+
+def _inline(node: Node) -> _Sql:
+    if isinstance(node, Condition):
+        return _condition(node)
+    return _join([_inline(p) for p in node.parts], node.joiner)
+
+
+def _hoisted(root: Group) -> _Sql:
+    """SQL for a deeply nested filter, which nests no deeper than one group.
+
+    Each group becomes a common table expression listing its runs: the runs its own conditions
+    select, INTERSECT (for AND) or UNION (for OR) the tables of its inner groups. SQLite adds up
+    the expression depth of subqueries nested in expressions, not of tables read in FROM, so the
+    depth no longer grows with the nesting. (A group's runs are a set, without SQL's NULL; since
+    the grammar has no NOT over a group, a NULL never matched anyway.)
+    """
+    ctes: list[_Sql] = []
+
+    def define(select: _Sql) -> str:
+        name = f"g{len(ctes) + 1}"
+        ctes.append(_Sql(f"{name}(id) AS ({select.sql})", select.params))
+        return name
+
+    def compound(joiner: str, conditions: list[_Sql], names: list[str]) -> _Sql:
+        selects = [_Sql(f"SELECT id FROM {name}", []) for name in names]
+        if conditions:
+            where = _join(conditions, joiner)
+            selects.insert(0, _Sql(f"SELECT r.id FROM runs r WHERE {where.sql}", where.params))
+        sql = (" INTERSECT " if joiner == "AND" else " UNION ").join(s.sql for s in selects)
+        return _Sql(sql, [value for s in selects for value in s.params])
+
+    def hoist(group: Group) -> str:
+        conditions = [_condition(p) for p in group.parts if isinstance(p, Condition)]
+        names = [hoist(p) for p in group.parts if isinstance(p, Group)]
+        while len(names) > _COMPOUND:  # SQLite allows 500 SELECTs in one compound
+            chunks = [names[i : i + _COMPOUND] for i in range(0, len(names), _COMPOUND)]
+            names = [define(compound(group.joiner, [], chunk)) for chunk in chunks]
+        return define(compound(group.joiner, conditions, names))
+
+    top = hoist(root)
+    sql = f"r.id IN (WITH {', '.join(c.sql for c in ctes)} SELECT id FROM {top})"
+    return _Sql(sql, [value for c in ctes for value in c.params])
+
+
+def filter_sql(where: Node | None) -> tuple[str, list]:
+    """The SQL condition a search uses for a parsed filter.
+
+    Args:
+        where: a filter from :func:`gitml.core.filter.parse_filter` (None: every run).
+
+    Returns:
+        ``(sql, params)``: a boolean expression over the ``runs`` table aliased ``r`` (it may
+        read ``runs`` again) and the values of its ``?`` placeholders; ``("1", [])`` for None.
+    """
+    if where is None:
+        return "1", []
+    sql = _inline(where) if _nesting(where) <= _INLINE_NESTING else _hoisted(where)
+    return sql.sql, sql.params
+
+
+def _sort_value(key: SortKey) -> _Sql:
+    if key.field == "attr":
+        return _Sql(f"r.{_ATTRIBUTE_COLUMNS[key.name]}", [])
+    table, a = _KEY_TABLES[key.field]
+    # sqlite orders numbers before text, so numeric params sort by value and the rest follow.
+    column = "coalesce(p.num, p.value)" if key.field == "param" else f"{a}.value"
+    return _Sql(f"(SELECT {column} FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)", [key.name])
+
+
+def order_sql(keys: Sequence[SortKey]) -> tuple[str, list]:
+    """The ORDER BY body (without those words) a search uses for parsed sort keys.
+
+    Runs lacking a key sort after the others in both directions, and ``r.id`` breaks ties. No
+    keys: ``("r.start_time DESC, r.id", [])``, newest first.
+    """
+    if not keys:
+        return _DEFAULT_ORDER, []
+    terms: list[str] = []
+    params: list = []
+    for key in keys:
+        value = _sort_value(key)
+        terms.append(f"{value.sql} IS NULL, {value.sql} {'DESC' if key.descending else 'ASC'}")
+        params.extend(value.params * 2)
+    return ", ".join([*terms, "r.id"]), params
+
+
+def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
+    """The one SELECT (and its parameters) that runs ``query``.
+
+    Args:
+        query: from :func:`gitml.core.filter.compile_query`.
+        column: what each row holds: ``"doc"`` (the run as JSON) or ``"id"``.
+
+    Returns:
+        ``(sql, params)``.
+    """
+    if column not in ("doc", "id"):
+        raise ValueError(f"column must be 'doc' or 'id', not {column!r}")
+    where, params = filter_sql(query.where)
+    clauses = [f"({where})"]
+    if query.experiments:
+        clauses.append(f"r.experiment IN ({_marks(list(query.experiments))})")
+        params = [*params, *query.experiments]
+    order, order_params = order_sql(query.order)
+    sql = f"SELECT r.{column} FROM runs r WHERE {' AND '.join(clauses)} ORDER BY {order}"  # noqa: S608
+    params = [*params, *order_params]
+    if query.limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(query.limit))
+    return sql, params
+
+
+def search(conn: sqlite3.Connection, query: Query) -> list[Run]:
+    """The runs ``query`` finds in an open index, in its order (no history or patch text)."""
+    return _docs(conn, *search_statement(query))
+
+
+def search_ids(conn: sqlite3.Connection, query: Query) -> list[str]:
+    """The ids of the runs ``query`` finds in an open index, in its order."""
+    return [row[0] for row in conn.execute(*search_statement(query, "id"))]
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    # Well under SQLite's 32766 bound variables, whatever else the statement binds.
+    return (items[start:start + size] for start in range(0, len(items), size))
 
 
 class Index:
-    """The query index of one repository, open and up to date with its runs ref.
+    """The query index of one repository, kept up to date with its runs ref.
 
-    Every SQL statement gitml runs lives in this module: services ask the questions below (a
-    :class:`gitml.core.filter.Query` for searches) and get runs or ids back. Open it through
-    :attr:`gitml.core.workspace.Workspace.index`, which closes it with the workspace.
+    Services ask the questions below (a :class:`gitml.core.filter.Query` for searches) and get
+    runs or ids back. Open it through :attr:`gitml.core.workspace.Workspace.index`, which closes
+    it with the workspace. The SQLite file is opened (and brought up to date) on first use.
     """
 
     def __init__(self, repo: GitRepo) -> None:
         self.repo = repo
-        self._conn = open_index(repo)
+        self._conn: sqlite3.Connection | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The connection, brought up to date with the runs ref first (one ref read when it is)."""
+        """The connection, brought up to date with the runs ref first (one ref read when it is).
+
+        For this module's functions and tests: services ask the methods below, not SQL.
+        """
+        if self._conn is None:
+            self._conn = open_index(self.repo)
+            return self._conn
         for _ in range(10):
             if _sync(self.repo, self._conn):
                 break
         return self._conn
 
     def close(self) -> None:
-        """Close the SQLite connection."""
-        self._conn.close()
+        """Close the SQLite connection (the next question opens it again)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def rebuild(self) -> int:
+        """Throw the index file away and rebuild it from the runs ref.
+
+        Returns:
+            The number of readable runs indexed.
+        """
+        self.close()
+        _remove(index_path(self.repo))
+        return self.count()
 
     def count(self) -> int:
         """How many readable runs the index holds."""
         return self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def search(self, query: Query) -> list[Run]:
+        """The runs ``query`` finds, in its order, without history or patch text.
+
+        Args:
+            query: from :func:`gitml.core.filter.compile_query`.
+        """
+        return search(self.conn, query)
+
+    def search_ids(self, query: Query) -> list[str]:
+        """The ids of the runs ``query`` finds, in its order."""
+        return search_ids(self.conn, query)
 
     def ids_with_prefix(self, prefix: str, limit: int = 3) -> list[str]:
         """Up to ``limit`` run ids (readable or corrupt) starting with hex ``prefix``."""
@@ -292,28 +592,65 @@ class Index:
         """``(run id or entry, problem)`` for every entry on the runs ref that cannot be read."""
         return corrupt_runs(self.conn)
 
+    def run(self, run_id: str) -> Run:
+        """The indexed run with this full id (no history or patch text).
+
+        Raises:
+            CorruptRunError: the run is on the ref but cannot be read.
+            RunNotFoundError: no run has this id.
+        """
+        conn = self.conn
+        row = conn.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is not None:
+            return run_from_doc(row[0])
+        problem = conn.execute("SELECT message FROM corrupt WHERE run_id = ?", (run_id,)).fetchone()
+        if problem is not None:
+            raise CorruptRunError(run_id, problem[0])
+        raise RunNotFoundError(f"no run {run_id} on {runsref.RUNS_REF}")
+
     def run_ids_at(self, commits: list[str]) -> set[str]:
         """Ids of the runs (any status) whose source commit is one of ``commits``."""
         found: set[str] = set()
-        for start in range(0, len(commits), 500):
-            chunk = commits[start:start + 500]
-            rows = self.conn.execute(
-                f"SELECT id FROM runs WHERE source_commit IN ({','.join('?' * len(chunk))})", chunk)  # noqa: S608
+        for chunk in _chunks(commits):
+            rows = self.conn.execute(f"SELECT id FROM runs WHERE source_commit IN ({_marks(list(chunk))})",  # noqa: S608
+                                     list(chunk))
             found.update(r[0] for r in rows)
         return found
 
     def runs_at(self, commits: list[str], status: str | None = "FINISHED") -> list[Run]:
         """Runs made from any of ``commits`` (with ``status``, unless None), newest end first."""
         runs: list[Run] = []
-        for start in range(0, len(commits), 500):
-            chunk = commits[start:start + 500]
-            sql = f"SELECT doc FROM runs WHERE source_commit IN ({','.join('?' * len(chunk))})"  # noqa: S608
+        for chunk in _chunks(commits):
+            sql = f"SELECT doc FROM runs WHERE source_commit IN ({_marks(list(chunk))})"  # noqa: S608
             params: list = list(chunk)
             if status is not None:
                 sql += " AND status = ?"
                 params.append(status)
-            runs += iter_docs(self.conn, sql, params)
+            runs += _docs(self.conn, sql, params)
         return sorted(runs, key=lambda r: (r.end_time or "", r.id), reverse=True)
+
+    def nearest_finished_runs(self, commits: Sequence[str], experiment: str | None = None
+                              ) -> tuple[str, list[Run]] | None:
+        """The first of ``commits`` (in their order) that finished runs were made from, and those runs.
+
+        Args:
+            commits: full commit shas, nearest first (a first-parent history, say).
+            experiment: only runs of this experiment.
+
+        Returns:
+            ``(commit, runs)``, or None when no commit has a finished run.
+        """
+        extra, extra_params = (" AND experiment = ?", [experiment]) if experiment else ("", [])
+        having: set[str] = set()
+        for chunk in _chunks(commits):
+            sql = (f"SELECT DISTINCT source_commit FROM runs WHERE status = 'FINISHED' AND source_commit IN "  # noqa: S608
+                   f"({_marks(list(chunk))}){extra}")
+            having.update(row[0] for row in self.conn.execute(sql, [*chunk, *extra_params]))
+        nearest = next((c for c in commits if c in having), None)
+        if nearest is None:
+            return None
+        sql = f"SELECT doc FROM runs WHERE status = 'FINISHED' AND source_commit = ?{extra}"  # noqa: S608
+        return nearest, _docs(self.conn, sql, [nearest, *extra_params])
 
     def has_artifacts(self) -> bool:
         """Whether any indexed run records an artifact."""

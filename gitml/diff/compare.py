@@ -1,4 +1,8 @@
-"""Param and metric differences between two sides (``diff``) or N runs (``compare``)."""
+"""Param and metric differences between two sides (``diff``) or N runs (``compare``).
+
+Both open one :class:`~gitml.core.workspace.Workspace` (or use the one given) and read runs
+through its index; the diff service imports only :mod:`gitml.core`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitml.core import index
-from gitml.core.config import Goal, load_config, load_config_at
+from gitml.core.config import Goal, load_config_at
 from gitml.core.errors import BadInputError
 from gitml.core.formats import Run
-from gitml.core.gitrepo import RepoLike, open_repo
+from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 from gitml.diff.sides import DEFAULT_MAX_DEPTH, Selection, Side, resolve_side
 
 MISSING = None
@@ -159,31 +162,46 @@ def _kinds(metrics_only: bool, params_only: bool) -> tuple[str, ...]:
 def diff(a: str, b: str | None = None, experiment: str | None = None, select: str | None = None,
          max_depth: int = DEFAULT_MAX_DEPTH, show_all: bool = False, metrics_only: bool = False,
          params_only: bool = False, key: str | None = None, code: bool = False,
-         repo: RepoLike = None) -> DiffResult:
+         repo: WorkspaceLike = None) -> DiffResult:
     """Compare the runs behind two revisions or run ids (``b`` defaults to HEAD).
 
     ``a`` may be ``X...Y``: Y against the merge base of X and Y, as in git. A revision stands for
     the latest finished run whose source commit it is (or its nearest first-parent ancestor's);
-    ``select`` (``best:metrics.acc``, ``min:…``, ``max:…``) and ``experiment`` choose otherwise.
-    Prefix a side with ``run:`` or ``rev:`` to say which it is; unprefixed, a revision wins.
+    ``select`` and ``experiment`` choose otherwise. Prefix a side with ``run:`` or ``rev:`` to
+    say which it is; unprefixed, a revision wins. Metric goals come from ``gitml.yaml`` as it is
+    at side A (the merge base for ``X...Y``), so a branch cannot loosen what it is judged by.
+
+    Args:
+        a: side A (a revision, a run id or prefix, or ``X...Y``).
+        b: side B (default HEAD; not with ``X...Y``).
+        experiment: only runs of this experiment stand for a revision.
+        select: ``latest`` (default), ``best:metrics.NAME``, ``min:metrics.NAME`` or ``max:…``.
+        max_depth: first-parent commits to walk back from a revision to find a run.
+        show_all: keep unchanged rows.
+        metrics_only: only metric rows.
+        params_only: only param rows.
+        key: only keys matching this glob.
+        code: add ``git diff --stat`` between the two runs' source commits.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The two sides, the rows that changed (all with ``show_all``) and notes.
 
     Raises:
-        NoRunError: a side has no run in reach (exit 1).
-        BadInputError: a side is neither a revision nor a run.
+        NoRunError: a revision has no run in reach, or none with the ``select`` metric (exit 1).
+        RunNotFoundError: a run id or prefix matches no run, or several (exit 2).
+        BadInputError: a side is neither a revision nor a run; a bad ``select``,
+            ``max_depth`` or ``X...Y``; both metrics_only and params_only.
     """
     if max_depth < 0:
         raise BadInputError("--max-depth must be >= 0")
     selection = Selection.parse(select)
     kinds = _kinds(metrics_only, params_only)
-    with open_repo(repo) as git:
-        conn = index.open_index(git)
-        try:
-            specs, base = _specs(git, a, b)
-            goals = _base_goals(git, specs[0], base)
-            sides = [resolve_side(git, conn, specs[0], experiment, selection, max_depth, goals, base),
-                     resolve_side(git, conn, specs[1], experiment, selection, max_depth, goals)]
-        finally:
-            conn.close()
+    with open_workspace(repo) as ws:
+        specs, base = _specs(ws, a, b)
+        goals = _base_goals(ws, specs[0], base)
+        sides = [resolve_side(ws, specs[0], experiment, selection, max_depth, goals, base),
+                 resolve_side(ws, specs[1], experiment, selection, max_depth, goals)]
         result = DiffResult(sides, build_rows([s.run for s in sides], goals, kinds, key, show_all))
         for side in sides:
             result.notes.extend(side.notes)
@@ -195,32 +213,32 @@ def diff(a: str, b: str | None = None, experiment: str | None = None, select: st
         result.same_commit = bool(sides[0].commit) and sides[0].commit == sides[1].commit
         commits = [s.run.source.get("commit") for s in sides]
         if code and all(commits) and commits[0] != commits[1]:
-            result.code_stat = git.diff_stat(commits[0], commits[1])
+            result.code_stat = ws.repo.diff_stat(commits[0], commits[1])
         return result
 
 
-def _base_goals(git, spec: str, base: str | None) -> dict:
+def _base_goals(ws: Workspace, spec: str, base: str | None) -> dict:
     """The metric goals of ``gitml.yaml`` as it is at side A (the merge base of ``A...B``), so a
     branch cannot loosen the goals it is judged by; the work tree's when side A is a run or its
     commit has no ``gitml.yaml``."""
     commit = base
     if commit is None and not spec.startswith("run:"):
-        commit = git.rev_parse(spec.removeprefix("rev:"))
-    config = load_config_at(git, commit) if commit else None
-    return (config or load_config(git.root)).goals
+        commit = ws.repo.rev_parse(spec.removeprefix("rev:"))
+    config = load_config_at(ws.repo, commit) if commit else None
+    return (config or ws.config).goals
 
 
-def _specs(git, a: str, b: str | None) -> tuple[list[str], str | None]:
+def _specs(ws: Workspace, a: str, b: str | None) -> tuple[list[str], str | None]:
     if "..." in a:
         if b is not None:
             raise BadInputError("give either A...B or two sides, not both")
         left, _, right = a.partition("...")
         left, right = left or "HEAD", right or "HEAD"
         for side in (left, right):
-            if git.rev_parse(side) is None:
+            if ws.repo.rev_parse(side) is None:
                 raise BadInputError(f"{side!r} in {a!r} is not a git revision",
                                     hint="A...B takes two revisions (branches, tags, commits)")
-        base = git.merge_base(left, right)
+        base = ws.repo.merge_base(left, right)
         if base is None:
             raise BadInputError(f"no merge base between {left!r} and {right!r}")
         return [f"merge-base({left},{right})", right], base
@@ -228,16 +246,30 @@ def _specs(git, a: str, b: str | None) -> tuple[list[str], str | None]:
 
 
 def compare(runs: list[str], show_all: bool = False, metrics_only: bool = False,
-            params_only: bool = False, key: str | None = None, repo: RepoLike = None) -> DiffResult:
-    """N runs (ids or prefixes) side by side; only differing rows unless ``show_all``."""
+            params_only: bool = False, key: str | None = None, repo: WorkspaceLike = None) -> DiffResult:
+    """N runs side by side, one column per run; only differing rows unless ``show_all``.
+
+    Args:
+        runs: at least two run ids or prefixes (``run:`` optional).
+        show_all: keep unchanged rows.
+        metrics_only: only metric rows.
+        params_only: only param rows.
+        key: only keys matching this glob.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        One side per run and the rows; verdicts only with two runs (goals from the work tree's
+        ``gitml.yaml``).
+
+    Raises:
+        RunNotFoundError: a run id or prefix matches no run, or several (exit 2).
+        CorruptRunError: a run cannot be read.
+        BadInputError: fewer than two runs, or both metrics_only and params_only.
+    """
     if len(runs) < 2:
         raise BadInputError("compare needs at least two runs")
     kinds = _kinds(metrics_only, params_only)
-    with open_repo(repo) as git:
-        goals = load_config(git.root).goals
-        conn = index.open_index(git)
-        try:
-            sides = [resolve_side(git, conn, r if r.startswith("run:") else f"run:{r}") for r in runs]
-        finally:
-            conn.close()
+    with open_workspace(repo) as ws:
+        goals = ws.config.goals
+        sides = [resolve_side(ws, r if r.startswith("run:") else f"run:{r}") for r in runs]
         return DiffResult(sides, build_rows([s.run for s in sides], goals, kinds, key, show_all))

@@ -1,21 +1,33 @@
-"""Turning what a user names (a revision or a run) into the run that stands for it."""
+"""Turning what a user names (a revision or a run) into the run that stands for it.
+
+Two errors, two meanings (docs/cli.md's exit codes):
+
+- :class:`NoRunError` (exit 1): what was named is fine, but there is nothing to compare — a
+  revision with no finished run on it or within ``max_depth`` first-parent ancestors, or no run
+  there with the metric ``--select`` asks for. The pre-push gates treat it as "no run here".
+- :class:`~gitml.core.errors.RunNotFoundError` (exit 2, bad input): a run id or prefix that
+  names no run, or several — the same error as everywhere else a run id is given.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from gitml.core import index
-from gitml.core.errors import BadInputError, CorruptRunError, GitmlError, RunNotFoundError
+from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import Run
-from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import RUN_PREFIX_RE
+from gitml.core.workspace import Workspace
 
 DEFAULT_MAX_DEPTH = 100
 
 
 class NoRunError(GitmlError):
-    """A side of a diff has no run in reach (exit 1)."""
+    """A revision has no finished run in reach, so there is nothing to compare (exit 1).
+
+    Not raised for a run id that matches nothing: that is bad input,
+    :class:`~gitml.core.errors.RunNotFoundError` (exit 2).
+    """
 
 
 @dataclass
@@ -45,6 +57,11 @@ class Selection:
 
     @classmethod
     def parse(cls, text: str | None) -> Selection:
+        """Read ``--select``: ``latest`` (or None), ``best:metrics.NAME``, ``min:…`` or ``max:…``.
+
+        Raises:
+            BadInputError: anything else.
+        """
         if not text or text == "latest":
             return cls()
         how, _, key = text.partition(":")
@@ -67,67 +84,59 @@ def _pick(runs: list[Run], selection: Selection, goals: dict, where: str = "") -
     return max(scored, key=lambda r: (sign * r.metrics[selection.key], r.end_time or ""))
 
 
-def _finished_runs_at(conn, commits: list[str], experiment: str | None) -> dict[str, list[Run]]:
-    """The finished runs of the nearest commit (in ``commits`` order) that has any."""
-    extra, extra_params = (" AND experiment = ?", [experiment]) if experiment else ("", [])
-    having: set[str] = set()
-    for start in range(0, len(commits), 500):
-        chunk = commits[start : start + 500]
-        sql = (f"SELECT DISTINCT source_commit FROM runs WHERE status = 'FINISHED' AND source_commit IN "  # noqa: S608
-               f"({','.join('?' * len(chunk))}){extra}")
-        having.update(row[0] for row in conn.execute(sql, [*chunk, *extra_params]))
-    nearest = next((c for c in commits if c in having), None)
-    if nearest is None:
-        return {}
-    sql = f"SELECT doc FROM runs WHERE status = 'FINISHED' AND source_commit = ?{extra}"  # noqa: S608
-    return {nearest: index.iter_docs(conn, sql, [nearest, *extra_params])}
-
-
-def _rev_commit(git: GitRepo, spec: str) -> str | None:
-    return git.rev_parse(spec)
-
-
-def resolve_side(git: GitRepo, conn, spec: str, experiment: str | None = None,
+def resolve_side(ws: Workspace, spec: str, experiment: str | None = None,
                  selection: Selection = Selection(), max_depth: int = DEFAULT_MAX_DEPTH,
                  goals: dict | None = None, commit: str | None = None) -> Side:
     """Find the run for ``spec``: ``run:<id>``, ``rev:<revision>``, or either (a revision wins).
 
+    Args:
+        ws: the workspace whose index and repository are read.
+        spec: what the user named.
+        experiment: only runs of this experiment stand for a revision.
+        selection: how to choose among several runs of one commit.
+        max_depth: how many first-parent ancestors to walk back for a commit with a run.
+        goals: metric goals (``best:`` selection reads their directions).
+        commit: the commit ``spec`` stands for, when the caller knows it (a pushed sha).
+
+    Returns:
+        The side, with notes when a run came from an ancestor.
+
     Raises:
-        NoRunError: the revision has no finished run within ``max_depth`` first-parent steps.
-        BadInputError: ``spec`` is neither a revision nor a run.
+        NoRunError: the revision has no finished run within ``max_depth`` first-parent steps, or
+            no run there has the metric ``selection`` asks for (exit 1).
+        RunNotFoundError: ``spec`` is a run id or prefix matching no run, or several (exit 2).
+        CorruptRunError: the run named cannot be read.
+        BadInputError: ``spec`` is empty, or neither a revision nor a run.
     """
     goals = goals or {}
     forced, _, rest = spec.partition(":") if spec.startswith(("run:", "rev:")) else ("", "", spec)
     if not rest:
         raise BadInputError(f"empty revision or run in {spec!r}")
     if commit is None and forced != "run":
-        commit = _rev_commit(git, rest)
+        commit = ws.repo.rev_parse(rest)
     if commit is None:
         if forced == "rev" or not RUN_PREFIX_RE.match(rest.lower()):
             raise BadInputError(f"{spec!r} is neither a git revision nor a run id")
-        return _run_side(git, conn, spec, rest)
-    history = git.rev_list(commit, max_count=max_depth + 1, first_parent=True)
-    runs = _finished_runs_at(conn, history, experiment)
-    for distance, candidate in enumerate(history):
-        if candidate in runs:
-            chosen = _pick(runs[candidate], selection, goals, f" for {spec!r} at {candidate[:7]}")
-            side = Side(spec, chosen, "rev", commit, candidate, distance, len(runs[candidate]))
-            if distance:
-                side.notes.append(f"{spec}: no run at {commit[:7]}; used {candidate[:7]}, "
-                                  f"{distance} first-parent commit(s) back")
-            return side
+        return _run_side(ws, spec, rest)
+    history = ws.repo.rev_list(commit, max_count=max_depth + 1, first_parent=True)
+    found = ws.index.nearest_finished_runs(history, experiment)
+    if found is not None:
+        candidate, runs = found
+        distance = history.index(candidate)
+        chosen = _pick(runs, selection, goals, f" for {spec!r} at {candidate[:7]}")
+        side = Side(spec, chosen, "rev", commit, candidate, distance, len(runs))
+        if distance:
+            side.notes.append(f"{spec}: no run at {commit[:7]}; used {candidate[:7]}, "
+                              f"{distance} first-parent commit(s) back")
+        return side
     where = f" in experiment {experiment!r}" if experiment else ""
     raise NoRunError(f"no finished run{where} for {spec!r} ({commit[:7]}) or its {max_depth} "
                      "first-parent ancestors", hint="commit a run there, or raise --max-depth")
 
 
-def _run_side(git: GitRepo, conn, spec: str, prefix: str) -> Side:
-    matches = index.ids_with_prefix(conn, prefix.lower())
+def _run_side(ws: Workspace, spec: str, prefix: str) -> Side:
+    matches = ws.index.ids_with_prefix(prefix.lower())
     if len(matches) != 1:
         what = "no run" if not matches else "more than one run"
         raise RunNotFoundError(f"{what} matches {spec!r}")
-    row = conn.execute("SELECT doc FROM runs WHERE id = ?", (matches[0],)).fetchone()
-    if row is None:  # listed only among the runs that cannot be read
-        problem = conn.execute("SELECT message FROM corrupt WHERE run_id = ?", (matches[0],)).fetchone()
-        raise CorruptRunError(matches[0], problem[0] if problem else "cannot be read")
-    return Side(spec, index.run_from_doc(row[0]), "run")
+    return Side(spec, ws.index.run(matches[0]), "run")

@@ -321,15 +321,14 @@ def _branch_pushes(ws: Workspace, remote: str, refs: list[PushedRef], targets: T
         config = targets.for_branch(ref)
         for gate in config.pre_push.get("gates") or []:
             if any(fnmatch.fnmatchcase(branch, p) for p in gate["branches"]):
-                _apply_gate(_Gating(git, ws.index.conn, targets, ref, branch, config.goals), gate, result)
+                _apply_gate(_Gating(ws, targets, ref, branch, config.goals), gate, result)
 
 
 @dataclass
 class _Gating:
     """What applying one pushed branch's gates needs."""
 
-    git: GitRepo
-    conn: object
+    ws: Workspace
     targets: TargetConfigs
     ref: PushedRef
     branch: str
@@ -341,7 +340,7 @@ def _apply_gate(g: _Gating, gate: dict, result: CheckResult) -> None:
 
     branch, sha = g.branch, g.ref.local_sha
     try:
-        side = resolve_side(g.git, g.conn, branch, commit=sha, goals=g.goals)
+        side = resolve_side(g.ws, branch, commit=sha, goals=g.goals)
     except NoRunError:
         if gate.get("require_run"):
             result.problems.append(f"gate for {branch}: no finished run for {sha[:7]} or its ancestors — "
@@ -376,7 +375,7 @@ def _against(g: _Gating, against: str):
 
     commit = g.targets.known(g.ref.remote_sha) if against == g.branch else None
     commit = commit or g.targets.tracking(against)
-    return resolve_side(g.git, g.conn, against, goals=g.goals, commit=commit)
+    return resolve_side(g.ws, against, goals=g.goals, commit=commit)
 
 
 def gate_problems(name: str, value: float, rule: dict, base: float | None, goal: Goal | None = None) -> list[str]:

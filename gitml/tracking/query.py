@@ -1,54 +1,58 @@
-"""Reading runs back: by id, by search, and deleting them."""
+"""Reading runs back: by id, by search, and deleting them.
+
+Every function opens one :class:`~gitml.core.workspace.Workspace` (or uses the one given) and
+asks its index; none of them speaks SQL (that is :mod:`gitml.core.index`'s).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gitml.core import active, index, runsref
+from gitml.core import active, runsref
 from gitml.core.errors import RunNotFoundError
-from gitml.core.filter import compile_filter, compile_order_by
+from gitml.core.filter import compile_query
 from gitml.core.formats import Metric, Run, parse_history, parse_run
-from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
-from gitml.core.ids import check_run_prefix
+from gitml.core.gitrepo import GitRepo
+from gitml.core.workspace import WorkspaceLike, open_workspace
 
 
-def resolve_run_id(id_or_prefix: str, repo: RepoLike = None) -> str:
+def resolve_run_id(id_or_prefix: str, repo: WorkspaceLike = None) -> str:
     """The full id of the one run on the runs ref whose id starts with ``id_or_prefix``.
 
+    Args:
+        id_or_prefix: a run id, or a unique prefix of at least 4 hex characters.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The run's full 32-character id.
+
     Raises:
+        BadInputError: the text is not a hex run id or prefix.
         RunNotFoundError: no run, or more than one, matches.
     """
-    prefix = check_run_prefix(id_or_prefix)
-    with open_repo(repo) as git:
-        if len(prefix) == 32:
-            if runsref.run_entry(git, git.ref(runsref.RUNS_REF), prefix):
-                return prefix
-            raise RunNotFoundError(f"no run {prefix} on {runsref.RUNS_REF}")
-        conn = index.open_index(git)
-        try:
-            matches = index.ids_with_prefix(conn, prefix)
-        finally:
-            conn.close()
-    if not matches:
-        raise RunNotFoundError(f"no run matches {id_or_prefix!r}", hint="see `gitml runs list`")
-    if len(matches) > 1:
-        raise RunNotFoundError(
-            f"run prefix {id_or_prefix!r} is ambiguous ({', '.join(matches)}{', ...' if len(matches) > 2 else ''})",
-            hint="give more characters",
-        )
-    return matches[0]
+    with open_workspace(repo) as ws:
+        return ws.resolve_run(id_or_prefix)
 
 
-def get_run(id_or_prefix: str, repo: RepoLike = None) -> Run:
+def get_run(id_or_prefix: str, repo: WorkspaceLike = None) -> Run:
     """Read one run from the runs ref, with its metric history and patch.
+
+    Args:
+        id_or_prefix: a run id or unique prefix.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The run; ``source["commit_missing"]`` is True when its source commit is no longer in the
+        repository.
 
     Raises:
         RunNotFoundError: unknown or ambiguous id.
         CorruptRunError: the run's files cannot be read as docs/formats.md says.
     """
-    with open_repo(repo) as git:
-        run_id = resolve_run_id(id_or_prefix, git)
-        entry = runsref.run_entry(git, git.ref(runsref.RUNS_REF), run_id)
+    with open_workspace(repo) as ws:
+        run_id = ws.resolve_run(id_or_prefix)
+        git = ws.repo
+        entry = runsref.run_entry(git, ws.runs_tip, run_id)
         if entry is None:
             raise RunNotFoundError(f"no run {run_id} on {runsref.RUNS_REF}")
         tree = entry[1] if entry[0] == runsref.TREE_MODE else runsref.BadEntry(
@@ -81,79 +85,79 @@ def search_runs(
     order_by: str | list[str] | None = None,
     experiment: str | list[str] | None = None,
     limit: int | None = None,
-    repo: RepoLike = None,
+    repo: WorkspaceLike = None,
 ) -> list[Run]:
     """Find finished runs with MLflow's filter syntax, through the local query index.
 
     Args:
-        filter: e.g. ``"metrics.accuracy > 0.9 and params.model = 'rf'"``.
+        filter: e.g. ``"metrics.accuracy > 0.9 and params.model = 'rf'"`` (see docs/tracking.md).
         order_by: e.g. ``"metrics.accuracy DESC"`` or a list of such keys; default newest first.
         experiment: one experiment name or a list of them.
-        limit: at most this many runs.
-        repo: a path inside the repository.
+        limit: at most this many runs (None or 0: all).
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
 
     Returns:
         Runs without history or patch text (:func:`get_run` has those).
+
+    Raises:
+        BadInputError: a bad filter, sort key, experiment or limit (nothing is read then).
     """
-    where, params = compile_filter(filter or "")
-    order, order_params = compile_order_by(order_by)
-    clauses = [f"({where})"]
-    if experiment:
-        names = [experiment] if isinstance(experiment, str) else list(experiment)
-        clauses.append(f"r.experiment IN ({','.join('?' * len(names))})")
-        params = [*params, *names]
-    sql = f"SELECT r.doc FROM runs r WHERE {' AND '.join(clauses)} ORDER BY {order}"  # noqa: S608
-    params = [*params, *order_params]
-    if limit is not None and limit > 0:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    with open_repo(repo) as git:
-        conn = index.open_index(git)
-        try:
-            runs = index.iter_docs(conn, sql, params)
-        finally:
-            conn.close()
+    query = compile_query(filter, order_by, experiment, limit)
+    with open_workspace(repo) as ws:
+        runs = ws.index.search(query)
         for run in runs:
-            _mark_missing_source(git, run)
+            _mark_missing_source(ws.repo, run)
         return runs
 
 
-def corrupt_runs(repo: RepoLike = None) -> list[tuple[str, str]]:
-    """``(run id, problem)`` for every run on the ref whose files cannot be read."""
-    with open_repo(repo) as git:
-        conn = index.open_index(git)
-        try:
-            return index.corrupt_runs(conn)
-        finally:
-            conn.close()
+def corrupt_runs(repo: WorkspaceLike = None) -> list[tuple[str, str]]:
+    """Entries on the runs ref that cannot be read.
+
+    Args:
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        ``(run id or entry, problem)`` pairs, by id.
+    """
+    with open_workspace(repo) as ws:
+        return ws.index.corrupt_runs()
 
 
-def count_runs(repo: RepoLike = None) -> int:
-    with open_repo(repo) as git:
-        conn = index.open_index(git)
-        try:
-            return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
-        finally:
-            conn.close()
+def count_runs(repo: WorkspaceLike = None) -> int:
+    """How many readable runs the runs ref holds.
+
+    Args:
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+    """
+    with open_workspace(repo) as ws:
+        return ws.index.count()
 
 
-def delete_run(id_or_prefix: str, repo: RepoLike = None) -> str:
-    """Remove a run from the runs ref with a new commit (history keeps it); return its id.
+def delete_run(id_or_prefix: str, repo: WorkspaceLike = None) -> str:
+    """Remove a run from the runs ref with a new commit (history keeps it).
 
     Works whatever state the run's files are in: nothing of them is read. A malformed entry
     that is not a run (``runs/ab``, ``runs/ab/<name>``, as ``gitml runs list`` reports it) is
     removed by giving that path.
 
+    Args:
+        id_or_prefix: a run id or unique prefix, or a malformed entry's path.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The id (or entry) removed.
+
     Raises:
         RunNotFoundError: no run (or malformed entry) matches.
+        ConcurrencyError: the runs ref kept moving past the retry bound.
     """
-    with open_repo(repo) as git:
+    with open_workspace(repo) as ws:
         if id_or_prefix.startswith("runs/"):
-            key = _bad_entry_key(git, id_or_prefix)
-            runsref.commit_runs(git, {key: None}, f"delete malformed entry {runsref.display_key(key)}")
+            key = _bad_entry_key(ws.repo, id_or_prefix)
+            runsref.commit_runs(ws.repo, {key: None}, f"delete malformed entry {runsref.display_key(key)}")
             return runsref.display_key(key)
-        run_id = resolve_run_id(id_or_prefix, git)
-        runsref.commit_runs(git, {run_id: None}, f"delete run {run_id}")
+        run_id = ws.resolve_run(id_or_prefix)
+        runsref.commit_runs(ws.repo, {run_id: None}, f"delete run {run_id}")
         return run_id
 
 
@@ -168,14 +172,29 @@ def _bad_entry_key(git: GitRepo, shown: str) -> str:
                            hint="give a run id, or an entry exactly as `gitml runs list` reports it")
 
 
-def list_active_runs(repo: RepoLike = None) -> list[dict[str, Any]]:
-    """Runs in progress in this repository (``alive``: False when the writer is gone)."""
-    with open_repo(repo) as git:
-        return active.list_active(git.gitml_dir)
+def list_active_runs(repo: WorkspaceLike = None) -> list[dict[str, Any]]:
+    """Runs in progress in this repository.
+
+    Args:
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        One mapping per run, in id order (see :func:`gitml.core.active.list_active`): its
+        meta (id, name, experiment, start_time, host, pid …) with ``alive`` (True, False when
+        its process is gone, None when it runs on another host) and ``commit_failed``.
+    """
+    with open_workspace(repo) as ws:
+        return active.list_active(ws.gitml_dir)
 
 
-def rebuild_index(repo: RepoLike = None) -> int:
-    """Rebuild the query index from the runs ref; return the number of runs indexed."""
-    with open_repo(repo) as git:
-        return index.rebuild(git)
+def rebuild_index(repo: WorkspaceLike = None) -> int:
+    """Throw the query index away and rebuild it from the runs ref.
 
+    Args:
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The number of readable runs indexed.
+    """
+    with open_workspace(repo) as ws:
+        return ws.index.rebuild()
