@@ -29,8 +29,8 @@ def test_every_class_has_its_documented_exit_code():
     codes = {name: getattr(errors, name).exit_code for name in errors.__all__}
     assert codes == {
         "BadInputError": 2, "ConcurrencyError": 1, "CorruptRunError": 1, "DirtyWorktreeError": 1,
-        "GitmlError": 1, "InternalError": 3, "MissingObjectError": 1, "NotARepositoryError": 2,
-        "RemoteError": 1, "RunNotFoundError": 2, "StaleLockError": 1,
+        "GateFailedError": 1, "GitmlError": 1, "InternalError": 3, "MissingObjectError": 1,
+        "NotARepositoryError": 2, "RemoteError": 1, "RunNotFoundError": 2, "StaleLockError": 1,
     }
 
 

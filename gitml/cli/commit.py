@@ -39,6 +39,7 @@ def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_file
       python train.py && gitml commit-run -n rf-200 -e churn -a model.pkl
     """
     from gitml.api import commit_run
+    from gitml.cli.context import path_arg, workspace
     from gitml.core.formats import parse_scalar
 
     metric_values = {}
@@ -47,11 +48,13 @@ def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_file
             metric_values[key] = float(text)
         except ValueError:
             raise click.BadParameter(f"metric {key!r} must be a number, got {text!r}", param_hint="--metric") from None
-    run = commit_run(
-        name=name, experiment=experiment,
-        params={k: parse_scalar(v) for k, v in _pairs(params, "--param").items()},
-        metrics=metric_values, params_files=params_files, metrics_files=metrics_files,
-        artifacts=artifacts, tags=_pairs(tags, "--tag"), status=status, message=message,
-        command=command, require_clean=require_clean, resume=resume,
-    )
+    with workspace() as ws:
+        run = commit_run(
+            name=name, experiment=experiment,
+            params={k: parse_scalar(v) for k, v in _pairs(params, "--param").items()},
+            metrics=metric_values, params_files=[path_arg(p) for p in params_files],
+            metrics_files=[path_arg(m) for m in metrics_files], artifacts=[path_arg(a) for a in artifacts],
+            tags=_pairs(tags, "--tag"), status=status, message=message, command=command,
+            require_clean=require_clean, resume=resume, repo=ws,
+        )
     click.echo(run.id)

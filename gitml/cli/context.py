@@ -19,17 +19,26 @@ if False:  # typing only: importing the Workspace loads dulwich, which `gitml --
     from gitml.core.workspace import Workspace
 
 
+def _given_dir() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return (ctx.find_root().obj or {}).get("directory") if ctx else None
+
+
 def base_dir() -> Path:
     """The directory the command works in: ``-C``'s, else the current one."""
-    ctx = click.get_current_context(silent=True)
-    given = (ctx.find_root().obj or {}).get("directory") if ctx else None
+    given = _given_dir()
     return Path(given) if given else Path.cwd()
 
 
 def path_arg(value: str | os.PathLike) -> Path:
-    """A path given on the command line, read from :func:`base_dir` when it is relative."""
+    """A path given on the command line, read from ``-C``'s directory when it is relative.
+
+    Without ``-C`` a relative path is kept as typed (the current directory reads it), so that
+    messages name it as the user wrote it.
+    """
     path = Path(os.path.expanduser(os.fspath(value)))
-    return path if path.is_absolute() else base_dir() / path
+    given = _given_dir()
+    return path if path.is_absolute() or not given else Path(given) / path
 
 
 @contextlib.contextmanager

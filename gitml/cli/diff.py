@@ -114,14 +114,16 @@ def diff_cmd(a, b, experiment, select, max_depth, code, fail_on_regression, show
     A and B are git revisions (branch, tag, HEAD~3, commit) or run ids; `A...B` compares B with
     the merge base of A and B. A revision wins over a run id; force either with rev: or run:.
     """
+    from gitml.cli.context import workspace
+    from gitml.core.errors import GateFailedError
     from gitml.diff import diff
 
-    result = diff(a, b, experiment=experiment, select=select, max_depth=max_depth, show_all=show_all,
-                  metrics_only=metrics_only, params_only=params_only, key=key, code=code)
+    with workspace() as ws:
+        result = diff(a, b, experiment=experiment, select=select, max_depth=max_depth, show_all=show_all,
+                      metrics_only=metrics_only, params_only=params_only, key=key, code=code, repo=ws)
     _render(result, ["A", "B"], as_md, as_json, as_csv)
     if fail_on_regression and result.regressions:
-        names = ", ".join(r.key for r in result.regressions)
-        raise click.ClickException(f"regression beyond tolerance: {names}")
+        raise GateFailedError("regression beyond tolerance: " + ", ".join(r.key for r in result.regressions))
 
 
 @click.command("compare")
@@ -129,8 +131,10 @@ def diff_cmd(a, b, experiment, select, max_depth, code, fail_on_regression, show
 @_filters
 def compare_cmd(runs, show_all, metrics_only, params_only, key, as_md, as_json, as_csv) -> None:
     """RUNS side by side, one column per run; only differing rows unless --all."""
+    from gitml.cli.context import workspace
     from gitml.diff import compare
 
-    result = compare(list(runs), show_all=show_all, metrics_only=metrics_only, params_only=params_only,
-                     key=key)
+    with workspace() as ws:
+        result = compare(list(runs), show_all=show_all, metrics_only=metrics_only, params_only=params_only,
+                         key=key, repo=ws)
     _render(result, [s.run.id[:8] for s in result.sides], as_md, as_json, as_csv)

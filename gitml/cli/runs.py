@@ -42,13 +42,16 @@ def runs_group() -> None:
 @output_options
 def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> None:
     """A table of runs, newest first."""
+    from gitml.cli.context import workspace
     from gitml.tracking import query
 
-    if active:
-        _list_active(query.list_active_runs(), as_json, as_csv)
-        return
-    runs = query.search_runs(filter_, list(order_by) or None, list(experiment) or None, limit or None)
-    _warn_corrupt(query.corrupt_runs())
+    with workspace() as ws:
+        if active:
+            _list_active(query.list_active_runs(repo=ws), as_json, as_csv)
+            return
+        runs = query.search_runs(filter_, list(order_by) or None, list(experiment) or None, limit or None, repo=ws)
+        corrupt = query.corrupt_runs(repo=ws)
+    _warn_corrupt(corrupt)
     render_runs(runs, as_json, as_csv)
 
 
@@ -83,9 +86,11 @@ def _list_active(found: list[dict], as_json: bool, as_csv: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Write JSON with the metric history.")
 def show_cmd(run: str, as_json: bool) -> None:
     """Everything about one run (id or unique prefix)."""
+    from gitml.cli.context import workspace
     from gitml.tracking.query import get_run
 
-    found = get_run(run)
+    with workspace() as ws:
+        found = get_run(run, repo=ws)
     if as_json:
         echo_json(found.to_dict(history=True))
         return
@@ -140,9 +145,11 @@ def _section(title: str, rows: list, headers: list[str]) -> None:
 @click.argument("run")
 def delete_cmd(run: str) -> None:
     """Remove a run from the runs ref (a new commit; history keeps it)."""
+    from gitml.cli.context import workspace
     from gitml.tracking.query import delete_run
 
-    click.echo(delete_run(run))
+    with workspace() as ws:
+        click.echo(delete_run(run, repo=ws))
 
 
 @click.group("index")
@@ -153,6 +160,8 @@ def index_group() -> None:
 @index_group.command("rebuild")
 def rebuild_cmd() -> None:
     """Rebuild the index from the runs ref and print the number of runs."""
+    from gitml.cli.context import workspace
     from gitml.tracking.query import rebuild_index
 
-    click.echo(rebuild_index())
+    with workspace() as ws:
+        click.echo(rebuild_index(repo=ws))

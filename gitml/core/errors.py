@@ -86,3 +86,8 @@ class InternalError(GitmlError):
 
 class DirtyWorktreeError(GitmlError):
     """The work tree has uncommitted changes and a clean one was required."""
+
+
+class GateFailedError(GitmlError):
+    """A check the user asked to fail on did: a metric regressed beyond its goal's tolerance
+    (``gitml diff --fail-on-regression``)."""

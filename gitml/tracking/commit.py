@@ -37,13 +37,19 @@ from gitml.core.formats import (
     param_value,
     run_files,
 )
-from gitml.core.gitrepo import GitRepo, RepoLike, open_repo
+from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_key, check_name, new_run_id, new_run_name
 from gitml.core.urls import mask_text
+from gitml.core.workspace import WorkspaceLike, open_workspace
 from gitml.tracking.provenance import capture_source
 
 
 def check_status(status: str) -> str:
+    """The final status ``status`` names, upper-cased.
+
+    Raises:
+        BadInputError: not one of FINISHED, FAILED, KILLED (in any case).
+    """
     value = str(status).upper()
     if value not in FINAL_STATUSES:
         raise BadInputError(f"unknown status {status!r}", hint=f"use one of {', '.join(FINAL_STATUSES)}")
@@ -401,23 +407,48 @@ def record_run(
     command: str | None = None,
     require_clean: bool = False,
     resume: str | None = None,
-    repo: RepoLike = None,
+    repo: WorkspaceLike = None,
 ) -> FinishedRun:
     """Commit one complete run in one step (``gitml.commit_run``, which also registers what a
     resumed run asked for, is :func:`gitml.api.commit_run`).
 
     With no params, metrics or files given, reads the files ``gitml.yaml`` names (by default
-    ``params.yaml`` and ``metrics.json``, each skipped when absent). ``resume`` commits a run in
-    progress (left behind by a killed process, say) instead of creating one.
-
+    ``params.yaml`` and ``metrics.json`` at the work tree's root, each skipped when absent).
     Everything is validated before anything is written: bad input changes nothing.
+
+    Args:
+        name: the run's name (default: a generated one).
+        experiment: its experiment (default: ``gitml.yaml``'s, else ``default``).
+        params: values given directly; they win over the files' for a shared key.
+        metrics: numbers given directly; they win over the files'.
+        params_files: YAML or JSON files of params, flattened with dots, in order. Relative
+            paths are read from the current directory (the CLI makes them absolute for ``-C``).
+        metrics_files: YAML or JSON files of metrics, likewise.
+        artifacts: files or directories to store, each logged under its base name.
+        tags: string tags.
+        status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+        message: a description stored with the run.
+        command: the command that produced the run (default: this process's command line).
+        require_clean: refuse when tracked files have uncommitted changes.
+        resume: commit this run in progress (id or prefix) instead of creating one.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The committed run, and the registrations a resumed run asked for.
+
+    Raises:
+        BadInputError: a bad value, key, file, artifact path, name or status.
+        DirtyWorktreeError: ``require_clean`` and the work tree is dirty.
+        RunNotFoundError: ``resume`` matches no run in progress, or several.
+        GitmlError: the commit failed (a full disk, say); a resumed run stays in progress.
     """
     params_files, metrics_files = list(params_files), list(metrics_files)
-    with open_repo(repo) as git:
+    with open_workspace(repo) as ws:
+        git = ws.repo
         if resume is not None and not resume.strip():
             raise BadInputError("empty run id given to resume", hint="see `gitml runs list --active`")
         if not (params or metrics or params_files or metrics_files or resume):
-            config = load_config(git.root)
+            config = ws.config
             params_files = [git.root / p for p in config.params if (git.root / p).is_file()]
             metrics_files = [git.root / m for m in config.metrics if (git.root / m).is_file()]
         # Files in the order given, then values given directly: a later one wins a shared key.
