@@ -52,6 +52,17 @@ _SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "regist
 
 
 def __getattr__(name: str) -> Any:
+    """Import a public name (or a subpackage) on first use (PEP 562).
+
+    Args:
+        name: the attribute asked for.
+
+    Returns:
+        The function, class or module; a name from ``_API`` is then cached in the module.
+
+    Raises:
+        AttributeError: ``gitml`` has no such name.
+    """
     if name in _SUBMODULES:  # `import gitml; gitml.errors.BadInputError` works without a second import
         return importlib.import_module(f"gitml.{name}")
     module = _API.get(name)
@@ -63,4 +74,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
+    """The public names, for ``dir(gitml)`` and completion (PEP 562)."""
     return sorted(__all__)

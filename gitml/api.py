@@ -34,6 +34,11 @@ class ActiveRunHandle:
 
     Leaving the ``with`` block commits the run as FINISHED, or as FAILED when an exception
     escapes (the exception is re-raised). ``KeyboardInterrupt`` commits it as KILLED.
+
+    Args:
+        git: the repository the run belongs to, open for the run's life.
+        owns_git: whether ending the run closes ``git``.
+        log: the writer of the run's folder in progress.
     """
 
     def __init__(self, git: GitRepo, owns_git: bool, log: active.ActiveRun) -> None:
@@ -96,6 +101,16 @@ def start_run(
         require_clean: refuse to start when tracked files have uncommitted changes.
         repo: a Workspace, an open repository or a path inside one (default: the current
             directory); a path is opened for the run's life and closed when it ends.
+
+    Returns:
+        The run's handle: its ``id``, ``name``, ``experiment``, ``start_time`` and ``source``;
+        leaving its ``with`` block ends the run (see :class:`ActiveRunHandle`).
+
+    Raises:
+        BadInputError: a bad name, experiment or tag, or gitml.yaml is invalid.
+        DirtyWorktreeError: ``require_clean`` and tracked files have uncommitted changes.
+        NotARepositoryError: ``repo`` is not inside a git work tree.
+        GitmlError: the run's folder cannot be written (a full or read-only disk).
     """
     if isinstance(repo, Workspace):
         repo = repo.repo
@@ -116,7 +131,11 @@ def start_run(
 
 
 def active_run() -> ActiveRunHandle | None:
-    """The innermost run started in this process and not ended yet, or None."""
+    """The innermost run started in this process and not ended yet.
+
+    Returns:
+        Its handle, or None when no run is active.
+    """
     with _lock:
         return _stack[-1] if _stack else None
 
@@ -145,25 +164,66 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
 
 
 def end_run(status: str = "FINISHED") -> None:
-    """Commit the active run with ``status`` (FINISHED, FAILED or KILLED); no-op without one."""
+    """Commit the active run with ``status``; do nothing without one.
+
+    A FINISHED run also registers what it logged with ``register_as=``.
+
+    Args:
+        status: ``FINISHED``, ``FAILED`` or ``KILLED`` (any case).
+
+    Raises:
+        BadInputError: an unknown status.
+        GitmlError: the commit failed (a full disk, say); the run stays in progress, to be
+            committed with ``gitml commit-run --resume``.
+    """
     run = active_run()
     if run is not None:
         _end(run, status)
 
 
 def log_param(key: str, value: Any) -> None:
-    """Log one parameter of the active run (the last value logged for a key wins)."""
+    """Log one parameter of the active run (the last value logged for a key wins).
+
+    Args:
+        key: the parameter's key (free text as in MLflow: see
+            :func:`gitml.core.ids.check_key`).
+        value: a scalar; lists, tuples and dicts are stored as JSON text, other objects as
+            their ``str`` (see :func:`gitml.core.formats.param_value`).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad key, or a value over 6000 characters.
+    """
     run = _current()
     run._log.param(run._key(key, "param key"), param_value(key, value))
 
 
 def log_params(params: Mapping[str, Any]) -> None:
+    """Log several parameters of the active run (see :func:`log_param`).
+
+    Args:
+        params: ``{key: value}``.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad key or value; the params before it are logged.
+    """
     for key, value in params.items():
         log_param(key, value)
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Log one metric point; ``step`` defaults to one more than the key's previous step."""
+    """Log one metric point of the active run, timestamped now.
+
+    Args:
+        key: the metric's key.
+        value: any real number; NaN and infinities are kept.
+        step: an integer step (default: one more than the key's previous step, 0 first).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad key, a value that is not a number, or a step that is not an int.
+    """
     run = _current()
     if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
         raise BadInputError(f"step must be an integer, got {step!r}")
@@ -171,16 +231,45 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log several metric points of the active run (see :func:`log_metric`).
+
+    Args:
+        metrics: ``{key: value}``.
+        step: the step of every point (default: each key's next step).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad key, value or step; the metrics before it are logged.
+    """
     for key, value in metrics.items():
         log_metric(key, value, step)
 
 
 def set_tag(key: str, value: Any) -> None:
+    """Set one tag of the active run (the last value set for a key wins).
+
+    Args:
+        key: the tag's key.
+        value: stored as ``str(value)``.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad key.
+    """
     run = _current()
     run._log.tag(run._key(key, "tag key"), str(value))
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags of the active run (see :func:`set_tag`).
+
+    Args:
+        tags: ``{key: value}``.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad key; the tags before it are set.
+    """
     for key, value in tags.items():
         set_tag(key, value)
 
@@ -192,10 +281,20 @@ def log_artifact(local_path: str, artifact_path: str | None = None,
     As in MLflow, ``artifact_path`` is the folder inside the run's artifacts to put it in:
     ``log_artifact("out/model.pkl", "models")`` records ``models/model.pkl``.
 
-    ``register_as="churn"`` registers it as the next version of model ``churn`` when the run
-    finishes (FINISHED only: a failed run registers nothing).
+    Args:
+        local_path: a file or a directory.
+        artifact_path: the folder inside the run's artifacts (default: the top).
+        register_as: a model name: registers the artifact as that model's next version when
+            the run finishes (FINISHED only: a failed run registers nothing).
 
-    Returns the ``artifacts.yaml`` entry (kind, sha256, size).
+    Returns:
+        Its ``artifacts.yaml`` entry: ``kind`` (``file`` or ``dir``), ``sha256`` (hex; a
+        directory's manifest's), ``size`` in bytes, and ``files`` (count) for a directory.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: ``local_path`` does not exist or is neither a file nor a directory, a
+            bad artifact path or model name, or a file name an artifact path cannot hold.
     """
     import os
 
@@ -223,7 +322,16 @@ def log_artifact(local_path: str, artifact_path: str | None = None,
 def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str, dict[str, Any]]:
     """Log every file and directory inside ``local_dir`` (as MLflow does), under ``artifact_path``.
 
-    Returns ``{logical path: artifacts.yaml entry}``.
+    Args:
+        local_dir: the directory whose entries are logged, each as its own artifact.
+        artifact_path: the folder inside the run's artifacts (default: the top).
+
+    Returns:
+        ``{logical path: artifacts.yaml entry}`` (see :func:`log_artifact`).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: ``local_dir`` is not a directory, or an entry cannot be logged.
     """
     import os
 
@@ -238,6 +346,11 @@ def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str,
 
 def register_finished(repo: WorkspaceLike, finished: FinishedRun) -> list:
     """Register what a just-finished run asked to be registered as (``register_as=``).
+
+    Args:
+        repo: a Workspace, an open repository or a path inside one.
+        finished: the committed run and its registrations; nothing happens unless it FINISHED
+            (:func:`gitml.tracking.commit.finish_active` leaves them out otherwise).
 
     Returns:
         One :func:`gitml.registry.register_model` result per registration, in the order logged.
@@ -257,6 +370,14 @@ def commit_run(*args: Any, repo: WorkspaceLike = None, **kwargs: Any) -> Run:
     or files given, reads the files ``gitml.yaml`` names (``params.yaml``, ``metrics.json``).
     ``resume`` commits a run in progress instead, registering what it asked for when FINISHED.
 
+    Args:
+        *args: positional arguments of :func:`gitml.tracking.commit.record_run`.
+        repo: a Workspace, an open repository or a path inside one.
+        **kwargs: keyword arguments of :func:`gitml.tracking.commit.record_run`.
+
+    Returns:
+        The committed run.
+
     Raises:
         BadInputError: a bad value, file, name or status; nothing is written then.
         RunNotFoundError: ``resume`` matches no run in progress, or several.
@@ -273,6 +394,12 @@ def fetch_refspec(remote: str) -> str:
 
     A pattern, not the exact ref: git refuses a fetch whose exact source ref is missing, and a
     fresh remote has no runs yet. The pattern matches nothing there and ``git fetch`` goes on.
+
+    Args:
+        remote: the git remote's name.
+
+    Returns:
+        ``refs/gitml/runs*:refs/gitml/remotes/<remote>/runs*`` (git's refspec syntax).
     """
     from gitml.core.runsref import RUNS_REF, tracking_ref
 
@@ -281,6 +408,11 @@ def fetch_refspec(remote: str) -> str:
 
 def init(repo: WorkspaceLike = None) -> list[str]:
     """Write a commented ``gitml.yaml`` (if absent) and add fetch refspecs; idempotent.
+
+    The refspecs (:func:`fetch_refspec`) go to every git remote configured now.
+
+    Args:
+        repo: a Workspace, an open repository or a path inside one.
 
     Returns:
         One line per thing done (empty when everything was already in place).
@@ -312,6 +444,9 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
     ``more-epochs``, for ``gitml diff main more-epochs``. The models are pushed to an artifact
     remote, a folder ``.storage/`` inside the demo standing in for a bucket, and the best one on
     main is registered as ``toy-classifier`` v0.0.1 and put in stage ``prod``.
+
+    Args:
+        directory: where to create it; it must not exist or be empty.
 
     Returns:
         The repository path and its runs, newest first.

@@ -6,7 +6,13 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point. The pre-push hook's path is dispatched before click is even imported."""
+    """Console entry point; exits with the command's exit code.
+
+    The pre-push hook's path is dispatched before click is even imported.
+
+    Args:
+        argv: the arguments after ``gitml`` (default: ``sys.argv[1:]``).
+    """
     args = sys.argv[1:] if argv is None else argv
     if args[:2] == ["hooks", "pre-push"] and "--help" not in args and "-h" not in args:
         from gitml.cli.prepush import run_pre_push

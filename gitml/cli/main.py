@@ -14,16 +14,27 @@ from gitml import __version__
 
 
 class LazyGroup(click.Group):
-    """Imports a command's module only when that command runs (keeps ``--help`` fast)."""
+    """Imports a command's module only when that command runs (keeps ``--help`` fast).
+
+    The overridden methods are click's (``click.Group``), documented there.
+
+    Args:
+        *args: passed to ``click.Group``.
+        lazy: ``{command name: (module, attribute, one-line help)}``; the help is what
+            ``gitml --help`` lists without importing the module.
+        **kwargs: passed to ``click.Group``.
+    """
 
     def __init__(self, *args, lazy: dict[str, tuple[str, str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, loaded or not, sorted."""
         return sorted([*self.commands, *self.lazy])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command ``name``, importing its module on first use (None when unknown)."""
         if name in self.lazy and name not in self.commands:
             import importlib
 
@@ -32,6 +43,7 @@ class LazyGroup(click.Group):
         return self.commands.get(name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The help's command list, from ``lazy``'s one-line helps (no module is imported)."""
         rows = [(name, help_) for name, (_, _, help_) in sorted(self.lazy.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -93,19 +105,29 @@ def _object_id(exc: KeyError) -> str | None:
 
 
 def _traceback() -> None:
+    """Print the exception being handled to stderr (``--debug``)."""
     import traceback
 
     traceback.print_exc()
 
 
 def _quiet_unraisable(unraisable) -> None:
+    """``sys.unraisablehook`` without ``--debug``: log the ignored error at debug level only."""
     import logging
 
     logging.getLogger("gitml").debug("ignored in %r: %r", unraisable.object, unraisable.exc_value)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI: every error ends as one line on stderr and a documented exit code."""
+    """Run the CLI: every error ends as one line on stderr and a documented exit code.
+
+    This is the one place errors are translated: a :class:`~gitml.core.errors.GitmlError`
+    exits with its class's code, a usage error with 2, Ctrl-C with 130, anything else is an
+    internal error (3); ``--debug`` prints the traceback instead of the line. Never returns.
+
+    Args:
+        argv: the arguments after ``gitml`` (default: ``sys.argv[1:]``; none means ``--help``).
+    """
     args = sys.argv[1:] if argv is None else argv
     if not args:  # bare `gitml`: help on stdout, as `gitml --help`
         args = ["--help"]

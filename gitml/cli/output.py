@@ -14,7 +14,14 @@ from gitml.core.ids import printable
 
 
 def output_options(func: Callable) -> Callable:
-    """Add ``--json`` and ``--csv`` to a command (a table is the default)."""
+    """Add ``--json`` and ``--csv`` to a command (a table is the default).
+
+    Args:
+        func: the command's function; it receives the flags as ``as_json`` and ``as_csv``.
+
+    Returns:
+        The function with both click options attached (a decorator).
+    """
     func = click.option("--csv", "as_csv", is_flag=True, help="Write CSV.")(func)
     return click.option("--json", "as_json", is_flag=True, help="Write JSON (stable, documented).")(func)
 
@@ -23,6 +30,7 @@ _FLOAT_MAX_INT = 2**53
 
 
 def _cell(value: Any) -> Any:
+    """A table cell: floats to 6 significant digits, huge ints as text, strings made printable."""
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
@@ -35,10 +43,26 @@ def _cell(value: Any) -> Any:
 
 
 def echo_json(data: Any) -> None:
+    """Write ``data`` to stdout as indented JSON with sorted keys.
+
+    Args:
+        data: JSON-ready data; NaN and infinities must already be strings.
+
+    Raises:
+        ValueError: ``data`` holds a NaN or an infinity (``allow_nan=False``).
+    """
     click.echo(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bool = False) -> None:
+    """Write rows to stdout as a table for people (tabulate's default format) or as CSV.
+
+    Args:
+        headers: the column names.
+        rows: the rows, one value per column; the table shows text escaped to one line and
+            floats to 6 significant digits, the CSV the values as they are.
+        as_csv: write CSV instead of the table.
+    """
     if as_csv:
         import csv
 
