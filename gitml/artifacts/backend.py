@@ -29,7 +29,19 @@ log = logging.getLogger(__name__)
 
 
 class ObjectStore:
-    """Content-addressed objects on one remote."""
+    """Content-addressed objects on one remote: ``<url>/sha256/ab/cdef…``.
+
+    Every method raises :class:`RemoteError` when the backend fails (``OSError`` or the base
+    error of the backend's SDK); anything else a backend raises is a bug and is not caught.
+
+    Args:
+        remote: the remote; its URL and options open the fsspec filesystem (nothing is contacted
+            yet, except by backends that connect when opened, such as SFTP).
+
+    Raises:
+        RemoteError: the backend's package is missing (with an install hint), the URL or an
+            option is refused by the backend, or a connecting backend cannot connect.
+    """
 
     def __init__(self, remote: Remote) -> None:
         self.remote = remote
@@ -40,7 +52,11 @@ class ObjectStore:
         self._made_dirs: set[str] = set()
 
     def path(self, digest: str) -> str:
-        """The object's path on the remote; ``digest`` must be 64 lowercase hex (checked again here)."""
+        """Return the object's path on the remote.
+
+        Raises:
+            BadInputError: ``digest`` is not 64 lowercase hex (checked again here: it becomes a path).
+        """
         check_digest(digest)
         return f"{self.root}/sha256/{digest[:2]}/{digest[2:]}"
 
@@ -48,7 +64,15 @@ class ObjectStore:
         return RemoteError(f"artifact remote {_shown(self.remote)}: {action} failed: {_detail(self.remote, exc)}")
 
     def existing(self, digests: Iterable[str]) -> set[str]:
-        """Which of ``digests`` the remote holds, in as few round trips as the count warrants."""
+        """Which of ``digests`` the remote holds, in as few round trips as the count warrants.
+
+        Up to :data:`LIST_THRESHOLD` objects, parallel existence checks; up to
+        :data:`FULL_LISTING_THRESHOLD`, a listing of each shard folder involved; beyond, one
+        recursive listing.
+
+        Raises:
+            RemoteError: the remote cannot be reached or refuses the listing.
+        """
         wanted = set(digests)
         if not wanted:
             return set()
@@ -76,7 +100,11 @@ class ObjectStore:
         return {d for d in found if is_digest(d)}
 
     def all_objects(self) -> set[str]:
-        """Every object digest on the remote (one recursive listing)."""
+        """Every object digest on the remote (one recursive listing; other names are ignored).
+
+        Raises:
+            RemoteError: the remote cannot be reached or refuses the listing.
+        """
         base = f"{self.root}/sha256"
         try:
             if not self.fs.exists(base):
@@ -95,6 +123,9 @@ class ObjectStore:
         """``{digest: modification time (POSIX seconds) or None when the backend gives none}``.
 
         One recursive listing with details; gc uses the times for its grace period.
+
+        Raises:
+            RemoteError: the remote cannot be reached or refuses the listing.
         """
         base = f"{self.root}/sha256"
         try:
@@ -111,6 +142,14 @@ class ObjectStore:
         return found
 
     def put(self, local: str, digest: str) -> None:
+        """Upload the file ``local`` as object ``digest`` (the caller vouches for its hash).
+
+        Where the backend's single PUT is not atomic, the bytes go to a temporary name beside the
+        object and are renamed into place, so a killed upload never leaves a partial object.
+
+        Raises:
+            RemoteError: the upload failed; no object of that name was made by it.
+        """
         target = self.path(digest)
         try:
             if self.atomic_put:
@@ -134,6 +173,11 @@ class ObjectStore:
             raise self._fail(f"uploading {digest[:12]}", exc) from exc
 
     def get(self, digest: str, local: str) -> None:
+        """Download object ``digest`` to the file ``local`` (unverified: the caller hashes it).
+
+        Raises:
+            RemoteError: the remote does not have the object, or cannot be reached.
+        """
         try:
             self.fs.get_file(self.path(digest), local)
         except FileNotFoundError:
@@ -143,6 +187,11 @@ class ObjectStore:
             raise self._fail(f"downloading {digest[:12]}", exc) from exc
 
     def delete(self, digests: Iterable[str]) -> None:
+        """Delete objects from the remote, in one call to the backend.
+
+        Raises:
+            RemoteError: the backend refused or failed.
+        """
         paths = [self.path(d) for d in digests]
         if not paths:
             return
@@ -161,9 +210,12 @@ SDK_ERRORS = (("botocore.exceptions", "BotoCoreError"), ("aiohttp", "ClientError
 
 
 def backend_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean "the remote failed": OSError, and the base errors of the backend
-    SDKs that are loaded (looked up in ``sys.modules``: nothing is imported for this). Anything
-    else a backend raises (TypeError, KeyError, ...) is a bug and surfaces as an internal error."""
+    """The exceptions that mean "the remote failed", for an ``except`` clause.
+
+    ``OSError``, and the base errors of the backend SDKs that are loaded (looked up in
+    ``sys.modules``: nothing is imported for this). Anything else a backend raises (TypeError,
+    KeyError, ...) is a bug and surfaces as an internal error.
+    """
     import sys
 
     found: list[type[BaseException]] = [OSError]
@@ -217,7 +269,10 @@ def _shown(remote: Remote) -> str:
 
 
 def _detail(remote: Remote, exc: BaseException) -> str:
-    """A backend's message on one line, the remote's secrets masked: backends quote URLs, paths
-    (s3fs takes ``KEY:SECRET@bucket`` of ``s3://KEY:SECRET@bucket`` for a bucket name) and options."""
+    """A backend's message on one line, the remote's secrets masked.
+
+    Backends quote URLs, paths (s3fs takes ``KEY:SECRET@bucket`` of ``s3://KEY:SECRET@bucket``
+    for a bucket name) and options.
+    """
     text = mask_text(str(exc) or type(exc).__name__, remote_secrets(remote))
     return " ".join(line.strip() for line in text.splitlines() if line.strip())  # one stderr line
