@@ -302,10 +302,12 @@ class GitRepo:
             self._store(obj)
 
     def _store(self, obj) -> None:
-        """Write one loose object. Objects are named by their content, so two processes often
-        write the same one at once (the same params.yaml, the same tag in the same second);
-        dulwich then finds the other's lock file. The other writer is storing exactly these
-        bytes: wait (bounded) until its object is in place instead of failing.
+        """Write one loose object, waiting (bounded) for another process writing the same one.
+
+        Objects are named by their content, so two processes often write the same one at once
+        (the same params.yaml, the same tag in the same second); dulwich then finds the other's
+        lock file. The other writer is storing exactly these bytes: wait until its object is in
+        place instead of failing.
 
         Raises:
             StaleLockError: the object's lock file was left by a dead process.
