@@ -20,12 +20,17 @@ if False:  # typing only: importing the Workspace loads dulwich, which `gitml --
 
 
 def _given_dir() -> str | None:
+    """``-C``'s directory (absolute) as the ``gitml`` group stored it, or None without ``-C``."""
     ctx = click.get_current_context(silent=True)
     return (ctx.find_root().obj or {}).get("directory") if ctx else None
 
 
 def base_dir() -> Path:
-    """The directory the command works in: ``-C``'s, else the current one."""
+    """The directory the command works in: ``-C``'s, else the current one.
+
+    Returns:
+        An absolute path.
+    """
     given = _given_dir()
     return Path(given) if given else Path.cwd()
 
@@ -35,6 +40,13 @@ def path_arg(value: str | os.PathLike) -> Path:
 
     Without ``-C`` a relative path is kept as typed (the current directory reads it), so that
     messages name it as the user wrote it.
+
+    Args:
+        value: the path as typed; ``~`` is expanded.
+
+    Returns:
+        An absolute path, ``-C``'s directory joined with a relative one, or the relative path
+        as typed without ``-C``.
     """
     path = Path(os.path.expanduser(os.fspath(value)))
     given = _given_dir()
@@ -44,6 +56,9 @@ def path_arg(value: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def workspace() -> Iterator[Workspace]:
     """Open the Workspace of :func:`base_dir`'s repository for this command, and close it after.
+
+    Yields:
+        The open workspace, to pass to the service the command calls.
 
     Raises:
         NotARepositoryError: that directory is not inside a git work tree.
