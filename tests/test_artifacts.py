@@ -336,3 +336,54 @@ def test_remote_options_paths_and_secrets(repo, tmp_path):
     shutil.rmtree(_cache(repo))
     no_default = gitml(repo, "artifacts", "get", f"runs:/{run_id}/m.bin", "-o", str(tmp_path / "m"))
     assert no_default.code == 2 and "no default" in no_default.err
+
+
+def test_cli_paths_are_read_from_the_dash_c_directory(repo, tmp_path):
+    (repo / "model.pkl").write_bytes(b"model bytes")
+    run_id = gitml(repo, "commit-run", "-a", "model.pkl").out.strip()
+    sub = repo / "sub"
+    (sub / "into").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # As `git -C`: relative paths are read from -C's directory, and printed as they were given.
+    pulled = gitml(elsewhere, "-C", str(sub), "artifacts", "pull", run_id[:8], "--out", "x")
+    assert (pulled.code, pulled.out, pulled.err) == (0, "x/model.pkl\n", "")
+    assert (sub / "x" / "model.pkl").read_bytes() == b"model bytes"
+    got = gitml(elsewhere, "-C", str(sub), "artifacts", "get", f"runs:/{run_id}/model.pkl", "-o", "copy.pkl")
+    assert (got.code, got.out, got.err) == (0, "copy.pkl\n", "")
+    assert (sub / "copy.pkl").read_bytes() == b"model bytes"
+    into = gitml(elsewhere, "-C", "../repo/sub", "artifacts", "get", f"runs:/{run_id[:8]}/model.pkl", "-o", "into")
+    assert (into.code, into.out) == (0, "into/model.pkl\n")
+    assert (sub / "into" / "model.pkl").read_bytes() == b"model bytes"
+    assert sorted(p.name for p in elsewhere.iterdir()) == []
+    absolute = gitml(elsewhere, "-C", str(sub), "artifacts", "pull", run_id, "-o", str(tmp_path / "abs"))
+    assert absolute.out == f"{tmp_path / 'abs' / 'model.pkl'}\n"
+
+
+def test_cli_verify_fails_with_one_error_line(repo, tmp_path):
+    _make_run(repo, tmp_path)
+    assert gitml(repo, "artifacts", "verify").code == 0
+    digest = next(store.iter_objects(_cache(repo)))
+    path = store.object_path(_cache(repo), digest)
+    path.chmod(0o644)
+    path.write_bytes(b"bit rot")
+    bad = gitml(repo, "artifacts", "verify")
+    assert (bad.code, bad.out, bad.err) == (1, f"{digest}\n", "gitml: error: 1 corrupted object(s)\n")
+    deleted = gitml(repo, "artifacts", "verify", "--delete-bad")
+    assert deleted.code == 1 and not path.exists()
+    assert gitml(repo, "artifacts", "verify").code == 0
+
+
+def test_workspace_is_passed_through_and_kept_open(repo, tmp_path):
+    from gitml.core.workspace import open_workspace
+
+    run_id, model, _ = _make_run(repo, tmp_path)
+    artifacts.add_remote("store", str(tmp_path / "remote"), repo=repo)
+    with open_workspace(repo) as ws:
+        assert artifacts.push(repo=ws).remote == "store"
+        assert {r.path for r in artifacts.ls(run_id[:8], repo=ws)} == {
+            "models/r-model.pkl", "r-data/a.csv", "r-data/sub/b.txt"}
+        got = artifacts.download(f"runs:/{run_id}/models/r-model.pkl", tmp_path / "m.pkl", repo=ws)
+        assert got == [tmp_path / "m.pkl"] and got[0].read_bytes() == model.read_bytes()
+        assert all(s.remote for s in artifacts.status(repo=ws))  # the same workspace, four calls
+

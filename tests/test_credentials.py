@@ -314,6 +314,14 @@ def test_local_credentials_are_kept_and_masked_in_every_display(repo):
     assert remotes["vault"].url == "sftp://user:PW1234@host/data"
     assert "PW1234" not in repr(remotes["vault"]) and "AK1234" not in repr(remotes["sas"])
     assert masked(remotes["vault"]).url == "sftp://user:***@host/data"
+    # What the CLI prints comes masked from the library: masked copies, the real ones untouched.
+    shown = {r.name: r for r in artifacts.list_remotes(repo=repo, masked=True)}
+    assert shown["vault"].url == "sftp://user:***@host/data"
+    assert shown["sas"].options == {"account_key": "***", "endpoint_url": "https://***@127.0.0.1:9000",
+                                    "profile": "dev"}
+    assert artifacts.list_remotes(repo=repo)[1].url == "sftp://user:PW1234@host/data"
+    again = artifacts.add_remote("vault", "sftp://user:PW1234@host/data", local=True, repo=repo, masked=True)
+    assert again.url == "sftp://user:***@host/data"
 
 
 # -- run records -------------------------------------------------------------------------------

@@ -1,8 +1,15 @@
 """Artifacts: content-addressed bytes kept out of git (DESIGN.md §3).
 
-The public API (``gitml.artifacts.push``, ``pull``, ``download``, ``status``, ``ls``, ``verify``,
-``gc``, ``add_remote``, ``list_remotes``, ``remove_remote``) is imported lazily: fsspec loads
-only when an artifact command runs.
+The public API is imported lazily, so fsspec loads only when an artifact command runs:
+
+- moving bytes (:mod:`gitml.artifacts.transfer`): ``push``, ``status``, ``pull``, ``download``,
+  ``ls``, ``referenced_objects``, and the types they return (``TransferResult``,
+  ``StatusReport``, ``ObjectStatus``, ``ObjectRef``) and take (``Progress``);
+- keeping the stores honest (:mod:`gitml.artifacts.maintenance`): ``verify``, ``gc``;
+- remotes (:mod:`gitml.artifacts.remotes`): ``add_remote``, ``list_remotes``, ``remove_remote``.
+
+Every function takes ``repo=``: a :class:`~gitml.core.workspace.Workspace`, an open repository
+or a path. This package imports only :mod:`gitml.core` and its own modules.
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ import importlib
 from typing import Any
 
 _API = {
-    **dict.fromkeys(("push", "pull", "download", "status", "ls", "verify", "gc", "referenced_objects"),
-                    "gitml.artifacts.transfer"),
+    **dict.fromkeys(("push", "pull", "download", "status", "ls", "referenced_objects", "TransferResult",
+                     "StatusReport", "ObjectStatus", "ObjectRef", "Progress"), "gitml.artifacts.transfer"),
+    **dict.fromkeys(("verify", "gc"), "gitml.artifacts.maintenance"),
     **dict.fromkeys(("add_remote", "list_remotes", "remove_remote"), "gitml.artifacts.remotes"),
 }
 __all__ = sorted(_API)

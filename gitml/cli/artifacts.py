@@ -1,22 +1,35 @@
-"""``gitml remote …`` and ``gitml artifacts …``."""
+"""``gitml remote …`` and ``gitml artifacts …``: parse, one call to :mod:`gitml.artifacts`, render.
+
+Each command opens the Workspace of ``-C``/the current directory and passes it as ``repo=``;
+path arguments are read from that directory (:func:`gitml.cli.context.path_arg`).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import click
 
+from gitml.cli.context import path_arg, workspace
 from gitml.cli.output import echo_json, echo_table, output_options
+from gitml.core.errors import GitmlError
 
 
 class Bars:
-    """tqdm bars (bytes and files) on a terminal; nothing when stderr is piped."""
+    """tqdm bars (bytes and files) on a terminal; nothing when stderr is piped.
+
+    Args:
+        what: the label of the bytes bar (``push``, ``pull``, ``get``).
+    """
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.bytes = self.files = None
 
     def start(self, files: int, total_bytes: int) -> None:
+        """Open the bars, when stderr is a terminal and there is something to move."""
         if not sys.stderr.isatty() or not files:
             return
         from tqdm import tqdm
@@ -25,11 +38,13 @@ class Bars:
         self.files = tqdm(total=files, unit="file", desc="files", leave=False)
 
     def advance(self, nbytes: int) -> None:
+        """Count one object of ``nbytes`` bytes moved."""
         if self.bytes is not None:
             self.bytes.update(nbytes)
             self.files.update(1)
 
     def close(self) -> None:
+        """Close the bars, if they were opened."""
         for bar in (self.bytes, self.files):
             if bar is not None:
                 bar.close()
@@ -59,9 +74,9 @@ def remote_group() -> None:
 def remote_add_cmd(name, url, options, default, local) -> None:
     """Add or replace remote NAME at URL (s3://…, gs://…, /path, memory://…)."""
     from gitml.artifacts.remotes import add_remote
-    from gitml.core.remotes import masked
 
-    remote = masked(add_remote(name, url, _options(options), default=default, local=local))
+    with workspace() as ws:
+        remote = add_remote(name, url, _options(options), default=default, local=local, repo=ws, masked=True)
     click.echo(f"{remote.name}\t{remote.url}")
 
 
@@ -72,9 +87,9 @@ def remote_list_cmd(as_json, as_csv) -> None:
     from dataclasses import asdict
 
     from gitml.artifacts.remotes import list_remotes
-    from gitml.core.remotes import masked
 
-    remotes = [masked(r) for r in list_remotes()]  # credentials are never printed
+    with workspace() as ws:
+        remotes = list_remotes(repo=ws, masked=True)  # credentials are never printed
     if as_json:
         echo_json([asdict(r) for r in remotes])
         return
@@ -89,7 +104,8 @@ def remote_remove_cmd(name) -> None:
     """Remove remote NAME."""
     from gitml.artifacts.remotes import remove_remote
 
-    remove_remote(name)
+    with workspace() as ws:
+        remove_remote(name, repo=ws)
 
 
 @click.group("artifacts")
@@ -117,7 +133,8 @@ def push_cmd(runs, remote, jobs, as_json) -> None:
 
     bars = Bars("push")
     try:
-        result = push(list(runs) or None, remote=remote, jobs=jobs, progress=bars)
+        with workspace() as ws:
+            result = push(list(runs) or None, remote=remote, jobs=jobs, progress=bars, repo=ws)
     finally:
         bars.close()
     missing = [f"{m.run_id[:8]}:{m.path}" for m in result.missing_locally]
@@ -128,15 +145,13 @@ def push_cmd(runs, remote, jobs, as_json) -> None:
         click.echo(f"{len(result.transferred)} uploaded ({result.bytes} bytes), {result.skipped} already "
                    f"on {result.remote}" + (f", {len(missing)} missing locally" if missing else ""))
     if missing:
-        raise click.ClickException(f"not in the local cache, so not pushed: {', '.join(missing[:5])}")
+        raise GitmlError(f"not in the local cache, so not pushed: {', '.join(missing[:5])}")
     _fail_refused(result.refused, "the other runs' artifacts were pushed")
 
 
 def _fail_refused(refused: dict[str, str], what: str) -> None:
     """Exit 1 naming the runs whose records could not be used (after the rest was done)."""
     if refused:
-        from gitml.core.errors import GitmlError
-
         run_id, problem = next(iter(refused.items()))
         more = f" and {len(refused) - 1} more run(s)" if len(refused) > 1 else ""
         raise GitmlError(f"run {run_id} refused ({problem}){more}; {what}",
@@ -152,7 +167,8 @@ def status_cmd(runs, remote, show_all, as_json, as_csv) -> None:
     """Show which artifacts are not on the remote yet."""
     from gitml.artifacts.transfer import status
 
-    report = status(list(runs) or None, remote=remote)
+    with workspace() as ws:
+        report = status(list(runs) or None, remote=remote, repo=ws)
     for run_id, problem in report.refused.items():
         click.echo(f"gitml: warning: run {run_id} left out: {problem}", err=True)
     found = [s for s in report if show_all or not s.remote]
@@ -177,11 +193,12 @@ def pull_cmd(run, paths, out, remote, jobs) -> None:
 
     bars = Bars("pull")
     try:
-        written = pull(run, paths, out=out, remote=remote, jobs=jobs, progress=bars)
+        with workspace() as ws:
+            written = pull(run, paths, out=path_arg(out), remote=remote, jobs=jobs, progress=bars, repo=ws)
     finally:
         bars.close()
     for path in written:
-        click.echo(path)
+        click.echo(_as_given(path, out))
 
 
 @artifacts_group.command("get")
@@ -194,11 +211,24 @@ def get_cmd(uri, dest, remote) -> None:
 
     bars = Bars("get")
     try:
-        written = download(uri, dest, remote=remote, progress=bars)
+        with workspace() as ws:
+            written = download(uri, path_arg(dest), remote=remote, progress=bars, repo=ws)
     finally:
         bars.close()
     for path in written:
-        click.echo(path)
+        click.echo(_as_given(path, dest))
+
+
+def _as_given(written: Path, given: str) -> str:
+    """A file written under the destination ``given`` on the command line, spelled from it.
+
+    ``-o restored`` prints ``restored/model.pkl`` whether or not ``-C`` moved where ``restored``
+    is, as ``git -C`` prints paths relative to its directory.
+    """
+    try:
+        return os.fspath(Path(given) / written.relative_to(path_arg(given)))
+    except ValueError:  # not under it (the service never writes elsewhere): print where it went
+        return os.fspath(written)
 
 
 @artifacts_group.command("ls")
@@ -208,7 +238,8 @@ def ls_cmd(run, as_json, as_csv) -> None:
     """List RUN's artifact files (directories expanded)."""
     from gitml.artifacts.transfer import ls
 
-    refs = ls(run)
+    with workspace() as ws:
+        refs = ls(run, repo=ws)
     if as_json:
         echo_json([{"path": r.path, "sha256": r.digest, "size": r.size} for r in refs])
         return
@@ -221,13 +252,15 @@ def ls_cmd(run, as_json, as_csv) -> None:
 @click.option("--delete-bad", is_flag=True, help="Delete corrupted objects so a push can replace them.")
 def verify_cmd(remote_check, remote, delete_bad) -> None:
     """Re-hash stored objects; list (and fail on) any whose bytes don't match their name."""
-    from gitml.artifacts.transfer import verify
+    from gitml.artifacts.maintenance import verify
 
-    bad = verify(remote=remote, check_remote=remote_check or remote is not None, delete_bad=delete_bad)
+    with workspace() as ws:
+        bad = verify(remote=remote, check_remote=remote_check or remote is not None, delete_bad=delete_bad,
+                     repo=ws)
     for digest in bad:
         click.echo(digest)
     if bad:
-        raise click.ClickException(f"{len(bad)} corrupted object(s)")
+        raise GitmlError(f"{len(bad)} corrupted object(s)")
 
 
 @artifacts_group.command("gc")
@@ -240,10 +273,12 @@ def verify_cmd(remote_check, remote, delete_bad) -> None:
                    "Default: 1h for the cache, 14d for a remote.")
 def gc_cmd(on_remote, remote, dry_run, keep_history, grace) -> None:
     """Delete objects that no run reaches and that are older than the grace period; print them."""
-    from gitml.artifacts.transfer import gc
+    from gitml.artifacts.maintenance import gc
 
-    for digest in gc(remote=remote, on_remote=on_remote or remote is not None, dry_run=dry_run,
-                     keep_history=keep_history, grace=grace):
+    with workspace() as ws:
+        doomed = gc(remote=remote, on_remote=on_remote or remote is not None, dry_run=dry_run,
+                    keep_history=keep_history, grace=grace, repo=ws)
+    for digest in doomed:
         click.echo(digest)
 
 

@@ -1,0 +1,190 @@
+"""Keeping the content stores honest: ``verify`` re-hashes, ``gc`` deletes what no run reaches.
+
+Both take ``repo=``: a :class:`~gitml.core.workspace.Workspace`, an open repository or a path,
+opened once per call, and return the digests they found; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from gitml.artifacts.backend import ObjectStore
+from gitml.artifacts.transfer import _refused_message
+from gitml.core import runsref, store
+from gitml.core.errors import BadInputError, GitmlError
+from gitml.core.formats import parse_run
+from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
+
+DEFAULT_GRACE = 3600.0  # seconds: the local cache keeps unreferenced objects younger than this
+DEFAULT_REMOTE_GRACE = 14 * 86400.0  # a remote's objects may belong to runs not yet pushed
+
+
+def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bool = False,
+           repo: WorkspaceLike = None) -> list[str]:
+    """Re-hash every object of the local cache, or of the remote; return those whose bytes are wrong.
+
+    Args:
+        remote: artifact remote name (default: the default remote); with ``check_remote``.
+        check_remote: verify the remote's objects (each is downloaded to a temporary file)
+            instead of the local cache's.
+        delete_bad: delete the corrupted objects, so that a push (remote) or a fetch (local
+            cache) can put a good copy in their place.
+        repo: a Workspace, an open repository or a path.
+
+    Returns:
+        The digests whose bytes do not hash to their name, sorted.
+
+    Raises:
+        BadInputError: with ``check_remote``, no such remote or no default one.
+        RemoteError: the remote cannot be reached.
+    """
+    with open_workspace(repo) as ws:
+        if not check_remote:
+            cache = ws.cache
+            bad = [d for d in store.iter_objects(cache) if store.hash_file(store.object_path(cache, d)) != d]
+            if delete_bad:
+                for digest in bad:
+                    store.object_path(cache, digest).unlink(missing_ok=True)
+            return bad
+        source = ObjectStore(ws.remote(remote))
+        bad = []
+        for digest in sorted(source.all_objects()):
+            with tempfile.TemporaryDirectory(dir=ws.gitml_dir) as tmp:
+                local = os.path.join(tmp, "obj")
+                source.get(digest, local)
+                if store.hash_file(local) != digest:
+                    bad.append(digest)
+        if delete_bad:
+            source.delete(bad)
+        return bad
+
+
+def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False,
+       keep_history: bool = False, grace: float | None = None, repo: WorkspaceLike = None) -> list[str]:
+    """Delete objects that no run reaches and that are older than a grace period.
+
+    Kept: objects of every run on the runs ref and on the remote-tracking runs refs
+    (``refs/gitml/remotes/*/runs``), of runs in progress, of the ref's history with
+    ``keep_history``, and every object younger than ``grace`` seconds (default
+    :data:`DEFAULT_GRACE` for the cache, :data:`DEFAULT_REMOTE_GRACE` for a remote) — as git's
+    ``gc.pruneExpire``: a run being committed right now stores its objects before its commit
+    lands, so gc must not judge them by a ref read a moment earlier. Writers store objects under
+    the shared gc lock and gc deletes under the exclusive one (:func:`store.gc_guard`), so an
+    object reused by a new run is freshened before gc can delete it.
+
+    Args:
+        remote: artifact remote name (default: the default remote); with ``on_remote``.
+        on_remote: collect on the remote instead of the local cache.
+        dry_run: only report.
+        keep_history: also keep what any earlier commit of the runs ref references.
+        grace: seconds; 0 collects every unreferenced object (unsafe while runs are written).
+        repo: a Workspace, an open repository or a path.
+
+    Returns:
+        The digests removed (or that would be, with ``dry_run``), sorted.
+
+    Raises:
+        GitmlError: a run cannot be read, so what it references is unknown: nothing is deleted.
+        BadInputError: ``grace`` is negative or not a number; with ``on_remote``, no such remote
+            or no default one.
+        RemoteError: the remote cannot be reached.
+    """
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float))
+                              or grace < 0 or grace != grace):
+        raise BadInputError(f"grace must be a number of seconds >= 0, got {grace!r}")
+    with open_workspace(repo) as ws:
+        keep = _keep_set(ws, keep_history)
+        if on_remote:
+            target = ObjectStore(ws.remote(remote))
+            limit = time.time() - (DEFAULT_REMOTE_GRACE if grace is None else grace)
+            listed = target.all_objects_with_times()
+            doomed = sorted(d for d, when in listed.items()
+                            if d not in keep and when is not None and when < limit)
+            if not dry_run:
+                target.delete(doomed)
+            return doomed
+        return _collect_cache(ws.cache, keep, time.time() - (DEFAULT_GRACE if grace is None else grace), dry_run)
+
+
+def _collect_cache(cache: Path, keep: set[str], limit: float, dry_run: bool) -> list[str]:
+    """Delete the cache's objects not in ``keep`` and last stored before ``limit``; return them."""
+    if not dry_run:
+        _remove_stale_temporaries(cache, limit)
+    candidates = [d for d in store.iter_objects(cache) if d not in keep]
+    doomed = []
+    with store.gc_guard(cache, exclusive=True):
+        for digest in candidates:
+            path = store.object_path(cache, digest)
+            try:
+                if path.stat().st_mtime >= limit:
+                    continue  # stored or reused by a writer moments ago
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            doomed.append(digest)
+    return doomed
+
+
+def _remove_stale_temporaries(cache: Path, limit: float) -> None:
+    """Delete temporary files older than ``limit`` that killed writers left in the cache."""
+    folders = [cache / "tmp", *(p for p in (cache / "sha256").glob("??") if p.is_dir())]
+    for folder in folders:
+        for item in folder.glob(".tmp-*") if folder.name != "tmp" else folder.iterdir():
+            try:
+                if item.is_file() and item.stat().st_mtime < limit:
+                    item.unlink()
+            except OSError:
+                continue
+
+
+def _keep_set(ws: Workspace, keep_history: bool) -> set[str]:
+    """Return what gc must keep.
+
+    Runs in progress are read before the refs: a run that finishes in between is then seen in
+    one place or the other, never in neither.
+    """
+    keep = ws.active_objects()
+    ours = ws.runs_tip
+    fetched = [t for t in ws.repo.refs_under("refs/gitml/remotes/").values() if t != ours]
+    for tip in dict.fromkeys(t for t in [ours, *fetched] if t):
+        found = ws.referenced_objects(tip=tip)
+        # A fetched copy's unreadable runs were never merged (pull refuses them): a stranger's
+        # bad run must not stop this repository's gc. Our own ref's must.
+        if found.refused and tip == ours:
+            raise GitmlError(f"not collecting garbage: {_refused_message(found.refused)}; what it "
+                             "references is unknown",
+                             hint="fix or delete that run (gitml runs delete ID), then gc again")
+        keep.update(r.digest for r in found.refs)
+    if keep_history:
+        keep |= _history_objects(ws)
+    return keep
+
+
+def _history_objects(ws: Workspace) -> set[str]:
+    """Return the objects referenced by any run in any commit of the runs ref's history."""
+    found: set[str] = set()
+    tip = ws.runs_tip
+    seen_trees: set[str] = set()
+    for commit in ws.repo.rev_list(tip) if tip else []:
+        for run_id, tree in runsref.iter_run_trees(ws.repo, commit):
+            if tree in seen_trees:
+                continue
+            seen_trees.add(tree)
+            try:
+                run = parse_run(run_id, runsref.read_run_files(ws.repo, tree))
+            except GitmlError:
+                continue
+            for entry in run.artifacts.values():
+                found.add(entry["sha256"])
+                if entry["kind"] == "dir":
+                    path = store.object_path(ws.cache, entry["sha256"])
+                    if path.exists():
+                        found.update(i["sha256"] for i in store.manifest_files(path.read_bytes(), run_id))
+    return found
+
+
+__all__ = ["DEFAULT_GRACE", "DEFAULT_REMOTE_GRACE", "gc", "verify"]
