@@ -37,7 +37,7 @@ def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_file
 
     \b
       python train.py && gitml commit-run -n rf-200 -e churn -a model.pkl
-    """
+    """  # noqa: D301 - "\b" is click's mark for a paragraph it must not rewrap
     from gitml.api import commit_run
     from gitml.cli.context import path_arg, workspace
     from gitml.core.formats import parse_scalar

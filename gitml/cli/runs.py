@@ -56,6 +56,7 @@ def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> N
 
 
 def render_runs(runs: list, as_json: bool = False, as_csv: bool = False) -> None:
+    """Print runs as the ``runs list`` table (short id … up to four common metrics), JSON or CSV."""
     if as_json:
         echo_json([run.to_dict() for run in runs])
         return

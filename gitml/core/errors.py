@@ -89,5 +89,7 @@ class DirtyWorktreeError(GitmlError):
 
 
 class GateFailedError(GitmlError):
-    """A check the user asked to fail on did: a metric regressed beyond its goal's tolerance
-    (``gitml diff --fail-on-regression``)."""
+    """A check the user asked to fail on did: a metric regressed beyond its goal's tolerance.
+
+    Raised by ``gitml diff --fail-on-regression``; exit code 1, like any failed operation.
+    """

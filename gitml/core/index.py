@@ -84,7 +84,16 @@ def _meta(conn: sqlite3.Connection, key: str) -> str | None:
 
 
 def open_index(repo: GitRepo) -> sqlite3.Connection:
-    """Open the index, brought up to date with the runs ref (rebuilt if it cannot be trusted)."""
+    """Open the repository's index file, brought up to date with the runs ref.
+
+    Services use :class:`Index` (``ws.index``), which calls this on its first question.
+
+    Args:
+        repo: the open repository.
+
+    Returns:
+        The connection; an index file that is unreadable or of another schema is rebuilt.
+    """
     path = index_path(repo)
     try:
         conn = connect(path)
@@ -494,6 +503,9 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
 
     Returns:
         ``(sql, params)``.
+
+    Raises:
+        ValueError: ``column`` is neither (a bug in the caller, never user input).
     """
     if column not in ("doc", "id"):
         raise ValueError(f"column must be 'doc' or 'id', not {column!r}")
@@ -577,6 +589,9 @@ class Index:
 
         Args:
             query: from :func:`gitml.core.filter.compile_query`.
+
+        Returns:
+            The runs; at most ``query.limit`` of them.
         """
         return search(self.conn, query)
 

@@ -38,6 +38,8 @@ class Row:
     verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready data: NaN and infinities as the strings ``"nan"``, ``"inf"``."""
+
         def clean(value):
             if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
                 return str(value)
@@ -60,9 +62,11 @@ class DiffResult:
 
     @property
     def regressions(self) -> list[Row]:
+        """The rows whose verdict is ``regression``: what ``--fail-on-regression`` fails on."""
         return [r for r in self.rows if r.verdict == "regression"]
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as ``gitml diff --json`` prints it (docs/diff.md, "JSON")."""
         return {
             "sides": [_side_dict(s) for s in self.sides],
             "same_commit": self.same_commit,
@@ -119,7 +123,19 @@ def _verdict(goal: Goal | None, old: float, new: float) -> str | None:
 
 def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] = ("param", "metric"),
                key_pattern: str | None = None, show_all: bool = False) -> list[Row]:
-    """Rows for every key of the runs; with two runs, the change from the first to the second."""
+    """Rows for every key of the runs; with two runs, the change from the first to the second.
+
+    Args:
+        runs: the runs compared, one column each.
+        goals: metric goals by name (``gitml.yaml``'s ``metrics:``), for verdicts.
+        kinds: ``"param"`` and/or ``"metric"`` rows.
+        key_pattern: only keys matching this glob.
+        show_all: keep rows whose values are the same everywhere.
+
+    Returns:
+        Params first, then metrics, each by key; a verdict only on a metric with a goal
+        compared across exactly two runs.
+    """
     rows = []
     for kind in kinds:
         values_of = [(r.params if kind == "param" else r.metrics) for r in runs]
@@ -218,9 +234,11 @@ def diff(a: str, b: str | None = None, experiment: str | None = None, select: st
 
 
 def _base_goals(ws: Workspace, spec: str, base: str | None) -> dict:
-    """The metric goals of ``gitml.yaml`` as it is at side A (the merge base of ``A...B``), so a
-    branch cannot loosen the goals it is judged by; the work tree's when side A is a run or its
-    commit has no ``gitml.yaml``."""
+    """The metric goals of ``gitml.yaml`` as it is at side A (the merge base of ``A...B``).
+
+    A branch cannot loosen the goals it is judged by. The work tree's file counts when side A is
+    a run or its commit has no ``gitml.yaml``.
+    """
     commit = base
     if commit is None and not spec.startswith("run:"):
         commit = ws.repo.rev_parse(spec.removeprefix("rev:"))

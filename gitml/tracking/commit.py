@@ -57,6 +57,7 @@ def check_status(status: str) -> str:
 
 
 def user_name(repo: GitRepo) -> str | None:
+    """The user's git identity name (``user.name``), or None when git has none."""
     return repo.config_value("user", "name")
 
 
@@ -127,7 +128,14 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
 
 
 def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
-    """Commit one run's directory onto the runs ref; return the new tip."""
+    """Commit one run's directory onto the runs ref (compare-and-swap, retried).
+
+    Returns:
+        The new tip of the runs ref.
+
+    Raises:
+        ConcurrencyError: the ref kept moving past the retry bound.
+    """
     tree = _run_tree(repo, run, points)
     return runsref.commit_runs(repo, {run.id: tree}, f"run {run.id}: {run.name}")
 
@@ -156,9 +164,12 @@ def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
 
 @dataclass
 class FinishedRun:
-    """A run just committed, and the models it asked to be registered as when it finished
-    (``[(model, artifact path)]``, from ``log_artifact(..., register_as=...)``; empty unless the
-    run is FINISHED). Registering them is :mod:`gitml.api`'s step: it crosses into the registry."""
+    """A run just committed, and the models it asked to be registered as when it finished.
+
+    ``registrations`` is ``[(model, artifact path)]``, from ``log_artifact(..., register_as=...)``;
+    empty unless the run is FINISHED. Registering them is :mod:`gitml.api`'s step: it crosses
+    into the registry.
+    """
 
     run: Run
     registrations: list[tuple[str, str]] = field(default_factory=list)
@@ -168,8 +179,20 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
     """Commit a run in progress with ``status`` and remove its active directory.
 
     When the commit fails, the directory stays with everything logged, marked as failed (see
-    :func:`gitml.core.active.list_active`), for ``commit_run(resume=...)`` to commit later;
-    a full, read-only or forbidden disk raises a one-line :class:`GitmlError` saying so.
+    :func:`gitml.core.active.list_active`), for ``commit_run(resume=...)`` to commit later.
+
+    Args:
+        repo: the open repository.
+        run_id: the full id of a run in progress.
+        status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+
+    Returns:
+        The committed run and the registrations it asked for (when FINISHED).
+
+    Raises:
+        RunNotFoundError: no run in progress has this id.
+        BadInputError: an unknown status, or the run's meta cannot be read.
+        GitmlError: a full, read-only or forbidden disk, in one line with a hint to resume.
     """
     directory = repo.gitml_dir / active.ACTIVE_DIR / run_id
     meta = active.read_meta(directory)
@@ -192,7 +215,11 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
 
 
 def resolve_active(repo: GitRepo, prefix: str) -> str:
-    """The id of the one run in progress whose id starts with ``prefix``."""
+    """The id of the one run in progress whose id starts with ``prefix``.
+
+    Raises:
+        RunNotFoundError: no run in progress matches, or several.
+    """
     matches = [m["id"] for m in active.list_active(repo.gitml_dir) if m["id"].startswith(prefix)]
     if len(matches) != 1:
         what = "no run in progress" if not matches else f"{len(matches)} runs in progress"
@@ -212,8 +239,10 @@ _PUNCTUATION = re.compile(r"['\"](?:[^\w\s]{1,3}|<[a-z ]+>)['\"]")
 
 
 def _shown(key: object) -> str:
-    """A key fit for an error message: a short, plain name as is; anything else (which may be a
-    line of some file that was never a params file) is not repeated."""
+    """A key fit for an error message: a short, plain name as is.
+
+    Anything else (which may be a line of some file that was never a params file) is not repeated.
+    """
     if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
         return repr(key)
     return "a key (not shown: long or with unusual characters)"
@@ -243,8 +272,11 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _yaml_problem(exc: yamlfmt.YamlProblem) -> str:
-    """The problem without the file text PyYAML may quote: quoted parts that are more than a bit
-    of punctuation or a token name (``'<scalar>'``) become ``…``; gitml's own wording is kept."""
+    """The problem without the file text PyYAML may quote.
+
+    Quoted parts that are more than a bit of punctuation or a token name (``'<scalar>'``) become
+    ``…``; gitml's own wording is kept.
+    """
     if exc.ours:
         return exc.problem
     kept = {m.group() for m in _PUNCTUATION.finditer(exc.problem)}
@@ -409,10 +441,10 @@ def record_run(
     resume: str | None = None,
     repo: WorkspaceLike = None,
 ) -> FinishedRun:
-    """Commit one complete run in one step (``gitml.commit_run``, which also registers what a
-    resumed run asked for, is :func:`gitml.api.commit_run`).
+    """Commit one complete run in one step.
 
-    With no params, metrics or files given, reads the files ``gitml.yaml`` names (by default
+    ``gitml.commit_run`` (:func:`gitml.api.commit_run`) calls this, then registers what a resumed
+    run asked for. With no params, metrics or files given, reads the files ``gitml.yaml`` names (by default
     ``params.yaml`` and ``metrics.json`` at the work tree's root, each skipped when absent).
     Everything is validated before anything is written: bad input changes nothing.
 
