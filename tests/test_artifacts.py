@@ -387,3 +387,20 @@ def test_workspace_is_passed_through_and_kept_open(repo, tmp_path):
         assert got == [tmp_path / "m.pkl"] and got[0].read_bytes() == model.read_bytes()
         assert all(s.remote for s in artifacts.status(repo=ws))  # the same workspace, four calls
 
+
+def test_remote_gc_keeps_directory_files_whose_manifest_is_not_cached(repo, tmp_path):
+    run_id, _, data = _make_run(repo, tmp_path)
+    remote_dir = tmp_path / "remote"
+    artifacts.add_remote("store", str(remote_dir), repo=repo)
+    artifacts.push(repo=repo)
+    pushed = ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects()
+    shutil.rmtree(_cache(repo))  # as on a fresh clone: no manifest to say which files the run has
+    assert artifacts.gc(on_remote=True, grace=0, repo=repo) == []
+    assert ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects() == pushed
+    # A manifest on neither side: nothing is deleted, and the error says why.
+    manifest = api.get_run(run_id, repo=repo).artifacts["r-data"]["sha256"]
+    shutil.rmtree(_cache(repo))
+    (remote_dir / "sha256" / manifest[:2] / manifest[2:]).unlink()
+    with pytest.raises(GitmlError, match=rf"manifest of run {run_id[:8]} r-data cannot be read"):
+        artifacts.gc(on_remote=True, grace=0, repo=repo)
+    assert ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects() == pushed - {manifest}

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from gitml.artifacts.backend import ObjectStore
-from gitml.artifacts.transfer import _refused_message
+from gitml.artifacts.transfer import _fetcher, _refused_message
 from gitml.core import runsref, store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import parse_run
-from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
+from gitml.core.workspace import ObjectRef, Workspace, WorkspaceLike, open_workspace
 
 DEFAULT_GRACE = 3600.0  # seconds: the local cache keeps unreferenced objects younger than this
 DEFAULT_REMOTE_GRACE = 14 * 86400.0  # a remote's objects may belong to runs not yet pushed
@@ -96,9 +96,9 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
                               or grace < 0 or grace != grace):
         raise BadInputError(f"grace must be a number of seconds >= 0, got {grace!r}")
     with open_workspace(repo) as ws:
-        keep = _keep_set(ws, keep_history)
-        if on_remote:
-            target = ObjectStore(ws.remote(remote))
+        target = ObjectStore(ws.remote(remote)) if on_remote else None
+        keep = _keep_set(ws, keep_history, target)
+        if target is not None:
             limit = time.time() - (DEFAULT_REMOTE_GRACE if grace is None else grace)
             listed = target.all_objects_with_times()
             doomed = sorted(d for d, when in listed.items()
@@ -141,17 +141,25 @@ def _remove_stale_temporaries(cache: Path, limit: float) -> None:
                 continue
 
 
-def _keep_set(ws: Workspace, keep_history: bool) -> set[str]:
+def _keep_set(ws: Workspace, keep_history: bool, remote: ObjectStore | None) -> set[str]:
     """Return what gc must keep.
 
     Runs in progress are read before the refs: a run that finishes in between is then seen in
-    one place or the other, never in neither.
+    one place or the other, never in neither. On a ``remote``, the files of a directory
+    artifact are on the line: its manifest is fetched from there when the cache lacks it, and
+    one found nowhere stops gc, since which files it lists is unknown.
     """
     keep = ws.active_objects()
     ours = ws.runs_tip
     fetched = [t for t in ws.repo.refs_under("refs/gitml/remotes/").values() if t != ours]
+    unknown: list[str] = []
+    fetch = _manifest_fetcher(ws, remote, unknown) if remote is not None else None
     for tip in dict.fromkeys(t for t in [ours, *fetched] if t):
-        found = ws.referenced_objects(tip=tip)
+        found = ws.referenced_objects(tip=tip, fetch=fetch)
+        if unknown:  # a fetched copy's run as much as ours: its files are on this remote
+            raise GitmlError(f"not collecting garbage on {remote.remote.name!r}: {unknown[0]}, so which "
+                             "files it lists is unknown", hint="push that run's artifacts from a machine "
+                                                              "that has them, then gc again")
         # A fetched copy's unreadable runs were never merged (pull refuses them): a stranger's
         # bad run must not stop this repository's gc. Our own ref's must.
         if found.refused and tip == ours:
@@ -162,6 +170,20 @@ def _keep_set(ws: Workspace, keep_history: bool) -> set[str]:
     if keep_history:
         keep |= _history_objects(ws)
     return keep
+
+
+def _manifest_fetcher(ws: Workspace, remote: ObjectStore, unknown: list[str]):
+    """Fetch missing manifests from ``remote``, noting in ``unknown`` each one that fails."""
+    fetch = _fetcher(ws, remote)
+
+    def fetch_or_note(refs: list[ObjectRef]) -> None:
+        try:
+            fetch(refs)
+        except GitmlError as exc:
+            unknown.append(f"the {refs[0].path} cannot be read ({exc.message})")
+            raise
+
+    return fetch_or_note
 
 
 def _history_objects(ws: Workspace) -> set[str]:
