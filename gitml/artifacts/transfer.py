@@ -120,15 +120,6 @@ def _refused_message(refused: dict[str, str]) -> str:
     return f"run {first[0]} cannot be used: {first[1]}{more}"
 
 
-def _referenced(git: WorkspaceLike, run_ids: Iterable[str] | None = None, remote: ObjectStore | None = None,
-                strict: bool = True, tip: str | None = None) -> tuple[list[ObjectRef], dict[str, str]]:
-    # Deprecated: kept only until hooks/prepush.py uses Workspace.referenced_objects (issue 10).
-    # Nothing in gitml/artifacts calls it; remove it once nothing else does.
-    with open_workspace(git) as ws:
-        found = ws.referenced_objects(run_ids, tip, _fetcher(ws, remote), strict)
-    return found.refs, found.refused
-
-
 def _fetcher(ws: Workspace, remote: ObjectStore | None) -> Fetcher | None:
     """Bring a missing directory manifest into the cache from ``remote``, when there is one."""
     if remote is None:
