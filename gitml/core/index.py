@@ -23,8 +23,8 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitml.core import runsref
 from gitml.core.errors import CorruptRunError, RunNotFoundError
@@ -294,8 +294,7 @@ _GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
 _DEFAULT_ORDER = "r.start_time DESC, r.id"
 
 
-@dataclass
-class _Sql:
+class _Sql(NamedTuple):
     """A piece of SQL with ``?`` placeholders, and their values in order."""
 
     sql: str
