@@ -30,8 +30,37 @@ def test_every_class_has_its_documented_exit_code():
     assert codes == {
         "BadInputError": 2, "ConcurrencyError": 1, "CorruptRunError": 1, "DirtyWorktreeError": 1,
         "GateFailedError": 1, "GitmlError": 1, "InternalError": 3, "MissingObjectError": 1,
-        "NotARepositoryError": 2, "RemoteError": 1, "RunNotFoundError": 2, "StaleLockError": 1,
+        "NotARepositoryError": 2, "NoVersionError": 1, "RemoteError": 1, "RunNotFoundError": 2,
+        "StaleLockError": 1,
     }
+    # ... and docs/cli.md's table says the same, class by class.
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    table = text[text.index("| class | code | raised for |"):]
+    for name, code in codes.items():
+        row = next((line for line in table.splitlines() if f"`{name}`" in line), None)
+        assert row is not None and f"| {code} |" in row, f"docs/cli.md's error table: {name} -> {code}"
+
+
+def test_not_found_is_bad_input_and_nothing_there_is_a_failure(repo):
+    """A name that designates nothing exits 2; one that exists but holds nothing now exits 1."""
+    (repo / ".gitignore").write_text("model.pkl\n")
+    (repo / "model.pkl").write_bytes(b"m")
+    run = gitml(repo, "commit-run", "-m", "acc=1", "-a", "model.pkl").out.strip()
+    assert gitml(repo, "registry", "register", "churn", "--run", run).code == 0
+    cases = [(["registry", "which", "churn@prod"], 1, "no version of churn is in stage 'prod'"),
+             (["registry", "which", "churn@v9.9.9"], 2, "no registered version"),
+             (["registry", "which", "nosuch@prod"], 2, "no model 'nosuch'"),
+             (["runs", "show", "abcdef"], 2, "no run matches"),
+             (["diff", "HEAD", "HEAD~0"], 0, "")]
+    assert gitml(repo, "registry", "deregister", "churn", "--version", "v0.0.1").code == 0
+    cases.append((["registry", "which", "churn@latest"], 1, "every version is deregistered"))
+    for args, code, said in cases:
+        result = gitml(repo, *args)
+        assert result.code == code, (args, result.err)
+        if code:
+            assert said in one_line(result.err), (args, result.err)
 
 
 def test_fetch_from_a_remote_that_does_not_exist(repo, tmp_path):

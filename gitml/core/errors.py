@@ -88,6 +88,18 @@ class DirtyWorktreeError(GitmlError):
     """The work tree has uncommitted changes and a clean one was required."""
 
 
+class NoVersionError(GitmlError):
+    """A model exists but no live version answers the question now (exit 1).
+
+    No version holds the stage asked for, or every version is deregistered (``@latest``): what
+    was named exists and holds nothing, as a revision with no run in reach
+    (:class:`gitml.diff.sides.NoRunError`).
+
+    A model or version that does not exist at all is bad input (:class:`BadInputError`, exit 2),
+    as a run id that matches no run is (:class:`RunNotFoundError`).
+    """
+
+
 class GateFailedError(GitmlError):
     """A check the user asked to fail on did: a metric regressed beyond its goal's tolerance.
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Union
 
 from gitml.core import runsref, store
 from gitml.core.config import Config, load_config
-from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
+from gitml.core.errors import BadInputError, GitmlError, NoVersionError, RunNotFoundError
 from gitml.core.formats import RUN_FILES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_run_prefix, is_digest
@@ -255,8 +255,9 @@ class Workspace:
         Raises:
             BadInputError: another scheme, a bad run id or path, an unknown model, version or stage.
             RunNotFoundError: the run is not on the runs ref.
+            NoVersionError: no version holds the stage, or every version is deregistered.
             GitmlError: the model version records no run artifact (a hand-made or GTO tag whose
-                commit has no single-artifact run), or no version holds the stage.
+                commit has no single-artifact run).
         """
         if uri.startswith("runs:/"):
             run, _, path = uri[len("runs:/"):].lstrip("/").partition("/")
@@ -332,7 +333,8 @@ class Workspace:
 
         Raises:
             BadInputError: an unknown model, or a version not registered (or deregistered).
-            GitmlError: no version holds the stage.
+            NoVersionError: no version holds the stage, or every version is deregistered
+                (``@latest``): exit 1, the model exists but holds nothing now.
         """
         from gitml.core.tags import check_stage, check_version
 
@@ -342,12 +344,14 @@ class Workspace:
         state = self.model_state(model)
         if what == "latest":
             version = state.latest
+            if version is None:
+                raise NoVersionError(f"{model} has no live version: every version is deregistered")
         elif what.startswith("v") and what[1:2].isdigit():
             version = check_version(what)
         else:
             version = state.stages.get(check_stage(what))
             if version is None:
-                raise GitmlError(f"no version of {model} is in stage {what!r}")
+                raise NoVersionError(f"no version of {model} is in stage {what!r}")
         info = state.versions.get(version or "")
         if info is None or info.deregistered:
             raise BadInputError(f"{model} has no registered version {what!r}")
