@@ -162,8 +162,14 @@ def test_move_ref_compares_and_swaps_under_concurrent_writers(two_runs):
     assert git(repo, "rev-parse", name).strip() in tips
     git(repo, "fsck", "--strict")
     with GitRepo(repo) as opened:
-        opened.move_ref(name, None)
-        assert opened.ref(name) is None
+        assert opened.move_ref(name, None) and opened.ref(name) is None
+        # forward only: a ref already past the new commit stays (a fetch that landed first).
+        older = git(repo, "rev-parse", f"{runsref.RUNS_REF}~1").strip()
+        assert opened.move_ref(name, tips[0], forward_only=True)
+        assert not opened.move_ref(name, older, forward_only=True)
+        assert opened.ref(name) == tips[0]
+        assert opened.move_ref(name, older) and opened.ref(name) == older
+        assert opened.move_ref(name, tips[0], forward_only=True) and opened.ref(name) == tips[0]
 
 
 def test_dash_C_reads_relative_paths_from_there_without_changing_directory(two_runs, tmp_path):

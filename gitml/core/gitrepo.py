@@ -817,7 +817,7 @@ class GitRepo:
                 moved.append(line.split("\t")[1].split(":")[-1] if "\t" in line else line)
         return PushOutcome(False, moved, remote_error(out, code))
 
-    def move_ref(self, name: str, new: str | None) -> None:
+    def move_ref(self, name: str, new: str | None, forward_only: bool = False) -> bool:
         """Point ``name`` at ``new`` (None deletes it) through the compare-and-swap loop.
 
         For refs gitml alone writes (remote-tracking runs refs): never an unconditional update,
@@ -826,6 +826,12 @@ class GitRepo:
         Args:
             name: the full ref name.
             new: the sha to point it at, or None to delete it.
+            forward_only: move only if the ref is absent or ``new`` descends from its commit; a
+                ref another process already moved past ``new`` (a fetch that landed first)
+                stays where it is.
+
+        Returns:
+            True when the ref now points at ``new``; False when ``forward_only`` left it.
 
         Raises:
             ConcurrencyError: the ref kept moving (or stayed locked) for every attempt.
@@ -836,12 +842,15 @@ class GitRepo:
         for _ in attempts(f"update {name}"):
             old = self.ref(name)
             if old == new:
-                return
+                return True
+            if forward_only and old is not None and (new is None or not self.is_ancestor(old, new)):
+                return False
             if new is None:
                 if self._delete_ref_if_equals(name, old):
-                    return
+                    return True
             elif self.set_ref_if_equals(name, old, new):
-                return
+                return True
+        raise AssertionError("unreachable: attempts() raises when it runs out")
 
     def _delete_ref_if_equals(self, name: str, expected: str | None) -> bool:
         try:

@@ -274,8 +274,8 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: W
             outcome = git.push(name, refspecs)
             if outcome.ok:
                 result.runs_tip = tip
-                if tip:  # the remote has our tip now; its tracking ref says so
-                    git.move_ref(tracking_ref(name), tip)
+                if tip:  # the remote has our tip now; its tracking ref says so (unless a fetch
+                    git.move_ref(tracking_ref(name), tip, forward_only=True)  # brought a newer one)
                 return result
             if runsref.RUNS_REF not in outcome.moved:
                 raise RemoteError(f"git push {name} failed: {outcome.error}")
