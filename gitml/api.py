@@ -452,7 +452,7 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         The repository path and its runs, newest first.
 
     Raises:
-        BadInputError: ``directory`` exists and is not empty.
+        BadInputError: ``directory`` exists and is not an empty directory.
     """
     import subprocess
     import sys
@@ -463,8 +463,9 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
     from gitml.tracking.query import search_runs
 
     path = Path(directory).resolve()
-    if path.exists() and any(path.iterdir()):
-        raise BadInputError(f"{path} exists and is not empty", hint="give a new directory")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        what = "is not empty" if path.is_dir() else "is not a directory"
+        raise BadInputError(f"{path} exists and {what}", hint="give a new directory")
 
     def train(script: str) -> None:
         subprocess.run([sys.executable, script], cwd=path, check=True, capture_output=True)

@@ -155,3 +155,25 @@ def test_hook_refusal_is_reported_not_retried_and_release_tags_stay_home(clones,
     git(origin, "tag", "release-1", git(origin, "rev-parse", "main").strip())
     fetched = sync.fetch(repo=b)
     assert "release-1" not in git(b, "tag", "-l") and fetched.tags == []
+
+
+def test_colliding_registry_tags_are_named_on_push_and_kept_on_pull(clones):
+    """Two clones register the same version offline: the second push names the tag it cannot
+    push, and pull keeps the local tag while saying it differs (docs/sync.md)."""
+    _, a, b = clones
+    runs = {}
+    for clone in (a, b):
+        assert gitml(clone, "remote", "add", "store", str(a.parent / "store"), "--default", "--local").code == 0
+        (clone / "model.pkl").write_bytes(clone.name.encode())
+        runs[clone] = gitml(clone, "commit-run", "-m", "acc=1", "-a", "model.pkl").out.strip()
+        assert gitml(clone, "registry", "register", "churn", "--run", runs[clone]).code == 0
+    assert gitml(a, "push").code == 0
+    pushed = gitml(b, "push")
+    assert pushed.code == 1
+    line = pushed.err.strip()
+    assert line.startswith("gitml: error: git push origin failed: refs/tags/churn@v0.0.1 rejected (already exists)")
+    assert "Registry tags that collide" in line and "\\t" not in line and "\t" not in line
+    pulled = gitml(b, "pull")
+    assert pulled.code == 0, pulled.err
+    assert "gitml: warning: registry tag churn@v0.0.1 differs from origin's copy; yours is kept" in pulled.err
+    assert registry.which("churn@v0.0.1", repo=b).run == runs[b]  # never overwritten

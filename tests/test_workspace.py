@@ -60,6 +60,15 @@ def test_resolve_run_and_runs_at(two_runs):
         head = git(repo, "rev-parse", "HEAD").strip()
         assert [r.id for r in ws.runs_at([head])] == [second.id, first.id]
         assert ws.runs_at(["0" * 40]) == []
+        assert [r.id for r in ws.runs_at(head, status=None)] == [second.id, first.id]
+        for bad in (["HEAD"], [head[:7]], [head.upper()], [None]):
+            with pytest.raises(errors.BadInputError, match="not a full commit sha"):
+                ws.runs_at(bad)
+        with pytest.raises(errors.BadInputError, match="unknown run status"):
+            ws.runs_at([head], status="bogus")
+        for bad in (None, 123):
+            with pytest.raises(errors.BadInputError, match="a run id must be text"):
+                ws.resolve_run(bad)
 
 
 def test_the_index_follows_writes_made_through_the_same_workspace(two_runs):
@@ -80,6 +89,17 @@ def test_resolve_uri_runs_and_models(two_runs):
         for uri in ("models:/churn@prod", "models:/churn/v0.0.1", "models:/churn@latest", "models:/churn"):
             assert ws.resolve_uri(uri) == expected, uri
         assert ws.resolve_uri(f"runs:/{second.id[:6]}/model.pkl") == ArtifactURI(second.id, "model.pkl")
+    # A nested model name in the bare form is that model's latest, even beside a model "nlp".
+    api.register_model("nlp", second.id, repo=repo)
+    api.register_model("nlp/sentiment", second.id, repo=repo)
+    api.register_model("nlp/sentiment", second.id, repo=repo)
+    api.registry.assign("nlp", "v0.0.1", "sentiment", repo=repo)
+    with open_workspace(repo) as ws:
+        assert ws.resolve_uri("models:/nlp/sentiment").model == "nlp/sentiment"
+        assert ws.resolve_uri("models:/nlp/sentiment").version == "v0.0.2"
+        assert ws.resolve_uri("models:/nlp/sentiment/v0.0.1").version == "v0.0.1"
+        assert ws.resolve_uri("models:/nlp@sentiment").model == "nlp"
+        assert ws.resolve_uri("models:/churn/prod").version == "v0.0.1"  # MLflow's stage path form
         assert ws.resolve_uri(f"runs:/{second.id}") == ArtifactURI(second.id, "")
         refused = [("s3://bucket/x", errors.BadInputError, "unsupported artifact URI"),
                    (f"runs:/{second.id}/../../etc/passwd", errors.BadInputError, "etc/passwd"),
@@ -98,6 +118,11 @@ def test_referenced_objects_names_bad_runs_without_hiding_the_others(two_runs):
         assert [(r.run_id, r.path, r.size) for r in found.refs] == [(second.id, "model.pkl", 11)]
         assert found.refused == {}
         assert ws.referenced_objects([first.id]).refs == []
+        assert [r.path for r in ws.referenced_objects(second.id).refs] == ["model.pkl"]  # one id as text
+        assert ws.referenced_objects(tip=ws.runs_tip).refs == found.refs
+        for tip in ("0" * 40, "HEAD", "nonsense"):
+            with pytest.raises(errors.BadInputError, match="not a commit in this repository"):
+                ws.referenced_objects(tip=tip)
 
 
 def test_one_open_of_the_repository_per_call(two_runs, monkeypatch):

@@ -70,26 +70,49 @@ COMMANDS = {
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gitml")
-@click.option("-C", "directory", metavar="PATH", help="Run as if started in PATH (like git -C).")
+@click.option("-C", "directories", metavar="PATH", multiple=True,
+              help="Run as if started in PATH (like git -C; several combine, each relative to the last).")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
-def cli(ctx: click.Context, directory: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, directories: tuple[str, ...], debug: bool) -> None:
     """gitml: ML runs, artifacts and a model registry, stored in git."""
     ctx.obj = {"debug": debug, "directory": None}
-    if directory:
-        import os
-
-        # As `git -C`: the repository is found from PATH and relative paths are read from there;
-        # the process's directory stays as it is (commands pass a Workspace, see cli/context.py).
-        path = os.path.abspath(os.path.expanduser(directory))
-        if not os.path.isdir(path):
-            reason = "No such file or directory" if not os.path.exists(path) else "Not a directory"
-            raise click.BadParameter(f"cannot change to {directory}: {reason}", param_hint="-C")
-        ctx.obj["directory"] = path
+    if directories:
+        ctx.obj["directory"] = _change_to(directories)
     if debug:
         import logging
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+
+
+def _change_to(directories: tuple[str, ...]) -> str:
+    """Where ``-C`` options lead, as ``git -C`` would go, without changing the process's directory.
+
+    Each one is read from the last (an empty one is ignored), symbolic links are followed before
+    ``..`` as ``chdir`` does, and the result must be a directory this process may enter.
+
+    Raises:
+        click.BadParameter: a path that does not exist, is not a directory or cannot be entered.
+    """
+    import os
+
+    # The repository is found from there and relative paths are read from there; commands pass
+    # a Workspace (cli/context.py), so nothing depends on the process's directory.
+    path = os.getcwd()
+    for given in directories:
+        if not given:
+            continue
+        path = os.path.realpath(os.path.join(path, os.path.expanduser(given)))
+        reason = None
+        if not os.path.exists(path):
+            reason = "No such file or directory"
+        elif not os.path.isdir(path):
+            reason = "Not a directory"
+        elif not os.access(path, os.X_OK):
+            reason = "Permission denied"
+        if reason:
+            raise click.BadParameter(f"cannot change to {given}: {reason}", param_hint="-C")
+    return path
 
 
 INTERNAL_ERROR = 3  # a bug of gitml's, as DESIGN.md's error classes say (1 failed, 2 bad input)

@@ -6,6 +6,9 @@ import click
 
 
 def _report(result, verb: str) -> None:
+    for tag in result.diverged:
+        click.echo(f"gitml: warning: registry tag {tag} differs from {result.remote}'s copy; yours is kept "
+                   "(see 'Registry tags that collide' in docs/sync.md)", err=True)
     parts = [f"{verb} {result.remote}"]
     if result.uploaded:
         parts.append(f"{result.uploaded} artifact object(s) uploaded")

@@ -88,12 +88,20 @@ class DirtyWorktreeError(GitmlError):
     """The work tree has uncommitted changes and a clean one was required."""
 
 
+class NoRunError(GitmlError):
+    """A revision has no finished run in reach, so there is nothing to compare (exit 1).
+
+    Not raised for a run id that matches nothing: that is bad input, :class:`RunNotFoundError`
+    (exit 2). ``gitml.diff.NoRunError`` is this class.
+    """
+
+
 class NoVersionError(GitmlError):
     """A model exists but no live version answers the question now (exit 1).
 
     No version holds the stage asked for, or every version is deregistered (``@latest``): what
     was named exists and holds nothing, as a revision with no run in reach
-    (:class:`gitml.diff.sides.NoRunError`).
+    (:class:`NoRunError`).
 
     A model or version that does not exist at all is bad input (:class:`BadInputError`, exit 2),
     as a run id that matches no run is (:class:`RunNotFoundError`).

@@ -67,7 +67,7 @@ class GitRepo:
                 hint="gitml needs a work tree; run it in a clone",
             )
         self.root = Path(self._repo.path)
-        self.common_dir = Path(self._repo.commondir())
+        self.common_dir = Path(self._repo.commondir()).resolve()  # a worktree's is ".git/worktrees/x/../.."
         self.git_dir = Path(self._repo.controldir())
         self.gitml_dir = self.common_dir / "gitml"
         self._config = None
@@ -540,16 +540,20 @@ class GitRepo:
         """Run the git CLI in the work tree and return its stdout (for ``gitml.core`` only).
 
         With ``check`` (the default) a failure raises the error of its kind (see
-        :func:`git_failure`); with ``check=False`` the caller judges the output itself.
+        :func:`git_failure`); with ``check=False`` the caller judges the output itself, except
+        that git killed by a signal always raises: that is no answer to any question.
 
         Raises:
             BadInputError: git refused a revision or argument (unknown revision, bad object name).
             RemoteError: a fetch, push or ls-remote failed.
-            InternalError: git was killed by a signal, or rejected its command line (exit 129).
+            InternalError: git was killed by a signal (even with ``check=False``), or rejected its
+                command line (exit 129).
             GitmlError: any other failure (a lock held, a full disk, a corrupt object).
         """
         proc = self._spawn(args, input)
-        return check_result(args, proc) if check else proc.stdout
+        if check or proc.returncode < 0:  # a signal is no answer, even to a yes/no question
+            return check_result(args, proc)
+        return proc.stdout
 
     def _git_result(self, *args: str, input: bytes | None = None) -> tuple[int, str]:
         """Run the git CLI and return ``(exit code, stdout and stderr as text)`` without judging it.
@@ -1049,7 +1053,20 @@ def remote_error(message: str, code: int) -> str:
     if reasons and any("push blocked" in line for line in lines):
         more = f" (and {len(reasons) - 1} more: git push shows them all)" if len(reasons) > 1 else ""
         return mask_text(f"the pre-push hook blocked it: {reasons[0][len('gitml: pre-push: '):]}{more}")
+    refused = [_refused_ref(line) for line in lines if line.startswith("!")]
+    if refused:  # porcelain push lines: "!\t<src>:<dst>\t[rejected] (reason)", one per ref
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        return mask_text(refused[0] + more)
     return mask_text((lines or message.splitlines() or [str(code)])[-1])
+
+
+def _refused_ref(line: str) -> str:
+    """``refs/tags/churn@v0.0.3 rejected (already exists)`` from a porcelain push line."""
+    parts = line.split("\t")
+    if len(parts) < 3:
+        return line
+    target = parts[1].rpartition(":")[2]
+    return f"{target} {parts[2].strip('[]').replace('] (', ' (')}"
 
 
 def _busy(exc: FileLocked) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Union
 from gitml.core import runsref, store
 from gitml.core.config import Config, load_config
 from gitml.core.errors import BadInputError, GitmlError, NoVersionError, RunNotFoundError
-from gitml.core.formats import RUN_FILES, parse_history, parse_run
+from gitml.core.formats import RUN_FILES, STATUSES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_run_prefix, is_digest
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from gitml.core.remotes import Remote
 
 WorkspaceLike = Union[str, os.PathLike, GitRepo, "Workspace", None]
+_FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,8 @@ class Workspace:
             BadInputError: the text is not a hex run id or prefix.
             RunNotFoundError: no run, or more than one, matches.
         """
+        if not isinstance(id_or_prefix, str):
+            raise BadInputError(f"a run id must be text, got {type(id_or_prefix).__name__}: {id_or_prefix!r}")
         prefix = check_run_prefix(id_or_prefix)
         if len(prefix) == 32:
             if runsref.run_entry(self.repo, self.runs_tip, prefix):
@@ -232,12 +236,23 @@ class Workspace:
         """Runs made from any of ``commits``, newest first, as the query index has them.
 
         Args:
-            commits: full code commit shas (``source.commit`` of the runs).
-            status: only runs with this status; None for any.
+            commits: full code commit shas (``source.commit`` of the runs), or one as text.
+            status: only runs with this status (RUNNING, FINISHED, FAILED, KILLED); None for any.
 
         Returns:
             The runs, without history or patch text (read one whole with ``gitml.get_run``).
+
+        Raises:
+            BadInputError: a commit that is not a full lowercase sha (resolve revisions first
+                with ``ws.repo.rev_parse``), or an unknown status.
         """
+        commits = [commits] if isinstance(commits, str) else list(commits)
+        for commit in commits:
+            if not isinstance(commit, str) or not _FULL_SHA.match(commit):
+                raise BadInputError(f"not a full commit sha: {commit!r}",
+                                    hint="resolve a revision first: ws.repo.rev_parse('main')")
+        if status is not None and status not in STATUSES:
+            raise BadInputError(f"unknown run status {status!r}", hint=f"one of {', '.join(STATUSES)}")
         return self.index.runs_at(list(dict.fromkeys(commits)), status)
 
     def resolve_uri(self, uri: str) -> ArtifactURI:
@@ -266,8 +281,11 @@ class Workspace:
         if uri.startswith("models:/"):
             body = uri[len("models:/"):].strip("/")
             if "@" not in body:
+                # models:/<model>/<version|stage> (MLflow's path form), or models:/<model> for the
+                # latest version, where a model name may itself hold "/" (nlp/sentiment).
                 model, _, version = body.rpartition("/")
-                body = f"{model}@{version}" if model else body
+                if model and body not in self.registry_state():
+                    body = f"{model}@{version}"
             model, version, info = self.model_version(body)
             if not (info.run_id and info.path):
                 raise GitmlError(f"{uri}: {model} {version} records no run artifact",
@@ -380,9 +398,16 @@ class Workspace:
             record is taken from the local store, else 0.
 
         Raises:
+            BadInputError: ``tip`` is not the full sha of a commit in this repository.
             GitmlError: with ``strict``, a run or one of its manifests cannot be read.
             RunNotFoundError: a run id does not resolve.
         """
+        if isinstance(run_ids, str):
+            run_ids = [run_ids]
+        if tip is not None and (not isinstance(tip, str) or not _FULL_SHA.match(tip)
+                                or not self.repo.has_object(tip) or self.repo.rev_parse(tip) != tip):
+            raise BadInputError(f"not a commit in this repository: {tip!r}",
+                                hint="give the full sha of a runs-ref commit")
         refs: dict[str, ObjectRef] = {}
         refused: dict[str, str] = {}
         for run_id, files in self._run_files(run_ids, tip).items():

@@ -14,20 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
+from gitml.core.errors import BadInputError, NoRunError, RunNotFoundError
 from gitml.core.formats import Run
 from gitml.core.ids import RUN_PREFIX_RE
 from gitml.core.workspace import Workspace
 
 DEFAULT_MAX_DEPTH = 100
-
-
-class NoRunError(GitmlError):
-    """A revision has no finished run in reach, so there is nothing to compare (exit 1).
-
-    Not raised for a run id that matches nothing: that is bad input,
-    :class:`~gitml.core.errors.RunNotFoundError` (exit 2).
-    """
 
 
 @dataclass

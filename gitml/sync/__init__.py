@@ -39,6 +39,7 @@ class SyncResult:
     uploaded: int = 0
     notes: list[str] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)  # left out by pull --exclude-bad
+    diverged: list[str] = field(default_factory=list)  # registry tags the remote has with other contents
 
 
 def _check_remote(git: GitRepo, remote: str | None) -> str:
@@ -69,9 +70,13 @@ def fetch(remote: str | None = None, repo: WorkspaceLike = None) -> SyncResult:
         git = ws.repo
         name = _check_remote(git, remote)
         have = git.tags()
-        tags = [f"refs/tags/{t}" for t in git.ls_remote_tags(name) if parse_tag(t) and t not in have]
+        theirs = {t: sha for t, sha in git.ls_remote_tags(name).items() if parse_tag(t)}
+        tags = [f"refs/tags/{t}" for t in theirs if t not in have]
         git.fetch(name, [f"{runsref.RUNS_REF}*:{tracking_ref(name)}*", *[f"{t}:{t}" for t in tags]])
-        return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags])
+        # A local tag is never overwritten: one the remote holds with other contents (two clones
+        # registered the same version offline) is named, for the user to resolve (docs/sync.md).
+        diverged = sorted(t for t, sha in theirs.items() if t in have and have[t] != sha)
+        return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags], diverged=diverged)
 
 
 def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, str]:
@@ -278,7 +283,9 @@ def push(remote: str | None = None, artifacts_remote: str | None = None, repo: W
                     git.move_ref(tracking_ref(name), tip, forward_only=True)  # brought a newer one)
                 return result
             if runsref.RUNS_REF not in outcome.moved:
-                raise RemoteError(f"git push {name} failed: {outcome.error}")
+                hint = ("a registry tag of that name exists there with other contents: see "
+                        "'Registry tags that collide' in docs/sync.md") if "already exists" in outcome.error else None
+                raise RemoteError(f"git push {name} failed: {outcome.error}", hint=hint)
             fetched = fetch(name, ws)
             result.merged += _merge_into_local(git, fetched.runs_tip, remote=name)
         raise AssertionError("unreachable: attempts() raises when it runs out")
