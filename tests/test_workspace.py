@@ -216,3 +216,16 @@ def test_import_layers_hold():
     proc = subprocess.run([str(command), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "1 kept, 0 broken" in proc.stdout
+
+
+def test_dash_C_is_read_as_git_reads_it(repo, tmp_path):
+    (repo / "sub" / "deep").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(repo / "sub" / "deep")
+    expected = git(repo, "-C", str(repo), "rev-parse", "--show-toplevel").strip()
+    for args in (["-C", f"{link}/.."], ["-C", str(repo), "-C", "sub"], ["-C", str(tmp_path), "-C", "", "-C", "repo"]):
+        assert git(tmp_path, *args, "rev-parse", "--show-toplevel").strip() == expected  # what git does
+        listed = gitml(tmp_path, *args, "runs", "list", "--json")
+        assert listed.code == 0 and listed.out.strip() == "[]", (args, listed.err)
+    refused = gitml(tmp_path, "-C", str(repo), "-C", "nowhere", "runs", "list")
+    assert refused.code == 2 and "cannot change to nowhere: No such file or directory" in refused.err
