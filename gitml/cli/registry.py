@@ -36,7 +36,15 @@ def register_cmd(model, run, path, version, bump, message) -> None:
     with workspace() as ws:
         done = register_model(model, run, path=path, version=version, bump_part=bump or "patch", message=message,
                               repo=ws)
+    _warn(done.warnings)
     click.echo(done.tag)
+
+
+def _warn(warnings: list[str]) -> None:
+    from gitml.cli.output import printable
+
+    for warning in warnings:
+        click.echo(f"gitml: warning: {printable(warning)}", err=True)
 
 
 def _stage_command(name: str, doc: str):

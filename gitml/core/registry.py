@@ -245,7 +245,7 @@ def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
     """
     found = []
     for name in sorted(git.tags()):
-        if model is None or name.startswith(f"{model}@"):
+        if model is None or name.startswith((f"{model}@", f"{model}#")):
             problem = tag_problem(name)
             if problem is not None:
                 found.append(problem)

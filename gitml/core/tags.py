@@ -30,6 +30,8 @@ STAGE = r"[a-z](?:[a-z0-9-]*[a-z0-9])?"
 _VERSION = re.compile(rf"^(?P<model>{NAME})@(?P<version>v[0-9].*?)(?P<bang>!?)\Z")
 _STAGE = re.compile(rf"^(?P<model>{NAME})#(?P<stage>{STAGE})(?P<bang>!?)#(?P<n>[0-9]+)\Z")
 _DEPRECATE = re.compile(rf"^(?P<model>{NAME})@deprecated(?:#(?P<n>[0-9]+))?\Z")
+# A stage tag whose stage has capitals (GTO allows them, e.g. churn#Production#1): reported.
+_UPPER_STAGE = re.compile(rf"^(?P<model>{NAME})#(?P<stage>[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?)!?#[0-9]+\Z")
 # A cheap first filter over every tag name in the repository: release tags never pass it.
 CANDIDATE = re.compile(r"[@#]")
 
@@ -73,17 +75,23 @@ def parse_tag(name: str) -> TagName | None:
 
 
 def tag_problem(name: str) -> str | None:
-    """Why a tag that looks like a version tag (``model@v…``) is not one; None for any other tag.
+    """Why a tag that looks like a registry tag is not one; None for any other tag.
 
-    Such a tag is no registry event (GTO ignores it too), but it is reported rather than
-    silently dropped: it was most likely meant as a version.
+    A version tag whose version is not semver (``churn@v1.2``) is no registry event (GTO ignores
+    it too), and neither is a stage tag whose stage has capitals (``churn#Production#1``, which
+    GTO writes when told ``Production``; gitml reads and writes stages in lowercase). Both are
+    reported rather than silently dropped.
 
     Args:
         name: a tag name, without ``refs/tags/``.
 
     Returns:
-        One sentence naming the tag and its version, or None.
+        One sentence naming the tag and what is wrong with it, or None.
     """
+    upper = _UPPER_STAGE.match(name)
+    if upper and not _STAGE.match(name) and name.isascii():
+        return (f"tag {name!r} is not a registry event for gitml: its stage {upper['stage']!r} is not lowercase "
+                f"(gitml assigns {upper['stage'].lower()!r}); it is ignored")
     m = _VERSION.match(name)
     if m is None or _semver(m["version"]) is not None:
         return None
@@ -109,9 +117,9 @@ def format_tag(event: TagName) -> str:
         check_version(event.version or "")
         return f"{event.model}@{event.version}" + ("!" if event.kind == "deregister" else "")
     if event.kind in ("assign", "unassign"):
-        check_stage(event.stage or "")
+        stage = check_stage(event.stage or "")
         bang = "!" if event.kind == "unassign" else ""
-        return f"{event.model}#{event.stage}{bang}#{event.counter}"
+        return f"{event.model}#{stage}{bang}#{event.counter}"
     if event.kind == "deprecate":
         return f"{event.model}@deprecated" + (f"#{event.counter}" if event.counter is not None else "")
     raise BadInputError(f"unknown registry event {event.kind!r}")
@@ -137,22 +145,29 @@ def check_model(name: str) -> str:
 
 
 def check_stage(name: str) -> str:
-    """Validate a stage name.
+    """Validate a stage name and return it in lowercase, the form its tags carry.
+
+    Stage names are read case-insensitively, so that MLflow's ``Staging``, ``Production`` and
+    ``Archived`` (and ``PROD``) name the stages ``staging``, ``production``, ``archived`` (and
+    ``prod``): the lowercase name fits GTO's stage grammar too, so GTO reads the tags. Only
+    ASCII letters fold; any other character is refused, whatever its lowercase looks like.
 
     Args:
-        name: lowercase letters, digits and ``-``, starting with a letter and not shaped like
-            a version (``v1``).
+        name: letters, digits and ``-``, starting with a letter and not shaped like a version
+            (``v1``), in any case.
 
     Returns:
-        ``name`` unchanged.
+        ``name`` in lowercase.
 
     Raises:
         BadInputError: it does not fit the grammar.
     """
-    if not isinstance(name, str) or not re.fullmatch(STAGE, name) or re.fullmatch(r"v[0-9].*", name):
+    folded = name.lower() if isinstance(name, str) and name.isascii() else name
+    if not isinstance(folded, str) or not re.fullmatch(STAGE, folded) or re.fullmatch(r"v[0-9].*", folded):
         raise BadInputError(f"invalid stage name {name!r}",
-                            hint="lowercase letters, digits and '-', starting with a letter, not like a version")
-    return name
+                            hint="letters, digits and '-', starting with a letter, not like a version; "
+                                 "any case, read as lowercase: Production is production")
+    return folded
 
 
 def check_version(text: str) -> str:

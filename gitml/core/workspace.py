@@ -367,9 +367,10 @@ class Workspace:
         elif what.startswith("v") and what[1:2].isdigit():
             version = check_version(what)
         else:
-            version = state.stages.get(check_stage(what))
+            stage = check_stage(what)  # any case: churn@Production is stage production
+            version = state.stages.get(stage)
             if version is None:
-                raise NoVersionError(f"no version of {model} is in stage {what!r}")
+                raise NoVersionError(f"no version of {model} is in stage {stage!r}")
         info = state.versions.get(version or "")
         if info is None or info.deregistered:
             raise BadInputError(f"{model} has no registered version {what!r}")

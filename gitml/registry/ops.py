@@ -51,7 +51,14 @@ def rules(ws: Workspace) -> Rules:
         BadInputError: gitml.yaml does not pass its schema.
     """
     raw = ws.config.raw.get("registry") or {}
-    return Rules(raw.get("stages"), raw.get("promotion"))
+    return Rules(_lowered(raw.get("stages")), _lowered(raw.get("promotion")))
+
+
+def _lowered(names: list[str] | str | None) -> list[str] | None:
+    """Stage names as tags carry them (lowercase): gitml.yaml may write ``Production``."""
+    if names is None:
+        return None
+    return [check_stage(name) for name in ([names] if isinstance(names, str) else names)]
 
 
 def _message(title: str, meta: dict[str, Any]) -> str:
@@ -94,7 +101,9 @@ def register_model(model: str, run: str, path: str | None = None, version: str |
         repo: a Workspace, an open repository or a path.
 
     Returns:
-        The :class:`Registration`: model, version, tag, run, path and commit.
+        The :class:`Registration`: model, version, tag, run, path and commit, and warnings
+        when the run was made from a dirty work tree (the run's patch is what reproduces it)
+        or the artifact's bytes equal an existing version's (its twins are named).
 
     Raises:
         BadInputError: a bad model name, version or bump; a deprecated model; a version that
@@ -109,7 +118,7 @@ def register_model(model: str, run: str, path: str | None = None, version: str |
     with open_workspace(repo) as ws:
         run_id = ws.resolve_run(run)
         record = parse_run(run_id, runsref.read_run_files(ws.repo, runsref.run_tree(ws.repo, ws.runs_tip, run_id),
-                                                          RUN_FILES))
+                                                          (*RUN_FILES, "patch.diff")))
         path = _artifact_path(record.artifacts, path, run_id)
         entry = record.artifacts[path]
         commit = record.source.get("commit")
@@ -118,6 +127,7 @@ def register_model(model: str, run: str, path: str | None = None, version: str |
                                 hint="a version tag must point at the code that produced it")
         meta = {"run": run_id, "path": path, "sha256": entry.get("sha256"), "size": entry.get("size"),
                 "description": message}
+        warnings = _registration_warnings(ws, record, entry.get("sha256"))
         for _ in attempts(f"register {model}", ATTEMPTS):
             state = ws.registry_state(model).get(model)
             if state and state.deprecated:
@@ -133,8 +143,29 @@ def register_model(model: str, run: str, path: str | None = None, version: str |
                 if version:
                     raise BadInputError(f"{model} {chosen} is already registered") from None
                 continue  # another writer took this version: bump again on the new state
-            return Registration(model, chosen, tag, run_id, path, commit)
+            return Registration(model, chosen, tag, run_id, path, commit, warnings)
     raise AssertionError("attempts() returns only by raising")  # pragma: no cover
+
+
+def _registration_warnings(ws: Workspace, record: Any, digest: str | None) -> list[str]:
+    """What a user should know about a registration that still goes ahead.
+
+    A run made from a dirty work tree is code no commit holds: its patch is what reproduces it.
+    Bytes equal to an existing version's (of any model, deregistered ones included) are most
+    likely a registration made twice; the twins are named.
+    """
+    out = []
+    if record.source.get("dirty"):
+        kept = "the version records its patch" if record.patch is not None else "its patch was not recorded"
+        out.append(f"run {record.id[:8]} was made from a dirty work tree: {kept}")
+    if digest:
+        twins = [f"{name} {version}" + (" (deregistered)" if info.deregistered else "")
+                 for name, state in sorted(ws.registry_state().items())
+                 for version, info in sorted(state.versions.items(), key=lambda item: version_key(item[0]))
+                 if info.sha256 == digest]
+        if twins:
+            out.append(f"same bytes as {', '.join(twins)}")
+    return out
 
 
 def _artifact_path(artifacts: dict, path: str | None, run_id: str) -> str:

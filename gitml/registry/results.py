@@ -6,7 +6,7 @@ Each has ``to_dict()``, the plain mapping scripts read (``gitml registry which -
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -21,6 +21,10 @@ class Registration:
         run: the full id of the run whose artifact the version is.
         path: that artifact's logical path in the run (``model.pkl``).
         commit: the code commit the tag points at (the run's source commit).
+        warnings: what the registration went ahead despite, one sentence each: the run was
+            made from a dirty work tree (``run 1a2b3c4d was made from a dirty work tree: the
+            version records its patch``), or its bytes equal another version's (``same bytes
+            as churn v0.0.1``). The CLI prints them on stderr.
     """
 
     model: str
@@ -29,10 +33,14 @@ class Registration:
     run: str
     path: str
     commit: str
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{model, version, tag, run, path, commit}``."""
-        return asdict(self)
+        """``{model, version, tag, run, path, commit}``, and ``warnings`` when there are any."""
+        out = asdict(self)
+        if not self.warnings:
+            del out["warnings"]
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""Issue 11, registry and first-use items: MLflow stage names, registration warnings, a demo run
+twice, and a fresh clone whose runs are not pulled yet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import git, gitml
+
+import gitml as api
+from gitml import registry
+from gitml.core.errors import BadInputError
+from gitml.core.tags import check_stage, tag_problem
+
+GTO = os.environ.get("GITML_GTO")  # read before the hermetic fixture scrubs GITML_*
+
+
+def _run_with_model(repo, content: bytes, **params):
+    (repo / ".gitignore").write_text("model.pkl\n")
+    (repo / "model.pkl").write_bytes(content)
+    return api.commit_run(params=params or {"lr": 0.1}, artifacts=[repo / "model.pkl"], repo=repo)
+
+
+def _tags(repo) -> list[str]:
+    return git(repo, "tag", "--list").split()
+
+
+# -- item 16: MLflow's stage names -------------------------------------------------------------------
+@pytest.mark.parametrize(("given", "stage"), [
+    ("Staging", "staging"), ("Production", "production"), ("Archived", "archived"),
+    ("PRODUCTION", "production"), ("pRoD", "prod"), ("prod", "prod"), ("Canary-2", "canary-2"),
+])
+def test_stage_names_are_read_in_lowercase(given, stage):
+    assert check_stage(given) == stage
+
+
+@pytest.mark.parametrize("bad", ["V1", "v1.0.0", "Prod_x", "1prod", "prod-", "", "\u212aeep", "Pr\u00f6d", "\u0130nt"])
+def test_stage_names_that_stay_refused(bad):
+    # The Kelvin sign lowercases to an ASCII "k", and the dotted capital I to "i" + a dot: only
+    # ASCII letters fold, so neither sneaks in.
+    with pytest.raises(BadInputError, match="invalid stage name"):
+        check_stage(bad)
+
+
+def test_mlflow_stage_names_on_the_command_line(repo):
+    run = _run_with_model(repo, b"weights")
+    assert gitml(repo, "registry", "register", "churn", "--run", run.id).out == "churn@v0.0.1\n"
+    done = gitml(repo, "registry", "assign", "churn", "--version", "v0.0.1", "--stage", "Production")
+    assert (done.code, done.out, done.err) == (0, "churn#production#1\n", "")
+    assert gitml(repo, "registry", "assign", "churn", "--version", "v0.0.1", "--stage", "STAGING").out \
+        == "churn#staging#2\n"
+    assert "churn#production#1" in _tags(repo) and "churn#Production#1" not in _tags(repo)
+    # Every spelling of a reference names the same stage.
+    for ref in ("churn@Production", "churn@production", "churn@PRODUCTION"):
+        assert gitml(repo, "registry", "which", ref).out == f"v0.0.1\t{run.id}\truns:/{run.id}/model.pkl\n"
+    for uri in ("models:/churn@Production", "models:/churn/Production", "models:/churn@staging"):
+        assert api.registry.resolve_model_uri(uri, repo=repo) == f"runs:/{run.id}/model.pkl"
+    out = repo / "fetched.pkl"
+    got = gitml(repo, "artifacts", "get", "models:/churn@Production", "-o", str(out))
+    assert got.code == 0, got.err
+    assert out.read_bytes() == b"weights"
+    gone = gitml(repo, "registry", "unassign", "churn", "--version", "v0.0.1", "--stage", "Staging")
+    assert gone.out == "churn#staging!#3\n"
+    assert registry.show("churn", repo=repo)[0].stages == {"production": "v0.0.1"}
+    missing = gitml(repo, "registry", "which", "churn@Archived")
+    assert (missing.code, missing.err) == (1, "gitml: error: no version of churn is in stage 'archived'\n")
+
+
+def test_stage_rules_compare_in_lowercase(repo):
+    (repo / "gitml.yaml").write_text("registry:\n  stages: [Staging, Production]\n  promotion: [Staging, Production]\n")
+    git(repo, "add", "gitml.yaml")
+    git(repo, "commit", "-qm", "rules")
+    run = _run_with_model(repo, b"weights")
+    registry.register_model("churn", run.id, repo=repo)
+    early = gitml(repo, "registry", "assign", "churn", "--version", "v0.0.1", "--stage", "production")
+    assert early.code == 2 and "must be in stage 'staging' before 'production'" in early.err
+    assert registry.assign("churn", "v0.0.1", "staging", repo=repo).tag == "churn#staging#1"
+    assert registry.assign("churn", "v0.0.1", "PRODUCTION", repo=repo).tag == "churn#production#2"
+    refused = gitml(repo, "registry", "assign", "churn", "--version", "v0.0.1", "--stage", "Archived")
+    assert refused.code == 2
+    assert "stage 'archived' is not allowed here (gitml.yaml allows: staging, production)" in refused.err
+
+
+def test_a_stage_tag_with_capitals_is_reported_not_dropped(repo):
+    run = _run_with_model(repo, b"weights")
+    registry.register_model("churn", run.id, repo=repo)
+    git(repo, "tag", "-a", "churn#Production#1", "-m", "made by GTO with a capital")
+    assert tag_problem("churn#Production#1") == (
+        "tag 'churn#Production#1' is not a registry event for gitml: its stage 'Production' is not "
+        "lowercase (gitml assigns 'production'); it is ignored")
+    assert tag_problem("churn#production#1") is None and tag_problem("v1.0.0") is None
+    shown = gitml(repo, "registry", "show", "churn")
+    assert shown.code == 0 and "its stage 'Production' is not lowercase" in shown.err
+    assert registry.show("churn", repo=repo)[0].stages == {}
+
+
+@pytest.mark.skipif(not GTO, reason="GTO not available (set GITML_GTO to a gto executable)")
+def test_gto_reads_a_stage_given_in_mlflow_spelling(repo):
+    run = _run_with_model(repo, b"weights")
+    registry.register_model("churn", run.id, repo=repo)
+    registry.assign("churn", "v0.0.1", "Production", repo=repo)
+    proc = subprocess.run([GTO, "show", "--json"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["churn"]["stage"]["production"] == "v0.0.1"
+
+
+# -- item 17: registrations that go ahead with a warning ---------------------------------------------
+def test_a_dirty_run_registers_with_a_warning(repo):
+    (repo / "train.py").write_text("print('edited, not committed')\n")
+    run = _run_with_model(repo, b"weights")
+    done = registry.register_model("churn", run.id, repo=repo)
+    assert done.warnings == [f"run {run.id[:8]} was made from a dirty work tree: the version records its patch"]
+    assert done.to_dict()["warnings"] == done.warnings
+    assert "diff --git a/train.py b/train.py" in api.get_run(run.id, repo=repo).patch
+    again = gitml(repo, "registry", "register", "fraud", "--run", run.id)
+    assert (again.code, again.out) == (0, "fraud@v0.0.1\n")
+    assert again.err == (f"gitml: warning: run {run.id[:8]} was made from a dirty work tree: the version records "
+                         "its patch\ngitml: warning: same bytes as churn v0.0.1\n")
+
+
+def test_a_clean_new_artifact_registers_silently(repo):
+    run = _run_with_model(repo, b"weights")
+    done = gitml(repo, "registry", "register", "churn", "--run", run.id)
+    assert (done.code, done.out, done.err) == (0, "churn@v0.0.1\n", "")
+    assert "warnings" not in registry.register_model("churn", _run_with_model(repo, b"other").id,
+                                                     repo=repo).to_dict()
+
+
+def test_the_same_bytes_name_every_twin(repo):
+    first = _run_with_model(repo, b"weights", lr=0.1)
+    second = _run_with_model(repo, b"weights", lr=0.2)
+    assert registry.register_model("churn", first.id, repo=repo).warnings == []
+    assert registry.register_model("churn", second.id, repo=repo).warnings == ["same bytes as churn v0.0.1"]
+    registry.deregister("churn", "v0.0.1", repo=repo)
+    third = _run_with_model(repo, b"weights", lr=0.3)
+    done = registry.register_model("nlp/sentiment", third.id, repo=repo)
+    assert done.warnings == ["same bytes as churn v0.0.1 (deregistered), churn v0.0.2"]
+    # A different artifact, or a directory with different content, has no twin.
+    (repo / "model.pkl").write_bytes(b"weights, retrained")
+    fourth = api.commit_run(params={"lr": 0.4}, artifacts=[repo / "model.pkl"], repo=repo)
+    assert registry.register_model("churn", fourth.id, repo=repo).warnings == []
