@@ -452,7 +452,10 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         The repository path and its runs, newest first.
 
     Raises:
-        BadInputError: ``directory`` exists and is not an empty directory.
+        BadInputError: ``directory`` exists and is not an empty directory; when it holds a demo
+            made before, the message says so (``gitml-demo already holds a demo: cd
+            gitml-demo``). Nothing is changed: the demo is made once, and ``gitml demo`` again
+            tells the user where it is rather than overwriting their experiments.
     """
     import subprocess
     import sys
@@ -464,8 +467,7 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
 
     path = Path(directory).resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        what = "is not empty" if path.is_dir() else "is not a directory"
-        raise BadInputError(f"{path} exists and {what}", hint="give a new directory")
+        raise _demo_taken(directory, path)
 
     def train(script: str) -> None:
         subprocess.run([sys.executable, script], cwd=path, check=True, capture_output=True)
@@ -505,6 +507,34 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         version = register_model("toy-classifier", best.id, repo=git).version
         assign("toy-classifier", version, "prod", repo=git)
         return path, search_runs(repo=git)
+
+
+def _demo_taken(directory: str | os.PathLike, path: Path) -> BadInputError:
+    """The error for a demo directory that is taken: what it holds, and what to do instead."""
+    import shlex
+
+    shown = os.fspath(directory)
+    other = "gitml demo other-dir"
+    if path.is_dir() and _holds_demo(path):
+        return BadInputError(f"{shown} already holds a demo: cd {shlex.quote(shown)}",
+                             hint=f"or give another directory to make a new one: {other}")
+    if path.is_dir():
+        return BadInputError(f"{shown} exists and is not empty",
+                             hint=f"give a new or empty directory: {other}")
+    return BadInputError(f"{shown} exists and is not a directory", hint=f"give a new directory: {other}")
+
+
+def _holds_demo(path: Path) -> bool:
+    """Whether ``path`` is the top of a repository a previous :func:`demo` made (scripts and runs)."""
+    from gitml.core.runsref import RUNS_REF
+
+    if not ((path / ".git").exists() and (path / "train.py").is_file() and (path / "train_with_api.py").is_file()):
+        return False
+    try:
+        with GitRepo(path) as git:
+            return git.root.resolve() == path and git.ref(RUNS_REF) is not None
+    except GitmlError:
+        return False
 
 
 # -- the demo's two scripts ---------------------------------------------------------------------

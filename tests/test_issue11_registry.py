@@ -142,3 +142,37 @@ def test_the_same_bytes_name_every_twin(repo):
     (repo / "model.pkl").write_bytes(b"weights, retrained")
     fourth = api.commit_run(params={"lr": 0.4}, artifacts=[repo / "model.pkl"], repo=repo)
     assert registry.register_model("churn", fourth.id, repo=repo).warnings == []
+
+
+# -- item 9: gitml demo a second time ----------------------------------------------------------------
+def test_a_second_demo_says_where_the_first_one_is(tmp_path):
+    first = gitml(tmp_path, "demo")
+    assert first.code == 0, first.err
+    tip = git(tmp_path / "gitml-demo", "rev-parse", "refs/gitml/runs").strip()
+    again = gitml(tmp_path, "demo")
+    assert (again.code, again.out) == (2, "")
+    assert again.err == ("gitml: error: gitml-demo already holds a demo: cd gitml-demo (or give another "
+                         "directory to make a new one: gitml demo other-dir)\n")
+    # Through -C, and by an absolute path, it is still recognised; nothing changed.
+    assert "already holds a demo: cd " in gitml(tmp_path / "gitml-demo", "demo", str(tmp_path / "gitml-demo")).err
+    assert gitml(tmp_path, "-C", "gitml-demo", "demo", ".").code == 2
+    assert git(tmp_path / "gitml-demo", "rev-parse", "refs/gitml/runs").strip() == tip
+
+
+def test_a_taken_directory_that_is_no_demo(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("x\n")
+    taken = gitml(tmp_path, "demo", "notes")
+    assert (taken.code, taken.err) == (2, "gitml: error: notes exists and is not empty (give a new or empty "
+                                          "directory: gitml demo other-dir)\n")
+    afile = gitml(tmp_path, "demo", "notes/todo.txt")
+    assert (afile.code, afile.err) == (2, "gitml: error: notes/todo.txt exists and is not a directory (give a "
+                                          "new directory: gitml demo other-dir)\n")
+    # A repository with the demo's script names but no runs is not taken for a demo.
+    (tmp_path / "lookalike").mkdir()
+    git(tmp_path / "lookalike", "init", "-q")
+    for name in ("train.py", "train_with_api.py"):
+        (tmp_path / "lookalike" / name).write_text("print('mine')\n")
+    assert "lookalike exists and is not empty" in gitml(tmp_path, "demo", "lookalike").err
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "x\n"
+    assert not (tmp_path / "notes" / ".git").exists()
