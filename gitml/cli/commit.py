@@ -44,10 +44,11 @@ def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_file
 
     metric_values = {}
     for key, text in _pairs(metrics, "--metric").items():
-        try:
-            metric_values[key] = float(text)
-        except ValueError:
-            raise click.BadParameter(f"metric {key!r} must be a number, got {text!r}", param_hint="--metric") from None
+        value = parse_scalar(text)  # the one grammar of values written as text (docs/formats.md)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise click.BadParameter(f"metric {key!r} must be a number, got {shown!r}", param_hint="--metric")
+        metric_values[key] = value
     with workspace() as ws:
         run = commit_run(
             name=name, experiment=experiment,
@@ -58,3 +59,7 @@ def commit_run_cmd(name, experiment, params, metrics, params_files, metrics_file
             require_clean=require_clean, resume=resume, repo=ws,
         )
     click.echo(run.id)
+    from gitml.cli.output import printable
+
+    for warning in run.warnings:
+        click.echo(f"gitml: warning: {printable(warning)}", err=True)

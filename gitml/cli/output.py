@@ -72,4 +72,37 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bo
         return
     from tabulate import tabulate
 
-    click.echo(tabulate([[_cell(c) for c in row] for row in rows], headers=list(headers)))
+    # tabulate reads text that looks like a number as one and reformats it: a run id 12345e12
+    # would show as 1.2345e+16, the text "1e3" as 1000, an int of 400 digits as inf. A column
+    # holding such text is shown verbatim (right-aligned when all of it is numbers).
+    verbatim, align = [], []
+    for column in range(len(headers)):
+        values = [row[column] for row in rows if column < len(row)]
+        exact = any(_numeric_text(v) or _huge_int(v) for v in values)
+        numeric = all(v is None or v == "" or _numeric_text(v) or _is_number(v) for v in values)
+        if exact:
+            verbatim.append(column)
+        align.append(("right" if numeric else "left") if exact else "global")
+    click.echo(tabulate([[_cell(c) for c in row] for row in rows], headers=list(headers),
+                        disable_numparse=verbatim or False, colalign=align if verbatim else None))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _huge_int(value: Any) -> bool:
+    return _is_number(value) and isinstance(value, int) and abs(value) > _FLOAT_MAX_INT
+
+
+def _numeric_text(value: Any) -> bool:
+    """Whether ``value`` is text that tabulate would read as a number (and so reformat)."""
+    if not isinstance(value, str):
+        return False
+    for kind in (float, int):
+        try:
+            kind(value)
+            return True
+        except ValueError:
+            pass
+    return False

@@ -94,6 +94,8 @@ class Run:
 
     ``metrics`` maps each key to its latest value; ``metric_info`` keeps that value's step and
     timestamp. ``history`` is only filled by :func:`gitml.get_run` (and ``runs show``).
+    ``warnings`` is what :func:`gitml.commit_run` found worth saying about the run it just
+    committed (an empty run, params edited after the metrics were written); it is not stored.
     """
 
     id: str
@@ -117,6 +119,8 @@ class Run:
     patch: str | None = None
     history: list[Metric] | None = None
     full_history: str | None = None  # sha256 of the whole history when history.tsv is sampled
+    # What committing this run warned about (never stored; empty on a run read back).
+    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def to_dict(self, history: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (the stable ``--json`` shape documented in docs/formats.md).
@@ -179,8 +183,19 @@ def metric_value(key: str, value: object) -> float:
         BadInputError: ``value`` is a bool, text or anything but a real number.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise BadInputError(f"metric {key!r} must be a number, got {type(value).__name__}: {value!r}")
-    return float(value)
+        raise BadInputError(f"metric {key!r} must be a number, got {type(value).__name__}: {_short(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an int past 1.8e308 rounds to an infinity, as the text "1e999" does
+        return math.inf if value > 0 else -math.inf
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python turns into text
+        return "(too long to show)"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def param_value(key: str, value: object) -> ParamValue:
@@ -195,7 +210,8 @@ def param_value(key: str, value: object) -> ParamValue:
         None, a bool, an int, a float or a string.
 
     Raises:
-        BadInputError: the text is longer than :data:`MAX_PARAM_LENGTH` characters.
+        BadInputError: the text is longer than :data:`MAX_PARAM_LENGTH` characters, or an int
+            has more digits than Python writes as text (4300 by default).
     """
     if value is None or isinstance(value, (str, bool, int, float)):
         scalar = value
@@ -209,29 +225,76 @@ def param_value(key: str, value: object) -> ParamValue:
         scalar = str(value)
     if isinstance(scalar, str) and len(scalar) > MAX_PARAM_LENGTH:
         raise BadInputError(f"param {key!r} is longer than {MAX_PARAM_LENGTH} characters")
+    if isinstance(scalar, int) and not isinstance(scalar, bool):
+        try:
+            int.__repr__(scalar)
+        except ValueError:  # it could be neither written to params.yaml nor read back
+            raise BadInputError(f"param {key!r} is an int of more digits than Python writes as text",
+                                hint="log it as text if it must be kept") from None
     return scalar
 
 
+# The one grammar for a value written as text (``-p``/``-m``, plain scalars in YAML params and
+# metrics files): YAML 1.2's core schema, plus the words Python and JSON writers use for NaN
+# and the infinities. docs/formats.md, "Values written as text", is its specification.
+_NULLS = frozenset({"null", "Null", "NULL", "~"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_DECIMAL_INT = re.compile(r"[-+]?[0-9]+")
+_OCTAL_INT = re.compile(r"0o[0-7]+")
+_HEX_INT = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_SPECIAL_FLOATS = {
+    **{word: math.inf for word in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
+    **{word: -math.inf for word in ("-.inf", "-.Inf", "-.INF")},
+    **{word: math.nan for word in (".nan", ".NaN", ".NAN")},
+}
+_FLOAT_WORDS = {"nan": math.nan, "inf": math.inf, "infinity": math.inf}
+
+
 def parse_scalar(text: str) -> ParamValue:
-    """Read a value typed on the command line (``200``, ``0.1``, ``true``, ``rf``).
+    """Read a value written as text: ``-p``/``-m`` values and plain scalars of YAML files.
+
+    The grammar is YAML 1.2's core schema, so a value reads the same on the command line, in a
+    params or metrics file written by any YAML 1.2 tool, and in ``gitml.yaml``'s files:
+
+    * ``null``, ``Null``, ``NULL``, ``~`` are None; ``true``/``false`` (also ``True``,
+      ``TRUE``, ``False``, ``FALSE``) are bools; ``yes``, ``no``, ``on``, ``off`` are text;
+    * ``[-+]?[0-9]+`` is a decimal int (``007`` is 7), ``0o17`` an octal and ``0x1F`` a hex int;
+      ``1_000``, ``0b101`` and ``1:30`` are text;
+    * ``1e-5``, ``1E5``, ``.5``, ``5.``, ``-2.5e+3`` are floats (beyond 1.8e308, ``±inf``), as
+      are ``.inf``, ``-.inf``, ``.nan`` and, gitml's one addition, ``nan``, ``inf``,
+      ``infinity`` with an optional sign in any case (as Python and JSON writers spell them);
+    * anything else, the empty text and an int of more than 4300 digits (more than Python
+      turns into a number) included, is the text unchanged.
 
     Args:
-        text: the value as typed.
+        text: the value as written.
 
     Returns:
-        A bool for ``true``/``false``, None for ``null``/``none``/``~`` (any case), else an int,
-        else a float, else the text unchanged.
+        None, a bool, an int, a float or the text unchanged.
     """
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("null", "none", "~"):
+    if text in _NULLS:
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    if text in _BOOLS:
+        return _BOOLS[text]
+    try:
+        if _DECIMAL_INT.fullmatch(text):
+            return int(text)
+        if _OCTAL_INT.fullmatch(text):
+            return int(text[2:], 8)
+        if _HEX_INT.fullmatch(text):
+            return int(text[2:], 16)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        return text
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text]
+    word = text.lower()
+    sign = -1.0 if word[:1] == "-" else 1.0
+    word = word[1:] if word[:1] in "+-" else word
+    if word in _FLOAT_WORDS:
+        return math.nan if word == "nan" else sign * _FLOAT_WORDS[word]
     return text
 
 

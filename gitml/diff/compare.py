@@ -85,15 +85,35 @@ def _side_dict(side: Side) -> dict[str, Any]:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return type(a) is type(b) and a == b or (_number(a) is not None and _number(a) == _number(b))
+    if _is_number(a) and _is_number(b):
+        # Python compares an int and a float exactly, whatever their size: no conversion here.
+        return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    return type(a) is type(b) and a == b
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """The value as a float, or None: not a number, or an int beyond a float's range."""
+    if not _is_number(value):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int past 1.8e308 has no float: its change is not computed
+        return None
+
+
+def _change(old: int | float, new: int | float) -> float | None:
+    """``new - old`` as a float; exact for two ints, None when it is beyond a float's range."""
+    if isinstance(old, int) and isinstance(new, int):
+        try:
+            return float(new - old)
+        except OverflowError:
+            return None
+    first, second = _number(old), _number(new)
+    return None if first is None or second is None else second - first
 
 
 def _verdict(goal: Goal | None, old: float, new: float) -> str | None:
@@ -156,15 +176,15 @@ def build_rows(runs: list[Run], goals: dict[str, Goal], kinds: tuple[str, ...] =
             row = Row(kind, key, values, status)
             if len(runs) == 2 and status == "removed" and kind == "metric" and key in goals:
                 row.verdict = "regression"  # the metric the goal watches is gone: nothing shows it held
-            if len(runs) == 2 and status == "changed":
+            if len(runs) == 2 and status == "changed" and _is_number(values[0]) and _is_number(values[1]):
+                row.change = _change(values[0], values[1])
                 old, new = _number(values[0]), _number(values[1])
-                if old is not None and new is not None:
-                    row.change = new - old
-                    finite = not (math.isnan(old) or math.isinf(old) or math.isnan(new) or math.isinf(new))
+                if row.change is not None and old is not None and new is not None:
+                    finite = all(math.isfinite(v) for v in (old, new, row.change))
                     if old and finite:
                         row.change_pct = row.change / abs(old) * 100
-                    if kind == "metric":
-                        row.verdict = _verdict(goals.get(key), old, new)
+                if kind == "metric" and old is not None and new is not None:  # metrics are floats
+                    row.verdict = _verdict(goals.get(key), old, new)
             rows.append(row)
     return rows
 

@@ -35,6 +35,7 @@ from gitml.core.formats import (
     iso_time,
     metric_value,
     param_value,
+    parse_scalar,
     run_files,
 )
 from gitml.core.gitrepo import GitRepo
@@ -284,11 +285,51 @@ def _yaml_problem(exc: yamlfmt.YamlProblem) -> str:
 
 
 def _load_yaml(text: str, where: str) -> Any:
+    """The document, its plain scalars read by the one value grammar (YAML 1.2's core schema).
+
+    ``yamlfmt.load_untrusted`` checks the text first (aliases, merge keys, keys given twice,
+    depth, syntax, with line and column); only text it accepts is read again by a loader whose
+    plain scalars go through :func:`gitml.core.formats.parse_scalar` instead of PyYAML's YAML 1.1
+    rules (which read ``1e-5`` as text and ``on`` as true).
+    """
     try:
-        return yamlfmt.load_untrusted(text, MAX_VALUES_DEPTH)
+        yamlfmt.load_untrusted(text, MAX_VALUES_DEPTH)
+        return _yaml_12(text)
     except yamlfmt.YamlProblem as exc:
         at = f" line {exc.line}, column {exc.column}:" if exc.line else ""
         raise BadInputError(f"{where}:{at} invalid YAML: {_yaml_problem(exc)}") from None
+
+
+_PLAIN_TAG = "tag:gitml.dev,2026:plain"
+_LOADERS: list = []
+
+
+def _yaml_12(text: str) -> Any:
+    import yaml  # only here, as in yamlfmt: PyYAML costs ~20 ms to import
+
+    if not _LOADERS:
+        # libyaml first; the pure loader reads what libyaml refuses (escaped lone surrogates).
+        for base in filter(None, (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader)):
+            _LOADERS.append(_core12_loader(yaml, base))
+    problem = None
+    for loader in _LOADERS:
+        try:
+            return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader's subclass
+        except yaml.YAMLError as exc:  # the checking loader read it: not expected
+            problem = problem or str(getattr(exc, "problem", None) or "not valid YAML")
+    raise yamlfmt.YamlProblem(problem)
+
+
+def _core12_loader(yaml, base):
+    class Core12Loader(base):
+        def resolve(self, kind, value, implicit):
+            if kind is yaml.ScalarNode and implicit[0]:  # plain: no quotes, no tag
+                return _PLAIN_TAG
+            return super().resolve(kind, value, implicit)
+
+    Core12Loader.add_constructor(
+        _PLAIN_TAG, lambda loader, node: None if node.value == "" else parse_scalar(node.value))
+    return Core12Loader
 
 
 def _load_json(text: str, where: str) -> Any:
@@ -400,7 +441,7 @@ def _file_values(path: str | Path, kind: str) -> dict[str, Any]:
         if kind == "metric":
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise BadInputError(f"{path}: metric {_shown(key)} must be a number, not a {_kind(value)}")
-            out[key] = float(value)
+            out[key] = metric_value(key, value)  # an int past 1.8e308 is ±inf, as "1e999" is
         else:
             try:
                 out[key] = param_value(key, value)
@@ -466,7 +507,9 @@ def record_run(
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
 
     Returns:
-        The committed run, and the registrations a resumed run asked for.
+        The committed run, and the registrations a resumed run asked for. The run's
+        ``warnings`` say what went through but looks wrong: a run with no params, metrics or
+        artifacts, or a params file changed after a metrics file read with it.
 
     Raises:
         BadInputError: a bad value, key, file, artifact path, name or status.
@@ -479,8 +522,10 @@ def record_run(
         git = ws.repo
         if resume is not None and not resume.strip():
             raise BadInputError("empty run id given to resume", hint="see `gitml runs list --active`")
+        defaults: list[str] = []  # the files gitml.yaml names, when those are what is read
         if not (params or metrics or params_files or metrics_files or resume):
             config = ws.config
+            defaults = [*config.params, *config.metrics]
             params_files = [git.root / p for p in config.params if (git.root / p).is_file()]
             metrics_files = [git.root / m for m in config.metrics if (git.root / m).is_file()]
         # Files in the order given, then values given directly: a later one wins a shared key.
@@ -494,6 +539,7 @@ def record_run(
         all_metrics.update(_metrics(metrics or {}))
         all_tags = {check_key(str(k), "tag key"): str(v) for k, v in (tags or {}).items()}
         paths = _artifact_paths(artifacts)
+        warnings = _stale_params(git.root, params_files, metrics_files)
         status = check_status(status)
         if resume is not None:
             run_id = resolve_active(git, resume)
@@ -506,7 +552,7 @@ def record_run(
                 _log_all(git, run_log, all_params, all_metrics, all_tags, paths)
             finally:
                 run_log.close()
-            return finish_active(git, run_log.id, status)
+            finished = finish_active(git, run_log.id, status)
         except BaseException as exc:
             if resume is not None:
                 raise  # the run was there before: it stays, with what it had
@@ -516,6 +562,38 @@ def record_run(
             if isinstance(exc, GitmlError) and exc.hint and "--resume" in exc.hint:
                 exc.hint = "nothing was recorded"
             raise
+        run = finished.run
+        if not (run.params or run.metrics or run.artifacts):
+            why = ""
+            if defaults and not (params_files or metrics_files):
+                why = f" (none of the files gitml.yaml names exists: {', '.join(defaults)})"
+            warnings.insert(0, f"run {run.id[:8]} records no params, metrics or artifacts{why}")
+        run.warnings = warnings
+        return finished
+
+
+def _stale_params(root: Path, params_files: list, metrics_files: list) -> list[str]:
+    """A warning per params file changed after a metrics file read with it (edited, not rerun).
+
+    Compared by modification time, read before anything is committed; a file that cannot be
+    stat'ed says nothing (reading it has already been refused or will be).
+    """
+    def mtime(path) -> int | None:
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return None
+
+    metrics_times = [(m, t) for m in metrics_files if (t := mtime(m)) is not None]
+    out = []
+    for params_file in params_files:
+        changed = mtime(params_file)
+        older = [m for m, t in metrics_times if changed is not None and changed > t]
+        if older:
+            out.append(f"{_near(root, params_file)} was changed after {_near(root, older[0])} was "
+                       "written: its metrics may "
+                       "not come from these params (retrain, or touch the metrics file if they do)")
+    return out
 
 
 def _log_all(git, run_log, params, metrics, tags, paths) -> None:
@@ -548,3 +626,11 @@ def _artifact_paths(artifacts: Iterable[str | Path]) -> dict[str, Path]:
             raise BadInputError(f"two artifacts would both be named {name!r}: {paths[name]} and {given}")
         paths[name] = path
     return paths
+
+
+def _near(root: Path, path: str | Path) -> str:
+    """``path`` relative to the work tree's root when it is inside it, else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except (ValueError, OSError):
+        return str(path)
