@@ -275,12 +275,16 @@ def test_cli_gc_dry_run_changes_nothing(repo, tmp_path):
     run_id, _, _ = _make_run(repo, tmp_path)
     api.delete_run(run_id, repo=repo)
     before = sorted(store.iter_objects(_cache(repo)))
-    assert gitml(repo, "artifacts", "gc", "--dry-run").out == ""  # all younger than an hour
+    assert gitml(repo, "artifacts", "gc", "--dry-run").out == (  # all younger than an hour
+        "nothing to collect in the local cache (4 objects kept, 4 of them unreferenced but younger than "
+        "the grace period)\n")
     old = time.time() - 7200
     for digest in before:
         os.utime(store.object_path(_cache(repo), digest), (old, old))
     dry = gitml(repo, "artifacts", "gc", "--dry-run")
-    assert dry.code == 0 and sorted(dry.out.split()) == before
+    *listed, summary = dry.out.splitlines()
+    assert dry.code == 0 and sorted(listed) == before
+    assert summary == "would delete 4 objects in the local cache (0 objects kept)"
     assert sorted(store.iter_objects(_cache(repo))) == before
     assert gitml(repo, "artifacts", "gc").code == 0
     assert list(store.iter_objects(_cache(repo))) == []
@@ -362,13 +366,15 @@ def test_cli_paths_are_read_from_the_dash_c_directory(repo, tmp_path):
 
 def test_cli_verify_fails_with_one_error_line(repo, tmp_path):
     _make_run(repo, tmp_path)
-    assert gitml(repo, "artifacts", "verify").code == 0
+    assert gitml(repo, "artifacts", "verify").out == "verified 4 objects in the local cache, all good\n"
     digest = next(store.iter_objects(_cache(repo)))
     path = store.object_path(_cache(repo), digest)
     path.chmod(0o644)
     path.write_bytes(b"bit rot")
     bad = gitml(repo, "artifacts", "verify")
-    assert (bad.code, bad.out, bad.err) == (1, f"{digest}\n", "gitml: error: 1 corrupted object(s)\n")
+    assert (bad.code, bad.out, bad.err) == (1, f"{digest}\n", "gitml: error: 1 corrupted object of 4 verified "
+                                                  "in the local cache (gitml artifacts verify --delete-bad "
+                                                  "removes them)\n")
     deleted = gitml(repo, "artifacts", "verify", "--delete-bad")
     assert deleted.code == 1 and not path.exists()
     assert gitml(repo, "artifacts", "verify").code == 0

@@ -5,7 +5,8 @@ The public API is imported lazily, so fsspec loads only when an artifact command
 - moving bytes (:mod:`gitml.artifacts.transfer`): ``push``, ``status``, ``pull``, ``download``,
   ``ls``, ``referenced_objects``, and the types they return (``TransferResult``,
   ``StatusReport``, ``ObjectStatus``, ``ObjectRef``) and take (``Progress``);
-- keeping the stores honest (:mod:`gitml.artifacts.maintenance`): ``verify``, ``gc``;
+- keeping the stores honest (:mod:`gitml.artifacts.maintenance`): ``verify``, ``gc``, and what
+  they return (``VerifyReport``, ``GcReport``);
 - remotes (:mod:`gitml.artifacts.remotes`): ``add_remote``, ``list_remotes``, ``remove_remote``.
 
 Every function takes ``repo=``: a :class:`~gitml.core.workspace.Workspace`, an open repository
@@ -20,7 +21,7 @@ from typing import Any
 _API = {
     **dict.fromkeys(("push", "pull", "download", "status", "ls", "referenced_objects", "TransferResult",
                      "StatusReport", "ObjectStatus", "ObjectRef", "Progress"), "gitml.artifacts.transfer"),
-    **dict.fromkeys(("verify", "gc"), "gitml.artifacts.maintenance"),
+    **dict.fromkeys(("verify", "gc", "VerifyReport", "GcReport"), "gitml.artifacts.maintenance"),
     **dict.fromkeys(("add_remote", "list_remotes", "remove_remote"), "gitml.artifacts.remotes"),
 }
 __all__ = sorted(_API)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from gitml.artifacts.backend import ObjectStore
@@ -22,8 +23,41 @@ DEFAULT_GRACE = 3600.0  # seconds: the local cache keeps unreferenced objects yo
 DEFAULT_REMOTE_GRACE = 14 * 86400.0  # a remote's objects may belong to runs not yet pushed
 
 
+class VerifyReport(list):
+    """The digests whose bytes are wrong (a sorted list), plus what was checked.
+
+    Attributes:
+        checked: how many objects were re-hashed.
+        where: ``"the local cache"`` or ``"remote 'NAME'"``.
+    """
+
+    def __init__(self, bad: Iterable[str] = (), checked: int = 0, where: str = "the local cache") -> None:
+        super().__init__(bad)
+        self.checked = checked
+        self.where = where
+
+
+class GcReport(list):
+    """The digests deleted (or that would be, on a dry run), sorted, plus what was kept.
+
+    Attributes:
+        kept: how many objects stay in the store.
+        young: how many of those no run reaches but are younger than the grace period.
+        where: ``"the local cache"`` or ``"remote 'NAME'"``.
+        dry_run: nothing was deleted.
+    """
+
+    def __init__(self, doomed: Iterable[str] = (), kept: int = 0, young: int = 0, where: str = "the local cache",
+                 dry_run: bool = False) -> None:
+        super().__init__(doomed)
+        self.kept = kept
+        self.young = young
+        self.where = where
+        self.dry_run = dry_run
+
+
 def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bool = False,
-           repo: WorkspaceLike = None) -> list[str]:
+           repo: WorkspaceLike = None) -> VerifyReport:
     """Re-hash every object of the local cache, or of the remote; return those whose bytes are wrong.
 
     Args:
@@ -35,7 +69,8 @@ def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bo
         repo: a Workspace, an open repository or a path.
 
     Returns:
-        The digests whose bytes do not hash to their name, sorted.
+        A :class:`VerifyReport`: the digests whose bytes do not hash to their name, sorted, with
+        how many objects were checked and where.
 
     Raises:
         BadInputError: with ``check_remote``, no such remote or no default one.
@@ -44,14 +79,16 @@ def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bo
     with open_workspace(repo) as ws:
         if not check_remote:
             cache = ws.cache
-            bad = [d for d in store.iter_objects(cache) if store.hash_file(store.object_path(cache, d)) != d]
+            every = list(store.iter_objects(cache))
+            bad = [d for d in every if store.hash_file(store.object_path(cache, d)) != d]
             if delete_bad:
                 for digest in bad:
                     store.object_path(cache, digest).unlink(missing_ok=True)
-            return bad
+            return VerifyReport(bad, len(every))
         source = ObjectStore(ws.remote(remote))
         bad = []
-        for digest in sorted(source.all_objects()):
+        every = sorted(source.all_objects())
+        for digest in every:
             with tempfile.TemporaryDirectory(dir=ws.gitml_dir) as tmp:
                 local = os.path.join(tmp, "obj")
                 source.get(digest, local)
@@ -59,11 +96,11 @@ def verify(remote: str | None = None, check_remote: bool = False, delete_bad: bo
                     bad.append(digest)
         if delete_bad:
             source.delete(bad)
-        return bad
+        return VerifyReport(bad, len(every), f"remote {source.remote.name!r}")
 
 
 def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False,
-       keep_history: bool = False, grace: float | None = None, repo: WorkspaceLike = None) -> list[str]:
+       keep_history: bool = False, grace: float | None = None, repo: WorkspaceLike = None) -> GcReport:
     """Delete objects that no run reaches and that are older than a grace period.
 
     Kept: objects of every run on the runs ref and on the remote-tracking runs refs
@@ -84,7 +121,8 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
         repo: a Workspace, an open repository or a path.
 
     Returns:
-        The digests removed (or that would be, with ``dry_run``), sorted.
+        A :class:`GcReport`: the digests removed (or that would be, with ``dry_run``), sorted,
+        with how many objects stay and how many of those only the grace period keeps.
 
     Raises:
         GitmlError: a run cannot be read, so what it references is unknown: nothing is deleted.
@@ -105,15 +143,23 @@ def gc(remote: str | None = None, on_remote: bool = False, dry_run: bool = False
                             if d not in keep and when is not None and when < limit)
             if not dry_run:
                 target.delete(doomed)
-            return doomed
-        return _collect_cache(ws.cache, keep, time.time() - (DEFAULT_GRACE if grace is None else grace), dry_run)
+            young = sum(1 for d in listed if d not in keep) - len(doomed)
+            return GcReport(doomed, len(listed) - len(doomed), young, f"remote {target.remote.name!r}", dry_run)
+        limit = time.time() - (DEFAULT_GRACE if grace is None else grace)
+        doomed, candidates, total = _collect_cache(ws.cache, keep, limit, dry_run)
+        return GcReport(doomed, total - len(doomed), candidates - len(doomed), dry_run=dry_run)
 
 
-def _collect_cache(cache: Path, keep: set[str], limit: float, dry_run: bool) -> list[str]:
-    """Delete the cache's objects not in ``keep`` and last stored before ``limit``; return them."""
+def _collect_cache(cache: Path, keep: set[str], limit: float, dry_run: bool) -> tuple[list[str], int, int]:
+    """Delete the cache's objects not in ``keep`` and last stored before ``limit``.
+
+    Returns:
+        ``(deleted digests, how many were not in keep, how many objects there were)``.
+    """
     if not dry_run:
         _remove_stale_temporaries(cache, limit)
-    candidates = [d for d in store.iter_objects(cache) if d not in keep]
+    every = list(store.iter_objects(cache))
+    candidates = [d for d in every if d not in keep]
     doomed = []
     with store.gc_guard(cache, exclusive=True):
         for digest in candidates:
@@ -126,7 +172,7 @@ def _collect_cache(cache: Path, keep: set[str], limit: float, dry_run: bool) -> 
             except FileNotFoundError:
                 continue
             doomed.append(digest)
-    return doomed
+    return doomed, len(candidates), len(every)
 
 
 def _remove_stale_temporaries(cache: Path, limit: float) -> None:
@@ -209,4 +255,4 @@ def _history_objects(ws: Workspace) -> set[str]:
     return found
 
 
-__all__ = ["DEFAULT_GRACE", "DEFAULT_REMOTE_GRACE", "gc", "verify"]
+__all__ = ["DEFAULT_GRACE", "DEFAULT_REMOTE_GRACE", "GcReport", "VerifyReport", "gc", "verify"]

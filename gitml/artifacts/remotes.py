@@ -29,6 +29,8 @@ def add_remote(name: str, url: str, options: dict[str, object] | None = None, de
 
     Returns:
         The remote as it now reads, merged with the other place it may also be configured in.
+        Its ``warnings`` (a list of sentences, for the caller to show) name a folder on this
+        machine (absolute, ``~/…``, ``file://``) written to the committed gitml.yaml.
 
     Raises:
         BadInputError: a bad name or an empty URL; or, for gitml.yaml, a credential in the URL

@@ -81,11 +81,16 @@ class ObjectStatus:
 
 
 class StatusReport(list):
-    """A list of :class:`ObjectStatus`, plus ``refused``: ``{run id: problem}`` for unreadable runs."""
+    """A list of :class:`ObjectStatus`, plus ``refused``: ``{run id: problem}`` for unreadable runs.
 
-    def __init__(self, items: Iterable[ObjectStatus] = (), refused: dict[str, str] | None = None) -> None:
+    ``remote`` is the name of the remote the objects were looked up on.
+    """
+
+    def __init__(self, items: Iterable[ObjectStatus] = (), refused: dict[str, str] | None = None,
+                 remote: str = "") -> None:
         super().__init__(items)
         self.refused = dict(refused or {})
+        self.remote = remote
 
 
 # -- what runs reference ----------------------------------------------------------------------
@@ -204,19 +209,21 @@ def status(run_ids: Iterable[str] | None = None, remote: str | None = None,
         found = ws.referenced_objects(run_ids)
         have = target.existing(r.digest for r in found.refs)
         return StatusReport((ObjectStatus(r, store.object_path(ws.cache, r.digest).exists(), r.digest in have)
-                             for r in found.refs), found.refused)
+                             for r in found.refs), found.refused, target.remote.name)
 
 
 # -- fetching ---------------------------------------------------------------------------------
 
 
 def pull(run: str, paths: Iterable[str] = (), out: str | os.PathLike = ".", remote: str | None = None,
-         jobs: int = 8, progress: Progress | None = None, repo: WorkspaceLike = None) -> list[Path]:
+         jobs: int = 8, progress: Progress | None = None, repo: WorkspaceLike = None, *,
+         force: bool = False) -> list[Path]:
     """Fetch a run's artifacts, or only those at or under ``paths``, into ``out/<logical path>``.
 
     Objects already in the local cache are not downloaded again; every downloaded one is
     verified against its hash before it is used. Every destination is checked before anything
-    is written.
+    is written: an existing file with other bytes is refused unless ``force``, one with the
+    same bytes is fine. Empty folders recorded in the run are made.
 
     Args:
         run: a run id or unique prefix.
@@ -226,12 +233,14 @@ def pull(run: str, paths: Iterable[str] = (), out: str | os.PathLike = ".", remo
         jobs: parallel downloads.
         progress: told what will move and each object moved.
         repo: a Workspace, an open repository or a path.
+        force: overwrite existing files whose bytes differ.
 
     Returns:
-        The files written, in the order of the run's logical paths.
+        The files written (and empty folders made), in the order of the run's logical paths.
 
     Raises:
-        BadInputError: the run has no such artifact; no such remote, or several and no default.
+        BadInputError: the run has no such artifact; no such remote, or several and no default;
+            an existing file differs and ``force`` is not set (nothing is written).
         RunNotFoundError: the run id does not resolve.
         GitmlError: an object is corrupted on the remote, or in no store; a directory manifest is
             unsafe; a file cannot be written.
@@ -242,31 +251,41 @@ def pull(run: str, paths: Iterable[str] = (), out: str | os.PathLike = ".", remo
         source = _optional_remote(ws, remote)
         refs = [ref for p in (list(paths) or [""]) for ref in _select(ws, run_id, p, source)]
         targets = _targets(Path(out), [ref.path for ref in refs])  # all checked before any write
-        _fetch_objects(ws, source, refs, progress, jobs)
+        _check_overwrite(refs, targets, force)
+        _fetch_objects(ws, source, [ref for ref in refs if not _is_folder(ref)], progress, jobs)
         return [_place(ws, ref, target) for ref, target in zip(refs, targets, strict=True)]
 
 
-def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
-             progress: Progress | None = None, repo: WorkspaceLike = None) -> list[Path]:
+def download(uri: str, dest: str | os.PathLike | None = None, remote: str | None = None,
+             progress: Progress | None = None, repo: WorkspaceLike = None, *, force: bool = False,
+             into: str | os.PathLike = ".") -> list[Path]:
     """Fetch what an artifact URI names (one file or a folder) without the rest of the run.
 
-    A single file goes to ``dest`` (or into it, when ``dest`` is a directory); several files go
-    under ``dest`` with their paths relative to the one asked for.
+    Without ``dest``, what the URI names is written into ``into`` (the current directory)
+    under its base name, as :func:`pull` writes: ``runs:/<run>/model`` becomes ``./model/…``,
+    ``runs:/<run>`` the run's logical paths. With ``dest``, a single file goes to ``dest`` (or
+    into it, when ``dest`` is a directory); several files go under ``dest`` with their paths
+    relative to the one asked for. An existing file with other bytes is refused unless
+    ``force``; one with the same bytes is fine. Empty folders recorded in the run are made.
 
     Args:
         uri: ``runs:/<run>[/<path>]``, or a registered version: ``models:/<model>@<stage>``,
             ``models:/<model>@latest``, ``models:/<model>/vX.Y.Z``.
-        dest: destination file or directory (relative to the process's current directory).
+        dest: destination file or directory (relative to the process's current directory);
+            default: ``into`` / the base name.
         remote: artifact remote name (default: the default one, opened only if the cache lacks something).
         progress: told what will move and each object moved.
         repo: a Workspace, an open repository or a path.
+        force: overwrite existing files whose bytes differ.
+        into: the directory a missing ``dest`` means (the CLI passes ``-C``'s).
 
     Returns:
-        The files written.
+        The files written (and empty folders made).
 
     Raises:
         BadInputError: another scheme; a bad run id or path; an unknown model, version or stage;
-            the run has no such artifact; no such remote, or several and no default.
+            the run has no such artifact; no such remote, or several and no default; an
+            existing file differs and ``force`` is not set (nothing is written).
         RunNotFoundError: the run is not on the runs ref.
         GitmlError: the version records no run artifact; an object is corrupted on the remote,
             or in no store; a directory manifest is unsafe; a file cannot be written.
@@ -276,13 +295,19 @@ def download(uri: str, dest: str | os.PathLike, remote: str | None = None,
         where = ws.resolve_uri(uri)
         source = _optional_remote(ws, remote)
         refs = _select(ws, where.run_id, where.path, source)
-        dest = Path(dest)
-        if len(refs) == 1 and refs[0].path == where.path:
-            target = _inside(dest, posixpath.basename(where.path)) if dest.is_dir() else dest
-            _fetch_objects(ws, source, refs, progress)
-            return [_place(ws, refs[0], target)]
-        targets = _targets(dest, [posixpath.relpath(ref.path, where.path or ".") for ref in refs])
-        _fetch_objects(ws, source, refs, progress)
+        if dest is None:
+            name = posixpath.basename(where.path)
+            dest = Path(into) / name if name else Path(into)
+        else:
+            dest = Path(dest)
+        if len(refs) == 1 and refs[0].path == where.path:  # one file
+            targets = [_inside(dest, posixpath.basename(where.path)) if dest.is_dir() else dest]
+        else:
+            rels = [posixpath.relpath(ref.path, where.path or ".") for ref in refs]
+            _targets(dest, [rel for rel in rels if rel != "."])  # all checked before any write
+            targets = [dest if rel == "." else _inside(dest, rel) for rel in rels]  # "." : the folder asked for
+        _check_overwrite(refs, targets, force)
+        _fetch_objects(ws, source, [ref for ref in refs if not _is_folder(ref)], progress)
         return [_place(ws, ref, target) for ref, target in zip(refs, targets, strict=True)]
 
 
@@ -294,7 +319,10 @@ def ls(run: str, repo: WorkspaceLike = None) -> list[ObjectRef]:
         repo: a Workspace, an open repository or a path.
 
     Returns:
-        One :class:`ObjectRef` per file, sorted by logical path.
+        One :class:`ObjectRef` per file, in the order of the run's logical paths, each
+        directory's files in its manifest's order; then one per empty folder of that directory
+        (a directory artifact with no file is one): its ``path`` ends with ``/``, its ``digest``
+        is the directory's manifest's, its ``size`` is 0.
 
     Raises:
         RunNotFoundError: the run id does not resolve.
@@ -375,7 +403,12 @@ class _LazyStore:
 
 
 def _select(ws: Workspace, run_id: str, path: str, remote: ObjectStore | None) -> list[ObjectRef]:
-    """List the files of a run at or under logical ``path`` ("" for all), directories expanded."""
+    """List the files of a run at or under logical ``path`` ("" for all), directories expanded.
+
+    An empty folder (a directory artifact with no file, or an empty folder its manifest lists)
+    is an entry too, after the files of its directory: its path ends with ``/``, its digest is
+    its directory's manifest's, its size 0.
+    """
     tree = runsref.run_tree(ws.repo, ws.runs_tip, run_id)
     artifacts = parse_run(run_id, runsref.read_run_files(ws.repo, tree, RUN_FILES)).artifacts
     path = check_artifact_path(path) if path else ""
@@ -390,15 +423,23 @@ def _select(ws: Workspace, run_id: str, path: str, remote: ObjectStore | None) -
             if under(name):
                 out.append(ObjectRef(entry["sha256"], int(entry.get("size") or 0), run_id, name))
         elif under(name) or path.startswith(name + "/"):  # read a manifest only when it matters
-            for item in ws.manifest(entry["sha256"], f"run {run_id[:8]} {name}", fetch):
-                ref = ObjectRef(item["sha256"], int(item["size"]), run_id, f"{name}/{item['path']}",
-                                0o755 if int(item.get("mode", 0o644)) & 0o100 else 0o644)
-                if under(ref.path):
-                    out.append(ref)
+            where = f"run {run_id[:8]} {name}"
+            files = ws.manifest(entry["sha256"], where, fetch)  # fetched into the cache if missing
+            _, empty = store.manifest_entries(store.object_path(ws.cache, entry["sha256"]).read_bytes(), where)
+            found = [ObjectRef(item["sha256"], int(item["size"]), run_id, f"{name}/{item['path']}",
+                               0o755 if int(item.get("mode", 0o644)) & 0o100 else 0o644) for item in files]
+            folders = [f"{name}/{rel}" for rel in empty] if files or empty else [name]
+            found += [ObjectRef(entry["sha256"], 0, run_id, folder + "/", 0o755) for folder in folders]
+            out += [ref for ref in found if under(ref.path.rstrip("/"))]
     if not out:
         known = ", ".join(sorted(artifacts)) or "none"
         raise BadInputError(f"run {run_id[:8]} has no artifact {path!r} (it has: {known})")
     return out
+
+
+def _is_folder(ref: ObjectRef) -> bool:
+    """Whether a selected entry is an empty folder to make (its path ends with ``/``)."""
+    return ref.path.endswith("/")
 
 
 def _inside(base: Path, rel: str) -> Path:
@@ -424,14 +465,45 @@ def _targets(base: Path, rels: list[str]) -> list[Path]:
     return targets
 
 
+def _check_overwrite(refs: list[ObjectRef], targets: list[Path], force: bool) -> None:
+    """Refuse, before anything is written, to replace an existing file whose bytes differ.
+
+    Raises:
+        BadInputError: naming the first such file (and how many more); the hint says ``--force``.
+    """
+    if force:
+        return
+    differing = []
+    for ref, target in zip(refs, targets, strict=True):
+        if _is_folder(ref) or not target.is_file():
+            continue  # nothing there, or a folder in the way (the write fails and says so)
+        try:
+            same = store.hash_file(target) == ref.digest
+        except OSError:
+            same = False
+        if not same:
+            differing.append((ref, target))
+    if differing:
+        ref, target = differing[0]
+        more = f" (and {len(differing) - 1} more)" if len(differing) > 1 else ""
+        raise BadInputError(f"refusing to overwrite {str(target)!r}: it differs from {_describe(ref)}"
+                            f"{more}; nothing was written",
+                            hint="pass --force (force=True) to overwrite, or choose another destination")
+
+
 def _place(ws: Workspace, ref: ObjectRef, dest: Path) -> Path:
     """Copy a cached object to ``dest`` through a temporary file: never a half-written file.
+
+    An empty folder (:func:`_is_folder`) is made instead.
 
     Raises:
         GitmlError: the file cannot be written (no space, no permission, a folder in the way).
     """
     tmp = None
     try:
+        if _is_folder(ref):
+            dest.mkdir(parents=True, exist_ok=True)
+            return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".gitml-")
         os.close(fd)

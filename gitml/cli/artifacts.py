@@ -78,6 +78,8 @@ def remote_add_cmd(name, url, options, default, local) -> None:
     with workspace() as ws:
         remote = add_remote(name, url, _options(options), default=default, local=local, repo=ws, masked=True)
     click.echo(f"{remote.name}\t{remote.url}")
+    for warning in remote.warnings:
+        click.echo(f"gitml: warning: {warning}", err=True)
 
 
 @remote_group.command("list")
@@ -91,7 +93,7 @@ def remote_list_cmd(as_json, as_csv) -> None:
     with workspace() as ws:
         remotes = list_remotes(repo=ws, masked=True)  # credentials are never printed
     if as_json:
-        echo_json([asdict(r) for r in remotes])
+        echo_json([{k: v for k, v in asdict(r).items() if k != "warnings"} for r in remotes])
         return
     rows = [[r.name + (" *" if r.default else ""), r.url, r.scope,
              " ".join(f"{k}={v}" for k, v in sorted(r.options.items()))] for r in remotes]
@@ -115,6 +117,11 @@ def artifacts_group() -> None:
 
 def _remote_option(func):
     return click.option("-r", "--remote", help="Remote name (default: the default remote).")(func)
+
+
+def _force_option(func):
+    return click.option("-f", "--force", is_flag=True,
+                        help="Overwrite existing files whose content differs.")(func)
 
 
 def _jobs_option(func):
@@ -176,6 +183,13 @@ def status_cmd(runs, remote, show_all, as_json, as_csv) -> None:
         echo_json([{"run": s.ref.run_id, "path": s.ref.path, "sha256": s.ref.digest, "size": s.ref.size,
                     "local": s.local, "remote": s.remote} for s in found])
         return
+    if not found and not as_csv:  # say what was looked at rather than print an empty table
+        if not report:
+            click.echo(f"no artifacts referenced by {'these runs' if runs else 'any run'}")
+        else:
+            click.echo(f"all {_count(len(report), 'object')} referenced by {'these runs' if runs else 'the runs'} "
+                       f"are on {report.remote}")
+        return
     echo_table(["run", "path", "size", "local", "remote"],
                [[s.ref.run_id[:8], s.ref.path, s.ref.size, "yes" if s.local else "no",
                  "yes" if s.remote else "no"] for s in found], as_csv)
@@ -187,14 +201,16 @@ def status_cmd(runs, remote, show_all, as_json, as_csv) -> None:
 @click.option("-o", "--out", default=".", show_default=True, help="Directory to write into.")
 @_remote_option
 @_jobs_option
-def pull_cmd(run, paths, out, remote, jobs) -> None:
+@_force_option
+def pull_cmd(run, paths, out, remote, jobs, force) -> None:
     """Fetch RUN's artifacts (or only PATHS) into OUT/<path>; print the files written."""
     from gitml.artifacts.transfer import pull
 
     bars = Bars("pull")
     try:
         with workspace() as ws:
-            written = pull(run, paths, out=path_arg(out), remote=remote, jobs=jobs, progress=bars, repo=ws)
+            written = pull(run, paths, out=path_arg(out), remote=remote, jobs=jobs, progress=bars, repo=ws,
+                           force=force)
     finally:
         bars.close()
     for path in written:
@@ -203,32 +219,40 @@ def pull_cmd(run, paths, out, remote, jobs) -> None:
 
 @artifacts_group.command("get")
 @click.argument("uri")
-@click.option("-o", "--out", "dest", required=True, help="Destination file or directory.")
+@click.option("-o", "--out", "dest", help="Destination file or directory (default: its base name, here).")
 @_remote_option
-def get_cmd(uri, dest, remote) -> None:
+@_force_option
+def get_cmd(uri, dest, remote, force) -> None:
     """Fetch one file or directory by URI (runs:/<run>/<path>) without the rest of the run."""
     from gitml.artifacts.transfer import download
 
     bars = Bars("get")
     try:
         with workspace() as ws:
-            written = download(uri, path_arg(dest), remote=remote, progress=bars, repo=ws)
+            written = download(uri, None if dest is None else path_arg(dest), remote=remote, progress=bars,
+                               repo=ws, force=force, into=path_arg("."))
     finally:
         bars.close()
     for path in written:
-        click.echo(_as_given(path, dest))
+        click.echo(_as_given(path, "." if dest is None else dest))
 
 
 def _as_given(written: Path, given: str) -> str:
     """A file written under the destination ``given`` on the command line, spelled from it.
 
     ``-o restored`` prints ``restored/model.pkl`` whether or not ``-C`` moved where ``restored``
-    is, as ``git -C`` prints paths relative to its directory.
+    is, as ``git -C`` prints paths relative to its directory. An empty folder made ends with ``/``.
     """
+    slash = "/" if written.is_dir() else ""
     try:
-        return os.fspath(Path(given) / written.relative_to(path_arg(given)))
+        return os.path.normpath(Path(given) / written.relative_to(path_arg(given))) + slash
     except ValueError:  # not under it (the service never writes elsewhere): print where it went
-        return os.fspath(written)
+        return os.fspath(written) + slash
+
+
+def _count(n: int, what: str) -> str:
+    """``1 object``, ``2 objects``."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 @artifacts_group.command("ls")
@@ -240,10 +264,12 @@ def ls_cmd(run, as_json, as_csv) -> None:
 
     with workspace() as ws:
         refs = ls(run, repo=ws)
-    if as_json:
-        echo_json([{"path": r.path, "sha256": r.digest, "size": r.size} for r in refs])
+    if as_json:  # an empty folder (path ending in /) has no content hash of its own
+        echo_json([{"path": r.path, "sha256": None if r.path.endswith("/") else r.digest, "size": r.size}
+                   for r in refs])
         return
-    echo_table(["path", "size", "sha256"], [[r.path, r.size, r.digest[:12]] for r in refs], as_csv)
+    echo_table(["path", "size", "sha256"],
+               [[r.path, r.size, "-" if r.path.endswith("/") else r.digest[:12]] for r in refs], as_csv)
 
 
 @artifacts_group.command("verify")
@@ -259,8 +285,12 @@ def verify_cmd(remote_check, remote, delete_bad) -> None:
                      repo=ws)
     for digest in bad:
         click.echo(digest)
+    where = ("on " if bad.where.startswith("remote") else "in ") + bad.where
     if bad:
-        raise GitmlError(f"{len(bad)} corrupted object(s)")
+        raise GitmlError(f"{_count(len(bad), 'corrupted object')} of {bad.checked} verified {where}"
+                         + (", deleted" if delete_bad else ""),
+                         hint=None if delete_bad else "gitml artifacts verify --delete-bad removes them")
+    click.echo(f"verified {_count(bad.checked, 'object')} {where}, all good")
 
 
 @artifacts_group.command("gc")
@@ -280,6 +310,15 @@ def gc_cmd(on_remote, remote, dry_run, keep_history, grace) -> None:
                     keep_history=keep_history, grace=grace, repo=ws)
     for digest in doomed:
         click.echo(digest)
+    kept = _count(doomed.kept, "object") + " kept"
+    if doomed.young:
+        kept += f", {doomed.young} of them unreferenced but younger than the grace period"
+    where = ("on " if doomed.where.startswith("remote") else "in ") + doomed.where
+    if not doomed:
+        click.echo(f"nothing to collect {where} ({kept})")
+    else:
+        done = "would delete" if doomed.dry_run else "deleted"
+        click.echo(f"{done} {_count(len(doomed), 'object')} {where} ({kept})")
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

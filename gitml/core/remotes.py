@@ -91,10 +91,40 @@ class Remote:
     options: dict[str, object] = field(default_factory=dict)
     scope: str = "team"  # "team" (gitml.yaml) or "local" (git config)
     default: bool = False
+    #: What :func:`add_remote` found worth saying (a machine-local folder in gitml.yaml); not
+    #: part of the remote's value: left out of its repr and of comparisons.
+    warnings: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __repr__(self) -> str:
         shown = masked(self)
-        return "Remote(" + ", ".join(f"{f.name}={getattr(shown, f.name)!r}" for f in fields(self)) + ")"
+        return "Remote(" + ", ".join(f"{f.name}={getattr(shown, f.name)!r}" for f in fields(self) if f.repr) + ")"
+
+
+def machine_local_warnings(name: str, url: str) -> list[str]:
+    """Why a team remote's URL may not reach the same place on a teammate's machine.
+
+    An absolute folder (``/mnt/x``, ``C:/x``, ``file:///x``) or one in the home directory
+    (``~/x``) names a place on this machine, yet gitml.yaml is committed and every clone reads
+    it. A relative folder is anchored at the work tree root on every machine (``../store``
+    beside the repository is a layout a team can share) and is not warned about.
+
+    Args:
+        name: the remote's name.
+        url: its URL as given.
+
+    Returns:
+        One sentence per problem (empty for a URL every clone can use).
+    """
+    lowered = url.lower()
+    if url.startswith("~"):
+        what = "a folder in your home directory"
+    elif url.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", url) or lowered.startswith("file:"):
+        what = "a folder on this machine"
+    else:
+        return []
+    return [f"remote {name!r} is {what} ({url}), and {CONFIG_FILE} is committed: other clones will look "
+            f"for it on their own machine; keep it personal with --local (local=True), or use a shared "
+            f"URL (s3://…, a mount every machine has)"]
 
 
 def masked(remote: Remote) -> Remote:
@@ -110,7 +140,7 @@ def masked(remote: Remote) -> Remote:
         A new :class:`Remote`; ``remote`` is not changed.
     """
     return Remote(remote.name, urls.mask_url(remote.url), _masked_value(remote.options),
-                  remote.scope, remote.default)
+                  remote.scope, remote.default, list(remote.warnings))
 
 
 def _masked_value(value: object) -> object:
@@ -320,7 +350,8 @@ def add_remote(
         local: write it to git config (personal) instead of gitml.yaml (committed).
 
     Returns:
-        The remote as :func:`list_remotes` now reads it.
+        The remote as :func:`list_remotes` now reads it, with ``warnings`` set for a
+        machine-local folder written to gitml.yaml (:func:`machine_local_warnings`).
 
     Raises:
         BadInputError: a bad name or empty URL; or, for gitml.yaml, a credential in the URL
@@ -347,7 +378,9 @@ def add_remote(
     else:
         spec = {"url": url, **({"options": options} if options else {})}
         _edit_team_config(repo.root, name, spec, make_default=default)
-    return next(r for r in list_remotes(repo) if r.name == name)
+    added = next(r for r in list_remotes(repo) if r.name == name)
+    added.warnings = [] if local else machine_local_warnings(name, url)
+    return added
 
 
 def remove_remote(repo: GitRepo, name: str) -> None:

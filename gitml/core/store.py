@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -208,7 +209,11 @@ def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
     """Store a file or a directory; return its ``artifacts.yaml`` entry.
 
     A directory is stored as each of its files plus a canonical JSON manifest (``{"files":
-    [{"mode", "path", "sha256", "size"}]}``), itself stored by hash.
+    [{"mode", "path", "sha256", "size"}]}``), itself stored by hash. Empty directories are
+    kept: a directory with no file at all is a manifest with no files, and the empty folders
+    inside one are listed under ``"dirs"`` (only the innermost ones: their parents follow), a
+    key present only when there is one, so a directory without empty folders has the manifest
+    it always had.
 
     Args:
         cache: the content store's folder.
@@ -219,8 +224,8 @@ def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
         manifest's), "size" (bytes of all files), "files" (their count)}`` for a directory.
 
     Raises:
-        BadInputError: ``path`` does not exist, or a file in the directory has a name an
-            artifact path cannot hold (checked before anything is stored).
+        BadInputError: ``path`` does not exist, or a file or folder in the directory has a name
+            an artifact path cannot hold (checked before anything is stored).
         OSError: a file cannot be read or the cache written.
     """
     source = Path(path)
@@ -228,23 +233,15 @@ def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
         digest, size = put_file(cache, source)
         return {"kind": "file", "sha256": digest, "size": size}
     if source.is_dir():
-        found = sorted(p for p in source.rglob("*") if p.is_file())
-        for file in found:  # refuse before storing anything
-            rel = file.relative_to(source).as_posix()
-            try:
-                safe = check_artifact_path(rel) == rel
-            except BadInputError:
-                safe = False
-            if not safe:
-                raise BadInputError(f"cannot record {str(file)!r}: its name has a control character, a "
-                                    "backslash or a '.'/'..' segment", hint="rename it, or leave it out")
+        found, empty = _walk(source)
         files = []
         for file in found:
             digest, size = put_file(cache, file)
             mode = 0o755 if file.stat().st_mode & stat.S_IXUSR else 0o644
             rel = file.relative_to(source).as_posix()
             files.append({"mode": mode, "path": rel, "sha256": digest, "size": size})
-        manifest = json.dumps({"files": files}, sort_keys=True, separators=(",", ":")).encode()
+        manifest = json.dumps({"files": files, **({"dirs": empty} if empty else {})},
+                              sort_keys=True, separators=(",", ":")).encode()
         return {
             "kind": "dir",
             "sha256": put_bytes(cache, manifest),
@@ -252,6 +249,34 @@ def put_path(cache: Path, path: str | os.PathLike) -> dict[str, Any]:
             "files": len(files),
         }
     raise BadInputError(f"artifact path does not exist: {path}")
+
+
+def _walk(source: Path) -> tuple[list[Path], list[str]]:
+    """The files under ``source`` and its innermost empty folders (relative), names all checked."""
+    found: list[Path] = []
+    folders: list[str] = []
+    for item in sorted(source.rglob("*")):
+        if item.is_file():
+            found.append(item)
+        elif item.is_dir():
+            folders.append(item.relative_to(source).as_posix())
+        else:
+            continue  # a socket, a fifo, a dangling link: not an artifact's content
+        rel = item.relative_to(source).as_posix()
+        try:
+            safe = check_artifact_path(rel) == rel
+        except BadInputError:
+            safe = False
+        if not safe:  # refuse before storing anything
+            raise BadInputError(f"cannot record {str(item)!r}: its name has a control character, a "
+                                "backslash or a '.'/'..' segment", hint="rename it, or leave it out")
+    holding: set[str] = set()  # folders with a file or a folder inside
+    for rel in [f.relative_to(source).as_posix() for f in found] + folders:
+        parent = posixpath.dirname(rel)
+        while parent and parent not in holding:
+            holding.add(parent)
+            parent = posixpath.dirname(parent)
+    return found, [rel for rel in folders if rel not in holding]
 
 
 def _write_atomic(target: Path, write) -> None:
@@ -273,6 +298,7 @@ def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
 
     Every entry must have a safe relative ``path``, a 64-hex ``sha256``, a non-negative
     integer ``size`` and an integer ``mode``; a manifest is at most :data:`MAX_MANIFEST_BYTES`.
+    Its empty folders (``"dirs"``) are checked too: see :func:`manifest_entries`.
 
     Args:
         data: the manifest's bytes.
@@ -284,12 +310,35 @@ def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
     Raises:
         GitmlError: the manifest is malformed or names an unsafe path or digest.
     """
+    return manifest_entries(data, where)[0]
+
+
+def manifest_entries(data: bytes, where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The files and the empty folders of a directory manifest, all checked.
+
+    ``"dirs"`` (absent in a manifest without empty folders) lists the innermost empty folders:
+    each a safe relative path, listed once, holding no file and no other listed folder.
+
+    Args:
+        data: the manifest's bytes.
+        where: what the manifest belongs to, for errors (``"run 1a2b3c4d model"``).
+
+    Returns:
+        ``(files, dirs)``: the file entries as :func:`manifest_files` returns them, and the
+        empty folders' relative paths.
+
+    Raises:
+        GitmlError: the manifest is malformed or names an unsafe path or digest.
+    """
     if len(data) > MAX_MANIFEST_BYTES:
         raise GitmlError(f"directory manifest of {where} is larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        files = json.loads(data)["files"]
+        document = json.loads(data)
+        files, dirs = document["files"], document.get("dirs", [])
         if not isinstance(files, list):
             raise TypeError("'files' is not a list")
+        if not isinstance(dirs, list):
+            raise TypeError("'dirs' is not a list")
         seen = set()
         for entry in files:
             rel = entry["path"]
@@ -301,8 +350,12 @@ def manifest_files(data: bytes, where: str) -> list[dict[str, Any]]:
                 value = entry.get(key, 0)
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise BadInputError(f"bad {key} for {rel!r}")
+        for rel in dirs:
+            if not isinstance(rel, str) or check_artifact_path(rel) != rel or rel in seen:
+                raise BadInputError(f"unsafe folder {str(rel)[:80]!r}")
+            seen.add(rel)
         check_disjoint_paths(list(seen), "paths")
-        return files
+        return files, list(dirs)
     except BadInputError as exc:
         raise GitmlError(f"directory manifest of {where} is unsafe: {exc.message}") from None
     except (ValueError, KeyError, TypeError) as exc:
