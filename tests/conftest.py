@@ -13,6 +13,82 @@ import pytest
 GITML = [sys.executable, "-m", "gitml"]
 
 
+def _script_dirs() -> list[Path]:
+    """Where pip puts the console scripts of the interpreter running the tests.
+
+    Read once, at import: the ``hermetic_env`` fixture moves ``HOME``, which the user scheme's
+    folder depends on.
+    """
+    import site
+    import sysconfig
+
+    dirs = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    if site.ENABLE_USER_SITE:  # pip install --user
+        dirs.append(Path(sysconfig.get_path("scripts", sysconfig.get_preferred_scheme("user"))))
+    return list(dict.fromkeys(dirs))
+
+
+SCRIPT_DIRS = _script_dirs()
+
+
+def console_script(name: str = "gitml", dirs: list[Path] | None = None) -> Path | None:
+    """The executable console script ``name`` installed for this interpreter, or None."""
+    for directory in SCRIPT_DIRS if dirs is None else dirs:
+        path = directory / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+_SCRIPT_RUNS: dict[Path, str] = {}
+
+
+def _package_run_by(script: Path) -> str:
+    """The ``gitml/__init__.py`` that the interpreter named by ``script``'s ``#!`` line imports."""
+    if script not in _SCRIPT_RUNS:
+        import re
+
+        head = script.read_bytes()[:2048].decode(errors="replace")
+        # pip writes `#!/path/python`, or for a long or spaced path `#!/bin/sh` then an exec line.
+        launcher = re.search(r"^'''exec' \"?([^\"\s]+)", head, re.M)
+        shebang = re.match(r"#!(\S+)", head)
+        interpreter = launcher.group(1) if launcher else shebang.group(1) if shebang else sys.executable
+        proc = subprocess.run([interpreter, "-c", "import gitml; print(gitml.__file__)"],
+                              capture_output=True, text=True)
+        _SCRIPT_RUNS[script] = proc.stdout.strip() if proc.returncode == 0 else f"nothing ({proc.stderr.strip()})"
+    return _SCRIPT_RUNS[script]
+
+
+@pytest.fixture
+def gitml_on_path(monkeypatch) -> Path:
+    """Put this interpreter's ``gitml`` console script first on PATH, for what runs it from there.
+
+    A git hook runs ``gitml`` from PATH, so the hook tests need the console script that runs the
+    code under test (not another install that happens to be on PATH). When there is none, the
+    test fails saying so, instead of as a push that failed for no visible reason.
+    """
+    script = console_script()
+    problem = script_problem(script)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    monkeypatch.setenv("PATH", str(script.parent) + os.pathsep + os.environ.get("PATH", ""))
+    return script
+
+
+def script_problem(script: Path | None) -> str | None:
+    """Why ``script`` cannot stand for the code under test as ``gitml`` on PATH; None when it can."""
+    import gitml as package
+
+    install = f"install it with this interpreter: {sys.executable} -m pip install -e '.[dev]'"
+    if script is None:
+        return (f"this test runs `gitml` from PATH (as a git hook does), but {sys.executable} has no "
+                f"`gitml` console script in {', '.join(map(str, SCRIPT_DIRS))}; {install}")
+    runs = _package_run_by(script)
+    if os.path.realpath(runs) != os.path.realpath(package.__file__):
+        return f"the `gitml` console script {script} runs {runs}, not the code under test ({package.__file__}); {install}"
+    return None
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(tmp_path_factory, monkeypatch):
     """Scrub GIT_* and HOME so neither the user's config nor the CI's leaks into a test."""

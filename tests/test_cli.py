@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Result, git, gitml, runs_tip
+from conftest import Result, console_script, git, gitml, runs_tip
 
 import gitml as api
 
@@ -119,9 +119,9 @@ def test_python_dash_m_and_console_script(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gitml", "--help"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == "" and "commit-run" in proc.stdout
-    script = Path(sys.executable).parent / "gitml"
-    if not script.exists():
-        pytest.skip(f"no console script next to {sys.executable}")
+    script = console_script()  # next to the interpreter, or where its pip puts scripts
+    if script is None:
+        pytest.skip(f"no gitml console script for {sys.executable}")
     proc = subprocess.run([str(script), "--version"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0 and api.__version__ in proc.stdout and proc.stderr == ""
 
