@@ -141,6 +141,23 @@ def _quiet_unraisable(unraisable) -> None:
     logging.getLogger("gitml").debug("ignored in %r: %r", unraisable.object, unraisable.exc_value)
 
 
+def _group_without_command(exc: click.ClickException) -> bool:
+    """Whether ``exc`` is click's answer to a command group typed without its subcommand.
+
+    Click raises ``NoArgsIsHelpError`` (8.2 and later) when a group gets no arguments at all,
+    and fails with "Missing command." when it got only options (``gitml -C dir``); click 8.1
+    printed the help itself. Both mean the same thing to a user.
+    """
+    from gettext import gettext
+
+    if not isinstance(exc, click.UsageError) or exc.ctx is None or not isinstance(exc.ctx.command, click.Group):
+        return False
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    if no_args is not None and isinstance(exc, no_args):
+        return True
+    return exc.message == gettext("Missing command.")  # the words click fails with (translated as click does)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: every error ends as one line on stderr and a documented exit code.
 
@@ -165,17 +182,17 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("gitml: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        if _group_without_command(exc):
+            # `gitml runs`, `gitml -C dir`: a request to see what the group holds, answered as
+            # bare `gitml` is, with the group's help on stdout and exit 0 (docs/cli.md, Global options).
+            click.echo(exc.ctx.get_help(), color=exc.ctx.color)
+            sys.exit(0)
         if debug:
             _traceback()
             sys.exit(exc.exit_code)
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see `{exc.ctx.command_path} --help`)"
-            if isinstance(exc.ctx.command, click.Group) and "Usage:" in exc.format_message():
-                # A group typed without its subcommand: one line naming them, not the whole help.
-                names = ", ".join(exc.ctx.command.list_commands(exc.ctx))
-                click.echo(f"gitml: error: {exc.ctx.command_path} needs a command: {names}{hint}", err=True)
-                sys.exit(2)
         click.echo(f"gitml: error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
