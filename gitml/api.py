@@ -376,7 +376,8 @@ def commit_run(*args: Any, repo: WorkspaceLike = None, **kwargs: Any) -> Run:
         **kwargs: keyword arguments of :func:`gitml.tracking.commit.record_run`.
 
     Returns:
-        The committed run.
+        The committed run; its ``warnings`` (never stored) say what went through but looks
+        wrong: no params, metrics or artifacts, or a params file changed after a metrics file.
 
     Raises:
         BadInputError: a bad value, file, name or status; nothing is written then.
