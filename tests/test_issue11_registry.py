@@ -14,6 +14,7 @@ import gitml as api
 from gitml import registry
 from gitml.core.errors import BadInputError
 from gitml.core.tags import check_stage, tag_problem
+from gitml.core.workspace import open_workspace
 
 GTO = os.environ.get("GITML_GTO")  # read before the hermetic fixture scrubs GITML_*
 
@@ -176,3 +177,100 @@ def test_a_taken_directory_that_is_no_demo(tmp_path):
     assert "lookalike exists and is not empty" in gitml(tmp_path, "demo", "lookalike").err
     assert (tmp_path / "notes" / "todo.txt").read_text() == "x\n"
     assert not (tmp_path / "notes" / ".git").exists()
+
+
+# -- item 10: a fresh clone before `gitml pull` ------------------------------------------------------
+@pytest.fixture
+def team(tmp_path):
+    """A bare remote holding one registered run, pushed with gitml, and the team's repository."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    a = tmp_path / "a"
+    a.mkdir()
+    git(a, "init", "-q")
+    (a / "train.py").write_text("print(1)\n")
+    (a / ".gitignore").write_text("model.pkl\n")
+    git(a, "add", ".")
+    git(a, "commit", "-qm", "init")
+    git(a, "remote", "add", "origin", str(origin))
+    git(a, "push", "-q", "-u", "origin", "main")
+    (a / "model.pkl").write_bytes(b"weights")
+    run = api.commit_run(name="first", artifacts=[a / "model.pkl"], repo=a)
+    registry.register_model("churn", run.id, repo=a)
+    registry.assign("churn", "v0.0.1", "prod", repo=a)
+    # The runs ref and the tags, by git itself: the artifacts are not the point here.
+    git(a, "push", "-q", "origin", "refs/gitml/runs:refs/gitml/runs", "--tags")
+    return origin, a, run
+
+
+def test_a_fresh_clone_says_gitml_pull(team, tmp_path):
+    origin, _, run = team
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))  # brings the tags, not refs/gitml/*
+    hint = "this clone has no runs yet, but registry tag churn@v0.0.1 names a run: gitml pull"
+    listed = gitml(clone, "runs", "list")
+    assert (listed.code, listed.err) == (0, f"gitml: warning: {hint}\n")
+    assert json.loads(gitml(clone, "runs", "list", "--json").out) == []
+    got = gitml(clone, "artifacts", "get", "models:/churn@prod", "-o", "m.pkl")
+    assert (got.code, got.err) == (2, f"gitml: error: models:/churn@prod: the run of churn v0.0.1 ({run.id}) is not "
+                                      f"on refs/gitml/runs here (churn@v0.0.1 names it, but this clone has no "
+                                      f"runs yet: gitml pull)\n")
+    shown = gitml(clone, "runs", "show", run.id[:8])
+    assert (shown.code, shown.err) == (2, f"gitml: error: no run matches '{run.id[:8]}' (churn@v0.0.1 names it, "
+                                          "but this clone has no runs yet: gitml pull)\n")
+    assert gitml(clone, "runs", "show", run.id).err.endswith("but this clone has no runs yet: gitml pull)\n")
+    diffed = gitml(clone, "diff", "HEAD", "HEAD")
+    assert diffed.code == 1 and diffed.err.endswith(f"({hint})\n") and "--max-depth" not in diffed.err
+    # After the pull, everything answers and nothing is said on stderr.
+    assert gitml(clone, "pull").code == 0
+    listed = gitml(clone, "runs", "list")
+    assert (listed.code, listed.err) == (0, "") and run.id[:8] in listed.out
+    assert gitml(clone, "registry", "which", "churn@prod").out == f"v0.0.1\t{run.id}\truns:/{run.id}/model.pkl\n"
+
+
+def test_runs_fetched_but_not_pulled_are_named(team, tmp_path):
+    origin, a, run = team
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    assert gitml(clone, "pull").code == 0
+    (a / "model.pkl").write_bytes(b"weights 2")
+    later = api.commit_run(name="second", artifacts=[a / "model.pkl"], repo=a)
+    git(a, "push", "-q", "origin", "refs/gitml/runs:refs/gitml/runs")
+    assert gitml(clone, "fetch").code == 0  # the remote-tracking ref moves; the local one does not
+    with open_workspace(clone) as ws:
+        missing = ws.unpulled_runs()
+        assert (missing.remotes, missing.registered, missing.no_runs_here) == (["origin"], {}, False)
+    shown = gitml(clone, "runs", "show", later.id)
+    assert (shown.code, shown.err) == (2, f"gitml: error: no run {later.id} on refs/gitml/runs (it is on origin's "
+                                          "runs, not pulled here yet: gitml pull origin)\n")
+    prefix = gitml(clone, "runs", "show", later.id[:8])
+    assert prefix.err.endswith("(origin has runs this clone has not pulled: gitml pull origin)\n")
+    # The listing is not empty, so it says nothing; after the pull nothing is missing.
+    assert gitml(clone, "runs", "list").err == ""
+    assert gitml(clone, "pull", "origin").code == 0
+    with open_workspace(clone) as ws:
+        assert not ws.unpulled_runs() and ws.unpulled_hint(later.id) is None
+    assert gitml(clone, "runs", "show", later.id[:8]).code == 0
+
+
+def test_nothing_missing_says_nothing(repo, tmp_path):
+    listed = gitml(repo, "runs", "list")
+    assert (listed.code, listed.err) == (0, "")
+    unknown = gitml(repo, "runs", "show", "abcd1234")
+    assert unknown.err == "gitml: error: no run matches 'abcd1234' (see `gitml runs list`)\n"
+    # A clone of a repository that never had runs: no remote-tracking runs ref, no tags.
+    bare = tmp_path / "plain.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    git(tmp_path, "clone", "-q", str(bare), str(tmp_path / "plain"))
+    assert gitml(tmp_path / "plain", "runs", "list").err == ""
+
+
+def test_a_deleted_registered_run_is_not_called_unpulled(repo):
+    run = _run_with_model(repo, b"weights")
+    registry.register_model("churn", run.id, repo=repo)
+    kept = _run_with_model(repo, b"other weights")
+    assert gitml(repo, "runs", "delete", run.id).code == 0
+    got = gitml(repo, "artifacts", "get", "models:/churn@latest", "-o", "m.pkl")
+    assert got.code == 2
+    assert got.err.endswith("(churn@v0.0.1 names it, but it is not here: deleted, or not pulled yet: gitml pull)\n")
+    assert kept.id[:8] in gitml(repo, "runs", "list").out

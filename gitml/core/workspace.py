@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 WorkspaceLike = Union[str, os.PathLike, GitRepo, "Workspace", None]
 _FULL_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_FULL_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,60 @@ class Referenced:
 
     refs: list[ObjectRef] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Unpulled:
+    """Runs this clone knows exist elsewhere but has not pulled (see :meth:`Workspace.unpulled_runs`).
+
+    Attributes:
+        remotes: git remotes whose remote-tracking runs ref (``refs/gitml/remotes/<remote>/runs``,
+            brought by a ``git fetch`` or ``gitml fetch``) has commits the local runs ref lacks.
+        registered: ``{run id: registry version naming it}`` (``churn@v0.0.1``) for registry
+            versions whose run is not on the local runs ref: in a fresh clone the tags came and
+            the runs did not (a plain ``git clone`` does not fetch ``refs/gitml/*``); where the
+            runs ref exists, the run may also have been deleted here.
+        no_runs_here: the local runs ref does not exist (a fresh clone, before ``gitml pull``).
+    """
+
+    remotes: list[str] = field(default_factory=list)
+    registered: dict[str, str] = field(default_factory=dict)
+    no_runs_here: bool = True
+
+    def __bool__(self) -> bool:
+        return bool(self.remotes or self.registered)
+
+    @property
+    def pull(self) -> str:
+        """The command that brings the runs: ``gitml pull REMOTE`` when one remote is known."""
+        return f"gitml pull {self.remotes[0]}" if len(self.remotes) == 1 else "gitml pull"
+
+    def hint(self, naming: str | None = None) -> str | None:
+        """One sentence saying what is missing and that ``gitml pull`` brings it.
+
+        Args:
+            naming: the registry version that names the run asked for, when one does.
+
+        Returns:
+            The sentence, or None when nothing is missing.
+        """
+        if self.remotes:
+            who = " and ".join(self.remotes)
+            return f"{who} {'has' if len(self.remotes) == 1 else 'have'} runs this clone has not pulled: {self.pull}"
+        if not self.registered:
+            return None
+        if naming is not None:
+            if self.no_runs_here:
+                return f"{naming} names it, but this clone has no runs yet: {self.pull}"
+            return f"{naming} names it, but it is not here: deleted, or not pulled yet: {self.pull}"
+        versions = sorted(self.registered.values())
+        more = f" and {len(versions) - 2} more" if len(versions) > 2 else ""
+        plural = len(versions) > 1
+        tags = f"registry tag{'s' if plural else ''} {', '.join(versions[:2])}{more}"
+        runs = "name runs" if plural else "names a run"
+        if self.no_runs_here:
+            return f"this clone has no runs yet, but {tags} {runs}: {self.pull}"
+        return f"{tags} {runs} that {'are' if plural else 'is'} not here: deleted, or not pulled yet: {self.pull}"
 
 
 #: Fetches missing objects (directory manifests) into the local store: given by the artifacts
@@ -222,15 +277,70 @@ class Workspace:
         if len(prefix) == 32:
             if runsref.run_entry(self.repo, self.runs_tip, prefix):
                 return prefix
-            raise RunNotFoundError(f"no run {prefix} on {runsref.RUNS_REF}")
+            raise RunNotFoundError(f"no run {prefix} on {runsref.RUNS_REF}", hint=self.unpulled_hint(prefix))
         matches = self.index.ids_with_prefix(prefix)
         if not matches:
-            raise RunNotFoundError(f"no run matches {id_or_prefix!r}", hint="see `gitml runs list`")
+            raise RunNotFoundError(f"no run matches {id_or_prefix!r}",
+                                   hint=self.unpulled_hint(prefix) or "see `gitml runs list`")
         if len(matches) > 1:
             more = ", ..." if len(matches) > 2 else ""
             raise RunNotFoundError(f"run prefix {id_or_prefix!r} is ambiguous ({', '.join(matches[:2])}{more})",
                                    hint="give more characters")
         return matches[0]
+
+    def unpulled_runs(self) -> Unpulled:
+        """Runs this clone knows exist elsewhere but has not pulled, from what is here (no network).
+
+        Two signs: a remote-tracking runs ref (``refs/gitml/remotes/<remote>/runs``) that the
+        local runs ref does not contain, and registry versions whose run is not on the local
+        runs ref (in a fresh clone the tags came, the runs did not).
+
+        Returns:
+            The :class:`Unpulled` remotes and registered runs; false when there are none.
+        """
+        local = self.runs_tip
+        found = Unpulled(no_runs_here=local is None)
+        prefix = "refs/gitml/remotes/"
+        for ref, tip in sorted(self.repo.refs_under(prefix).items()):
+            remote = ref[len(prefix):-len("/runs")] if ref.endswith("/runs") else ""
+            if not remote or tip == local or (local is not None and self.repo.is_ancestor(tip, local)):
+                continue
+            found.remotes.append(remote)
+        try:
+            state = self.registry_state()
+        except GitmlError:  # an invalid gitml.yaml: the tags cannot be folded, say nothing of them
+            state = {}
+        for name in sorted(state):
+            for version, info in state[name].versions.items():
+                run_id = info.run_id
+                if run_id and run_id not in found.registered and _FULL_RUN_ID.match(run_id) \
+                        and runsref.run_entry(self.repo, local, run_id) is None:
+                    found.registered[run_id] = f"{name}@{version}"
+        return found
+
+    def unpulled_hint(self, run: str | None = None) -> str | None:
+        """What to tell a user who asked for a run (or listed runs) this clone may not have pulled.
+
+        Args:
+            run: a run id or prefix that was not found; None for "no runs at all".
+
+        Returns:
+            A hint ending in ``gitml pull …`` (naming where the run is, when that is known), or
+            None when nothing here says runs are missing.
+        """
+        missing = self.unpulled_runs()
+        if not missing:
+            return None
+        if run:
+            run = run.lower()
+            for remote in missing.remotes:
+                tip = self.repo.ref(runsref.tracking_ref(remote))
+                if len(run) == 32 and runsref.run_entry(self.repo, tip, run) is not None:
+                    return f"it is on {remote}'s runs, not pulled here yet: gitml pull {remote}"
+            named = sorted(version for run_id, version in missing.registered.items() if run_id.startswith(run))
+            if named and not missing.remotes:
+                return missing.hint(named[0])
+        return missing.hint()
 
     def runs_at(self, commits: Iterable[str], status: str | None = "FINISHED") -> list[Run]:
         """Runs made from any of ``commits``, newest first, as the query index has them.
@@ -269,7 +379,8 @@ class Workspace:
 
         Raises:
             BadInputError: another scheme, a bad run id or path, an unknown model, version or stage.
-            RunNotFoundError: the run is not on the runs ref.
+            RunNotFoundError: the run is not on the runs ref (its hint says ``gitml pull`` when
+                a remote-tracking runs ref or a registry tag shows it exists elsewhere).
             NoVersionError: no version holds the stage, or every version is deregistered.
             GitmlError: the model version records no run artifact (a hand-made or GTO tag whose
                 commit has no single-artifact run).
@@ -290,6 +401,9 @@ class Workspace:
             if not (info.run_id and info.path):
                 raise GitmlError(f"{uri}: {model} {version} records no run artifact",
                                  hint="it was tagged without gitml's metadata; fetch it with runs:/<run>/<path>")
+            if _FULL_RUN_ID.match(info.run_id) and runsref.run_entry(self.repo, self.runs_tip, info.run_id) is None:
+                raise RunNotFoundError(f"{uri}: the run of {model} {version} ({info.run_id}) is not on "
+                                       f"{runsref.RUNS_REF} here", hint=self.unpulled_hint(info.run_id))
             return ArtifactURI(info.run_id, info.path, model, version)
         raise BadInputError(f"unsupported artifact URI {uri!r}",
                             hint="use runs:/<run-id>/<path> or models:/<model>@<stage>")
