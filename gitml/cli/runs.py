@@ -51,7 +51,8 @@ def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> N
             return
         runs = query.search_runs(filter_, list(order_by) or None, list(experiment) or None, limit or None, repo=ws)
         corrupt = query.corrupt_runs(repo=ws)
-    _warn_corrupt(corrupt)
+        pull = ws.unpulled_hint() if not runs else None  # runs this clone lacks: say `gitml pull`
+    _warn_corrupt(corrupt + ([("", pull)] if pull else []))
     render_runs(runs, as_json, as_csv)
 
 
