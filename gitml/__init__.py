@@ -48,7 +48,9 @@ _API = {
 __all__ = ["__version__", "diff", *_API]
 
 
-_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks")  # gitml.diff is callable
+# Subpackages reachable as attributes after a plain ``import gitml`` (``gitml.sync.push()``,
+# ``gitml.errors.BadInputError``), imported on first use; gitml.diff is also callable.
+_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks")
 
 
 def __getattr__(name: str) -> Any:
@@ -74,5 +76,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The public names, for ``dir(gitml)`` and completion (PEP 562)."""
-    return sorted(__all__)
+    """The public names and subpackages, for ``dir(gitml)`` and completion (PEP 562)."""
+    return sorted({*__all__, *_SUBMODULES})

@@ -267,3 +267,199 @@ def test_console_steps_keep_shown_output_and_expected_exits():
     assert [s.command for s in steps] == ["git push origin main   # exits 1", "echo ok"]
     assert steps[0].shown == ["gitml: pre-push: push blocked"] and steps[0].expected_exit == 1
     assert steps[1].expected_exit is None
+
+
+# -- every API name the docs write is reachable as written (issue 11, item 7) ---------------------
+
+API_NAME = re.compile(r"(?<![\w.])gitml(?:\.[A-Za-z_]\w*)+")
+NOT_PYTHON = {"yaml", "defaultRemote"}  # gitml.yaml is a file; gitml.defaultRemote a git config key
+IMPORT = re.compile(r"^\s*(from\s+gitml(?:\.\w+)*\s+import\s+[\w, ]+|import\s+gitml(?:\.\w+)*(?:\s*,\s*gitml(?:\.\w+)*)*)\s*(?:#.*)?$",
+                    re.M)
+
+
+@dataclass(frozen=True)
+class ApiUse:
+    """A ``gitml.…`` name as a page writes it, and the parameter names it gives it."""
+
+    where: str
+    name: str
+    keywords: tuple[str, ...] = ()  # names written as `name=`
+    parameters: tuple[str, ...] = ()  # placeholders a signature writes positionally
+
+
+def _code(text: str) -> list[tuple[str, str]]:
+    """``(kind, code)`` for every fenced block (kind: its language) and inline code span (kind: ``inline``)."""
+    found = []
+    fences = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+    for block in fences.finditer(text):
+        found.append((block.group(1) or "text", block.group(2)))
+    for span in re.finditer(r"`([^`\n]+)`", fences.sub("", text)):
+        found.append(("inline", span.group(1)))
+    return found
+
+
+def _call_text(code: str, start: int) -> str | None:
+    """The call written at ``code[start:]`` (``name(...)``, brackets balanced), or None if not a call."""
+    depth, i = 0, start
+    while i < len(code) and (code[i].isalnum() or code[i] in "._"):
+        i += 1
+    if i >= len(code) or code[i] != "(":
+        return None
+    for j in range(i, len(code)):
+        depth += {"(": 1, ")": -1}.get(code[j], 0)
+        if depth == 0:
+            return code[start : j + 1]
+    return None
+
+
+def _arguments(call: str, signature: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The keyword names of a call, and (for a signature) its positional placeholders."""
+    import ast
+
+    try:
+        node = ast.parse(call, mode="eval").body
+    except SyntaxError:
+        return (), ()
+    keywords = tuple(k.arg for k in node.keywords if k.arg)
+    placeholders = tuple(a.id for a in node.args if isinstance(a, ast.Name)) if signature else ()
+    return keywords, placeholders
+
+
+def documented_api() -> list[ApiUse]:
+    """Every ``gitml.x`` and ``gitml.x.y(...)`` in the code of docs/*.md and README.md."""
+    uses = []
+    for page in [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]:
+        for kind, code in _code(page.read_text(encoding="utf-8")):
+            if kind not in ("python", "inline", "text", "py"):
+                continue  # console blocks run commands, not Python
+            for match in API_NAME.finditer(code):
+                if match.group(0).split(".")[1] in NOT_PYTHON:
+                    continue
+                call = _call_text(code, match.start())
+                # In a signature (an inline span or a plain block) bare names are the parameters;
+                # in Python they are the example's variables.
+                keywords, parameters = _arguments(call, kind != "python") if call else ((), ())
+                uses.append(ApiUse(page.name, match.group(0), keywords, parameters))
+    return uses
+
+
+def documented_imports() -> list[tuple[str, str]]:
+    """``(page, statement)`` for every ``import gitml…`` and ``from gitml… import …`` in a Python example."""
+    found = []
+    for page in [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]:
+        for kind, code in _code(page.read_text(encoding="utf-8")):
+            if kind == "python" or (kind == "inline" and IMPORT.fullmatch(code)):
+                found += [(page.name, m.group(1).strip()) for m in IMPORT.finditer(code)]
+    return sorted(set(found))
+
+
+# Run in a fresh interpreter: in this one, whatever another test imported is an attribute already.
+REACH = r'''
+import importlib, inspect, json, sys
+import gitml
+fresh = set(vars(gitml))
+
+def step(obj, attr, first):
+    if first and attr not in fresh:  # only what `import gitml` itself gives, or its lazy names
+        return gitml.__getattr__(attr)
+    return getattr(obj, attr)
+
+def qualified(name):
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+
+problems = []
+for where, name, keywords, parameters in json.loads(sys.stdin.read())["uses"]:
+    parts = name.split(".")[1:]
+    try:
+        obj = gitml
+        for i, attr in enumerate(parts):
+            obj = step(obj, attr, i == 0)
+    except AttributeError as exc:
+        # A module named in full (gitml.artifacts.transfer), or a name three deep in one
+        # (gitml.core.workspace.open_workspace), is reachable by importing that module.
+        deep = len(parts) >= 3 or importlib.util.find_spec(name) is not None
+        obj = qualified(name) if deep else None
+        if obj is None:
+            problems.append(f"{where}: {name} after `import gitml`: {exc}")
+            continue
+    if keywords or parameters:
+        try:
+            accepted = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            continue
+        if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            continue
+        for given in (*keywords, *(p.lower() for p in parameters)):
+            if given not in accepted:
+                problems.append(f"{where}: {name}(... {given} ...): it takes ({', '.join(accepted)})")
+print(json.dumps(problems))
+'''
+
+IMPORTS = r'''
+import json, sys
+problems = []
+for where, statement in json.loads(sys.stdin.read()):
+    try:
+        exec(statement, {})
+    except Exception as exc:
+        problems.append(f"{where}: {statement}: {type(exc).__name__}: {exc}")
+print(json.dumps(problems))
+'''
+
+
+def _fresh(script: str, payload) -> list[str]:
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", script], input=json.dumps(payload), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_docs_api_walk_finds_what_the_docs_write():
+    names = {use.name for use in documented_api()}
+    assert {"gitml.sync.push", "gitml.hooks.install", "gitml.artifacts.push", "gitml.registry.which",
+            "gitml.errors.GateFailedError", "gitml.start_run", "gitml.core.workspace.open_workspace"} <= names
+    assert not names & {"gitml.yaml", "gitml.defaultRemote"}
+    push = next(use for use in documented_api() if use.name == "gitml.sync.push" and use.keywords)
+    assert push.keywords == ("remote", "artifacts_remote")
+    assert ("sync.md", "from gitml import hooks, registry, sync") in documented_imports()
+
+
+def test_every_api_name_the_docs_write_is_reachable_as_written():
+    uses = [[u.where, u.name, list(u.keywords), list(u.parameters)] for u in documented_api()]
+    assert _fresh(REACH, {"uses": uses}) == []
+
+
+def test_every_import_the_docs_write_works_in_a_fresh_interpreter():
+    assert _fresh(IMPORTS, documented_imports()) == []
+
+
+def test_a_name_the_package_lacks_is_reported_with_its_page():
+    uses = [["x.md", "gitml.sync.shove", [], []], ["x.md", "gitml.nothing", [], []],
+            ["x.md", "gitml.sync.push", ["force"], []], ["x.md", "gitml.registry.which", [], ["REF"]]]
+    problems = _fresh(REACH, {"uses": uses})
+    assert problems[0] == "x.md: gitml.sync.shove after `import gitml`: module 'gitml.sync' has no attribute 'shove'"
+    assert problems[1] == "x.md: gitml.nothing after `import gitml`: module 'gitml' has no attribute 'nothing'"
+    assert problems[2] == "x.md: gitml.sync.push(... force ...): it takes (remote, artifacts_remote, repo)"
+    assert len(problems) == 3  # which(REF): the placeholder is its `ref`
+
+
+def test_dir_shows_the_public_api_before_anything_is_imported():
+    script = ("import gitml, gitml.artifacts as a, json; "
+              "print(json.dumps([dir(gitml), dir(a), sorted(gitml.__all__), sorted(a.__all__)]))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    import json
+
+    top, artifacts, top_all, artifacts_all = json.loads(proc.stdout)
+    assert set(top_all) <= set(top) and set(artifacts_all) == set(artifacts)
+    assert {"sync", "hooks", "registry", "artifacts", "errors", "diff", "start_run", "search_runs"} <= set(top)
+    assert {"push", "pull", "download", "ls", "verify", "gc", "add_remote", "list_remotes"} <= set(artifacts)
+    assert all(not name.startswith("_") or name == "__version__" for name in top)

@@ -28,7 +28,13 @@ __all__ = sorted(_API)
 
 
 def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562); ``AttributeError`` for any other name."""
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'gitml.artifacts' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The public names, for ``dir(gitml.artifacts)`` and completion, before any is imported (PEP 562)."""
+    return sorted(__all__)

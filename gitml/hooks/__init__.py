@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # dulwich loads only when a hook has real work: an ordinary p
     from gitml.core.gitrepo import GitRepo
     from gitml.core.workspace import WorkspaceLike
 
+__all__ = ["check", "install", "uninstall"]  # the API docs/sync.md documents
+
 MARKER = "gitml pre-push hook"
 CHAINED = "pre-push.chained"
 # The same text as hooks/pre-push in the source tree (a test keeps them equal).

@@ -3,6 +3,9 @@
 Transport is the user's own ``git`` (local paths, ssh, https with credential helpers). The runs
 ref is never force-pushed or force-fetched: diverged copies are merged (union of runs, see
 :func:`gitml.core.runsref.merge_changes`) and pushed again.
+
+The public API (docs/sync.md): :func:`push`, :func:`pull` and :func:`fetch`, which return a
+:class:`SyncResult`. After ``import gitml`` they are ``gitml.sync.push()`` and so on.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from gitml.core.gitrepo import GitRepo
 from gitml.core.runsref import tracking_ref
 from gitml.core.tags import parse_tag
 from gitml.core.workspace import WorkspaceLike, open_workspace
+
+__all__ = ["SyncResult", "fetch", "pull", "push"]
 
 BULK_THRESHOLD = 200  # past this many incoming runs, read them with git cat-file --batch
 
