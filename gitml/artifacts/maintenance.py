@@ -179,6 +179,8 @@ def _remove_stale_temporaries(cache: Path, limit: float) -> None:
     """Delete temporary files older than ``limit`` that killed writers left in the cache."""
     folders = [cache / "tmp", *(p for p in (cache / "sha256").glob("??") if p.is_dir())]
     for folder in folders:
+        if not folder.is_dir():
+            continue  # no file was ever stored here (a run of empty folders stores manifests only)
         for item in folder.glob(".tmp-*") if folder.name != "tmp" else folder.iterdir():
             try:
                 if item.is_file() and item.stat().st_mtime < limit:
