@@ -248,6 +248,9 @@ def test_empty_filter_matches_everything(db, expr):
         ("end_time IS NULL", ["r3", "r5"]),
         ("start_time >= '2024-01-03'", ["r3", "r4"]),
         ("start_time < '2024-01-03'", ["r1", "r2"]),
+        ("start_time > 1704153600000", ["r3", "r4"]),  # epoch ms of 2024-01-02T00:00Z
+        ("start_time >= '2024-01-02T05:30:00+05:30'", ["r2", "r3", "r4"]),
+        ("end_time <= '2024-01-01T01:00:00Z'", ["r1"]),
         ("dirty = true", ["r2"]),
         ("dirty = FALSE", ["r1", "r3", "r4"]),
         ("dirty = 1", ["r2"]),
@@ -323,6 +326,7 @@ def test_user_text_never_reaches_sql():
     ("expr", "fragments"),
     [
         ("foo.bar = 1", ["unknown key prefix 'foo'", "position 1"]),
+        ("start_time > '1 Dec 2026'", ["'1 Dec 2026'", "position 14", "compares times"]),
         ("metrics.acc 0.5", ["expected an operator", "'0.5' at position 13"]),
         ("metrics.acc", ["expected an operator", "end of input after 'metrics.acc'"]),
         ("params.lr = 'abc", ["unterminated string", "position 13"]),

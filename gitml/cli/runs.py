@@ -52,7 +52,9 @@ def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> N
         runs = query.search_runs(filter_, list(order_by) or None, list(experiment) or None, limit or None, repo=ws)
         corrupt = query.corrupt_runs(repo=ws)
         pull = ws.unpulled_hint() if not runs else None  # runs this clone lacks: say `gitml pull`
+        unknown = query.search_warnings(filter_, list(order_by) or None, repo=ws)
     _warn_corrupt(corrupt + ([("", pull)] if pull else []))
+    _warn_corrupt([("", note) for note in unknown])  # keys no run has, with "did you mean …?"
     render_runs(runs, as_json, as_csv)
 
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple, NoReturn
 
 from gitml.core.errors import BadInputError
 
 __all__ = [
-    "ATTRIBUTES", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS", "Condition",
-    "Group", "Node", "Query", "SortKey", "Value", "compile_query", "parse_filter", "parse_order_by",
+    "ATTRIBUTES", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS", "TIME_ATTRIBUTES",
+    "Condition", "Group", "Node", "Query", "SortKey", "Value", "compile_query", "parse_filter",
+    "parse_order_by", "utc_text",
 ]  # fmt: skip
 
 #: Longest filter or order-by string accepted, in characters.
@@ -38,7 +41,11 @@ MAX_ORDER_KEYS = 64
 
 _NAMES = ("id", "name", "experiment", "status", "start_time", "end_time", "user", "branch", "commit", "dirty")
 #: Attribute names a filter may use, mapped to the run attribute they stand for.
-ATTRIBUTES = {n: n for n in _NAMES} | {"run_id": "id", "run_name": "name", "source_commit": "commit"}
+ATTRIBUTES = {n: n for n in _NAMES} | {
+    "run_id": "id", "run_name": "name", "source_commit": "commit", "created": "start_time",
+}  # fmt: skip
+#: Attributes holding a time: compared as instants (epoch milliseconds or ISO 8601), not as text.
+TIME_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _PREFIXES = {
     "metrics": "metric", "metric": "metric", "params": "param", "param": "param",
     "tags": "tag", "tag": "tag", "attributes": "attr", "attribute": "attr", "attr": "attr",
@@ -51,6 +58,10 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/:]*")
 _OPERATOR_HINT = "use =, !=, <, <=, >, >=, [NOT] LIKE, [NOT] ILIKE, [NOT] IN (...), IS [NOT] NULL"
 _PREFIX_HINT = "use metrics.<name>, params.<name>, tags.<name> or attributes.<name>"
 _QUOTE_HINT = "quote names with spaces or symbols, e.g. metrics.`val loss`"
+_TIME_HINT = (
+    "e.g. start_time >= '2026-11-30T10:00:00+05:30', the same instant as MLflow's milliseconds "
+    "1796013000000; a time without an offset is UTC"
+)
 
 
 # -- what a parsed filter is ---------------------------------------------------------------------
@@ -60,9 +71,11 @@ _QUOTE_HINT = "quote names with spaces or symbols, e.g. metrics.`val loss`"
 class Value(NamedTuple):
     """A literal as the user wrote it.
 
-    ``kind`` is ``"str"``, ``"num"`` or ``"bool"``; ``value`` the parsed value (an int below
-    2**63, else a float, for numbers); ``text`` the source text, quotes included, so that a text
-    key can match a number by the digits typed (``params.lr = 1e-3`` matches the text ``1e-3``).
+    ``kind`` is ``"str"``, ``"num"``, ``"bool"`` or ``"time"``; ``value`` the parsed value (an
+    int below 2**63, else a float, for numbers; for a time compared with ``start_time`` or
+    ``end_time``, the instant as UTC text in the run records' form, see :func:`utc_text`);
+    ``text`` the source text, quotes included, so that a text key can match a number by the
+    digits typed (``params.lr = 1e-3`` matches the text ``1e-3``).
     """
 
     kind: str
@@ -121,6 +134,69 @@ class Query:
     order: tuple[SortKey, ...] = ()
     experiments: tuple[str, ...] = ()
     limit: int | None = None
+
+
+# -- times ---------------------------------------------------------------------------------------
+# Run records hold times as UTC ISO 8601 text with milliseconds and a Z, which sorts as time does.
+# A time in a filter becomes that text, so the index compares like with like.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def _record_text(moment: datetime) -> str:
+    """``moment`` (aware, UTC) as a run record writes it; four-digit years, even below 1000."""
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+
+
+def _iso_instant(text: str) -> datetime | None:
+    """The UTC instant an ISO 8601 text names (UTC when it has no offset), or None."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def utc_text(text: str) -> str | None:
+    """An ISO 8601 time as run records write it: UTC, milliseconds, ``Z``.
+
+    Args:
+        text: e.g. ``2026-11-30T10:00:00+05:30``, ``2026-11-30 04:30Z`` or ``2026-11-30``;
+            a time without an offset is taken as UTC.
+
+    Returns:
+        e.g. ``2026-11-30T04:30:00.000Z`` (below a millisecond is cut off), or None when the
+        text is not an ISO 8601 time between the years 1 and 9999.
+    """
+    moment = _iso_instant(text) if isinstance(text, str) else None
+    return None if moment is None else _record_text(moment)
+
+
+def _time_value(lit: _Tok, op: str) -> str | None:
+    """The record text a time literal compares as, or None when it is not a time.
+
+    Numbers are epoch milliseconds (MLflow's ``start_time``); text is ISO 8601. Records keep
+    whole milliseconds, so an instant between two is rounded the way that keeps ``op`` exact:
+    ``x > 2.5`` is ``x > 2``, ``x >= 2.5`` is ``x >= 3``; equal to it is no record (``""``).
+    """
+    if lit.kind == "num":
+        millis = Decimal(lit.text)
+    elif lit.kind == "str" and (moment := _iso_instant(lit.value)) is not None:
+        millis = Decimal((moment - _EPOCH) // timedelta(microseconds=1)) / 1000
+    else:
+        return None
+    rounding = ROUND_FLOOR if op in (">", "<=") else ROUND_CEILING
+    whole = millis.to_integral_value(rounding)
+    if whole != millis and op in ("=", "!=", "IN"):
+        return ""  # no record is at a fraction of a millisecond
+    try:
+        return _record_text(_EPOCH + int(whole) * _MS)
+    except OverflowError:
+        return None
 
 
 # -- reading the text ----------------------------------------------------------------------------
@@ -382,10 +458,22 @@ class _Parser:
         """A comparison whose values suit its key, or a refusal naming the value that does not."""
         label = f"{field}s.{name}" if field != "attr" else name
         is_dirty = field == "attr" and name == "dirty"
+        is_time = field == "attr" and name in TIME_ATTRIBUTES and op not in ("LIKE", "ILIKE")
         if op in ("LIKE", "ILIKE") and (field == "metric" or is_dirty):
             self.fail(f"{op} does not apply to {label!r}, which is not text")
+        parsed: list[Value] = []
         for lit in values:
             bad = None
+            if is_time:
+                instant = _time_value(lit, op)
+                if instant is None:
+                    self.fail(
+                        f"{label!r} compares times: {self.at(lit)} is neither milliseconds "
+                        "since 1970 nor an ISO 8601 time of the years 1 to 9999",
+                        _TIME_HINT,
+                    )
+                parsed.append(Value("time", lit.text, instant))
+                continue
             if op in ("LIKE", "ILIKE") and lit.kind != "str":
                 bad = f"{op} needs a quoted pattern, found {self.at(lit)}"
             elif field == "metric" and lit.kind != "num":
@@ -396,7 +484,8 @@ class _Parser:
                 bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
             if bad:
                 self.fail(bad)
-        return Condition(field, name, op, tuple(Value(t.kind, t.text, t.value) for t in values), negate)
+            parsed.append(Value(lit.kind, lit.text, lit.value))
+        return Condition(field, name, op, tuple(parsed), negate)
 
 
 # -- the public compiler ---------------------------------------------------------------------------

@@ -18,9 +18,11 @@ spelled as a list of common table expressions rather than nested parentheses.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import NamedTuple
 
 from gitml.core import runsref
 from gitml.core.errors import CorruptRunError, RunNotFoundError
-from gitml.core.filter import Condition, Group, Node, Query, SortKey
+from gitml.core.filter import TIME_ATTRIBUTES, Condition, Group, Node, Query, SortKey, utc_text
 from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 
@@ -292,6 +294,19 @@ _KEY_TABLES = {"metric": ("metrics", "m"), "param": ("params", "p"), "tag": ("ta
 # GLOB has no escape character; a bracket class holding one character matches it literally.
 _GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
 _DEFAULT_ORDER = "r.start_time DESC, r.id"
+# A time already in the records' form (UTC, milliseconds, Z) compares as it is; any other ISO 8601
+# text (a hand-made record, say) is first rewritten into it by the SQL function gitml_utc.
+_RECORD_TIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
+
+
+def _utc_column(column: str) -> str:
+    """SQL for a time column as record text (NULL when the stored text is not a time)."""
+    return f"(CASE WHEN {column} GLOB '{_RECORD_TIME}' THEN {column} ELSE gitml_utc({column}) END)"
+
+
+def add_functions(conn: sqlite3.Connection) -> None:
+    """Give a connection the SQL functions search statements use (``gitml_utc``)."""
+    conn.create_function("gitml_utc", 1, utc_text, deterministic=True)
 
 
 class _Sql(NamedTuple):
@@ -335,13 +350,15 @@ def _condition(cond: Condition) -> _Sql:
     is_dirty = kind == "attr" and cond.name == "dirty"
     table_alias = _KEY_TABLES.get(kind)
     col = f"{table_alias[1]}.value" if table_alias else f"r.{_ATTRIBUTE_COLUMNS[cond.name]}"
+    if kind == "attr" and cond.name in TIME_ATTRIBUTES and op not in ("LIKE", "ILIKE"):
+        col = _utc_column(col)  # the literals are record text too (filter.Value kind "time")
     args: list = []
 
     def bind(lit) -> object:
         # Text keys match a number by the digits typed; dirty is stored as 0/1.
         if is_dirty or kind == "metric":
             return int(lit.value) if is_dirty else lit.value
-        return lit.value if lit.kind == "str" else lit.text
+        return lit.value if lit.kind in ("str", "time") else lit.text
 
     def equals(lit) -> str:
         if kind == "param" and lit.kind == "num":
@@ -460,6 +477,8 @@ def filter_sql(where: Node | None) -> tuple[str, list]:
     Returns:
         ``(sql, params)``: a boolean expression over the ``runs`` table aliased ``r`` (it may
         read ``runs`` again) and the values of its ``?`` placeholders; ``("1", [])`` for None.
+        A comparison of ``start_time`` or ``end_time`` calls the SQL function ``gitml_utc``,
+        which :func:`add_functions` gives a connection.
     """
     if where is None:
         return "1", []
@@ -469,7 +488,8 @@ def filter_sql(where: Node | None) -> tuple[str, list]:
 
 def _sort_value(key: SortKey) -> _Sql:
     if key.field == "attr":
-        return _Sql(f"r.{_ATTRIBUTE_COLUMNS[key.name]}", [])
+        column = f"r.{_ATTRIBUTE_COLUMNS[key.name]}"
+        return _Sql(_utc_column(column) if key.name in TIME_ATTRIBUTES else column, [])
     table, a = _KEY_TABLES[key.field]
     # sqlite orders numbers before text, so numeric params sort by value and the rest follow.
     column = "coalesce(p.num, p.value)" if key.field == "param" else f"{a}.value"
@@ -524,12 +544,103 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
 
 def search(conn: sqlite3.Connection, query: Query) -> list[Run]:
     """The runs ``query`` finds in an open index, in its order (no history or patch text)."""
+    add_functions(conn)
     return _docs(conn, *search_statement(query))
 
 
 def search_ids(conn: sqlite3.Connection, query: Query) -> list[str]:
     """The ids of the runs ``query`` finds in an open index, in its order."""
+    add_functions(conn)
     return [row[0] for row in conn.execute(*search_statement(query, "id"))]
+
+
+# -- keys a query names that no run has --------------------------------------------------------------
+
+_KIND_WORDS = {"metric": "metric", "param": "param", "tag": "tag"}
+_KEY_PREFIXES = {"metric": "metrics", "param": "params", "tag": "tags"}
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/:]*")
+_MAX_SUGGESTED_FROM = 10_000  # distinct keys read to suggest a name; each read is one index seek
+
+
+def _named_keys(query: Query) -> list[tuple[str, str]]:
+    """``(field, name)`` of every metric, param and tag the query names, first mention first."""
+    found: dict[tuple[str, str], None] = {}
+    stack: list[Node] = [query.where] if query.where is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Group):
+            stack.extend(reversed(node.parts))
+        elif node.field in _KEY_TABLES:
+            found.setdefault((node.field, node.name))
+    for key in query.order:
+        if key.field in _KEY_TABLES:
+            found.setdefault((key.field, key.name))
+    return list(found)
+
+
+def _has_key(conn: sqlite3.Connection, field: str, name: str) -> bool:
+    table = _KEY_TABLES[field][0]
+    sql = f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1"  # noqa: S608 - fixed table names
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
+def _keys(conn: sqlite3.Connection, field: str) -> list[str]:
+    """The distinct keys of one kind, in order: one index seek per key, at most a bound of them."""
+    table = _KEY_TABLES[field][0]
+    keys: list[str] = []
+    row = conn.execute(f"SELECT min(key) FROM {table}").fetchone()  # noqa: S608
+    while row[0] is not None and len(keys) < _MAX_SUGGESTED_FROM:
+        keys.append(row[0])
+        row = conn.execute(f"SELECT min(key) FROM {table} WHERE key > ?", (row[0],)).fetchone()  # noqa: S608
+    return keys
+
+
+def _key_text(field: str, name: str) -> str:
+    """How a filter writes the key: ``metrics.acc``, ``metrics.`val loss```."""
+    shown = name if _PLAIN_NAME.fullmatch(name) else "`" + name.replace("`", "``") + "`"
+    return f"{_KEY_PREFIXES[field]}.{shown}"
+
+
+def _nearest(name: str, keys: list[str]) -> list[str]:
+    """Up to three keys a mistyped ``name`` may have meant.
+
+    Keys with the same letters in another case come first, then the closest by difflib's ratio
+    (0.5 and up, so ``acc`` finds ``accuracy``).
+    """
+    same_case = [k for k in keys if k.lower() == name.lower()]
+    close = difflib.get_close_matches(name, keys, n=3, cutoff=0.5)
+    return list(dict.fromkeys([*same_case, *close]))[:3]
+
+
+def _or_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def unknown_keys(conn: sqlite3.Connection, query: Query) -> list[str]:
+    """One note per metric, param or tag a query names that no indexed run has.
+
+    Each note names the key and, when there is one, what it may have meant: a close key of the
+    same kind (``no run has metric 'acc' (did you mean 'accuracy'?)``) or the same name of
+    another kind (``no run has param 'accuracy' (did you mean metrics.accuracy?)``). None when
+    no run is indexed at all (nothing to compare with).
+    """
+    named = _named_keys(query)
+    if not named or conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+        return []
+    notes: list[str] = []
+    known: dict[str, list[str]] = {}
+    for field, name in named:
+        if _has_key(conn, field, name):
+            continue
+        others = [_key_text(f, name) for f in _KEY_TABLES if f != field and _has_key(conn, f, name)]
+        if field not in known:
+            known[field] = _keys(conn, field)
+        nearest = [repr(k) for k in _nearest(name, known[field])]
+        note = f"no run has {_KIND_WORDS[field]} {name!r}"
+        if nearest or others:
+            note += f" (did you mean {_or_list(nearest + others)}?)"
+        notes.append(note)
+    return notes
 
 
 def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
@@ -597,6 +708,18 @@ class Index:
     def search_ids(self, query: Query) -> list[str]:
         """The ids of the runs ``query`` finds, in its order."""
         return search_ids(self.conn, query)
+
+    def unknown_keys(self, query: Query) -> list[str]:
+        """Notes on the metrics, params and tags ``query`` names that no run has.
+
+        Args:
+            query: from :func:`gitml.core.filter.compile_query`; its filter and sort keys count.
+
+        Returns:
+            One note per such key, e.g. ``no run has metric 'acc' (did you mean 'accuracy'?)``;
+            empty when every key is some run's, or no run is indexed.
+        """
+        return unknown_keys(self.conn, query)
 
     def ids_with_prefix(self, prefix: str, limit: int = 3) -> list[str]:
         """Up to ``limit`` run ids (readable or corrupt) starting with hex ``prefix``."""

@@ -110,6 +110,34 @@ def search_runs(
         return runs
 
 
+def search_warnings(
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    repo: WorkspaceLike = None,
+) -> list[str]:
+    """What a search's filter and sort keys name that no run has, as warnings to show.
+
+    A mistyped key (``metrics.acc`` where runs log ``accuracy``) is not an error, since a key
+    may simply not be logged yet, but it matches nothing: this says so, with the nearest key.
+
+    Args:
+        filter: as for :func:`search_runs`.
+        order_by: as for :func:`search_runs`.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        One message per metric, param or tag no run has, e.g.
+        ``no run has metric 'acc' (did you mean 'accuracy'?)``; empty when there is none, or
+        when the repository has no run yet.
+
+    Raises:
+        BadInputError: a bad filter or sort key (nothing is read then).
+    """
+    query = compile_query(filter, order_by)
+    with open_workspace(repo) as ws:
+        return ws.index.unknown_keys(query)
+
+
 def corrupt_runs(repo: WorkspaceLike = None) -> list[tuple[str, str]]:
     """Entries on the runs ref that cannot be read.
 
