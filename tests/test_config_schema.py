@@ -84,11 +84,11 @@ GATE = "hooks:\n  pre-push:\n    gates:\n      - branches: [main]\n        metri
     ("experiment: [a]\n", "experiment: expected text, got a list"),
     ('experiment: "a\\nb"\n', "experiment: invalid experiment: 'a\\nb'"),
     ('registry:\n  stages: ["bad stage!", prod]\n',
-     "registry.stages[0]: invalid stage name 'bad stage!' (lowercase letters, digits and '-', "
-     "starting with a letter, not like a version)"),
+     "registry.stages[0]: invalid stage name 'bad stage!' (letters, digits and '-', starting with a "
+     "letter, not like a version; any case, read as lowercase: Production is production)"),
     ("registry:\n  promotion: [dev, v1]\n",
-     "registry.promotion[1]: invalid stage name 'v1' (lowercase letters, digits and '-', "
-     "starting with a letter, not like a version)"),
+     "registry.promotion[1]: invalid stage name 'v1' (letters, digits and '-', starting with "
+     "a letter, not like a version; any case, read as lowercase: Production is production)"),
     ("metrics: {acc: up}\n", "metrics.acc: expected max or min, got text ('up')"),
     ("metrics: {val/loss: {direction: min, tolerance: -1}}\n",
      'metrics["val/loss"].tolerance: expected a number >= 0, got -1'),
