@@ -95,7 +95,7 @@ GATE = "hooks:\n  pre-push:\n    gates:\n      - branches: [main]\n        metri
     ("metrics: {acc: {direction: max, relative: 'yes'}}\n",
      "metrics.acc.relative: expected true or false, got text ('yes')"),
     ("metrics: {acc: {tolerance: 0.1}}\n", "metrics.acc.direction: required"),
-    ("metrics: {yes: max}\n", "metrics[True]: a key here must be non-empty text (quote it)"),
+    ("metrics: {true: max}\n", "metrics[True]: a key here must be non-empty text (quote it)"),
     ("metrics: [m.json]\nmetrics_files: [n.json]\n",
      "metrics: a list of files and metrics_files both name the metrics files; keep one "
      "(metrics_files goes with a mapping of goals)"),
@@ -119,7 +119,7 @@ GATE = "hooks:\n  pre-push:\n    gates:\n      - branches: [main]\n        metri
      "hooks.pre-push.gates[0].branches: expected a list of branch patterns, got an empty list"),
     ("hooks: {pre-push: {gates: [{branches: main}]}}\n",
      "hooks.pre-push.gates[0]: a gate checks nothing without require_run: true or metrics"),
-    ("hooks: {pre-push: {gates: [{branches: main, require_run: yes, metric: {}}]}}\n",
+    ("hooks: {pre-push: {gates: [{branches: main, require_run: true, metric: {}}]}}\n",
      "hooks.pre-push.gates[0].metric: unknown key (expected one of: branches, metrics, require_run)"),
     (GATE + "{minimum: 0.9}\n", "hooks.pre-push.gates[0].metrics.acc.minimum: unknown key "
                                 "(expected one of: against, max, max_regression, min)"),
@@ -148,7 +148,7 @@ def test_unknown_keys_and_wrong_types_name_the_path(text, message):
     ("base: &b [x]\nparams: *b\n", "gitml.yaml line 1: invalid YAML: anchors and aliases (&, *) are not allowed"),
     ("params: [a]\nexperiment: e\nparams: [b]\n", "gitml.yaml line 3: invalid YAML: key 'params' given twice"),
     ("hooks:\n  <<: {pre-push: {upload: false}}\n", "gitml.yaml line 2: invalid YAML: merge keys (<<) are not allowed"),
-    ("experiment: 2024-01-01\n", "gitml.yaml: experiment: expected text, got a date"),
+    ("experiment: !!timestamp 2024-01-01\n", "gitml.yaml: experiment: expected text, got a date"),
     ("hooks:\n  pre-push:\n    upload: true\n    upload: false\n",
      "gitml.yaml line 4: invalid YAML: key 'upload' given twice"),
     ("params: !!python/name:os.system\n",

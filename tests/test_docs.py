@@ -12,7 +12,13 @@ remote or a second clone there.
 A command must exit 0 and write nothing on stderr, unless its line ends with ``# exits N``: then
 it must exit with status N, may write on stderr, and every line shown below it that starts with
 ``gitml:`` must be among what it wrote (stdout or stderr), word for word. That is how a page shows
-a refused push or an error message, and how the test keeps those messages true.
+a refused push or an error message, and how the test keeps those messages true. A command may
+carry a here-document (``<<'EOF'`` … ``EOF``); its lines are part of the command, not output.
+
+README.md's tour runs as a reader types it: ``gitml demo`` (the README's first line) in an empty
+directory, then every marked block in one bash session, so ``cd`` and variables (``RUN=$(gitml
+commit-run)``) carry from block to block; its ```python blocks are scripts, run there with
+``python``.
 """
 
 from __future__ import annotations
@@ -130,8 +136,9 @@ class Example:
         return f"{self.page}:{self.line}"
 
 
-def marked_examples(path: Path) -> list[Example]:
-    text = path.read_text(encoding="utf-8")
+def marked_examples(path: Path, text: str | None = None) -> list[Example]:
+    """The ``<!-- test -->`` blocks of a page (of ``text`` when given, as if it were the page)."""
+    text = path.read_text(encoding="utf-8") if text is None else text
     page = path.relative_to(DOCS.parent).as_posix()
     return [
         Example(m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2), page) for m in MARKED.finditer(text)
@@ -141,12 +148,16 @@ def marked_examples(path: Path) -> list[Example]:
 EXITS = re.compile(r"#\s*exits\s+(\d+)\s*$")
 
 
+HEREDOC = re.compile(r"<<-?\s*(['\"]?)(\w+)\1")
+
+
 @dataclass
 class Step:
     """One ``$ `` command of a console block, the output lines shown under it, its expected exit."""
 
     command: str
     shown: list[str]
+    where: str = ""  # page:line of its block, when steps of several blocks run as one session
 
     @property
     def expected_exit(self) -> int | None:
@@ -156,10 +167,16 @@ class Step:
 
 
 def console_steps(block: str) -> list[Step]:
-    """The ``$ `` commands of a console block with their shown output; continuations joined."""
+    """The ``$ `` commands of a console block with their shown output; continuations and here-documents joined."""
     steps: list[Step] = []
     continued = False
+    heredoc_end = None
     for line in block.splitlines():
+        if heredoc_end is not None:
+            steps[-1].command += "\n" + line
+            if line.strip() == heredoc_end:
+                heredoc_end = None
+            continue
         if continued:
             steps[-1].command += "\n" + line
         elif line.startswith("$ "):
@@ -170,6 +187,8 @@ def console_steps(block: str) -> list[Step]:
         else:
             continue
         continued = line.endswith("\\")
+        heredoc = None if continued else HEREDOC.search(line)
+        heredoc_end = heredoc.group(2) if heredoc else None
     return steps
 
 
@@ -191,6 +210,13 @@ def shims(directory: Path) -> str:
 def run_console(example: Example, cwd: Path, path_env: str, capture: Path) -> None:
     steps = console_steps(example.code)
     assert steps, f"{example.where}: a marked console block without `$ ` lines"
+    for step in steps:
+        step.where = example.where
+    run_session(steps, cwd, path_env, capture)
+
+
+def run_session(steps: list[Step], cwd: Path, path_env: str, capture: Path) -> None:
+    """Run ``steps`` in one bash process from ``cwd``; fail naming the step that broke the rules."""
     capture.mkdir(parents=True, exist_ok=True)
     script = []
     for number, step in enumerate(steps):
@@ -206,11 +232,12 @@ def run_console(example: Example, cwd: Path, path_env: str, capture: Path) -> No
     env = {**os.environ, "PATH": path_env}
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=cwd, env=env, capture_output=True, text=True)
     failed = re.search(r"@@failed (\d+) (\d+)", proc.stderr)
-    where = example.where
+    where = " ".join(dict.fromkeys(step.where for step in steps))
     if failed:
         step, code = steps[int(failed.group(1))], failed.group(2)
         wanted = "" if step.expected_exit is None else f" (expected {step.expected_exit})"
-        pytest.fail(f"{where}: `$ {step.command}` exited {code}{wanted}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        pytest.fail(f"{step.where}: `$ {step.command}` exited {code}{wanted}\n"
+                    f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     assert proc.returncode == 0, f"{where}: bash exited {proc.returncode}\n{proc.stderr}"
     assert proc.stderr == "", f"{where}: a successful command wrote to stderr:\n{proc.stderr}"
     for number, step in enumerate(steps):
@@ -219,7 +246,8 @@ def run_console(example: Example, cwd: Path, path_env: str, capture: Path) -> No
         said = "".join((capture / f"{number}.{kind}").read_text() for kind in ("out", "err")).splitlines()
         for line in step.shown:
             if line.startswith("gitml:"):
-                assert line in said, f"{where}: `$ {step.command}` did not say {line!r}; it said:\n" + "\n".join(said)
+                assert line in said, (f"{step.where}: `$ {step.command}` did not say {line!r}; it said:\n"
+                                      + "\n".join(said))
 
 
 @pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
@@ -243,6 +271,58 @@ def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     finally:
         while gitml.active_run() is not None:  # never leak an active run into other tests
             gitml.end_run("KILLED")
+
+
+README = DOCS.parent / "README.md"
+
+
+def readme_session(text: str) -> list[Step]:
+    """The README tour as one shell session: its first line's ``gitml demo``, then its marked blocks."""
+    first = re.search(r"^```console\n(.*?)^```$", text, re.M | re.S)
+    install = console_commands(first.group(1))[0] if first else ""
+    demo = install.split("#")[0].split("&&")[-1].strip()
+    assert demo == "gitml demo", f"README.md's first command should end in `gitml demo`: {install!r}"
+    steps = [Step(demo, [], "README.md:3")]
+    for example in marked_examples(README, text):
+        if example.kind == "python":  # a script: run where the session is, by the python on PATH
+            steps.append(Step(f"python - <<'__README_PY__'\n{example.code}__README_PY__", [], example.where))
+        else:
+            block = console_steps(example.code)
+            assert block, f"{example.where}: a marked console block without `$ ` lines"
+            steps += [Step(step.command, step.shown, example.where) for step in block]
+    return steps
+
+
+def test_readme_tour_runs_as_written(monkeypatch, tmp_path):
+    steps = readme_session(README.read_text(encoding="utf-8"))
+    commands = [step.command for step in steps]
+    assert commands[0] == "gitml demo" and "cd gitml-demo" in commands, "the tour starts in the demo it made"
+    fixed = [c for c in commands if re.search(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{4,32}\b", c)]
+    assert not fixed, f"a tour command names a fixed run id, which differs on the reader's machine: {fixed}"
+    assert any(step.command.startswith("python - <<") for step in steps), "the tour's Python blocks run too"
+    start = tmp_path / "tour"
+    start.mkdir()
+    monkeypatch.chdir(start)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    path_env = shims(tmp_path / "bin")
+    monkeypatch.setenv("PATH", path_env)
+    run_session(steps, start, path_env, tmp_path / "console")
+    assert (start / "gitml-demo" / ".git").is_dir() and (start / "colleague").is_dir()
+
+
+def test_readme_tour_starts_from_its_first_line():
+    steps = readme_session("```console\n$ pip install -e '.[dev]' && gitml demo    # install\n```\n")
+    assert [(s.command, s.where) for s in steps[:1]] == [("gitml demo", "README.md:3")]
+    with pytest.raises(AssertionError, match="should end in `gitml demo`"):
+        readme_session("```console\n$ pip install gitml\n```\n")
+
+
+def test_console_steps_keep_here_documents_in_the_command():
+    block = "$ cat > a.yaml <<'EOF'\nx: 1\n$ not a command\nEOF\n$ cat a.yaml\nx: 1\n"
+    steps = console_steps(block)
+    assert [s.command for s in steps] == ["cat > a.yaml <<'EOF'\nx: 1\n$ not a command\nEOF", "cat a.yaml"]
+    assert steps[0].shown == [] and steps[1].shown == ["x: 1"]
 
 
 @pytest.mark.parametrize(

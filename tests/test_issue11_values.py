@@ -326,3 +326,27 @@ def test_stale_params_given_as_options(repo):
     run = api.commit_run(params_files=[sub / "p.yaml"], metrics_files=[sub / "m.yaml"], repo=repo)
     assert len(run.warnings) == 1 and run.warnings[0].startswith("out/p.yaml was changed after out/m.yaml")
     assert api.get_run(run.id, repo=repo).warnings == []  # not stored
+
+
+def test_text_params_compare_as_numbers_by_the_same_grammar(repo):
+    """A param stored as text searches as a number exactly when the grammar reads one."""
+    run = api.commit_run(name="texts", params={"lr": "1e-5", "n": "1_000", "flag": "yes", "w": " 0.5 "},
+                         repo=repo)
+    found = {expr: [r.id for r in api.search_runs(expr, repo=repo)]
+             for expr in ("params.lr < 0.001", "params.n = 1000", "params.n = '1_000'", "params.flag = 'yes'",
+                          "params.w > 0.4")}
+    assert found == {"params.lr < 0.001": [run.id], "params.n = 1000": [], "params.n = '1_000'": [run.id],
+                     "params.flag = 'yes'": [run.id], "params.w > 0.4": [run.id]}
+
+
+@pytest.mark.parametrize("written, value", [("1e-5", 1e-5), ("0.5", 0.5), ("2", 2), ("0o17", 15)])
+def test_gitml_yaml_numbers_follow_the_same_grammar(written, value):
+    from gitml.core.config import parse_config
+
+    config = parse_config("hooks:\n  pre-push:\n    gates:\n      - branches: [main]\n"
+                          f"        metrics:\n          loss: {{max: {written}}}\n"
+                          f"metrics:\n  loss: {{direction: min, tolerance: {written}}}\n")
+    assert config.pre_push["gates"][0]["metrics"]["loss"]["max"] == value
+    assert config.goals["loss"].tolerance == value
+    with pytest.raises(BadInputError, match="expected a number"):
+        parse_config("metrics:\n  loss: {direction: min, tolerance: 1_000}\n")

@@ -441,7 +441,7 @@ def parse_config(text: str | bytes, where: str = CONFIG_FILE) -> Config:
     from gitml.core import yamlfmt
 
     try:  # no anchors, aliases, merge keys or key given twice: a gate's `min` must not hide
-        doc = yamlfmt.load_untrusted(text)
+        doc = yamlfmt.load_untrusted(text, yaml12=True)
     except yamlfmt.YamlProblem as exc:
         line = f" line {exc.line}" if exc.line else ""
         raise BadInputError(f"{where}{line}: invalid YAML: {exc.problem}") from None

@@ -31,11 +31,11 @@ from typing import NamedTuple
 from gitml.core import runsref
 from gitml.core.errors import CorruptRunError, RunNotFoundError
 from gitml.core.filter import TIME_ATTRIBUTES, Condition, Group, Node, Query, SortKey, utc_text
-from gitml.core.formats import RUN_FILES, Run, parse_run
+from gitml.core.formats import RUN_FILES, Run, parse_run, parse_scalar
 from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "3"
+INDEX_SCHEMA = "4"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -182,11 +182,20 @@ def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, bool) or value is None:
+    """The number a param compares as, or None to compare it as text only.
+
+    Text is read with the one grammar of values written as text (:func:`parse_scalar`, YAML
+    1.2's core schema): params imported as text (``"0.01"``, ``"1e-5"``) still compare as
+    numbers, while ``"1_000"``, ``"0b101"`` or ``"yes"`` stay text, as they do everywhere else.
+    An int past 1e308 is searched as text.
+    """
+    if isinstance(value, str):
+        value = parse_scalar(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        return float(value)  # params imported as text ("0.01") still compare as numbers
-    except (TypeError, ValueError, OverflowError):  # an int past 1e308 is searched as text
+        return float(value)
+    except OverflowError:
         return None
 
 

@@ -281,7 +281,7 @@ class YamlProblem(ValueError):
         super().__init__(f"invalid YAML: {problem}{where}")
 
 
-def load_untrusted(text: str, max_depth: int = MAX_DEPTH) -> Any:
+def load_untrusted(text: str, max_depth: int = MAX_DEPTH, yaml12: bool = False) -> Any:
     """Parse YAML from anyone (a pulled run, a team's gitml.yaml, a params file) safely.
 
     PyYAML's safe loader reads it, after a pass over its event stream (before anything is
@@ -293,6 +293,9 @@ def load_untrusted(text: str, max_depth: int = MAX_DEPTH) -> Any:
     Args:
         text: the document.
         max_depth: the deepest nesting of mappings and lists allowed.
+        yaml12: read plain (unquoted) scalars by YAML 1.2's core schema, gitml's one grammar of
+            values written as text (:func:`gitml.core.formats.parse_scalar`: ``1e-5`` is a
+            number, ``yes``, ``on`` and ``1_000`` are text), instead of PyYAML's YAML 1.1 rules.
 
     Returns:
         Whatever the document holds (None for an empty one).
@@ -305,6 +308,8 @@ def load_untrusted(text: str, max_depth: int = MAX_DEPTH) -> Any:
     # libyaml is fast but rejects escaped lone surrogates that the pure loader (and dump) accept:
     # the pure loader gets a second try, and the first loader's error is the one reported.
     loaders = [getattr(yaml, "CSafeLoader", None), yaml.SafeLoader]
+    if yaml12:
+        loaders = [_core12_loader(yaml, base) if base else None for base in loaders]
     first = None
     for loader in filter(None, loaders):
         try:
@@ -315,6 +320,27 @@ def load_untrusted(text: str, max_depth: int = MAX_DEPTH) -> Any:
         except yaml.YAMLError as exc:
             first = first or _problem(exc, text)
     raise first
+
+
+_PLAIN_TAG = "tag:gitml.dev,2026:plain"
+_CORE12: dict = {}
+
+
+def _core12_loader(yaml, base):
+    """A subclass of safe loader ``base`` whose plain scalars go through ``parse_scalar``."""
+    if base not in _CORE12:
+        from gitml.core.formats import parse_scalar  # formats imports this module
+
+        class Core12Loader(base):
+            def resolve(self, kind, value, implicit):
+                if kind is yaml.ScalarNode and implicit[0]:  # plain: no quotes, no tag
+                    return _PLAIN_TAG
+                return super().resolve(kind, value, implicit)
+
+        Core12Loader.add_constructor(
+            _PLAIN_TAG, lambda loader, node: None if node.value == "" else parse_scalar(node.value))
+        _CORE12[base] = Core12Loader
+    return _CORE12[base]
 
 
 def _check_events(yaml, text: str, loader, max_depth: int) -> None:

@@ -35,7 +35,6 @@ from gitml.core.formats import (
     iso_time,
     metric_value,
     param_value,
-    parse_scalar,
     run_files,
 )
 from gitml.core.gitrepo import GitRepo
@@ -285,51 +284,16 @@ def _yaml_problem(exc: yamlfmt.YamlProblem) -> str:
 
 
 def _load_yaml(text: str, where: str) -> Any:
-    """The document, its plain scalars read by the one value grammar (YAML 1.2's core schema).
+    """The document, checked and read by the one value grammar (YAML 1.2's core schema).
 
-    ``yamlfmt.load_untrusted`` checks the text first (aliases, merge keys, keys given twice,
-    depth, syntax, with line and column); only text it accepts is read again by a loader whose
-    plain scalars go through :func:`gitml.core.formats.parse_scalar` instead of PyYAML's YAML 1.1
-    rules (which read ``1e-5`` as text and ``on`` as true).
+    See :func:`gitml.core.yamlfmt.load_untrusted`: aliases, merge keys, keys given twice, depth
+    and syntax are checked first.
     """
     try:
-        yamlfmt.load_untrusted(text, MAX_VALUES_DEPTH)
-        return _yaml_12(text)
+        return yamlfmt.load_untrusted(text, MAX_VALUES_DEPTH, yaml12=True)
     except yamlfmt.YamlProblem as exc:
         at = f" line {exc.line}, column {exc.column}:" if exc.line else ""
         raise BadInputError(f"{where}:{at} invalid YAML: {_yaml_problem(exc)}") from None
-
-
-_PLAIN_TAG = "tag:gitml.dev,2026:plain"
-_LOADERS: list = []
-
-
-def _yaml_12(text: str) -> Any:
-    import yaml  # only here, as in yamlfmt: PyYAML costs ~20 ms to import
-
-    if not _LOADERS:
-        # libyaml first; the pure loader reads what libyaml refuses (escaped lone surrogates).
-        for base in filter(None, (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader)):
-            _LOADERS.append(_core12_loader(yaml, base))
-    problem = None
-    for loader in _LOADERS:
-        try:
-            return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader's subclass
-        except yaml.YAMLError as exc:  # the checking loader read it: not expected
-            problem = problem or str(getattr(exc, "problem", None) or "not valid YAML")
-    raise yamlfmt.YamlProblem(problem)
-
-
-def _core12_loader(yaml, base):
-    class Core12Loader(base):
-        def resolve(self, kind, value, implicit):
-            if kind is yaml.ScalarNode and implicit[0]:  # plain: no quotes, no tag
-                return _PLAIN_TAG
-            return super().resolve(kind, value, implicit)
-
-    Core12Loader.add_constructor(
-        _PLAIN_TAG, lambda loader, node: None if node.value == "" else parse_scalar(node.value))
-    return Core12Loader
 
 
 def _load_json(text: str, where: str) -> Any:
