@@ -355,6 +355,8 @@ def register_finished(repo: WorkspaceLike, finished: FinishedRun) -> list:
     Returns:
         One :func:`gitml.registry.register_model` result per registration, in the order logged.
     """
+    if not finished.registrations:
+        return []  # the common case: the registry is not even imported
     from gitml.registry.ops import register_model
 
     return [register_model(model, finished.run.id, path=path, repo=repo)
