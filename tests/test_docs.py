@@ -11,7 +11,8 @@ remote or a second clone there.
 
 A command must exit 0 and write nothing on stderr, unless its line ends with ``# exits N``: then
 it must exit with status N, may write on stderr, and every line shown below it that starts with
-``gitml:`` must be among what it wrote (stdout or stderr), word for word. That is how a page shows
+``gitml:`` must be among what it wrote (stdout or stderr), word for word (a run id or a commit
+in it, 7 to 40 hex digits, stands for any id of that length). That is how a page shows
 a refused push or an error message, and how the test keeps those messages true. A command may
 carry a here-document (``<<'EOF'`` … ``EOF``); its lines are part of the command, not output.
 
@@ -246,8 +247,17 @@ def run_session(steps: list[Step], cwd: Path, path_env: str, capture: Path) -> N
         said = "".join((capture / f"{number}.{kind}").read_text() for kind in ("out", "err")).splitlines()
         for line in step.shown:
             if line.startswith("gitml:"):
-                assert line in said, (f"{step.where}: `$ {step.command}` did not say {line!r}; it said:\n"
-                                      + "\n".join(said))
+                assert any(re.fullmatch(message_pattern(line), it) for it in said), \
+                    f"{step.where}: `$ {step.command}` did not say {line!r}; it said:\n" + "\n".join(said)
+
+
+ID = re.compile(r"\b(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b")
+
+
+def message_pattern(shown: str) -> str:
+    """A regex for a shown ``gitml:`` line: word for word, except that a run id or commit (7 to 40 hex
+    digits) stands for any of its length, since ids differ from one machine to the next."""
+    return ID.sub(lambda m: f"[0-9a-f]{{{len(m.group())}}}", re.escape(shown))
 
 
 @pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
@@ -282,7 +292,7 @@ def readme_session(text: str) -> list[Step]:
     install = console_commands(first.group(1))[0] if first else ""
     demo = install.split("#")[0].split("&&")[-1].strip()
     assert demo == "gitml demo", f"README.md's first command should end in `gitml demo`: {install!r}"
-    steps = [Step(demo, [], "README.md:3")]
+    steps = [Step(demo, [], f"README.md:{text.count(chr(10), 0, first.start(1)) + 1 if first else 1}")]
     for example in marked_examples(README, text):
         if example.kind == "python":  # a script: run where the session is, by the python on PATH
             steps.append(Step(f"python - <<'__README_PY__'\n{example.code}__README_PY__", [], example.where))
@@ -313,9 +323,18 @@ def test_readme_tour_runs_as_written(monkeypatch, tmp_path):
 
 def test_readme_tour_starts_from_its_first_line():
     steps = readme_session("```console\n$ pip install -e '.[dev]' && gitml demo    # install\n```\n")
-    assert [(s.command, s.where) for s in steps[:1]] == [("gitml demo", "README.md:3")]
+    assert [(s.command, s.where) for s in steps] == [("gitml demo", "README.md:2")]
     with pytest.raises(AssertionError, match="should end in `gitml demo`"):
         readme_session("```console\n$ pip install gitml\n```\n")
+
+
+def test_a_shown_message_matches_word_for_word_but_for_its_ids():
+    shown = "gitml: warning: run 071dcf6a was made from a dirty work tree (commit ef7653c)"
+    pattern = message_pattern(shown)
+    assert re.fullmatch(pattern, "gitml: warning: run 47d25a34 was made from a dirty work tree (commit 0a1b2c3)")
+    assert not re.fullmatch(pattern, "gitml: warning: run 47d25a3 was made from a dirty work tree (commit 0a1b2c3)")
+    assert not re.fullmatch(pattern, "gitml: warning: run 47d25a34 was made from a clean work tree (commit 0a1b2c3)")
+    assert re.fullmatch(message_pattern("gitml: error: 2 runs (deadbeef? no) [x]"), "gitml: error: 2 runs (deadbeef? no) [x]")
 
 
 def test_console_steps_keep_here_documents_in_the_command():
