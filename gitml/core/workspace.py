@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from gitml.core import runsref, store
-from gitml.core.config import Config, load_config
 from gitml.core.errors import BadInputError, GitmlError, NoVersionError, RunNotFoundError
 from gitml.core.formats import RUN_FILES, STATUSES, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_run_prefix, is_digest
 
 if TYPE_CHECKING:
+    from gitml.core.config import Config
     from gitml.core.formats import Run
     from gitml.core.index import Index
     from gitml.core.registry import ModelState, Version
@@ -210,6 +210,8 @@ class Workspace:
             BadInputError: gitml.yaml does not pass its schema.
         """
         if self._config is None:
+            from gitml.core.config import load_config  # most commands never read gitml.yaml
+
             self._config = load_config(self.repo.root)
         return self._config
 
