@@ -316,6 +316,8 @@ def load_untrusted(text: str, max_depth: int = MAX_DEPTH, yaml12: bool = False) 
             _check_events(yaml, text, loader, max_depth)
             return yaml.load(text, Loader=loader)  # noqa: S506 - only ever a safe loader
         except YamlProblem as exc:
+            if exc.ours:  # gitml's own refusal, with its position, beats a loader's own limit
+                raise  # (libyaml since PyYAML 6.0.4 stops at 1000 flow levels before we can count)
             first = first or exc
         except yaml.YAMLError as exc:
             first = first or _problem(exc, text)
