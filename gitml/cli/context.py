@@ -12,10 +12,11 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-if False:  # typing only: importing the Workspace loads dulwich, which `gitml --help` must not
+if TYPE_CHECKING:  # typing only: importing the Workspace loads dulwich, which `gitml --help` must not
     from gitml.core.workspace import Workspace
 
 
