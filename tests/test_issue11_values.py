@@ -350,3 +350,12 @@ def test_gitml_yaml_numbers_follow_the_same_grammar(written, value):
     assert config.goals["loss"].tolerance == value
     with pytest.raises(BadInputError, match="expected a number"):
         parse_config("metrics:\n  loss: {direction: min, tolerance: 1_000}\n")
+
+
+def test_non_finite_params_come_back_as_floats_from_search_and_get(repo):
+    made = gitml(repo, "commit-run", "-p", "v=inf", "-p", "w=nan", "-p", "x=-inf", "-p", "t=inf text")
+    assert made.code == 0, made.err
+    for run in (api.search_runs(repo=repo)[0], api.get_run(made.out.strip(), repo=repo)):
+        assert run.params["v"] == math.inf and run.params["x"] == -math.inf and math.isnan(run.params["w"])
+        assert run.params["t"] == "inf text"
+    assert [r.id for r in api.search_runs("params.v > 1e300", repo=repo)] == [made.out.strip()]

@@ -35,7 +35,7 @@ from gitml.core.formats import RUN_FILES, Run, parse_run, parse_scalar
 from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "4"
+INDEX_SCHEMA = "5"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
         run, source = row, row.source
         runs.append((run.id, run.name, run.experiment, run.status, run.start_time, run.end_time,
                      run.user, source.get("commit") or "", source.get("branch"),
-                     int(bool(source.get("dirty"))), json.dumps(run.to_dict(), sort_keys=True),
+                     int(bool(source.get("dirty"))), _doc(run),
                      len(run.artifacts)))
         params.extend((run.id, k, _text(v), _number(v)) for k, v in run.params.items())
         for key, value in run.metrics.items():
@@ -252,6 +252,17 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", metrics)
     conn.executemany("INSERT INTO tags VALUES (?,?,?)", tags)
     conn.executemany("INSERT OR REPLACE INTO corrupt VALUES (?, ?)", corrupt)
+
+
+def _doc(run: Run) -> str:
+    """The JSON an index row keeps: ``Run.to_dict``, with params as they are.
+
+    A NaN or infinite float param is written as JSON's ``NaN``/``Infinity`` and comes back a
+    float, not the text ``to_dict`` shows for it.
+    """
+    data = run.to_dict()
+    data["params"] = run.params
+    return json.dumps(data, sort_keys=True)
 
 
 def run_from_doc(doc: str) -> Run:
