@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gitml.core.errors import BadInputError, NoRunError, RunNotFoundError
+from gitml.core.errors import BadInputError, NoRunError
 from gitml.core.formats import Run
 from gitml.core.ids import RUN_PREFIX_RE
 from gitml.core.workspace import Workspace
@@ -127,8 +127,6 @@ def resolve_side(ws: Workspace, spec: str, experiment: str | None = None,
 
 
 def _run_side(ws: Workspace, spec: str, prefix: str) -> Side:
-    matches = ws.index.ids_with_prefix(prefix.lower())
-    if len(matches) != 1:
-        what = "no run" if not matches else "more than one run"
-        raise RunNotFoundError(f"{what} matches {spec!r}")
-    return Side(spec, ws.index.run(matches[0]), "run")
+    # The workspace's answer: the same messages as everywhere, and `gitml pull` when the run
+    # is named elsewhere (a registry tag, a fetched runs ref) but not pulled here.
+    return Side(spec, ws.index.run(ws.resolve_run(prefix)), "run")
