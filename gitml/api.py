@@ -471,6 +471,10 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
     path = Path(directory).resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise _demo_taken(directory, path)
+    inside = next((folder for folder in path.parents if _holds_demo(folder)), None)
+    if inside is not None:  # `gitml demo` again after the tour's `cd gitml-demo`
+        raise BadInputError(f"you are inside the demo {inside}: it is already made",
+                            hint="use it here, or run gitml demo from outside it to make another")
 
     def train(script: str) -> None:
         subprocess.run([sys.executable, script], cwd=path, check=True, capture_output=True)

@@ -274,3 +274,13 @@ def test_a_deleted_registered_run_is_not_called_unpulled(repo):
     assert got.code == 2
     assert got.err.endswith("(churn@v0.0.1 names it, but it is not here: deleted, or not pulled yet: gitml pull)\n")
     assert kept.id[:8] in gitml(repo, "runs", "list").out
+
+
+def test_demo_again_from_inside_the_demo_makes_nothing(tmp_path):
+    """The README's first command typed again after the tour's `cd gitml-demo`."""
+    made = gitml(tmp_path, "demo", "first")
+    assert made.code == 0, made.err
+    again = gitml(tmp_path / "first", "demo")
+    assert again.code == 2
+    assert again.err.startswith(f"gitml: error: you are inside the demo {(tmp_path / 'first').resolve()}")
+    assert not (tmp_path / "first" / "gitml-demo").exists()
