@@ -33,7 +33,10 @@ class ActiveRunHandle:
     """What ``start_run`` returns: the run's id, name and experiment; a context manager.
 
     Leaving the ``with`` block commits the run as FINISHED, or as FAILED when an exception
-    escapes (the exception is re-raised). ``KeyboardInterrupt`` commits it as KILLED.
+    escapes (the exception is re-raised). ``KeyboardInterrupt`` commits it as KILLED. Once it
+    has ended, ``registrations`` holds the :class:`gitml.registry.Registration` of each
+    ``log_artifact(..., register_as=...)``, with its ``warnings`` (a dirty tree, bytes equal to
+    a registered version's).
 
     Args:
         git: the repository the run belongs to, open for the run's life.
@@ -53,6 +56,7 @@ class ActiveRunHandle:
         self.source: dict = log.meta["source"]
         self._keys: set[tuple[str, str]] = set()
         self.ended = False
+        self.registrations: list = []
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} name={self.name!r} experiment={self.experiment!r}>"
@@ -157,7 +161,7 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
     try:
         # On failure (a full disk, say) the run stays in progress, marked, with all it logged:
         # the error says how to commit it with `gitml commit-run --resume`.
-        register_finished(handle._git, finish_active(handle._git, handle.id, status))
+        handle.registrations = register_finished(handle._git, finish_active(handle._git, handle.id, status))
     finally:
         if handle._owns_git:
             handle._git.close()

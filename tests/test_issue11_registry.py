@@ -284,3 +284,22 @@ def test_demo_again_from_inside_the_demo_makes_nothing(tmp_path):
     assert again.code == 2
     assert again.err.startswith(f"gitml: error: you are inside the demo {(tmp_path / 'first').resolve()}")
     assert not (tmp_path / "first" / "gitml-demo").exists()
+
+
+def test_register_as_keeps_the_registration_and_its_warnings(repo):
+    (repo / ".gitignore").write_text("model.pkl\n")
+    (repo / "model.pkl").write_bytes(b"bytes")
+    (repo / "train.py").write_text("changed, not committed\n")
+    with api.start_run(repo=repo) as run:
+        api.log_artifact(str(repo / "model.pkl"), register_as="churn")
+    (registration,) = run.registrations
+    assert registration.version == "v0.0.1"
+    assert any("dirty work tree" in w for w in registration.warnings)
+
+
+@pytest.mark.parametrize("stage", ["None", "none", "NONE"])
+def test_mlflows_none_stage_is_refused(stage):
+    from gitml.core.tags import check_stage
+
+    with pytest.raises(BadInputError, match="None means no stage"):
+        check_stage(stage)

@@ -163,6 +163,9 @@ def check_stage(name: str) -> str:
         BadInputError: it does not fit the grammar.
     """
     folded = name.lower() if isinstance(name, str) and name.isascii() else name
+    if folded == "none":  # MLflow's stage None is "no stage", not a stage called none
+        raise BadInputError(f"invalid stage name {name!r}: in MLflow, None means no stage",
+                            hint="to take a stage away, use gitml registry unassign")
     if not isinstance(folded, str) or not re.fullmatch(STAGE, folded) or re.fullmatch(r"v[0-9].*", folded):
         raise BadInputError(f"invalid stage name {name!r}",
                             hint="letters, digits and '-', starting with a letter, not like a version; "
