@@ -158,7 +158,7 @@ def test_identical_bytes_are_fine_and_the_api_has_force(repo, model_run):
 # -- item 11: a machine-local folder in gitml.yaml -----------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/srv/ml-store", "~/ml-store", "file:///srv/ml-store"])
+@pytest.mark.parametrize("url", ["/srv/ml-store", "~/ml-store", "file:///srv/ml-store", "local:///srv/ml-store"])
 def test_a_machine_local_team_remote_is_written_with_a_warning(repo, url):
     added = gitml(repo, "remote", "add", "bucket", url)
     assert added.code == 0 and added.out.startswith("bucket\t")

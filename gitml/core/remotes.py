@@ -103,7 +103,7 @@ class Remote:
 def machine_local_warnings(name: str, url: str) -> list[str]:
     """Why a team remote's URL may not reach the same place on a teammate's machine.
 
-    An absolute folder (``/mnt/x``, ``C:/x``, ``file:///x``) or one in the home directory
+    An absolute folder (``/mnt/x``, ``C:/x``, ``file:///x``, fsspec's ``local:///x``) or one in the home directory
     (``~/x``) names a place on this machine, yet gitml.yaml is committed and every clone reads
     it. A relative folder is anchored at the work tree root on every machine (``../store``
     beside the repository is a layout a team can share) and is not warned about.
@@ -118,7 +118,7 @@ def machine_local_warnings(name: str, url: str) -> list[str]:
     lowered = url.lower()
     if url.startswith("~"):
         what = "a folder in your home directory"
-    elif url.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", url) or lowered.startswith("file:"):
+    elif url.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", url) or lowered.startswith(("file:", "local:")):
         what = "a folder on this machine"
     else:
         return []
