@@ -18,7 +18,7 @@ from gitml.core.errors import BadInputError, GitmlError, InternalError, RemoteEr
 
 
 def run_git(args: tuple[str, ...] | list[str], cwd: str | os.PathLike | None = None,
-            input: bytes | None = None) -> subprocess.CompletedProcess:
+            input: bytes | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run ``git *args`` in ``cwd`` and return the finished process (stdout and stderr as bytes).
 
     The exit code is not judged here: :func:`git_failure` turns a failure into an error by kind.
@@ -27,6 +27,8 @@ def run_git(args: tuple[str, ...] | list[str], cwd: str | os.PathLike | None = N
         args: git's arguments, without the leading ``git``.
         cwd: the directory git runs in (default: the current one).
         input: bytes written to git's stdin (default: none).
+        timeout: seconds after which git is killed and :class:`subprocess.TimeoutExpired` raised
+            (default: none). With a timeout git also never prompts for credentials.
 
     Returns:
         The finished process, whatever its exit code.
@@ -34,11 +36,17 @@ def run_git(args: tuple[str, ...] | list[str], cwd: str | os.PathLike | None = N
     Raises:
         GitmlError: the ``git`` command is not installed.
     """
+    env = None
+    if timeout is not None:  # a question asked on the side: never wait on a password prompt
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": os.environ.get(
+            "GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
     try:
         return subprocess.run(
             ["git", *args],
             cwd=cwd,
             input=input,
+            env=env,
+            timeout=timeout,
             capture_output=True,
             check=False,
             close_fds=False,  # lets CPython use vfork: about half the cost of a default spawn

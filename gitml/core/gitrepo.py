@@ -786,6 +786,30 @@ class GitRepo:
                 found[name[len("refs/tags/"):]] = sha
         return found
 
+    def remote_has_ref(self, remote: str, ref: str, timeout: float = 10.0) -> bool | None:
+        """Whether git remote ``remote`` has ``ref``, asked with ``git ls-remote`` (the network).
+
+        A side question, never a prompt: credentials are not asked for and the answer is given
+        up after ``timeout`` seconds.
+
+        Args:
+            remote: a configured git remote's name.
+            ref: a full ref name (``refs/gitml/runs``).
+            timeout: seconds to wait for the remote.
+
+        Returns:
+            True or False; None when the remote could not be asked (offline, no access, slow).
+        """
+        try:
+            proc = run_git(["ls-remote", "--refs", remote, ref], self.root, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if proc.returncode < 0:
+            raise git_failure(("ls-remote",), proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        if proc.returncode != 0:
+            return None
+        return any(line.split("\t")[-1] == ref for line in proc.stdout.decode("utf-8", "replace").splitlines())
+
     def fetch(self, remote: str, refspecs: list[str]) -> None:
         """Fetch ``refspecs`` from a git remote (no tags besides those named, no FETCH_HEAD).
 

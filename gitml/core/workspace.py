@@ -290,12 +290,22 @@ class Workspace:
                                    hint="give more characters")
         return matches[0]
 
-    def unpulled_runs(self) -> Unpulled:
+    def unpulled_runs(self, ask_remotes: bool = False) -> Unpulled:
         """Runs this clone knows exist elsewhere but has not pulled, from what is here (no network).
 
         Two signs: a remote-tracking runs ref (``refs/gitml/remotes/<remote>/runs``) that the
         local runs ref does not contain, and registry versions whose run is not on the local
         runs ref (in a fresh clone the tags came, the runs did not).
+
+        With ``ask_remotes``, a clone that has no runs at all, no remote-tracking runs ref (a
+        fresh ``git clone``, which does not bring ``refs/gitml/*``) and no registry tag naming a
+        run (nothing here to go by) also asks each git remote
+        whether it has a runs ref (``git ls-remote``, at most 10 s each, never a prompt; an
+        unreachable remote is not counted).
+
+        Args:
+            ask_remotes: ask the git remotes, as above (the one question here that uses the
+                network; callers ask it only where a fresh clone would otherwise say nothing).
 
         Returns:
             The :class:`Unpulled` remotes and registered runs; false when there are none.
@@ -303,7 +313,8 @@ class Workspace:
         local = self.runs_tip
         found = Unpulled(no_runs_here=local is None)
         prefix = "refs/gitml/remotes/"
-        for ref, tip in sorted(self.repo.refs_under(prefix).items()):
+        tracked = sorted(self.repo.refs_under(prefix).items())
+        for ref, tip in tracked:
             remote = ref[len(prefix):-len("/runs")] if ref.endswith("/runs") else ""
             if not remote or tip == local or (local is not None and self.repo.is_ancestor(tip, local)):
                 continue
@@ -318,19 +329,24 @@ class Workspace:
                 if run_id and run_id not in found.registered and _FULL_RUN_ID.match(run_id) \
                         and runsref.run_entry(self.repo, local, run_id) is None:
                     found.registered[run_id] = f"{name}@{version}"
+        if ask_remotes and local is None and not tracked and not found.registered:
+            found.remotes += [name for name in sorted(self.repo.remotes())
+                              if self.repo.remote_has_ref(name, runsref.RUNS_REF)]
         return found
 
-    def unpulled_hint(self, run: str | None = None) -> str | None:
+    def unpulled_hint(self, run: str | None = None, ask_remotes: bool = True) -> str | None:
         """What to tell a user who asked for a run (or listed runs) this clone may not have pulled.
 
         Args:
             run: a run id or prefix that was not found; None for "no runs at all".
+            ask_remotes: in a clone with no runs and no fetched runs ref, ask the git remotes
+                whether they have runs (see :meth:`unpulled_runs`).
 
         Returns:
             A hint ending in ``gitml pull …`` (naming where the run is, when that is known), or
             None when nothing here says runs are missing.
         """
-        missing = self.unpulled_runs()
+        missing = self.unpulled_runs(ask_remotes)
         if not missing:
             return None
         if run:
