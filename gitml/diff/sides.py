@@ -123,7 +123,7 @@ def resolve_side(ws: Workspace, spec: str, experiment: str | None = None,
         return side
     where = f" in experiment {experiment!r}" if experiment else ""
     raise NoRunError(f"no finished run{where} for {spec!r} ({commit[:7]}) or its {max_depth} "
-                     "first-parent ancestors", hint=ws.unpulled_hint() or "commit a run there, or raise --max-depth")
+                     "first-parent ancestors", hint=ws.unpulled_hint(ask_remotes=False) or "commit a run there, or raise --max-depth")
 
 
 def _run_side(ws: Workspace, spec: str, prefix: str) -> Side:
