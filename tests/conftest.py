@@ -201,3 +201,20 @@ def remote_url(request, tmp_path, moto_endpoint, aws_env):
     fs.mkdir(bucket)
     s3fs.S3FileSystem.clear_instance_cache()
     return f"s3://{bucket}/team", {"endpoint_url": moto_endpoint}
+
+
+@pytest.fixture
+def clones(tmp_path):
+    """A bare remote with one commit on main, the repository that pushed it, and a clone of it."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    a = tmp_path / "a"
+    a.mkdir()
+    git(a, "init", "-q")
+    (a / "train.py").write_text("print(1)\n")
+    git(a, "add", ".")
+    git(a, "commit", "-qm", "init")
+    git(a, "remote", "add", "origin", str(origin))
+    git(a, "push", "-q", "-u", "origin", "main")
+    git(tmp_path, "clone", "-q", str(origin), str(tmp_path / "b"))
+    return origin, a, tmp_path / "b"

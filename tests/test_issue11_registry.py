@@ -305,22 +305,11 @@ def test_mlflows_none_stage_is_refused(stage):
         check_stage(stage)
 
 
-def test_a_fresh_clone_without_registry_tags_asks_its_remote(tmp_path):
+def test_a_fresh_clone_without_registry_tags_asks_its_remote(clones, tmp_path):
     """Runs on the remote, no registry tag to say so: the empty listing asks the git remote."""
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", str(origin))
-    first = tmp_path / "first"
-    first.mkdir()
-    git(first, "init", "-q")
-    (first / "train.py").write_text("print(1)\n")
-    git(first, "add", ".")
-    git(first, "commit", "-qm", "init")
-    git(first, "remote", "add", "origin", str(origin))
-    git(first, "push", "-q", "-u", "origin", "main")
+    origin, first, fresh = clones
     run = gitml(first, "commit-run", "-m", "acc=1").out.strip()
     assert gitml(first, "push").code == 0
-    git(tmp_path, "clone", "-q", str(origin), str(tmp_path / "fresh"))
-    fresh = tmp_path / "fresh"
     listed = gitml(fresh, "runs", "list")
     assert listed.code == 0
     assert "origin has runs this clone has not pulled: gitml pull origin" in listed.err

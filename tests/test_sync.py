@@ -13,22 +13,6 @@ from gitml import artifacts, registry, sync
 from gitml.core.errors import GitmlError
 
 
-@pytest.fixture
-def clones(tmp_path):
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", str(origin))
-    a = tmp_path / "a"
-    a.mkdir()
-    git(a, "init", "-q")
-    (a / "train.py").write_text("print(1)\n")
-    git(a, "add", ".")
-    git(a, "commit", "-qm", "init")
-    git(a, "remote", "add", "origin", str(origin))
-    git(a, "push", "-q", "-u", "origin", "main")
-    git(tmp_path, "clone", "-q", str(origin), str(tmp_path / "b"))
-    return origin, a, tmp_path / "b"
-
-
 def _names(repo):
     return sorted(r.name for r in api.search_runs(repo=repo))
 
