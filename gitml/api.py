@@ -191,8 +191,8 @@ def log_param(key: str, value: Any) -> None:
     Args:
         key: the parameter's key (free text as in MLflow: see
             :func:`gitml.core.ids.check_key`).
-        value: a scalar; lists, tuples and dicts are stored as JSON text, other objects as
-            their ``str`` (see :func:`gitml.core.formats.param_value`).
+        value: a scalar; anything else (a list, a dict …) is stored as its ``str``, as MLflow
+            stores it (see :func:`gitml.core.formats.param_value`).
 
     Raises:
         GitmlError: no active run, or the disk is full.

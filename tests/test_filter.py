@@ -141,7 +141,7 @@ def fixture_db(path) -> sqlite3.Connection:
     conn.executemany(f"INSERT INTO runs({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", RUNS)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,0,NULL)", METRICS)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", PARAMS)
-    conn.executemany("INSERT INTO tags VALUES (?,?,?)", TAGS)
+    conn.executemany("INSERT INTO tags VALUES (?,?,?,?)", [(*row, index._number(row[2])) for row in TAGS])
     return conn
 
 
@@ -213,9 +213,10 @@ def test_empty_filter_matches_everything(db, expr):
         ("name LIKE 'delta[1]*'", ["r4"]),
         ("name LIKE 'delta[1]'", []),
         ("name LIKE 'delta_1_%'", ["r4"]),
-        ("name LIKE 'eps\\%%'", ["r5"]),
-        ("name LIKE 'eps\\%'", []),
-        ("name ILIKE 'EPS\\%ILON'", ["r5"]),
+        # As in MLflow, LIKE has no escape character: a backslash is a backslash.
+        ("name LIKE 'eps%%'", ["r5"]),
+        ("name LIKE 'eps\\%%'", []),
+        ("name ILIKE 'EPS_ILON'", ["r5"]),
         ("name ILIKE '%\\_%'", []),
         ("name LIKE '%a%'", ["r1", "r2", "r3", "r4"]),
         ("name LIKE '%A%'", []),
@@ -225,10 +226,12 @@ def test_empty_filter_matches_everything(db, expr):
         ("tags.note != 'bad'", ["r1", "r3", "r4"]),
         ("tag.team IS NULL", ["r3", "r4", "r5"]),
         ("tags.team IS NOT NULL", ["r1", "r2"]),
-        ("tags.note = 'it''s'", ["r4"]),
-        ("tags.note = 'it\\'s'", ["r4"]),
+        # The text between the quotes is taken as it is, as in MLflow: 'it''s' is it''s.
+        ("tags.note = 'it''s'", []),
+        ("tags.note = 'it\\'s'", []),
         ('tags.note = "it\'s"', ["r4"]),
         ('tags.note = "it""s"', []),
+        ("tags.note LIKE 'it%s'", ["r4"]),
         # attributes, bare and prefixed
         ("status = 'FINISHED'", ["r1", "r4", "r5"]),
         ("attributes.status != 'FINISHED'", ["r2", "r3"]),
@@ -361,7 +364,7 @@ def test_user_text_never_reaches_sql():
         ("params.x = true", ["quote 'true' at position 12"]),
         ("metrics.acc > 1 ; DROP TABLE runs", ["unexpected character ';'", "position 17"]),
         ("metrics.acc ! 1", ["unexpected character '!'", "position 13"]),
-        ("`val loss` > 1", ["unexpected character '`'", "position 1"]),
+        ("`val loss` > 1", ["unknown attribute 'val loss'", "position 1"]),
     ],
 )
 def test_bad_filters(expr, fragments):
@@ -400,20 +403,25 @@ def test_default_order(db):
         ("metrics.acc", ["r2", "r3", "r1", "r5", "r4"]),
         ("metrics.acc ASC", ["r2", "r3", "r1", "r5", "r4"]),
         ("metrics.acc DESC", ["r1", "r5", "r3", "r2", "r4"]),
-        ("metrics.`val loss` desc", ["r3", "r1", "r2", "r4", "r5"]),
-        ("params.lr DESC", ["r3", "r2", "r1", "r4", "r5"]),
-        # numeric params sort by number (6 before 12), then text, missing last
-        ("params.model.depth ASC", ["r2", "r1", "r3", "r4", "r5"]),
-        ("params.model.depth DESC", ["r3", "r1", "r2", "r4", "r5"]),
+        # runs that tie (here: lacking the key) come newest first, as in MLflow
+        ("metrics.`val loss` desc", ["r3", "r1", "r4", "r2", "r5"]),
+        ("params.lr DESC", ["r3", "r2", "r4", "r1", "r5"]),
+        # params sort as text, as MLflow's do ('12' < '6' < 'abc'), missing last
+        ("params.model.depth ASC", ["r1", "r2", "r3", "r4", "r5"]),
+        ("params.model.depth DESC", ["r3", "r2", "r1", "r4", "r5"]),
+        # NUMERIC: plain numbers by value (6 before 12), then text, then missing
+        ("params.model.depth NUMERIC", ["r2", "r1", "r3", "r4", "r5"]),
+        ("params.model.depth numeric DESC", ["r1", "r2", "r3", "r4", "r5"]),
+        ("tags.team NUMERIC", ["r2", "r1", "r4", "r3", "r5"]),
         ("tags.note", ["r3", "r2", "r1", "r4", "r5"]),  # sqlite text order: "G" < "b" < "g"
-        ("tags.team DESC", ["r1", "r2", "r3", "r4", "r5"]),
+        ("tags.team DESC", ["r1", "r2", "r4", "r3", "r5"]),
         ("start_time ASC", ["r1", "r2", "r3", "r4", "r5"]),
         ("attributes.start_time DESC", ["r4", "r3", "r2", "r1", "r5"]),
-        ("branch DESC", ["r1", "r3", "r5", "r2", "r4"]),
+        ("branch DESC", ["r3", "r1", "r5", "r2", "r4"]),
         ("dirty DESC, id DESC", ["r2", "r4", "r3", "r1", "r5"]),
         ("tags.team, metrics.loss DESC", ["r2", "r1", "r4", "r3", "r5"]),
         (["tags.team", "metrics.loss DESC"], ["r2", "r1", "r4", "r3", "r5"]),
-        (["tags.team DESC", "", "metrics.acc"], ["r1", "r2", "r3", "r5", "r4"]),
+        (["tags.team DESC", "metrics.acc"], ["r1", "r2", "r3", "r5", "r4"]),
     ],
 )
 def test_order_by(db, order_by, expected):
@@ -422,10 +430,12 @@ def test_order_by(db, order_by, expected):
 
 def test_order_by_sql_shape():
     sql, params = compile_order_by("metrics.acc DESC")
-    value = "(SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = ?)"
-    assert sql == f"{value} IS NULL, {value} DESC, r.id"
+    pick = "(SELECT {} FROM metrics m WHERE m.run_id = r.id AND m.key = ?)"
+    # a number, then NaN (stored as NULL), then no such metric; ties newest first
+    assert sql == (f"coalesce({pick.format('m.value IS NULL')}, 2), {pick.format('m.value')} DESC, "
+                   "r.start_time DESC, r.id")
     assert params == ["acc", "acc"]
-    assert compile_order_by("id") == ("r.id IS NULL, r.id ASC, r.id", [])
+    assert compile_order_by("id") == ("r.id IS NULL, r.id ASC, r.start_time DESC, r.id", [])
 
 
 @pytest.mark.parametrize(
@@ -440,6 +450,10 @@ def test_order_by_sql_shape():
         ("foo.bar", ["unknown key prefix 'foo'"]),
         ("metrics.acc > 1", ["expected ASC, DESC", "'>' at position 13"]),
         (["metrics.acc", "params.`x"], ["unterminated string", "position 8"]),
+        (["metrics.acc", ""], ["an empty sort key"]),
+        ("params.lr sideways", ["expected NUMERIC, ASC, DESC", "'sideways' at position 11"]),
+        ("metrics.acc NUMERIC", ["NUMERIC applies to params and tags"]),
+        ("datasets.name", ["cannot be sorted by datasets.name"]),
     ],
 )
 def test_bad_order_by(order_by, fragments):
@@ -519,7 +533,7 @@ def test_long_chains_are_balanced_groups():
     sql, params = compile_filter(" OR ".join(f"status = 's{i}'" for i in range(200)))
     assert params == [f"s{i}" for i in range(200)]
     # 200 operands: four groups of at most 64 under one OR, not one chain 200 deep.
-    groups = ["(" + " OR ".join(["(r.status = ?)"] * n) + ")" for n in (64, 64, 64, 8)]
+    groups = ["(" + " OR ".join(["(r.status IN (?))"] * n) + ")" for n in (64, 64, 64, 8)]
     assert sql == "(" + " OR ".join(groups) + ")"
 
 
@@ -588,7 +602,9 @@ def test_huge_filter_strings():
     bad("status IN (" + "'a', " * 200_000 + "'b')", "conditions",
         f"at position {len('status IN (') + 5 * MAX_TERMS + 1}")
     bad("status = 'a' " + "@" * 1_000_000, "unexpected character '@' at position 14")
-    bad("params.x = '" + "\\'" * 300_000, "unterminated string", "position 12")
+    bad("params.x = '" + "\\" * 300_000, "unterminated string", "position 12")
+    # \' does not end a string, but the last quote can: this is one long value, read in linear time.
+    assert compile_filter("params.x = '" + "\\'" * 300_000)[1] == ["x", "\\'" * 299_999 + "\\"]
 
 
 def test_non_string_filters_are_bad_input():
@@ -710,5 +726,5 @@ def test_experiments_and_limit_in_the_index(db):
     sql, params = index.search_statement(compile_query("metrics.acc > 0.6", "name", ["exp1"], 2), "id")
     assert sql == ("SELECT r.id FROM runs r WHERE (EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id "
                    "AND +m.key = ? AND m.value > ?)) AND r.experiment IN (?) "
-                   "ORDER BY r.name IS NULL, r.name ASC, r.id LIMIT ?")
+                   "ORDER BY r.name IS NULL, r.name ASC, r.start_time DESC, r.id LIMIT ?")
     assert params == ["acc", 0.6, "exp1", 2]

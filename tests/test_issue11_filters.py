@@ -39,7 +39,7 @@ def db(tmp_path_factory):
     conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, 0, NULL)",
                      [("canon", "accuracy", 0.9), ("dec1", "accuracy", 0.8), ("dec1", "val loss", 0.2)])
     conn.executemany("INSERT INTO params VALUES (?, ?, ?, ?)", [("canon", "lr", "0.1", 0.1)])
-    conn.executemany("INSERT INTO tags VALUES (?, ?, ?)", [("naive", "team", "vision")])
+    conn.executemany("INSERT INTO tags VALUES (?, ?, ?, NULL)", [("naive", "team", "vision")])
     yield conn
     conn.close()
 

@@ -329,14 +329,18 @@ def test_stale_params_given_as_options(repo):
 
 
 def test_text_params_compare_as_numbers_by_the_same_grammar(repo):
-    """A param stored as text searches as a number exactly when the grammar reads one."""
+    """A param stored as text searches as a number exactly when it is plainly one (issue 18).
+
+    Plainly a number: digits with an optional sign, point and exponent, nothing around them;
+    any other text compares as text only, as MLflow compares every param.
+    """
     run = api.commit_run(name="texts", params={"lr": "1e-5", "n": "1_000", "flag": "yes", "w": " 0.5 "},
                          repo=repo)
     found = {expr: [r.id for r in api.search_runs(expr, repo=repo)]
              for expr in ("params.lr < 0.001", "params.n = 1000", "params.n = '1_000'", "params.flag = 'yes'",
-                          "params.w > 0.4")}
+                          "params.w > 0.4", "params.w = ' 0.5 '")}
     assert found == {"params.lr < 0.001": [run.id], "params.n = 1000": [], "params.n = '1_000'": [run.id],
-                     "params.flag = 'yes'": [run.id], "params.w > 0.4": [run.id]}
+                     "params.flag = 'yes'": [run.id], "params.w > 0.4": [], "params.w = ' 0.5 '": [run.id]}
 
 
 @pytest.mark.parametrize("written, value", [("1e-5", 1e-5), ("0.5", 0.5), ("2", 2), ("0o17", 15)])
@@ -358,4 +362,7 @@ def test_non_finite_params_come_back_as_floats_from_search_and_get(repo):
     for run in (api.search_runs(repo=repo)[0], api.get_run(made.out.strip(), repo=repo)):
         assert run.params["v"] == math.inf and run.params["x"] == -math.inf and math.isnan(run.params["w"])
         assert run.params["t"] == "inf text"
-    assert [r.id for r in api.search_runs("params.v > 1e300", repo=repo)] == [made.out.strip()]
+    # Searches see the text MLflow would store, str() of the value: 'inf', 'nan', '-inf'; and
+    # 'inf' is not plainly a number, so it never compares as one.
+    assert [r.id for r in api.search_runs("params.v = 'inf' AND params.w = 'nan'", repo=repo)] == [made.out.strip()]
+    assert api.search_runs("params.v > 1e300", repo=repo) == []

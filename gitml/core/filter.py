@@ -1,6 +1,8 @@
 """MLflow-style run filters and sort keys, parsed into a :class:`Query` the index runs.
 
-The filter language is MLflow's ``search_runs`` syntax plus ``OR`` and parentheses. This module
+The filter language is MLflow's ``search_runs`` syntax, read as MLflow reads it (a quoted value
+is the text between its quotes; docs/tracking.md lists what gitml adds, such as ``OR`` and
+parentheses, and tests/test_search_mlflow.py checks it against MLflow). This module
 owns the language: it reads the text, checks every comparison can hold (a metric compares with a
 number, ``LIKE`` takes a quoted pattern …) and returns plain data — :class:`Condition`,
 :class:`Group`, :class:`SortKey`, gathered in a :class:`Query`. It writes no SQL: turning a query
@@ -25,7 +27,7 @@ from typing import Any, NamedTuple, NoReturn
 from gitml.core.errors import BadInputError
 
 __all__ = [
-    "ATTRIBUTES", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS", "TIME_ATTRIBUTES",
+    "ATTRIBUTES", "DATASET_FIELDS", "MAX_DEPTH", "MAX_FILTER_CHARS", "MAX_ORDER_KEYS", "MAX_TERMS", "TIME_ATTRIBUTES",
     "Condition", "Group", "Node", "Query", "SortKey", "Value", "compile_query", "parse_filter",
     "parse_order_by", "utc_text",
 ]  # fmt: skip
@@ -39,24 +41,30 @@ MAX_TERMS = 4096
 #: Most sort keys in an order-by.
 MAX_ORDER_KEYS = 64
 
-_NAMES = ("id", "name", "experiment", "status", "start_time", "end_time", "user", "branch", "commit", "dirty")
-#: Attribute names a filter may use, mapped to the run attribute they stand for.
+_NAMES = ("id", "name", "experiment", "status", "start_time", "end_time", "user", "branch", "commit", "dirty",
+          "artifact_uri")
+#: Attribute names a filter may use (any case), mapped to the run attribute they stand for. MLflow's
+#: names (``run_id``, ``run_name`` and its spellings ``run name``, ``created``, ``user_id``) included.
 ATTRIBUTES = {n: n for n in _NAMES} | {
-    "run_id": "id", "run_name": "name", "source_commit": "commit", "created": "start_time",
+    "run_id": "id", "run_name": "name", "run name": "name", "source_commit": "commit",
+    "created": "start_time", "user_id": "user",
 }  # fmt: skip
+#: What a ``dataset.`` key may name (MLflow's dataset fields).
+DATASET_FIELDS = frozenset({"name", "digest", "context"})
 #: Attributes holding a time: compared as instants (epoch milliseconds or ISO 8601), not as text.
 TIME_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _PREFIXES = {
     "metrics": "metric", "metric": "metric", "params": "param", "param": "param",
-    "tags": "tag", "tag": "tag", "attributes": "attr", "attribute": "attr", "attr": "attr",
-    "run": "attr",
+    "parameters": "param", "parameter": "param", "tags": "tag", "tag": "tag",
+    "attributes": "attr", "attribute": "attr", "attr": "attr", "run": "attr",
+    "datasets": "dataset", "dataset": "dataset",
 }  # fmt: skip
-_RESERVED = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC"}
+_RESERVED = {"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC", "NUMERIC"}
 _OPS = ("==", "!=", "<>", "<=", ">=", "=", "<", ">")  # longest first so "<=" is not read as "<"
 _NUM = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/:]*")
+_WORD = re.compile(r"[^\W\d][\w.\-/:]*")
 _OPERATOR_HINT = "use =, !=, <, <=, >, >=, [NOT] LIKE, [NOT] ILIKE, [NOT] IN (...), IS [NOT] NULL"
-_PREFIX_HINT = "use metrics.<name>, params.<name>, tags.<name> or attributes.<name>"
+_PREFIX_HINT = "use metrics.<name>, params.<name>, tags.<name>, attributes.<name> or datasets.<field>"
 _QUOTE_HINT = "quote names with spaces or symbols, e.g. metrics.`val loss`"
 _TIME_HINT = (
     "e.g. start_time >= '2026-11-30T10:00:00+05:30', the same instant as MLflow's milliseconds "
@@ -71,11 +79,12 @@ _TIME_HINT = (
 class Value(NamedTuple):
     """A literal as the user wrote it.
 
-    ``kind`` is ``"str"``, ``"num"``, ``"bool"`` or ``"time"``; ``value`` the parsed value (an
-    int below 2**63, else a float, for numbers; for a time compared with ``start_time`` or
-    ``end_time``, the instant as UTC text in the run records' form, see :func:`utc_text`);
-    ``text`` the source text, quotes included, so that a text key can match a number by the
-    digits typed (``params.lr = 1e-3`` matches the text ``1e-3``).
+    ``kind`` is ``"str"``, ``"num"``, ``"bool"`` or ``"time"``; ``value`` the parsed value (for
+    a string, the text between its quotes as it stands, as MLflow takes it; an int below 2**63,
+    else a float, for numbers; for a time compared with ``start_time`` or ``end_time``, the
+    instant as UTC text in the run records' form, see :func:`utc_text`); ``text`` the source
+    text, quotes included, so that a text key can match a number by the digits typed
+    (``params.lr = 1e-3`` matches the text ``1e-3``).
     """
 
     kind: str
@@ -86,8 +95,9 @@ class Value(NamedTuple):
 class Condition(NamedTuple):
     """One comparison of a run's key with literal values.
 
-    ``field`` is ``"metric"``, ``"param"``, ``"tag"`` or ``"attr"``; ``name`` the key as logged,
-    or for ``"attr"`` one of the values of :data:`ATTRIBUTES`. ``op`` is one of ``=``, ``!=``,
+    ``field`` is ``"metric"``, ``"param"``, ``"tag"``, ``"attr"`` or ``"dataset"``; ``name``
+    the key as logged, for ``"attr"`` one of the values of :data:`ATTRIBUTES`, for
+    ``"dataset"`` one of :data:`DATASET_FIELDS`. ``op`` is one of ``=``, ``!=``,
     ``<``, ``<=``, ``>``, ``>=``, ``LIKE``, ``ILIKE``, ``IN`` or ``NULL`` (``IS NULL``, no
     values); ``negate`` makes it ``NOT LIKE``, ``NOT ILIKE``, ``NOT IN`` or ``IS NOT NULL``.
     A run that lacks the key never matches, except ``IS NULL``.
@@ -111,11 +121,16 @@ Node = Condition | Group
 
 
 class SortKey(NamedTuple):
-    """One sort key: a field and name as in :class:`Condition`, ascending unless ``descending``."""
+    """One sort key: a field and name as in :class:`Condition`, ascending unless ``descending``.
+
+    ``numeric`` (``NUMERIC`` in an order-by, for params and tags only) sorts the values that are
+    plainly numbers by value, before the others, which sort as text.
+    """
 
     field: str
     name: str
     descending: bool = False
+    numeric: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,8 +139,8 @@ class Query:
 
     Attributes:
         where: the filter (None: every run).
-        order: sort keys; runs lacking a key sort after the others, the run id breaks ties;
-            none means newest start first.
+        order: sort keys; runs lacking a key sort after the others, and runs that tie come
+            newest start first, then by run id (MLflow's order); none means newest start first.
         experiments: only runs of these experiments (empty: any).
         limit: at most this many runs (None: all).
     """
@@ -208,27 +223,28 @@ class _Tok(NamedTuple):
     value: Any = None
 
 
-# A quoted text: the quote doubled or backslash-escaped stands for itself, as does an escaped
-# backslash; any other backslash stays (LIKE patterns use it to escape % and _). Each position
-# matches one alternative at most, so a failed match backtracks in linear time.
+# Quoted text is read as MLflow's parser reads it: inside single quotes, '' and \' do not end the
+# text, and in double quotes "" and \" do not; in backticks, ``. What stands between the quotes is
+# then taken as it is, with no escape undone: 'O''Neil' is the text O''Neil and 'a\b' is a\b,
+# which is what an MLflow store compares (a value holding a quote is written in the other quotes:
+# "O'Neil"). A failed match backtracks in linear time: a quote can always close the text.
 _QUOTED = {
-    q: re.compile(rf"{q}((?:[^{q}\\]|{q}{q}|\\[{q}\\]|\\(?![{q}\\]))*){q}(?!{q})", re.S)
-    for q in "'\"`"
+    "'": re.compile(r"'((?:''|\\'|[^'])*)'"),
+    '"': re.compile(r'"((?:""|\\"|[^"])*)"'),
+    "`": re.compile(r"`((?:``|[^`])*)`"),
 }
-_UNESCAPE = {q: re.compile(rf"{q}{q}|\\([{q}\\])") for q in "'\"`"}
 
 
 def _read_quoted(src: str, start: int, what: str) -> tuple[str, int]:
-    """Read the quoted text opening at ``start``; return (unescaped text, index after it)."""
+    """Read the quoted text opening at ``start``; return (text between the quotes, index after it)."""
     quote = src[start]
     match = _QUOTED[quote].match(src, start)
     if match:
-        text = _UNESCAPE[quote].sub(lambda m: m.group(1) or quote, match.group(1))
-        return text, match.end()
+        return match.group(1), match.end()
     raise BadInputError(
         f"bad {what}: unterminated string {src[start : start + 20]!r} starting at position "
         f"{start + 1}",
-        hint=f"close it with {quote}; write a quote inside as {quote * 2} or \\{quote}",
+        hint=f"close it with {quote}; to put {quote} in a value, quote it with the other quotes",
     )
 
 
@@ -244,6 +260,14 @@ def _check_source(src: str, what: str) -> None:
             f"(the excess starts at position {MAX_FILTER_CHARS + 1})",
             hint="a long list of values fits an IN (...) list",
         )
+
+
+def _key_name(src: str, start: int, what: str) -> tuple[str, int]:
+    """The name after a prefix's dot: quoted in any quotes, or a word; (name, index after it)."""
+    if start < len(src) and src[start] in "`\"'":
+        return _read_quoted(src, start, what)
+    word = _WORD.match(src, start)
+    return (word.group(), word.end()) if word else ("", start)
 
 
 def _tokenize(src: str, what: str) -> Iterator[_Tok]:
@@ -270,22 +294,28 @@ def _tokenize(src: str, what: str) -> Iterator[_Tok]:
             value = int(raw) if small_int else float(raw)
             yield _Tok("num", raw, i, value)
             i = num.end()
-        elif c in "'\"":
+        elif c in "'\"`":
             text, end = _read_quoted(src, i, what)
-            yield _Tok("str", src[i:end], i, text)
+            if c != "'" and end < len(src) and src[end] == ".":
+                # A quoted prefix, as MLflow allows: `metrics`.acc, "params".lr.
+                name, end = _key_name(src, end + 1, what)
+                yield _Tok("key", src[i:end], i, (text, name))
+            else:
+                # Backticks quote a name; double quotes a name or a value, as the parser needs.
+                yield _Tok("name" if c == "`" else "str", src[i:end], i, text)
             i = end
         elif word:
             end = word.end()
-            if word.group().endswith(".") and end < len(src) and src[end] in '`"':
-                # A quoted name glued to its prefix: metrics.`val loss`, params."a.b".
-                name, end = _read_quoted(src, end, what)
+            if word.group().endswith(".") and end < len(src) and src[end] in "`\"'":
+                # A quoted name glued to its prefix: metrics.`val loss`, params."a.b", metrics.'acc'.
+                name, end = _key_name(src, end, what)
                 yield _Tok("key", src[i:end], i, (word.group()[:-1], name))
             else:
                 yield _Tok("word", word.group(), i, word.group())
             i = end
         else:
-            hint = "backticks quote key names, e.g. metrics.`val loss`" if c == "`" else None
-            raise BadInputError(f"bad {what}: unexpected character {c!r} at position {i + 1}", hint)
+            raise BadInputError(f"bad {what}: unexpected character {c!r} at position {i + 1}",
+                                "quote key names with symbols, e.g. metrics.`val loss`")
     while True:  # the parser may look at the end more than once
         yield _Tok("end", "", len(src))
 
@@ -331,6 +361,8 @@ class _Parser:
             prefix, dot, name = tok.text.partition(".")
             if not dot:
                 prefix, name = "attributes", tok.text
+        elif tok.kind == "name" or tok.kind == "str" and tok.text.startswith('"'):
+            prefix, name = "attributes", tok.value  # `Run name`, "Run name"
         else:
             self.fail(f"expected a key such as metrics.acc or params.lr, found {self.at(tok)}")
         field = _PREFIXES.get(prefix.lower())
@@ -346,7 +378,10 @@ class _Parser:
                     "valid attributes: " + ", ".join(sorted(ATTRIBUTES)),
                 )
             return field, attribute
-        return field, name
+        if field == "dataset" and name.lower() not in DATASET_FIELDS:
+            self.fail(f"unknown dataset field {name!r} in {self.at(tok)}",
+                      "valid dataset fields: " + ", ".join(sorted(DATASET_FIELDS)))
+        return field, name.lower() if field == "dataset" else name
 
     def literal(self) -> _Tok:
         tok = self.next()
@@ -441,6 +476,9 @@ class _Parser:
             null = self.next()
             if not (null.kind == "word" and null.text.upper() == "NULL"):
                 self.fail(f"expected NULL or NOT NULL after IS, found {self.at(null)}")
+            if field == "dataset":
+                self.fail(f"IS NULL does not apply to datasets.{name}: a run lists no dataset or several",
+                          "ask for datasets.name IN (...) or datasets.name LIKE '%'")
             return Condition(field, name, "NULL", (), present)
         negate = word == "NOT"
         if negate:
@@ -461,6 +499,8 @@ class _Parser:
         is_time = field == "attr" and name in TIME_ATTRIBUTES and op not in ("LIKE", "ILIKE")
         if op in ("LIKE", "ILIKE") and (field == "metric" or is_dirty):
             self.fail(f"{op} does not apply to {label!r}, which is not text")
+        if field == "dataset" and op not in ("=", "!=", "LIKE", "ILIKE", "IN"):
+            self.fail(f"{op} does not apply to {label!r}: datasets compare with =, !=, LIKE, ILIKE and IN")
         parsed: list[Value] = []
         for lit in values:
             bad = None
@@ -480,6 +520,8 @@ class _Parser:
                 bad = f"metric {label!r} compares numerically, but {self.at(lit)} is not a number"
             elif is_dirty and (lit.kind == "str" or lit.value not in (True, False)):
                 bad = f"'dirty' takes true, false, 1 or 0, found {self.at(lit)}"
+            elif field == "dataset" and lit.kind != "str":
+                bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
             elif lit.kind == "bool" and not is_dirty:
                 bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
             if bad:
@@ -516,15 +558,17 @@ def parse_order_by(order_by: str | Sequence[str] | None) -> tuple[SortKey, ...]:
     """Parse sort keys.
 
     Args:
-        order_by: ``"<key> [ASC|DESC]"`` items, as a list or one comma-separated string, using
-            the filter key syntax (``metrics.acc DESC``, ``params.lr``, ``start_time``).
+        order_by: ``"<key> [NUMERIC] [ASC|DESC]"`` items, as a list or one comma-separated
+            string, using the filter key syntax (``metrics.acc DESC``, ``params.lr``,
+            ``params.seed NUMERIC DESC``, ``start_time``).
 
     Returns:
         The keys in order (empty for None, an empty string or list: newest first).
 
     Raises:
-        BadInputError: An item is not a key optionally followed by ASC or DESC, or there are
-            more than :data:`MAX_ORDER_KEYS` keys.
+        BadInputError: An item is not a key optionally followed by NUMERIC and ASC or DESC (a
+            blank item of a list included), NUMERIC follows a key that is not a param or tag,
+            the key is a dataset field, or there are more than :data:`MAX_ORDER_KEYS` keys.
     """
     if order_by is not None and not isinstance(order_by, (str, list, tuple)):
         raise BadInputError(f"bad order_by: expected a string or a list, got {type(order_by).__name__}")
@@ -535,16 +579,29 @@ def parse_order_by(order_by: str | Sequence[str] | None) -> tuple[SortKey, ...]:
     for item in items:
         if not isinstance(item, str):
             raise BadInputError(f"bad order_by: expected a string item, got {type(item).__name__}")
+        if not item.strip() and isinstance(order_by, (list, tuple)):
+            raise BadInputError("bad order_by: an empty sort key", "give a key such as metrics.acc DESC")
         parser = _Parser(item, "order_by")
         while parser.peek().kind != "end":
             if len(keys) >= MAX_ORDER_KEYS:
                 parser.fail(f"more than {MAX_ORDER_KEYS} sort keys, at {parser.at(parser.peek())}")
+            start = parser.peek()
             field, name = parser.key()
+            if field == "dataset":
+                parser.fail(f"runs cannot be sorted by datasets.{name}: a run lists no dataset or several")
+            numeric = parser.kw("NUMERIC")
+            if numeric:
+                if field not in ("param", "tag"):
+                    parser.fail(f"NUMERIC applies to params and tags, not {start.text!r}",
+                                "metrics and times always sort as numbers")
+                parser.next()
             descending = parser.kw("ASC", "DESC") and parser.next().text.upper() == "DESC"
-            keys.append(SortKey(field, name, descending))
+            keys.append(SortKey(field, name, descending, numeric))
             tok = parser.next()
             if tok.kind not in (",", "end"):
-                parser.fail(f"expected ASC, DESC, ',' or end of item, found {parser.at(tok)}")
+                can_be_numeric = field in ("param", "tag") and not numeric
+                parser.fail(f"expected {'NUMERIC, ' if can_be_numeric else ''}ASC, DESC, ',' or end of item, "
+                            f"found {parser.at(tok)}")
             if tok.kind == "," and parser.peek().kind == "end":
                 parser.fail(f"expected a key, found {parser.at(parser.peek())}")
     return tuple(keys)

@@ -8,7 +8,6 @@ what it reads so a corrupted file is reported with its run id.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import re
@@ -203,8 +202,9 @@ def param_value(key: str, value: object) -> ParamValue:
 
     Args:
         key: the param's key, for the error.
-        value: what was logged: a scalar is kept, a list, tuple or dict becomes its sorted JSON
-            text, a numpy scalar its Python value, anything else ``str(value)``.
+        value: what was logged: a scalar is kept, a numpy scalar becomes its Python value,
+            anything else (a list, tuple, dict …) its ``str(value)``, the text MLflow stores
+            for it (``"{'a': 1}"``, so a search finds it as an MLflow user writes it).
 
     Returns:
         None, a bool, an int, a float or a string.
@@ -215,8 +215,6 @@ def param_value(key: str, value: object) -> ParamValue:
     """
     if value is None or isinstance(value, (str, bool, int, float)):
         scalar = value
-    elif isinstance(value, (list, tuple, dict)):
-        scalar = json.dumps(value, sort_keys=True, default=str)
     elif hasattr(value, "item") and callable(value.item):  # numpy scalars
         scalar = value.item()
         if not (scalar is None or isinstance(scalar, (str, bool, int, float))):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -31,11 +32,11 @@ from typing import NamedTuple
 from gitml.core import runsref
 from gitml.core.errors import CorruptRunError, RunNotFoundError
 from gitml.core.filter import TIME_ATTRIBUTES, Condition, Group, Node, Query, SortKey, utc_text
-from gitml.core.formats import RUN_FILES, Run, parse_run, parse_scalar
+from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "5"
+INDEX_SCHEMA = "6"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT,
     doc TEXT, artifacts INTEGER);
 CREATE TABLE IF NOT EXISTS params(run_id TEXT, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS metrics(run_id TEXT, key TEXT, value REAL, step INTEGER, timestamp TEXT);
-CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT);
+CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS corrupt(run_id TEXT PRIMARY KEY, message TEXT);
 """
 _INDEX_COLUMNS = {
@@ -181,28 +182,49 @@ def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
             conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", chunk)  # noqa: S608
 
 
-def _number(value: object) -> float | None:
-    """The number a param compares as, or None to compare it as text only.
+# A value is "plainly a number" when its text is digits with an optional sign, point and exponent:
+# no spaces, no 1_000, no 0x10, no inf or nan. Only those take part in numeric comparisons of
+# params and tags, so text never matches a number by accident of Python's float().
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
-    Text is read with the one grammar of values written as text (:func:`parse_scalar`, YAML
-    1.2's core schema): params imported as text (``"0.01"``, ``"1e-5"``) still compare as
-    numbers, while ``"1_000"``, ``"0b101"`` or ``"yes"`` stay text, as they do everywhere else.
-    An int past 1e308 is searched as text.
+
+def _number(text: str) -> float | None:
+    """The number a param or tag value compares as, or None to compare it as text only.
+
+    Args:
+        text: the value as searches see it (:func:`search_text`).
+
+    Returns:
+        The float, when ``text`` is plainly a number (``200``, ``-0.5``, ``1e-3``, ``+7``); None
+        for anything else (``' 3'``, ``1_000``, ``0x10``, ``inf``, ``True``), and for a number
+        too large for a float.
     """
-    if isinstance(value, str):
-        value = parse_scalar(value.strip())
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _PLAIN_NUMBER.fullmatch(text):
         return None
-    try:
-        return float(value)
-    except OverflowError:
-        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
+def search_text(value: object) -> str:
+    """A param's value as searches compare it: the text MLflow stores, ``str()`` of what was logged.
+
+    ``True`` is ``'True'``, ``None`` is ``'None'``, ``0.001`` is ``'0.001'`` and ``1e-05`` is
+    ``'1e-05'`` (Python's ``str``, as ``mlflow.log_param`` stores them); ``gitml runs show`` may
+    still show a value as YAML writes it (``true``, ``null``).
+    """
+    return str(value)
+
+
+def _system_tags(run: Run, source: dict) -> dict[str, str]:
+    """The ``mlflow.*`` tags MLflow sets on every run, as searches see them for a gitml run.
+
+    MLflow keeps a run's name, user, source commit and description as the tags
+    ``mlflow.runName``, ``mlflow.user``, ``mlflow.source.git.commit`` and ``mlflow.note.content``,
+    and users filter and sort by them. A tag the run set itself wins.
+    """
+    tags = {"mlflow.runName": run.name, "mlflow.user": run.user,
+            "mlflow.source.git.commit": source.get("commit") or None, "mlflow.note.content": run.description}
+    return {k: v for k, v in tags.items() if v is not None and k not in run.tags}
 
 
 def _insert(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -> None:
@@ -242,15 +264,17 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
                      run.user, source.get("commit") or "", source.get("branch"),
                      int(bool(source.get("dirty"))), _doc(run),
                      len(run.artifacts)))
-        params.extend((run.id, k, _text(v), _number(v)) for k, v in run.params.items())
+        for key, value in run.params.items():
+            text = search_text(value)
+            params.append((run.id, key, text, _number(text)))
         for key, value in run.metrics.items():
             info = run.metric_info.get(key, {})
             metrics.append((run.id, key, value, info.get("step"), info.get("timestamp")))
-        tags.extend((run.id, k, v) for k, v in run.tags.items())
+        tags.extend((run.id, k, v, _number(v)) for k, v in {**run.tags, **_system_tags(run, source)}.items())
     conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", runs)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", params)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", metrics)
-    conn.executemany("INSERT INTO tags VALUES (?,?,?)", tags)
+    conn.executemany("INSERT INTO tags VALUES (?,?,?,?)", tags)
     conn.executemany("INSERT OR REPLACE INTO corrupt VALUES (?, ?)", corrupt)
 
 
@@ -307,13 +331,14 @@ _COMPOUND = 256
 _ATTRIBUTE_COLUMNS = {
     "id": "id", "name": "name", "experiment": "experiment", "status": "status",
     "start_time": "start_time", "end_time": "end_time", "user": "user", "branch": "branch",
-    "commit": "source_commit", "dirty": "dirty",
+    "commit": "source_commit", "dirty": "dirty", "artifact_uri": "'runs:/' || r.id",
 }  # fmt: skip
 # The table (and its alias) holding each kind of key.
 _KEY_TABLES = {"metric": ("metrics", "m"), "param": ("params", "p"), "tag": ("tags", "t")}
 # GLOB has no escape character; a bracket class holding one character matches it literally.
 _GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
-_DEFAULT_ORDER = "r.start_time DESC, r.id"
+# MLflow's order for runs that tie on every sort key (and with none): newest start first, then id.
+_TIE_ORDER = "r.start_time DESC, r.id"
 # A time already in the records' form (UTC, milliseconds, Z) compares as it is; any other ISO 8601
 # text (a hand-made record, say) is first rewritten into it by the SQL function gitml_utc.
 _RECORD_TIME = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
@@ -341,35 +366,46 @@ def _marks(values: list) -> str:
 
 
 def _like_to_glob(pattern: str) -> str:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(_GLOB_LITERAL.get(pattern[i], pattern[i]))
-        else:
-            out.append({"%": "*", "_": "?"}.get(c) or _GLOB_LITERAL.get(c, c))
-        i += 1
-    return "".join(out)
+    """A LIKE pattern as a GLOB one: ``%`` any run of characters, ``_`` one, everything else itself.
+
+    As in MLflow's stores, there is no escape character: a backslash is a backslash.
+    """
+    return "".join({"%": "*", "_": "?"}.get(c) or _GLOB_LITERAL.get(c, c) for c in pattern)
+
+
+def _column(field: str, name: str) -> str:
+    """SQL for an attribute's value (a ``runs`` column, ``r`` aliased)."""
+    column = _ATTRIBUTE_COLUMNS[name]
+    return column if column.startswith("'") else f"r.{column}"
 
 
 def _presence(cond: Condition) -> _Sql:
     """``IS [NOT] NULL``: whether the run has the key (an attribute: whether it is set)."""
     if cond.field == "attr":
-        return _Sql(f"r.{_ATTRIBUTE_COLUMNS[cond.name]} IS {'NOT ' if cond.negate else ''}NULL", [])
+        return _Sql(f"{_column(cond.field, cond.name)} IS {'NOT ' if cond.negate else ''}NULL", [])
     table, a = _KEY_TABLES[cond.field]
     exists = f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
     return _Sql(exists if cond.negate else "NOT " + exists, [cond.name])
 
 
 def _condition(cond: Condition) -> _Sql:
-    """The SQL for one comparison; a run lacking the key never matches (unless ``IS NULL``)."""
+    """The SQL for one comparison; a run lacking the key never matches (unless ``IS NULL``).
+
+    Comparisons are MLflow's: params and tags compare as text (their ``value`` column holds the
+    text MLflow stores), metrics as numbers, with a NaN metric (stored as NULL) matching ``!=``
+    only, and LIKE is case-sensitive. gitml's extensions: a number compared with a param or a
+    tag matches the values that are plainly that number (``num``) or spelled as typed.
+    """
     if cond.op == "NULL":
         return _presence(cond)
+    if cond.field == "dataset":
+        return _Sql("0", [])  # no run records datasets yet (they come with log_input)
     kind, op, values, negate = cond.field, cond.op, cond.values, cond.negate
     is_dirty = kind == "attr" and cond.name == "dirty"
     table_alias = _KEY_TABLES.get(kind)
-    col = f"{table_alias[1]}.value" if table_alias else f"r.{_ATTRIBUTE_COLUMNS[cond.name]}"
+    numeric_text = kind in ("param", "tag")
+    col = f"{table_alias[1]}.value" if table_alias else _column(kind, cond.name)
+    num = f"{table_alias[1]}.num" if numeric_text else None
     if kind == "attr" and cond.name in TIME_ATTRIBUTES and op not in ("LIKE", "ILIKE"):
         col = _utc_column(col)  # the literals are record text too (filter.Value kind "time")
     args: list = []
@@ -380,38 +416,28 @@ def _condition(cond: Condition) -> _Sql:
             return int(lit.value) if is_dirty else lit.value
         return lit.value if lit.kind in ("str", "time") else lit.text
 
-    def equals(lit) -> str:
-        if kind == "param" and lit.kind == "num":
-            # A numeric param may be stored as 1e-3 or 0.001; match either the number or the text.
-            args.extend([lit.value, lit.text])
-            return "(p.num IS ? OR p.value IS ?)"
-        args.append(bind(lit))
-        return f"{col} = ?"
-
     if op == "LIKE":
         args.append(_like_to_glob(values[0].value))
         pred = f"{col} GLOB ?"  # sqlite's LIKE ignores ASCII case; GLOB does not
     elif op == "ILIKE":
         args.append(values[0].value)
-        pred = f"lower({col}) LIKE lower(?) ESCAPE '\\'"
-    elif op == "IN" and kind == "param":
-        # One SQL IN per column keeps a long list one node deep. coalesce: a text param has no
-        # number, and NOT IN must still match it.
-        texts = [lit.value if lit.kind == "str" else lit.text for lit in values]
-        nums = [lit.value for lit in values if lit.kind == "num"]
-        args.extend([*texts, *nums])
-        pred = f"p.value IN ({_marks(texts)})"
+        pred = f"lower({col}) LIKE lower(?)"  # no ESCAPE: as in MLflow, a backslash is itself
+    elif op in ("=", "!=", "IN"):
+        negate = negate != (op == "!=")
+        texts = [bind(lit) for lit in values]
+        nums = [lit.value for lit in values if numeric_text and lit.kind == "num"]
+        args.extend(texts)
+        # One SQL IN per column keeps a long list one node deep.
+        pred = f"{col} IN ({_marks(texts)})"
         if nums:
-            pred = f"({pred} OR coalesce(p.num IN ({_marks(nums)}), 0))"
-    elif op == "IN":
-        args.extend(bind(lit) for lit in values)
-        pred = f"{col} IN ({_marks(list(values))})"
-    elif op in ("=", "!="):
-        pred = equals(values[0])
-        negate = op == "!="
-    elif kind == "param" and values[0].kind == "num":
+            # coalesce: a value that is not a number has no num, and NOT IN must still match it.
+            args.extend(nums)
+            pred = f"({pred} OR coalesce({num} IN ({_marks(nums)}), 0))"
+        if kind == "metric":
+            pred = f"coalesce({pred}, 0)"  # a NaN metric is none of the values, so != matches it
+    elif numeric_text and values[0].kind == "num":
         args.append(values[0].value)
-        pred = f"p.num {op} ?"
+        pred = f"{num} {op} ?"
     else:
         args.append(bind(values[0]))
         pred = f"{col} {op} ?"
@@ -506,31 +532,50 @@ def filter_sql(where: Node | None) -> tuple[str, list]:
     return sql.sql, sql.params
 
 
-def _sort_value(key: SortKey) -> _Sql:
+def _sort_terms(key: SortKey) -> _Sql:
+    """The ORDER BY terms of one sort key, MLflow's way.
+
+    Runs lacking the key come last in either direction, and a NaN metric just before them;
+    params and tags sort as text (code point order), or with ``NUMERIC`` the plain numbers by
+    value first, then the rest as text.
+    """
+    direction = "DESC" if key.descending else "ASC"
     if key.field == "attr":
-        column = f"r.{_ATTRIBUTE_COLUMNS[key.name]}"
-        return _Sql(_utc_column(column) if key.name in TIME_ATTRIBUTES else column, [])
+        column = _column(key.field, key.name)
+        value = _utc_column(column) if key.name in TIME_ATTRIBUTES else column
+        return _Sql(f"{value} IS NULL, {value} {direction}", [])
     table, a = _KEY_TABLES[key.field]
-    # sqlite orders numbers before text, so numeric params sort by value and the rest follow.
-    column = "coalesce(p.num, p.value)" if key.field == "param" else f"{a}.value"
-    return _Sql(f"(SELECT {column} FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)", [key.name])
+
+    def pick(expr: str) -> str:
+        return f"(SELECT {expr} FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
+
+    if key.field == "metric":
+        # 0 a number, 1 NaN (stored as NULL), 2 no such metric.
+        return _Sql(f"coalesce({pick(f'{a}.value IS NULL')}, 2), {pick(f'{a}.value')} {direction}",
+                    [key.name, key.name])
+    if key.numeric:
+        # 0 plainly a number, 1 other text, 2 no such key.
+        rank = f"coalesce({pick(f'{a}.num IS NULL')}, 2)"
+        return _Sql(f"{rank}, {pick(f'{a}.num')} {direction}, {pick(f'{a}.value')} {direction}",
+                    [key.name] * 3)
+    value = pick(f"{a}.value")
+    return _Sql(f"{value} IS NULL, {value} {direction}", [key.name, key.name])
 
 
 def order_sql(keys: Sequence[SortKey]) -> tuple[str, list]:
     """The ORDER BY body (without those words) a search uses for parsed sort keys.
 
-    Runs lacking a key sort after the others in both directions, and ``r.id`` breaks ties. No
-    keys: ``("r.start_time DESC, r.id", [])``, newest first.
+    Runs lacking a key sort after the others in both directions (a NaN metric just before
+    them); runs that tie on every key come newest first, then by id, as in MLflow. No keys:
+    ``("r.start_time DESC, r.id", [])``, newest first.
     """
-    if not keys:
-        return _DEFAULT_ORDER, []
     terms: list[str] = []
     params: list = []
     for key in keys:
-        value = _sort_value(key)
-        terms.append(f"{value.sql} IS NULL, {value.sql} {'DESC' if key.descending else 'ASC'}")
-        params.extend(value.params * 2)
-    return ", ".join([*terms, "r.id"]), params
+        sql = _sort_terms(key)
+        terms.append(sql.sql)
+        params.extend(sql.params)
+    return ", ".join([*terms, _TIE_ORDER]), params
 
 
 def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:

@@ -1,0 +1,121 @@
+"""Searches answer as MLflow's do (issue 18), checked here without MLflow at hand.
+
+tests/test_search_mlflow.py compares gitml with real MLflow over a few hundred searches; these
+tests pin the same behaviour with the right values written out, so a change shows even where
+MLflow is not installed: the text a param searches as, NaN metrics, quotes and LIKE without
+escapes, numbers only where text is plainly one, ties, MLflow's spellings and system tags.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from conftest import gitml
+
+import gitml as api
+from gitml.errors import BadInputError
+
+
+def _run(repo, name, params=None, metrics=None, tags=None, description=None):
+    with api.start_run(name=name, repo=repo, description=description):
+        api.log_params(params or {})
+        api.log_metrics(metrics or {})
+        api.set_tags(tags or {})
+    time.sleep(0.003)  # distinct start times
+
+
+def names(repo, filter=None, order_by=None):
+    return [r.name for r in api.search_runs(filter=filter, order_by=order_by, repo=repo)]
+
+
+@pytest.fixture
+def runs(repo):
+    _run(repo, "yes", {"flag": True, "opt": None, "cfg": {"a": 1}, "seed": 1000, "lr": 1e-05},
+         {"m": 5.0, "acc": 0.9}, {"pct": "5_0", "who": "O'Neil"}, description="first try")
+    _run(repo, "text", {"flag": "true", "opt": "None", "seed": "1_000", "lr": "0.10"},
+         {"m": math.nan, "acc": 0.9}, {"pct": "5\\_0", "who": "O''Neil"})
+    _run(repo, "spaced", {"seed": " 3", "lr": "inf"}, {"m": 1.0})
+    _run(repo, "plain", {"seed": 3, "lr": 0.5}, {"acc": 0.8})
+    return repo
+
+
+@pytest.mark.parametrize(("expr", "expected"), [
+    # a param searches as str() of the value logged, as MLflow stores it
+    ("params.flag = 'True'", ["yes"]),
+    ("params.flag = 'true'", ["text"]),
+    ("params.opt = 'None'", ["text", "yes"]),
+    ("params.cfg = \"{'a': 1}\"", ["yes"]),
+    ("params.lr = '1e-05'", ["yes"]),
+    # numbers compare only with values that are plainly numbers
+    ("params.seed = 1000", ["yes"]),
+    ("params.seed = 3", ["plain"]),
+    ("params.seed > 1", ["plain", "yes"]),
+    ("params.lr > 1e10", []),
+    ("params.lr = 0.1", ["text"]),
+    # a NaN metric satisfies != only
+    ("metrics.m != 5", ["spaced", "text"]),
+    ("metrics.m < 100", ["spaced", "yes"]),
+    ("metrics.m NOT IN (5)", ["spaced", "text"]),
+    # the text between quotes is taken as it stands; LIKE has no escape character
+    ("tags.who = 'O''Neil'", ["text"]),
+    ("tags.who = \"O'Neil\"", ["yes"]),
+    ("tags.pct LIKE '5\\_0'", ["text"]),
+    ("tags.pct LIKE '5_0'", ["yes"]),
+    # MLflow's spellings and system tags
+    ("`Run name` = 'plain'", ["plain"]),
+    ("\"run name\" = 'plain'", ["plain"]),
+    ("`metrics`.acc > 0.85", ["text", "yes"]),
+    ("metrics.'acc' > 0.85", ["text", "yes"]),
+    ("parameters.seed = '3'", ["plain"]),
+    ("user_id = 'Test User'", ["plain", "spaced", "text", "yes"]),
+    ("artifact_uri LIKE 'runs:/%'", ["plain", "spaced", "text", "yes"]),
+    ("tags.mlflow.runName LIKE 'sp%'", ["spaced"]),
+    ("tags.`mlflow.user` = 'Test User' AND tags.mlflow.note.content = 'first try'", ["yes"]),
+    ("tags.mlflow.source.git.commit IS NOT NULL", ["plain", "spaced", "text", "yes"]),
+    # no run records datasets yet: a dataset filter finds none, as MLflow's does for such runs
+    ("datasets.name = 'train'", []),
+    ("dataset.digest != 'x'", []),
+])
+def test_filters_answer_as_mlflow(runs, expr, expected):
+    assert sorted(names(runs, expr)) == expected
+
+
+@pytest.mark.parametrize(("order_by", "expected"), [
+    # NaN after every number, before runs lacking the metric; ties newest first
+    ("metrics.m", ["spaced", "yes", "text", "plain"]),
+    ("metrics.m DESC", ["yes", "spaced", "text", "plain"]),
+    ("metrics.acc DESC", ["text", "yes", "plain", "spaced"]),
+    # params sort as text (' 3' < '1000' < '1_000' < '3'), NUMERIC by value first
+    ("params.seed", ["spaced", "yes", "text", "plain"]),
+    ("params.seed NUMERIC", ["plain", "yes", "spaced", "text"]),
+    ("params.seed NUMERIC DESC", ["yes", "plain", "text", "spaced"]),
+    ("tags.mlflow.runName DESC", ["yes", "text", "spaced", "plain"]),
+    (None, ["plain", "spaced", "text", "yes"]),
+])
+def test_orders_answer_as_mlflow(runs, order_by, expected):
+    assert names(runs, order_by=order_by) == expected
+
+
+@pytest.mark.parametrize(("expr", "fragment"), [
+    ("datasets.name IS NULL", "IS NULL does not apply to datasets.name"),
+    ("datasets.size = 'x'", "unknown dataset field 'size'"),
+    ("datasets.name > 'a'", "datasets compare with =, !=, LIKE, ILIKE and IN"),
+    ("datasets.name = 1", "quote '1'"),
+    ("metrics.acc > 0.5 AND", "end of input after 'AND'"),
+    ("metrics. > 1", "empty key name"),
+])
+def test_bad_mlflow_style_filters(runs, expr, fragment):
+    with pytest.raises(BadInputError, match=None) as caught:
+        api.search_runs(filter=expr, repo=runs)
+    assert fragment in caught.value.message
+
+
+def test_cli_uses_the_same_compiler(runs):
+    found = gitml(runs, "runs", "list", "-f", "params.flag = 'True'", "--json")
+    assert found.code == 0, found.err
+    assert '"name": "yes"' in found.out and '"name": "text"' not in found.out
+    bad = gitml(runs, "runs", "list", "-o", "metrics.acc NUMERIC")
+    assert bad.code == 2 and bad.out == ""
+    assert bad.err.splitlines()[0].startswith("gitml: error: bad order_by: NUMERIC applies to params and tags")
