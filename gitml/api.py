@@ -216,37 +216,52 @@ def log_params(params: Mapping[str, Any]) -> None:
         log_param(key, value)
 
 
-def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Log one metric point of the active run, timestamped now.
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+    """Log one metric point of the active run.
+
+    A run's value of a metric (what searches compare and ``runs list`` shows) is MLflow's
+    latest: the point with the highest step, then the latest timestamp, then the highest value.
 
     Args:
         key: the metric's key.
         value: any real number; NaN and infinities are kept.
         step: an integer step (default: one more than the key's previous step, 0 first).
+        timestamp: when it was measured, in milliseconds since 1970-01-01 UTC, as MLflow's
+            ``timestamp`` (default: now).
 
     Raises:
         GitmlError: no active run, or the disk is full.
-        BadInputError: a bad key, a value that is not a number, or a step that is not an int.
+        BadInputError: a bad key, a value that is not a number, or a step or timestamp that is
+            not an int (a timestamp must lie between 1970 and the year 9999).
     """
     run = _current()
     if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
         raise BadInputError(f"step must be an integer, got {step!r}")
-    run._log.metric(run._key(key, "metric key"), metric_value(key, value), step)
+    stamp = None
+    if timestamp is not None:
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+            raise BadInputError(f"timestamp must be an integer of milliseconds since 1970, got {timestamp!r}")
+        if not 0 <= timestamp <= 253_402_300_799_999:
+            raise BadInputError(f"timestamp {timestamp} is not a time between 1970 and the year 9999",
+                                hint="give milliseconds since 1970-01-01 UTC, e.g. int(time.time() * 1000)")
+        stamp = timestamp / 1000
+    run._log.metric(run._key(key, "metric key"), metric_value(key, value), step, stamp)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
     """Log several metric points of the active run (see :func:`log_metric`).
 
     Args:
         metrics: ``{key: value}``.
         step: the step of every point (default: each key's next step).
+        timestamp: the time of every point, milliseconds since 1970 (default: now).
 
     Raises:
         GitmlError: no active run, or the disk is full.
-        BadInputError: a bad key, value or step; the metrics before it are logged.
+        BadInputError: a bad key, value, step or timestamp; the metrics before it are logged.
     """
     for key, value in metrics.items():
-        log_metric(key, value, step)
+        log_metric(key, value, step, timestamp)
 
 
 def set_tag(key: str, value: Any) -> None:

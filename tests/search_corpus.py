@@ -22,6 +22,7 @@ import math
 from typing import NamedTuple
 
 NAN, INF = math.nan, math.inf
+_T = 1_796_013_000_123  # a metric timestamp, milliseconds since 1970
 
 #: Deliberate differences from MLflow: name -> the reason (docs/tracking.md lists each name).
 DIFFERENCES = {
@@ -52,7 +53,8 @@ class Search(NamedTuple):
 
 # -- the dataset ------------------------------------------------------------------------------
 # Each run: name, user (git user.name / MLflow's mlflow.user), status, params (the objects
-# logged), metrics ({key: value} or {key: [(value, step), ...]} in logging order), tags.
+# logged), metrics ({key: value} or {key: [(value, step[, timestamp ms]), ...]} in logging
+# order), tags.
 
 def _base_runs() -> list[dict]:
     n_estimators = [100, 200, 300, 50, "200", "1e2"]
@@ -105,6 +107,9 @@ RUNS: list[dict] = _base_runs() + [
     _special("café", {"model": "café"}, tags={"team": "Équipe"}, user="Émile"),
     _special("empty", {"empty": ""}, tags={"empty": ""}, status="KILLED"),
     _special("steps", metrics={"loss": [(0.3, 5), (0.1, 3)], "acc": [(0.5, 1), (0.6, 1)]}),
+    # MLflow's latest value: highest step, then latest timestamp, then highest value.
+    _special("same-ms", metrics={"acc": [(0.6, 1, _T), (0.5, 1, _T)], "loss": [(0.2, 3, _T + 100), (0.3, 3, _T)],
+                                 "m": [(NAN, 2, _T), (0.4, 2, _T)], "big": [(7.0, 0, _T + 5), (1.0, 0, _T + 9)]}),
     _special("dotted", {"train.lr": 0.2}, {"val loss": 0.25, "a.b": 1.5}, {"mlflow.note.content": "hi"}),
     _special("big", metrics={"big": 1e300, "acc": 0.9}, tags={"team": "risk"}, user="bob"),
 ]

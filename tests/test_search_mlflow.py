@@ -55,8 +55,8 @@ def _log_into_gitml(repo: Path) -> list[dict]:
             for key, value in spec["params"].items():
                 gitml.log_param(key, value)
             for key, points in spec["metrics"].items():
-                for value, step in points if isinstance(points, list) else [(points, None)]:
-                    gitml.log_metric(key, value, step=step)
+                for value, step, *stamp in points if isinstance(points, list) else [(points, None)]:
+                    gitml.log_metric(key, value, step=step, timestamp=stamp[0] if stamp else None)
             gitml.set_tags(spec["tags"])
             gitml.end_run(spec["status"])
         time.sleep(0.005)  # distinct start times: MLflow breaks ties by its own run ids

@@ -119,3 +119,26 @@ def test_cli_uses_the_same_compiler(runs):
     bad = gitml(runs, "runs", "list", "-o", "metrics.acc NUMERIC")
     assert bad.code == 2 and bad.out == ""
     assert bad.err.splitlines()[0].startswith("gitml: error: bad order_by: NUMERIC applies to params and tags")
+
+
+def test_a_runs_metric_value_is_mlflows_latest(repo):
+    """The highest step, then the latest timestamp, then the highest value; NaN never wins a tie."""
+    t = 1_796_013_000_123
+    with api.start_run(name="latest", repo=repo):
+        for key, value, step, stamp in [("acc", 0.6, 1, t), ("acc", 0.5, 1, t), ("acc", 0.9, 0, t + 900),
+                                        ("loss", 0.2, 3, t + 100), ("loss", 0.3, 3, t),
+                                        ("m", math.nan, 2, t), ("m", 0.4, 2, t)]:
+            api.log_metric(key, value, step=step, timestamp=stamp)
+    run = api.search_runs(repo=repo)[0]
+    assert run.metrics["acc"] == 0.6 and run.metrics["loss"] == 0.2 and math.isnan(run.metrics["m"])
+    assert run.metric_info["loss"] == {"step": 3, "timestamp": "2026-11-30T04:30:00.223Z"}
+    assert names(repo, "metrics.acc = 0.6 AND metrics.loss = 0.2 AND metrics.m != 0.4") == ["latest"]
+
+
+@pytest.mark.parametrize("stamp", [-1, 1.5, True, "1796013000123", 253_402_300_800_000])
+def test_bad_metric_timestamps_are_refused(repo, stamp):
+    with api.start_run(name="stamps", repo=repo):
+        with pytest.raises(BadInputError, match="timestamp"):
+            api.log_metric("acc", 0.5, timestamp=stamp)
+        api.log_metric("acc", 0.7, timestamp=1_796_013_000_000)
+    assert api.search_runs(repo=repo)[0].metrics == {"acc": 0.7}

@@ -99,8 +99,10 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
     """A finished :class:`Run` from an active run's meta and log, plus its metric points."""
     latest: dict[str, Metric] = {}
     for point in log.metrics:
+        # MLflow's latest value: the highest step, then the latest timestamp, then the highest
+        # value; of points equal in all three, the first logged.
         current = latest.get(point.key)
-        if current is None or point.step >= current.step:
+        if current is None or (point.step, point.timestamp, point.value) > (current.step, current.timestamp, current.value):
             latest[point.key] = point
     end = iso_time(time.time())
     run = Run(
