@@ -39,6 +39,7 @@ DIFFERENCES = {
     "text-numbers": "a string literal compared with <, >: MLflow refuses it for params and tags",
     "key-spellings": "prefixes and attribute names in any case, and `Run name` as a sort key",
     "strict-syntax": "malformed filters MLflow's parser lets through (a dangling AND) are refused",
+    "running-runs": "runs in progress are not searched (MLflow's searches include them)",
     "own-ids": "each tool makes its own run ids, so sorting by run_id or artifact_uri cannot agree",
 }
 
@@ -179,7 +180,7 @@ def _filters() -> list[Search]:
                  "tags.team = 'risk' AND tags.priority = '10'"):
         add(Search(text))
     # Attributes.
-    for text in ("attributes.status = 'FINISHED'", "status = 'FAILED'", "status != 'FINISHED'",
+    for text in ("attributes.status = 'FINISHED'", "status = 'FAILED'", "status != 'FINISHED'", "status = 'RUNNING'",
                  "attribute.status LIKE 'F%'", "attr.status ILIKE 'killed'", "run.status = 'KILLED'",
                  "status = 'finished'", "run_name = 'r03'", "attributes.run_name LIKE 'r1%'",
                  "run_name ILIKE 'R1%'", "run_name = 'O''Neil'", "run_name = \"O'Neil\"",
