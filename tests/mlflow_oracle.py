@@ -7,8 +7,8 @@ holds, per store (``sqlite``, ``file``), one entry per search: ``{"runs": [names
 order]}`` or ``{"error": "<MLflow's message>"}``.
 
 Each run is logged with ``MlflowClient`` exactly as given: its start time, end time and status,
-the ``mlflow.user`` tag (MLflow's user id), every param as the object logged (so MLflow stores
-``str(value)``), every metric point with its step and timestamp, and its tags.
+the ``mlflow.user`` tag (MLflow's user id), every param (as the text ``str(value)`` that
+MLflow's ``log_param`` stores), every metric point with its step and timestamp, and its tags.
 """
 
 from __future__ import annotations
@@ -22,10 +22,14 @@ from pathlib import Path
 def log_runs(client, experiment_id: str, runs: list[dict]) -> None:
     """Log ``runs`` (the spec's shape) into the experiment."""
     for spec in runs:
-        tags = {"mlflow.user": spec["user"], **spec["tags"]}
-        run = client.create_run(experiment_id, start_time=spec["start_time"], tags=tags,
+        # The user id comes from the mlflow.user tag at creation; the other tags are set after
+        # it, as a script sets them (an mlflow.runName tag then renames the run).
+        user = spec["tags"].get("mlflow.user", spec["user"])
+        run = client.create_run(experiment_id, start_time=spec["start_time"], tags={"mlflow.user": user},
                                 run_name=spec["name"])
         run_id = run.info.run_id
+        for key, value in spec["tags"].items():
+            client.set_tag(run_id, key, value)
         for key, value in spec["params"].items():
             client.log_param(run_id, key, value)
         for key, points in spec["metrics"].items():

@@ -111,6 +111,12 @@ RUNS: list[dict] = _base_runs() + [
     # MLflow's latest value: highest step, then latest timestamp, then highest value.
     _special("same-ms", metrics={"acc": [(0.6, 1, _T), (0.5, 1, _T)], "loss": [(0.2, 3, _T + 100), (0.3, 3, _T)],
                                  "m": [(NAN, 2, _T), (0.4, 2, _T)], "big": [(7.0, 0, _T + 5), (1.0, 0, _T + 9)]}),
+    # NaN counts as 0 when points tie on step and timestamp; ±inf compare as ±1.797e308.
+    _special("nan-tie", metrics={"loss": [(NAN, 1, _T), (0.5, 1, _T)], "m": [(NAN, 1, _T), (-1.0, 1, _T)]}),
+    _special("nan-tie-2", metrics={"loss": [(0.5, 1, _T), (NAN, 1, _T)], "m": [(-1.0, 1, _T), (NAN, 1, _T)]}),
+    # The tags mlflow.runName and mlflow.user are the run's name and user.
+    _special("orig", tags={"mlflow.runName": "renamed"}),
+    _special("user-tag", tags={"mlflow.user": "override"}, metrics={"m": 2.0}),
     _special("dotted", {"train.lr": 0.2}, {"val loss": 0.25, "a.b": 1.5}, {"mlflow.note.content": "hi"}),
     _special("big", metrics={"big": 1e300, "acc": 0.9}, tags={"team": "risk"}, user="bob"),
 ]
@@ -132,6 +138,9 @@ def _filters() -> list[Search]:
                  "metrics.acc > 5e-1", "metrics.acc > -0.5", "metrics.m = -0.0", "metrics.m != 5.0",
                  "metrics.`acc` > 0.8", 'metrics."acc" > 0.8', "metrics.'acc' > 0.8", "`metrics`.acc > 0.8",
                  "`metric`.acc >= 0.1", "metrics.acc > 0.8 and metrics.loss < 0.1",
+                 "metrics.m < 1e400", "metrics.m > -1e400", "metrics.m >= 1e999",
+                 "metrics.m = 1.7976931348623157e308", "metrics.loss = 0.5", "metrics.m = 0", "metrics.m = -1",
+                 "metrics.loss > 0.4",
                  "metrics.acc > '0.8'", "metrics.acc LIKE '0.9'", "metrics.acc > true", "metrics.acc",
                  "metrics.acc > ",):
         add(Search(text))
@@ -187,7 +196,8 @@ def _filters() -> list[Search]:
                  "run_name = 'O\\'Neil'", "run_name LIKE 'O%'", "run_name = 'back\\slash'",
                  "run_name = 'back\\\\slash'", "run_name = 'two\\\\slashes'", "run_name LIKE '%\\%'",
                  "`Run name` = 'r03'", "`Run Name` = 'r03'", "`run name` = 'r03'", "\"Run name\" = 'r03'",
-                 "user_id = 'alice'", "user_id != 'alice'", "user_id ILIKE 'alice'", "user_id LIKE 'É%'",
+                 "user_id = 'alice'", "user_id = 'override'", "run_name = 'renamed'", "run_name = 'orig'",
+                 "tags.mlflow.runName = 'renamed'", "user_id != 'alice'", "user_id ILIKE 'alice'", "user_id LIKE 'É%'",
                  "attributes.user_id = 'bob'", "artifact_uri LIKE '%'", "artifact_uri != ''",
                  "run_id != 'x'", "run_id IN ('x', 'y')", "run_id NOT IN ('x')", "run_id LIKE '%'",
                  "attributes.run_id = ''", "start_time > 0", "start_time < 0", "end_time > 0",

@@ -126,7 +126,8 @@ def _gitml_answer(ws, search: Search) -> dict:
         runs = gitml.search_runs(filter=search.filter or None, order_by=list(search.order_by) or None, repo=ws)
     except BadInputError as exc:
         return {"error": exc.message}
-    return {"runs": [r.name for r in runs]}
+    # MLflow names a run by its mlflow.runName tag; so do gitml's searches.
+    return {"runs": [r.tags.get("mlflow.runName", r.name) for r in runs]}
 
 
 def _expected(search: Search, answers: dict) -> dict | None:
@@ -149,8 +150,8 @@ def _mismatch(search: Search, want: dict | None, got: dict, file_answer: dict) -
         return None if "error" in got else f"gitml should refuse it, but returns {got['runs']}"
     if want is None:
         return f"gitml refuses it: {got['error']}" if "error" in got else None
-    if file_answer.get("runs") == got.get("runs", ()) and search.differs is None:
-        return None  # MLflow's own stores disagree; gitml answers as its file store does
+    if "error" in want and "runs" in file_answer and file_answer["runs"] == got.get("runs"):
+        return None  # only MLflow's sqlite store refuses it (a key named twice): gitml answers as its file store
     if "error" in want:
         if "error" in got:
             return None
@@ -181,11 +182,15 @@ def test_every_search_answers_as_mlflow_does(both):
     assert not problems, f"{len(problems)} of {len(searches)} searches differ from MLflow:\n" + "\n".join(problems)
 
 
-def test_mlflow_stores_agree_with_each_other(both):
-    """The oracle is sound: MLflow's two stores answer the corpus alike, but for known cases."""
-    _repo, searches, mlflow = both
+def test_where_mlflows_stores_disagree_gitml_answers_as_sqlite(both):
+    """MLflow's two stores part ways on ties with NaN and on ±inf (its database keeps ±1.797e308).
+
+    The corpus meets such cases, and gitml answers them as the sqlite store, MLflow's default,
+    does (the test above holds gitml to the sqlite store everywhere).
+    """
+    _repo, _searches, mlflow = both
     split = [key for key in mlflow["sqlite"] if mlflow["sqlite"][key] != mlflow["file"][key]]
-    assert len(split) <= len(searches) // 20, split
+    assert any("metrics.loss = 0.5" == f for f, _ in split) and any("1e400" in f for f, _ in split)
 
 
 def test_every_difference_is_documented():

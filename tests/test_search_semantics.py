@@ -122,7 +122,7 @@ def test_cli_uses_the_same_compiler(runs):
 
 
 def test_a_runs_metric_value_is_mlflows_latest(repo):
-    """The highest step, then the latest timestamp, then the highest value; NaN never wins a tie."""
+    """The highest step, then the latest timestamp, then the highest value (NaN counting as 0)."""
     t = 1_796_013_000_123
     with api.start_run(name="latest", repo=repo):
         for key, value, step, stamp in [("acc", 0.6, 1, t), ("acc", 0.5, 1, t), ("acc", 0.9, 0, t + 900),
@@ -130,9 +130,9 @@ def test_a_runs_metric_value_is_mlflows_latest(repo):
                                         ("m", math.nan, 2, t), ("m", 0.4, 2, t)]:
             api.log_metric(key, value, step=step, timestamp=stamp)
     run = api.search_runs(repo=repo)[0]
-    assert run.metrics["acc"] == 0.6 and run.metrics["loss"] == 0.2 and math.isnan(run.metrics["m"])
+    assert run.metrics == {"acc": 0.6, "loss": 0.2, "m": 0.4}
     assert run.metric_info["loss"] == {"step": 3, "timestamp": "2026-11-30T04:30:00.223Z"}
-    assert names(repo, "metrics.acc = 0.6 AND metrics.loss = 0.2 AND metrics.m != 0.4") == ["latest"]
+    assert names(repo, "metrics.acc = 0.6 AND metrics.loss = 0.2 AND metrics.m = 0.4") == ["latest"]
 
 
 @pytest.mark.parametrize("stamp", [-1, 1.5, True, "1796013000123", 253_402_300_800_000])
@@ -142,3 +142,67 @@ def test_bad_metric_timestamps_are_refused(repo, stamp):
             api.log_metric("acc", 0.5, timestamp=stamp)
         api.log_metric("acc", 0.7, timestamp=1_796_013_000_000)
     assert api.search_runs(repo=repo)[0].metrics == {"acc": 0.7}
+
+
+def test_numpy_and_container_params_search_as_their_str(repo):
+    np = pytest.importorskip("numpy")
+    _run(repo, "np", {"f32": np.float32(0.1), "f16": np.float16(0.1), "tiny": np.float32(1e-8),
+                      "one": np.array([5]), "two": np.array([1, 2]), "i": np.int64(7), "b": np.bool_(True)})
+    run = api.search_runs(repo=repo)[0]
+    assert run.params == {"f32": 0.1, "f16": 0.1, "tiny": 1e-08, "one": "[5]", "two": "[1 2]", "i": 7, "b": True}
+    assert names(repo, "params.f32 = '0.1' AND params.tiny = '1e-08' AND params.one = '[5]' "
+                       "AND params.two = '[1 2]' AND params.b = 'True' AND params.i = '7'") == ["np"]
+
+
+def test_mlflow_name_and_user_tags_are_the_runs_name_and_user(repo):
+    _run(repo, "orig", tags={"mlflow.runName": "renamed", "mlflow.user": "override"})
+    _run(repo, "other")
+    assert names(repo, "run_name = 'renamed'") == ["orig"]
+    assert names(repo, "run_name = 'orig'") == []
+    assert names(repo, "user_id = 'override'") == ["orig"]
+    assert names(repo, order_by="run_name DESC") == ["orig", "other"]  # 'renamed' > 'other'
+
+
+def test_infinite_and_tied_nan_metrics_compare_as_mlflows_database_does(repo):
+    t = 1_796_013_000_123
+    with api.start_run(name="inf", repo=repo):
+        api.log_metric("m", math.inf)
+    with api.start_run(name="nan-tie", repo=repo):
+        api.log_metric("loss", math.nan, step=1, timestamp=t)
+        api.log_metric("loss", 0.5, step=1, timestamp=t)  # 0.5 beats NaN, which counts as 0
+        api.log_metric("low", math.nan, step=1, timestamp=t)
+        api.log_metric("low", -1.0, step=1, timestamp=t)  # NaN (as 0) beats -1
+    assert names(repo, "metrics.m < 1e400") == ["inf"]  # ±inf is ±1.7976931348623157e308
+    assert names(repo, "metrics.m >= 1e999") == []
+    assert names(repo, "metrics.m = 1.7976931348623157e308") == ["inf"]
+    assert api.search_runs("run_name = 'inf'", repo=repo)[0].metrics["m"] == math.inf  # the record keeps inf
+    assert names(repo, "metrics.loss = 0.5 AND metrics.low != -1") == ["nan-tie"]
+
+
+@pytest.mark.parametrize(("limit", "ok"), [(0, True), (2, True), (2.0, True), (-1, False), (1.5, False),
+                                           (math.nan, False)])
+def test_limits_are_whole_numbers(runs, limit, ok):
+    if ok:
+        assert len(api.search_runs(limit=limit, repo=runs)) == (limit or 4)
+    else:
+        with pytest.raises(BadInputError, match="bad limit: expected a whole number"):
+            api.search_runs(limit=limit, repo=runs)
+
+
+def test_cli_refuses_a_negative_limit(runs):
+    bad = gitml(runs, "runs", "list", "-n", "-1")
+    assert bad.code == 2 and bad.out == "" and bad.err.startswith("gitml: error: bad limit")
+
+
+@pytest.mark.parametrize(("expr", "fragment"), [
+    ("status = 5", "'status' compares text; quote '5'"),
+    ("run_id = 5", "'id' compares text"),
+    ("metrics.acc = NaN", "'NaN' at position 15 is not a value a search can compare"),
+    ("metrics.acc > Infinity", "is not a value a search can compare"),
+    ('"metrics".acc > 1', "unknown attribute 'metrics'"),
+    ("metrics.acc > 'x'", "but 'x' at position 15 is not a number"),
+])
+def test_more_bad_filters(runs, expr, fragment):
+    with pytest.raises(BadInputError) as caught:
+        api.search_runs(filter=expr, repo=runs)
+    assert fragment in caught.value.message

@@ -17,6 +17,7 @@ keeps any query within those bounds inside SQLite's own limits.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -296,8 +297,8 @@ def _tokenize(src: str, what: str) -> Iterator[_Tok]:
             i = num.end()
         elif c in "'\"`":
             text, end = _read_quoted(src, i, what)
-            if c != "'" and end < len(src) and src[end] == ".":
-                # A quoted prefix, as MLflow allows: `metrics`.acc, "params".lr.
+            if c == "`" and end < len(src) and src[end] == ".":
+                # A prefix in backticks, as MLflow allows: `metrics`.acc.
                 name, end = _key_name(src, end + 1, what)
                 yield _Tok("key", src[i:end], i, (text, name))
             else:
@@ -344,6 +345,8 @@ class _Parser:
         return tok.kind == "word" and tok.text.upper() in words
 
     def at(self, tok: _Tok) -> str:
+        if tok.kind == "str":
+            return f"{tok.text} at position {tok.pos + 1}"  # already in its quotes
         if tok.kind != "end":
             return f"{tok.text!r} at position {tok.pos + 1}"
         after = f" after {self._last.text!r}" if self._last is not None else ""
@@ -389,6 +392,10 @@ class _Parser:
             return tok
         if tok.kind == "word" and tok.text.upper() in ("TRUE", "FALSE"):
             return _Tok("bool", tok.text, tok.pos, tok.text.upper() == "TRUE")
+        if tok.kind == "word" and tok.text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            self.fail(f"{self.at(tok)} is not a value a search can compare",
+                      "a NaN metric matches only != (metrics.loss != 0 lists it); for infinity "
+                      "compare with a number past every finite value, e.g. metrics.loss > 1e308")
         self.fail(
             f"expected a value (quoted string, number, true or false), found {self.at(tok)}",
             "quote text values, e.g. status = 'FINISHED'",
@@ -522,6 +529,8 @@ class _Parser:
                 bad = f"'dirty' takes true, false, 1 or 0, found {self.at(lit)}"
             elif field == "dataset" and lit.kind != "str":
                 bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
+            elif field == "attr" and not is_dirty and lit.kind == "num":
+                bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
             elif lit.kind == "bool" and not is_dirty:
                 bad = f"{label!r} compares text; quote {self.at(lit)} as a string"
             if bad:
@@ -615,7 +624,8 @@ def compile_query(filter: str | None = None, order_by: str | Sequence[str] | Non
         filter: see :func:`parse_filter`.
         order_by: see :func:`parse_order_by`.
         experiment: one experiment name or several (None or empty: any).
-        limit: at most this many runs; None, 0 or less means no limit.
+        limit: at most this many runs: a whole number, 0 or more (None, 0 or infinity: no
+            limit), as MLflow's ``max_results`` is.
 
     Returns:
         The query, for :meth:`gitml.core.index.Index.search`.
@@ -629,5 +639,7 @@ def compile_query(filter: str | None = None, order_by: str | Sequence[str] | Non
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, (int, float)):
             raise BadInputError(f"bad limit: expected a number, got {type(limit).__name__}")
-        limit = int(min(limit, 2**63 - 1)) if limit > 0 else None  # NaN is not > 0: no limit
+        if not limit >= 0 or limit != math.inf and limit != int(limit):  # NaN, negative or fractional
+            raise BadInputError(f"bad limit: expected a whole number of runs, 0 or more (0: all), got {limit!r}")
+        limit = int(min(limit, 2**63 - 1)) or None
     return Query(parse_filter(filter), parse_order_by(order_by), tuple(names), limit)

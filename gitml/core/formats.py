@@ -197,14 +197,39 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _numpy_scalar(value: object) -> ParamValue:
+    """A numpy-style scalar (``ndim == 0`` with ``.item()``) as the Python value whose ``str`` is its own.
+
+    MLflow stores ``str(value)``: ``np.float32(0.1)`` is ``0.1``, while ``.item()`` gives the
+    float 0.10000000149011612. The value kept is the Python scalar that writes the same text
+    (``0.1``), or that text itself; any other object (an array, a list, a dict …) is its text.
+    """
+    text = str(value)
+    if getattr(value, "ndim", None) != 0 or not callable(getattr(value, "item", None)):
+        return text
+    try:
+        item = value.item()
+    except (TypeError, ValueError):
+        return text
+    if isinstance(item, float) and not isinstance(item, bool):
+        try:
+            item = float(text)
+        except ValueError:
+            return text
+    if item is None or isinstance(item, (str, bool, int, float)):
+        return item if str(item) == text else text
+    return text
+
+
 def param_value(key: str, value: object) -> ParamValue:
     """Normalise a param value to a YAML scalar; other objects are stored as their text.
 
     Args:
         key: the param's key, for the error.
-        value: what was logged: a scalar is kept, a numpy scalar becomes its Python value,
-            anything else (a list, tuple, dict …) its ``str(value)``, the text MLflow stores
-            for it (``"{'a': 1}"``, so a search finds it as an MLflow user writes it).
+        value: what was logged: a scalar is kept, a numpy scalar becomes the Python value
+            that writes the same text (``np.float32(0.1)`` is ``0.1``), anything else (a list,
+            tuple, dict, array …) its ``str(value)``: always the text MLflow stores for it
+            (``"{'a': 1}"``, ``[1 2]``), so a search finds it as an MLflow user writes it.
 
     Returns:
         None, a bool, an int, a float or a string.
@@ -213,14 +238,12 @@ def param_value(key: str, value: object) -> ParamValue:
         BadInputError: the text is longer than :data:`MAX_PARAM_LENGTH` characters, or an int
             has more digits than Python writes as text (4300 by default).
     """
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if value is None or type(value) in (str, bool, int, float):
         scalar = value
-    elif hasattr(value, "item") and callable(value.item):  # numpy scalars
-        scalar = value.item()
-        if not (scalar is None or isinstance(scalar, (str, bool, int, float))):
-            scalar = str(value)
+    elif isinstance(value, (str, bool, int, float)):  # a subclass: np.float64, np.str_, an IntEnum …
+        scalar = next(kind(value) for kind in (bool, int, float, str) if isinstance(value, kind))
     else:
-        scalar = str(value)
+        scalar = _numpy_scalar(value)
     if isinstance(scalar, str) and len(scalar) > MAX_PARAM_LENGTH:
         raise BadInputError(f"param {key!r} is longer than {MAX_PARAM_LENGTH} characters")
     if isinstance(scalar, int) and not isinstance(scalar, bool):

@@ -205,6 +205,17 @@ def _number(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _search_number(value: float) -> float:
+    """A metric as searches compare it: MLflow's database stores keep ±inf as ±1.7976931348623157e308.
+
+    (NaN goes in as is and SQLite stores it as NULL, which every comparison but ``!=`` fails.)
+    """
+    return math.copysign(_FLOAT_MAX, value) if math.isinf(value) else value
+
+
+_FLOAT_MAX = 1.7976931348623157e308
+
+
 def search_text(value: object) -> str:
     """A param's value as searches compare it: the text MLflow stores, ``str()`` of what was logged.
 
@@ -260,8 +271,11 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
             corrupt.append(row)
             continue
         run, source = row, row.source
-        runs.append((run.id, run.name, run.experiment, run.status, run.start_time, run.end_time,
-                     run.user, source.get("commit") or "", source.get("branch"),
+        # As in MLflow, the tags mlflow.runName and mlflow.user, when a run sets them, are its
+        # name and user for searches.
+        runs.append((run.id, run.tags.get("mlflow.runName", run.name), run.experiment, run.status,
+                     run.start_time, run.end_time, run.tags.get("mlflow.user", run.user),
+                     source.get("commit") or "", source.get("branch"),
                      int(bool(source.get("dirty"))), _doc(run),
                      len(run.artifacts)))
         for key, value in run.params.items():
@@ -269,7 +283,7 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
             params.append((run.id, key, text, _number(text)))
         for key, value in run.metrics.items():
             info = run.metric_info.get(key, {})
-            metrics.append((run.id, key, value, info.get("step"), info.get("timestamp")))
+            metrics.append((run.id, key, _search_number(value), info.get("step"), info.get("timestamp")))
         tags.extend((run.id, k, v, _number(v)) for k, v in {**run.tags, **_system_tags(run, source)}.items())
     conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", runs)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", params)

@@ -8,6 +8,7 @@ training scripts that never import gitml.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import re
@@ -95,14 +96,19 @@ def new_meta(
     return meta, patch
 
 
+def _recency(point: Metric) -> tuple[int, str, float]:
+    return point.step, point.timestamp, 0.0 if math.isnan(point.value) else point.value
+
+
 def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: str | None) -> tuple[Run, list[Metric]]:
     """A finished :class:`Run` from an active run's meta and log, plus its metric points."""
     latest: dict[str, Metric] = {}
     for point in log.metrics:
         # MLflow's latest value: the highest step, then the latest timestamp, then the highest
-        # value; of points equal in all three, the first logged.
+        # value (a NaN counting as 0, as in MLflow's database stores); of points equal in all
+        # three, the first logged.
         current = latest.get(point.key)
-        if current is None or (point.step, point.timestamp, point.value) > (current.step, current.timestamp, current.value):
+        if current is None or _recency(point) > _recency(current):
             latest[point.key] = point
     end = iso_time(time.time())
     run = Run(
