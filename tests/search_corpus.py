@@ -311,6 +311,49 @@ def _orders() -> list[Search]:
     return out
 
 
+def _generated(count: int = 200, seed: int = 18) -> list[Search]:
+    """Random searches MLflow accepts: 1 to 3 AND-ed comparisons and 0 to 3 sort keys.
+
+    Drawn (with a fixed seed, so every run asks the same) from the keys and values the dataset
+    holds, to meet combinations no one wrote by hand.
+    """
+    import random
+
+    rng = random.Random(seed)
+    metrics = ("acc", "m", "loss", "big", "`val loss`")
+    numbers = ("0", "0.5", "0.9", "5", "-1", "0.85", "1e-3", "2", "1e300")
+    params = {"model": ("'rf'", "'RF'", "'logreg'", "'café'"), "lr": ("'0.1'", "'0.001'", "'1e-05'"),
+              "n_estimators": ("'100'", "'200'", "'1e2'"), "seed": ("'1000'", "'3'", "' 3'", "'inf'"),
+              "flag": ("'True'", "'true'"), "opt": ("'None'", "'adam'")}
+    tags = {"team": ("'growth'", "'risk'", "'Growth'"), "priority": ("'1'", "'10'", "'2'"),
+            "pct": ("'5_0'", "'5\\_0'", "'50'")}
+    patterns = ("'r%'", "'%f'", "'R_'", "'%'", "'%0'", "'gr%'", "'5_0'")
+    texts = {"status": ("'FINISHED'", "'FAILED'", "'KILLED'"), "run_name": ("'r01'", "'big'", "'O''Neil'"),
+             "user_id": ("'alice'", "'bob'", "'carol'")}
+
+    def comparison() -> str:
+        kind = rng.choice(("metric", "metric", "param", "param", "tag", "attr"))
+        if kind == "metric":
+            return f"metrics.{rng.choice(metrics)} {rng.choice(_OPS)} {rng.choice(numbers)}"
+        pool = {"param": params, "tag": tags, "attr": texts}[kind]
+        key = rng.choice(sorted(pool))
+        prefix = {"param": "params.", "tag": "tags.", "attr": ""}[kind]
+        op = rng.choice(("=", "!=", "LIKE", "ILIKE") + (("IS NULL", "IS NOT NULL") if kind != "attr" else ()))
+        if op.startswith("IS"):
+            return f"{prefix}{key} {op}"
+        value = rng.choice(patterns) if "LIKE" in op else rng.choice(pool[key])
+        return f"{prefix}{key} {op} {value}"
+
+    sort_keys = ("metrics.acc", "metrics.m", "metrics.loss", "params.lr", "params.seed", "params.model",
+                 "tags.team", "tags.priority", "start_time", "end_time", "run_name", "status", "user_id")
+    out = []
+    for _ in range(count):
+        where = " AND ".join(comparison() for _ in range(rng.randint(1, 3)))
+        keys = rng.sample(sort_keys, rng.randint(0, 3))
+        out.append(Search(where, tuple(f"{k}{rng.choice(('', ' ASC', ' DESC'))}" for k in keys)))
+    return out
+
+
 FILTERS = _filters()
 ORDERS = _orders()
-SEARCHES: list[Search] = FILTERS + ORDERS
+SEARCHES: list[Search] = FILTERS + ORDERS + _generated()
