@@ -14,6 +14,7 @@ services call ``gitml.core``; nothing imports upward (``.ci/run`` checks it).
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from collections.abc import Mapping
@@ -26,7 +27,14 @@ from gitml.core.formats import Run, metric_value, param_value
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_key
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
-from gitml.tracking.commit import FinishedRun, check_status, finish_active, new_meta, record_run
+from gitml.tracking.commit import (
+    FinishedRun,
+    check_status,
+    creation_tags,
+    finish_active,
+    new_meta,
+    record_run,
+)
 
 
 class ActiveRunHandle:
@@ -100,7 +108,8 @@ def start_run(
     Args:
         name: display name (default: a generated ``adjective-animal-N``).
         experiment: experiment name (default: ``gitml.yaml``'s ``experiment`` or ``default``).
-        tags: initial tags.
+        tags: initial tags; as in MLflow, an ``mlflow.runName`` tag names the run when ``name``
+            is not given, and an ``mlflow.user`` tag is the run's user.
         description: free text stored in ``run.yaml``.
         require_clean: refuse to start when tracked files have uncommitted changes.
         repo: a Workspace, an open repository or a path inside one (default: the current
@@ -121,7 +130,8 @@ def start_run(
     owns_git = not isinstance(repo, GitRepo)
     git = GitRepo(repo) if owns_git else repo
     try:
-        meta, patch = new_meta(git, name, experiment, require_clean, description=description)
+        name, tags, user = creation_tags(name, tags)
+        meta, patch = new_meta(git, name, experiment, require_clean, description=description, user=user)
         handle = ActiveRunHandle(git, owns_git, active.ActiveRun.create(git.gitml_dir, meta, patch))
     except BaseException:
         if owns_git:
@@ -225,7 +235,8 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
     Args:
         key: the metric's key.
         value: any real number; NaN and infinities are kept.
-        step: an integer step (default: one more than the key's previous step, 0 first).
+        step: an integer step, within 64 bits (default: one more than the key's previous
+            step, 0 first); numpy integers are taken too.
         timestamp: when it was measured, in milliseconds since 1970-01-01 UTC, as MLflow's
             ``timestamp`` (default: now).
 
@@ -235,12 +246,17 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
             not an int (a timestamp must lie between 1970 and the year 9999).
     """
     run = _current()
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        raise BadInputError(f"step must be an integer, got {step!r}")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise BadInputError(f"step must be an integer, got {step!r}")
+        step = int(step)
+        if not -(2**63) <= step < 2**63:
+            raise BadInputError(f"step {step} does not fit in 64 bits, as MLflow's steps do")
     stamp = None
     if timestamp is not None:
-        if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
             raise BadInputError(f"timestamp must be an integer of milliseconds since 1970, got {timestamp!r}")
+        timestamp = int(timestamp)
         if not 0 <= timestamp <= 253_402_300_799_999:
             raise BadInputError(f"timestamp {timestamp} is not a time between 1970 and the year 9999",
                                 hint="give milliseconds since 1970-01-01 UTC, e.g. int(time.time() * 1000)")

@@ -40,6 +40,8 @@ DIFFERENCES = {
     "key-spellings": "prefixes and attribute names in any case, and `Run name` as a sort key",
     "strict-syntax": "malformed filters MLflow's parser lets through (a dangling AND) are refused",
     "running-runs": "runs in progress are not searched (MLflow's searches include them)",
+    "system-tags": "every gitml run answers to MLflow's system tags (mlflow.source.git.commit …)",
+    "params-from-text": "params read from text are typed by YAML 1.2, and nested mappings flattened",
     "own-ids": "each tool makes its own run ids, so sorting by run_id or artifact_uri cannot agree",
 }
 

@@ -154,13 +154,36 @@ def test_numpy_and_container_params_search_as_their_str(repo):
                        "AND params.two = '[1 2]' AND params.b = 'True' AND params.i = '7'") == ["np"]
 
 
-def test_mlflow_name_and_user_tags_are_the_runs_name_and_user(repo):
-    _run(repo, "orig", tags={"mlflow.runName": "renamed", "mlflow.user": "override"})
-    _run(repo, "other")
-    assert names(repo, "run_name = 'renamed'") == ["orig"]
-    assert names(repo, "run_name = 'orig'") == []
-    assert names(repo, "user_id = 'override'") == ["orig"]
-    assert names(repo, order_by="run_name DESC") == ["orig", "other"]  # 'renamed' > 'other'
+def test_mlflow_name_and_user_tags_follow_mlflows_rules(repo):
+    """mlflow.runName names a run (an explicit name wins at start) and renames it when set later;
+    mlflow.user is the run's user only when given at start."""
+    with api.start_run(name="orig", repo=repo):
+        api.set_tags({"mlflow.runName": "renamed", "mlflow.user": "later"})
+    time.sleep(0.003)
+    handle = api.start_run(tags={"mlflow.runName": "from-tag", "mlflow.user": "override"}, repo=repo)
+    api.end_run()
+    time.sleep(0.003)
+    with api.start_run(name="explicit", tags={"mlflow.runName": "ignored"}, repo=repo):
+        pass
+    runs = {r.name: r for r in api.search_runs(repo=repo)}
+    assert sorted(runs) == ["explicit", "from-tag", "renamed"]  # the records carry the name
+    assert "mlflow.runName" not in runs["renamed"].tags and runs["renamed"].user == "Test User"
+    assert runs["from-tag"].user == "override" and runs["from-tag"].tags["mlflow.user"] == "override"
+    assert handle.name == "from-tag"
+    assert names(repo, "run_name = 'renamed'") == ["renamed"] and names(repo, "run_name = 'orig'") == []
+    assert names(repo, "run_name = 'ignored'") == []
+    assert names(repo, "user_id = 'override'") == ["from-tag"]
+    assert names(repo, "user_id = 'later'") == [] and names(repo, "tags.mlflow.user = 'later'") == ["renamed"]
+    assert names(repo, order_by="run_name DESC") == ["renamed", "from-tag", "explicit"]
+
+
+def test_commit_run_takes_the_creation_tags_too(repo):
+    made = gitml(repo, "commit-run", "-t", "mlflow.runName=tagged", "-t", "mlflow.user=ci", "-p", "a=1")
+    assert made.code == 0, made.err
+    both = gitml(repo, "commit-run", "-n", "named", "-t", "mlflow.runName=other", "-p", "a=2")
+    assert both.code == 0, both.err
+    assert names(repo, "user_id = 'ci'") == ["tagged"]
+    assert sorted(names(repo)) == ["named", "tagged"] and names(repo, "run_name = 'other'") == []
 
 
 def test_infinite_and_tied_nan_metrics_compare_as_mlflows_database_does(repo):
@@ -206,3 +229,29 @@ def test_more_bad_filters(runs, expr, fragment):
     with pytest.raises(BadInputError) as caught:
         api.search_runs(filter=expr, repo=runs)
     assert fragment in caught.value.message
+
+
+def test_an_empty_mapping_in_a_params_file_is_a_param(repo):
+    (repo / "params.yaml").write_text("opts: {}\ntrain:\n  lr: 0.1\n")
+    made = gitml(repo, "commit-run", "-n", "file", "--params", "params.yaml")
+    assert made.code == 0, made.err
+    assert api.search_runs(repo=repo)[0].params == {"opts": "{}", "train.lr": 0.1}
+    assert names(repo, "params.opts = '{}' AND params.train.lr = '0.1'") == ["file"]
+
+
+@pytest.mark.parametrize("step", [2**63, -(2**63) - 1])
+def test_steps_must_fit_in_64_bits(repo, step):
+    with api.start_run(name="steps", repo=repo):
+        with pytest.raises(BadInputError, match="64 bits"):
+            api.log_metric("m", 1.0, step=step)
+        api.log_metric("m", 2.0, step=2**63 - 1)
+    run = api.get_run(api.search_runs(repo=repo)[0].id, repo=repo)
+    assert run.metrics == {"m": 2.0} and run.metric_info["m"]["step"] == 2**63 - 1
+
+
+def test_numpy_integers_are_integers(repo):
+    np = pytest.importorskip("numpy")
+    with api.start_run(name="np-ints", repo=repo):
+        api.log_metric("m", 1.0, step=np.int64(3), timestamp=np.int64(1_796_013_000_000))
+    run = api.search_runs(limit=np.int64(1), repo=repo)[0]
+    assert run.metric_info["m"] == {"step": 3, "timestamp": "2026-11-30T04:30:00.000Z"}

@@ -18,6 +18,7 @@ keeps any query within those bounds inside SQLite's own limits.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -637,7 +638,7 @@ def compile_query(filter: str | None = None, order_by: str | Sequence[str] | Non
     if not all(isinstance(n, str) for n in names):
         raise BadInputError("bad experiment: expected a name or a list of names")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+        if isinstance(limit, bool) or not isinstance(limit, numbers.Real):  # numpy numbers too
             raise BadInputError(f"bad limit: expected a number, got {type(limit).__name__}")
         if not limit >= 0 or limit != math.inf and limit != int(limit):  # NaN, negative or fractional
             raise BadInputError(f"bad limit: expected a whole number of runs, 0 or more (0: all), got {limit!r}")

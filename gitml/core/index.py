@@ -271,10 +271,10 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
             corrupt.append(row)
             continue
         run, source = row, row.source
-        # As in MLflow, the tags mlflow.runName and mlflow.user, when a run sets them, are its
-        # name and user for searches.
+        # As in MLflow, a run's mlflow.runName tag is its name (gitml takes it as the name when
+        # it can; a record that keeps the tag is searched by it).
         runs.append((run.id, run.tags.get("mlflow.runName", run.name), run.experiment, run.status,
-                     run.start_time, run.end_time, run.tags.get("mlflow.user", run.user),
+                     run.start_time, run.end_time, run.user,
                      source.get("commit") or "", source.get("branch"),
                      int(bool(source.get("dirty"))), _doc(run),
                      len(run.artifacts)))

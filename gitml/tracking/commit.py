@@ -79,8 +79,12 @@ def new_meta(
     require_clean: bool,
     command: str | None = None,
     description: str | None = None,
+    user: str | None = None,
 ) -> tuple[dict[str, Any], str | None]:
-    """The fixed part of a new run (id, name, provenance …) and its uncommitted patch."""
+    """The fixed part of a new run (id, name, provenance …) and its uncommitted patch.
+
+    ``user`` overrides the git identity's name (an ``mlflow.user`` tag given at creation).
+    """
     config_experiment = None if experiment is not None else load_config(repo.root).experiment
     source, patch = capture_source(repo, require_clean=require_clean)
     meta = {
@@ -88,12 +92,40 @@ def new_meta(
         "name": check_name(name, "run name") if name is not None else new_run_name(),
         "experiment": check_name(experiment if experiment is not None else config_experiment, "experiment"),
         "start_time": iso_time(time.time()),
-        "user": user_name(repo),
+        "user": user if user is not None else user_name(repo),
         "source": source,
         "command": mask_text(command if command is not None else _command_line()),  # URLs' secrets
         "description": description,
     }
     return meta, patch
+
+
+RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+
+
+def creation_tags(name: str | None, tags: Mapping[str, Any] | None) -> tuple[str | None, Any, str | None]:
+    """Apply MLflow's rules for the system tags given when a run is created.
+
+    A run's ``mlflow.runName`` tag is its name: given with an explicit name, the name wins; given
+    alone, it names the run. An ``mlflow.user`` tag given at creation is the run's user (MLflow's
+    ``user_id``); set later it is only a tag, as in MLflow.
+
+    Args:
+        name: the name asked for, or None.
+        tags: the tags given at creation.
+
+    Returns:
+        ``(name, tags without mlflow.runName, user or None)``.
+    """
+    if not isinstance(tags, Mapping):
+        return name, tags, None  # refused where tags are checked
+    tags = dict(tags)
+    tag_name = tags.pop(RUN_NAME_TAG, None)
+    if name is None and tag_name is not None:
+        name = str(tag_name)
+    user = tags.get(USER_TAG)
+    return name, tags, None if user is None else str(user)
 
 
 def _recency(point: Metric) -> tuple[int, str, float]:
@@ -111,9 +143,19 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
         if current is None or _recency(point) > _recency(current):
             latest[point.key] = point
     end = iso_time(time.time())
+    tags = dict(log.tags)
+    name = meta["name"]
+    if RUN_NAME_TAG in tags:
+        # Set during the run, mlflow.runName renames it, as in MLflow. A name gitml cannot take
+        # stays a tag, which searches still read as the run's name.
+        try:
+            name = check_name(tags[RUN_NAME_TAG], "run name")
+            del tags[RUN_NAME_TAG]
+        except BadInputError:
+            pass
     run = Run(
         id=meta["id"],
-        name=meta["name"],
+        name=name,
         experiment=meta["experiment"],
         status=status,
         start_time=meta["start_time"],
@@ -128,7 +170,7 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
         params=dict(log.params),
         metrics={k: m.value for k, m in latest.items()},
         metric_info={k: {"step": m.step, "timestamp": m.timestamp} for k, m in latest.items()},
-        tags=dict(log.tags),
+        tags=tags,
         artifacts=dict(log.artifacts),
         patch=patch,
     )
@@ -259,6 +301,8 @@ def _shown(key: object) -> str:
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flatten nested mappings with dots (``train: {lr: 0.1}`` -> ``train.lr``), as DVC does.
 
+    An empty mapping stays a value (``opts: {}`` is the param ``opts``, stored as ``{}``).
+
     Raises:
         BadInputError: two entries flatten to the same name (``train: {lr: …}`` and
             ``train.lr: …``, or keys ``1`` and ``"1"``): one would silently replace the other.
@@ -268,7 +312,7 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     def walk(mapping: Mapping[str, Any], base: str) -> None:
         for key, value in mapping.items():
             name = f"{base}{key}"
-            if isinstance(value, Mapping):
+            if isinstance(value, Mapping) and value:
                 walk(value, name + ".")
             elif name in flat:
                 raise BadInputError(f"key {_shown(name)} is given twice (nested and dotted, say)")
@@ -470,7 +514,8 @@ def record_run(
             paths are read from the current directory (the CLI makes them absolute for ``-C``).
         metrics_files: YAML or JSON files of metrics, likewise.
         artifacts: files or directories to store, each logged under its base name.
-        tags: string tags.
+        tags: string tags; an ``mlflow.runName`` tag names the run when ``name`` is not given, an
+            ``mlflow.user`` tag is its user (MLflow's rules for tags given at creation).
         status: ``FINISHED``, ``FAILED`` or ``KILLED``.
         message: a description stored with the run.
         command: the command that produced the run (default: this process's command line).
@@ -517,7 +562,8 @@ def record_run(
             run_id = resolve_active(git, resume)
             run_log = active.ActiveRun.reopen(git.gitml_dir, run_id)
         else:
-            meta, patch = new_meta(git, name, experiment, require_clean, command, message)
+            name, all_tags, user = creation_tags(name, all_tags)
+            meta, patch = new_meta(git, name, experiment, require_clean, command, message, user)
             run_log = active.ActiveRun.create(git.gitml_dir, meta, patch)
         try:
             try:
