@@ -276,7 +276,7 @@ def test_filter_matches(db, expr, expected):
 def test_filter_returns_sql_and_params():
     sql, params = compile_filter("metrics.acc > 0.5")
     assert sql == (
-        "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id AND +m.key = ? AND m.value > ?)"
+        "r.id IN (SELECT m.run_id FROM metrics m WHERE m.key = ? AND m.value > ?)"
     )
     assert params == ["acc", 0.5]
 
@@ -725,7 +725,7 @@ def test_experiments_and_limit_in_the_index(db):
     assert index.search_ids(db, compile_query("metrics.acc > 0.6", experiment="exp1")) == ["r1", "r5"]
     assert index.search_ids(db, compile_query(experiment="nope")) == []
     sql, params = index.search_statement(compile_query("metrics.acc > 0.6", "name", ["exp1"], 2), "id")
-    assert sql == ("SELECT r.id FROM runs r WHERE (EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = r.id "
-                   "AND +m.key = ? AND m.value > ?)) AND r.experiment IN (?) "
+    assert sql == ("SELECT r.id FROM runs r WHERE (r.id IN (SELECT m.run_id FROM metrics m "
+                   "WHERE m.key = ? AND m.value > ?)) AND r.experiment IN (?) "
                    "ORDER BY r.name IS NULL, r.name ASC, r.start_time DESC, r.id LIMIT ?")
     assert params == ["acc", 0.6, "exp1", 2]

@@ -54,8 +54,8 @@ _INDEX_COLUMNS = {
     "runs_start": "runs(start_time)",
     "runs_commit": "runs(source_commit)",
     "params_key": "params(key, run_id)",
-    # (run_id, key) first: a filter's EXISTS on one run must be a point lookup, not a scan of
-    # every run's values for that key (which made search quadratic in the number of runs).
+    # (run_id, key) first: a sort key's or IS NULL's lookup for one run must be a point lookup,
+    # not a scan of every run's values for that key (which made search quadratic in the runs).
     "params_run": "params(run_id, key)",
     "metrics_key": "metrics(key, value)",
     "metrics_run": "metrics(run_id, key)",
@@ -461,9 +461,10 @@ def _condition(cond: Condition) -> _Sql:
         # A NULL column makes the predicate NULL, which never matches: "missing never matches".
         return _Sql(f"({pred})", args)
     table, a = table_alias
-    # The unary + keeps SQLite off the (key, value) index here: probing one run by run_id is a
-    # point lookup, while a key-range scan per run made a search quadratic in the runs.
-    return _Sql(f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND +{a}.key = ? AND {pred})",
+    # Not correlated with r: SQLite makes the set of matching run ids once (reading that key's
+    # rows through the (key, run_id) index) and probes it per run, so a selective filter costs
+    # the rows of one key, not a lookup per run.
+    return _Sql(f"r.id IN (SELECT {a}.run_id FROM {table} {a} WHERE {a}.key = ? AND {pred})",
                 [cond.name, *args])
 
 
