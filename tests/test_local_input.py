@@ -251,8 +251,9 @@ def test_gitml_yaml_named_files_are_read_with_the_same_rules(base):
 def test_yaml_values_keep_their_types(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("\ufeffa: 1\nb: 0.5\nc: true\nd: null\ne: [1, 2]\nf: {g: x, 'h i': y}\nj: {}\n")
+    # An empty mapping stays a value (stored as its text, '{}', as MLflow would store it).
     assert read_values_file(path) == {"a": 1, "b": 0.5, "c": True, "d": None, "e": [1, 2],
-                                      "f.g": "x", "f.h i": "y"}
+                                      "f.g": "x", "f.h i": "y", "j": {}}
     empty = tmp_path / "e.json"
     empty.write_text("  \n")
     assert read_values_file(empty) == {}
