@@ -227,7 +227,7 @@ def search_text(value: object) -> str:
 
 
 def _system_tags(run: Run, source: dict) -> dict[str, str]:
-    """The ``mlflow.*`` tags MLflow sets on every run, as searches see them for a gitml run.
+    """MLflow's system tags for a gitml run, as searches see them.
 
     MLflow keeps a run's name, user, source commit and description as the tags
     ``mlflow.runName``, ``mlflow.user``, ``mlflow.source.git.commit`` and ``mlflow.note.content``,
@@ -387,7 +387,7 @@ def _like_to_glob(pattern: str) -> str:
     return "".join({"%": "*", "_": "?"}.get(c) or _GLOB_LITERAL.get(c, c) for c in pattern)
 
 
-def _column(field: str, name: str) -> str:
+def _column(name: str) -> str:
     """SQL for an attribute's value (a ``runs`` column, ``r`` aliased)."""
     column = _ATTRIBUTE_COLUMNS[name]
     return column if column.startswith("'") else f"r.{column}"
@@ -396,7 +396,7 @@ def _column(field: str, name: str) -> str:
 def _presence(cond: Condition) -> _Sql:
     """``IS [NOT] NULL``: whether the run has the key (an attribute: whether it is set)."""
     if cond.field == "attr":
-        return _Sql(f"{_column(cond.field, cond.name)} IS {'NOT ' if cond.negate else ''}NULL", [])
+        return _Sql(f"{_column(cond.name)} IS {'NOT ' if cond.negate else ''}NULL", [])
     table, a = _KEY_TABLES[cond.field]
     exists = f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
     return _Sql(exists if cond.negate else "NOT " + exists, [cond.name])
@@ -418,7 +418,7 @@ def _condition(cond: Condition) -> _Sql:
     is_dirty = kind == "attr" and cond.name == "dirty"
     table_alias = _KEY_TABLES.get(kind)
     numeric_text = kind in ("param", "tag")
-    col = f"{table_alias[1]}.value" if table_alias else _column(kind, cond.name)
+    col = f"{table_alias[1]}.value" if table_alias else _column(cond.name)
     num = f"{table_alias[1]}.num" if numeric_text else None
     if kind == "attr" and cond.name in TIME_ATTRIBUTES and op not in ("LIKE", "ILIKE"):
         col = _utc_column(col)  # the literals are record text too (filter.Value kind "time")
@@ -556,7 +556,7 @@ def _sort_terms(key: SortKey) -> _Sql:
     """
     direction = "DESC" if key.descending else "ASC"
     if key.field == "attr":
-        column = _column(key.field, key.name)
+        column = _column(key.name)
         value = _utc_column(column) if key.name in TIME_ATTRIBUTES else column
         return _Sql(f"{value} IS NULL, {value} {direction}", [])
     table, a = _KEY_TABLES[key.field]
