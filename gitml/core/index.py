@@ -25,6 +25,7 @@ import math
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -159,6 +160,78 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     return True
+
+
+def record_written(repo: GitRepo, parent: str | None, tip: str, runs: Sequence[Run],
+                   removed: Sequence[str] = ()) -> bool:
+    """The writer's step: bring an index that reflects ``parent`` to the commit ``tip`` just made.
+
+    A process that commits runs calls this with the commit's parent, the new tip and the runs it
+    wrote (as :func:`gitml.core.formats.parse_run` reads them back). When the repository's index
+    file exists, has this schema and reflects exactly ``parent``, the runs go in and the index
+    moves to ``tip`` in one transaction, so the next search starts from there instead of reading
+    the runs again. Otherwise nothing happens: another writer got there first, or nobody has
+    searched yet, and the next question catches up from the ref as always. The index stays a
+    cache; this never fails the write.
+
+    Args:
+        repo: the open repository.
+        parent: the runs ref's tip before the commit (None for the first commit).
+        tip: the commit just made, whose tree is ``parent``'s plus ``runs`` minus ``removed``.
+        runs: the runs the commit added or replaced.
+        removed: ids of runs the commit removed.
+
+    Returns:
+        Whether the index moved to ``tip``.
+    """
+    path = index_path(repo)
+    try:
+        inode = path.stat().st_ino
+    except OSError:
+        return False
+    with _writer_lock:
+        conn = _writer_connection(path, inode)
+        if conn is None:
+            return False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if _meta(conn, "schema") != INDEX_SCHEMA or _meta(conn, "tip") != (parent or ""):
+                conn.execute("ROLLBACK")
+                return False
+            _delete(conn, [*[run.id for run in runs], *removed])
+            _insert(conn, list(runs))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip,))
+            conn.execute("COMMIT")
+            return True
+        except sqlite3.Error as exc:
+            log.debug("index not updated by the writer (the next search catches up): %s", exc)
+            _writer_conns.pop(str(path), None)
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+            return False
+
+
+# A writing process keeps one connection per index file: closing the last connection to a WAL
+# database checkpoints it, which would cost every run a few milliseconds. The key holds the
+# process id (a connection never crosses a fork) and the file's inode (a rebuilt index is a new
+# file, and the old connection would write into the removed one).
+_writer_conns: dict[str, tuple[int, int, sqlite3.Connection]] = {}
+_writer_lock = threading.Lock()
+
+
+def _writer_connection(path: Path, inode: int) -> sqlite3.Connection | None:
+    held = _writer_conns.get(str(path))
+    if held is not None and held[:2] == (os.getpid(), inode):
+        return held[2]
+    try:
+        conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per write, as connect() does
+    except sqlite3.Error:
+        return None
+    _writer_conns[str(path)] = (os.getpid(), inode, conn)
+    return conn
 
 
 def _read_and_parse(repo: GitRepo, trees: dict[str, str]) -> list[Run | tuple[str, str]]:

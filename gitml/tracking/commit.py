@@ -7,6 +7,7 @@ training scripts that never import gitml.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml import __version__
-from gitml.core import active, runsref, store, yamlfmt
+from gitml.core import active, index, runsref, store, yamlfmt
 from gitml.core.config import load_config
 from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import (
@@ -186,15 +187,35 @@ def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     Raises:
         ConcurrencyError: the ref kept moving past the retry bound.
     """
-    tree = _run_tree(repo, run, points)
-    return runsref.commit_runs(repo, {run.id: tree}, f"run {run.id}: {run.name}")
+    return write_runs(repo, [(run, points)], f"run {run.id}: {run.name}", batch=False)
 
 
-def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message: str) -> str:
-    """Commit many finished runs in one commit, their objects in one pack (imports, bulk loads)."""
-    with repo.batch():
-        changes = {run.id: _run_tree(repo, run, points) for run, points in runs}
-        return runsref.commit_runs(repo, changes, message)
+def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message: str,
+               batch: bool = True) -> str:
+    """Commit finished runs in one commit, and bring an up-to-date query index along.
+
+    Args:
+        repo: the open repository.
+        runs: ``(run, its metric points)`` pairs.
+        message: the commit message.
+        batch: write the objects in one pack (imports, bulk loads) rather than loose.
+
+    Returns:
+        The new tip of the runs ref.
+
+    Raises:
+        ConcurrencyError: the ref kept moving past the retry bound.
+    """
+    written: list[Run] = []
+    changes: dict[str, str] = {}
+    with repo.batch() if batch else contextlib.nullcontext():
+        for run, points in runs:
+            changes[run.id] = _run_tree(repo, run, points)
+            written.append(run)  # what parse_run reads back from its files (tests hold it to that)
+        tip = runsref.commit_runs(repo, changes, message)
+    parents = repo.read_commit(tip)[1]
+    index.record_written(repo, parents[0] if parents else None, tip, written)
+    return tip
 
 
 def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
