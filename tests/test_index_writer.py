@@ -116,3 +116,15 @@ def test_an_index_at_another_tip_is_left_to_the_readers(repo, tmp_path):
     assert _dump(_index_file(repo))["tip"] == stale
     assert sorted(r.name for r in api.search_runs(repo=repo)) == ["after", "before", "elsewhere"]
     assert _dump(_index_file(repo)) == _rebuilt(repo)
+
+
+def test_deleting_a_run_keeps_the_index_current(repo):
+    keep = api.commit_run(name="keep", params={"a": 1}, repo=repo)
+    gone = api.commit_run(name="gone", params={"a": 2}, repo=repo)
+    api.search_runs(repo=repo)
+    from gitml.tracking.query import delete_run
+
+    delete_run(gone.id[:8], repo=repo)
+    after = _dump(_index_file(repo))
+    assert after["tip"] == (_tip(repo),) and [row[0] for row in after["runs"]] == [keep.id]
+    assert after == _rebuilt(repo)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitml.core import active, runsref
+from gitml.core import active, index, runsref
 from gitml.core.errors import RunNotFoundError
 from gitml.core.filter import compile_query
 from gitml.core.formats import Metric, Run, parse_history, parse_run
@@ -185,7 +185,9 @@ def delete_run(id_or_prefix: str, repo: WorkspaceLike = None) -> str:
             runsref.commit_runs(ws.repo, {key: None}, f"delete malformed entry {runsref.display_key(key)}")
             return runsref.display_key(key)
         run_id = ws.resolve_run(id_or_prefix)
-        runsref.commit_runs(ws.repo, {run_id: None}, f"delete run {run_id}")
+        tip = runsref.commit_runs(ws.repo, {run_id: None}, f"delete run {run_id}")
+        parents = ws.repo.read_commit(tip)[1]
+        index.record_written(ws.repo, parents[0] if parents else None, tip, [], removed=[run_id])
         return run_id
 
 
