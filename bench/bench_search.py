@@ -38,24 +38,29 @@ the query index), ``gitml.core.filter.compile_query`` alone per search (µs), an
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from _common import cpu_model
+from _common import (
+    LoadSampler,
+    bench_home,
+    emit_result,
+    failure_line,
+    fmt,
+    fmt_ratio,
+    machine_line,
+    run_worker,
+    scrubbed_env,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULT_PREFIX = "BENCH_RESULT "
 EXPERIMENT = "bench"
 USER = "Bench User"
 MLFLOW_PYTHON = "/tmp/gitml-ci-mlflow/bin/python"
@@ -324,9 +329,7 @@ WORKERS = {
 
 def worker_main(name: str, spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
-    res = WORKERS[name](spec)
-    sys.stdout.write("\n" + RESULT_PREFIX + json.dumps(res) + "\n")
-    sys.stdout.flush()
+    emit_result(WORKERS[name](spec))
     return 0
 
 
@@ -343,43 +346,16 @@ class Bench:
         self.n = self.cfg["n"]
         self.searches = searches(self.n)
         self.tmp = Path(tempfile.mkdtemp(prefix="gitml-bench-search-", dir=args.tmpdir))
-        self.home = self.tmp / "home"
-        self.home.mkdir()
-        (self.home / ".gitconfig").write_text(
-            f"[user]\n\tname = {USER}\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n"
-        )
-        self.env = self._env()
+        self.home = bench_home(self.tmp, USER)
+        self.env = scrubbed_env(self.home)
         self.mlflow_python = args.mlflow_python
         self.stores = ["sqlite"] if args.no_file_store else ["sqlite", "file"]
         self.t_start = time.perf_counter()
-        self.load_start = os.getloadavg()
-        self.loads: list[float] = []
-        threading.Thread(target=self._sample_load, daemon=True).start()
+        self.load = LoadSampler()
         self.r: dict = {}
         self.notes: list[str] = []
-        self.machine = self.machine_line()  # before the run: the tree the workers import
-
-    def _env(self) -> dict:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("GIT_", "MLFLOW_", "PYTHONPATH", "XDG_CONFIG_HOME", "VIRTUAL_ENV"))
-        }
-        env.update(
-            HOME=str(self.home),
-            XDG_CONFIG_HOME=str(self.home / ".config"),
-            GIT_CONFIG_NOSYSTEM="1",
-            MLFLOW_ALLOW_FILE_STORE="true",
-            MLFLOW_DISABLE_TELEMETRY="true",
-            DO_NOT_TRACK="true",
-            PYTHONDONTWRITEBYTECODE="1",
-        )
-        return env
-
-    def _sample_load(self) -> None:
-        while True:
-            self.loads.append(os.getloadavg()[0])
-            time.sleep(10)
+        # before the run: the tree the workers import
+        self.machine = machine_line(self.env, self.mlflow_python, ROOT)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t_start
@@ -395,14 +371,11 @@ class Bench:
         spec_path = self.tmp / f"spec-{name}-{len(self.r)}.json"
         spec_path.write_text(json.dumps(spec))
         cmd = [python, str(Path(__file__).resolve()), "--worker", name, str(spec_path)]
-        p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-        for line in reversed(p.stdout.splitlines()):
-            if line.startswith(RESULT_PREFIX):
-                return json.loads(line[len(RESULT_PREFIX) :])
-        err = (p.stderr.strip().splitlines() or [f"exit {p.returncode}, no output"])[-1]
-        self.notes.append(f"worker {name} failed: `{err[:300]}`")
-        self.log(f"worker {name} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
-        return None
+        res, p = run_worker(cmd, env=env, cwd=cwd)
+        if res is None:
+            self.notes.append(f"worker {name} failed: `{failure_line(p)[:300]}`")
+            self.log(f"worker {name} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+        return res
 
     def git(self, *argv: str, cwd: Path) -> None:
         subprocess.run(["git", *argv], cwd=cwd, env=self.env, check=True, capture_output=True)
@@ -582,41 +555,8 @@ class Bench:
                 )
         if self.notes:
             out.append("\nNotes:\n" + "\n".join(f"- {x}" for x in self.notes))
-        out.append(
-            f"\nTotal benchmark wall time: {self.elapsed():.0f} s. 1-minute load average: "
-            f"{self.load_start[0]:.2f} at start, mean {statistics.mean(self.loads or [0]):.2f} and "
-            f"max {max(self.loads or [0]):.2f} while running ({os.cpu_count()} cores; the benchmark keeps ~1 busy)."
-        )
+        out.append("\n" + self.load.summary(self.elapsed()))
         return "\n".join(out)
-
-    def machine_line(self) -> str:
-        def version(python: str, code: str, env: dict) -> str:
-            p = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=False)
-            return p.stdout.strip() or "?"
-
-        gitml_v = version(
-            sys.executable,
-            "import gitml, importlib.metadata as m; print(gitml.__version__, 'dulwich', m.version('dulwich'))",
-            dict(self.env, PYTHONPATH=str(ROOT)),
-        )
-        mlflow_v = version(
-            self.mlflow_python,
-            "import importlib.metadata as m, platform; print(m.version('mlflow'), 'SQLAlchemy', "
-            "m.version('sqlalchemy'), 'on Python', platform.python_version())",
-            self.env,
-        )
-        git_v = subprocess.run(["git", "--version"], capture_output=True, text=True, check=False).stdout.strip()
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "gitml"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        return (
-            f"{_dt.date.today().isoformat()}, {os.cpu_count()} cores ({cpu_model()}), Linux {platform.release()}, "
-            f"Python {platform.python_version()}, gitml {gitml_v} (tree at {head}"
-            f"{', gitml/ with uncommitted changes' if dirty else ''}), mlflow {mlflow_v}, {git_v}."
-        )
 
 
 def compare(a: dict, b: dict) -> str | None:
@@ -662,25 +602,6 @@ def _few(names: list[str], k: int = 5) -> str:
 
 def geomean(xs: list[float]) -> float:
     return statistics.geometric_mean(xs)
-
-
-def fmt(v) -> str:
-    if v is None:
-        return "—"
-    if v >= 1000:
-        return f"{v:,.0f}"
-    if v >= 100:
-        return f"{v:.0f}"
-    if v >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def fmt_ratio(other, gitml) -> str:
-    if other is None or gitml is None or gitml == 0:
-        return ""
-    r = other / gitml
-    return f"{r:.1f}×" if r >= 1 else f"{r:.2g}×"
 
 
 def main(argv: list[str] | None = None) -> int:

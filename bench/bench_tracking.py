@@ -39,14 +39,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from _common import cpu_model
+from _common import (
+    LoadSampler,
+    bench_home,
+    cpu_model,
+    emit_result,
+    failure_line,
+    fmt_ratio,
+    run_worker,
+    scrubbed_env,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULT_PREFIX = "BENCH_RESULT "
 N_PARAMS, N_METRICS, N_TAGS = 10, 10, 3
 FILTER = "metrics.m0 > 0.5"
 ORDER = "metrics.m1 DESC"
@@ -425,9 +432,7 @@ WORKERS = {
 def worker_main(name: str, spec_json: str) -> int:
     spec = json.loads(spec_json)
     os.chdir(spec.get("cwd", os.getcwd()))
-    res = WORKERS[name](spec)
-    sys.stdout.write("\n" + RESULT_PREFIX + json.dumps(res) + "\n")
-    sys.stdout.flush()
+    emit_result(WORKERS[name](spec))
     return 0
 
 
@@ -440,16 +445,10 @@ class Bench:
         self.mode = "quick" if args.quick else "full"
         self.cfg = dict(MODES[self.mode])
         self.tmp = Path(tempfile.mkdtemp(prefix="gitml-bench-", dir=args.tmpdir))
-        self.home = self.tmp / "home"
-        self.home.mkdir()
-        (self.home / ".gitconfig").write_text(
-            "[user]\n\tname = Bench User\n\temail = bench@example.com\n[init]\n\tdefaultBranch = main\n"
-        )
+        self.home = bench_home(self.tmp)
         self.env = self._env()
         self.t_start = time.perf_counter()
-        self.load_start = os.getloadavg()
-        self.loads: list[float] = []
-        threading.Thread(target=self._sample_load, daemon=True).start()
+        self.load = LoadSampler()
         self.budget_s = args.budget_min * 60
         self.r: dict = {}
         self.baselines: dict[Path, tuple[int, int]] = {}
@@ -461,22 +460,10 @@ class Bench:
 
     # -- environment -----------------------------------------------------------------------------
     def _env(self) -> dict:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("GIT_", "MLFLOW_", "PYTHONPATH", "XDG_CONFIG_HOME"))
-        }
-        env.update(
-            HOME=str(self.home),
-            XDG_CONFIG_HOME=str(self.home / ".config"),
-            GIT_CONFIG_NOSYSTEM="1",
-            PYTHONPATH=str(ROOT),
-            MLFLOW_ALLOW_FILE_STORE="true",
-            MLFLOW_DISABLE_TELEMETRY="true",
-            DO_NOT_TRACK="true",
-            PYTHONDONTWRITEBYTECODE="1",
+        # One environment for both tools (MLflow runs in this interpreter): VIRTUAL_ENV is kept.
+        return scrubbed_env(
+            self.home, drop=("GIT_", "MLFLOW_", "PYTHONPATH", "XDG_CONFIG_HOME"), PYTHONPATH=str(ROOT)
         )
-        return env
 
     def _probe_gitml(self) -> tuple[bool, str]:
         code = "import gitml; assert callable(gitml.start_run); print(getattr(gitml, '__version__', '?'))"
@@ -491,11 +478,6 @@ class Bench:
         if p.returncode != 0:
             return False, (p.stderr.strip().splitlines() or ["import failed"])[-1]
         return True, p.stdout.strip()
-
-    def _sample_load(self) -> None:
-        while True:
-            self.loads.append(os.getloadavg()[0])
-            time.sleep(10)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t_start
@@ -530,14 +512,11 @@ class Bench:
         if self.profile_dir and tag:
             spec["profile"] = str(self.profile_dir / f"{tag}.prof")
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, json.dumps(spec)]
-        p = subprocess.run(cmd, env=self.env, cwd=cwd, capture_output=True, text=True, check=False)
-        for line in reversed(p.stdout.splitlines()):
-            if line.startswith(RESULT_PREFIX):
-                return json.loads(line[len(RESULT_PREFIX) :])
-        err = (p.stderr.strip().splitlines() or [f"exit {p.returncode}, no output"])[-1]
-        self.notes.append(f"{tag or name} failed: `{err[:300]}`")
-        self.log(f"worker {name} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
-        return None
+        res, p = run_worker(cmd, env=self.env, cwd=cwd)
+        if res is None:
+            self.notes.append(f"{tag or name} failed: `{failure_line(p)[:300]}`")
+            self.log(f"worker {name} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+        return res
 
     def cli_wall(self, argv: list[str], cwd: Path, reps: int = 5, warmup: bool = True) -> dict:
         """Median wall time of a command over ``reps`` runs, after one untimed warm-up run.
@@ -994,11 +973,7 @@ class Bench:
             out.append(f"\ngitml preload of {pre['n']:,} runs with `{pre['how']}`: {pre['s']:.1f} s.")
         if self.notes:
             out.append("\nNotes:\n" + "\n".join(f"- {x}" for x in self.notes))
-        out.append(
-            f"\nTotal benchmark wall time: {self.elapsed():.0f} s. 1-minute load average: "
-            f"{self.load_start[0]:.2f} at start, mean {statistics.mean(self.loads or [0]):.2f} and "
-            f"max {max(self.loads or [0]):.2f} while running (2 cores; the benchmark itself keeps ~1 busy)."
-        )
+        out.append("\n" + self.load.summary(self.elapsed(), "2 cores; the benchmark itself keeps ~1 busy"))
         return "\n".join(out)
 
     def machine_line(self) -> str:
@@ -1052,13 +1027,6 @@ def fmt(v) -> str:
     if v >= 1:
         return f"{v:.2f}"
     return f"{v:.3f}"
-
-
-def fmt_ratio(other, gitml) -> str:
-    if other is None or gitml is None or gitml == 0:
-        return ""
-    r = other / gitml
-    return f"{r:.1f}×" if r >= 1 else f"{r:.2g}×"
 
 
 def goal_cell(goal: str | None, v) -> str:
