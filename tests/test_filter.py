@@ -139,9 +139,14 @@ def fixture_db(path) -> sqlite3.Connection:
     """An index file at ``path`` made by the index module (its tables and indexes), filled."""
     conn = index.connect(path)
     conn.executemany(f"INSERT INTO runs({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", RUNS)
-    conn.executemany("INSERT INTO metrics VALUES (?,?,?,0,NULL)", METRICS)
-    conn.executemany("INSERT INTO params VALUES (?,?,?,?)", PARAMS)
-    conn.executemany("INSERT INTO tags VALUES (?,?,?,?)", [(*row, index._number(row[2])) for row in TAGS])
+    rid = dict(conn.execute("SELECT id, rid FROM runs"))  # child rows name a run by its rid
+
+    def keyed(rows):
+        return [(rid[row[0]], *row[1:]) for row in rows]
+
+    conn.executemany("INSERT INTO metrics VALUES (?,?,?,0,NULL)", keyed(METRICS))
+    conn.executemany("INSERT INTO params VALUES (?,?,?,?)", keyed(PARAMS))
+    conn.executemany("INSERT INTO tags VALUES (?,?,?,?)", keyed([(*row, index._number(row[2])) for row in TAGS]))
     return conn
 
 
@@ -276,7 +281,7 @@ def test_filter_matches(db, expr, expected):
 def test_filter_returns_sql_and_params():
     sql, params = compile_filter("metrics.acc > 0.5")
     assert sql == (
-        "r.id IN (SELECT m.run_id FROM metrics m WHERE m.key = ? AND m.value > ?)"
+        "r.rid IN (SELECT m.run FROM metrics m WHERE m.key = ? AND m.value > ?)"
     )
     assert params == ["acc", 0.5]
 
@@ -321,8 +326,8 @@ def test_user_text_never_reaches_sql():
     sql, _ = compile_filter(expr)
     for token in ("zzkey", "yykey", "xxval", "wwkey", "vv"):
         assert token not in sql
-    sql, _ = compile_order_by("metrics.zzkey DESC, params.yykey, tags.wwkey")
-    assert "zzkey" not in sql and "yykey" not in sql and "wwkey" not in sql
+    joins, _, body, _ = compile_order_by("metrics.zzkey DESC, params.yykey, tags.wwkey")
+    assert not any(key in joins + body for key in ("zzkey", "yykey", "wwkey"))
 
 
 @pytest.mark.parametrize(
@@ -391,9 +396,9 @@ def test_bad_filter_hints():
 
 
 def test_default_order(db):
-    assert compile_order_by(None) == ("r.start_time DESC, r.id", [])
-    assert compile_order_by("") == ("r.start_time DESC, r.id", [])
-    assert compile_order_by([]) == ("r.start_time DESC, r.id", [])
+    assert compile_order_by(None) == ("", [], "r.start_time DESC, r.id", [])
+    assert compile_order_by("") == ("", [], "r.start_time DESC, r.id", [])
+    assert compile_order_by([]) == ("", [], "r.start_time DESC, r.id", [])
     assert ordered(db, None) == ["r4", "r3", "r2", "r1", "r5"]
 
 
@@ -429,13 +434,14 @@ def test_order_by(db, order_by, expected):
 
 
 def test_order_by_sql_shape():
-    sql, params = compile_order_by("metrics.acc DESC")
-    pick = "(SELECT {} FROM metrics m WHERE m.run_id = r.id AND m.key = ?)"
-    # a number, then NaN (stored as NULL), then no such metric; ties newest first
-    assert sql == (f"coalesce({pick.format('m.value IS NULL')}, 2), {pick.format('m.value')} DESC, "
-                   "r.start_time DESC, r.id")
-    assert params == ["acc", "acc"]
-    assert compile_order_by("id") == ("r.id IS NULL, r.id ASC, r.start_time DESC, r.id", [])
+    joins, params, body, body_params = compile_order_by("metrics.acc DESC")
+    # one join per keyed sort key; a number, then NaN (stored as NULL), then no such metric;
+    # ties newest first
+    assert joins == " LEFT JOIN metrics s0 ON s0.run = r.rid AND s0.key = ?"
+    assert body == ("CASE WHEN s0.run IS NULL THEN 2 WHEN s0.value IS NULL THEN 1 ELSE 0 END, "
+                    "s0.value DESC, r.start_time DESC, r.id")
+    assert (params, body_params) == (["acc"], [])
+    assert compile_order_by("id") == ("", [], "r.id IS NULL, r.id ASC, r.start_time DESC, r.id", [])
 
 
 @pytest.mark.parametrize(
@@ -642,9 +648,14 @@ def test_many_groups_use_chunked_compounds(strict_db):
     assert matching(strict_db, expr) == ["r2", "r3"]
 
 
-def test_order_by_bounds():
+def test_order_by_bounds(db):
     keys = ", ".join(["metrics.acc"] * MAX_ORDER_KEYS)
-    assert compile_order_by(keys)[0].count("IS NULL") == MAX_ORDER_KEYS
+    joins, _, body, _ = compile_order_by(keys)
+    assert joins.count("LEFT JOIN") == index._MAX_SORT_JOINS  # the rest read by subqueries
+    assert body.count(" ASC") == MAX_ORDER_KEYS
+    # joined and subquery terms sort alike: as many keys as allowed order as one does
+    assert ordered(db, keys) == ordered(db, "metrics.acc")
+    assert ordered(db, ", ".join(["params.lr DESC"] * MAX_ORDER_KEYS)) == ordered(db, "params.lr DESC")
     bad(keys + ", params.lr", f"more than {MAX_ORDER_KEYS} sort keys", "'params.lr' at position",
         compile_=compile_order_by)
     bad(["start_time"] * (MAX_ORDER_KEYS + 1), "sort keys", compile_=compile_order_by)
@@ -725,7 +736,7 @@ def test_experiments_and_limit_in_the_index(db):
     assert index.search_ids(db, compile_query("metrics.acc > 0.6", experiment="exp1")) == ["r1", "r5"]
     assert index.search_ids(db, compile_query(experiment="nope")) == []
     sql, params = index.search_statement(compile_query("metrics.acc > 0.6", "name", ["exp1"], 2), "id")
-    assert sql == ("SELECT r.id FROM runs r WHERE (r.id IN (SELECT m.run_id FROM metrics m "
+    assert sql == ("SELECT r.id FROM runs r WHERE (r.rid IN (SELECT m.run FROM metrics m "
                    "WHERE m.key = ? AND m.value > ?)) AND r.experiment IN (?) "
                    "ORDER BY r.name IS NULL, r.name ASC, r.start_time DESC, r.id LIMIT ?")
     assert params == ["acc", 0.6, "exp1", 2]

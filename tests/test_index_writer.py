@@ -28,8 +28,12 @@ def _dump(path) -> dict:
         def rows(sql):
             return sorted(tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in row)
                           for row in conn.execute(sql))
+        # rid, the integer key child rows use, depends on the order runs went in: compare by id.
+        children = {t: sorted(row[:1] + row[2:] for row in rows(f"SELECT r.id, c.* FROM {t} c JOIN runs r ON r.rid = c.run"))  # noqa: S608
+                    for t in ("params", "metrics", "tags")}
         return {"tip": conn.execute("SELECT value FROM meta WHERE key = 'tip'").fetchone(),
-                **{t: rows(f"SELECT * FROM {t}") for t in ("runs", "params", "metrics", "tags", "corrupt")}}  # noqa: S608
+                "runs": sorted(row[1:] for row in rows("SELECT * FROM runs")),
+                "corrupt": rows("SELECT * FROM corrupt"), **children}
     finally:
         conn.close()
 

@@ -18,6 +18,7 @@ spelled as a list of common table expressions rather than nested parentheses.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import logging
@@ -37,31 +38,31 @@ from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "6"
+INDEX_SCHEMA = "7"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs(id TEXT PRIMARY KEY, name TEXT, experiment TEXT, status TEXT,
-    start_time TEXT, end_time TEXT, user TEXT, source_commit TEXT, branch TEXT, dirty INTEGER,
-    doc TEXT, artifacts INTEGER);
-CREATE TABLE IF NOT EXISTS params(run_id TEXT, key TEXT, value TEXT, num REAL);
-CREATE TABLE IF NOT EXISTS metrics(run_id TEXT, key TEXT, value REAL, step INTEGER, timestamp TEXT);
-CREATE TABLE IF NOT EXISTS tags(run_id TEXT, key TEXT, value TEXT, num REAL);
+CREATE TABLE IF NOT EXISTS runs(rid INTEGER PRIMARY KEY, id TEXT UNIQUE, name TEXT, experiment TEXT,
+    status TEXT, start_time TEXT, end_time TEXT, user TEXT, source_commit TEXT, branch TEXT,
+    dirty INTEGER, doc TEXT, artifacts INTEGER);
+CREATE TABLE IF NOT EXISTS params(run INTEGER, key TEXT, value TEXT, num REAL);
+CREATE TABLE IF NOT EXISTS metrics(run INTEGER, key TEXT, value REAL, step INTEGER, timestamp TEXT);
+CREATE TABLE IF NOT EXISTS tags(run INTEGER, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS corrupt(run_id TEXT PRIMARY KEY, message TEXT);
 """
 _INDEX_COLUMNS = {
     "runs_start": "runs(start_time)",
     "runs_commit": "runs(source_commit)",
-    "params_key": "params(key, run_id)",
-    # (run_id, key) first: a sort key's or IS NULL's lookup for one run must be a point lookup,
+    "params_key": "params(key, run)",
+    # (run, key) first: a sort key's or IS NULL's lookup for one run must be a point lookup,
     # not a scan of every run's values for that key (which made search quadratic in the runs).
-    "params_run": "params(run_id, key)",
+    "params_run": "params(run, key)",
     "metrics_key": "metrics(key, value)",
-    "metrics_run": "metrics(run_id, key)",
-    "tags_key": "tags(key, run_id)",
-    "tags_run": "tags(run_id, key)",
+    "metrics_run": "metrics(run, key)",
+    "tags_key": "tags(key, run)",
+    "tags_run": "tags(run, key)",
 }
 _INDEX_NAMES = tuple(_INDEX_COLUMNS)
 _INDEXES = tuple(f"CREATE INDEX IF NOT EXISTS {n} ON {c}" for n, c in _INDEX_COLUMNS.items())
@@ -250,9 +251,10 @@ def _parse(run_id: str, files: dict[str, bytes]) -> Run | tuple[str, str]:
 def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
     for start in range(0, len(ids), 500):
         chunk = [(i,) for i in ids[start : start + 500]]
-        for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
-                              ("tags", "run_id"), ("corrupt", "run_id")):
-            conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", chunk)  # noqa: S608
+        for table in ("params", "metrics", "tags"):
+            conn.executemany(f"DELETE FROM {table} WHERE run = (SELECT rid FROM runs WHERE id = ?)", chunk)  # noqa: S608
+        conn.executemany("DELETE FROM runs WHERE id = ?", chunk)
+        conn.executemany("DELETE FROM corrupt WHERE run_id = ?", chunk)
 
 
 # A value is "plainly a number" when its text is digits with an optional sign, point and exponent:
@@ -337,28 +339,34 @@ def _insert(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -> None
 
 
 def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -> None:
-    """One statement per table for the whole batch."""
+    """One statement per table for the whole batch.
+
+    Params, metrics and tags name their run by its ``rid``, the runs row's integer key, given
+    here in sequence after the largest in use (the caller holds the write transaction).
+    """
     runs, params, metrics, tags, corrupt = [], [], [], [], []
+    rid = conn.execute("SELECT coalesce(max(rid), 0) FROM runs").fetchone()[0]
     for row in rows:
         if isinstance(row, tuple):
             corrupt.append(row)
             continue
         run, source = row, row.source
+        rid += 1
         # As in MLflow, a run's mlflow.runName tag is its name (gitml takes it as the name when
         # it can; a record that keeps the tag is searched by it).
-        runs.append((run.id, run.tags.get("mlflow.runName", run.name), run.experiment, run.status,
+        runs.append((rid, run.id, run.tags.get("mlflow.runName", run.name), run.experiment, run.status,
                      run.start_time, run.end_time, run.user,
                      source.get("commit") or "", source.get("branch"),
                      int(bool(source.get("dirty"))), _doc(run),
                      len(run.artifacts)))
         for key, value in run.params.items():
             text = search_text(value)
-            params.append((run.id, key, text, _number(text)))
+            params.append((rid, key, text, _number(text)))
         for key, value in run.metrics.items():
             info = run.metric_info.get(key, {})
-            metrics.append((run.id, key, _search_number(value), info.get("step"), info.get("timestamp")))
-        tags.extend((run.id, k, v, _number(v)) for k, v in {**run.tags, **_system_tags(run, source)}.items())
-    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", runs)
+            metrics.append((rid, key, _search_number(value), info.get("step"), info.get("timestamp")))
+        tags.extend((rid, k, v, _number(v)) for k, v in {**run.tags, **_system_tags(run, source)}.items())
+    conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", params)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", metrics)
     conn.executemany("INSERT INTO tags VALUES (?,?,?,?)", tags)
@@ -376,16 +384,151 @@ def _doc(run: Run) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def run_from_doc(doc: str) -> Run:
-    """A :class:`Run` from the JSON an index row keeps (no history, no patch text)."""
+def _doc_fields(doc: str) -> dict:
+    """The fields of a :class:`Run` from the JSON an index row keeps (no history, no patch text)."""
     data = json.loads(doc)
     data["patch"] = None
     data["metrics"] = {k: float(v) for k, v in data["metrics"].items()}
-    return Run(**data)
+    return data
+
+
+def run_from_doc(doc: str) -> Run:
+    """A :class:`Run` from the JSON an index row keeps (no history, no patch text)."""
+    return Run(**_doc_fields(doc))
+
+
+# What a search reads is the ids it finds, in order; a run's fields come from its JSON document
+# on first use, fetched in chunks of this many neighbours in the result.
+_COMPARED = tuple(f.name for f in dataclasses.fields(Run) if f.compare)
+_DOC_CHUNK = 256
+
+
+class _Documents:
+    """Where the runs of one search result fetch their JSON documents, when first read.
+
+    The search answered from the index at runs-ref tip ``tip``. A document is read from the
+    index file in a chunk with its neighbours in the result, inside one read transaction that
+    also checks the index is still at ``tip``; when it is not (another process moved it on, or
+    rebuilt the file), the chunk's runs are read from the runs ref at ``tip`` instead. Either
+    way a result shows the runs as they were when the search ran. A run whose source commit
+    is not in the repository (rebased away, say) gets ``source["commit_missing"] = True``.
+    """
+
+    def __init__(self, index_file: Path, root: Path, tip: str, ids: list[str]) -> None:
+        self.index_file, self.root, self.tip, self.ids = index_file, root, tip, ids
+        self.position = {run_id: n for n, run_id in enumerate(ids)}
+        self.fetched: dict[str, dict] = {}
+        self.lock = threading.Lock()
+
+    def fields(self, run_id: str) -> dict:
+        """The decoded document of run ``run_id`` of this result (read once; kept by the run)."""
+        with self.lock:
+            if run_id not in self.fetched:
+                first = self.position[run_id] // _DOC_CHUNK * _DOC_CHUNK
+                self._fetch(self.ids[first:first + _DOC_CHUNK])
+            return self.fetched.pop(run_id)
+
+    def _fetch(self, ids: list[str]) -> None:
+        wanted = set(ids) - set(self.fetched)
+        self._read(wanted)
+        commits = {fields["source"].get("commit") for run_id in ids if (fields := self.fetched.get(run_id))}
+        commits.discard(None)
+        if commits:
+            with GitRepo(self.root) as repo:
+                missing = {commit for commit in commits if not repo.has_object(commit)}
+            for run_id in ids:
+                fields = self.fetched.get(run_id)
+                if fields and fields["source"].get("commit") in missing:
+                    fields["source"]["commit_missing"] = True
+
+    def _read(self, wanted: set[str]) -> None:
+        try:
+            conn = sqlite3.connect(f"file:{self.index_file}?mode=ro", uri=True, timeout=5, isolation_level=None)
+            try:
+                conn.execute("BEGIN")
+                if _meta(conn, "tip") == self.tip:
+                    rows = conn.execute(f"SELECT id, doc FROM runs WHERE id IN ({_marks(list(wanted))})",  # noqa: S608
+                                        list(wanted)).fetchall()
+                    self.fetched.update((run_id, _doc_fields(doc)) for run_id, doc in rows)
+                    wanted -= {run_id for run_id, _ in rows}
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.debug("search result read from the runs ref: %s", exc)
+        if wanted:
+            self._from_ref(wanted)
+
+    def _from_ref(self, ids: set[str]) -> None:
+        with GitRepo(self.root) as repo:
+            trees = {run_id: runsref.run_tree(repo, self.tip or None, run_id) for run_id in ids}
+            for run_id, files in runsref.read_runs_or_errors(
+                    repo, {k: v for k, v in trees.items() if v}, RUN_FILES).items():
+                if not isinstance(files, CorruptRunError):
+                    run = _parse(run_id, files)
+                    if isinstance(run, Run):
+                        self.fetched[run_id] = _doc_fields(_doc(run))
+        for run_id in ids - set(self.fetched):  # gone from the ref's history: cannot happen in git
+            raise RunNotFoundError(f"run {run_id} is no longer readable at {self.tip[:12]}")
+
+
+class IndexedRun(Run):
+    """A :class:`Run` found by a search of the query index, its document decoded on first use.
+
+    A search that matches thousands of runs hands them back at the cost of its SQL: the id is
+    set at once, and the first read of any other field fetches and decodes the run's document,
+    with those of its neighbours in the result. It is a :class:`Run` in every other way, shows the run as it
+    was when the search ran, and compares equal to a :class:`Run` with the same fields.
+    """
+
+    def __getattr__(self, name: str):
+        """Fetch and decode the document on the first read of a field the row did not carry."""
+        state = self.__dict__
+        source = state.pop("_documents", None)
+        if source is None:
+            raise AttributeError(name)
+        for key, value in source.fields(state["id"]).items():
+            state.setdefault(key, value)
+        state.setdefault("history", None)
+        state.setdefault("full_history", None)
+        state.setdefault("warnings", [])
+        return getattr(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field, as a dataclass compares, with any :class:`Run`."""
+        if not isinstance(other, Run):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _COMPARED)
+
+    __hash__ = None  # mutable, like Run
+
+    def __getstate__(self) -> dict:
+        """Pickled (or deep-copied) whole: the document is read first."""
+        if "_documents" in self.__dict__:
+            self.__getattr__("params")
+        return self.__dict__
 
 
 def _docs(conn: sqlite3.Connection, sql: str, params: Iterable) -> list[Run]:
     return [run_from_doc(doc) for (doc,) in conn.execute(sql, list(params))]
+
+
+def _lazy_runs(conn: sqlite3.Connection, sql: str, params: Iterable, repo: GitRepo) -> list[Run]:
+    """The runs an ``id`` search statement finds, as :class:`IndexedRun` s of one result."""
+    conn.execute("BEGIN")  # the ids and the tip they reflect, read together
+    try:
+        tip = _meta(conn, "tip") or ""
+        ids = [row[0] for row in conn.execute(sql, list(params))]
+    finally:
+        conn.execute("COMMIT")
+    documents = _Documents(index_path(repo), repo.root, tip, ids)
+    runs: list[Run] = []
+    new = object.__new__
+    for run_id in ids:
+        run = new(IndexedRun)
+        run.__dict__.update(id=run_id, _documents=documents)
+        runs.append(run)
+    return runs
 
 
 def corrupt_runs(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -471,7 +614,7 @@ def _presence(cond: Condition) -> _Sql:
     if cond.field == "attr":
         return _Sql(f"{_column(cond.name)} IS {'NOT ' if cond.negate else ''}NULL", [])
     table, a = _KEY_TABLES[cond.field]
-    exists = f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
+    exists = f"EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.run = r.rid AND {a}.key = ?)"
     return _Sql(exists if cond.negate else "NOT " + exists, [cond.name])
 
 
@@ -537,7 +680,7 @@ def _condition(cond: Condition) -> _Sql:
     # Not correlated with r: SQLite makes the set of matching run ids once (reading that key's
     # rows through the (key, run_id) index) and probes it per run, so a selective filter costs
     # the rows of one key, not a lookup per run.
-    return _Sql(f"r.id IN (SELECT {a}.run_id FROM {table} {a} WHERE {a}.key = ? AND {pred})",
+    return _Sql(f"r.rid IN (SELECT {a}.run FROM {table} {a} WHERE {a}.key = ? AND {pred})",
                 [cond.name, *args])
 
 
@@ -620,50 +763,81 @@ def filter_sql(where: Node | None) -> tuple[str, list]:
     return sql.sql, sql.params
 
 
-def _sort_terms(key: SortKey) -> _Sql:
-    """The ORDER BY terms of one sort key, MLflow's way.
+def _sort_terms(key: SortKey, alias: str | None) -> tuple[str, _Sql]:
+    """The join and ORDER BY terms of one sort key, MLflow's way.
 
     Runs lacking the key come last in either direction, and a NaN metric just before them;
     params and tags sort as text (code point order), or with ``NUMERIC`` the plain numbers by
-    value first, then the rest as text.
+    value first, then the rest as text. A metric, param or tag key is read through one LEFT
+    JOIN named ``alias`` (a run has at most one row per key): one index seek per run. With
+    ``alias`` None (past SQLite's limit on joined tables) each term reads it with a correlated
+    subquery instead.
+
+    Returns:
+        ``(join, terms)``: the join clause ("" for none) and the ORDER BY terms, whose
+        ``params`` are the join's values followed by the terms' own.
     """
     direction = "DESC" if key.descending else "ASC"
     if key.field == "attr":
         column = _column(key.name)
         value = _utc_column(column) if key.name in TIME_ATTRIBUTES else column
-        return _Sql(f"{value} IS NULL, {value} {direction}", [])
+        return "", _Sql(f"{value} IS NULL, {value} {direction}", [])
     table, a = _KEY_TABLES[key.field]
-
-    def pick(expr: str) -> str:
-        return f"(SELECT {expr} FROM {table} {a} WHERE {a}.run_id = r.id AND {a}.key = ?)"
-
+    if alias is not None:
+        join = f" LEFT JOIN {table} {alias} ON {alias}.run = r.rid AND {alias}.key = ?"
+        rank = f"CASE WHEN {alias}.run IS NULL THEN 2 WHEN {alias}.{{}} IS NULL THEN 1 ELSE 0 END"
+        value, number, params = f"{alias}.value", f"{alias}.num", [key.name]
+    else:
+        join = ""
+        pick = f"(SELECT {a}.{{}} FROM {table} {a} WHERE {a}.run = r.rid AND {a}.key = ?)"
+        rank = f"coalesce({pick.replace('{}', '{} IS NULL')}, 2)"
+        value, number, params = pick.format("value"), pick.format("num"), []
     if key.field == "metric":
         # 0 a number, 1 NaN (stored as NULL), 2 no such metric.
-        return _Sql(f"coalesce({pick(f'{a}.value IS NULL')}, 2), {pick(f'{a}.value')} {direction}",
-                    [key.name, key.name])
+        extra = [] if alias else [key.name] * 2
+        return join, _Sql(f"{rank.format('value')}, {value} {direction}", params + extra)
     if key.numeric:
         # 0 plainly a number, 1 other text, 2 no such key.
-        rank = f"coalesce({pick(f'{a}.num IS NULL')}, 2)"
-        return _Sql(f"{rank}, {pick(f'{a}.num')} {direction}, {pick(f'{a}.value')} {direction}",
-                    [key.name] * 3)
-    value = pick(f"{a}.value")
-    return _Sql(f"{value} IS NULL, {value} {direction}", [key.name, key.name])
+        extra = [] if alias else [key.name] * 3
+        return join, _Sql(f"{rank.format('num')}, {number} {direction}, {value} {direction}", params + extra)
+    extra = [] if alias else [key.name] * 2
+    return join, _Sql(f"{value} IS NULL, {value} {direction}", params + extra)
 
 
-def order_sql(keys: Sequence[SortKey]) -> tuple[str, list]:
-    """The ORDER BY body (without those words) a search uses for parsed sort keys.
+_MAX_SORT_JOINS = 32  # SQLite joins at most 64 tables; the keys past this use subqueries
+
+
+class OrderSql(NamedTuple):
+    """What a search's sort keys add to its SELECT: joins (with their values) and the ORDER BY."""
+
+    joins: str
+    join_params: list
+    body: str
+    body_params: list
+
+
+def order_sql(keys: Sequence[SortKey]) -> OrderSql:
+    """The joins and ORDER BY body (without those words) a search uses for parsed sort keys.
 
     Runs lacking a key sort after the others in both directions (a NaN metric just before
     them); runs that tie on every key come newest first, then by id, as in MLflow. No keys:
-    ``("r.start_time DESC, r.id", [])``, newest first.
+    ``OrderSql("", [], "r.start_time DESC, r.id", [])``, newest first.
     """
+    joins: list[str] = []
     terms: list[str] = []
     params: list = []
+    join_params: list = []
     for key in keys:
-        sql = _sort_terms(key)
+        alias = f"s{len(joins)}" if len(joins) < _MAX_SORT_JOINS else None
+        join, sql = _sort_terms(key, alias)
+        if join:
+            joins.append(join)
+            join_params.append(sql.params[0])
+            params.extend(sql.params[1:])
+        else:
+            params.extend(sql.params)
         terms.append(sql.sql)
-        params.extend(sql.params)
-    return ", ".join([*terms, _TIE_ORDER]), params
+    return OrderSql("".join(joins), join_params, ", ".join([*terms, _TIE_ORDER]), params)
 
 
 def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
@@ -681,24 +855,36 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
     """
     if column not in ("doc", "id"):
         raise ValueError(f"column must be 'doc' or 'id', not {column!r}")
-    where, params = filter_sql(query.where)
+    selected = f"r.{column}"
+    where, where_params = filter_sql(query.where)
     clauses = [f"({where})"]
     if query.experiments:
         clauses.append(f"r.experiment IN ({_marks(list(query.experiments))})")
-        params = [*params, *query.experiments]
-    order, order_params = order_sql(query.order)
-    sql = f"SELECT r.{column} FROM runs r WHERE {' AND '.join(clauses)} ORDER BY {order}"  # noqa: S608
-    params = [*params, *order_params]
+        where_params = [*where_params, *query.experiments]
+    order = order_sql(query.order)
+    sql = (f"SELECT {selected} FROM runs r{order.joins} WHERE {' AND '.join(clauses)} "  # noqa: S608
+           f"ORDER BY {order.body}")
+    params = [*order.join_params, *where_params, *order.body_params]
     if query.limit is not None:
         sql += " LIMIT ?"
         params.append(int(query.limit))
     return sql, params
 
 
-def search(conn: sqlite3.Connection, query: Query) -> list[Run]:
-    """The runs ``query`` finds in an open index, in its order (no history or patch text)."""
+def search(conn: sqlite3.Connection, query: Query, repo: GitRepo) -> list[Run]:
+    """The runs ``query`` finds in an open index, in its order (no history or patch text).
+
+    Args:
+        conn: the open index.
+        query: from :func:`gitml.core.filter.compile_query`.
+        repo: the repository the index is of; runs whose source commit it lacks are marked
+            ``source["commit_missing"]``.
+
+    Returns:
+        :class:`IndexedRun` s, each decoding its document on first use.
+    """
     add_functions(conn)
-    return _docs(conn, *search_statement(query))
+    return _lazy_runs(conn, *search_statement(query, "id"), repo)
 
 
 def search_ids(conn: sqlite3.Connection, query: Query) -> list[str]:
@@ -854,9 +1040,11 @@ class Index:
             query: from :func:`gitml.core.filter.compile_query`.
 
         Returns:
-            The runs; at most ``query.limit`` of them.
+            The runs (:class:`IndexedRun` s, decoded on first use); at most ``query.limit`` of
+            them. A run whose source commit is not in the repository is marked
+            ``source["commit_missing"]``.
         """
-        return search(self.conn, query)
+        return search(self.conn, query, self.repo)
 
     def search_ids(self, query: Query) -> list[str]:
         """The ids of the runs ``query`` finds, in its order."""

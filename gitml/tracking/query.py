@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitml.core import active, index, runsref
-from gitml.core.errors import RunNotFoundError
+from gitml.core.errors import BadInputError, RunNotFoundError
 from gitml.core.filter import compile_query
 from gitml.core.formats import Metric, Run, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo
@@ -86,8 +86,14 @@ def search_runs(
     experiment: str | list[str] | None = None,
     limit: int | None = None,
     repo: WorkspaceLike = None,
+    *,
+    max_results: int | None = None,
 ) -> list[Run]:
     """Find finished runs with MLflow's filter syntax, through the local query index.
+
+    Each run found costs its index row only: its params, metrics, tags and source are decoded
+    from the row on first use, so a search that matches thousands of runs and reads a few of
+    them (or only their ids and times) pays for what it reads.
 
     Args:
         filter: e.g. ``"metrics.accuracy > 0.9 and params.model = 'rf'"`` (see docs/tracking.md).
@@ -95,19 +101,22 @@ def search_runs(
         experiment: one experiment name or a list of them.
         limit: at most this many runs (None or 0: all).
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
+        max_results: MLflow's name for ``limit``; give one or the other (or both equal).
 
     Returns:
         Runs without history or patch text (:func:`get_run` has those).
 
     Raises:
-        BadInputError: a bad filter, sort key, experiment or limit (nothing is read then).
+        BadInputError: a bad filter, sort key, experiment or limit, or ``limit`` and
+            ``max_results`` that differ (nothing is read then).
     """
+    if max_results is not None:
+        if limit is not None and limit != max_results:
+            raise BadInputError(f"limit={limit!r} and max_results={max_results!r} differ: give one of them")
+        limit = max_results
     query = compile_query(filter, order_by, experiment, limit)
     with open_workspace(repo) as ws:
-        runs = ws.index.search(query)
-        for run in runs:
-            _mark_missing_source(ws.repo, run)
-        return runs
+        return ws.index.search(query)
 
 
 def search_warnings(
