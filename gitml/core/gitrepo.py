@@ -1035,6 +1035,182 @@ class GitRepo:
         except FileNotFoundError:
             return 0
 
+    # -- registry reads and writes that never parse all of packed-refs ----------------------------
+    def refs_with_prefix(self, prefix: str) -> dict[str, str]:
+        """``{full ref name: sha}`` of every ref whose name starts with ``prefix``, loose or packed.
+
+        For reading one model's registry tags (``refs/tags/churn@``) among thousands: the
+        ``packed-refs`` file is searched as bytes for the prefix, and of the loose refs only the
+        directory entries that start with it are opened. Refs below such an entry count
+        (``refs/tags/churn@x/y``); a loose ref wins over a packed one, lock files are skipped.
+
+        Args:
+            prefix: the start of full ref names (``refs/tags/churn@``,
+                ``refs/gitml/registry-claims/churn/``).
+
+        Returns:
+            ``{full ref name: sha hex}``, in no particular order.
+        """
+        found: dict[str, str] = {}
+        try:
+            with open(self.common_dir / "packed-refs", "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            data = b""
+        needle = b" " + prefix.encode()
+        pos = data.find(needle)
+        while pos >= 0:
+            start = data.rfind(b"\n", 0, pos) + 1
+            end = data.find(b"\n", pos)
+            end = len(data) if end < 0 else end
+            if data[start:start + 1] not in (b"#", b"^"):  # a ref line: "<sha> <name>"
+                found[data[pos + 1:end].decode("utf-8", "replace")] = data[start:pos].decode("ascii", "replace")
+            pos = data.find(needle, end)
+        folder, _, leaf = prefix.rpartition("/")
+        base = self.common_dir / folder
+        try:
+            entries = [entry for entry in os.scandir(base) if entry.name.startswith(leaf)]
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        for entry in entries:
+            paths = [entry.path] if not entry.is_dir() else [
+                os.path.join(top, file) for top, _, files in os.walk(entry.path) for file in files]
+            for path in paths:
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as handle:
+                        sha = handle.read(41).strip()
+                except OSError:
+                    continue
+                if len(sha) == 40 and not path.endswith(".lock"):
+                    found[folder + "/" + os.path.relpath(path, base).replace(os.sep, "/")] = sha
+        return found
+
+    def read_tags(self, shas: list[str]) -> dict[str, dict]:
+        """Read many tag objects at once: :meth:`read_tag` for each, in one ``git cat-file --batch``.
+
+        Args:
+            shas: what the tags' refs point at (see :meth:`tags`).
+
+        Returns:
+            ``{sha: what read_tag returns}``; objects missing or malformed are left out.
+        """
+        from dulwich.objects import ShaFile, object_class
+
+        from gitml.core.errors import GitmlError
+
+        if len(shas) < 16:  # a git process costs more than a few dulwich reads
+            return self._read_tags_one_by_one(shas)
+        try:
+            out = self._git("cat-file", "--batch", input="\n".join(shas).encode() + b"\n")
+        except GitmlError:  # a corrupt object stops git's batch: read them one by one
+            return self._read_tags_one_by_one(shas)
+        found: dict[str, dict] = {}
+        pos = 0
+        while pos < len(out):
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            if len(header) != 3:  # "<sha> missing"
+                pos = end + 1
+                continue
+            size = int(header[2])
+            raw = out[end + 1:end + 1 + size]
+            pos = end + 2 + size
+            try:
+                obj = ShaFile.from_raw_string(object_class(header[1]).type_num, raw, header[0])
+                found[header[0].decode()] = self._tag_fields(obj, header[0].decode())
+            except Exception:  # noqa: BLE001 - a malformed object is left out, whatever dulwich raises
+                continue
+        return found
+
+    def _read_tags_one_by_one(self, shas: list[str]) -> dict[str, dict]:
+        found = {}
+        for sha in shas:
+            try:
+                found[sha] = self._tag_fields(self._repo.object_store[sha.encode()], sha)
+            except Exception:  # noqa: BLE001 - missing or malformed: left out, whatever dulwich raises
+                continue
+        return found
+
+    @staticmethod
+    def _tag_fields(obj, sha: str) -> dict:
+        """What :meth:`read_tag` returns, from the parsed object (a tag, or a lightweight tag's commit)."""
+        if isinstance(obj, Tag):
+            _, target = obj.object
+            return {"target": target.decode(), "tagger": obj.tagger.decode("utf-8", "replace"),
+                    "time": obj.tag_time, "message": obj.message.decode("utf-8", "replace"), "annotated": True}
+        return {"target": sha, "tagger": None, "time": getattr(obj, "commit_time", None), "message": "",
+                "annotated": False}
+
+    def add_ref_if_absent(self, name: str, sha: str) -> bool:
+        """:meth:`add_ref_if_new` without parsing every packed ref (~0.1 s at thousands of tags).
+
+        The same contract: the ref is created under its lock file only if neither a loose nor
+        a packed ref of that name exists; ``packed-refs`` is searched as bytes for the one name.
+
+        Args:
+            name: the full ref name.
+            sha: what it should point at.
+
+        Returns:
+            True when created; False when the ref exists or its lock is held.
+
+        Raises:
+            StaleLockError: the ref's lock file was left by a dead process.
+            BadInputError: ``name`` is not a valid ref name.
+        """
+        from dulwich.file import GitFile
+        from dulwich.refs import check_ref_format
+
+        if not check_ref_format(name.encode()):
+            raise BadInputError(f"invalid ref name {name!r}")
+        path = self.common_dir / name
+        if os.path.lexists(path) or self._packed_ref_exists(name):
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with GitFile(path, "wb") as handle:
+                if os.path.exists(path) or self._packed_ref_exists(name):
+                    handle.abort()
+                    return False
+                handle.write(sha.encode() + b"\n")
+        except FileLocked:  # another writer holds it: add_ref_if_new judges a held lock (stale or not)
+            return self.add_ref_if_new(name, sha)
+        return True
+
+    def _packed_ref_exists(self, name: str) -> bool:
+        try:
+            with open(self.common_dir / "packed-refs", "rb") as handle:
+                return (b" " + name.encode() + b"\n") in handle.read()
+        except FileNotFoundError:
+            return False
+
+    def create_tag_if_absent(self, name: str, target: str, message: str, when: float | None = None) -> str | None:
+        """:meth:`create_tag` that creates the ref with :meth:`add_ref_if_absent` (same contract).
+
+        Args:
+            name: the tag name, without ``refs/tags/``.
+            target: the sha of the commit it tags.
+            message: the tag message.
+            when: the tag time, POSIX seconds (default: now).
+
+        Returns:
+            The new tag object's sha, or None when the name is taken (or its lock is held).
+
+        Raises:
+            StaleLockError: the tag's lock file was left by a dead process.
+        """
+        tag = Tag()
+        tag.name = name.encode()
+        tag.object = (Commit, target.encode())
+        tag.tagger = get_user_identity(self._config_stack(), kind="COMMITTER")
+        stamp = int(when if when is not None else time.time())
+        tag.tag_time = stamp
+        tag.tag_timezone = _local_utc_offset(stamp)
+        tag.message = message.encode()
+        self._store(tag)
+        created = self.add_ref_if_absent("refs/tags/" + name, tag.id.decode())
+        return tag.id.decode() if created else None
+
 
 # What git's porcelain push says of a ref refused because the remote's copy moved (or another
 # pusher held its lock): the caller fetches, merges and pushes again.
