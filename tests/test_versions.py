@@ -213,4 +213,7 @@ def test_a_cache_from_before_semver_does_not_hide_pre_releases(two_runs):
     # What the hand-rolled parser remembered: this tag is no registry event.
     cache.write_text(json.dumps({"version": 1, "tags": {f"churn@v1.0.0-rc.1 {sha}": {}}}))
     assert registry.show(repo=repo)[0].latest == "v1.0.0-rc.1"
-    assert json.loads(cache.read_text())["tags"][f"churn@v1.0.0-rc.1 {sha}"]["version"] == "v1.0.0-rc.1"
+    # The one-file cache of cache versions 1 and 2 is dropped; the model's own file has the event.
+    assert not cache.exists()
+    per_model = json.loads((cache.parent / "registry-cache" / "churn.json").read_text())
+    assert per_model["tags"][f"churn@v1.0.0-rc.1 {sha}"]["version"] == "v1.0.0-rc.1"

@@ -1,28 +1,36 @@
 """Registry state: a fold over tag events, never a stored file.
 
-Only tags whose names pass the grammar's cheap filter are read; each tag object is read once
-and remembered by its sha in ``<git-common-dir>/gitml/registry-cache.json`` (tags are
-immutable, so a cached event never goes stale), so unrelated release tags cost a regex test and
-a command reads only the tags it has never seen.
+A command about one model lists only that model's tag refs (``churn@…``, ``churn#…``), reads
+only their tag objects and folds only their events: other models' tags cost nothing. Each tag
+object is read once and remembered by tag name and object id in the model's file under
+``<git-common-dir>/gitml/registry-cache/`` (tags are immutable, so a cached event never goes
+stale); which tags exist is read from the refs every time, so the cache is never trusted over
+them. Unrelated release tags cost a string test, and only when every model is asked for.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from gitml.core import yamlfmt
 from gitml.core.errors import BadInputError
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_digest, check_run_id
-from gitml.core.tags import check_version, parse_tag, tag_problem, version_key
+from gitml.core.tags import CANDIDATE, NAME, TagName, check_version, parse_tag, tag_problem, version_key
 
-CACHE_FILE = "registry-cache.json"
+CACHE_DIR = "registry-cache"  # one file per model: <git-common-dir>/gitml/registry-cache/<model>.json
+DIGESTS_FILE = "_digests.json"  # every version tag's digest (no model name starts with "_")
+LEGACY_CACHE_FILE = "registry-cache.json"  # every model in one file (cache versions 1 and 2): removed
 # 2: versions are full semver; caches of 1 remember pre-release tags (v1.0.0-rc.1) as no event.
-CACHE_VERSION = 2
+# 3: one file per model, and only events (names that are no event and unreadable objects are not kept).
+CACHE_VERSION = 3
+_MODEL = re.compile(NAME)
 
 
 @dataclass
@@ -135,6 +143,8 @@ class ModelState:
 
 
 MAX_BLOCK_CHARS = 64 << 10  # a tag message's metadata block; longer ones are read as having none
+_FIELDS = frozenset(f.name for f in fields(Event))  # what a cached event must hold, no more
+_DIGEST_FIELDS = frozenset({"kind", "model", "version", "time", "sha256"})
 
 
 def parse_message(message: str) -> dict[str, Any]:
@@ -151,11 +161,57 @@ def parse_message(message: str) -> dict[str, Any]:
     _, sep, rest = message.partition("\n\n")
     if not sep or not rest.startswith("gitml:") or len(rest) > MAX_BLOCK_CHARS:
         return {}
-    try:
-        block = yamlfmt.load(rest if rest.endswith("\n") else rest + "\n").get("gitml")
-    except ValueError:
-        return {}
+    text = rest if rest.endswith("\n") else rest + "\n"
+    block = _plain_block(text)
+    if block is None:
+        try:
+            block = yamlfmt.load(text).get("gitml")
+        except ValueError:
+            return {}
     return _checked_meta(block) if isinstance(block, dict) else {}
+
+
+# The block as gitml writes it when every value is printable ASCII without quotes or
+# backslashes (a run id, a path, a digest, a size, a version, most descriptions): read and
+# written here without yamlfmt, whose regexes take ~25 ms to compile on first use. Anything else
+# goes through yamlfmt; on what both accept, both give the same (tests/test_registry_scale.py).
+_PLAIN_ROW = re.compile(r'  ([a-z0-9]+): (?:"([ !#-\[\]-~]*)"|(0|-?[1-9][0-9]*))\n')
+_PLAIN_KEYS = frozenset({"description", "path", "run", "sha256", "size", "version"})
+_PLAIN_TEXT = re.compile(r'[ !#-\[\]-~]*')
+
+
+def _plain_block(text: str) -> dict[str, Any] | None:
+    """The ``gitml:`` mapping of a block in the plain form above, or None for any other text."""
+    if not text.startswith("gitml:\n") or len(text) == 7:
+        return None
+    found: dict[str, Any] = {}
+    pos = 7
+    while pos < len(text):
+        row = _PLAIN_ROW.match(text, pos)
+        if row is None or row[1] not in _PLAIN_KEYS or row[1] in found:
+            return None
+        found[row[1]] = row[2] if row[3] is None else int(row[3])
+        pos = row.end()
+    return found
+
+
+def format_block(meta: dict[str, Any]) -> str:
+    """The YAML block of a tag message: ``gitml:`` and the fields of ``meta`` that are not None.
+
+    Args:
+        meta: the fields (``run``, ``path``, ``sha256``, ``size``, ``version``, ``description``).
+
+    Returns:
+        Canonical YAML (:func:`gitml.core.yamlfmt.dump`'s text), ending with a newline.
+    """
+    fields_ = {k: v for k, v in meta.items() if v is not None}
+    plain = fields_ and all(
+        key in _PLAIN_KEYS and (type(value) is int or (isinstance(value, str) and _PLAIN_TEXT.fullmatch(value)))
+        for key, value in fields_.items())
+    if not plain:
+        return yamlfmt.dump({"gitml": fields_})
+    return "gitml:\n" + "".join(
+        f'  {key}: {value}\n' if type(value) is int else f'  {key}: "{value}"\n' for key, value in sorted(fields_.items()))
 
 
 def _checked_meta(block: dict[str, Any]) -> dict[str, Any]:
@@ -179,14 +235,8 @@ def _checked_meta(block: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_event(git: GitRepo, name: str, sha: str) -> dict[str, Any] | None:
-    parsed = parse_tag(name)
-    if parsed is None:
-        return None
-    try:
-        info = git.read_tag(sha)
-    except (KeyError, AttributeError, ValueError):  # a tag whose object is missing or malformed
-        return None
+def _event_data(name: str, parsed: TagName, info: dict[str, Any]) -> dict[str, Any]:
+    """The cached form of one event: the fields of :class:`Event`, from its name and tag object."""
     meta = parse_message(info["message"])
     return {"tag": name, "kind": parsed.kind, "model": parsed.model, "target": info["target"],
             "time": info["time"], "tagger": info["tagger"], "message": info["message"].rstrip("\n"),
@@ -194,41 +244,163 @@ def _read_event(git: GitRepo, name: str, sha: str) -> dict[str, Any] | None:
             "counter": parsed.counter, "meta": meta}
 
 
-def load_events(git: GitRepo) -> list[Event]:
-    """Every registry event in the repository, reading only tags not seen before.
+def model_of(name: str) -> str | None:
+    """The model a tag name would be an event of: its text before the first ``@`` or ``#``.
 
-    Tags already read are taken from ``<git-common-dir>/gitml/registry-cache.json``, keyed by
-    name and sha; the cache is rewritten when the tag set changed.
+    Every registry tag of model ``m`` starts with ``m@`` or ``m#`` (a model name holds neither
+    character), so a name whose start is no model name is no registry tag.
+
+    Args:
+        name: a tag name, without ``refs/tags/``.
+
+    Returns:
+        The model name, or None when the name has no ``@``/``#`` or its start is no model name.
+    """
+    found = CANDIDATE.search(name)
+    if found is None:
+        return None
+    model = name[:found.start()]
+    return model if _MODEL.fullmatch(model) else None
+
+
+def model_tags(git: GitRepo, model: str | None = None) -> dict[str, dict[str, str]]:
+    """The tags that may be registry events, by model, without reading any tag object.
 
     Args:
         git: the open repository.
+        model: only this (valid) model's tags: those starting with ``<model>@`` or ``<model>#``,
+            found without listing the other tags (:meth:`GitRepo.refs_with_prefix`).
+
+    Returns:
+        ``{model: {tag name: sha of its ref}}``; models without such a tag are left out.
+    """
+    if model is not None:
+        found = {**git.refs_with_prefix(f"refs/tags/{model}@"), **git.refs_with_prefix(f"refs/tags/{model}#")}
+        names = {ref[len("refs/tags/"):]: sha for ref, sha in found.items()}
+        return {model: names} if names else {}
+    groups: dict[str, dict[str, str]] = {}
+    for name, sha in git.tags().items():
+        owner = model_of(name)
+        if owner is not None:
+            groups.setdefault(owner, {})[name] = sha
+    return groups
+
+
+def load_events(git: GitRepo, model: str | None = None) -> list[Event]:
+    """The registry events of one model (or of every model), reading only tags not seen before.
+
+    Only the model's own tag refs are listed (``<model>@…``, ``<model>#…``) and only their tag
+    objects read; each is remembered by tag name and object id in the model's cache file,
+    ``<git-common-dir>/gitml/registry-cache/<model>.json``, rewritten when the model's tag set
+    changed. The cache only saves reading objects: which tags exist is always read from the refs.
+
+    Args:
+        git: the open repository.
+        model: a valid model name; None for every model.
 
     Returns:
         The events, in no particular order; tags that are not registry events, or whose
         object is missing or malformed, are left out.
     """
-    path = git.gitml_dir / CACHE_FILE
+    groups = model_tags(git, model)
+    caches = {name: _load_cache(git, name) for name in groups}
+    fresh: dict[str, dict[str, Any]] = {name: {} for name in groups}
+    unread: dict[str, list[tuple[str, str, TagName]]] = {}
+    for owner, names in groups.items():
+        known = caches[owner]
+        for name, sha in names.items():
+            key = f"{name} {sha}"
+            if _usable(known.get(key), name, owner):
+                fresh[owner][key] = known[key]
+            elif (parsed := parse_tag(name)) is not None:
+                unread.setdefault(sha, []).append((owner, name, parsed))
+    infos = git.read_tags(list(unread)) if unread else {}
+    for sha, wanted in unread.items():
+        info = infos.get(sha)
+        for owner, name, parsed in wanted:
+            if info is not None:  # a missing object is not remembered: it may arrive later
+                fresh[owner][f"{name} {sha}"] = _event_data(name, parsed, info)
+    events = []
+    for owner in groups:
+        if fresh[owner] != caches[owner]:
+            _save(_cache_path(git, owner), {"version": CACHE_VERSION, "tags": fresh[owner]})
+        events += [Event(**data) for data in fresh[owner].values()]
+    return events
+
+
+def _usable(data: Any, name: str, owner: str) -> bool:
+    """Whether a cache entry is an event of this tag (a hand-edited or torn file is not trusted)."""
+    return isinstance(data, dict) and data.keys() == _FIELDS and data["tag"] == name and data["model"] == owner
+
+
+def _cache_path(git: GitRepo, model: str) -> Path:
+    return git.gitml_dir / CACHE_DIR / f"{model}.json"
+
+
+def _load_cache(git: GitRepo, model: str) -> dict[str, Any]:
+    return _load_cache_file(_cache_path(git, model), legacy=git.gitml_dir / LEGACY_CACHE_FILE)
+
+
+def _load_cache_file(path: Path, legacy: Path | None = None) -> dict[str, Any]:
+    """The ``tags`` of a cache file; ``{}`` when it is missing, unreadable or of another version."""
     try:
         cache = json.loads(path.read_text())
-        if cache.get("version") != CACHE_VERSION:
-            cache = {}
+    except FileNotFoundError:
+        if legacy is not None:
+            legacy.unlink(missing_ok=True)  # the one-file cache of cache versions 1 and 2
+        return {}
     except (OSError, ValueError):
-        cache = {}
-    known: dict[str, Any] = cache.get("tags", {})
-    events, fresh = [], {}
+        return {}
+    if not isinstance(cache, dict) or cache.get("version") != CACHE_VERSION or not isinstance(cache.get("tags"), dict):
+        return {}
+    return cache["tags"]
+
+
+def versions_with_digest(git: GitRepo, digest: str) -> list[tuple[str, Version]]:
+    """Every registered version, of any model, whose artifact has this sha256.
+
+    For the "same bytes as …" warning of a registration, without folding every model: every
+    version tag (``<model>@v…``, with or without ``!``) is remembered once, with its digest and
+    time, in ``<git-common-dir>/gitml/registry-cache/_digests.json`` (a name no model's file can
+    have); the tag refs are listed every time, so the file is rewritten when they change. Only
+    the versions with this digest are folded.
+
+    Args:
+        git: the open repository.
+        digest: the artifact's sha256, hex.
+
+    Returns:
+        ``[(model, version info)]`` sorted by model, then version (semver); deregistered ones
+        are included, marked as such.
+    """
+    path = git.gitml_dir / CACHE_DIR / DIGESTS_FILE
+    known = _load_cache_file(path)
+    fresh: dict[str, Any] = {}
+    unread: dict[str, list[tuple[str, TagName]]] = {}
     for name, sha in git.tags().items():
-        if "@" not in name and "#" not in name:
+        if "@v" not in name:  # every version tag has it: other tags cost a string test
             continue
         key = f"{name} {sha}"
-        data = known.get(key)
-        if data is None:
-            data = _read_event(git, name, sha) or {}
-        fresh[key] = data
-        if data:
-            events.append(Event(**data))
+        entry = known.get(key)
+        if isinstance(entry, dict) and entry.keys() == _DIGEST_FIELDS:
+            fresh[key] = entry
+        elif (parsed := parse_tag(name)) is not None and parsed.kind in ("register", "deregister"):
+            unread.setdefault(sha, []).append((name, parsed))
+    infos = git.read_tags(list(unread)) if unread else {}
+    for sha, wanted in unread.items():
+        if (info := infos.get(sha)) is not None:
+            for name, parsed in wanted:
+                sha256 = parse_message(info["message"]).get("sha256") if parsed.kind == "register" else None
+                fresh[f"{name} {sha}"] = {"kind": parsed.kind, "model": parsed.model, "version": parsed.version,
+                                          "time": info["time"], "sha256": sha256}
     if fresh != known:
         _save(path, {"version": CACHE_VERSION, "tags": fresh})
-    return events
+    matched = {(e["model"], e["version"]) for e in fresh.values() if e["sha256"] == digest and e["kind"] == "register"}
+    events = [Event(key.rsplit(" ", 1)[0], e["kind"], e["model"], key.rsplit(" ", 1)[1], e["time"], None, "",
+                    e["version"], meta={"sha256": e["sha256"]} if e["sha256"] else {})
+              for key, e in fresh.items() if (e["model"], e["version"]) in matched]
+    return [(name, info) for name, state in sorted(fold(events).items())
+            for _, info in state.to_versions() if info.sha256 == digest]
 
 
 def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
@@ -238,25 +410,32 @@ def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
 
     Args:
         git: the open repository.
-        model: only this model's tags (default: every model's).
+        model: only this (valid) model's tags (default: every model's); the other tags are
+            not listed.
 
     Returns:
         One message per such tag, in tag name order.
     """
+    if model is not None:
+        names = [name for names in model_tags(git, model).values() for name in names]
+    else:
+        names = list(git.tags())
     found = []
-    for name in sorted(git.tags()):
-        if model is None or name.startswith((f"{model}@", f"{model}#")):
-            problem = tag_problem(name)
-            if problem is not None:
-                found.append(problem)
+    for name in sorted(names):
+        problem = tag_problem(name)
+        if problem is not None:
+            found.append(problem)
     return found
 
 
-def _save(path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".registry-")
+def _save(path: Path, data: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".registry-")
+    except OSError:  # a read-only repository: the cache only saves time
+        return
     with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
+        handle.write(json.dumps(data))  # json.dumps uses the C encoder, json.dump does not
     os.replace(tmp, path)
 
 

@@ -445,11 +445,8 @@ class Workspace:
 
         raw = self.config.raw.get("registry") or {}
         one_stage = bool(raw.get("one_stage_per_version", False)) if isinstance(raw, dict) else False
-        state = fold(load_events(self.repo), one_stage)
-        if model is not None:
-            name = check_model(model)
-            return {name: state[name]} if name in state else {}
-        return state
+        # With a model, only its tags are listed and read: the fold holds that model or nothing.
+        return fold(load_events(self.repo, check_model(model) if model is not None else None), one_stage)
 
     def model_state(self, model: str) -> ModelState:
         """One model's registry state.

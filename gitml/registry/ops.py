@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitml.core import runsref, yamlfmt
+from gitml.core import runsref
 from gitml.core.cas import LOCAL_ATTEMPTS, attempts
 from gitml.core.errors import BadInputError
 from gitml.core.formats import RUN_FILES, parse_run
-from gitml.core.registry import Event, ModelState, tag_problems
+from gitml.core.registry import Event, ModelState, format_block, tag_problems, versions_with_digest
 from gitml.core.tags import TagName, bump, check_model, check_stage, check_version, format_tag, version_key
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 from gitml.registry.results import ModelVersionInfo, Registration, StageChange, Withdrawal
@@ -62,13 +62,12 @@ def _lowered(names: list[str] | str | None) -> list[str] | None:
 
 
 def _message(title: str, meta: dict[str, Any]) -> str:
-    block = yamlfmt.dump({"gitml": {k: v for k, v in meta.items() if v is not None}})
-    return f"{title}\n\n{block}"
+    return f"{title}\n\n{format_block(meta)}"
 
 
 def _tag(ws: Workspace, event: TagName, target: str, title: str, meta: dict[str, Any]) -> str:
     name = format_tag(event)
-    if ws.repo.create_tag(name, target, _message(title, meta)) is None:
+    if ws.repo.create_tag_if_absent(name, target, _message(title, meta)) is None:
         raise _Taken(name)
     return name
 
@@ -159,10 +158,8 @@ def _registration_warnings(ws: Workspace, record: Any, digest: str | None) -> li
         kept = "the version records its patch" if record.patch is not None else "its patch was not recorded"
         out.append(f"run {record.id[:8]} was made from a dirty work tree: {kept}")
     if digest:
-        twins = [f"{name} {version}" + (" (deregistered)" if info.deregistered else "")
-                 for name, state in sorted(ws.registry_state().items())
-                 for version, info in sorted(state.versions.items(), key=lambda item: version_key(item[0]))
-                 if info.sha256 == digest]
+        twins = [f"{name} {info.version}" + (" (deregistered)" if info.deregistered else "")
+                 for name, info in versions_with_digest(ws.repo, digest)]
         if twins:
             out.append(f"same bytes as {', '.join(twins)}")
     return out
@@ -201,7 +198,7 @@ def _stage_event(kind: str, model: str, version: str, stage: str, message: str |
             default = (f"Assigning stage {stage} to artifact {model} version {version}" if kind == "assign"
                        else f"Unassigning stage {stage} from artifact {model} version {version}")
             counter = max(state.max_counter, _last_claim(ws, model)) + 1
-            if not ws.repo.add_ref_if_new(f"{CLAIMS}/{model}/{counter}", info.commit):
+            if not ws.repo.add_ref_if_absent(f"{CLAIMS}/{model}/{counter}", info.commit):
                 continue  # another writer reserved this counter
             try:
                 tag = _tag(ws, TagName(kind, model, version, stage, counter), info.commit, _title(message, default),
@@ -220,7 +217,7 @@ def _last_claim(ws: Workspace, model: str) -> int:
     (``refs/gitml/registry-claims/<model>/<n>``). A writer killed between claim and tag leaves a
     gap in the counters, never a duplicate.
     """
-    names = [ref.rsplit("/", 1)[1] for ref in ws.repo.refs_under(f"{CLAIMS}/{model}/")]
+    names = [ref.rsplit("/", 1)[1] for ref in ws.repo.refs_with_prefix(f"{CLAIMS}/{model}/")]
     return max((int(n) for n in names if n.isdigit()), default=0)
 
 
