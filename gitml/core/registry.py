@@ -182,6 +182,8 @@ _PLAIN_TEXT = re.compile(r'[ !#-\[\]-~]*')
 
 def _plain_block(text: str) -> dict[str, Any] | None:
     """The ``gitml:`` mapping of a block in the plain form above, or None for any other text."""
+    if text == "gitml: {}\n":  # a deprecation's
+        return {}
     if not text.startswith("gitml:\n") or len(text) == 7:
         return None
     found: dict[str, Any] = {}

@@ -330,7 +330,7 @@ def deprecate(model: str, message: str | None = None, repo: WorkspaceLike = None
         state = ws.model_state(model)
         if state.deprecated:
             raise BadInputError(f"model {model!r} is already deprecated")
-        target = ws.repo.head()[0] or next(iter(state.versions.values())).commit
+        target = ws.repo.rev_parse("HEAD") or next(iter(state.versions.values())).commit
         title = _title(message, f"Deprecating artifact {model}")
         try:
             tag = _tag(ws, TagName("deprecate", model), target, title, {"description": message})
