@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gitml.core.errors import BadInputError
@@ -196,6 +197,7 @@ def check_version(text: str) -> str:
     return value
 
 
+@lru_cache(maxsize=8192)  # a fold asks for the same few versions again and again; Version is immutable
 def _semver(version: str) -> Any:
     """The ``semver.Version`` of ``vX.Y.Z[-pre][+build]``, or None when it is not one."""
     import semver  # lazily: only commands that read versions need it
