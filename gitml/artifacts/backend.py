@@ -5,13 +5,18 @@ only when a URL needs them, and a missing one gives an install hint. Object stor
 Azure, memory) make a single PUT visible atomically; everywhere else an upload goes to a
 temporary name beside its target and is renamed into place, so a killed upload never leaves a
 partial object under an object's name.
+
+Besides objects, a remote holds deletion notes, ``<url>/deletions/<name>``: before gitml deletes
+objects from a remote (``gc``, ``verify --delete-bad``) it writes one, listing them, so that every
+repository's record of what that remote holds (:mod:`gitml.artifacts.record`) learns of it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from gitml.core.errors import RemoteError
@@ -22,6 +27,9 @@ from gitml.core.urls import mask_text, mask_url
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"}
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
           "sftp": "sftp", "ssh": "sftp"}
+NOTES = "deletions"  # the folder of deletion notes, beside sha256/
+SMALL_OBJECT = 8 << 20  # bytes: objects up to this size go up many at a time on async backends
+ASYNC_JOBS = 64  # concurrent requests for small objects on async backends (S3, GCS, Azure)
 LIST_THRESHOLD = 64  # past this many objects to check, listing their shard folders beats per-object calls
 FULL_LISTING_THRESHOLD = 2000  # past this many, one recursive listing beats per-shard listings
 
@@ -76,6 +84,7 @@ class ObjectStore:
         wanted = set(digests)
         if not wanted:
             return set()
+        self.fs.invalidate_cache()  # a listing cached by this process's filesystem may be stale
         try:
             with ThreadPoolExecutor(16) as pool:
                 if len(wanted) <= LIST_THRESHOLD:
@@ -106,6 +115,7 @@ class ObjectStore:
             RemoteError: the remote cannot be reached or refuses the listing.
         """
         base = f"{self.root}/sha256"
+        self.fs.invalidate_cache()
         try:
             if not self.fs.exists(base):
                 return set()
@@ -128,6 +138,7 @@ class ObjectStore:
             RemoteError: the remote cannot be reached or refuses the listing.
         """
         base = f"{self.root}/sha256"
+        self.fs.invalidate_cache()
         try:
             if not self.fs.exists(base):
                 return {}
@@ -172,6 +183,125 @@ class ObjectStore:
         except backend_errors() as exc:
             raise self._fail(f"uploading {digest[:12]}", exc) from exc
 
+    def put_many(self, files: list[tuple[str, str, int]], jobs: int | None = None,
+                 done: Callable[[str], None] | None = None) -> None:
+        """Upload many files, each as :meth:`put` would, concurrently; every one is attempted.
+
+        On backends with an asynchronous API and an atomic PUT (S3, GCS, Azure), the uploads are
+        coroutines on the backend's own event loop: up to ``jobs`` (default
+        :data:`ASYNC_JOBS`) objects of at most :data:`SMALL_OBJECT` bytes at a time, then the
+        bigger ones ``min(jobs, 8)`` at a time (each of those is a multipart upload with its own
+        parallel parts). Elsewhere ``jobs`` threads (default 8) each call :meth:`put`.
+
+        Args:
+            files: ``(local path, digest, size)`` for each object; the caller vouches for the hashes.
+            jobs: how many uploads at once.
+            done: called with each digest once its object is on the remote (possibly from another
+                thread), so a caller can count progress and keep what was uploaded even when
+                another upload fails.
+
+        Raises:
+            RemoteError: at least one upload failed (the first failure is named), after all the
+                others were attempted; no object of a failed upload's name was made by it.
+        """
+        if not files:
+            return
+        if self.atomic_put and getattr(self.fs, "async_impl", False) and hasattr(self.fs, "_put_file"):
+            small = [f for f in files if f[2] <= SMALL_OBJECT]
+            large = [f for f in files if f[2] > SMALL_OBJECT]
+            failures = self._put_async(small, jobs or ASYNC_JOBS, done)
+            failures += self._put_async(large, min(jobs or 8, 8), done)
+        else:
+            failures = []
+
+            def one(item: tuple[str, str, int]) -> None:
+                try:
+                    self.put(item[0], item[1])
+                except RemoteError as exc:
+                    failures.append(exc)
+                    return
+                if done:
+                    done(item[1])
+
+            with ThreadPoolExecutor(max(1, jobs or 8)) as pool:
+                list(pool.map(one, files))
+        if failures:
+            raise failures[0]
+
+    def _put_async(self, files: list[tuple[str, str, int]], jobs: int,
+                   done: Callable[[str], None] | None) -> list[RemoteError]:
+        """Upload ``files`` as coroutines on the filesystem's loop, ``jobs`` at a time; return the failures."""
+        import asyncio
+
+        from fsspec.asyn import sync
+
+        errors = backend_errors()
+        failures: list[RemoteError] = []
+
+        async def run() -> None:
+            gate = asyncio.Semaphore(max(1, jobs))
+
+            async def one(local: str, digest: str) -> None:
+                async with gate:
+                    try:
+                        await self.fs._put_file(local, self.path(digest))
+                    except errors as exc:
+                        failures.append(self._fail(f"uploading {digest[:12]}", exc))
+                        return
+                if done:
+                    done(digest)
+
+            await asyncio.gather(*(one(local, digest) for local, digest, _ in files))
+
+        if files:
+            sync(self.fs.loop, run)
+        return failures
+
+    def deletion_notes(self) -> list[str]:
+        """The names of the deletion notes on the remote (``<url>/deletions/<name>``), sorted.
+
+        Raises:
+            RemoteError: the remote cannot be reached or refuses the listing.
+        """
+        self.fs.invalidate_cache()
+        try:
+            names = self.fs.ls(f"{self.root}/{NOTES}", detail=False)
+        except FileNotFoundError:
+            return []
+        except backend_errors() as exc:
+            raise self._fail("checking objects", exc) from exc  # the first thing a push asks
+        return sorted(n.rstrip("/").rsplit("/", 1)[-1] for n in names if _is_note(n.rstrip("/").rsplit("/", 1)[-1]))
+
+    def read_note(self, name: str) -> set[str]:
+        """The digests a deletion note lists (lines that are not digests are ignored).
+
+        Raises:
+            RemoteError: the note cannot be read (a note deleted since it was listed reads as empty).
+        """
+        if not _is_note(name):
+            return set()
+        try:
+            data = self.fs.cat_file(f"{self.root}/{NOTES}/{name}")
+        except FileNotFoundError:
+            return set()
+        except backend_errors() as exc:
+            raise self._fail(f"reading deletion note {name}", exc) from exc
+        return {line for line in data.decode("ascii", "replace").split() if is_digest(line)}
+
+    def _write_note(self, digests: list[str]) -> str:
+        """Write a deletion note listing ``digests``; return its name (``<UTC time>-<12 hex>``)."""
+        name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}"
+        target = f"{self.root}/{NOTES}/{name}"
+        data = "".join(d + "\n" for d in digests).encode()
+        if self.atomic_put:
+            self.fs.pipe_file(target, data)
+            return name
+        self.fs.makedirs(f"{self.root}/{NOTES}", exist_ok=True)
+        tmp = f"{self.root}/{NOTES}/.tmp-{uuid.uuid4().hex[:12]}"  # not a note's name: never read as one
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, target)
+        return name
+
     def get(self, digest: str, local: str) -> None:
         """Download object ``digest`` to the file ``local`` (unverified: the caller hashes it).
 
@@ -187,15 +317,22 @@ class ObjectStore:
             raise self._fail(f"downloading {digest[:12]}", exc) from exc
 
     def delete(self, digests: Iterable[str]) -> None:
-        """Delete objects from the remote, in one call to the backend.
+        """Delete objects from the remote, in one call to the backend, after noting them.
+
+        A deletion note listing them is written first (:meth:`deletion_notes`): a repository that
+        recorded them as pushed drops them from its record on its next push, and uploads them
+        again if it needs them.
 
         Raises:
-            RemoteError: the backend refused or failed.
+            RemoteError: the backend refused or failed (when the note cannot be written, nothing
+                is deleted).
         """
+        digests = sorted(set(digests))
         paths = [self.path(d) for d in digests]
         if not paths:
             return
         try:
+            self._write_note(digests)
             self.fs.rm(paths)
         except backend_errors() as exc:
             raise self._fail("deleting objects", exc) from exc
@@ -224,6 +361,13 @@ def backend_errors() -> tuple[type[BaseException], ...]:
         if isinstance(cls, type) and issubclass(cls, BaseException):
             found.append(cls)
     return tuple(found)
+
+
+def _is_note(name: str) -> bool:
+    """Whether a name in ``deletions/`` is a note's: ``YYYYMMDDTHHMMSSZ-<12 hex>``."""
+    stamp, _, tail = name.partition("-")
+    return (len(stamp) == 16 and stamp[8] == "T" and stamp[15] == "Z" and (stamp[:8] + stamp[9:15]).isdigit()
+            and len(tail) == 12 and all(c in "0123456789abcdef" for c in tail))
 
 
 def _mtime(info: dict) -> float | None:
