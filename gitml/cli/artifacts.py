@@ -132,16 +132,19 @@ def _jobs_option(func):
 @artifacts_group.command("push")
 @click.argument("runs", nargs=-1)
 @_remote_option
-@_jobs_option
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Uploads at once  [default: 64 small objects on S3, GCS and Azure; 8 elsewhere]")
+@click.option("--recheck", is_flag=True,
+              help="Ask the remote about every object, not only those this repository has no record of.")
 @click.option("--json", "as_json", is_flag=True, help="Write JSON.")
-def push_cmd(runs, remote, jobs, as_json) -> None:
+def push_cmd(runs, remote, jobs, recheck, as_json) -> None:
     """Upload what the remote lacks for RUNS (default: every run)."""
     from gitml.artifacts.transfer import push
 
     bars = Bars("push")
     try:
         with workspace() as ws:
-            result = push(list(runs) or None, remote=remote, jobs=jobs, progress=bars, repo=ws)
+            result = push(list(runs) or None, remote=remote, jobs=jobs, progress=bars, repo=ws, recheck=recheck)
     finally:
         bars.close()
     missing = [f"{m.run_id[:8]}:{m.path}" for m in result.missing_locally]
