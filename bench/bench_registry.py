@@ -32,8 +32,8 @@ Timed, as whole processes (wall time, interpreter start included; median of ``--
 warm-up run): ``gitml registry show``, ``show m7``, ``which m7@prod``, ``history m7`` against
 ``gto show``, ``gto show m7``, ``gto show m7#prod --version`` (GTO's nearest to
 ``which``), ``gto history m7``;
-for gitml also the cold run (``.git/gitml/registry-cache.json`` deleted first: the run that fills
-it). Writes run on a copy of the repository per tool, each repetition a real new event:
+for gitml also cold runs (``.git/gitml/registry-cache/`` deleted before each: the runs that fill
+it), reads and writes. Writes run on a copy of the repository per tool, each repetition a real new event:
 ``gitml registry assign m7 --version v0.0.8 --stage bK`` against ``gto assign m7 --version v0.0.8 --stage bK``
 (a fresh stage each time), and ``gitml registry register m7 --run RUN`` against
 ``gto register m7 SPARE_COMMIT`` (the next patch version each time).
@@ -81,7 +81,8 @@ from _common import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 GITML = Path(sys.executable).parent / "gitml"
-DEFAULT_GTO = "/var/tmp/gtoenv/bin/gto"
+DEFAULT_GTO = next((p for p in ("/var/tmp/gtoenv/bin/gto", "/tmp/gitml-ci-gto/bin/gto") if os.path.exists(p)),
+                   "/var/tmp/gtoenv/bin/gto")
 PROBE = "m7"
 EVENTS_PER_MODEL = 20
 REG_AT = (0, 2, 4, 7, 9, 12, 15, 17)  # positions of the 8 registrations among a model's 20 events
@@ -89,22 +90,24 @@ STAGES = ("dev", "staging", "prod")
 T0 = 1_700_000_000
 IDENT = "Bench User <bench@example.com>"
 MODES = {
-    "full": {"sizes": [2000, 4000], "unrelated": 2000, "reps": 5, "writes": 5},
-    "quick": {"sizes": [200, 400], "unrelated": 200, "reps": 2, "writes": 2},
+    "full": {"sizes": [2000, 4000], "unrelated": 2000, "reps": 5, "writes": 5, "cold": 3},
+    "quick": {"sizes": [200, 400], "unrelated": 200, "reps": 2, "writes": 2, "cold": 2},
 }
 GOAL_S, GOAL_RATIO = 0.2, 10.0
 OTHER_BENCH = r"bench_(?!registry)[a-z_]+"  # other benchmarks of this repository: their load skews ours
 PROFILE_KEYS = [  # (label, function-name test on pstats keys (file, line, name))
     ("reading tag refs (GitRepo.tags)", lambda f, n: n == "tags" and f.endswith("gitrepo.py")),
-    ("event cache: JSON read", lambda f, n: n == "loads" and f.endswith(os.path.join("json", "__init__.py"))),
-    ("event cache: JSON write (_save)", lambda f, n: n == "_save" and f.endswith("state.py")),
-    ("reading tag objects (_read_event)", lambda f, n: n == "_read_event" and f.endswith("state.py")),
-    ("load_events in all", lambda f, n: n == "load_events" and f.endswith("state.py")),
-    ("fold", lambda f, n: n == "fold" and f.endswith("state.py")),
+    ("listing one model's tag refs (refs_with_prefix)", lambda f, n: n == "refs_with_prefix"),
+    ("event cache: JSON read (_load_cache)", lambda f, n: n == "_load_cache" and f.endswith("registry.py")),
+    ("event cache: JSON write (_save)", lambda f, n: n == "_save" and f.endswith("registry.py")),
+    ("reading tag objects (read_tags)", lambda f, n: n == "read_tags" and f.endswith("gitrepo.py")),
+    ("load_events in all", lambda f, n: n == "load_events" and f.endswith("registry.py")),
+    ("fold", lambda f, n: n == "fold" and f.endswith("registry.py")),
+    ("same-bytes check (versions_with_digest)", lambda f, n: n == "versions_with_digest"),
     ("gitml.yaml rules", lambda f, n: n == "rules" and f.endswith("ops.py")),
     ("reading the run (register)", lambda f, n: n in ("read_run_files", "resolve_run_id")),
-    ("writing the tag (create_tag)", lambda f, n: n == "create_tag" and f.endswith("gitrepo.py")),
-    ("claim refs (_last_claim + add_ref_if_new)", lambda f, n: n in ("_last_claim", "add_ref_if_new")),
+    ("writing the tag (create_tag_if_absent)", lambda f, n: n in ("create_tag", "create_tag_if_absent")),
+    ("claim refs (_last_claim + add_ref_if_absent)", lambda f, n: n in ("_last_claim", "add_ref_if_absent")),
     ("output (echo_table/echo_json/echo)", lambda f, n: n in ("echo_table", "echo_json")),
 ]
 OUTPUT_LABEL = "output (echo_table/echo_json/echo)"
@@ -356,7 +359,7 @@ class Bench:
                if not k.startswith(("GIT_", "PYTHONPATH", "XDG_CONFIG_HOME", "GTO_", "VIRTUAL_ENV"))}
         env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"), GIT_CONFIG_NOSYSTEM="1",
                    TMPDIR=str(self.tmp), DO_NOT_TRACK="1", ITERATIVE_DO_NOT_TRACK="1", GTO_NO_ANALYTICS="1",
-                   PYTHONDONTWRITEBYTECODE="1")
+                   PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(ROOT))  # the gitml of this checkout
         return env
 
     def log(self, msg: str) -> None:
@@ -442,8 +445,22 @@ class Bench:
             cpus.append(self.last_cpu)
         return self._stats(walls, cpus)
 
+    @staticmethod
+    def drop_cache(repo: Path) -> None:
+        """Delete gitml's registry cache (one file per model, and the one-file cache of older gitml)."""
+        shutil.rmtree(repo / ".git" / "gitml" / "registry-cache", ignore_errors=True)
+        (repo / ".git" / "gitml" / "registry-cache.json").unlink(missing_ok=True)
+
+    def cold(self, argv: list, cwd: Path, reps: int) -> dict:
+        """Runs with the registry cache deleted before each (each run fills it again)."""
+        walls, cpus = [], []
+        for _ in range(reps):
+            self.drop_cache(cwd)
+            walls.append(self.timed(argv, cwd))
+            cpus.append(self.last_cpu)
+        return self._stats(walls, cpus)
+
     def reads(self, repo: Path) -> dict:
-        cache = repo / ".git" / "gitml" / "registry-cache.json"
         pairs = {
             "show": ([GITML, "registry", "show"], [self.gto, "show"]),
             f"show {PROBE}": ([GITML, "registry", "show", PROBE], [self.gto, "show", PROBE]),
@@ -453,12 +470,12 @@ class Bench:
         }
         out = {}
         for label, (ours, theirs) in pairs.items():
-            cache.unlink(missing_ok=True)
-            cold = self.timed(ours, repo)
-            cold_cpu = self.last_cpu
+            runs = self.cold(ours, repo, self.cfg["cold"])
+            cold, cold_cpu = runs["median"], runs["cpu"]
             warm = self.median(ours, repo, self.cfg["reps"])
             gto = self.median(theirs, repo, self.cfg["reps"]) if not self.args.no_gto else None
-            out[label] = {"gitml_cold": cold, "gitml_cold_cpu": cold_cpu, "gitml": warm, "gto": gto,
+            out[label] = {"gitml_cold": cold, "gitml_cold_cpu": cold_cpu, "gitml_cold_runs": runs["runs"],
+                          "gitml": warm, "gto": gto,
                           "gitml_cmd": " ".join(map(str, ours[1:])),
                           "gto_cmd": "gto " + " ".join(map(str, theirs[1:]))}
             self.log(f"  {label}: gitml cold {cold:.3f} s, warm {warm['median']:.3f} s"
@@ -496,6 +513,19 @@ class Bench:
                 else:
                     out[label]["gto_cmd"] = "gto " + " ".join(map(str, cmds[0][1:]))
                 self.log(f"  {label} ({tool}): {statistics.median(times):.3f} s")
+            if tool == "gitml":  # the same writes with no cache at all (a fresh clone's first write)
+                cold_cmds = {"assign": [[GITML, "registry", "assign", PROBE, "--version", latest, "--stage", f"c{k}"]
+                                        for k in range(self.cfg["cold"])],
+                             "register": [[GITML, "registry", "register", PROBE, "--run", facts["run"]]
+                                          for _ in range(self.cfg["cold"])]}
+                for label, cmds in cold_cmds.items():
+                    walls, cpus = [], []
+                    for cmd in cmds:
+                        self.drop_cache(copy)
+                        walls.append(self.timed(cmd, copy))
+                        cpus.append(self.last_cpu)
+                    out[label]["gitml_cold"] = self._stats(walls, cpus)
+                    self.log(f"  {label} (gitml, cold): {statistics.median(walls):.3f} s")
             new = sorted(set(self.run(["git", "tag"], copy).stdout.decode().split()) - before)
             self.log(f"  {tool} wrote: {', '.join(new)}")
             out.setdefault("tags_written", {})[tool] = new
@@ -571,7 +601,6 @@ class Bench:
         latest = [e[1] for e in facts["plans"][int(PROBE[1:])] if e[0] == "register"][-1]
         copy = self.tmp / f"{repo.name}-profile"
         shutil.copytree(repo, copy, symlinks=True)
-        cache = copy / ".git" / "gitml" / "registry-cache.json"
         commands = {"show": ["registry", "show"], f"show {PROBE}": ["registry", "show", PROBE],
                     f"which {PROBE}@prod": ["registry", "which", f"{PROBE}@prod"],
                     f"history {PROBE}": ["registry", "history", PROBE],
@@ -600,7 +629,7 @@ class Bench:
         variants = [(label, "warm") for label in commands] + [("show", "cold")]
         for label, variant in variants:
             if variant == "cold":
-                cache.unlink(missing_ok=True)
+                self.drop_cache(copy)
             else:
                 self.run([GITML, "registry", "show"], copy)
             dump = str(self.profile_dir / f"{label.replace(' ', '_').replace('@', '_')}-{variant}.prof") \
@@ -612,6 +641,9 @@ class Bench:
 
     # -- whole run -------------------------------------------------------------------------------
     def main(self) -> str:
+        # The environment keeps Python from writing bytecode (PYTHONDONTWRITEBYTECODE): compile this
+        # checkout once, as installing a package does, or every run would compile what changed.
+        self.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "gitml")], ROOT)
         self.log(f"mode {self.mode}: sizes {self.cfg['sizes']}, +{self.cfg['unrelated']} unrelated tags, "
                  f"median of {self.cfg['reps']}; work dir {self.tmp}")
         self.r["versions"] = {
@@ -663,7 +695,9 @@ class Bench:
                  f"+{self.cfg['unrelated']} unrelated annotated `release-N` tags, refs packed. Wall time of the "
                  f"whole process, median of {self.cfg['reps']} after one warm-up; CPU = user + sys of the process "
                  f"and its children (median; less sensitive than wall time to other load on the machine); gitml "
-                 f"cold = first run with `.git/gitml/registry-cache.json` absent (it fills the cache). "
+                 f"cold = median of {self.cfg['cold']} runs, each with the registry cache "
+                 f"(`.git/gitml/registry-cache/`) deleted first (the run fills it; for writes, the cache is "
+                 f"deleted before each write). "
                  f"Ratio = GTO / gitml warm, wall time.", ""]
         for size in sizes:
             f = self.r["sizes"][size]["facts"]
@@ -790,7 +824,8 @@ class Bench:
         d = entry["writes"].get(key)
         if not d:
             return None
-        return key, None, d["gitml"]["median"], d["gto"]["median"] if "gto" in d else None
+        cold = d["gitml_cold"]["median"] if "gitml_cold" in d else None
+        return key, cold, d["gitml"]["median"], d["gto"]["median"] if "gto" in d else None
 
     def _cpu(self, size: int, key: str) -> tuple[float, float | None]:
         entry = self.r["sizes"][size]
