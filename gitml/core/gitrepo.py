@@ -1070,7 +1070,7 @@ class GitRepo:
         base = self.common_dir / folder
         try:
             entries = [entry for entry in os.scandir(base) if entry.name.startswith(leaf)]
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # no such folder, a file in its place, a name too long for the file system
             entries = []
         for entry in entries:
             paths = [entry.path] if not entry.is_dir() else [
