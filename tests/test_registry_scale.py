@@ -330,3 +330,21 @@ def parse_message_through_yamlfmt(message: str) -> dict:
     _, _, rest = message.partition("\n\n")
     block = yamlfmt.load(rest if rest.endswith("\n") else rest + "\n").get("gitml")
     return _checked_meta(block) if isinstance(block, dict) else {}
+
+
+def test_model_names_too_long_for_a_cache_file_still_read(repo):
+    """Hostile names only git's packed-refs can hold: read every time, never cached, never a crash."""
+    head = git(repo, "rev-parse", "HEAD").strip()
+    sha = tag(repo, "short@v1.0.0", "Registering artifact short version v1.0.0")
+    deep, wide = "/".join(["d"] * 2000), "/".join(["w" * 200] * 3)
+    git(repo, "pack-refs", "--all", "--prune")
+    with open(repo / ".git" / "packed-refs", "a") as packed:
+        packed.write(f"{sha} refs/tags/{deep}@v2.0.0\n{sha} refs/tags/{wide}#prod#1\n{head} refs/tags/{wide}@v1.0.0\n")
+    for _ in range(2):
+        shown = gitml(repo, "registry", "show", "--json")
+        assert shown.code == 0 and shown.err == ""
+        assert {m["name"]: m["latest"] for m in json.loads(shown.out)} == {"short": "v1.0.0", deep: "v2.0.0",
+                                                                         wide: "v1.0.0"}
+        assert registry.which(f"{deep}@latest", repo=repo).version == "v2.0.0"
+        assert registry.which(f"{wide}@prod", repo=repo).version == "v1.0.0"
+    assert sorted(p.name for p in cache_dir(repo).iterdir()) == ["short.json"]

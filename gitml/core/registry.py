@@ -10,6 +10,7 @@ them. Unrelated release tags cost a string test, and only when every model is as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_digest, check_run_id
 from gitml.core.tags import CANDIDATE, NAME, TagName, check_version, parse_tag, tag_problem, version_key
 
-CACHE_DIR = "registry-cache"  # one file per model: <git-common-dir>/gitml/registry-cache/<model>.json
+CACHE_DIR = "registry-cache"  # one file per model: <git-common-dir>/gitml/registry-cache/<model>.json, "/" as "+"
 DIGESTS_FILE = "_digests.json"  # every version tag's digest (no model name starts with "_")
 LEGACY_CACHE_FILE = "registry-cache.json"  # every model in one file (cache versions 1 and 2): removed
 # 2: versions are full semver; caches of 1 remember pre-release tags (v1.0.0-rc.1) as no event.
@@ -336,7 +337,9 @@ def _usable(data: Any, name: str, owner: str) -> bool:
 
 
 def _cache_path(git: GitRepo, model: str) -> Path:
-    return git.gitml_dir / CACHE_DIR / f"{model}.json"
+    # Flat: "nlp/sentiment" is nlp+sentiment.json ("+" is in no model name), so a name nested a
+    # thousand deep is one file name (too long, so never cached), not a thousand folders.
+    return git.gitml_dir / CACHE_DIR / f"{model.replace('/', '+')}.json"
 
 
 def _load_cache(git: GitRepo, model: str) -> dict[str, Any]:
@@ -431,14 +434,22 @@ def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
+    """Write a cache file atomically, or leave it unwritten: the cache only saves time.
+
+    It cannot be written in a read-only repository, or for a model name too long for a file name.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".registry-")
-    except OSError:  # a read-only repository: the cache only saves time
+    except OSError:
         return
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(data))  # json.dumps uses the C encoder, json.dump does not
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(data))  # json.dumps uses the C encoder, json.dump does not
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def fold(events: list[Event], one_stage_per_version: bool = False) -> dict[str, ModelState]:
