@@ -294,8 +294,8 @@ def load_events(git: GitRepo, model: str | None = None) -> list[Event]:
 
     Only the model's own tag refs are listed (``<model>@…``, ``<model>#…``) and only their tag
     objects read; each is remembered by tag name and object id in the model's cache file,
-    ``<git-common-dir>/gitml/registry-cache/<model>.json``, rewritten when the model's tag set
-    changed. The cache only saves reading objects: which tags exist is always read from the refs.
+    ``<git-common-dir>/gitml/registry-cache/<model>.json`` (``/`` written as ``+``), rewritten
+    when the model's tag set changed. The cache only saves reading objects: which tags exist is always read from the refs.
 
     Args:
         git: the open repository.
