@@ -7,8 +7,10 @@ and plain Python data. Entry points elsewhere accept a path or an open :class:`G
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,10 +20,12 @@ from typing import Union
 
 from dulwich.errors import NotGitRepository
 from dulwich.file import FileLocked
-from dulwich.objects import ZERO_SHA, Blob, Commit, Tag, Tree
+from dulwich.objects import ZERO_SHA, Blob, Commit, ShaFile, Tag, Tree
 from dulwich.repo import Repo, get_user_identity
 
+from gitml.core import packfile
 from gitml.core.errors import BadInputError, NotARepositoryError, RemoteError, StaleLockError
+from gitml.core.fsync import FsyncPlan, fsync_plan
 from gitml.core.gitcli import check_result, git_failure, run_git
 
 TREE_MODE = 0o040000
@@ -31,6 +35,19 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 STALE_LOCK_SECONDS = 10.0
 
 RepoLike = Union[str, os.PathLike, "GitRepo", None]
+
+#: Packs past which a write rolls the small ones up with ``git repack --geometric=2`` (git's own
+#: ``gc.autoPackLimit`` when set; 0 turns it off, as in git).
+PACK_LIMIT_DEFAULT = 50
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+#: Objects in one write past which they go to one pack even when loose objects are not flushed.
+LOOSE_BATCH_MAX = 64
+# The parsed git config stack, shared by every GitRepo of this process while the files it was
+# read from are unchanged (same inode, size and mtime: git and dulwich replace a config file by
+# renaming a new one over it, which always changes the inode).
+_config_cache: dict[tuple, object] = {}
+# Folders known to exist (objects/pack, refs/gitml): one mkdir per process, not one per write.
+_known_folders: set[str] = set()
 
 
 class GitRepo:
@@ -71,13 +88,60 @@ class GitRepo:
         self.git_dir = Path(self._repo.controldir())
         self.gitml_dir = self.common_dir / "gitml"
         self._config = None
+        self._identities: dict[str, bytes] = {}
         self._repo_config = None
         self._pending: dict | None = None
+        self._recent: dict = {}  # the objects of the last pack written: read back without a lookup
+        self._fsync: FsyncPlan | None = None
+        self._wrote_pack = False
 
     def _config_stack(self):
-        if self._config is None:  # parsed once per open repository, not per commit
-            self._config = self._repo.get_config_stack()
+        if self._config is None:  # parsed once per process while the files are unchanged
+            key = self._config_key()
+            cached = _config_cache.get(key)
+            if cached is None:
+                cached = (self._repo.get_config_stack(), {})
+                _config_cache.clear()  # one repository at a time is the common case: keep one
+                _config_cache[key] = cached
+            self._config, self._identities = cached
         return self._config
+
+    def _identity(self, kind: str) -> bytes:
+        """The user's git identity as author or committer, worked out once per config stack."""
+        stack = self._config_stack()
+        if kind not in self._identities:
+            self._identities[kind] = get_user_identity(stack, kind=kind)
+        return self._identities[kind]
+
+    def _config_key(self) -> tuple:
+        """What the config stack depends on: the environment and each file's identity."""
+        home = os.environ.get("HOME", "")
+        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files = [str(self.common_dir / "config"), os.path.join(home, ".gitconfig"),
+                 os.path.join(xdg, "git", "config"), "/etc/gitconfig"]
+        signature = []
+        for file in files:
+            try:
+                st = os.stat(file)
+                signature.append((file, st.st_ino, st.st_size, st.st_mtime_ns))
+            except OSError:
+                signature.append((file, None))
+        env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("GIT_")))
+        return (str(self.git_dir), env, tuple(signature))
+
+    def fsync_plan(self) -> FsyncPlan:
+        """What a write flushes to disk, from git's ``core.fsync`` settings (see :mod:`gitml.core.fsync`).
+
+        Returns:
+            The plan, read once per open repository.
+        """
+        if self._fsync is None:
+            self._fsync = fsync_plan(self.config_value("core", "fsync"),
+                                     self.config_value("core", "fsyncObjectFiles"),
+                                     self.config_value("core", "fsyncMethod"))
+            # dulwich writes the loose objects (outside a batch): it flushes them on this switch
+            self._repo.object_store.fsync_object_files = self._fsync.loose
+        return self._fsync
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -142,6 +206,13 @@ class GitRepo:
     def set_ref_if_equals(self, name: str, expected: str | None, new: str) -> bool:
         """Compare-and-swap a ref (see :mod:`gitml.core.cas` for the loop around it).
 
+        Objects collected by :meth:`batch` are written first: no ref ever names an object that
+        is not on disk. gitml's own refs (plain, under ``refs/``) are swapped the way git swaps
+        them: ``<ref>.lock`` created exclusively, the value compared while holding it, the new
+        value written and renamed over the ref. The new value is flushed to disk only when git's
+        ``core.fsync`` asks for ``reference`` (it does not by default), and always after the
+        objects (see :meth:`fsync_plan`).
+
         Args:
             name: the full ref name.
             expected: the sha the ref must point at now; None means it must not exist yet.
@@ -154,11 +225,47 @@ class GitRepo:
         Raises:
             StaleLockError: the ref's lock file was left by a dead process.
         """
-        old = ZERO_SHA if expected is None else expected.encode()
+        self.flush()
+        if not name.startswith("refs/"):
+            old = ZERO_SHA if expected is None else expected.encode()
+            try:
+                return self._repo.refs.set_if_equals(name.encode(), old, new.encode())
+            except FileLocked as exc:
+                return _busy(exc)
+        moved = self._swap_ref(name, expected, new)
+        if moved:
+            self._after_write()
+        return moved
+
+    def _swap_ref(self, name: str, expected: str | None, new: str) -> bool:
+        path = os.path.join(self.common_dir, name)
+        lock = path + ".lock"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            return self._repo.refs.set_if_equals(name.encode(), old, new.encode())
-        except FileLocked as exc:
-            return _busy(exc)
+            fd = os.open(lock, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(lock, flags, 0o644)
+        except FileExistsError:
+            return _busy(lock)
+        try:
+            if self.ref(name) != expected:  # read again while holding the lock
+                os.close(fd)
+                os.unlink(lock)
+                return False
+            os.write(fd, new.encode() + b"\n")
+            if self.fsync_plan().reference:
+                os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(lock, path)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            raise
+        return True
 
     def tags(self) -> dict[str, str]:
         """``{tag name: sha of the ref}`` for every tag (loose and packed), without reading objects.
@@ -237,7 +344,7 @@ class GitRepo:
         tag = Tag()
         tag.name = name.encode()
         tag.object = (Commit, target.encode())
-        tag.tagger = get_user_identity(self._config_stack(), kind="COMMITTER")
+        tag.tagger = self._identity("COMMITTER")
         stamp = int(when if when is not None else time.time())
         tag.tag_time = stamp
         tag.tag_timezone = _local_utc_offset(stamp)
@@ -291,9 +398,30 @@ class GitRepo:
             sha: the object id, hex.
 
         Returns:
-            True when the object is there, loose or packed.
+            True when the object is there, loose or packed (or collected by :meth:`batch`).
         """
-        return sha.encode() in self._repo.object_store
+        key = sha.encode()
+        return (self._pending is not None and key in self._pending) or key in self._recent \
+            or key in self._repo.object_store
+
+    def _object(self, sha: str):
+        """The parsed object ``sha``: collected, just written, loose, or from a pack.
+
+        Loose first: what a write reads is the runs ref's tip, written loose by the write
+        before; dulwich would open every pack's index before looking at loose files.
+        """
+        key = sha.encode()
+        if self._pending and key in self._pending:
+            return self._pending[key]
+        found = self._recent.get(key)
+        if found is not None:
+            return found
+        if _HEX40.fullmatch(sha):
+            try:
+                return ShaFile.from_path(os.path.join(self.common_dir, "objects", sha[:2], sha[2:]))
+            except (FileNotFoundError, NotADirectoryError):
+                pass
+        return self._repo.object_store[key]
 
     def _add(self, obj) -> None:
         if self._pending is not None:
@@ -314,6 +442,7 @@ class GitRepo:
         """
         from gitml.core.cas import attempts
 
+        self.fsync_plan()  # sets dulwich's flush switch from git's settings
         for _ in attempts(f"write object {obj.id.decode()}", limit=200, cap=0.05):
             try:
                 self._repo.object_store.add_object(obj)
@@ -325,26 +454,96 @@ class GitRepo:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Collect the objects written inside the block and store them as one pack.
+        """Collect the objects written inside the block and store them together, as one pack.
 
-        For bulk writes (imports, benchmarks): one pack instead of many loose files. Call
-        :meth:`flush` before pointing a ref at anything written in the block.
+        A run's ten-odd objects then cost two files (``.pack`` and ``.idx``) instead of ten.
+        :meth:`set_ref_if_equals` (and any git command run meanwhile) writes what was collected
+        first, so no ref ever names an unwritten object; :meth:`flush` writes it earlier.
 
         Yields:
             Nothing; the objects are stored when the block ends without an error.
         """
-        self._pending = {}
+        outer = self._pending
+        if outer is None:
+            self._pending = {}
         try:
             yield
             self.flush()
         finally:
-            self._pending = None
+            if outer is None:
+                self._pending = None
 
     def flush(self) -> None:
-        """Write the objects collected by :meth:`batch` so far."""
-        if self._pending:
-            self._repo.object_store.add_objects([(obj, None) for obj in self._pending.values()])
-            self._pending = {}
+        """Write the objects collected by :meth:`batch` so far, loose or as one pack.
+
+        Whichever flushes less while keeping git's ``core.fsync`` promise (measured in
+        bench/bench_tracking.py, "writing a run's objects"): loose files when git would not
+        flush loose objects (its default), one pack when it would (``committed``, ``objects``,
+        ``all`` …: one pack costs two flushes where ten loose objects cost ten) and for big
+        batches (imports), as ``git fast-import`` does.
+        """
+        if not self._pending:
+            return
+        objects = self._pending
+        self._pending = {}
+        plan = self.fsync_plan()
+        if plan.loose or len(objects) > LOOSE_BATCH_MAX:
+            self._write_pack(objects, plan)
+        else:
+            for key, obj in objects.items():
+                self._write_loose(key.decode(), obj, plan)
+            if plan.loose:
+                for folder in {key[:2] for key in objects}:
+                    packfile.flush_folder(os.path.join(self.common_dir, "objects", folder.decode()))
+        self._recent = objects
+
+    def _write_pack(self, objects: dict, plan: FsyncPlan) -> None:
+        """Write ``objects`` as one pack: the ``.pack``, then its ``.idx`` (what makes it seen)."""
+        pack, index, checksum = packfile.build_pack(
+            (binascii.unhexlify(key), obj.type_num, obj.as_raw_string()) for key, obj in objects.items())
+        folder = os.path.join(self.common_dir, "objects", "pack")
+        if folder not in _known_folders:
+            os.makedirs(folder, exist_ok=True)
+            _known_folders.add(folder)
+        name = "pack-" + checksum.hex()
+        packfile.write_file(folder, name + ".pack", pack, plan.pack)
+        packfile.write_file(folder, name + ".idx", index, plan.pack_index)
+        if plan.pack:
+            packfile.flush_folder(folder)
+        self._wrote_pack = True
+
+    def _write_loose(self, sha: str, obj, plan: FsyncPlan) -> None:
+        """Write one loose object: a temporary file in its fan-out folder, renamed onto its name.
+
+        An object that is there already is only given a fresh modification time, as git does:
+        git's prune looks at it, and an object about to be named by a ref must not look old.
+        The fan-out folder is created only when writing into it fails for want of it.
+        """
+        path = os.path.join(self.common_dir, "objects", sha[:2], sha[2:])
+        try:
+            os.utime(path)
+            return
+        except OSError:
+            pass
+        packfile.write_file(os.path.dirname(path), sha[2:], obj.as_legacy_object(), plan.loose, make_folder=True)
+
+    def _after_write(self) -> None:
+        """Keep the pack count bounded once a ref names a new pack (see :func:`_maybe_roll_up`)."""
+        if self._wrote_pack:
+            self._wrote_pack = False
+            _maybe_roll_up(self)
+
+    def pack_count(self) -> int:
+        """How many packs (``.idx`` files) ``objects/pack`` holds.
+
+        Returns:
+            The number of pack indexes; 0 when there is no pack folder.
+        """
+        try:
+            return sum(1 for name in os.listdir(os.path.join(self.common_dir, "objects", "pack"))
+                       if name.endswith(".idx"))
+        except FileNotFoundError:
+            return 0
 
     def write_blob(self, data: bytes) -> str:
         """Store ``data`` as a blob.
@@ -388,7 +587,7 @@ class GitRepo:
             BadInputError: the object is not a tree.
             KeyError: the object is not in the repository.
         """
-        tree = self._repo.object_store[sha.encode()]
+        tree = self._object(sha)
         if not isinstance(tree, Tree):
             raise BadInputError(f"object {sha} is not a tree")
         # Names from a remote may be any bytes: keep them round-trippable rather than crash.
@@ -406,7 +605,7 @@ class GitRepo:
         Raises:
             KeyError: the object is not in the repository.
         """
-        return self._repo.object_store[sha.encode()].as_raw_string()
+        return self._object(sha).as_raw_string()
 
     def read_commit(self, sha: str) -> tuple[str, list[str], str]:
         """Read a commit object.
@@ -421,7 +620,7 @@ class GitRepo:
             BadInputError: the object is not a commit.
             KeyError: the object is not in the repository.
         """
-        commit = self._repo.object_store[sha.encode()]
+        commit = self._object(sha)
         if not isinstance(commit, Commit):
             raise BadInputError(f"object {sha} is not a commit")
         return (
@@ -445,12 +644,11 @@ class GitRepo:
         Returns:
             The commit's sha. No ref moves: see :meth:`set_ref_if_equals`.
         """
-        config = self._config_stack()
         commit = Commit()
         commit.tree = tree.encode()
         commit.parents = [p.encode() for p in parents]
-        commit.author = get_user_identity(config, kind="AUTHOR")
-        commit.committer = get_user_identity(config, kind="COMMITTER")
+        commit.author = self._identity("AUTHOR")
+        commit.committer = self._identity("COMMITTER")
         stamp = int(when if when is not None else time.time())
         commit.author_time = commit.commit_time = stamp
         offset = _local_utc_offset(stamp)
@@ -571,6 +769,7 @@ class GitRepo:
         return proc.returncode, "\n".join(filter(None, out))
 
     def _spawn(self, args: tuple[str, ...], input: bytes | None) -> subprocess.CompletedProcess:
+        self.flush()  # git sees every object written so far
         return run_git(args, self.root, input)
 
     # -- typed plumbing: what services ask git, never a command line ------------------------------
@@ -744,7 +943,7 @@ class GitRepo:
             GitmlError: git could not write the config (a held lock, say).
         """
         self._git("config", "--local", *(["--add"] if add else []), key, value)
-        self._config = self._repo_config = None  # re-read on the next question
+        self._config = self._repo_config = self._fsync = None  # re-read on the next question
 
     def config_unset(self, key: str) -> None:
         """Remove every value of a key from the repository's own config (nothing when not set).
@@ -1202,7 +1401,7 @@ class GitRepo:
         tag = Tag()
         tag.name = name.encode()
         tag.object = (Commit, target.encode())
-        tag.tagger = get_user_identity(self._config_stack(), kind="COMMITTER")
+        tag.tagger = self._identity("COMMITTER")
         stamp = int(when if when is not None else time.time())
         tag.tag_time = stamp
         tag.tag_timezone = _local_utc_offset(stamp)
@@ -1269,7 +1468,7 @@ def _refused_ref(line: str) -> str:
     return f"{target} {parts[2].strip('[]').replace('] (', ' (')}"
 
 
-def _busy(exc: FileLocked) -> bool:
+def _busy(lock: FileLocked | str) -> bool:
     """False (the caller retries) while a lock is fresh; raise once it is plainly stale.
 
     Git's lock files record no owner, so age is the signal: a live writer holds a ref lock for
@@ -1280,7 +1479,7 @@ def _busy(exc: FileLocked) -> bool:
     Raises:
         StaleLockError: the lock file is older than :data:`STALE_LOCK_SECONDS`.
     """
-    path = os.fsdecode(exc.lockfilename)
+    path = lock if isinstance(lock, str) else os.fsdecode(lock.lockfilename)
     try:
         age = time.time() - os.stat(path).st_mtime
     except OSError:
@@ -1288,6 +1487,50 @@ def _busy(exc: FileLocked) -> bool:
     if age > STALE_LOCK_SECONDS:
         raise StaleLockError(path, age)
     return False
+
+
+def _maybe_roll_up(repo: GitRepo) -> None:
+    """Roll small packs up with git's ``git repack -d --geometric=2`` once they pass the limit.
+
+    Each batch of objects lands as its own small pack; without this the pack count would grow
+    by one per run. The limit is git's ``gc.autoPackLimit`` (default 50 here too); 0, or
+    ``gc.auto=0``, turns it off as it turns off git's own automatic packing. git's repack is
+    safe with concurrent readers and writers (it only deletes the packs it rolled up, after the
+    new one is in place); gitml writers take turns through an advisory lock on
+    ``<common dir>/gitml/repack.lock`` (released by the kernel if the process dies), and a
+    writer that finds it taken leaves the work to the one holding it. A failure is ignored:
+    packing is housekeeping, never part of the write.
+    """
+    limit = _int_setting(repo.config_value("gc", "autoPackLimit"), PACK_LIMIT_DEFAULT)
+    if limit <= 0 or _int_setting(repo.config_value("gc", "auto"), 1) <= 0:
+        return
+    if repo.pack_count() <= limit:
+        return
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here (Windows): git's repack is safe to run anyway
+        fcntl = None
+    repo.gitml_dir.mkdir(parents=True, exist_ok=True)
+    with open(repo.gitml_dir / "repack.lock", "a") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # another writer is rolling the packs up right now
+        if repo.pack_count() > limit:  # it may have just finished
+            repo._git("repack", "-d", "-q", "--geometric=2", check=False)
+
+
+def _int_setting(value: str | None, default: int) -> int:
+    """A git integer setting (``k``/``m``/``g`` suffixes allowed); ``default`` when unset or bad."""
+    if value is None:
+        return default
+    text = value.strip().lower()
+    scale = {"k": 1024, "m": 1024**2, "g": 1024**3}.get(text[-1:], 1)
+    try:
+        return int(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        return default
 
 
 def _local_utc_offset(stamp: int) -> int:

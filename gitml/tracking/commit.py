@@ -187,7 +187,7 @@ def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     Raises:
         ConcurrencyError: the ref kept moving past the retry bound.
     """
-    return write_runs(repo, [(run, points)], f"run {run.id}: {run.name}", batch=False)
+    return write_runs(repo, [(run, points)], f"run {run.id}: {run.name}")
 
 
 def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message: str,
@@ -198,7 +198,8 @@ def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message:
         repo: the open repository.
         runs: ``(run, its metric points)`` pairs.
         message: the commit message.
-        batch: write the objects in one pack (imports, bulk loads) rather than loose.
+        batch: collect the objects and write them together just before the ref moves (see
+            :meth:`GitRepo.flush`: loose or one pack, as git's fsync settings make cheaper).
 
     Returns:
         The new tip of the runs ref.
