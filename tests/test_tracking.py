@@ -223,9 +223,9 @@ def test_crash_mid_line_loses_only_that_line(repo):
     handle = gitml.start_run(repo=repo)
     gitml.log_metric("a", 1.0)
     handle._log.close()
-    with open(handle._log.dir / "log", "a") as log:
+    with open(handle._log.path, "a") as log:
         log.write('["m", "b", 2.0, 0, 17')  # a write cut short by a kill
-    folded = active.read_log(handle._log.dir)
+    folded = active.read_log(handle._log.path)
     assert [m.key for m in folded.metrics] == ["a"]
     from gitml import api as fluent
 

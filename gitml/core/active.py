@@ -1,18 +1,27 @@
-"""Runs in progress: ``<git-common-dir>/gitml/active/<run-id>/``.
+"""Runs in progress: ``<git-common-dir>/gitml/active/<run-id>``, one append-only file each.
 
-A run in progress is a directory holding ``meta.json`` (written once, atomically, at start),
-``patch.diff`` (when the work tree was dirty) and ``log``: one JSON array per line, appended and
-flushed on every call. Nothing else is touched while a run logs, so a call costs a few
-microseconds and a crash loses at most a half-written last line, which reading skips.
+The file's first line is the run's meta (a JSON object: id, name, experiment, start time,
+provenance, writing process), written together with the work tree's uncommitted patch (a
+``["d", patch]`` record) in the one write that creates the file. Every later call appends one
+JSON array per line (``["p", key, value]``, ``["m", key, value, step, time]``, ``["t", …]``,
+``["a", …]``, ``["r", …]``; ``["x", status]`` when committing the run failed), flushed to the
+kernel as it is written. A run costs one file created and one removed; a crash loses at most a
+half-written last line, which reading skips.
+
+Runs started by gitml before this layout are folders of the same name (``meta.json``,
+``patch.diff``, ``log``, ``commit-failed``): they are still listed, resumed and committed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import socket
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +31,13 @@ from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.formats import Metric, iso_time
 
 ACTIVE_DIR = "active"
-#: Written in a run's directory when committing it failed (its text: the status asked for). The
-#: run stays, with everything it logged, until ``commit-run --resume`` commits it.
+#: In a run of the older folder layout, the file written when committing it failed (its text: the
+#: status asked for). The run stays, with everything it logged, until ``commit-run --resume``
+#: commits it. In the one-file layout the same note is an ``["x", status]`` record.
 COMMIT_FAILED = "commit-failed"
+_STATUSES = ("FINISHED", "FAILED", "KILLED")
+_RUN_NAME = re.compile(r"[0-9a-f]{32}")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 # errno -> (what happened, what to do): the storage problems a user can fix.
 _DISK_PROBLEMS = {
@@ -67,69 +80,81 @@ class RunLog:
 class ActiveRun:
     """Writer of one run in progress (see the module docstring for the layout).
 
-    Open one with :meth:`create` or :meth:`reopen`; the constructor opens the log of a
-    directory that already exists.
+    Open one with :meth:`create` or :meth:`reopen`; the constructor opens, for appending, the
+    log of a run that already exists (its file, or the ``log`` in an older run's folder).
 
     Args:
-        directory: the run's folder, ``<git-common-dir>/gitml/active/<run-id>``.
-        meta: the run's ``meta.json`` content; ``meta["id"]`` is its run id.
+        path: the run's path, ``<git-common-dir>/gitml/active/<run-id>``.
+        meta: the run's meta; ``meta["id"]`` is its run id.
+        handle: the run's file, already open for appending (as :meth:`create` leaves it).
 
     Raises:
         GitmlError: the log cannot be opened on a full, read-only or forbidden disk.
         OSError: the log cannot be opened for another reason.
     """
 
-    def __init__(self, directory: Path, meta: dict[str, Any]) -> None:
-        self.dir = directory
+    def __init__(self, path: Path, meta: dict[str, Any], handle=None) -> None:
+        self.path = path
         self.meta = meta
         self.id: str = meta["id"]
-        try:
-            self._log = open(directory / "log", "a", encoding="utf-8", buffering=1)
-        except OSError as exc:
-            raise disk_error(exc, directory / "log") or exc from None
+        if handle is None:
+            try:
+                handle = open(_log_file(path), "a", encoding="utf-8", buffering=1)
+            except OSError as exc:
+                raise disk_error(exc, _log_file(path)) or exc from None
+        self._log = handle
         self._steps: dict[str, int] = {}
 
     @classmethod
     def create(cls, gitml_dir: Path, meta: dict[str, Any], patch: str | None) -> ActiveRun:
-        """Start a run's directory; on a full (or read-only) disk, leave nothing behind.
+        """Start a run's file; on a full (or read-only) disk, leave nothing behind.
+
+        The meta line and the patch are written in one write to a file created for the purpose
+        (it must not exist yet); the file stays open for the log.
 
         Args:
             gitml_dir: ``<git-common-dir>/gitml``.
-            meta: what ``meta.json`` holds (``id``, ``name``, ``experiment``, ``start_time``,
+            meta: the run's meta (``id``, ``name``, ``experiment``, ``start_time``,
                 ``source`` …); the writing process's ``pid`` and ``host`` are added.
             patch: the work tree's uncommitted changes (``git diff --binary``), or None when clean.
 
         Returns:
-            The writer, its log open for appending.
+            The writer, its file open for appending.
 
         Raises:
             GitmlError: the disk is full, read-only or forbidden (nothing is left behind).
-            OSError: the folder exists already, or another write failed.
+            OSError: a run with this id is in progress already, or another write failed.
         """
-        directory = gitml_dir / ACTIVE_DIR / meta["id"]
+        path = gitml_dir / ACTIVE_DIR / meta["id"]
         meta = {**meta, "pid": os.getpid(), "host": socket.gethostname()}
+        head = json.dumps(meta, sort_keys=True) + "\n"
+        if patch is not None:
+            head += json.dumps(["d", patch]) + "\n"  # undecodable bytes travel as \\udcXX escapes
         try:
-            directory.mkdir(parents=True)
+            try:
+                fd = os.open(path, _CREATE, 0o644)
+            except FileNotFoundError:  # the first run in this repository
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, _CREATE, 0o644)
         except OSError as exc:
-            raise disk_error(exc, directory) or exc from None
+            raise disk_error(exc, path) or exc from None
         try:
-            if patch is not None:
-                (directory / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
-            tmp = directory / "meta.json.tmp"
-            tmp.write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, directory / "meta.json")
-            return cls(directory, meta)
+            data = head.encode("utf-8", "surrogatepass")
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write", str(path))
+            return cls(path, meta, open(fd, "a", encoding="utf-8", buffering=1))
         except BaseException as exc:
-            remove(directory)  # nothing was logged yet: no data is lost
+            os.close(fd)
+            remove(path)  # nothing was logged yet: no data is lost
             if isinstance(exc, OSError):
-                raise disk_error(exc, directory) or exc from None
+                raise disk_error(exc, path) or exc from None
             raise
 
     def _write(self, record: list) -> None:
         try:
             self._log.write(json.dumps(record) + "\n")
         except OSError as exc:
-            raise disk_error(exc, self.dir / "log") or exc from None
+            raise disk_error(exc, self.path) or exc from None
 
     @classmethod
     def reopen(cls, gitml_dir: Path, run_id: str) -> ActiveRun:
@@ -144,11 +169,14 @@ class ActiveRun:
 
         Raises:
             RunNotFoundError: no run in progress has that id.
-            BadInputError: its ``meta.json`` cannot be read.
+            BadInputError: its meta cannot be read.
         """
-        directory = gitml_dir / ACTIVE_DIR / run_id
-        run = cls(directory, read_meta(directory))
-        for point in read_log(directory).metrics:  # default steps continue where the run stopped
+        path = gitml_dir / ACTIVE_DIR / run_id
+        saved = load(path)
+        run = cls(path, saved.meta)
+        if saved.torn:  # a killed writer's half line: end it, so the next record stands alone
+            run._log.write("\n")
+        for point in saved.log.metrics:  # default steps continue where the run stopped
             run._steps[point.key] = max(run._steps.get(point.key, -1), point.step)
         return run
 
@@ -233,20 +261,103 @@ class ActiveRun:
             pass
 
 
-def read_meta(directory: Path) -> dict[str, Any]:
-    """Read a run in progress's ``meta.json``.
+@dataclass
+class SavedRun:
+    """A run in progress as read back: its meta, what it logged, its patch, a failed commit.
+
+    ``failed`` is None, or the status a failed commit asked for (``""`` when unreadable);
+    ``torn`` says the log ends in a half-written line (a killed writer).
+    """
+
+    meta: dict[str, Any]
+    log: RunLog
+    patch: str | None
+    failed: str | None
+    torn: bool = False
+
+
+def load(path: Path) -> SavedRun:
+    """Read a run in progress in one go, in either layout.
 
     Args:
-        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+        path: the run's path under ``<git-common-dir>/gitml/active/``.
+
+    Returns:
+        Its meta, log, patch and failed-commit note.
+
+    Raises:
+        RunNotFoundError: nothing is there: no such run in progress.
+        BadInputError: its meta is not readable JSON.
+    """
+    if os.path.isdir(path):
+        lines = _read_lines(path / "log")
+        return SavedRun(_folder_meta(path), _fold(lines), _folder_patch(path), _folder_failed(path),
+                        bool(lines) and not lines[-1].endswith("\n"))
+    lines = _read_lines(path, missing_ok=False)
+    meta = _meta_line(path, lines[0] if lines else "")
+    patch, failed = None, None
+    for line in lines[1:]:
+        if line.startswith('["d", '):
+            with contextlib.suppress(ValueError, IndexError):
+                patch = json.loads(line)[1]
+        elif line.startswith('["x", '):
+            try:
+                failed = json.loads(line)[1]
+            except (ValueError, IndexError):
+                failed = ""
+            failed = failed if failed in _STATUSES else ""
+    return SavedRun(meta, _fold(lines[1:]), patch, failed, not lines[-1].endswith("\n"))
+
+
+def _read_lines(file: Path, missing_ok: bool = True) -> list[str]:
+    try:
+        with open(file, encoding="utf-8", errors="surrogateescape", newline="\n") as handle:
+            return handle.readlines()
+    except FileNotFoundError:
+        if missing_ok:
+            return []
+        raise RunNotFoundError(f"no run in progress with id {file.name}") from None
+    except OSError as exc:
+        raise BadInputError(f"run {file.name}: unreadable: {exc}") from None
+
+
+def _meta_line(path: Path, line: str) -> dict[str, Any]:
+    try:
+        meta = json.loads(line)
+    except ValueError as exc:
+        raise BadInputError(f"run {path.name}: unreadable meta line: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("id"), str):
+        raise BadInputError(f"run {path.name}: its first line is not a run's meta")
+    return meta
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    """Read a run in progress's meta (the file's first line, or an older run's ``meta.json``).
+
+    Args:
+        directory: the run's path under ``<git-common-dir>/gitml/active/``.
 
     Returns:
         The mapping written at start (``id``, ``name``, ``experiment``, ``start_time``,
         ``source``, ``pid``, ``host`` …).
 
     Raises:
-        RunNotFoundError: the folder has no ``meta.json``: no such run in progress.
-        BadInputError: ``meta.json`` is not readable JSON.
+        RunNotFoundError: nothing is there: no such run in progress.
+        BadInputError: the meta is not readable JSON.
     """
+    if os.path.isdir(directory):
+        return _folder_meta(directory)
+    try:
+        with open(directory, encoding="utf-8", errors="surrogateescape") as handle:
+            line = handle.readline()
+    except FileNotFoundError:
+        raise RunNotFoundError(f"no run in progress with id {directory.name}") from None
+    except OSError as exc:
+        raise BadInputError(f"run {directory.name}: unreadable: {exc}") from None
+    return _meta_line(directory, line)
+
+
+def _folder_meta(directory: Path) -> dict[str, Any]:
     try:
         return json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -259,28 +370,29 @@ def read_log(directory: Path) -> RunLog:
     """Fold a run's log; an unparseable line (a crash mid-write) is skipped.
 
     Args:
-        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+        directory: the run's path under ``<git-common-dir>/gitml/active/``.
 
     Returns:
         What the run logged: the last value of each param and tag, every metric point in
         logging order, each artifact's entry and the registrations asked for. A missing log
         reads as an empty one.
     """
+    if os.path.isdir(directory):
+        return _fold(_read_lines(directory / "log"))
+    return _fold(_read_lines(directory)[1:])
+
+
+def _fold(lines: list[str]) -> RunLog:
     params: dict[str, Any] = {}
     metrics: list[Metric] = []
     tags: dict[str, str] = {}
     artifacts: dict[str, dict[str, Any]] = {}
     registrations: list[tuple[str, str]] = []
-    try:
-        with open(directory / "log", encoding="utf-8", errors="replace") as handle:
-            lines = handle.readlines()
-    except FileNotFoundError:
-        lines = []
     for line in lines:
         try:
             record = json.loads(line)
             kind = record[0]
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, KeyError, TypeError):
             continue
         if kind == "p":
             params[record[1]] = record[2]
@@ -299,12 +411,21 @@ def read_patch(directory: Path) -> str | None:
     """The uncommitted changes recorded when the run started.
 
     Args:
-        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+        directory: the run's path under ``<git-common-dir>/gitml/active/``.
 
     Returns:
         The patch text (undecodable bytes kept as surrogate escapes), or None when the work
         tree was clean.
     """
+    if os.path.isdir(directory):
+        return _folder_patch(directory)
+    try:
+        return load(directory).patch
+    except (RunNotFoundError, BadInputError):
+        return None
+
+
+def _folder_patch(directory: Path) -> str | None:
     try:
         return (directory / "patch.diff").read_text(encoding="utf-8", errors="surrogateescape")
     except FileNotFoundError:
@@ -322,19 +443,24 @@ def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
         gitml_dir: ``<git-common-dir>/gitml``.
 
     Returns:
-        One ``meta.json`` mapping per run, in run id order, with ``alive`` (True, False, or None
+        One meta mapping per run, in run id order, with ``alive`` (True, False, or None
         when it runs on another host), ``commit_failed`` and ``requested_status`` (None, or
-        ``FINISHED``/``FAILED``/``KILLED``; ``""`` when unreadable) added. Runs whose
-        ``meta.json`` cannot be read are left out.
+        ``FINISHED``/``FAILED``/``KILLED``; ``""`` when unreadable) added. Runs whose meta
+        cannot be read are left out, and so are names that are no run id (a stray file).
     """
     root = gitml_dir / ACTIVE_DIR
     found = []
-    for directory in sorted(root.iterdir()) if root.is_dir() else []:
-        try:
-            meta = read_meta(directory)
-        except BadInputError:
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if not _RUN_NAME.fullmatch(path.name):
             continue
-        failed = _commit_failed(directory)
+        try:
+            if path.is_dir():
+                meta, failed = _folder_meta(path), _folder_failed(path)
+            else:
+                saved = load(path)
+                meta, failed = saved.meta, saved.failed
+        except (BadInputError, RunNotFoundError):
+            continue
         meta["alive"] = False if failed is not None else _alive(meta)
         meta["commit_failed"] = failed is not None
         meta["requested_status"] = failed or None
@@ -343,22 +469,32 @@ def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
 
 
 def mark_commit_failed(directory: Path, status: str) -> None:
-    """Note in a run's directory that committing it failed.
+    """Note in a run in progress that committing it failed.
 
-    Best effort on a full disk: a file that small usually lands even then, and a failure to
+    Best effort on a full disk: a line that small usually lands even then, and a failure to
     write it is ignored.
 
     Args:
-        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+        directory: the run's path under ``<git-common-dir>/gitml/active/``.
         status: the status it was to be committed with (``FINISHED``, ``FAILED`` or ``KILLED``).
     """
     try:
-        (directory / COMMIT_FAILED).write_text(status, encoding="utf-8")
+        if os.path.isdir(directory):
+            (directory / COMMIT_FAILED).write_text(status, encoding="utf-8")
+            return
+        with open(directory, "rb") as handle:  # end a torn last line first
+            size = handle.seek(0, os.SEEK_END)
+            torn = False
+            if size:
+                handle.seek(size - 1)
+                torn = handle.read(1) != b"\n"
+        with open(directory, "a", encoding="utf-8") as handle:
+            handle.write(("\n" if torn else "") + json.dumps(["x", status]) + "\n")
     except OSError:
         pass
 
 
-def _commit_failed(directory: Path) -> str | None:
+def _folder_failed(directory: Path) -> str | None:
     """The status a failed commit asked for ('' when unreadable), or None if none failed."""
     try:
         with open(directory / COMMIT_FAILED, encoding="utf-8", errors="replace") as handle:
@@ -367,7 +503,7 @@ def _commit_failed(directory: Path) -> str | None:
         return None
     except OSError:
         return ""
-    return text if text in ("FINISHED", "FAILED", "KILLED") else ""
+    return text if text in _STATUSES else ""
 
 
 def _alive(meta: dict[str, Any]) -> bool | None:
@@ -378,15 +514,28 @@ def _alive(meta: dict[str, Any]) -> bool | None:
         os.kill(int(meta["pid"]), 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, KeyError, ValueError):
+    except (PermissionError, KeyError, ValueError, TypeError, OverflowError):
         return True
     return True
 
 
 def remove(directory: Path) -> None:
-    """Delete a run in progress's folder and everything in it; errors are ignored.
+    """Delete a run in progress (its file, or an older run's folder); errors are ignored.
 
     Args:
-        directory: the run's folder under ``<git-common-dir>/gitml/active/``.
+        directory: the run's path under ``<git-common-dir>/gitml/active/``.
     """
-    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        mode = os.lstat(directory).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(directory)
+
+
+def _log_file(path: Path) -> Path:
+    """Where a run's log lines go: its own file, or the ``log`` in an older run's folder."""
+    return path / "log" if os.path.isdir(path) else path

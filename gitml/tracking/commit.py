@@ -267,9 +267,9 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
         GitmlError: a full, read-only or forbidden disk, in one line with a hint to resume.
     """
     directory = repo.gitml_dir / active.ACTIVE_DIR / run_id
-    meta = active.read_meta(directory)
-    log = active.read_log(directory)
-    run, points = assemble(meta, log, check_status(status), active.read_patch(directory))
+    saved = active.load(directory)  # one read of the run's file (or an older run's folder)
+    log = saved.log
+    run, points = assemble(saved.meta, log, check_status(status), saved.patch)
     try:
         write_run(repo, run, points)
     except Exception as exc:
@@ -598,7 +598,7 @@ def record_run(
                 raise  # the run was there before: it stays, with what it had
             # A new run's values are all in the user's files and options: dropping the half-made
             # run loses nothing, and the same command makes it again once the disk has room.
-            active.remove(run_log.dir)
+            active.remove(run_log.path)
             if isinstance(exc, GitmlError) and exc.hint and "--resume" in exc.hint:
                 exc.hint = "nothing was recorded"
             raise
