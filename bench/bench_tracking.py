@@ -19,6 +19,9 @@ Scenarios:
    deleted), first call in a fresh process, and warm; MLflow first call and warm; then (gitml only)
    ``gitml runs list`` wall time at 100,000 runs and ``gitml index rebuild`` throughput;
 4. ``gitml --help`` versus ``mlflow --help`` wall time (median of 5);
+4b. (``--only runcost``) one run side by side: gitml at 0 and at 100,000 runs on the ref, MLflow's
+   file and sqlite stores (``--mlflow-python``), taking turns; and one run's objects written
+   loose or as one pack under git's ``core.fsync`` settings;
 5. storage after 10,000 runs: ``git count-objects -v`` and the size of ``.git`` (per run), next to
    the size of MLflow's store for the same runs.
 
@@ -61,8 +64,10 @@ EXPERIMENT = "bench"
 
 # Sizes per mode. ``fill`` is the store size for search/storage, ``big`` the gitml preload.
 MODES = {
-    "full": {"n": 1000, "fill": 10_000, "fill_file": 1_000, "big": 100_000, "log_metric": 10_000, "reps": 5},
-    "quick": {"n": 100, "fill": 500, "fill_file": 500, "big": 10_000, "log_metric": 2_000, "reps": 3},
+    "full": {"n": 1000, "fill": 10_000, "fill_file": 1_000, "big": 100_000, "log_metric": 10_000, "reps": 5,
+             "runcost_n": 600, "runcost_rounds": 6},
+    "quick": {"n": 100, "fill": 500, "fill_file": 500, "big": 10_000, "log_metric": 2_000, "reps": 3,
+              "runcost_n": 60, "runcost_rounds": 3},
 }
 
 GOALS = {
@@ -173,7 +178,7 @@ def w_gitml_create(spec: dict) -> dict:
                 gitml.log_metrics(m)
                 gitml.set_tags(t)
             times.append(pc() - t0)
-    return {"import_s": t_import, "runs": summarize(times)}
+    return {"import_s": t_import, "runs": summarize(times), **({"times": times} if spec.get("raw") else {})}
 
 
 def _mlflow_setup(uri: str):
@@ -206,7 +211,8 @@ def w_mlflow_create(spec: dict) -> dict:
                 mlflow.log_metrics(m)
                 mlflow.set_tags(t)
             times.append(pc() - t0)
-    return {"import_s": t_import, "setup_s": t_setup, "runs": summarize(times)}
+    return {"import_s": t_import, "setup_s": t_setup, "runs": summarize(times),
+            **({"times": times} if spec.get("raw") else {})}
 
 
 def _mlflow_fill(mlflow, experiment_id: str, n: int, offset: int) -> dict:
@@ -418,7 +424,60 @@ def _preload_internal(repo_path: str, n: int, offset: int, chunk: int) -> str:
     return f"gitml.core.runsref.commit_runs, {chunk:,} runs per commit"
 
 
+def w_gitml_objects(spec: dict) -> dict:
+    """Writing one run's objects loose or as one pack, under git's fsync settings.
+
+    The objects are those ``commit_run`` writes for a run of this benchmark (its files, its
+    folder tree, a shard tree, the root trees and the commit); each rep writes fresh ones (a
+    different run id) into ``spec["repo"]``, through gitml's own two ways of writing them.
+    """
+    import uuid
+
+    import gitml
+    from gitml.core import formats, fsync
+    from gitml.core.gitrepo import GitRepo
+
+    out = {}
+    with GitRepo(spec["repo"]) as repo:
+        for setting in ("default", "none", "committed"):
+            plan = fsync.fsync_plan(None if setting == "default" else setting)
+            for how in ("loose", "pack"):
+                times = []
+                for i in range(spec["reps"]):
+                    p, m, t = run_payload(i)
+                    now = formats.iso_time(time.time())
+                    run = formats.Run(id=uuid.uuid4().hex, name=f"o{i}", experiment=EXPERIMENT, status="FINISHED",
+                                      start_time=now, end_time=now, updated=now, user="Bench User",
+                                      gitml_version=gitml.__version__,
+                                      params={k: formats.param_value(k, v) for k, v in p.items()},
+                                      metrics={k: formats.metric_value(k, v) for k, v in m.items()},
+                                      metric_info={k: {"step": 0, "timestamp": now} for k in m}, tags=t)
+                    repo._pending = {}
+                    files = formats.run_files(run)
+                    folder = repo.write_tree({n: (0o100644, repo.write_blob(d)) for n, d in files.items()})
+                    shard = repo.write_tree({run.id: (0o040000, folder)})
+                    runs = repo.write_tree({run.id[:2]: (0o040000, shard)})
+                    root = repo.write_tree({"runs": (0o040000, runs)})
+                    repo.write_commit(root, [], f"run {run.id}")
+                    objects, repo._pending = repo._pending, None
+                    t0 = time.perf_counter()
+                    if how == "pack":
+                        repo._write_pack(objects, plan)
+                    else:
+                        for key, obj in objects.items():
+                            repo._write_loose(key.decode(), obj, plan)
+                        if plan.loose:
+                            from gitml.core.packfile import flush_folder
+
+                            for fan in {key[:2].decode() for key in objects}:
+                                flush_folder(os.path.join(repo.common_dir, "objects", fan))
+                    times.append(time.perf_counter() - t0)
+                out[f"{setting}/{how}"] = {"objects": len(objects), **summarize(times)}
+    return out
+
+
 WORKERS = {
+    "gitml_objects": w_gitml_objects,
     "gitml_create": w_gitml_create,
     "mlflow_create": w_mlflow_create,
     "gitml_log_metric": w_gitml_log_metric,
@@ -457,6 +516,7 @@ class Bench:
         if self.profile_dir:
             self.profile_dir.mkdir(parents=True, exist_ok=True)
         self.gitml_ok, self.gitml_why = self._probe_gitml()
+        self.mlflow_python = args.mlflow_python
 
     # -- environment -----------------------------------------------------------------------------
     def _env(self) -> dict:
@@ -507,11 +567,11 @@ class Bench:
             return f"file:{d / 'mlruns'}", d
         return f"sqlite:///{d / 'mlflow.db'}", d
 
-    def worker(self, name: str, spec: dict, cwd: Path, tag: str = "") -> dict | None:
+    def worker(self, name: str, spec: dict, cwd: Path, tag: str = "", python: str | None = None) -> dict | None:
         spec = dict(spec, cwd=str(cwd))
         if self.profile_dir and tag:
             spec["profile"] = str(self.profile_dir / f"{tag}.prof")
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, json.dumps(spec)]
+        cmd = [python or sys.executable, str(Path(__file__).resolve()), "--worker", name, json.dumps(spec)]
         res, p = run_worker(cmd, env=self.env, cwd=cwd)
         if res is None:
             self.notes.append(f"{tag or name} failed: `{failure_line(p)[:300]}`")
@@ -709,6 +769,77 @@ class Bench:
             self.cli_wall([*cmd, "runs", "list", "--limit", str(total)], repo, few, warmup=False), runs=total
         )
 
+    def scenario_runcost(self) -> None:
+        """One run (10 params, 10 metrics, 3 tags): gitml at 0 and at `big` runs on the ref, MLflow's
+        file and sqlite stores, side by side: the stores take turns, `rounds` times, so that a
+        change in the machine's load falls on all of them alike."""
+        n, rounds, big = self.cfg["runcost_n"], self.cfg["runcost_rounds"], self.cfg["big"]
+        stores: list[tuple[str, object]] = []
+        if self.gitml_ok:
+            stores.append(("gitml", self.new_repo("gitml-cost-0")))
+            big_repo = self.new_repo("gitml-cost-big")
+            self.log(f"gitml: preloading {big:,} runs in batches")
+            pre = self.worker("gitml_preload", {"repo": str(big_repo), "n": big}, big_repo, "gitml-cost-preload")
+            if pre is not None:
+                # What `git gc --auto` does to a repository that grew this big: one pack.
+                self.git("gc", "-q", cwd=big_repo)
+                self.r[("runcost", "preload")] = pre
+                stores.append((f"gitml@{big // 1000}k", big_repo))
+            self.log("gitml: writing one run's objects, loose or as one pack")
+            self.r[("runcost", "objects")] = self.worker(
+                "gitml_objects", {"repo": str(self.new_repo("gitml-objects")), "reps": 200},
+                self.tmp, "gitml-objects")
+        for kind in ("file", "sqlite"):
+            stores.append((f"mlflow-{kind}", self.new_mlflow(f"mlflow-{kind}-cost", kind)))
+        times: dict[str, list[float]] = {name: [] for name, _ in stores}
+        per = max(1, n // rounds)
+        for r in range(rounds):
+            for name, store in stores:
+                self.log(f"round {r + 1}/{rounds}: {name}, {per} runs")
+                if name.startswith("gitml"):
+                    spec = {"repo": str(store), "n": per, "offset": 10**6 + r * per, "warmup": True, "raw": True}
+                    res = self.worker("gitml_create", spec, store, f"{name}-cost-{r}")
+                else:
+                    uri, d = store
+                    spec = {"uri": uri, "n": per, "offset": r * per, "warmup": True, "raw": True}
+                    res = self.worker("mlflow_create", spec, d, f"{name}-cost-{r}", python=self.mlflow_python)
+                if res is not None:
+                    times[name] += res["times"]
+        self.r[("runcost", "times")] = {k: summarize(v) for k, v in times.items()}
+
+    def runcost_report(self) -> str:
+        """The one-run table: gitml, MLflow file and sqlite stores, ratios."""
+        stats = self.r.get(("runcost", "times"))
+        if not stats:
+            return ""
+        n, rounds, big = self.cfg["runcost_n"], self.cfg["runcost_rounds"], self.cfg["big"]
+        lines = [f"### One run (10 params, 10 metrics, 3 tags): `with start_run()` + log_params + log_metrics "
+                 f"+ set_tags, {n:,} runs per store in {rounds} alternating rounds [ms/run]", "",
+                 "| store | runs on it | median | mean | p95 | MLflow file / this (median) | "
+                 "MLflow sqlite / this (median) |", "|---|---|---|---|---|---|---|"]
+        file_med = stats.get("mlflow-file", {}).get("p50")
+        sql_med = stats.get("mlflow-sqlite", {}).get("p50")
+        for name, st in stats.items():
+            if not st.get("count"):
+                continue
+            on = f"{big:,}" if "@" in name else "0 (+ the runs of earlier rounds)"
+            lines.append(f"| {name} | {on} | {fmt(st['p50'] * 1e3)} | {fmt(st['mean'] * 1e3)} | "
+                         f"{fmt(st['p95'] * 1e3)} | {fmt_ratio(file_med, st['p50'])} | {fmt_ratio(sql_med, st['p50'])} |")
+        objects = self.r.get(("runcost", "objects"))
+        if objects:
+            lines += ["", "### Writing one run's objects: loose files or one pack, per git's core.fsync [ms]", "",
+                      "| core.fsync | objects | loose: median | pack: median | loose: mean | pack: mean |",
+                      "|---|---|---|---|---|---|"]
+            for setting in ("default", "none", "committed"):
+                lo, pk = objects.get(f"{setting}/loose", {}), objects.get(f"{setting}/pack", {})
+                lines.append(f"| {setting} | {lo.get('objects', '?')} | {fmt(lo.get('p50', 0) * 1e3)} | "
+                             f"{fmt(pk.get('p50', 0) * 1e3)} | {fmt(lo.get('mean', 0) * 1e3)} | "
+                             f"{fmt(pk.get('mean', 0) * 1e3)} |")
+        pre = self.r.get(("runcost", "preload"))
+        if pre:
+            lines += ["", f"The {big:,}-run ref was written with {pre['how']} in {pre['s']:.0f} s, then `git gc`."]
+        return "\n".join(lines)
+
     def scenario_log_metric(self) -> None:
         k = self.cfg["log_metric"]
         if self.gitml_ok:
@@ -744,6 +875,7 @@ class Bench:
                 "log_metric": self.scenario_log_metric,
                 "runs": self.scenario_runs_and_search,
                 "big": self.scenario_big,
+                "runcost": self.scenario_runcost,
             }
             for name, fn in scenarios.items():
                 if not self.args.only or name in self.args.only.split(","):
@@ -751,7 +883,10 @@ class Bench:
         finally:
             if not self.args.keep:
                 shutil.rmtree(self.tmp, ignore_errors=True)
-        print(self.report())
+        only = set(self.args.only.split(",")) if self.args.only else None
+        if only != {"runcost"}:
+            print(self.report())
+        print(self.runcost_report())
 
     # -- report ----------------------------------------------------------------------------------
     def g(self, tool: str, key: str, *path, default=None):
@@ -1057,7 +1192,9 @@ def main(argv: list[str] | None = None) -> int:
         help="time budget; MLflow fill and the no-batch gitml preload shrink to fit (default 25)",
     )
     ap.add_argument("--profile", metavar="DIR", help="write cProfile dumps of the timed sections to DIR")
-    ap.add_argument("--only", metavar="LIST", help="comma-separated subset of help,log_metric,runs,big")
+    ap.add_argument("--only", metavar="LIST", help="comma-separated subset of help,log_metric,runs,big,runcost")
+    ap.add_argument("--mlflow-python", metavar="PYTHON", default=sys.executable,
+                    help="the interpreter with MLflow installed, for MLflow's workers in runcost (default: this one)")
     ap.add_argument("--tmpdir", metavar="DIR", help="where the temporary stores go (default: the system's)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "SPEC"), help=argparse.SUPPRESS)
