@@ -1410,6 +1410,50 @@ class GitRepo:
         created = self.add_ref_if_absent("refs/tags/" + name, tag.id.decode())
         return tag.id.decode() if created else None
 
+    def tags_containing(self, part: str) -> dict[str, str]:
+        """:meth:`tags`, only the tags whose names contain ``part`` (``@v``: version tags).
+
+        ``packed-refs`` is searched as bytes for ``part`` and only the loose refs whose names
+        contain it are opened, so the other tags cost next to nothing.
+
+        Args:
+            part: text the tag name (without ``refs/tags/``) must contain.
+
+        Returns:
+            ``{tag name without refs/tags/: sha hex}``; a loose tag wins over a packed one.
+        """
+        found: dict[str, str] = {}
+        try:
+            with open(self.common_dir / "packed-refs", "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            data = b""
+        needle = part.encode()
+        pos = data.find(needle)
+        while pos >= 0:
+            start = data.rfind(b"\n", 0, pos) + 1
+            end = data.find(b"\n", pos)
+            end = len(data) if end < 0 else end
+            sha, _, name = data[start:end].partition(b" ")
+            if data[start:start + 1] not in (b"#", b"^") and name.startswith(b"refs/tags/") and needle in name[10:]:
+                found[name[10:].decode("utf-8", "replace")] = sha.decode("ascii", "replace")
+            pos = data.find(needle, end)
+        root = self.common_dir / "refs" / "tags"
+        for folder, _, files in os.walk(root):
+            for file in files:
+                path = os.path.join(folder, file)
+                name = os.path.relpath(path, root).replace(os.sep, "/")
+                if part not in name or file.endswith(".lock"):
+                    continue
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as handle:
+                        sha = handle.read(41).strip()
+                except OSError:
+                    continue
+                if len(sha) == 40:
+                    found[name] = sha
+        return found
+
 
 # What git's porcelain push says of a ref refused because the remote's copy moved (or another
 # pusher held its lock): the caller fetches, merges and pushes again.
