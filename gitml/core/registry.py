@@ -382,9 +382,7 @@ def versions_with_digest(git: GitRepo, digest: str) -> list[tuple[str, Version]]
     known = _load_cache_file(path)
     fresh: dict[str, Any] = {}
     unread: dict[str, list[tuple[str, TagName]]] = {}
-    for name, sha in git.tags().items():
-        if "@v" not in name:  # every version tag has it: other tags cost a string test
-            continue
+    for name, sha in git.tags_containing("@v").items():  # every version tag's name has "@v"
         key = f"{name} {sha}"
         entry = known.get(key)
         if isinstance(entry, dict) and entry.keys() == _DIGEST_FIELDS:
