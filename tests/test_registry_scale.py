@@ -284,6 +284,8 @@ def test_refs_by_prefix_agree_with_git(two_models):
             listed = git(repo, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
             expected = dict(line.split(" ") for line in listed if line.startswith(prefix))
             assert g.refs_with_prefix(prefix) == expected, prefix
+        for part in ("@v", "#", "sentiment", "zz"):
+            assert g.tags_containing(part) == {name: sha for name, sha in g.tags().items() if part in name}, part
 
 
 def test_reading_tag_objects_in_bulk_equals_one_by_one(two_models):
