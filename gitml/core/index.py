@@ -36,6 +36,7 @@ from gitml.core.errors import CorruptRunError, RunNotFoundError
 from gitml.core.filter import TIME_ATTRIBUTES, Condition, Group, Node, Query, SortKey, utc_text
 from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
+from gitml.core.ids import RUN_ID_RE
 
 INDEX_FILE = "index.sqlite"
 INDEX_SCHEMA = "7"
@@ -1013,6 +1014,88 @@ class Index:
                 break
         return self._conn
 
+    def _map_tip(self, cold_only: bool = False) -> str | None:
+        """The runs-ref tip whose lookup maps answer in place of the index, or None.
+
+        Questions about a few commits or runs (``diff``, ``check``, the pre-push gates) are
+        answered from the maps when the index is not already at the ref's tip, so a fresh clone
+        or a pull of many runs costs those runs only, not an index build. With ``cold_only``,
+        only when the index would be built from scratch (no file, another schema, no tip).
+        """
+        tip = self.repo.ref(runsref.RUNS_REF)
+        if tip is None:
+            return None
+        indexed = self._indexed_tip()
+        if indexed == tip or (cold_only and indexed and self.repo.has_object(indexed)):
+            return None
+        return tip if runsref.has_maps(self.repo, tip) else None
+
+    def _indexed_tip(self) -> str | None:
+        """The tip the index file reflects ("" for none yet), read without catching up.
+
+        None when there is no usable index file (missing, unreadable or of another schema).
+        """
+        if self._conn is not None:
+            return _meta(self._conn, "tip")
+        path = index_path(self.repo)
+        if not path.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            try:
+                return _meta(conn, "tip") if _meta(conn, "schema") == INDEX_SCHEMA else None
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return None
+
+    def _runs_from_ref(self, tip: str, ids: Iterable[str]) -> list[Run]:
+        """The readable runs among ``ids`` at ``tip``, read from the ref (no history, no patch)."""
+        trees = {run_id: tree for run_id in dict.fromkeys(ids)
+                 if (tree := runsref.run_tree(self.repo, tip, run_id))}
+        runs = []
+        for row in _read_and_parse(self.repo, trees):
+            if isinstance(row, Run):
+                row.patch, row.history, row.full_history = None, None, None
+                runs.append(row)
+        return runs
+
+    def _commit_runs(self, tip: str, commits: list[str], status: str | None,
+                     experiment: str | None = None) -> dict[str, list[Run]]:
+        """``{commit: runs made from it}`` through the ``commits/`` map, each run checked."""
+        found = runsref.runs_of_commits(self.repo, tip, commits) or {}
+        out: dict[str, list[Run]] = {}
+        for commit, ids in found.items():
+            runs = [run for run in self._runs_from_ref(tip, ids)
+                    if run.source.get("commit") == commit  # the map is a pointer, not the record
+                    and (status is None or run.status == status)
+                    and (experiment is None or run.experiment == experiment)]
+            if runs:
+                out[commit] = runs
+        return out
+
+    def newest(self, count: int) -> list[Run] | None:
+        """The ``count`` runs that started last, newest first, when the maps can say (else None).
+
+        What ``gitml runs list`` shows by default in a fresh clone, without building the index:
+        the runs of the newest hours of the ``started/`` map are read and sorted as a search
+        sorts (start time descending, then id). An index that exists, even behind the ref, is
+        asked instead: catching it up also finds unreadable runs to warn about.
+
+        Args:
+            count: how many runs, 1 or more.
+
+        Returns:
+            The runs, or None when there is an index to ask or the ref has no maps.
+        """
+        tip = self._map_tip(cold_only=True)
+        if tip is None:
+            return None
+        ids = runsref.newest_started(self.repo, tip, count) or []
+        runs = sorted(self._runs_from_ref(tip, ids), key=lambda r: r.id)
+        runs.sort(key=lambda r: r.start_time, reverse=True)
+        return runs[:count]
+
     def close(self) -> None:
         """Close the SQLite connection (the next question opens it again)."""
         if self._conn is not None:
@@ -1033,8 +1116,17 @@ class Index:
         """How many readable runs the index holds."""
         return self.conn.execute("SELECT count(*) FROM runs").fetchone()[0]
 
+    def current(self) -> bool:
+        """Whether the index already reflects the runs ref's tip (answers need no catching up)."""
+        tip = self.repo.ref(runsref.RUNS_REF)
+        return tip is None or self._indexed_tip() == tip
+
     def search(self, query: Query) -> list[Run]:
         """The runs ``query`` finds, in its order, without history or patch text.
+
+        A query for the newest runs only (no filter, sort key or experiment, with a limit) is
+        answered from the runs ref's ``started/`` map while the index is behind the ref, so a
+        fresh clone lists its latest runs without building the index first.
 
         Args:
             query: from :func:`gitml.core.filter.compile_query`.
@@ -1044,6 +1136,10 @@ class Index:
             them. A run whose source commit is not in the repository is marked
             ``source["commit_missing"]``.
         """
+        if query.where is None and not query.order and not query.experiments and query.limit:
+            newest = self.newest(query.limit)
+            if newest is not None:
+                return newest
         return search(self.conn, query, self.repo)
 
     def search_ids(self, query: Query) -> list[str]:
@@ -1060,6 +1156,8 @@ class Index:
             One note per such key, e.g. ``no run has metric 'acc' (did you mean 'accuracy'?)``;
             empty when every key is some run's, or no run is indexed.
         """
+        if not _named_keys(query):
+            return []  # nothing to check: no need to open (or build) the index
         return unknown_keys(self.conn, query)
 
     def ids_with_prefix(self, prefix: str, limit: int = 3) -> list[str]:
@@ -1077,6 +1175,15 @@ class Index:
             CorruptRunError: the run is on the ref but cannot be read.
             RunNotFoundError: no run has this id.
         """
+        tip = self._map_tip()
+        if tip is not None and RUN_ID_RE.match(run_id):
+            tree = runsref.run_tree(self.repo, tip, run_id)
+            if tree is not None:
+                found = _read_and_parse(self.repo, {run_id: tree})[0]
+                if isinstance(found, tuple):
+                    raise CorruptRunError(run_id, found[1])
+                found.patch, found.history, found.full_history = None, None, None
+                return found
         conn = self.conn
         row = conn.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is not None:
@@ -1088,6 +1195,9 @@ class Index:
 
     def run_ids_at(self, commits: list[str]) -> set[str]:
         """Ids of the runs (any status) whose source commit is one of ``commits``."""
+        tip = self._map_tip()
+        if tip is not None:
+            return {run.id for runs in self._commit_runs(tip, commits, None).values() for run in runs}
         found: set[str] = set()
         for chunk in _chunks(commits):
             rows = self.conn.execute(f"SELECT id FROM runs WHERE source_commit IN ({_marks(list(chunk))})",  # noqa: S608
@@ -1097,6 +1207,10 @@ class Index:
 
     def runs_at(self, commits: list[str], status: str | None = "FINISHED") -> list[Run]:
         """Runs made from any of ``commits`` (with ``status``, unless None), newest end first."""
+        tip = self._map_tip()
+        if tip is not None:
+            runs = [run for found in self._commit_runs(tip, commits, status).values() for run in found]
+            return sorted(runs, key=lambda r: (r.end_time or "", r.id), reverse=True)
         runs: list[Run] = []
         for chunk in _chunks(commits):
             sql = f"SELECT doc FROM runs WHERE source_commit IN ({_marks(list(chunk))})"  # noqa: S608
@@ -1118,6 +1232,11 @@ class Index:
         Returns:
             ``(commit, runs)``, or None when no commit has a finished run.
         """
+        tip = self._map_tip()
+        if tip is not None:
+            found = self._commit_runs(tip, list(commits), "FINISHED", experiment)
+            nearest = next((c for c in commits if c in found), None)
+            return None if nearest is None else (nearest, found[nearest])
         extra, extra_params = (" AND experiment = ?", [experiment]) if experiment else ("", [])
         having: set[str] = set()
         for chunk in _chunks(commits):

@@ -16,13 +16,26 @@ from gitml.core.cas import attempts
 from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
-from gitml.core.ids import RUN_ID_RE, printable, shard
+from gitml.core.ids import COMMIT_RE, RUN_ID_RE, printable, shard
 
 RUNS_REF = "refs/gitml/runs"
 FILE_MODES = (0o100644, 0o100755)  # regular files; symlinks and submodules in a run are ignored
 SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
 MISSING_OBJECT_ATTEMPTS = 3  # reads of a missing object before it counts as lost, not moved
 GC_AUTO_DEFAULT = 6700
+# The lookup maps kept beside runs/ in the same commits (docs/formats.md, "Lookup maps"):
+# maps/commits/<c[:2]>/<c>/<run id> for each run made from code commit c, and
+# maps/started/<YYYY-MM-DD>/<HH>/<run id> by the UTC hour a run started (entries are empty
+# blobs), and maps/for: the id of the runs/ tree they describe. A writer that changes runs/
+# without the maps leaves maps/for stale, and readers then do not use them.
+MAPS_DIR = "maps"
+MAPS_FOR = "for"
+COMMITS_DIR = "commits"
+STARTED_DIR = "started"
+MAP_DIRS = (COMMITS_DIR, STARTED_DIR)
+_DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_HOUR_RE = re.compile(r"^[0-9]{2}$")
+_START_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):")
 
 log = logging.getLogger(__name__)
 
@@ -387,16 +400,22 @@ def diff_runs(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> tuple[
     return changed, removed
 
 
-def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]) -> str:
-    """Build the root tree of ``tip`` with ``changes`` applied.
+def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None],
+                  hints: dict[str, tuple[str | None, str | None]] | None = None) -> str:
+    """Build the root tree of ``tip`` with ``changes`` applied, lookup maps included.
 
-    A run written into a shard whose entry is not a folder replaces that entry.
+    A run written into a shard whose entry is not a folder replaces that entry. The maps
+    (``commits/``, ``started/``) follow every run added, changed or removed, when the tip has
+    them or has no runs; each run's keys are read from its ``run.yaml`` unless ``hints`` gives
+    them.
 
     Args:
         repo: the open repository.
         tip: the runs-ref commit to start from, or None (an empty tree).
         changes: ``{run id: new tree sha, or None to remove it}``; a key ``runs/<name>`` or
             ``runs/<shard>/<name>`` (a :class:`BadEntry`'s key) can only be removed.
+        hints: ``{run tree sha: (source commit, start_time)}`` for trees the caller just wrote
+            (their objects may not be readable yet).
 
     Returns:
         The sha of the new root tree (written, not committed).
@@ -408,6 +427,17 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
     root = repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
     top_sha = root["runs"][1] if "runs" in root and root["runs"][0] == TREE_MODE else None
     top = repo.read_tree(top_sha) if top_sha else {}
+    # The maps are kept where they are complete: on a ref that has them, or that has no runs.
+    # An older ref without them stays without (readers then use the query index).
+    maps_entry = root.get(MAPS_DIR)
+    maps = {}
+    if maps_entry and maps_entry[0] == TREE_MODE:
+        try:
+            maps = repo.read_tree(maps_entry[1])
+        except (BadInputError, KeyError):
+            maps = {}
+    keep_maps = bool(maps) and _maps_for(repo, maps) == (top_sha or "") or not top
+    map_edits: dict[tuple[str, ...], str | None] = {}
     by_shard: dict[str, dict[str, str | None]] = {}
     for key, tree in changes.items():
         if key.startswith("runs/"):
@@ -428,6 +458,14 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
             except BadInputError:
                 entries = {}
         for run_id, tree in shard_changes.items():
+            before = entries.get(run_id)
+            if keep_maps and RUN_ID_RE.match(run_id):
+                old_tree = before[1] if before and before[0] == TREE_MODE else None
+                if old_tree != tree:
+                    for path in map_paths(run_id, *_map_keys(repo, old_tree, hints)):
+                        map_edits[path] = None
+                    for path in map_paths(run_id, *_map_keys(repo, tree, hints)):
+                        map_edits[path] = _EMPTY_BLOB
             if tree is None:
                 entries.pop(run_id, None)
             else:
@@ -440,6 +478,18 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
         root["runs"] = (TREE_MODE, repo.write_tree(top))
     else:
         root.pop("runs", None)
+    if keep_maps and top:
+        if map_edits and not repo.has_object(_EMPTY_BLOB):
+            repo.write_blob(b"")
+        for name in MAP_DIRS:
+            edits = {path[1:]: blob for path, blob in map_edits.items() if path[0] == name}
+            entry = maps.get(name)
+            sha = _edit_tree(repo, entry[1] if entry and entry[0] == TREE_MODE else None, edits)
+            maps[name] = (TREE_MODE, sha or repo.write_tree({}))
+        maps[MAPS_FOR] = (BLOB_MODE, repo.write_blob(root["runs"][1].encode() + b"\n"))
+        root[MAPS_DIR] = (TREE_MODE, repo.write_tree(maps))
+    else:
+        root.pop(MAPS_DIR, None)  # no runs, or maps this writer cannot vouch for
     return repo.write_tree(root)
 
 
@@ -449,6 +499,7 @@ def commit_runs(
     message: str,
     ref: str = RUNS_REF,
     when: float | None = None,
+    hints: dict[str, tuple[str | None, str | None]] | None = None,
 ) -> str:
     """Commit run directories (``{run id: tree sha}``; None removes) onto ``ref``; return the tip.
 
@@ -462,6 +513,7 @@ def commit_runs(
         message: the commit message (``run <id>: <name>``).
         ref: the ref to move.
         when: the commit time, POSIX seconds (default: now).
+        hints: the lookup-map keys of the trees in ``changes``, as :func:`apply_changes` takes.
 
     Returns:
         The sha of the new commit, now the ref's tip.
@@ -476,7 +528,7 @@ def commit_runs(
     for _ in attempts(f"update {ref}", hint="another process keeps the ref busy; try again"):
         tip = repo.ref(ref)
         try:
-            tree = apply_changes(repo, tip, changes)
+            tree = apply_changes(repo, tip, changes, hints)
         except KeyError as exc:  # a missing object: moved into a new pack under our feet, or lost
             missing += 1
             if missing >= MISSING_OBJECT_ATTEMPTS:
@@ -562,3 +614,221 @@ def _updated(repo: GitRepo, tree: str) -> tuple[str, str]:
     except (KeyError, ValueError, CorruptRunError):
         stamp = ""
     return stamp, tree
+
+
+# -- lookup maps ---------------------------------------------------------------------------------
+
+_EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's id of the empty blob
+
+
+def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[str, ...]]:
+    """Where run ``run_id`` is entered in the lookup maps, as path components.
+
+    Args:
+        run_id: the run's id.
+        commit: its source commit (``source.commit`` in ``run.yaml``), or None.
+        start: its ``start_time`` (``2026-11-27T10:23:27.123Z``), or None.
+
+    Returns:
+        ``("commits", c[:2], c, run_id)`` when ``commit`` is a full sha, and
+        ``("started", day, hour, run_id)`` when ``start`` is a timestamp.
+    """
+    paths: list[tuple[str, ...]] = []
+    if isinstance(commit, str) and COMMIT_RE.match(commit):
+        paths.append((COMMITS_DIR, commit[:2], commit, run_id))
+    match = _START_RE.match(start) if isinstance(start, str) else None
+    if match:
+        paths.append((STARTED_DIR, match.group(1), match.group(2), run_id))
+    return paths
+
+
+def _map_keys(repo: GitRepo, tree: str | None, hints: dict | None) -> tuple[str | None, str | None]:
+    """``(source commit, start_time)`` of the run folder ``tree`` (None, None when unreadable)."""
+    if tree is None:
+        return None, None
+    if hints and tree in hints:
+        return hints[tree]
+    from gitml.core import yamlfmt
+
+    try:
+        head = yamlfmt.load(read_run_files(repo, tree, ("run.yaml",))["run.yaml"].decode())
+        source = head.get("source") if isinstance(head, dict) else None
+        commit = source.get("commit") if isinstance(source, dict) else None
+        return (commit if isinstance(commit, str) else None,
+                head.get("start_time") if isinstance(head.get("start_time"), str) else None)
+    except (KeyError, ValueError, UnicodeError, CorruptRunError, BadInputError, AttributeError):
+        return None, None
+
+
+def _edit_tree(repo: GitRepo, sha: str | None, edits: dict[tuple[str, ...], str | None]) -> str | None:
+    """Apply ``{path: blob sha or None}`` below the tree ``sha``; None when it ends up empty."""
+    if not edits:
+        return sha
+    try:
+        entries = repo.read_tree(sha) if sha else {}
+    except (BadInputError, KeyError):
+        entries = {}
+    nested: dict[str, dict[tuple[str, ...], str | None]] = {}
+    for path, blob in edits.items():
+        if len(path) == 1:
+            if blob is None:
+                entries.pop(path[0], None)
+            else:
+                entries[path[0]] = (BLOB_MODE, blob)
+        else:
+            nested.setdefault(path[0], {})[path[1:]] = blob
+    for name, sub in nested.items():
+        entry = entries.get(name)
+        child = _edit_tree(repo, entry[1] if entry and entry[0] == TREE_MODE else None, sub)
+        if child is None:
+            entries.pop(name, None)
+        else:
+            entries[name] = (TREE_MODE, child)
+    return repo.write_tree(entries) if entries else None
+
+
+def _maps_for(repo: GitRepo, maps: dict[str, tuple[int, str]]) -> str | None:
+    """The runs/ tree id a ``maps/`` folder says it describes (None when unreadable)."""
+    entry = maps.get(MAPS_FOR)
+    if not entry or entry[0] not in FILE_MODES:
+        return None
+    try:
+        text = repo.read_blob(entry[1])
+    except (BadInputError, KeyError):
+        return None
+    return text[:100].decode("ascii", "replace").strip() if len(text) <= 100 else None
+
+
+def _map_root(repo: GitRepo, tip: str | None, name: str) -> dict[str, tuple[int, str]] | None:
+    """The top tree of map ``name`` at ``tip``, when the maps there describe its runs/ tree.
+
+    None when the tip has no maps, or they were left behind by a writer that changed runs/
+    without them (``maps/for`` names another tree), or cannot be read.
+    """
+    if tip is None:
+        return None
+    try:
+        root = repo.read_tree(repo.read_commit(tip)[0])
+        runs, entry = root.get("runs"), root.get(MAPS_DIR)
+        if not runs or not entry or runs[0] != TREE_MODE or entry[0] != TREE_MODE:
+            return None
+        maps = repo.read_tree(entry[1])
+        if _maps_for(repo, maps) != runs[1]:
+            return None
+        top = maps.get(name)
+        return repo.read_tree(top[1]) if top and top[0] == TREE_MODE else None
+    except (BadInputError, KeyError):
+        return None
+
+
+def has_maps(repo: GitRepo, tip: str | None) -> bool:
+    """Whether the runs-ref commit ``tip`` carries lookup maps that describe its runs.
+
+    Refs written before the maps, or changed since by a writer that does not keep them, do
+    not: readers then ask the query index.
+    """
+    return _map_root(repo, tip, COMMITS_DIR) is not None and _map_root(repo, tip, STARTED_DIR) is not None
+
+
+def _run_names(repo: GitRepo, entry: tuple[int, str] | None) -> list[str]:
+    """The run ids entered in one map folder; anything else there is ignored."""
+    if not entry or entry[0] != TREE_MODE:
+        return []
+    try:
+        return [name for name, (mode, _) in repo.read_tree(entry[1]).items()
+                if mode in FILE_MODES and RUN_ID_RE.match(name)]
+    except (BadInputError, KeyError):
+        return []
+
+
+def runs_of_commits(repo: GitRepo, tip: str | None, commits: list[str]) -> dict[str, list[str]] | None:
+    """The ids of the runs made from each of ``commits``, from the ``commits/`` map at ``tip``.
+
+    Costs two tree reads per commit however many runs the ref holds. The map is a lookup aid
+    written by whoever pushed the runs: callers read each run and check its ``source.commit``.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit.
+        commits: full commit shas.
+
+    Returns:
+        ``{commit: [run id, ...]}`` for the commits that have runs, or None when ``tip`` has no
+        lookup maps (the caller falls back to the query index).
+    """
+    top = _map_root(repo, tip, COMMITS_DIR)
+    if top is None or _map_root(repo, tip, STARTED_DIR) is None:
+        return None
+    found: dict[str, list[str]] = {}
+    shards: dict[str, dict[str, tuple[int, str]]] = {}
+    for commit in commits:
+        if not COMMIT_RE.match(commit):
+            continue
+        if commit[:2] not in shards:
+            entry = top.get(commit[:2])
+            try:
+                shards[commit[:2]] = repo.read_tree(entry[1]) if entry and entry[0] == TREE_MODE else {}
+            except (BadInputError, KeyError):
+                shards[commit[:2]] = {}
+        ids = _run_names(repo, shards[commit[:2]].get(commit))
+        if ids:
+            found[commit] = sorted(ids)
+    return found
+
+
+def newest_started(repo: GitRepo, tip: str | None, count: int) -> list[str] | None:
+    """Ids of the runs that started last, from the ``started/`` map at ``tip``: at least ``count``.
+
+    Whole hours are read, newest first, until they hold ``count`` runs (or the map ends), so
+    the newest ``count`` runs by start time are among those returned; the caller reads and
+    sorts them. Costs the hours read, not the runs on the ref.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit.
+        count: how many runs the caller will show.
+
+    Returns:
+        Run ids (possibly more than ``count``), or None when ``tip`` has no lookup maps.
+    """
+    top = _map_root(repo, tip, STARTED_DIR)
+    if top is None or _map_root(repo, tip, COMMITS_DIR) is None:
+        return None
+    found: list[str] = []
+    for day in sorted((d for d in top if _DAY_RE.match(d)), reverse=True):
+        entry = top[day]
+        try:
+            hours = repo.read_tree(entry[1]) if entry[0] == TREE_MODE else {}
+        except (BadInputError, KeyError):
+            continue
+        for hour in sorted((h for h in hours if _HOUR_RE.match(h)), reverse=True):
+            found += _run_names(repo, hours[hour])
+            if len(found) >= count:
+                return found
+    return found
+
+
+def ids_with_prefix(repo: GitRepo, tip: str | None, prefix: str, limit: int = 3) -> list[str]:
+    """Up to ``limit`` run ids at ``tip`` starting with hex ``prefix`` (2 or more characters).
+
+    Reads the prefix's shard only. Well-formed runs and run-named entries that are not (a file
+    where a run folder should be) both count, as the query index counts its corrupt runs.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit, or None.
+        prefix: lowercase hex, at least the two characters of a shard.
+        limit: at most this many ids.
+
+    Returns:
+        The matching ids, sorted.
+    """
+    top = runs_tree(repo, tip)
+    if top is None or len(prefix) < 2:
+        return []
+    entry = repo.read_tree(top).get(prefix[:2])
+    if entry is None:
+        return []
+    found = sorted(key for key in shard_runs(repo, prefix[:2], entry)
+                   if RUN_ID_RE.match(key) and key.startswith(prefix))
+    return found[:limit]

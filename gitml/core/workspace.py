@@ -280,7 +280,10 @@ class Workspace:
             if runsref.run_entry(self.repo, self.runs_tip, prefix):
                 return prefix
             raise RunNotFoundError(f"no run {prefix} on {runsref.RUNS_REF}", hint=self.unpulled_hint(prefix))
-        matches = self.index.ids_with_prefix(prefix)
+        if self.index.current():
+            matches = self.index.ids_with_prefix(prefix)
+        else:  # the index is behind (a fresh clone, a pull): the prefix's shard says as much
+            matches = runsref.ids_with_prefix(self.repo, self.runs_tip, prefix)
         if not matches:
             raise RunNotFoundError(f"no run matches {id_or_prefix!r}",
                                    hint=self.unpulled_hint(prefix) or "see `gitml runs list`")

@@ -213,7 +213,9 @@ def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message:
         for run, points in runs:
             changes[run.id] = _run_tree(repo, run, points)
             written.append(run)  # what parse_run reads back from its files (tests hold it to that)
-        tip = runsref.commit_runs(repo, changes, message)
+        # the lookup maps' keys of each new tree, so they need not be read back
+        hints = {changes[run.id]: (run.source.get("commit"), run.start_time) for run in written}
+        tip = runsref.commit_runs(repo, changes, message, hints=hints)
     parents = repo.read_commit(tip)[1]
     index.record_written(repo, parents[0] if parents else None, tip, written)
     return tip

@@ -1,0 +1,213 @@
+"""The runs ref's lookup maps: a fresh clone answers without building the index (issue 12, item 1).
+
+Every commit on the runs ref carries ``maps/commits/<c[:2]>/<c>/<run id>``,
+``maps/started/<day>/<hour>/<run id>`` and ``maps/for`` (the ``runs/`` tree they describe). These
+tests hold the maps to what the runs say after writes, deletes and merges, read by the real git
+CLI; show that ``diff``, ``check`` and ``runs list`` in a fresh clone read only the runs they
+need and build no index; and that refs without maps, or with maps a writer left stale, are read
+through the index as before.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import git, gitml
+
+import gitml as api
+from gitml import sync
+from gitml.diff import diff as run_diff
+from gitml.core import index, runsref
+from gitml.core.gitrepo import GitRepo
+from gitml.core.workspace import open_workspace
+
+RUNS_REF = runsref.RUNS_REF
+
+
+def tree_paths(repo, prefix: str) -> set[str]:
+    listed = git(repo, "ls-tree", "-r", "--name-only", RUNS_REF, "--", prefix).split()
+    return {path[len(prefix):] for path in listed}
+
+
+def expected_maps(repo) -> set[str]:
+    """The map entries the runs on the ref call for, from each run's own record."""
+    paths = set()
+    ids = {p.split("/")[1] for p in tree_paths(repo, "runs/")}
+    for run_id in ids:
+        run = json.loads(gitml(repo, "runs", "show", run_id, "--json").out)
+        commit, start = run["source"].get("commit"), run["start_time"]
+        if commit:
+            paths.add(f"commits/{commit[:2]}/{commit}/{run_id}")
+        paths.add(f"started/{start[:10]}/{start[11:13]}/{run_id}")
+    return paths
+
+
+def assert_maps_follow_runs(repo) -> None:
+    assert tree_paths(repo, "maps/") - {"for"} == expected_maps(repo)
+    runs_tree = git(repo, "rev-parse", f"{RUNS_REF}:runs").strip()
+    assert git(repo, "cat-file", "blob", f"{RUNS_REF}:maps/for").strip() == runs_tree
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0 and fsck.stderr == "", fsck.stderr
+
+
+def commit_code(repo, name: str) -> str:
+    (repo / f"{name}.txt").write_text(name)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", name)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_maps_follow_writes_deletes_and_merges(clones):
+    origin, a, b = clones
+    first = api.commit_run(name="a1", metrics={"acc": 0.5}, repo=a).id
+    api.commit_run(name="a2", metrics={"acc": 0.6}, repo=a)
+    commit_code(a, "feature")
+    with api.start_run(name="fluent", repo=a):
+        api.log_metric("acc", 0.7)
+    assert_maps_follow_runs(a)
+    api.delete_run(first, repo=a)
+    assert_maps_follow_runs(a)
+    sync.push(repo=a)
+    # b writes its own runs, then pulls a's: a real merge of the two refs
+    git(b, "pull", "-q", "origin", "main")
+    api.commit_run(name="b1", metrics={"acc": 0.1}, repo=b)
+    sync.pull(repo=b)
+    assert git(b, "rev-list", "--count", "--merges", RUNS_REF).strip() == "1"
+    assert_maps_follow_runs(b)
+    assert len(expected_maps(b)) == 2 * 3  # b1, a2, fluent: each in both maps
+
+
+def test_a_fresh_clone_diffs_reading_only_the_two_commits_runs(clones, monkeypatch, tmp_path):
+    origin, a, _ = clones
+    base = git(a, "rev-parse", "HEAD").strip()
+    api.commit_run(name="base0", metrics={"acc": 0.28}, repo=a)
+    api.commit_run(name="base1", metrics={"acc": 0.29}, repo=a)
+    feature = commit_code(a, "feature")
+    api.commit_run(name="new", metrics={"acc": 0.9}, repo=a)
+    commit_code(a, "later")
+    for n in range(30):  # runs of another commit: a diff of base and feature never reads them
+        api.commit_run(name=f"other{n}", metrics={"acc": n / 100}, repo=a)
+    git(a, "push", "-q", "origin", "main")
+    sync.push(repo=a)
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(origin), str(fresh))
+    git(fresh, "fetch", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+
+    read: list[str] = []
+    real = runsref.read_runs_files
+    monkeypatch.setattr(runsref, "read_runs_files",
+                        lambda repo, trees, names=None: (read.extend(trees), real(repo, trees, names))[1])
+    result = run_diff(base, feature, repo=fresh)
+    assert [side.run.name for side in result.sides] == ["base1", "new"]
+    assert {row.key for row in result.rows} >= {"acc"}
+    with GitRepo(fresh) as g:
+        assert not index.index_path(g).exists()  # no index was built
+    # the runs of the two commits, and none of the 30 others on the ref
+    assert {api.get_run(run_id, repo=fresh).name for run_id in set(read)} == {"base0", "base1", "new"}
+
+    shown = gitml(fresh, "diff", base, feature)
+    assert shown.code == 0 and "0.29" in shown.out and "0.9" in shown.out, shown.err
+
+
+def test_a_fresh_clone_lists_its_newest_runs_as_the_index_would(clones, tmp_path):
+    origin, a, _ = clones
+    for n in range(12):
+        api.commit_run(name=f"r{n:02d}", metrics={"acc": n}, repo=a)
+    sync.push(repo=a)
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(origin), str(fresh))
+    git(fresh, "fetch", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+    quick = gitml(fresh, "runs", "list", "-n", "5", "--json")
+    assert quick.code == 0 and quick.err == ""
+    newest = json.loads(quick.out)[0]["id"]
+    shown = gitml(fresh, "runs", "show", newest[:6])  # a prefix: found in its shard, no index
+    assert shown.code == 0 and "r11" in shown.out
+    assert gitml(fresh, "runs", "show", "ffff" if not newest.startswith("ffff") else "0000").code == 2
+    with GitRepo(fresh) as g:
+        assert not index.index_path(g).exists()
+    assert gitml(fresh, "index", "rebuild").code == 0
+    full = gitml(fresh, "runs", "list", "-n", "5", "--json")
+    assert json.loads(quick.out) == json.loads(full.out)
+    assert [r["name"] for r in json.loads(full.out)] == ["r11", "r10", "r09", "r08", "r07"]
+
+
+def test_maps_left_stale_by_another_writer_are_not_used(repo):
+    """A run written by a tool that does not keep the maps (plain git here) is still found."""
+    kept = api.commit_run(name="kept", metrics={"acc": 0.5}, repo=repo)
+    other = api.commit_run(name="other", metrics={"acc": 0.4}, repo=repo)
+    # plain git: copy 'other' under a new id, leaving maps/ as it was
+    new_id = "ab" + "1" * 30
+    tree = git(repo, "rev-parse", f"{RUNS_REF}:runs/{other.id[:2]}/{other.id}").strip()
+    files = {}
+    for line in git(repo, "ls-tree", tree).splitlines():
+        _, _, sha, name = line.split(None, 3)
+        files[name] = git(repo, "cat-file", "blob", sha)
+    files["run.yaml"] = files["run.yaml"].replace(other.id, new_id).replace("other", "copied")
+    work = dict(files)
+    root = git(repo, "rev-parse", f"{RUNS_REF}^{{tree}}").strip()
+    env_index = repo / ".git" / "plain-index"
+    env = {"GIT_INDEX_FILE": str(env_index)}
+    import os
+
+    def plain(*args, data=None):
+        proc = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **env}, input=data,
+                              capture_output=True, text=True, check=True)
+        return proc.stdout.strip()
+
+    plain("read-tree", root)
+    for name, text in work.items():
+        sha = plain("hash-object", "-w", "--stdin", data=text)
+        plain("update-index", "--add", "--cacheinfo", f"100644,{sha},runs/ab/{new_id}/{name}")
+    commit = plain("commit-tree", plain("write-tree"), "-p", git(repo, "rev-parse", RUNS_REF).strip(), "-m", "plain")
+    git(repo, "update-ref", RUNS_REF, commit)
+
+    with GitRepo(repo) as g:
+        assert not runsref.has_maps(g, g.ref(RUNS_REF))  # maps/for names the old runs/ tree
+    head = git(repo, "rev-parse", "HEAD").strip()
+    with open_workspace(repo) as ws:
+        assert sorted(r.name for r in ws.index.runs_at([head])) == ["copied", "kept", "other"]
+    # the next gitml write does not vouch for maps it cannot trust: it drops them
+    api.commit_run(name="after", repo=repo)
+    assert tree_paths(repo, "maps/") == set()
+    listed = gitml(repo, "runs", "list", "--json")
+    assert {r["name"] for r in json.loads(listed.out)} == {"kept", "other", "copied", "after"}
+    assert kept.id in listed.out
+
+
+def test_a_map_entry_under_the_wrong_commit_is_not_believed(repo):
+    run = api.commit_run(name="honest", metrics={"acc": 0.5}, repo=repo)
+    elsewhere = commit_code(repo, "elsewhere")
+    with GitRepo(repo) as g, open_workspace(repo) as ws:
+        tip = g.ref(RUNS_REF)
+        # what a stranger could push: the run entered under a commit it was not made from
+        root = g.read_tree(g.read_commit(tip)[0])
+        maps = g.read_tree(root["maps"][1])
+        commits = runsref._edit_tree(g, maps["commits"][1], {
+            (elsewhere[:2], elsewhere, run.id): g.write_blob(b"")})
+        maps["commits"] = (runsref.TREE_MODE, commits)
+        root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
+        forged = g.write_commit(g.write_tree(root), [tip], "forged")
+        g.flush()
+        assert g.set_ref_if_equals(RUNS_REF, tip, forged)
+        assert runsref.runs_of_commits(g, forged, [elsewhere]) == {elsewhere: [run.id]}
+        assert ws.index.runs_at([elsewhere]) == []  # the run itself says where it was made
+
+
+def test_older_refs_without_maps_stay_readable_and_get_none(repo):
+    api.commit_run(name="one", repo=repo)
+    # the ref as a version before the maps wrote it: runs/ only
+    root = git(repo, "rev-parse", f"{RUNS_REF}^{{tree}}").strip()
+    runs_tree = git(repo, "rev-parse", f"{RUNS_REF}:runs").strip()
+    bare = subprocess.run(["git", "mktree"], cwd=repo, input=f"040000 tree {runs_tree}\truns\n",
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert bare != root
+    old = git(repo, "commit-tree", bare, "-m", "before maps").strip()
+    git(repo, "update-ref", RUNS_REF, old)
+    api.commit_run(name="two", repo=repo)
+    assert tree_paths(repo, "maps/") == set()  # not half a map on a ref that had none
+    head = git(repo, "rev-parse", "HEAD").strip()
+    with open_workspace(repo) as ws:
+        assert sorted(r.name for r in ws.index.runs_at([head])) == ["one", "two"]
+    listed = gitml(repo, "runs", "list", "--json")
+    assert [r["name"] for r in json.loads(listed.out)] == ["two", "one"]
