@@ -27,7 +27,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -1051,8 +1051,7 @@ class Index:
 
     def _runs_from_ref(self, tip: str, ids: Iterable[str]) -> list[Run]:
         """The readable runs among ``ids`` at ``tip``, read from the ref (no history, no patch)."""
-        trees = {run_id: tree for run_id in dict.fromkeys(ids)
-                 if (tree := runsref.run_tree(self.repo, tip, run_id))}
+        trees = runsref.run_trees(self.repo, tip, ids)
         runs = []
         for row in _read_and_parse(self.repo, trees):
             if isinstance(row, Run):
@@ -1063,16 +1062,21 @@ class Index:
     def _commit_runs(self, tip: str, commits: list[str], status: str | None,
                      experiment: str | None = None) -> dict[str, list[Run]]:
         """``{commit: runs made from it}`` through the ``commits/`` map, each run checked."""
+        return dict(self._iter_commit_runs(tip, commits, status, experiment))
+
+    def _iter_commit_runs(self, tip: str, commits: list[str], status: str | None,
+                          experiment: str | None = None) -> Iterator[tuple[str, list[Run]]]:
+        """``(commit, runs made from it)`` in the order of ``commits``, read as they are asked for."""
         found = runsref.runs_of_commits(self.repo, tip, commits) or {}
-        out: dict[str, list[Run]] = {}
-        for commit, ids in found.items():
-            runs = [run for run in self._runs_from_ref(tip, ids)
+        for commit in commits:
+            if commit not in found:
+                continue
+            runs = [run for run in self._runs_from_ref(tip, found[commit])
                     if run.source.get("commit") == commit  # the map is a pointer, not the record
                     and (status is None or run.status == status)
                     and (experiment is None or run.experiment == experiment)]
             if runs:
-                out[commit] = runs
-        return out
+                yield commit, runs
 
     def newest(self, count: int) -> list[Run] | None:
         """The ``count`` runs that started last, newest first, when the maps can say (else None).
@@ -1234,9 +1238,7 @@ class Index:
         """
         tip = self._map_tip()
         if tip is not None:
-            found = self._commit_runs(tip, list(commits), "FINISHED", experiment)
-            nearest = next((c for c in commits if c in found), None)
-            return None if nearest is None else (nearest, found[nearest])
+            return next(self._iter_commit_runs(tip, list(commits), "FINISHED", experiment), None)
         extra, extra_params = (" AND experiment = ?", [experiment]) if experiment else ("", [])
         having: set[str] = set()
         for chunk in _chunks(commits):

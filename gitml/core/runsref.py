@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from gitml.core.cas import attempts
 from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
@@ -832,3 +832,38 @@ def ids_with_prefix(repo: GitRepo, tip: str | None, prefix: str, limit: int = 3)
     found = sorted(key for key in shard_runs(repo, prefix[:2], entry)
                    if RUN_ID_RE.match(key) and key.startswith(prefix))
     return found[:limit]
+
+
+def run_trees(repo: GitRepo, tip: str | None, run_ids: Iterable[str]) -> dict[str, str]:
+    """``{run id: tree sha}`` of the runs among ``run_ids`` that are folders at ``tip``.
+
+    Reads ``runs/`` once and each shard the ids fall in once.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit, or None.
+        run_ids: full run ids (others are skipped).
+
+    Returns:
+        The runs found, in the order asked.
+    """
+    top_sha = runs_tree(repo, tip)
+    if top_sha is None:
+        return {}
+    top = repo.read_tree(top_sha)
+    shards: dict[str, dict[str, tuple[int, str]]] = {}
+    found: dict[str, str] = {}
+    for run_id in dict.fromkeys(run_ids):
+        if not RUN_ID_RE.match(run_id):
+            continue
+        name = run_id[:2]
+        if name not in shards:
+            entry = top.get(name)
+            try:
+                shards[name] = repo.read_tree(entry[1]) if entry and entry[0] == TREE_MODE else {}
+            except (BadInputError, KeyError):
+                shards[name] = {}
+        entry = shards[name].get(run_id)
+        if entry and entry[0] == TREE_MODE:
+            found[run_id] = entry[1]
+    return found
