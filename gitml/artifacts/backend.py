@@ -119,7 +119,7 @@ class ObjectStore:
         try:
             if not self.fs.exists(base):
                 return set()
-            names = self.fs.find(base)
+            names = self._find_all(base, detail=False)
         except backend_errors() as exc:
             raise self._fail("listing objects", exc) from exc
         found = set()
@@ -142,7 +142,7 @@ class ObjectStore:
         try:
             if not self.fs.exists(base):
                 return {}
-            listing = self.fs.find(base, detail=True)
+            listing = self._find_all(base, detail=True)
         except backend_errors() as exc:
             raise self._fail("listing objects", exc) from exc
         found: dict[str, float | None] = {}
@@ -151,6 +151,28 @@ class ObjectStore:
             if len(parts) >= 2 and len(parts[-2]) == 2 and is_digest(parts[-2] + parts[-1]):
                 found[parts[-2] + parts[-1]] = _mtime(info)
         return found
+
+    def _find_all(self, base: str, detail: bool):
+        """``fs.find(base)``, as 16 listings at once where the backend lists by key prefix (S3).
+
+        An object store lists one page of keys per request, one page after the other; split by
+        the first hex digit of the shard folders, the pages of the 16 parts are fetched
+        concurrently on the backend's event loop.
+        """
+        find = getattr(self.fs, "_find", None)
+        if not (getattr(self.fs, "async_impl", False) and find is not None and _takes_prefix(find)):
+            return self.fs.find(base, detail=detail)
+        import asyncio
+
+        from fsspec.asyn import sync
+
+        async def run():
+            return await asyncio.gather(*(find(base, prefix=c, detail=detail) for c in "0123456789abcdef"))
+
+        parts = sync(self.fs.loop, run)
+        if detail:
+            return {name: info for part in parts for name, info in part.items()}
+        return [name for part in parts for name in part]
 
     def put(self, local: str, digest: str) -> None:
         """Upload the file ``local`` as object ``digest`` (the caller vouches for its hash).
@@ -361,6 +383,16 @@ def backend_errors() -> tuple[type[BaseException], ...]:
         if isinstance(cls, type) and issubclass(cls, BaseException):
             found.append(cls)
     return tuple(found)
+
+
+def _takes_prefix(find) -> bool:
+    """Whether a backend's ``_find`` takes ``prefix=`` (s3fs's lists ``<path>/<prefix>*`` by key prefix)."""
+    import inspect
+
+    try:
+        return "prefix" in inspect.signature(find).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_note(name: str) -> bool:
