@@ -18,7 +18,8 @@ own bucket:
 2. **No-op push**: the same push again, nothing changed (10,001 objects for gitml, the manifest
    included), ``--reps`` times: gitml as a user runs it (it knows what it pushed and asks the
    remote only about what changed since), gitml with ``--recheck`` (asks the remote about every
-   object: a fresh clone's first push), and ``dvc push``.
+   object: a fresh clone's first push), and ``dvc push``; with ``--before-src DIR``, also the
+   gitml in DIR (an earlier commit's tree, say ``git archive <commit> gitml | tar -x -C DIR``).
 
 Every S3 request the server answers is counted by method (a counting WSGI layer around moto's
 app), so the report gives, next to each time, how many requests it took.
@@ -297,6 +298,7 @@ class Bench:
     def noop_s3(self) -> None:
         for rep in range(self.args.reps):
             tools = ["gitml", "gitml-recheck", "dvc"] if self.use_dvc else ["gitml", "gitml-recheck"]
+            tools += ["before"] if self.args.before_src else []
             tools = tools[rep % len(tools):] + tools[: rep % len(tools)]
             for tool in tools:
                 self.log(f"no-op push to S3 rep {rep + 1}: {tool}")
@@ -306,6 +308,17 @@ class Bench:
                     self.timed_s3("noop/s3/gitml-recheck", lambda: self.gitml_push("--recheck", expect=0))
                 elif tool == "dvc":
                     self.timed_s3("noop/s3/dvc", self.dvc_noop)
+                elif tool == "before":
+                    self.timed_s3("noop/s3/before", self.before_noop)
+
+    def before_noop(self) -> float:
+        """The same no-op push by another copy of gitml (``--before-src``), in the same repository."""
+        env = dict(self.gitml_env, PYTHONPATH=str(Path(self.args.before_src).resolve()))
+        wall, out = self.run([sys.executable, "-m", "gitml", "artifacts", "push", self.run_id, "-r", "s3", "--json"],
+                             self.repo, env)
+        if json.loads(out)["uploaded"]:
+            self.notes.append(f"gitml from {self.args.before_src}: no-op push uploaded {json.loads(out)['uploaded']}")
+        return wall
 
     def dvc_noop(self) -> float:
         wall, out = self.dvc("push", "-r", "s3", "small.dvc", cwd=self.dvc_repo)
@@ -373,7 +386,8 @@ class Bench:
                               check=False).stdout.split("\n")
         cmd = "python bench/bench_push.py" + ("" if n == 10_000 else f" --files {n}") + (
             "" if self.args.reps == 3 else f" --reps {self.args.reps}") + (
-            f" --gitml-src {self.args.gitml_src}" if self.args.gitml_src else "")
+            f" --gitml-src {self.args.gitml_src}" if self.args.gitml_src else "") + (
+            f" --before-src {self.args.before_src}" if self.args.before_src else "")
         out = [
             "### Push benchmark",
             "",
@@ -411,7 +425,10 @@ class Bench:
         d = self.med("noop/s3/dvc")
         for key, label in (("noop/s3/gitml", "gitml `artifacts push`"),
                            ("noop/s3/gitml-recheck", "gitml `artifacts push --recheck` (asks about every object)"),
+                           ("noop/s3/before", f"gitml before (from `{self.args.before_src}`)"),
                            ("noop/s3/dvc", "DVC `dvc push`")):
+            if key == "noop/s3/before" and not self.args.before_src:
+                continue
             out.append(f"| {label} | {self.cell(key)} | {self.reqs(key)} | {ratio(d, self.med(key))} |")
         g, g_raw, g_first = self.med("noop/s3/gitml"), self.med("first/s3/raw"), self.med("first/s3/gitml")
         out += ["", "**Goals**", ""]
@@ -469,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-dvc", action="store_true", help="leave DVC out")
     ap.add_argument("--skip-local", action="store_true", help="leave the local-folder first push out")
     ap.add_argument("--gitml-src", metavar="DIR", help="run gitml from DIR (put on PYTHONPATH) instead")
+    ap.add_argument("--before-src", metavar="DIR",
+                    help="also time the no-op push with the gitml in DIR (say, an earlier commit's)")
     ap.add_argument("--workdir-root", default="/var/tmp", help="where the work directory goes")
     ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     ap.add_argument("--json", metavar="FILE", help="also write every measurement to FILE")
