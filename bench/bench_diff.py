@@ -544,6 +544,10 @@ class Bench:
         self.log(f"gitml {key}: diff cold")
         with self.section(f"gitml {key} cold"):
             self.r[("gitml", key, "cold")] = self.timed([diff], repo, warmup=False, before=drop_index)
+        listing = [*self.gitml, "runs", "list"]
+        self.log(f"gitml {key}: runs list cold (no index: the started/ map)")
+        with self.section(f"gitml {key} list cold"):
+            self.r[("gitml", key, "list cold")] = self.timed([listing], repo, warmup=False, before=drop_index)
         self.log(f"gitml {key}: index rebuild")
         with self.section(f"gitml {key} index rebuild"):
             self.r[("gitml", key, "rebuild")] = self.timed(
@@ -800,8 +804,11 @@ class Bench:
             f"| big repo, warm (gitml index up to date) | {cell(gw)} | {cell(dw)} | {ratio(dw, gw)} | "
             f"{goal(None if gw is None else gw < GOAL_WARM_S, f'gitml < {GOAL_WARM_S} s')}; "
             f"{goal(None if dw is None or gw is None else gw < dw, 'faster than DVC')} |",
-            f"| big repo, cold (gitml index deleted: includes its rebuild) | {cell(gc)} | {cell(dc)} | "
-            f"{ratio(dc, gc)} | {goal(None if dc is None or gc is None else gc < dc, 'faster than DVC')} |",
+            f"| big repo, cold (no gitml index, as in a fresh clone) | {cell(gc)} | {cell(dc)} | "
+            f"{ratio(dc, gc)} | {goal(None if gc is None else gc <= 1.0, 'gitml ≤ 1 s')}; "
+            f"{goal(None if dc is None or gc is None else gc < dc, 'faster than DVC')} |",
+            f"| big repo, `gitml runs list` with no index (newest 50) | {cell(med('gitml', 'big', 'list cold'))} "
+            f"| | | {goal(None if med('gitml', 'big', 'list cold') is None else med('gitml', 'big', 'list cold') <= 1.0, 'gitml ≤ 1 s')} |",
             f"| small repo, warm | {cell(sgw)} | {cell(sdw)} | {ratio(sdw, sgw)} | "
             f"{goal(None if sgw is None else sgw < GOAL_WARM_S, f'gitml < {GOAL_WARM_S} s')}; "
             f"{goal(None if sdw is None or sgw is None else sgw < sdw, 'faster than DVC')} |",
@@ -810,7 +817,7 @@ class Bench:
             f"| `gitml index rebuild`, {gb:,} runs (process) | {cell(rb)} | | | {gb / rb:,.0f} runs/s |"
             if rb
             else "| `gitml index rebuild` | — | | | |",
-            f"| index rebuild inside the cold diff (cold − warm, big repo) | {cell(gc - gw)} | | | |"
+            f"| cold − warm, big repo (what having no index costs) | {cell(gc - gw)} | | | |"
             if gc and gw
             else "",
         ]
