@@ -15,7 +15,8 @@ the names of the remote's deletion notes already taken into account. It is a cac
 
 Writers take an exclusive ``flock`` on ``<record>.lock``; a rewrite goes to a temporary file
 renamed into place, so readers (who take no lock) see a whole record or the previous one.
-Losing the record costs one full check of the remote on the next push, nothing else.
+Losing the record costs one full check of the remote on the next push, nothing else; a record
+that cannot be written (a read-only repository) is left as it is, and nothing fails for it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -35,6 +37,8 @@ from gitml.core.urls import mask_url
 
 HEADER = "gitml remote record 1"
 FOLDER = "remotes"
+
+log = logging.getLogger(__name__)
 
 
 def record_path(gitml_dir: Path, remote: Remote) -> Path:
@@ -111,9 +115,12 @@ class RemoteRecord:
         if digests:
             for name in new:
                 dropped |= self.store.read_note(name)
-        with self._locked():
-            digests, applied = self.read()  # again, under the lock: another push may have written
-            self._write(digests - dropped, applied | set(new))
+        try:
+            with self._locked():
+                digests, applied = self.read()  # again, under the lock: another push may have written
+                self._write(digests - dropped, applied | set(new))
+        except OSError as exc:  # a cache that cannot be written (a read-only repository) is no error
+            log.debug("cannot write %s: %s", self.path, exc)
         return digests - dropped
 
     def learn(self, present: Iterable[str], absent: Iterable[str] = ()) -> None:
@@ -134,15 +141,18 @@ class RemoteRecord:
         absent = set(absent) - present
         if not present and not absent:
             return
-        with self._locked():
-            digests, applied = self.read()
-            for name in sorted(applied - self._notes_seen):
-                present -= self.store.read_note(name)
-            self._notes_seen |= applied
-            if absent & digests:
-                self._write((digests - absent) | present, applied)
-            elif present - digests:
-                self._append(sorted(present - digests), fresh=not self.path.exists())
+        try:
+            with self._locked():
+                digests, applied = self.read()
+                for name in sorted(applied - self._notes_seen):
+                    present -= self.store.read_note(name)
+                self._notes_seen |= applied
+                if absent & digests:
+                    self._write((digests - absent) | present, applied)
+                elif present - digests:
+                    self._append(sorted(present - digests), fresh=not self.path.exists())
+        except OSError as exc:  # not recorded: the next push asks the remote again
+            log.debug("cannot write %s: %s", self.path, exc)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
