@@ -338,3 +338,24 @@ def test_store_put_many_attempts_every_object(tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_a_note_applied_by_another_push_still_counts_for_what_this_one_saw(repo, tmp_path):
+    """Push A refreshes, then another push applies a deletion note before A records what it saw."""
+    _, folder = _log_many(repo, tmp_path, n=3)
+    remote_dir = tmp_path / "remote"
+    artifacts.add_remote("store", str(remote_dir), default=True, repo=repo)
+    artifacts.push(repo=repo)
+    target = ObjectStore(artifacts.list_remotes(repo=repo)[0])
+    gitml_dir = repo / ".git" / "gitml"
+    victim = sorted(_digests(folder))[0]
+    first = RemoteRecord(gitml_dir, target)
+    assert victim in first.refresh()  # A: the notes listed, then A "sees" the victim on the remote
+    target.delete([victim])  # a gc elsewhere: note first, then the object
+    note = target.deletion_notes()
+    assert len(note) == 1 and target.read_note(note[0]) == {victim}
+    assert (remote_dir / "deletions" / note[0]).read_text() == victim + "\n"
+    assert victim not in RemoteRecord(gitml_dir, target).refresh()  # B applies the note
+    first.learn({victim})  # A records what it saw before the deletion
+    assert victim not in RemoteRecord(gitml_dir, target).refresh()
+    assert [r.digest for r in artifacts.push(repo=repo).transferred] == [victim]
