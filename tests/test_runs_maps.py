@@ -17,10 +17,10 @@ from conftest import git, gitml
 
 import gitml as api
 from gitml import sync
-from gitml.diff import diff as run_diff
 from gitml.core import index, runsref
 from gitml.core.gitrepo import GitRepo
 from gitml.core.workspace import open_workspace
+from gitml.diff import diff as run_diff
 
 RUNS_REF = runsref.RUNS_REF
 
@@ -38,8 +38,8 @@ def expected_maps(repo) -> set[str]:
         run = json.loads(gitml(repo, "runs", "show", run_id, "--json").out)
         commit, start = run["source"].get("commit"), run["start_time"]
         if commit:
-            paths.add(f"commits/{commit[:2]}/{commit}/{run_id}")
-        paths.add(f"started/{start[:10]}/{start[11:13]}/{run_id}")
+            paths.add(f"commits/{commit[:2]}/{commit}/{run_id[:2]}/{run_id}")
+        paths.add(f"started/{start[:10]}/{start[11:13]}/{run_id[:2]}/{run_id}")
     return paths
 
 
@@ -184,7 +184,7 @@ def test_a_map_entry_under_the_wrong_commit_is_not_believed(repo):
         root = g.read_tree(g.read_commit(tip)[0])
         maps = g.read_tree(root["maps"][1])
         commits = runsref._edit_tree(g, maps["commits"][1], {
-            (elsewhere[:2], elsewhere, run.id): g.write_blob(b"")})
+            (elsewhere[:2], elsewhere, run.id[:2], run.id): g.write_blob(b"")})
         maps["commits"] = (runsref.TREE_MODE, commits)
         root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
         forged = g.write_commit(g.write_tree(root), [tip], "forged")

@@ -24,9 +24,10 @@ SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
 MISSING_OBJECT_ATTEMPTS = 3  # reads of a missing object before it counts as lost, not moved
 GC_AUTO_DEFAULT = 6700
 # The lookup maps kept beside runs/ in the same commits (docs/formats.md, "Lookup maps"):
-# maps/commits/<c[:2]>/<c>/<run id> for each run made from code commit c, and
-# maps/started/<YYYY-MM-DD>/<HH>/<run id> by the UTC hour a run started (entries are empty
-# blobs), and maps/for: the id of the runs/ tree they describe. A writer that changes runs/
+# maps/commits/<c[:2]>/<c>/<id[:2]>/<run id> for each run made from code commit c, and
+# maps/started/<YYYY-MM-DD>/<HH>/<id[:2]>/<run id> by the UTC hour a run started (entries are
+# empty blobs; the leaves are sharded like runs/, so a sweep of many runs on one commit or in
+# one hour rewrites small trees), and maps/for: the id of the runs/ tree they describe. A writer that changes runs/
 # without the maps leaves maps/for stale, and readers then do not use them.
 MAPS_DIR = "maps"
 MAPS_FOR = "for"
@@ -630,15 +631,15 @@ def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[
         start: its ``start_time`` (``2026-11-27T10:23:27.123Z``), or None.
 
     Returns:
-        ``("commits", c[:2], c, run_id)`` when ``commit`` is a full sha, and
-        ``("started", day, hour, run_id)`` when ``start`` is a timestamp.
+        ``("commits", c[:2], c, run_id[:2], run_id)`` when ``commit`` is a full sha, and
+        ``("started", day, hour, run_id[:2], run_id)`` when ``start`` is a timestamp.
     """
     paths: list[tuple[str, ...]] = []
     if isinstance(commit, str) and COMMIT_RE.match(commit):
-        paths.append((COMMITS_DIR, commit[:2], commit, run_id))
+        paths.append((COMMITS_DIR, commit[:2], commit, run_id[:2], run_id))
     match = _START_RE.match(start) if isinstance(start, str) else None
     if match:
-        paths.append((STARTED_DIR, match.group(1), match.group(2), run_id))
+        paths.append((STARTED_DIR, match.group(1), match.group(2), run_id[:2], run_id))
     return paths
 
 
@@ -731,14 +732,19 @@ def has_maps(repo: GitRepo, tip: str | None) -> bool:
 
 
 def _run_names(repo: GitRepo, entry: tuple[int, str] | None) -> list[str]:
-    """The run ids entered in one map folder; anything else there is ignored."""
+    """The run ids entered in one map folder (``<id[:2]>/<run id>`` below it); the rest is ignored."""
     if not entry or entry[0] != TREE_MODE:
         return []
+    names: list[str] = []
     try:
-        return [name for name, (mode, _) in repo.read_tree(entry[1]).items()
-                if mode in FILE_MODES and RUN_ID_RE.match(name)]
+        for shard_name, (mode, sha) in repo.read_tree(entry[1]).items():
+            if mode != TREE_MODE or not SHARD_RE.match(shard_name):
+                continue
+            names += [name for name, (kind, _) in repo.read_tree(sha).items()
+                      if kind in FILE_MODES and RUN_ID_RE.match(name) and name.startswith(shard_name)]
     except (BadInputError, KeyError):
-        return []
+        return names
+    return names
 
 
 def runs_of_commits(repo: GitRepo, tip: str | None, commits: list[str]) -> dict[str, list[str]] | None:
