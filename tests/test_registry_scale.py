@@ -236,8 +236,8 @@ def test_packed_claims_and_tags_still_count(two_models):
         assert not g.add_ref_if_absent("refs/gitml/registry-claims/a/4", commit)
         git(repo, "pack-refs", "--all", "--prune")
         assert not g.add_ref_if_absent("refs/gitml/registry-claims/a/4", commit)
-        assert g.create_tag_if_absent("a@v0.0.1", commit, "taken, and packed") is None
-        assert g.create_tag_if_absent("c@v0.0.1", commit, "new") is not None
+        assert g.create_tag("a@v0.0.1", commit, "taken, and packed") is None
+        assert g.create_tag("c@v0.0.1", commit, "new") is not None
     assert registry.assign("a", "v0.0.1", "staging", repo=repo).counter == 5
     assert registry.register_model("a", run, repo=repo).version == "v0.0.3"
     assert git(repo, "tag", "-l", "c@*").split() == ["c@v0.0.1"]

@@ -352,10 +352,7 @@ class GitRepo:
         tag.tag_timezone = _local_utc_offset(stamp)
         tag.message = message.encode()
         self._store(tag)  # another writer may be storing this very tag (same name, target, second)
-        try:
-            created = self._repo.refs.add_if_new(b"refs/tags/" + name.encode(), tag.id)
-        except FileLocked as exc:
-            return _busy(exc) or None
+        created = self.add_ref_if_absent("refs/tags/" + name, tag.id.decode())
         return tag.id.decode() if created else None
 
     def add_ref_if_new(self, name: str, sha: str) -> bool:
@@ -1418,33 +1415,6 @@ class GitRepo:
                 return (b" " + name.encode() + b"\n") in handle.read()
         except FileNotFoundError:
             return False
-
-    def create_tag_if_absent(self, name: str, target: str, message: str, when: float | None = None) -> str | None:
-        """:meth:`create_tag` that creates the ref with :meth:`add_ref_if_absent` (same contract).
-
-        Args:
-            name: the tag name, without ``refs/tags/``.
-            target: the sha of the commit it tags.
-            message: the tag message.
-            when: the tag time, POSIX seconds (default: now).
-
-        Returns:
-            The new tag object's sha, or None when the name is taken (or its lock is held).
-
-        Raises:
-            StaleLockError: the tag's lock file was left by a dead process.
-        """
-        tag = Tag()
-        tag.name = name.encode()
-        tag.object = (Commit, target.encode())
-        tag.tagger = self._identity("COMMITTER")
-        stamp = int(when if when is not None else time.time())
-        tag.tag_time = stamp
-        tag.tag_timezone = _local_utc_offset(stamp)
-        tag.message = message.encode()
-        self._store(tag)
-        created = self.add_ref_if_absent("refs/tags/" + name, tag.id.decode())
-        return tag.id.decode() if created else None
 
     def tags_containing(self, part: str) -> dict[str, str]:
         """:meth:`tags`, only the tags whose names contain ``part`` (``@v``: version tags).

@@ -67,7 +67,7 @@ def _message(title: str, meta: dict[str, Any]) -> str:
 
 def _tag(ws: Workspace, event: TagName, target: str, title: str, meta: dict[str, Any]) -> str:
     name = format_tag(event)
-    if ws.repo.create_tag_if_absent(name, target, _message(title, meta)) is None:
+    if ws.repo.create_tag(name, target, _message(title, meta)) is None:
         raise _Taken(name)
     return name
 
