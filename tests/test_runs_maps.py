@@ -211,3 +211,90 @@ def test_older_refs_without_maps_stay_readable_and_get_none(repo):
         assert sorted(r.name for r in ws.index.runs_at([head])) == ["one", "two"]
     listed = gitml(repo, "runs", "list", "--json")
     assert [r["name"] for r in json.loads(listed.out)] == ["two", "one"]
+
+
+def _forge(repo, edit) -> None:
+    """Rewrite the runs ref's tip tree with ``edit(g, root)`` (a stranger's push), maps/for kept honest."""
+    with GitRepo(repo) as g:
+        tip = g.ref(RUNS_REF)
+        root = g.read_tree(g.read_commit(tip)[0])
+        edit(g, root)
+        forged = g.write_commit(g.write_tree(root), [tip], "forged")
+        g.flush()
+        assert g.set_ref_if_equals(RUNS_REF, tip, forged)
+
+
+def test_a_run_recorded_before_the_first_commit_lists_and_searches(empty_repo):
+    made = api.commit_run(name="pre", metrics={"acc": 0.1}, repo=empty_repo)
+    assert gitml(empty_repo, "runs", "list").code == 0  # from the maps: no index yet
+    assert gitml(empty_repo, "index", "rebuild").code == 0
+    listed = gitml(empty_repo, "runs", "list", "--json")
+    assert listed.code == 0 and [r["name"] for r in json.loads(listed.out)] == ["pre"]
+    found = api.search_runs(repo=empty_repo)
+    assert found[0].metrics == {"acc": 0.1} and found[0].id == made.id
+    assert "commit_missing" not in found[0].source
+
+
+def test_a_huge_maps_for_is_never_read(repo):
+    api.commit_run(name="one", repo=repo)
+
+    def edit(g, root):
+        maps = g.read_tree(root["maps"][1])
+        maps["for"] = (runsref.BLOB_MODE, g.write_blob(root["runs"][1].encode() + b" " * 5000))
+        root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
+
+    _forge(repo, edit)
+    with GitRepo(repo) as g:
+        assert not runsref.has_maps(g, g.ref(RUNS_REF))  # too big to be a tree id: not believed
+    listed = gitml(repo, "runs", "list", "--json")
+    assert listed.code == 0 and [r["name"] for r in json.loads(listed.out)] == ["one"]
+
+
+def test_bad_started_entries_never_stand_in_for_real_runs(repo):
+    older = api.commit_run(name="older", repo=repo)
+    newest = api.commit_run(name="newest", repo=repo)
+    ghost = "ab" + "2" * 30  # an entry naming no run, filed in a later hour
+
+    def edit(g, root):
+        maps = g.read_tree(root["maps"][1])
+        blob = g.write_blob(b"")
+        started = runsref._edit_tree(g, maps["started"][1], {
+            ("2099-01-01", "00", ghost[:2], ghost): blob,
+            ("2098-01-01", "00", older.id[:2], older.id): blob,  # an old run filed as newer
+        })
+        maps["started"] = (runsref.TREE_MODE, started)
+        root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
+        maps["for"] = (runsref.BLOB_MODE, g.write_blob(root["runs"][1].encode() + b"\n"))
+        root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
+
+    _forge(repo, edit)
+    quick = gitml(repo, "runs", "list", "-n", "1", "--json")
+    assert quick.code == 0 and [r["id"] for r in json.loads(quick.out)] == [newest.id]
+    both = gitml(repo, "runs", "list", "-n", "2", "--json")
+    assert [r["name"] for r in json.loads(both.out)] == ["newest", "older"]
+
+
+def test_a_run_filed_by_an_offset_time_goes_under_its_utc_hour():
+    assert runsref.map_paths("ab" * 16, None, "2026-11-30T23:30:00+05:00")[0][1:3] == ("2026-11-30", "18")
+    assert runsref.map_paths("ab" * 16, None, "2026-11-30 08:00:00Z")[0][1:3] == ("2026-11-30", "08")
+    assert runsref.map_paths("ab" * 16, None, "not a time") == []
+    assert runsref.start_hour("2026-11-27T10:23:27.123Z") == "2026-11-27T10"
+
+
+def test_a_fresh_listing_marks_runs_whose_commit_is_gone(repo):
+    commit_code(repo, "second")
+    gone = api.commit_run(name="on-second", repo=repo).id
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    listed = json.loads(gitml(repo, "runs", "list", "--json").out)  # no index: from the maps
+    assert [r["source"].get("commit_missing") for r in listed if r["id"] == gone] == [True]
+
+
+def test_max_results_errors_name_max_results(repo):
+    import pytest
+
+    from gitml.core.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="bad max_results"):
+        api.search_runs(max_results=-1, repo=repo)

@@ -80,7 +80,7 @@ def test_max_results_is_mlflows_name_for_limit(repo, runs):
     assert len(api.search_runs(limit=3, max_results=3, repo=repo)) == 3
     with pytest.raises(BadInputError, match="differ"):
         api.search_runs(limit=2, max_results=3, repo=repo)
-    with pytest.raises(BadInputError, match="bad limit"):
+    with pytest.raises(BadInputError, match="bad max_results"):
         api.search_runs(max_results=-1, repo=repo)
 
 

@@ -36,7 +36,7 @@ from gitml.core.errors import CorruptRunError, RunNotFoundError
 from gitml.core.filter import TIME_ATTRIBUTES, Condition, Group, Node, Query, SortKey, utc_text
 from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
-from gitml.core.ids import RUN_ID_RE
+from gitml.core.ids import COMMIT_RE, RUN_ID_RE
 
 INDEX_FILE = "index.sqlite"
 INDEX_SCHEMA = "7"
@@ -432,15 +432,12 @@ class _Documents:
     def _fetch(self, ids: list[str]) -> None:
         wanted = set(ids) - set(self.fetched)
         self._read(wanted)
-        commits = {fields["source"].get("commit") for run_id in ids if (fields := self.fetched.get(run_id))}
-        commits.discard(None)
-        if commits:
+        sources = [fields["source"] for run_id in ids if (fields := self.fetched.get(run_id))]
+        if any(_commit_of(source) for source in sources):
+            present: dict[str, bool] = {}
             with GitRepo(self.root) as repo:
-                missing = {commit for commit in commits if not repo.has_object(commit)}
-            for run_id in ids:
-                fields = self.fetched.get(run_id)
-                if fields and fields["source"].get("commit") in missing:
-                    fields["source"]["commit_missing"] = True
+                for source in sources:
+                    _mark_missing(repo, source, present)
 
     def _read(self, wanted: set[str]) -> None:
         try:
@@ -473,6 +470,23 @@ class _Documents:
             raise RunNotFoundError(f"run {run_id} is no longer readable at {self.tip[:12]}")
 
 
+def _commit_of(source: object) -> str | None:
+    """A record's source commit when it names one (a full sha), else None."""
+    commit = source.get("commit") if isinstance(source, dict) else None
+    return commit if isinstance(commit, str) and COMMIT_RE.match(commit) else None
+
+
+def _mark_missing(repo: GitRepo, source: dict, present: dict[str, bool]) -> None:
+    """Set ``source["commit_missing"]`` when its commit is not in ``repo`` (``present`` caches)."""
+    commit = _commit_of(source)
+    if commit is None:
+        return
+    if commit not in present:
+        present[commit] = repo.has_object(commit)
+    if not present[commit]:
+        source["commit_missing"] = True
+
+
 class IndexedRun(Run):
     """A :class:`Run` found by a search of the query index, its document decoded on first use.
 
@@ -485,10 +499,12 @@ class IndexedRun(Run):
     def __getattr__(self, name: str):
         """Fetch and decode the document on the first read of a field the row did not carry."""
         state = self.__dict__
-        source = state.pop("_documents", None)
-        if source is None:
+        source = state.get("_documents")
+        if source is None or name.startswith("__"):
             raise AttributeError(name)
-        for key, value in source.fields(state["id"]).items():
+        fields = source.fields(state["id"])  # may raise: the run stays readable for a retry
+        del state["_documents"]
+        for key, value in fields.items():
             state.setdefault(key, value)
         state.setdefault("history", None)
         state.setdefault("full_history", None)
@@ -1053,9 +1069,11 @@ class Index:
         """The readable runs among ``ids`` at ``tip``, read from the ref (no history, no patch)."""
         trees = runsref.run_trees(self.repo, tip, ids)
         runs = []
+        present: dict[str, bool] = {}
         for row in _read_and_parse(self.repo, trees):
             if isinstance(row, Run):
                 row.patch, row.history, row.full_history = None, None, None
+                _mark_missing(self.repo, row.source, present)
                 runs.append(row)
         return runs
 
@@ -1093,12 +1111,19 @@ class Index:
             The runs, or None when there is an index to ask or the ref has no maps.
         """
         tip = self._map_tip(cold_only=True)
-        if tip is None:
+        hours = None if tip is None else runsref.started_hours(self.repo, tip)
+        if hours is None:
             return None
-        ids = runsref.newest_started(self.repo, tip, count) or []
-        runs = sorted(self._runs_from_ref(tip, ids), key=lambda r: r.id)
-        runs.sort(key=lambda r: r.start_time, reverse=True)
-        return runs[:count]
+        found: list[Run] = []
+        for hour, ids in hours:
+            # Only runs that are readable and filed under their own start hour count: an entry
+            # for a missing, unreadable or misfiled run never stands in for a real one.
+            found += [run for run in self._runs_from_ref(tip, ids) if runsref.start_hour(run.start_time) == hour]
+            if len(found) >= count:
+                break
+        found.sort(key=lambda r: r.id)
+        found.sort(key=lambda r: r.start_time, reverse=True)
+        return found[:count]
 
     def close(self) -> None:
         """Close the SQLite connection (the next question opens it again)."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from gitml.core.cas import attempts
-from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
+from gitml.core.errors import BadInputError, CorruptRunError, GitmlError, MissingObjectError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import COMMIT_RE, RUN_ID_RE, printable, shard
@@ -620,6 +620,7 @@ def _updated(repo: GitRepo, tree: str) -> tuple[str, str]:
 # -- lookup maps ---------------------------------------------------------------------------------
 
 _EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's id of the empty blob
+_MAPS_FOR_MAX = 100  # bytes: a tree id and a newline
 
 
 def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[str, ...]]:
@@ -637,7 +638,10 @@ def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[
     paths: list[tuple[str, ...]] = []
     if isinstance(commit, str) and COMMIT_RE.match(commit):
         paths.append((COMMITS_DIR, commit[:2], commit, run_id[:2], run_id))
-    match = _START_RE.match(start) if isinstance(start, str) else None
+    from gitml.core.filter import utc_text  # any ISO time a record may hold, filed by its UTC hour
+
+    utc = utc_text(start) if isinstance(start, str) else None
+    match = _START_RE.match(utc) if utc else None
     if match:
         paths.append((STARTED_DIR, match.group(1), match.group(2), run_id[:2], run_id))
     return paths
@@ -694,10 +698,12 @@ def _maps_for(repo: GitRepo, maps: dict[str, tuple[int, str]]) -> str | None:
     if not entry or entry[0] not in FILE_MODES:
         return None
     try:
+        if repo.object_sizes([entry[1]]).get(entry[1], _MAPS_FOR_MAX + 1) > _MAPS_FOR_MAX:
+            return None  # read from its header: a crafted huge blob is never loaded
         text = repo.read_blob(entry[1])
-    except (BadInputError, KeyError):
+    except (BadInputError, KeyError, GitmlError):
         return None
-    return text[:100].decode("ascii", "replace").strip() if len(text) <= 100 else None
+    return text.decode("ascii", "replace").strip()
 
 
 def _map_root(repo: GitRepo, tip: str | None, name: str) -> dict[str, tuple[int, str]] | None:
@@ -782,37 +788,40 @@ def runs_of_commits(repo: GitRepo, tip: str | None, commits: list[str]) -> dict[
     return found
 
 
-def newest_started(repo: GitRepo, tip: str | None, count: int) -> list[str] | None:
-    """Ids of the runs that started last, from the ``started/`` map at ``tip``: at least ``count``.
+def started_hours(repo: GitRepo, tip: str | None) -> Iterator[tuple[str, list[str]]] | None:
+    """The ``started/`` map at ``tip``, newest hour first: ``(YYYY-MM-DDTHH, run ids)`` per hour.
 
-    Whole hours are read, newest first, until they hold ``count`` runs (or the map ends), so
-    the newest ``count`` runs by start time are among those returned; the caller reads and
-    sorts them. Costs the hours read, not the runs on the ref.
+    Lazy: an hour's folder is read when the caller asks for it, so a caller that wants the
+    newest runs reads the newest hours only, whatever the runs on the ref.
 
     Args:
         repo: the open repository.
         tip: a runs-ref commit.
-        count: how many runs the caller will show.
 
     Returns:
-        Run ids (possibly more than ``count``), or None when ``tip`` has no lookup maps.
+        The hours, or None when ``tip`` has no lookup maps.
     """
     top = _map_root(repo, tip, STARTED_DIR)
     if top is None or _map_root(repo, tip, COMMITS_DIR) is None:
         return None
-    found: list[str] = []
-    for day in sorted((d for d in top if _DAY_RE.match(d)), reverse=True):
-        entry = top[day]
-        try:
-            hours = repo.read_tree(entry[1]) if entry[0] == TREE_MODE else {}
-        except (BadInputError, KeyError):
-            continue
-        for hour in sorted((h for h in hours if _HOUR_RE.match(h)), reverse=True):
-            found += _run_names(repo, hours[hour])
-            if len(found) >= count:
-                return found
-    return found
 
+    def hours() -> Iterator[tuple[str, list[str]]]:
+        for day in sorted((d for d in top if _DAY_RE.match(d)), reverse=True):
+            entry = top[day]
+            try:
+                folders = repo.read_tree(entry[1]) if entry[0] == TREE_MODE else {}
+            except (BadInputError, KeyError):
+                continue
+            for hour in sorted((h for h in folders if _HOUR_RE.match(h)), reverse=True):
+                yield f"{day}T{hour}", _run_names(repo, folders[hour])
+
+    return hours()
+
+
+def start_hour(start: object) -> str | None:
+    """``YYYY-MM-DDTHH`` of a run's ``start_time`` in UTC: its ``started/`` folder (None: none)."""
+    paths = map_paths("0" * 32, None, start if isinstance(start, str) else None)
+    return f"{paths[0][1]}T{paths[0][2]}" if paths else None
 
 def ids_with_prefix(repo: GitRepo, tip: str | None, prefix: str, limit: int = 3) -> list[str]:
     """Up to ``limit`` run ids at ``tip`` starting with hex ``prefix`` (2 or more characters).

@@ -111,6 +111,10 @@ def search_runs(
             ``max_results`` that differ (nothing is read then).
     """
     if max_results is not None:
+        try:
+            compile_query(limit=max_results)
+        except BadInputError as exc:
+            raise BadInputError(exc.message.replace("bad limit", "bad max_results", 1), hint=exc.hint) from None
         if limit is not None and limit != max_results:
             raise BadInputError(f"limit={limit!r} and max_results={max_results!r} differ: give one of them")
         limit = max_results
