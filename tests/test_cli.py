@@ -256,7 +256,7 @@ def test_commit_run_touches_only_the_runs_ref(repo):
     assert {f"{base}/{n}" for n in ("run.yaml", "params.yaml", "metrics.yaml", "tags.yaml",
                                     "artifacts.yaml")} | {  # clean tree: no patch.diff
         f"maps/commits/{head[:2]}/{head}/{run_id[:2]}/{run_id}",
-        f"maps/started/{start[:10]}/{start[11:13]}/{run_id[:2]}/{run_id}",
+        f"maps/started/{start[:10]}/{start[11:13]}/{start[14:16]}/{run_id[:2]}/{start[17:23]}-{run_id}",
         "maps/for"} == names
     assert git(repo, "cat-file", "blob", "refs/gitml/runs:maps/for") == runs_tree + "\n"
     # the runs ref is never a branch and never checked out

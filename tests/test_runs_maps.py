@@ -39,7 +39,7 @@ def expected_maps(repo) -> set[str]:
         commit, start = run["source"].get("commit"), run["start_time"]
         if commit:
             paths.add(f"commits/{commit[:2]}/{commit}/{run_id[:2]}/{run_id}")
-        paths.add(f"started/{start[:10]}/{start[11:13]}/{run_id[:2]}/{run_id}")
+        paths.add(f"started/{start[:10]}/{start[11:13]}/{start[14:16]}/{run_id[:2]}/{start[17:23]}-{run_id}")
     return paths
 
 
@@ -259,8 +259,8 @@ def test_bad_started_entries_never_stand_in_for_real_runs(repo):
         maps = g.read_tree(root["maps"][1])
         blob = g.write_blob(b"")
         started = runsref._edit_tree(g, maps["started"][1], {
-            ("2099-01-01", "00", ghost[:2], ghost): blob,
-            ("2098-01-01", "00", older.id[:2], older.id): blob,  # an old run filed as newer
+            ("2099-01-01", "00", "00", ghost[:2], f"00.000-{ghost}"): blob,
+            ("2098-01-01", "00", "00", older.id[:2], f"00.000-{older.id}"): blob,  # an old run filed as newer
         })
         maps["started"] = (runsref.TREE_MODE, started)
         root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
@@ -274,11 +274,35 @@ def test_bad_started_entries_never_stand_in_for_real_runs(repo):
     assert [r["name"] for r in json.loads(both.out)] == ["newest", "older"]
 
 
-def test_a_run_filed_by_an_offset_time_goes_under_its_utc_hour():
-    assert runsref.map_paths("ab" * 16, None, "2026-11-30T23:30:00+05:00")[0][1:3] == ("2026-11-30", "18")
-    assert runsref.map_paths("ab" * 16, None, "2026-11-30 08:00:00Z")[0][1:3] == ("2026-11-30", "08")
-    assert runsref.map_paths("ab" * 16, None, "not a time") == []
-    assert runsref.start_hour("2026-11-27T10:23:27.123Z") == "2026-11-27T10"
+def test_a_run_is_filed_by_its_start_time_in_utc():
+    run_id = "ab" * 16
+    assert runsref.map_paths(run_id, None, "2026-11-30T23:30:00+05:00")[0][1:] == (
+        "2026-11-30", "18", "30", "ab", f"00.000-{run_id}")
+    assert runsref.map_paths(run_id, None, "2026-11-30 08:00:01.5Z")[0][1:] == (
+        "2026-11-30", "08", "00", "ab", f"01.500-{run_id}")
+    assert runsref.map_paths(run_id, None, "not a time") == []
+    assert runsref.start_key("2026-11-27T10:23:27.123Z") == "2026-11-27T10:23:27.123Z"
+
+
+def test_many_runs_in_one_minute_list_by_time_then_id_reading_only_those_shown(repo, monkeypatch):
+    from gitml.core import formats
+    from gitml.tracking.commit import write_runs
+
+    stamp = "2026-11-30T10:00:00.000Z"
+    later = "2026-11-30T10:00:00.001Z"
+    with GitRepo(repo) as g:
+        runs = [(formats.Run(id=f"{n:02x}" + "c" * 30, name=f"n{n}", experiment="default", status="FINISHED",
+                             start_time=later if n in (7, 200) else stamp, end_time=stamp), [])
+                for n in range(256)]
+        write_runs(g, runs, "many runs, one minute")
+    read: list[str] = []
+    real = runsref.read_runs_files
+    monkeypatch.setattr(runsref, "read_runs_files",
+                        lambda repo, trees, names=None: (read.extend(trees), real(repo, trees, names))[1])
+    with open_workspace(repo) as ws:
+        names = [r.name for r in ws.index.newest(4)]
+    assert names == ["n7", "n200", "n0", "n1"]  # the later two, then ties by id
+    assert len(read) <= 4 + 8  # the runs shown and a few more, not the 256
 
 
 def test_a_fresh_listing_marks_runs_whose_commit_is_gone(repo):

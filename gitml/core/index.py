@@ -1100,8 +1100,9 @@ class Index:
         """The ``count`` runs that started last, newest first, when the maps can say (else None).
 
         What ``gitml runs list`` shows by default in a fresh clone, without building the index:
-        the runs of the newest hours of the ``started/`` map are read and sorted as a search
-        sorts (start time descending, then id). An index that exists, even behind the ref, is
+        the ``started/`` map names the runs in a search's order (start time descending, then
+        id) without reading them, and only the first ``count`` (and any unreadable ones among
+        them) are read. An index that exists, even behind the ref, is
         asked instead: catching it up also finds unreadable runs to warn about.
 
         Args:
@@ -1111,14 +1112,21 @@ class Index:
             The runs, or None when there is an index to ask or the ref has no maps.
         """
         tip = self._map_tip(cold_only=True)
-        hours = None if tip is None else runsref.started_hours(self.repo, tip)
-        if hours is None:
+        minutes = None if tip is None else runsref.started_minutes(self.repo, tip)
+        if minutes is None:
             return None
         found: list[Run] = []
-        for hour, ids in hours:
-            # Only runs that are readable and filed under their own start hour count: an entry
-            # for a missing, unreadable or misfiled run never stands in for a real one.
-            found += [run for run in self._runs_from_ref(tip, ids) if runsref.start_hour(run.start_time) == hour]
+        for entries in minutes:
+            # Read in the map's order, a few more than needed at a time; only runs that are
+            # readable and filed under their own start time count, so an entry for a missing,
+            # unreadable or misfiled run never stands in for a real one.
+            filed = dict((run_id, key) for key, run_id in entries)
+            for start in range(0, len(entries), count + 8):
+                chunk = [run_id for _, run_id in entries[start:start + count + 8]]
+                found += [run for run in self._runs_from_ref(tip, chunk)
+                          if runsref.start_key(run.start_time) == filed[run.id]]
+                if len(found) >= count:
+                    break
             if len(found) >= count:
                 break
         found.sort(key=lambda r: r.id)

@@ -25,9 +25,9 @@ MISSING_OBJECT_ATTEMPTS = 3  # reads of a missing object before it counts as los
 GC_AUTO_DEFAULT = 6700
 # The lookup maps kept beside runs/ in the same commits (docs/formats.md, "Lookup maps"):
 # maps/commits/<c[:2]>/<c>/<id[:2]>/<run id> for each run made from code commit c, and
-# maps/started/<YYYY-MM-DD>/<HH>/<id[:2]>/<run id> by the UTC hour a run started (entries are
-# empty blobs; the leaves are sharded like runs/, so a sweep of many runs on one commit or in
-# one hour rewrites small trees), and maps/for: the id of the runs/ tree they describe. A writer that changes runs/
+# maps/started/<YYYY-MM-DD>/<HH>/<MM>/<id[:2]>/<SS.mmm>-<run id> by the UTC time a run started
+# (entries are empty blobs; the leaves are sharded like runs/, so a sweep of many runs on one
+# commit or in one minute rewrites small trees, and a leaf's name orders it without a read), and maps/for: the id of the runs/ tree they describe. A writer that changes runs/
 # without the maps leaves maps/for stale, and readers then do not use them.
 MAPS_DIR = "maps"
 MAPS_FOR = "for"
@@ -36,7 +36,8 @@ STARTED_DIR = "started"
 MAP_DIRS = (COMMITS_DIR, STARTED_DIR)
 _DAY_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _HOUR_RE = re.compile(r"^[0-9]{2}$")
-_START_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):")
+_START_RE = re.compile(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2}\.[0-9]{3})Z$")
+_LEAF_RE = re.compile(r"^([0-9]{2}\.[0-9]{3})-([0-9a-f]{32})$")
 
 log = logging.getLogger(__name__)
 
@@ -633,7 +634,8 @@ def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[
 
     Returns:
         ``("commits", c[:2], c, run_id[:2], run_id)`` when ``commit`` is a full sha, and
-        ``("started", day, hour, run_id[:2], run_id)`` when ``start`` is a timestamp.
+        ``("started", day, hour, minute, run_id[:2], "SS.mmm-<run id>")`` when ``start`` is a
+        timestamp (read in UTC).
     """
     paths: list[tuple[str, ...]] = []
     if isinstance(commit, str) and COMMIT_RE.match(commit):
@@ -643,7 +645,8 @@ def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[
     utc = utc_text(start) if isinstance(start, str) else None
     match = _START_RE.match(utc) if utc else None
     if match:
-        paths.append((STARTED_DIR, match.group(1), match.group(2), run_id[:2], run_id))
+        day, hour, minute, second = match.groups()
+        paths.append((STARTED_DIR, day, hour, minute, run_id[:2], f"{second}-{run_id}"))
     return paths
 
 
@@ -788,40 +791,56 @@ def runs_of_commits(repo: GitRepo, tip: str | None, commits: list[str]) -> dict[
     return found
 
 
-def started_hours(repo: GitRepo, tip: str | None) -> Iterator[tuple[str, list[str]]] | None:
-    """The ``started/`` map at ``tip``, newest hour first: ``(YYYY-MM-DDTHH, run ids)`` per hour.
+def started_minutes(repo: GitRepo, tip: str | None) -> Iterator[list[tuple[str, str]]] | None:
+    """The ``started/`` map at ``tip``, newest minute first, each as its runs in search order.
 
-    Lazy: an hour's folder is read when the caller asks for it, so a caller that wants the
-    newest runs reads the newest hours only, whatever the runs on the ref.
+    Each item is one minute's ``[(start time, run id), ...]``, sorted as a search sorts with no
+    sort key (start time descending, then id), the times as ``YYYY-MM-DDTHH:MM:SS.mmmZ``. Lazy:
+    a minute's folders are read when the caller asks for it, so a caller that wants the newest
+    runs reads the newest minutes only (their trees, not their runs), whatever the ref holds.
 
     Args:
         repo: the open repository.
         tip: a runs-ref commit.
 
     Returns:
-        The hours, or None when ``tip`` has no lookup maps.
+        The minutes, or None when ``tip`` has no lookup maps.
     """
     top = _map_root(repo, tip, STARTED_DIR)
     if top is None or _map_root(repo, tip, COMMITS_DIR) is None:
         return None
 
-    def hours() -> Iterator[tuple[str, list[str]]]:
-        for day in sorted((d for d in top if _DAY_RE.match(d)), reverse=True):
-            entry = top[day]
-            try:
-                folders = repo.read_tree(entry[1]) if entry[0] == TREE_MODE else {}
-            except (BadInputError, KeyError):
-                continue
-            for hour in sorted((h for h in folders if _HOUR_RE.match(h)), reverse=True):
-                yield f"{day}T{hour}", _run_names(repo, folders[hour])
+    def folders(entry: tuple[int, str], pattern: re.Pattern) -> list[tuple[str, tuple[int, str]]]:
+        try:
+            tree = repo.read_tree(entry[1]) if entry[0] == TREE_MODE else {}
+        except (BadInputError, KeyError):
+            return []
+        return sorted(((name, sub) for name, sub in tree.items() if pattern.match(name)), reverse=True)
 
-    return hours()
+    def minutes() -> Iterator[list[tuple[str, str]]]:
+        for day, day_entry in sorted(((d, e) for d, e in top.items() if _DAY_RE.match(d)), reverse=True):
+            for hour, hour_entry in folders(day_entry, _HOUR_RE):
+                for minute, minute_entry in folders(hour_entry, _HOUR_RE):
+                    found = []
+                    for shard_name, shard_entry in folders(minute_entry, SHARD_RE):
+                        for leaf, (mode, _) in folders(shard_entry, _LEAF_RE):
+                            second, run_id = _LEAF_RE.match(leaf).groups()
+                            if mode in FILE_MODES and run_id.startswith(shard_name):
+                                found.append((f"{day}T{hour}:{minute}:{second}Z", run_id))
+                    found.sort(key=lambda item: item[1])
+                    found.sort(key=lambda item: item[0], reverse=True)
+                    if found:
+                        yield found
+
+    return minutes()
 
 
-def start_hour(start: object) -> str | None:
-    """``YYYY-MM-DDTHH`` of a run's ``start_time`` in UTC: its ``started/`` folder (None: none)."""
-    paths = map_paths("0" * 32, None, start if isinstance(start, str) else None)
-    return f"{paths[0][1]}T{paths[0][2]}" if paths else None
+def start_key(start: object) -> str | None:
+    """A ``start_time`` as the ``started/`` map files it (UTC, ``…T…:SS.mmmZ``); None: not a time."""
+    from gitml.core.filter import utc_text
+
+    utc = utc_text(start) if isinstance(start, str) else None
+    return utc if utc and _START_RE.match(utc) else None
 
 def ids_with_prefix(repo: GitRepo, tip: str | None, prefix: str, limit: int = 3) -> list[str]:
     """Up to ``limit`` run ids at ``tip`` starting with hex ``prefix`` (2 or more characters).
