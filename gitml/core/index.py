@@ -459,9 +459,11 @@ class _Documents:
 
     def _from_ref(self, ids: set[str]) -> None:
         with GitRepo(self.root) as repo:
-            trees = {run_id: runsref.run_tree(repo, self.tip or None, run_id) for run_id in ids}
-            for run_id, files in runsref.read_runs_or_errors(
-                    repo, {k: v for k, v in trees.items() if v}, RUN_FILES).items():
+            try:
+                trees = runsref.run_trees(repo, self.tip or None, ids)
+            except KeyError:  # the tip itself was pruned (the ref deleted, then gc)
+                trees = {}
+            for run_id, files in runsref.read_runs_or_errors(repo, trees, RUN_FILES).items():
                 if not isinstance(files, CorruptRunError):
                     run = _parse(run_id, files)
                     if isinstance(run, Run):
