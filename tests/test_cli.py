@@ -252,13 +252,12 @@ def test_commit_run_touches_only_the_runs_ref(repo):
     base = run_dir(run_id)
     head = git(repo, "rev-parse", "HEAD").strip()
     start = json.loads(ok(repo, "runs", "show", run_id, "--json").out)["start_time"]
-    runs_tree = git(repo, "rev-parse", "refs/gitml/runs:runs").strip()
+    runs_tree = git(repo, "rev-parse", "refs/gitml/runs:runs").strip()  # named by maps/runs-<id>
     assert {f"{base}/{n}" for n in ("run.yaml", "params.yaml", "metrics.yaml", "tags.yaml",
                                     "artifacts.yaml")} | {  # clean tree: no patch.diff
         f"maps/commits/{head[:2]}/{head}/{run_id[:2]}/{run_id}",
         f"maps/started/{start[:10]}/{start[11:13]}/{start[14:16]}/{run_id[:2]}/{start[17:23]}-{run_id}",
-        "maps/for"} == names
-    assert git(repo, "cat-file", "blob", "refs/gitml/runs:maps/for") == runs_tree + "\n"
+        f"maps/runs-{runs_tree}"} == names
     # the runs ref is never a branch and never checked out
     assert git(repo, "for-each-ref", "--format=%(refname)", "refs/heads").split() == ["refs/heads/main"]
     assert active_dirs(repo) == []
@@ -266,7 +265,7 @@ def test_commit_run_touches_only_the_runs_ref(repo):
     second = commit(repo, "-n", "second", "-m", "acc=0.1")
     assert git(repo, "rev-parse", "refs/gitml/runs^").strip() != runs_tip(repo)
     assert git(repo, "log", "-1", "--format=%s", "refs/gitml/runs").strip() == f"run {second}: second"
-    # five files a run, and each run in the two lookup maps, plus maps/for
+    # five files a run, and each run in the two lookup maps, plus maps/runs-<id>
     assert len(set(git(repo, "ls-tree", "-r", "--name-only", "refs/gitml/runs").split())) == 15
     assert git_state(repo) == before
 

@@ -1,7 +1,7 @@
 """The runs ref's lookup maps: a fresh clone answers without building the index (issue 12, item 1).
 
 Every commit on the runs ref carries ``maps/commits/<c[:2]>/<c>/<run id>``,
-``maps/started/<day>/<hour>/<run id>`` and ``maps/for`` (the ``runs/`` tree they describe). These
+``maps/started/…/<SS.mmm>-<run id>`` and ``maps/runs-<id>`` (the ``runs/`` tree they describe). These
 tests hold the maps to what the runs say after writes, deletes and merges, read by the real git
 CLI; show that ``diff``, ``check`` and ``runs list`` in a fresh clone read only the runs they
 need and build no index; and that refs without maps, or with maps a writer left stale, are read
@@ -44,9 +44,9 @@ def expected_maps(repo) -> set[str]:
 
 
 def assert_maps_follow_runs(repo) -> None:
-    assert tree_paths(repo, "maps/") - {"for"} == expected_maps(repo)
     runs_tree = git(repo, "rev-parse", f"{RUNS_REF}:runs").strip()
-    assert git(repo, "cat-file", "blob", f"{RUNS_REF}:maps/for").strip() == runs_tree
+    assert tree_paths(repo, "maps/") - {f"runs-{runs_tree}"} == expected_maps(repo)
+    assert f"runs-{runs_tree}" in tree_paths(repo, "maps/")
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
     assert fsck.returncode == 0 and fsck.stderr == "", fsck.stderr
 
@@ -163,7 +163,7 @@ def test_maps_left_stale_by_another_writer_are_not_used(repo):
     git(repo, "update-ref", RUNS_REF, commit)
 
     with GitRepo(repo) as g:
-        assert not runsref.has_maps(g, g.ref(RUNS_REF))  # maps/for names the old runs/ tree
+        assert not runsref.has_maps(g, g.ref(RUNS_REF))  # maps/runs-<id> names the old runs/ tree
     head = git(repo, "rev-parse", "HEAD").strip()
     with open_workspace(repo) as ws:
         assert sorted(r.name for r in ws.index.runs_at([head])) == ["copied", "kept", "other"]
@@ -214,7 +214,7 @@ def test_older_refs_without_maps_stay_readable_and_get_none(repo):
 
 
 def _forge(repo, edit) -> None:
-    """Rewrite the runs ref's tip tree with ``edit(g, root)`` (a stranger's push), maps/for kept honest."""
+    """Rewrite the runs ref's tip tree with ``edit(g, root)`` (a stranger's push)."""
     with GitRepo(repo) as g:
         tip = g.ref(RUNS_REF)
         root = g.read_tree(g.read_commit(tip)[0])
@@ -235,19 +235,21 @@ def test_a_run_recorded_before_the_first_commit_lists_and_searches(empty_repo):
     assert "commit_missing" not in found[0].source
 
 
-def test_a_huge_maps_for_is_never_read(repo):
+def test_maps_naming_two_runs_trees_are_not_believed(repo):
     api.commit_run(name="one", repo=repo)
 
     def edit(g, root):
         maps = g.read_tree(root["maps"][1])
-        maps["for"] = (runsref.BLOB_MODE, g.write_blob(root["runs"][1].encode() + b" " * 5000))
+        maps["runs-" + "0" * 40] = (runsref.BLOB_MODE, g.write_blob(b""))  # beside the true one
         root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
 
     _forge(repo, edit)
     with GitRepo(repo) as g:
-        assert not runsref.has_maps(g, g.ref(RUNS_REF))  # too big to be a tree id: not believed
+        assert not runsref.has_maps(g, g.ref(RUNS_REF))
     listed = gitml(repo, "runs", "list", "--json")
     assert listed.code == 0 and [r["name"] for r in json.loads(listed.out)] == ["one"]
+    api.commit_run(name="two", repo=repo)
+    assert tree_paths(repo, "maps/") == set()  # the next writer does not vouch for them
 
 
 def test_bad_started_entries_never_stand_in_for_real_runs(repo):
@@ -262,9 +264,7 @@ def test_bad_started_entries_never_stand_in_for_real_runs(repo):
             ("2099-01-01", "00", "00", ghost[:2], f"00.000-{ghost}"): blob,
             ("2098-01-01", "00", "00", older.id[:2], f"00.000-{older.id}"): blob,  # an old run filed as newer
         })
-        maps["started"] = (runsref.TREE_MODE, started)
-        root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
-        maps["for"] = (runsref.BLOB_MODE, g.write_blob(root["runs"][1].encode() + b"\n"))
+        maps["started"] = (runsref.TREE_MODE, started)  # runs/ unchanged: runs-<id> still holds
         root["maps"] = (runsref.TREE_MODE, g.write_tree(maps))
 
     _forge(repo, edit)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from gitml.core.cas import attempts
-from gitml.core.errors import BadInputError, CorruptRunError, GitmlError, MissingObjectError
+from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import COMMIT_RE, RUN_ID_RE, printable, shard
@@ -27,10 +27,11 @@ GC_AUTO_DEFAULT = 6700
 # maps/commits/<c[:2]>/<c>/<id[:2]>/<run id> for each run made from code commit c, and
 # maps/started/<YYYY-MM-DD>/<HH>/<MM>/<id[:2]>/<SS.mmm>-<run id> by the UTC time a run started
 # (entries are empty blobs; the leaves are sharded like runs/, so a sweep of many runs on one
-# commit or in one minute rewrites small trees, and a leaf's name orders it without a read), and maps/for: the id of the runs/ tree they describe. A writer that changes runs/
-# without the maps leaves maps/for stale, and readers then do not use them.
+# commit or in one minute rewrites small trees, and a leaf's name orders it without a read), and maps/runs-<id of the runs/ tree they describe> (an empty blob: read by name, no
+# object to open). A writer that changes runs/ without the maps leaves that name stale, and
+# readers then do not use them.
 MAPS_DIR = "maps"
-MAPS_FOR = "for"
+MAPS_FOR = "runs-"  # + the runs/ tree id
 COMMITS_DIR = "commits"
 STARTED_DIR = "started"
 MAP_DIRS = (COMMITS_DIR, STARTED_DIR)
@@ -488,7 +489,11 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
             entry = maps.get(name)
             sha = _edit_tree(repo, entry[1] if entry and entry[0] == TREE_MODE else None, edits)
             maps[name] = (TREE_MODE, sha or repo.write_tree({}))
-        maps[MAPS_FOR] = (BLOB_MODE, repo.write_blob(root["runs"][1].encode() + b"\n"))
+        for name in [n for n in maps if n.startswith(MAPS_FOR)]:
+            del maps[name]
+        if not repo.has_object(_EMPTY_BLOB):
+            repo.write_blob(b"")
+        maps[MAPS_FOR + root["runs"][1]] = (BLOB_MODE, _EMPTY_BLOB)
         root[MAPS_DIR] = (TREE_MODE, repo.write_tree(maps))
     else:
         root.pop(MAPS_DIR, None)  # no runs, or maps this writer cannot vouch for
@@ -621,7 +626,6 @@ def _updated(repo: GitRepo, tree: str) -> tuple[str, str]:
 # -- lookup maps ---------------------------------------------------------------------------------
 
 _EMPTY_BLOB = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's id of the empty blob
-_MAPS_FOR_MAX = 100  # bytes: a tree id and a newline
 
 
 def map_paths(run_id: str, commit: str | None, start: str | None) -> list[tuple[str, ...]]:
@@ -696,24 +700,20 @@ def _edit_tree(repo: GitRepo, sha: str | None, edits: dict[tuple[str, ...], str 
 
 
 def _maps_for(repo: GitRepo, maps: dict[str, tuple[int, str]]) -> str | None:
-    """The runs/ tree id a ``maps/`` folder says it describes (None when unreadable)."""
-    entry = maps.get(MAPS_FOR)
-    if not entry or entry[0] not in FILE_MODES:
-        return None
-    try:
-        if repo.object_sizes([entry[1]]).get(entry[1], _MAPS_FOR_MAX + 1) > _MAPS_FOR_MAX:
-            return None  # read from its header: a crafted huge blob is never loaded
-        text = repo.read_blob(entry[1])
-    except (BadInputError, KeyError, GitmlError):
-        return None
-    return text.decode("ascii", "replace").strip()
+    """The runs/ tree id a ``maps/`` folder says it describes (None when it says none or many).
+
+    Read from the name of its ``runs-<tree id>`` entry: no object is opened.
+    """
+    named = [name[len(MAPS_FOR):] for name, (mode, _) in maps.items()
+             if name.startswith(MAPS_FOR) and mode in FILE_MODES]
+    return named[0] if len(named) == 1 else None
 
 
 def _map_root(repo: GitRepo, tip: str | None, name: str) -> dict[str, tuple[int, str]] | None:
     """The top tree of map ``name`` at ``tip``, when the maps there describe its runs/ tree.
 
     None when the tip has no maps, or they were left behind by a writer that changed runs/
-    without them (``maps/for`` names another tree), or cannot be read.
+    without them (``maps/runs-<id>`` names another tree), or cannot be read.
     """
     if tip is None:
         return None
