@@ -244,11 +244,12 @@ class GitRepo:
         lock = path + ".lock"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(lock, flags, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(lock, flags, 0o644)
-        except FileExistsError:
+            try:
+                fd = os.open(lock, flags, 0o644)
+            except FileNotFoundError:  # the ref's folder is new: make it, then try once more
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(lock, flags, 0o644)
+        except FileExistsError:  # another writer holds the lock (it may have just made the folder)
             return _busy(lock)
         try:
             if self.ref(name) != expected:  # read again while holding the lock
