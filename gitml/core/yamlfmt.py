@@ -25,9 +25,11 @@ from typing import Any
 
 __all__ = ["YamlProblem", "dump", "load", "load_untrusted"]
 
-# Characters YAML allows raw in a double-quoted scalar without treating them as a line break or
-# a BOM; anything else outside printable ASCII is written as a four-hex-digit \u escape.
-_PRINTABLE = "\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+# Characters YAML does not allow raw in a double-quoted scalar (controls, line and paragraph
+# separators, surrogates, the BOM, non-characters): written as a four-hex-digit \u escape. The
+# classes below are spelled as this complement: the same sets as listing the printable ranges,
+# but compiled in under a millisecond instead of ~40 ms (re optimizes wide ranges slowly).
+_NOT_PRINTABLE = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff"
 class _Lazy:
     """A regex compiled on first use: these take ~30 ms to compile, too much for every command."""
 
@@ -41,8 +43,8 @@ class _Lazy:
         return getattr(self._compiled, name)
 
 
-_NEEDS_ESCAPE = _Lazy(f"[^\x20-\x7e{_PRINTABLE}]")
-_STR = f'"(?:[ !#-\\[\\]-~{_PRINTABLE}]|\\\\["\\\\/bfnrtu])*"'
+_NEEDS_ESCAPE = _Lazy(f"[{_NOT_PRINTABLE}]")
+_STR = f'"(?:[^"\\\\{_NOT_PRINTABLE}]|\\\\["\\\\/bfnrtu])*"'
 _SPECIAL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
 # _SPECIAL_WORDS spelled out case-insensitively; a trie of classes is much faster than (?i:...).
