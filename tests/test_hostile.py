@@ -558,3 +558,22 @@ def test_exclude_bad_keeps_the_good_version_of_a_run_a_stranger_broke(team):
     assert result.code == 0 and good in result.err
     assert [r.id for r in api.search_runs(repo=victim)] == [good]
     assert api.get_run(good, repo=victim).metrics == {"acc": 0.9}
+
+
+def test_keys_checked_once_still_refuse_their_bad_neighbours():
+    """A rebuild checks each distinct key once; a good key seen before never lets a bad one by."""
+    from gitml.core.formats import parse_run
+
+    good_id, bad_id = "ab" + "2" * 30, "ab" + "3" * 30
+
+    def files(run_id: str, params: bytes) -> dict[str, bytes]:
+        return {"run.yaml": _run_yaml(run_id), "params.yaml": params}
+
+    for _ in range(2):  # the second read takes the checked-key path
+        assert parse_run(good_id, files(good_id, b'lr: 0.1\n"val/loss": 1\n')).params == {"lr": 0.1, "val/loss": 1}
+    for params, words in [(b'"lr\\u001b[31m": 1\n', "control character"),  # a good key's bad neighbour
+                          (b'"lr/../x": 1\n', "path segment"),
+                          (b"1: 2\n", "must be a string"),  # a non-text key (the PyYAML fallback)
+                          (b'"' + b"k" * 251 + b'": 1\n', "longer than")]:
+        with pytest.raises(CorruptRunError, match=words.replace("/", ".")):
+            parse_run(bad_id, files(bad_id, params))
