@@ -36,6 +36,7 @@ _API = {
     "resolve_run_id": "gitml.tracking.query",
     "list_active_runs": "gitml.tracking.query",
     "rebuild_index": "gitml.tracking.query",
+    "write_lookup_maps": "gitml.tracking.query",
     "init": "gitml.api",
     "compare": "gitml.diff.compare",
     "register_model": "gitml.registry.ops",

@@ -322,3 +322,65 @@ def test_max_results_errors_name_max_results(repo):
 
     with pytest.raises(BadInputError, match="bad max_results"):
         api.search_runs(max_results=-1, repo=repo)
+
+
+def test_index_maps_gives_an_older_ref_the_maps_a_writer_would_have_kept(repo, tmp_path):
+    """`gitml index maps` on a ref without maps writes exactly what writes would have kept."""
+    api.commit_run(name="one", metrics={"acc": 0.1}, repo=repo)
+    commit_code(repo, "next")
+    api.commit_run(name="two", metrics={"acc": 0.2}, repo=repo)
+    with api.start_run(name="three", repo=repo):
+        api.log_param("lr", 0.1)
+    kept = git(repo, "rev-parse", f"{RUNS_REF}:maps").strip()
+    runs_tree = git(repo, "rev-parse", f"{RUNS_REF}:runs").strip()
+    # the same runs as an older gitml (or plain git) leaves them: runs/ only, plus a run whose
+    # run.yaml is unreadable (left out of the maps, as it is out of every answer)
+    listing = git(repo, "ls-tree", runs_tree).strip()
+    used = {line.rsplit("\t", 1)[1] for line in listing.splitlines()}
+    broken = next(f"{n:02x}" for n in range(256) if f"{n:02x}" not in used) + "4" * 30
+    with GitRepo(repo) as g:
+        bad_run = g.write_tree({"run.yaml": (runsref.BLOB_MODE, g.write_blob(b"id: [unclosed\n"))})
+        bad_shard = g.write_tree({broken: (runsref.TREE_MODE, bad_run)})
+        g.flush()
+    shards = subprocess.run(["git", "mktree"], cwd=repo, input=f"{listing}\n040000 tree {bad_shard}\t{broken[:2]}\n",
+                            capture_output=True, text=True, check=True).stdout.strip()
+    bare = subprocess.run(["git", "mktree"], cwd=repo, input=f"040000 tree {shards}\truns\n",
+                          capture_output=True, text=True, check=True).stdout.strip()
+    git(repo, "update-ref", RUNS_REF, git(repo, "commit-tree", bare, "-m", "before maps").strip())
+    with GitRepo(repo) as g:
+        assert not runsref.has_maps(g, g.ref(RUNS_REF))
+
+    made = gitml(repo, "index", "maps")
+    assert made.code == 0 and "lookup maps written for 3 runs" in made.out
+    maps = git(repo, "rev-parse", f"{RUNS_REF}:maps").strip()
+    entries = set(git(repo, "ls-tree", "--name-only", maps).split())
+    assert entries == {"commits", "started", f"runs-{shards}"}
+    for name in ("commits", "started"):  # the very trees the writers had kept for these runs
+        assert git(repo, "rev-parse", f"{maps}:{name}") == git(repo, "rev-parse", f"{kept}:{name}")
+    assert git(repo, "rev-parse", f"{RUNS_REF}:runs").strip() == shards  # no run changed
+    assert_maps_follow_runs_fsck(repo)
+
+    tip = git(repo, "rev-parse", RUNS_REF)
+    again = gitml(repo, "index", "maps")
+    assert again.code == 0 and "nothing written" in again.out and git(repo, "rev-parse", RUNS_REF) == tip
+    api.commit_run(name="four", repo=repo)  # from now on every write keeps them
+    with GitRepo(repo) as g:
+        assert runsref.has_maps(g, g.ref(RUNS_REF))
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(repo), str(fresh))
+    git(fresh, "fetch", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+    listed = json.loads(gitml(fresh, "runs", "list", "--json").out)
+    assert [r["name"] for r in listed] == ["four", "three", "two", "one"]
+    with GitRepo(fresh) as g:
+        assert not index.index_path(g).exists()  # answered from the maps
+
+
+def test_index_maps_on_a_ref_without_runs_writes_nothing(empty_repo):
+    made = gitml(empty_repo, "index", "maps")
+    assert made.code == 0 and "nothing written" in made.out
+    assert git(empty_repo, "rev-parse", "-q", "--verify", RUNS_REF, check=False).strip() == ""
+
+
+def assert_maps_follow_runs_fsck(repo) -> None:
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0 and fsck.stderr == "", fsck.stderr

@@ -171,3 +171,17 @@ def rebuild_cmd() -> None:
 
     with workspace() as ws:
         click.echo(rebuild_index(repo=ws))
+
+
+@index_group.command("maps")
+def maps_cmd() -> None:
+    """Add the runs ref's lookup maps when it has none, so fresh clones answer at once."""
+    from gitml.cli.context import workspace
+    from gitml.tracking.query import write_lookup_maps
+
+    with workspace() as ws:
+        entered = write_lookup_maps(repo=ws)
+    if entered is None:
+        click.echo("the runs ref already has its lookup maps (or no runs): nothing written")
+    else:
+        click.echo(f"lookup maps written for {entered} runs; `gitml push` shares them")

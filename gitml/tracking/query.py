@@ -241,3 +241,26 @@ def rebuild_index(repo: WorkspaceLike = None) -> int:
     """
     with open_workspace(repo) as ws:
         return ws.index.rebuild()
+
+
+def write_lookup_maps(repo: WorkspaceLike = None) -> int | None:
+    """Add the lookup maps to a runs ref that has none (written before them, or by plain git).
+
+    One commit on ``refs/gitml/runs`` that changes no run; from then on every write keeps the
+    maps, and a fresh clone answers ``gitml diff`` and ``gitml runs list`` without rebuilding
+    the query index (docs/formats.md, "Lookup maps"). Push it to share it.
+
+    Args:
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        The number of runs entered, or None when the maps were already there (or there are
+        no runs): nothing was written.
+
+    Raises:
+        ConcurrencyError: other writers kept the ref busy.
+    """
+    from gitml.core import runsref
+
+    with open_workspace(repo) as ws:
+        return runsref.write_maps(ws.repo)
