@@ -901,3 +901,63 @@ def run_trees(repo: GitRepo, tip: str | None, run_ids: Iterable[str]) -> dict[st
         if entry and entry[0] == TREE_MODE:
             found[run_id] = entry[1]
     return found
+
+
+def write_maps(repo: GitRepo, ref: str = RUNS_REF) -> int | None:
+    """Give a runs ref that lacks them its lookup maps, in one commit that changes nothing else.
+
+    A ref written before the maps existed, or changed since by a writer that does not keep
+    them (plain git, an older gitml), has none, and every later write leaves it so: fresh
+    clones then answer ``diff`` and ``runs list`` through a full index rebuild. This reads each
+    run's ``run.yaml`` once (with two git processes), enters every run whose record names a
+    source commit or a start time, and commits the maps beside the unchanged ``runs/`` tree;
+    from then on every write keeps them. A run whose ``run.yaml`` cannot be read is left out
+    of the maps, as it is out of every answer.
+
+    Args:
+        repo: the open repository.
+        ref: the runs ref.
+
+    Returns:
+        The number of runs entered, or None when the tip already has maps that describe its
+        runs (nothing is written) or there are no runs.
+
+    Raises:
+        ConcurrencyError: the ref kept moving for every attempt.
+        GitmlError: git failed.
+    """
+    from gitml.core import yamlfmt
+
+    for _ in attempts(f"update {ref}", hint="another process keeps the ref busy; try again"):
+        tip = repo.ref(ref)
+        top_sha = runs_tree(repo, tip)
+        if top_sha is None or has_maps(repo, tip):
+            return None
+        edits: dict[tuple[str, ...], str | None] = {}
+        entered = 0
+        for run_id, files in bulk_read_runs(repo, tip, None, ("run.yaml",)).items():
+            raw = files.get("run.yaml")
+            if raw is None or isinstance(raw, TooLarge):
+                continue
+            try:
+                head = yamlfmt.load(raw.decode())
+            except (ValueError, UnicodeError):
+                continue
+            source = head.get("source")
+            commit = source.get("commit") if isinstance(source, dict) else None
+            paths = map_paths(run_id, commit, head.get("start_time"))
+            entered += bool(paths)
+            edits.update(dict.fromkeys(paths, _EMPTY_BLOB))
+        repo.write_blob(b"")
+        maps: dict[str, tuple[int, str]] = {}
+        for name in MAP_DIRS:
+            sha = _edit_tree(repo, None, {path[1:]: blob for path, blob in edits.items() if path[0] == name})
+            maps[name] = (TREE_MODE, sha or repo.write_tree({}))
+        maps[MAPS_FOR + top_sha] = (BLOB_MODE, _EMPTY_BLOB)
+        root = repo.read_tree(repo.read_commit(tip)[0])
+        root[MAPS_DIR] = (TREE_MODE, repo.write_tree(maps))
+        commit = repo.write_commit(repo.write_tree(root), [tip], f"lookup maps for {entered} runs")
+        repo.flush()
+        if repo.set_ref_if_equals(ref, tip, commit):
+            return entered
+    raise AssertionError("unreachable: attempts() raises when it runs out")
