@@ -1355,6 +1355,42 @@ class GitRepo:
                 continue
         return found
 
+    def read_all_tags(self) -> dict[str, dict]:
+        """:meth:`read_tags` of every tag under ``refs/tags``, from one ``git for-each-ref``.
+
+        git parses the tag objects itself: at thousands of tags about twice as fast as
+        :meth:`read_tags`, which parses each one here. For reading a registry with no cache.
+
+        Returns:
+            ``{sha: what read_tag returns}``; ``{}`` when git cannot read some tag (a missing
+            or corrupt object): read those with :meth:`read_tags`, which leaves them out.
+        """
+        from gitml.core.errors import GitmlError
+
+        try:
+            out = self._git("for-each-ref", "--format=" + _TAG_FORMAT, "refs/tags")
+        except GitmlError:
+            return {}
+        parts = out.split(b"\0")
+        if len(parts) % 8 != 1:  # 8 fields a tag, then the last newline: a NUL in a message shifts them
+            return {}
+        found: dict[str, dict] = {}
+        for pos in range(0, len(parts) - 1, 8):
+            sha, kind, target, tagger, tagged, committed, message, signature = parts[pos:pos + 8]
+            sha = sha.lstrip(b"\n").decode("ascii", "replace")
+            if len(sha) != 40 or kind not in (b"tag", b"commit", b"tree", b"blob"):
+                return {}
+            if kind == b"tag":
+                if signature and message.endswith(signature):  # as dulwich, which keeps it apart
+                    message = message[:-len(signature)]
+                found[sha] = {"target": target.decode("ascii", "replace"), "tagger": tagger.decode("utf-8", "replace"),
+                              "time": int(tagged) if tagged else None, "message": message.decode("utf-8", "replace"),
+                              "annotated": True}
+            else:
+                found[sha] = {"target": sha, "tagger": None, "time": int(committed) if committed else None,
+                              "message": "", "annotated": False}
+        return found
+
     def _read_tags_one_by_one(self, shas: list[str]) -> dict[str, dict]:
         found = {}
         for sha in shas:
@@ -1460,6 +1496,12 @@ class GitRepo:
                 if len(sha) == 40:
                     found[name] = sha
         return found
+
+
+# One tag as read_all_tags asks git for-each-ref to print it: fields ended by NUL, which no tag
+# message holds, so a message cannot break a record.
+_TAG_FORMAT = "%00".join(("%(objectname)", "%(objecttype)", "%(*objectname)", "%(taggername) %(taggeremail)",
+                          "%(taggerdate:unix)", "%(committerdate:unix)", "%(contents)", "%(contents:signature)")) + "%00"
 
 
 class _RawTree:
