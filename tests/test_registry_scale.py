@@ -349,4 +349,97 @@ def test_model_names_too_long_for_a_cache_file_still_read(repo):
                                                                          wide: "v1.0.0"}
         assert registry.which(f"{deep}@latest", repo=repo).version == "v2.0.0"
         assert registry.which(f"{wide}@prod", repo=repo).version == "v1.0.0"
-    assert sorted(p.name for p in cache_dir(repo).iterdir()) == ["short.json"]
+    assert sorted(p.name for p in cache_dir(repo).iterdir()) == ["_models.json", "short.json"]  # and show's summary
+
+
+# -- 4. show of every model: one listing, a summary per model kept under its tag set --------------
+def full_view(repo: Path) -> tuple[list[dict], list[str]]:
+    """Every model by folding every event (show, problems): what the summary must agree with."""
+    return [m.to_dict() for m in registry.show(repo=repo)], registry.problems(repo=repo)
+
+
+def summary_view(repo: Path) -> tuple[list[dict], list[str]]:
+    found = registry.overview(repo=repo)
+    return [m.to_dict() for m in found.models], found.problems
+
+
+def test_reading_every_tag_with_for_each_ref_equals_reading_them_one_by_one(two_models):
+    repo, _, a_tags, b_tags = two_models
+    git(repo, "tag", "light", "HEAD")
+    tag(repo, "nlp/sent@v1.0.0", "Ünïcode title\n\nand a body\nof lines\n")
+    git(repo, "tag", "-a", "tree-tag", "-m", "a tag of a tree", "HEAD^{tree}")
+    with GitRepo(repo) as g:
+        every = g.read_all_tags()
+        listed = set(g.tags().values())
+        assert set(every) == listed and len(listed) == len(a_tags) + len(b_tags) + 4  # release-1 and three here
+        assert every == {sha: g.read_tag(sha) for sha in listed}
+
+
+def test_the_summary_of_every_model_follows_every_change(two_models, tmp_path):
+    repo, run, _, _ = two_models
+    assert summary_view(repo) == full_view(repo)
+    assert summary_view(repo) == full_view(repo)  # from the summary this time
+    registry.register_model("a", run, repo=repo)  # the writes of this repository
+    registry.assign("a", "v0.0.3", "prod", repo=repo)
+    registry.deregister("b", "v0.0.12", repo=repo)
+    assert summary_view(repo) == full_view(repo)
+    # Another process: a new model, a problem tag, a deleted tag, a re-pointed tag, packing.
+    tag(repo, "c@v1.0.0", "hand made")
+    tag(repo, "c@v1.0", "not semver")
+    git(repo, "tag", "-d", "b#prod#8")
+    tag_b = tag(repo, "tmp", "Assigning stage prod to artifact b version v0.0.2\n\ngitml:\n  version: \"v0.0.2\"")
+    (repo / ".git" / "refs" / "tags" / "b#prod#7").write_text(tag_b + "\n")
+    models, problems = summary_view(repo)
+    assert (models, problems) == full_view(repo)
+    assert {m["name"]: m["stages"] for m in models}["b"] == {"prod": "v0.0.2"}
+    assert problems == ["tag 'c@v1.0' is not a registry version: 'v1.0' is not semver "
+                        "(vMAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]); it is ignored"]
+    git(repo, "pack-refs", "--all", "--prune")
+    assert summary_view(repo) == full_view(repo)
+    git(repo, "tag", "-d", "c@v1.0.0", "c@v1.0")  # a model gone
+    assert [m["name"] for m in summary_view(repo)[0]] == ["a", "b"]
+    assert summary_view(repo) == full_view(repo)
+    # The stage rule of gitml.yaml is part of what a summary was made under.
+    (repo / "gitml.yaml").write_text("registry:\n  one_stage_per_version: true\n")
+    assert summary_view(repo) == full_view(repo)
+    # The CLI lists the same.
+    shown = gitml(repo, "registry", "show", "--json")
+    assert shown.code == 0 and json.loads(shown.out) == full_view(repo)[0]
+
+
+def test_a_torn_or_edited_summary_is_not_trusted(two_models):
+    repo, _, _, _ = two_models
+    tag(repo, "a@v1", "not semver")
+    expected = full_view(repo)
+    assert summary_view(repo) == expected
+    path = cache_dir(repo) / "_models.json"
+    good = json.loads(path.read_text())
+    entry = good["tags"]["a"]
+    for bad in ("not json", json.dumps({"version": 2, "tags": good["tags"]}),
+                json.dumps({"version": 3, "tags": {**good["tags"], "a": {**entry, "fp": "0" * 40}}}),
+                json.dumps({"version": 3, "tags": {**good["tags"], "a": {**entry, "rules": "one-stage"}}}),
+                json.dumps({"version": 3, "tags": {**good["tags"], "a": {**entry, "state": {"name": "a"}}}}),
+                json.dumps({"version": 3, "tags": {**good["tags"], "a": {**entry, "problems": "x"}}}),
+                json.dumps({"version": 3, "tags": {**good["tags"], "b": {**entry, "fp": good["tags"]["b"]["fp"]}}})):
+        path.write_text(bad)
+        assert summary_view(repo) == expected
+        assert json.loads(path.read_text()) == good  # rewritten from the tags
+
+
+def test_a_cold_summary_reads_every_tag_in_one_pass_and_agrees(two_models, monkeypatch):
+    """Past BULK_READ uncached tags, the objects come from one git for-each-ref: the same events."""
+    import gitml.core.registry as core
+
+    repo, _, _, _ = two_models
+    expected = full_view(repo)
+    for bulk, remember, files in ((256, 16, ["_models.json", "a.json", "b.json"]), (1, 0, ["_models.json"])):
+        monkeypatch.setattr(core, "BULK_READ", bulk)  # past it: one git for-each-ref
+        monkeypatch.setattr(core, "REMEMBER_AT_MOST", remember)  # past it: no file per model
+        with RecordingRepo(repo) as g:
+            for path in cache_dir(repo).iterdir():
+                path.unlink()
+            models, problems = core.overview(g)
+            assert ([m.to_dict() for m in models], problems) == expected
+            assert (g.read == []) == (bulk == 1)  # every object came from read_all_tags, or none
+        assert sorted(p.name for p in cache_dir(repo).iterdir()) == files
+        assert summary_view(repo) == expected

@@ -101,12 +101,13 @@ def show_cmd(model, as_json) -> None:
     Tags that look like versions but are not semver (churn@v1.2) are named on stderr.
     """
     from gitml.cli.output import printable
-    from gitml.registry import problems, show
+    from gitml.registry import overview, problems, show
 
     with workspace() as ws:
-        for problem in problems(model, repo=ws):
+        found = overview(repo=ws) if model is None else None  # every model: one listing, a cached summary
+        for problem in found.problems if found else problems(model, repo=ws):
             click.echo(f"gitml: warning: {printable(problem)}", err=True)
-        models = show(model, repo=ws)
+        models = found.models if found else show(model, repo=ws)
     if as_json:
         echo_json([m.to_dict() for m in models])
         return

@@ -11,6 +11,7 @@ them. Unrelated release tags cost a string test, and only when every model is as
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -27,10 +28,13 @@ from gitml.core.tags import CANDIDATE, NAME, TagName, check_version, parse_tag, 
 
 CACHE_DIR = "registry-cache"  # one file per model: <git-common-dir>/gitml/registry-cache/<model>.json, "/" as "+"
 DIGESTS_FILE = "_digests.json"  # every version tag's digest (no model name starts with "_")
+SUMMARY_FILE = "_models.json"  # every model's folded state, for `show` of every model
 LEGACY_CACHE_FILE = "registry-cache.json"  # every model in one file (cache versions 1 and 2): removed
 # 2: versions are full semver; caches of 1 remember pre-release tags (v1.0.0-rc.1) as no event.
 # 3: one file per model, and only events (names that are no event and unreadable objects are not kept).
 CACHE_VERSION = 3
+REMEMBER_AT_MOST = 16  # `show` of every model rewrites the cache files of this many changed models at most
+BULK_READ = 256  # more uncached tag objects than this are read with one git for-each-ref
 _MODEL = re.compile(NAME)
 
 
@@ -139,8 +143,8 @@ class ModelState:
             {version: fields of Version}}``, versions in semver order.
         """
         return {"name": self.name, "latest": self.latest, "deprecated": self.deprecated,
-                "stages": self.stages,
-                "versions": {v: asdict(i) for v, i in self.to_versions()}}
+                "stages": self.stages,  # asdict(Version) deep-copies each field: 5x slower for `show`
+                "versions": {v: {**vars(i), "stages": list(i.stages)} for v, i in self.to_versions()}}
 
 
 MAX_BLOCK_CHARS = 64 << 10  # a tag message's metadata block; longer ones are read as having none
@@ -305,7 +309,16 @@ def load_events(git: GitRepo, model: str | None = None) -> list[Event]:
         The events, in no particular order; tags that are not registry events, or whose
         object is missing or malformed, are left out.
     """
-    groups = model_tags(git, model)
+    return _events_of(git, model_tags(git, model))
+
+
+def _events_of(git: GitRepo, groups: dict[str, dict[str, str]], remember: bool = True) -> list[Event]:
+    """:func:`load_events` of the models and tags in ``groups`` (see :func:`model_tags`).
+
+    With ``remember`` False the models' cache files are read but not rewritten: ``show`` of
+    every model keeps its own summary, and writing hundreds of files would cost it more than
+    the commands about one model save (each fills its own file on first use).
+    """
     caches = {name: _load_cache(git, name) for name in groups}
     fresh: dict[str, dict[str, Any]] = {name: {} for name in groups}
     unread: dict[str, list[tuple[str, str, TagName]]] = {}
@@ -317,7 +330,7 @@ def load_events(git: GitRepo, model: str | None = None) -> list[Event]:
                 fresh[owner][key] = known[key]
             elif (parsed := parse_tag(name)) is not None:
                 unread.setdefault(sha, []).append((owner, name, parsed))
-    infos = git.read_tags(list(unread)) if unread else {}
+    infos = _read_objects(git, list(unread))
     for sha, wanted in unread.items():
         info = infos.get(sha)
         for owner, name, parsed in wanted:
@@ -325,10 +338,25 @@ def load_events(git: GitRepo, model: str | None = None) -> list[Event]:
                 fresh[owner][f"{name} {sha}"] = _event_data(name, parsed, info)
     events = []
     for owner in groups:
-        if fresh[owner] != caches[owner]:
+        if remember and fresh[owner] != caches[owner]:
             _save(_cache_path(git, owner), {"version": CACHE_VERSION, "tags": fresh[owner]})
         events += [Event(**data) for data in fresh[owner].values()]
     return events
+
+
+def _read_objects(git: GitRepo, shas: list[str]) -> dict[str, dict]:
+    """The tag objects ``shas`` (:meth:`GitRepo.read_tags`); many at once through git for-each-ref.
+
+    A cold cache (a fresh clone, ``show`` of every model) needs thousands: git parsing every
+    tag is twice as fast as parsing them here. What it could not give is read one by one.
+    """
+    if len(shas) <= BULK_READ:
+        return git.read_tags(shas) if shas else {}
+    found = git.read_all_tags()
+    missing = [sha for sha in shas if sha not in found]
+    if missing:
+        found.update(git.read_tags(missing))
+    return found
 
 
 def _usable(data: Any, name: str, owner: str) -> bool:
@@ -389,7 +417,7 @@ def versions_with_digest(git: GitRepo, digest: str) -> list[tuple[str, Version]]
             fresh[key] = entry
         elif (parsed := parse_tag(name)) is not None and parsed.kind in ("register", "deregister"):
             unread.setdefault(sha, []).append((name, parsed))
-    infos = git.read_tags(list(unread)) if unread else {}
+    infos = _read_objects(git, list(unread))
     for sha, wanted in unread.items():
         if (info := infos.get(sha)) is not None:
             for name, parsed in wanted:
@@ -429,6 +457,83 @@ def tag_problems(git: GitRepo, model: str | None = None) -> list[str]:
         if problem is not None:
             found.append(problem)
     return found
+
+
+@dataclass
+class ModelSummary:
+    """One model as ``show`` of every model lists it: its state now, without its events.
+
+    The fields are those of :meth:`ModelState.to_dict` (``versions`` holds each version's
+    fields as a dict), which :meth:`to_dict` returns unchanged.
+    """
+
+    name: str
+    latest: str | None
+    deprecated: bool
+    stages: dict[str, str]
+    versions: dict[str, dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, the shape of :meth:`ModelState.to_dict`."""
+        return asdict(self)
+
+
+_SUMMARY_KEYS = frozenset(f.name for f in fields(ModelSummary))
+
+
+def overview(git: GitRepo, one_stage_per_version: bool = False) -> tuple[list[ModelSummary], list[str]]:
+    """Every model's state now, and the problems of every tag (``show`` of every model).
+
+    The tag refs are listed once. Each model's folded state and problems are remembered in
+    ``<git-common-dir>/gitml/registry-cache/_models.json`` under a fingerprint of its tag set
+    (names and ref shas): a model whose tags did not change is neither read nor folded again,
+    so the cost is the listing and the output. A model whose tags changed is folded from its
+    events (:func:`load_events`; a cold cache reads every tag object with one git process).
+
+    Args:
+        git: the open repository.
+        one_stage_per_version: as :func:`fold`'s.
+
+    Returns:
+        ``(models sorted by name, problems in tag name order)``: the states :func:`fold` gives
+        and the messages :func:`tag_problems` gives, for every model.
+    """
+    groups = model_tags(git)
+    path = git.gitml_dir / CACHE_DIR / SUMMARY_FILE
+    known = _load_cache_file(path)
+    rules = "one-stage" if one_stage_per_version else "labels"
+    fresh: dict[str, Any] = {}
+    stale: dict[str, str] = {}
+    for model, names in groups.items():
+        fingerprint = hashlib.sha1("\n".join(sorted(f"{n} {sha}" for n, sha in names.items())).encode()).hexdigest()
+        entry = known.get(model)
+        if _summary_usable(entry, model, fingerprint, rules):
+            fresh[model] = entry
+        else:
+            stale[model] = fingerprint
+    if stale:
+        few = len(stale) <= REMEMBER_AT_MOST
+        states = fold(_events_of(git, {model: groups[model] for model in stale}, remember=few), one_stage_per_version)
+        for model, fingerprint in stale.items():
+            found = [[name, problem] for name in sorted(groups[model]) if (problem := tag_problem(name)) is not None]
+            fresh[model] = {"fp": fingerprint, "rules": rules, "problems": found,
+                            "state": states[model].to_dict() if model in states else None}
+    if fresh != known:
+        _save(path, {"version": CACHE_VERSION, "tags": fresh})
+    models = [ModelSummary(**entry["state"]) for _, entry in sorted(fresh.items()) if entry["state"] is not None]
+    problems = [problem for _, problem in sorted(pair for entry in fresh.values() for pair in entry["problems"])]
+    return models, problems
+
+
+def _summary_usable(entry: Any, model: str, fingerprint: str, rules: str) -> bool:
+    """Whether a remembered summary is this model's for this tag set (a torn or edited file is not)."""
+    if not isinstance(entry, dict) or entry.get("fp") != fingerprint or entry.get("rules") != rules:
+        return False
+    state, problems = entry.get("state"), entry.get("problems")
+    if not isinstance(problems, list) or not all(isinstance(p, list) and len(p) == 2 for p in problems):
+        return False
+    return state is None or (isinstance(state, dict) and state.keys() == _SUMMARY_KEYS and state["name"] == model
+                             and isinstance(state["versions"], dict) and isinstance(state["stages"], dict))
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:

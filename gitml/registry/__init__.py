@@ -12,6 +12,7 @@ from gitml.registry.ops import (
     deprecate,
     deregister,
     history,
+    overview,
     problems,
     register_model,
     resolve_model_uri,
@@ -19,7 +20,7 @@ from gitml.registry.ops import (
     unassign,
     which,
 )
-from gitml.registry.results import ModelVersionInfo, Registration, StageChange, Withdrawal
+from gitml.registry.results import ModelVersionInfo, Overview, Registration, StageChange, Withdrawal
 
-__all__ = ["ModelVersionInfo", "Registration", "StageChange", "Withdrawal", "assign", "deprecate", "deregister",
-           "history", "problems", "register_model", "resolve_model_uri", "show", "unassign", "which"]
+__all__ = ["ModelVersionInfo", "Overview", "Registration", "StageChange", "Withdrawal", "assign", "deprecate", "deregister",
+           "history", "overview", "problems", "register_model", "resolve_model_uri", "show", "unassign", "which"]

@@ -20,9 +20,10 @@ from gitml.core.cas import LOCAL_ATTEMPTS, attempts
 from gitml.core.errors import BadInputError
 from gitml.core.formats import RUN_FILES, parse_run
 from gitml.core.registry import Event, ModelState, format_block, tag_problems, versions_with_digest
+from gitml.core.registry import overview as _overview
 from gitml.core.tags import TagName, bump, check_model, check_stage, check_version, format_tag, version_key
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
-from gitml.registry.results import ModelVersionInfo, Registration, StageChange, Withdrawal
+from gitml.registry.results import ModelVersionInfo, Overview, Registration, StageChange, Withdrawal
 
 CLAIMS = "refs/gitml/registry-claims"
 # Registry writes are as parallel as the run commits that make them (every trial of a sweep that
@@ -357,6 +358,30 @@ def show(model: str | None = None, repo: WorkspaceLike = None) -> list[ModelStat
             return [ws.model_state(model)]
         state = ws.registry_state()
     return [state[name] for name in sorted(state)]
+
+
+def overview(repo: WorkspaceLike = None) -> Overview:
+    """Every model's latest version and stage holders, and the tags that are not events, at once.
+
+    What :func:`show` and :func:`problems` give for every model, from one listing of the tag
+    refs: a model whose tags did not change since the last call is answered from
+    ``<git-common-dir>/gitml/registry-cache/`` without folding its history again.
+
+    Args:
+        repo: a Workspace, an open repository or a path.
+
+    Returns:
+        The :class:`Overview`: models by name (name, latest, deprecated, stages, versions)
+        and problems in tag name order.
+
+    Raises:
+        BadInputError: gitml.yaml is invalid.
+    """
+    with open_workspace(repo) as ws:
+        raw = ws.config.raw.get("registry") or {}
+        one_stage = bool(raw.get("one_stage_per_version", False)) if isinstance(raw, dict) else False
+        models, found = _overview(ws.repo, one_stage)
+    return Overview(models, found)
 
 
 def problems(model: str | None = None, repo: WorkspaceLike = None) -> list[str]:

@@ -7,7 +7,10 @@ Each has ``to_dict()``, the plain mapping scripts read (``gitml registry which -
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitml.core.registry import ModelSummary
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,21 @@ class ModelVersionInfo:
     def to_dict(self) -> dict[str, Any]:
         """``{model, version, stages, commit, run, path, sha256, uri}``: what ``--json`` prints."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Every model at a glance (by :func:`gitml.registry.overview`): what ``gitml registry show`` lists.
+
+    Attributes:
+        models: each model's state now (name, latest, deprecated, stages, versions), by name.
+        problems: the tags that look like registry events but are not, one sentence each, in
+            tag name order (as :func:`gitml.registry.problems` gives them).
+    """
+
+    models: list[ModelSummary]
+    problems: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``models`` (each one's ``to_dict()``) and ``problems``."""
+        return {"models": [m.to_dict() for m in self.models], "problems": list(self.problems)}
