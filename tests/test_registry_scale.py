@@ -443,3 +443,34 @@ def test_a_cold_summary_reads_every_tag_in_one_pass_and_agrees(two_models, monke
             assert (g.read == []) == (bulk == 1)  # every object came from read_all_tags, or none
         assert sorted(p.name for p in cache_dir(repo).iterdir()) == files
         assert summary_view(repo) == expected
+
+
+def test_the_digest_of_a_message_is_what_parse_message_reads():
+    from gitml.core.registry import _digest_of
+
+    good = "ab" * 32
+    blocks = [f'gitml:\n  sha256: "{good}"\n', f'gitml:\n  run: "x"\n  sha256: "{good}"\n', 'gitml:\n  sha256: "abc"\n',
+              f'gitml:\n  sha256: "{good.upper()}"\n', f"gitml:\n  sha256: {good}\n", f'gitml: {{sha256: "{good}"}}\n',
+              f'gitml:\n  sha256: "{good}"\n  description: "é"\n', "gitml: {}\n", "gitml:\n  sha256: 7\n", "no block",
+              f'gitml:\n  sha256: "{good}"\n  sha256: "{good}"\n', f'gitml:\n  path: "../x"\n  sha256: "{good}"\n']
+    for block in blocks:
+        for message in (f"title\n\n{block}", f"title\n\n{block.rstrip()}", block):
+            assert _digest_of(message) == parse_message(message).get("sha256"), message
+
+
+def test_a_cold_same_bytes_index_read_in_one_pass_agrees(two_models, monkeypatch):
+    import gitml.core.registry as core
+
+    repo, run, _, _ = two_models
+    tag(repo, "nlp/sent@v1.0.0", "Registering\n\ngitml:\n  sha256: \"" + "0" * 64 + "\"")
+    (state,) = registry.show("a", repo=repo)
+    digest = state.versions["v0.0.1"].sha256
+    answers_ = []
+    for bulk in (256, 1):
+        monkeypatch.setattr(core, "BULK_READ", bulk)
+        (cache_dir(repo) / "_digests.json").unlink(missing_ok=True)
+        with RecordingRepo(repo) as g:
+            answers_.append([(m, v.version) for m, v in versions_with_digest(g, digest)]
+                            + [(m, v.version) for m, v in versions_with_digest(g, "0" * 64)])
+            assert (g.read == []) == (bulk == 1)
+    assert answers_[0] == answers_[1] == [("a", "v0.0.1"), ("a", "v0.0.2"), ("nlp/sent", "v1.0.0")]
