@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -359,3 +361,102 @@ def test_a_note_applied_by_another_push_still_counts_for_what_this_one_saw(repo,
     first.learn({victim})  # A records what it saw before the deletion
     assert victim not in RemoteRecord(gitml_dir, target).refresh()
     assert [r.digest for r in artifacts.push(repo=repo).transferred] == [victim]
+
+
+# -- a folder on this machine: plain system calls, one object after the other ------------------------
+
+
+def _folder_store(url: Path | str) -> ObjectStore:
+    from gitml.core.remotes import Remote
+
+    return ObjectStore(Remote("folder", str(url)))
+
+
+def test_push_to_a_folder_writes_every_object_whole_under_its_name(repo, tmp_path):
+    _, folder = _log_many(repo, tmp_path)
+    remote_dir = tmp_path / "remote"
+    artifacts.add_remote("store", str(remote_dir), default=True, repo=repo)
+    target = ObjectStore(artifacts.list_remotes(repo=repo)[0])
+    assert target.local  # fsspec's own local filesystem: the system-call path
+    assert not _folder_store(f"counting://{tmp_path / 'c'}").local  # a subclass keeps its own calls
+    first = artifacts.push(repo=repo)
+    assert len(first.transferred) == N + 1
+    on_disk = {p.parent.name + p.name: p for p in (remote_dir / "sha256").glob("*/*")}
+    assert set(on_disk) == _digests(folder) | {r.digest for r in first.transferred}
+    for digest, path in on_disk.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in on_disk.values()} == {0o666 & ~umask}
+    assert not list(remote_dir.rglob("*.tmp-*"))
+    assert artifacts.verify(check_remote=True, repo=repo) == []
+    assert artifacts.push(repo=repo, recheck=True).transferred == []
+
+
+def test_a_failed_copy_to_a_folder_leaves_no_temporary_and_no_object(tmp_path):
+    cache = tmp_path / "cache"
+    digest, size = store.put_file(cache, _write(tmp_path / "in", b"some bytes"))
+    target = _folder_store(tmp_path / "remote")
+    in_the_way = Path(target.path(digest))
+    in_the_way.mkdir(parents=True)
+    (in_the_way / "keep").write_text("a folder where the object goes")
+    with pytest.raises(RemoteError, match=f"uploading {digest[:12]}"):
+        target.put_many([(str(store.object_path(cache, digest)), digest, size)])
+    assert sorted(p.name for p in in_the_way.parent.iterdir()) == [in_the_way.name]  # no temporary left
+    assert (in_the_way / "keep").read_text() == "a folder where the object goes"
+    with pytest.raises(RemoteError, match="uploading"):  # a missing source: nothing made either
+        target.put(str(tmp_path / "no-such-file"), "b" * 64)
+    assert not (tmp_path / "remote" / "sha256" / "bb").exists()
+
+
+def test_a_shard_folder_removed_between_uploads_is_made_again(tmp_path):
+    """Another process (a cleanup, a gc by hand) may remove folders this store already wrote into."""
+    cache = tmp_path / "cache"
+    items = []
+    for i in range(2):
+        digest, size = store.put_file(cache, _write(tmp_path / f"in{i}", f"object {i}".encode()))
+        items.append((str(store.object_path(cache, digest)), digest, size))
+    target = _folder_store(tmp_path / "remote")
+    target.put_many(items[:1])
+    shutil.rmtree(tmp_path / "remote")
+    done: list[str] = []
+    target.put_many(items, done=done.append)
+    assert sorted(done) == sorted(d for _, d, _ in items) == sorted(target.all_objects())
+    for local, digest, _ in items:
+        assert Path(target.path(digest)).read_bytes() == Path(local).read_bytes()
+
+
+@pytest.mark.skipif(not Path("/proc/version").exists(), reason="needs a file the kernel will not sendfile")
+def test_a_file_the_kernel_will_not_sendfile_is_copied_by_read_and_write(tmp_path):
+    from gitml.artifacts.backend import _copy_fd
+
+    src = os.open("/proc/version", os.O_RDONLY)  # procfs refuses sendfile (EINVAL)
+    out = os.open(tmp_path / "copy", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        _copy_fd(src, out)
+    finally:
+        os.close(src)
+        os.close(out)
+    assert (tmp_path / "copy").read_bytes() == Path("/proc/version").read_bytes() != b""
+
+
+def test_push_to_a_folder_with_several_jobs_writes_the_same(repo, tmp_path):
+    _, folder = _log_many(repo, tmp_path, n=100)
+    artifacts.add_remote("store", str(tmp_path / "remote"), default=True, repo=repo)
+    pushed = artifacts.push(repo=repo, jobs=4)
+    assert len(pushed.transferred) == 101
+    assert _digests(folder) < ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects()
+    assert artifacts.verify(check_remote=True, repo=repo) == []
+
+
+@pytest.mark.skipif(not shutil.which("findmnt") or not Path("/proc/self/mountinfo").exists(),
+                    reason="needs Linux's mount table and util-linux's findmnt")
+def test_the_mount_type_is_the_one_findmnt_reports(tmp_path):
+    from gitml.artifacts.backend import LOCAL_DISK_TYPES, _mount_type
+
+    for where in (tmp_path, Path("/proc/version"), Path("/")):
+        told = subprocess.run(["findmnt", "-no", "FSTYPE", "--target", str(where)], capture_output=True,
+                              text=True, check=True).stdout.strip().splitlines()[-1]
+        assert _mount_type(str(where)) == told
+    assert _mount_type(str(tmp_path / "not" / "made" / "yet")) == _mount_type(str(tmp_path))
+    assert _mount_type("/proc/version") == "proc" and "proc" not in LOCAL_DISK_TYPES

@@ -4,7 +4,11 @@ Backends are fsspec's; the optional ones (s3fs, gcsfs, adlfs, paramiko) are impo
 only when a URL needs them, and a missing one gives an install hint. Object stores (S3, GCS,
 Azure, memory) make a single PUT visible atomically; everywhere else an upload goes to a
 temporary name beside its target and is renamed into place, so a killed upload never leaves a
-partial object under an object's name.
+partial object under an object's name. A folder is written with plain system calls (no
+``stat`` before writing), and on a local disk one object after the other
+(:meth:`ObjectStore.put_many`): the kernel copies the bytes, and Python threads would only
+contend for the interpreter lock; a network mount (NFS, SMB) keeps threads, whose calls wait
+on the server together.
 
 Besides objects, a remote holds deletion notes, ``<url>/deletions/<name>``: before gitml deletes
 objects from a remote (``gc``, ``verify --delete-bad``) it writes one, listing them, so that every
@@ -13,7 +17,12 @@ repository's record of what that remote holds (:mod:`gitml.artifacts.record`) le
 
 from __future__ import annotations
 
+import errno
+import itertools
 import logging
+import os
+import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -32,6 +41,15 @@ SMALL_OBJECT = 8 << 20  # bytes: objects up to this size go up many at a time on
 ASYNC_JOBS = 64  # concurrent requests for small objects on async backends (S3, GCS, Azure)
 LIST_THRESHOLD = 64  # past this many objects to check, listing their shard folders beats per-object calls
 FULL_LISTING_THRESHOLD = 2000  # past this many, one recursive listing beats per-shard listings
+THREAD_JOBS = 8  # uploads at once by default on other non-async backends (SFTP, mounted ones under fsspec)
+COPY_BLOCK = 1 << 30  # bytes per sendfile call on a local folder (the kernel copies in its own steps)
+# sendfile refusing these file kinds (some FUSE mounts, old kernels): fall back to read and write
+NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTSOCK, errno.EXDEV}
+# Filesystems on a disk (or in memory) of this machine, as Linux names them in its mount table:
+# a folder on one of them is written one object after the other. Anything else, or a system
+# without /proc/self/mountinfo, keeps THREAD_JOBS threads (network round trips overlap).
+LOCAL_DISK_TYPES = {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "bcachefs", "jfs", "reiserfs",
+                    "tmpfs", "ramfs", "overlay"}
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +76,12 @@ class ObjectStore:
         protocols = {protocol} if isinstance(protocol, str) else set(protocol)
         self.atomic_put = bool(protocols & ATOMIC_PUT)
         self._made_dirs: set[str] = set()
+        # Exactly fsspec's own local filesystem: a subclass may redefine its calls, so it keeps them.
+        from fsspec.implementations.local import LocalFileSystem
+
+        self.local = type(self.fs) is LocalFileSystem
+        self._tmp_token = uuid.uuid4().hex[:12]  # temporary names: <object>.tmp-<token>-<n>
+        self._tmp_serial = itertools.count()
 
     def path(self, digest: str) -> str:
         """Return the object's path on the remote.
@@ -185,6 +209,9 @@ class ObjectStore:
         """
         target = self.path(digest)
         try:
+            if self.local:
+                self._put_local(local, target)
+                return
             if self.atomic_put:
                 self.fs.put_file(local, target)
                 return
@@ -205,6 +232,47 @@ class ObjectStore:
         except backend_errors() as exc:
             raise self._fail(f"uploading {digest[:12]}", exc) from exc
 
+    def _put_local(self, local: str, target: str) -> None:
+        """Copy ``local`` to ``target`` in a folder on this machine: to a new temporary name, then renamed.
+
+        Seven system calls for a small object (open both, two ``sendfile``, close both,
+        ``rename``), no ``stat``: the temporary file is created with ``O_EXCL`` (never someone
+        else's), and its shard folder is made only when creating it says the folder is missing.
+        """
+        src = os.open(local, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            tmp, out = self._new_temporary(target)
+            try:
+                try:
+                    _copy_fd(src, out)
+                finally:
+                    os.close(out)
+                os.replace(tmp, target)  # atomic: the object appears whole, or not at all
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:  # best effort: the temporary name is never an object
+                    pass
+                raise
+        finally:
+            os.close(src)
+
+    def _new_temporary(self, target: str) -> tuple[str, int]:
+        """Create ``<target>.tmp-<token>-<n>``, exclusively, making its folder if missing; return it open."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        for attempt in range(3):
+            tmp = f"{target}.tmp-{self._tmp_token}-{next(self._tmp_serial)}"
+            try:
+                return tmp, os.open(tmp, flags, 0o666)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                os.makedirs(tmp.rsplit("/", 1)[0], exist_ok=True)  # a new shard folder (or a new remote)
+            except FileExistsError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def put_many(self, files: list[tuple[str, str, int]], jobs: int | None = None,
                  done: Callable[[str], None] | None = None) -> None:
         """Upload many files, each as :meth:`put` would, concurrently; every one is attempted.
@@ -213,7 +281,10 @@ class ObjectStore:
         coroutines on the backend's own event loop: up to ``jobs`` (default
         :data:`ASYNC_JOBS`) objects of at most :data:`SMALL_OBJECT` bytes at a time, then the
         bigger ones ``min(jobs, 8)`` at a time (each of those is a multipart upload with its own
-        parallel parts). Elsewhere ``jobs`` threads (default 8) each call :meth:`put`.
+        parallel parts). To a folder on a local disk (:data:`LOCAL_DISK_TYPES`), one object
+        after the other unless ``jobs`` asks for more (the copies are the kernel's; threads would
+        contend for the interpreter lock). Elsewhere (network mounts, SFTP) ``jobs`` threads
+        (default :data:`THREAD_JOBS`) each call :meth:`put`.
 
         Args:
             files: ``(local path, digest, size)`` for each object; the caller vouches for the hashes.
@@ -245,8 +316,14 @@ class ObjectStore:
                 if done:
                     done(item[1])
 
-            with ThreadPoolExecutor(max(1, jobs or 8)) as pool:
-                list(pool.map(one, files))
+            one_at_a_time = self.local and _mount_type(self.root) in LOCAL_DISK_TYPES
+            workers = max(1, jobs or (1 if one_at_a_time else THREAD_JOBS))
+            if workers == 1:
+                for item in files:
+                    one(item)
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    list(pool.map(one, files))
         if failures:
             raise failures[0]
 
@@ -383,6 +460,51 @@ def backend_errors() -> tuple[type[BaseException], ...]:
         if isinstance(cls, type) and issubclass(cls, BaseException):
             found.append(cls)
     return tuple(found)
+
+
+def _copy_fd(src: int, out: int) -> None:
+    """Copy the whole of open file ``src`` into ``out``: by ``sendfile`` where the kernel can, else read and write."""
+    offset = 0
+    if hasattr(os, "sendfile"):
+        try:
+            while sent := os.sendfile(out, src, offset, COPY_BLOCK):
+                offset += sent
+            return
+        except OSError as exc:
+            if offset or exc.errno not in NO_SENDFILE:
+                raise
+    with open(src, "rb", closefd=False) as reader, open(out, "wb", closefd=False) as writer:
+        shutil.copyfileobj(reader, writer)
+
+
+def _mount_type(path: str) -> str | None:
+    """The type of the filesystem ``path`` is on (``ext4``, ``nfs4``, ``fuse.sshfs``…), or None if unknown.
+
+    Read from Linux's ``/proc/self/mountinfo``: the mount point that is the longest prefix of
+    ``path`` (symbolic links resolved; ``path`` need not exist yet). None where there is no such
+    file (macOS, Windows) or it cannot be read.
+    """
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+            table = handle.read()
+    except OSError:
+        return None
+    where = os.path.realpath(path)
+    best, found = -1, None
+    for line in table.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 8 or "-" not in fields[6:]:
+            continue
+        point = _unescape_mount(fields[4])
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best:  # the last of stacked mounts is the one on top
+            best, found = len(point), fields[fields.index("-", 6) + 1]
+    return found
+
+
+def _unescape_mount(text: str) -> str:
+    r"""A mount point as the kernel writes it in mountinfo (``\040`` for a space) made a path again."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def _takes_prefix(find) -> bool:

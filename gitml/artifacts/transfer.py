@@ -148,8 +148,9 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
     Args:
         run_ids: run ids or unique prefixes (default: every run on the runs ref).
         remote: artifact remote name (default: the default remote).
-        jobs: uploads at once (default: 64 small objects at once on S3, GCS and Azure, 8
-            elsewhere; see :meth:`ObjectStore.put_many`).
+        jobs: uploads at once (default: 64 small objects at once on S3, GCS and Azure, one
+            after the other to a folder on this machine, 8 elsewhere; see
+            :meth:`ObjectStore.put_many`).
         progress: told what will move and each object moved.
         repo: a Workspace, an open repository or a path.
         recheck: ask the remote about every object, trusting no record (finds objects deleted
@@ -172,12 +173,16 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
         have = _on_remote(record, {r.digest for r in found.refs}, recheck)
         result = TransferResult(target.remote.name, skipped=len({r.digest for r in found.refs} & have),
                                 refused=found.refused)
+        cache = ws.cache
         todo: dict[str, ObjectRef] = {}
+        files: list[tuple[str, str, int]] = []  # (cached copy, digest, size): what put_many takes
         for ref in found.refs:
             if ref.digest in have or ref.digest in todo:
                 continue
-            if store.object_path(ws.cache, ref.digest).exists():
+            local = store.object_file(cache, ref.digest)
+            if os.path.exists(local):
                 todo[ref.digest] = ref
+                files.append((local, ref.digest, ref.size))
             else:
                 result.missing_locally.append(ref)
         if progress:
@@ -190,8 +195,7 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
                 progress.advance(todo[digest].size)
 
         try:
-            target.put_many([(str(store.object_path(ws.cache, d)), d, r.size) for d, r in todo.items()],
-                            jobs, done)
+            target.put_many(files, jobs, done)
         finally:
             record.learn(uploaded)
         result.transferred = [r for d, r in todo.items() if d in uploaded]

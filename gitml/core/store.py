@@ -87,6 +87,16 @@ def object_path(cache: Path, digest: str) -> Path:
     return cache / "sha256" / digest[:2] / digest[2:]
 
 
+def object_file(cache: str | os.PathLike, digest: str) -> str:
+    """:func:`object_path` as a string, built without pathlib: for loops over thousands of objects.
+
+    Raises:
+        BadInputError: ``digest`` is not 64 lowercase hex (it must never become a path).
+    """
+    check_digest(digest)
+    return f"{os.fspath(cache)}/sha256/{digest[:2]}/{digest[2:]}"
+
+
 def iter_objects(cache: Path):
     """Every object digest in the local cache (names that are not digests are ignored).
 
