@@ -8,14 +8,17 @@ and plain Python data. Entry points elsewhere accept a path or an open :class:`G
 from __future__ import annotations
 
 import binascii
+import bisect
 import contextlib
 import hashlib
 import os
 import re
 import subprocess
+import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
@@ -42,6 +45,7 @@ RepoLike = Union[str, os.PathLike, "GitRepo", None]
 #: ``gc.autoPackLimit`` when set; 0 turns it off, as in git).
 PACK_LIMIT_DEFAULT = 50
 _HEX40 = re.compile(r"[0-9a-f]{40}")
+_LOOSE_NAME = re.compile(r"[0-9a-f]{38}")  # a loose object's file name in its fan-out folder
 #: Objects in one write past which they go to one pack even when loose objects are not flushed.
 LOOSE_BATCH_MAX = 64
 # The parsed git config stack, shared by every GitRepo of this process while the files it was
@@ -50,6 +54,8 @@ LOOSE_BATCH_MAX = 64
 _config_cache: dict[tuple, object] = {}
 # Folders known to exist (objects/pack, refs/gitml): one mkdir per process, not one per write.
 _known_folders: set[str] = set()
+#: Bytes of tree objects a process keeps parsed (see :class:`_TreeCache`).
+TREE_CACHE_BYTES = 32 * 1024 * 1024
 
 
 class GitRepo:
@@ -89,6 +95,7 @@ class GitRepo:
         self.common_dir = Path(self._repo.commondir()).resolve()  # a worktree's is ".git/worktrees/x/../.."
         self.git_dir = Path(self._repo.controldir())
         self.gitml_dir = self.common_dir / "gitml"
+        self._cache_name = str(self.common_dir)  # whose objects this process keeps (see _TreeCache)
         self._config = None
         self._identities: dict[str, bytes] = {}
         self._repo_config = None
@@ -498,6 +505,12 @@ class GitRepo:
                 for folder in {key[:2] for key in objects}:
                     packfile.flush_folder(os.path.join(self.common_dir, "objects", folder.decode()))
         self._recent = objects
+        for key, obj in objects.items():  # written: the next commit reads its tip from here
+            if isinstance(obj, _RawTree):
+                _cache.put(self._cache_name, key.decode(), obj.form, 4 * len(obj.form.raw) + 200)
+            elif isinstance(obj, Commit):
+                fields = _commit_fields(obj)
+                _cache.put(self._cache_name, key.decode(), fields, 300 + len(fields[2]))
 
     def _write_pack(self, objects: dict, plan: FsyncPlan) -> None:
         """Write ``objects`` as one pack: the ``.pack``, then its ``.idx`` (what makes it seen)."""
@@ -582,8 +595,74 @@ class GitRepo:
         raw = b"".join(b"%o %s\0%s" % (mode, raw_name, binascii.unhexlify(sha))
                        for _, raw_name, mode, sha in items)
         sha = hashlib.sha1(b"tree %d\0" % len(raw) + raw).hexdigest()
-        self._add(_RawTree(sha.encode(), raw))
+        self._add(_RawTree(sha.encode(), _TreeForm(raw)))
         return sha
+
+    def edit_tree(self, sha: str | None, edits: dict[str, tuple[int, str] | None]) -> str | None:
+        """Write the tree ``sha`` with a few entries set or removed.
+
+        Costs a few binary searches and one join of the entries' bytes, not a Python step per
+        entry: what a run's commit does to the big trees of a ref with many runs.
+
+        Args:
+            sha: the tree to start from, or None (an empty tree).
+            edits: ``{name: (mode, sha)}`` to set an entry (replacing one of that name, file or
+                folder), ``{name: None}`` to remove it.
+
+        Returns:
+            The new tree's sha (``sha`` itself when nothing changed), or None when it has no
+            entries left.
+
+        Raises:
+            BadInputError: ``sha`` is not a tree.
+            KeyError: ``sha`` is not in the repository.
+        """
+        form = self._tree_form(sha) if sha else _TreeForm(b"", [], [])
+        new = form.edited(edits)
+        if not new.raw:
+            return None
+        if sha and new.raw == form.raw:
+            return sha
+        new_sha = hashlib.sha1(b"tree %d\0" % len(new.raw) + new.raw).hexdigest()
+        self._add(_RawTree(new_sha.encode(), new))
+        return new_sha
+
+    def tree_entries(self, sha: str, names: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """The entries named ``names`` of tree ``sha`` (those it has), without reading the rest.
+
+        Args:
+            sha: the tree's sha.
+            names: entry names.
+
+        Returns:
+            ``{name: (mode, sha)}`` for the names found.
+
+        Raises:
+            BadInputError: the object is not a tree.
+            KeyError: the object is not in the repository.
+        """
+        return self._tree_form(sha).lookup(names)
+
+    def _tree_form(self, sha: str) -> _TreeForm:
+        """Tree ``sha``'s form: collected by :meth:`batch`, kept by this process, or read and kept.
+
+        Raises:
+            BadInputError: the object is not a tree.
+            KeyError: the object is not in the repository.
+        """
+        pending = (self._pending or {}).get(sha.encode())
+        if isinstance(pending, _RawTree):
+            return pending.form
+        form = _cache.get(self._cache_name, sha)
+        if isinstance(form, _TreeForm):
+            return form
+        type_num, raw = self._raw(sha)
+        if type_num != Tree.type_num:
+            raise BadInputError(f"object {sha} is not a tree")
+        form = _TreeForm(raw)
+        if pending is None:  # on disk: safe to keep (a collected object is kept once written)
+            _cache.put(self._cache_name, sha, form, 4 * len(raw) + 200)
+        return form
 
     def read_tree(self, sha: str) -> dict[str, tuple[int, str]]:
         """Read a tree object.
@@ -598,12 +677,7 @@ class GitRepo:
             BadInputError: the object is not a tree.
             KeyError: the object is not in the repository.
         """
-        type_num, raw = self._raw(sha)
-        if type_num != Tree.type_num:
-            raise BadInputError(f"object {sha} is not a tree")
-        # Names from a remote may be any bytes: keep them round-trippable rather than crash.
-        return {name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
-                for name, mode, hexsha in parse_tree(raw, 20)}
+        return dict(self._tree_form(sha).entries())
 
     def _raw(self, sha: str) -> tuple[int, bytes]:
         """``(type number, content)`` of object ``sha``, without building a dulwich object.
@@ -654,14 +728,16 @@ class GitRepo:
             BadInputError: the object is not a commit.
             KeyError: the object is not in the repository.
         """
+        kept = _cache.get(self._cache_name, sha)
+        if isinstance(kept, tuple):
+            return kept[0], list(kept[1]), kept[2]
         commit = self._object(sha)
         if not isinstance(commit, Commit):
             raise BadInputError(f"object {sha} is not a commit")
-        return (
-            commit.tree.decode(),
-            [p.decode() for p in commit.parents],
-            commit.message.decode("utf-8", "replace"),
-        )
+        fields = _commit_fields(commit)
+        if not (self._pending and commit.id in self._pending):
+            _cache.put(self._cache_name, sha, fields, 300 + len(fields[2]))
+        return fields[0], list(fields[1]), fields[2]
 
     def write_commit(
         self, tree: str, parents: list[str], message: str, when: float | None = None
@@ -1260,13 +1336,17 @@ class GitRepo:
     def loose_object_estimate(self) -> int:
         """Estimate the loose object count the way ``git gc --auto`` does (one of 256 dirs).
 
+        Only names of objects count, as in git: a ``tmp_obj_*`` file left by a killed writer
+        does not.
+
         Returns:
             The number of loose objects in ``objects/17`` times 256.
         """
         try:
-            return len(os.listdir(self.common_dir / "objects" / "17")) * 256
+            names = os.listdir(self.common_dir / "objects" / "17")
         except FileNotFoundError:
             return 0
+        return sum(1 for name in names if _LOOSE_NAME.fullmatch(name)) * 256
 
     # -- registry reads and writes that never parse all of packed-refs ----------------------------
     def refs_with_prefix(self, prefix: str) -> dict[str, str]:
@@ -1508,18 +1588,152 @@ _TAG_FORMAT = "%00".join(("%(objectname)", "%(objecttype)", "%(*objectname)", "%
                           "%(taggerdate:unix)", "%(committerdate:unix)", "%(contents)", "%(contents:signature)")) + "%00"
 
 
+class _TreeForm:
+    """A tree object's content, with its entries sorted as git sorts them, for edits by name.
+
+    ``keys`` are the entry names as git orders them (a folder's name followed by ``/``) and
+    ``chunks`` the entries' bytes (mode, space, name, a zero byte, the 20-byte id), in the same order, so an
+    edit is a few binary searches and a join of byte strings: no per-entry Python work, however
+    many entries the tree has (a shard of ``runs/`` holds hundreds at 100,000 runs). Both are
+    worked out from ``raw`` when first needed.
+    """
+
+    __slots__ = ("raw", "_keys", "_chunks", "_entries")
+
+    def __init__(self, raw: bytes, keys: list[bytes] | None = None, chunks: list[bytes] | None = None) -> None:
+        self.raw = raw
+        self._keys, self._chunks = keys, chunks
+        self._entries: dict[str, tuple[int, str]] | None = None
+
+    def parts(self) -> tuple[list[bytes], list[bytes]]:
+        """``(keys, chunks)``, split out of ``raw`` once.
+
+        Raises:
+            BadInputError: ``raw`` is not a well-formed tree.
+        """
+        if self._keys is None:
+            self._keys, self._chunks = _split_tree(self.raw)
+        return self._keys, self._chunks
+
+    def entries(self) -> dict[str, tuple[int, str]]:
+        """``{name: (mode, sha)}``, as :meth:`GitRepo.read_tree` returns it (a shared dict: copy it)."""
+        if self._entries is None:
+            # Names from a remote may be any bytes: keep them round-trippable rather than crash.
+            self._entries = {name.decode("utf-8", "surrogateescape"): (mode, hexsha.decode())
+                             for name, mode, hexsha in parse_tree(self.raw, 20)}
+        return self._entries
+
+    def lookup(self, names: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """The entries among ``names`` that the tree has, as ``{name: (mode, sha)}``."""
+        keys, chunks = self.parts()
+        found = {}
+        for name in names:
+            raw_name = name.encode("utf-8", "surrogateescape")
+            at = _find(keys, raw_name)
+            if at >= 0:
+                chunk = chunks[at]
+                found[name] = (int(chunk[:chunk.index(b" ")], 8), chunk[-20:].hex())
+        return found
+
+    def edited(self, edits: dict[str, tuple[int, str] | None]) -> _TreeForm:
+        """A new form with ``edits`` applied: ``{name: (mode, sha)}`` sets an entry, None removes it."""
+        keys, chunks = self.parts()
+        keys, chunks = list(keys), list(chunks)
+        for name, entry in edits.items():
+            raw_name = name.encode("utf-8", "surrogateescape")
+            at = _find(keys, raw_name)
+            if at >= 0:
+                del keys[at], chunks[at]
+            if entry is not None:
+                mode, sha = entry
+                key = raw_name + b"/" if mode == TREE_MODE else raw_name
+                at = bisect.bisect_left(keys, key)
+                keys.insert(at, key)
+                chunks.insert(at, b"%o %s\0%s" % (mode, raw_name, binascii.unhexlify(sha)))
+        return _TreeForm(b"".join(chunks), keys, chunks)
+
+
+def _find(keys: list[bytes], raw_name: bytes) -> int:
+    """Where the entry named ``raw_name`` (a file's or a folder's) sits in sorted ``keys``; -1: absent."""
+    for key in (raw_name, raw_name + b"/"):
+        at = bisect.bisect_left(keys, key)
+        if at < len(keys) and keys[at] == key:
+            return at
+    return -1
+
+
+# One tree entry: mode, space, name, a zero byte, the 20-byte object id.
+_TREE_ENTRY = re.compile(rb"(([0-7]+) ([^\x00]*)\x00.{20})", re.DOTALL)
+
+
+def _split_tree(raw: bytes) -> tuple[list[bytes], list[bytes]]:
+    """A tree's ``(keys, chunks)`` (see :class:`_TreeForm`), sorted as git sorts them.
+
+    Split by one regular expression (in C): a shard of a big ref has hundreds of entries.
+
+    Raises:
+        BadInputError: ``raw`` is not a well-formed tree.
+    """
+    found = _TREE_ENTRY.findall(raw)
+    chunks = [whole for whole, _, _ in found]
+    if sum(map(len, chunks)) != len(raw):
+        raise BadInputError("malformed tree object")
+    keys = [name + b"/" if mode in (b"40000", b"040000") else name for _, mode, name in found]
+    if keys != sorted(keys):  # written out of git's order by some other tool: edit a sorted copy
+        pairs = sorted(zip(keys, chunks, strict=True))
+        keys, chunks = [k for k, _ in pairs], [c for _, c in pairs]
+    return keys, chunks
+
+
+class _TreeCache:
+    """Trees (and commits) a process has written or read, by repository and object id.
+
+    Objects are named by their content, so what is kept never goes stale: a writer's next
+    commit finds its tip's trees here (it wrote them) instead of reading and parsing them
+    again. Kept per repository so that an object another repository lacks is still missing
+    there. Least recently used first out, past :data:`TREE_CACHE_BYTES`.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._items: OrderedDict[tuple[str, str], tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, repo: str, sha: str):
+        with self._lock:
+            item = self._items.get((repo, sha))
+            if item is None:
+                return None
+            self._items.move_to_end((repo, sha))
+            return item[0]
+
+    def put(self, repo: str, sha: str, value: object, size: int) -> None:
+        with self._lock:
+            old = self._items.pop((repo, sha), None)
+            if old is not None:
+                self.used -= old[1]
+            self._items[(repo, sha)] = (value, size)
+            self.used += size
+            while self.used > self.budget and self._items:
+                self.used -= self._items.popitem(last=False)[1][1]
+
+
+_cache = _TreeCache(TREE_CACHE_BYTES)
+
+
 class _RawTree:
-    """A tree serialized by :meth:`GitRepo.write_tree`: what the writers need, nothing parsed."""
+    """A tree serialized by :meth:`GitRepo.write_tree` or :meth:`GitRepo.edit_tree`, with its form."""
 
     type_num = Tree.type_num
     type_name = Tree.type_name
 
-    def __init__(self, sha: bytes, raw: bytes) -> None:
+    def __init__(self, sha: bytes, form: _TreeForm) -> None:
         self.id = sha
-        self._raw = raw
+        self.form = form
 
     def as_raw_string(self) -> bytes:
-        return self._raw
+        return self.form.raw
 
 
 # What git's porcelain push says of a ref refused because the remote's copy moved (or another
@@ -1642,6 +1856,12 @@ def _int_setting(value: str | None, default: int) -> int:
         return int(text[:-1] if scale > 1 else text) * scale
     except ValueError:
         return default
+
+
+def _commit_fields(commit: Commit) -> tuple[str, tuple[str, ...], str]:
+    """``(tree, parents, message)`` of a dulwich commit, as hex ids and text."""
+    return (commit.tree.decode(), tuple(p.decode() for p in commit.parents),
+            commit.message.decode("utf-8", "replace"))
 
 
 def _local_utc_offset(stamp: int) -> int:

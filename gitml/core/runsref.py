@@ -429,7 +429,11 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
     """
     root = repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
     top_sha = root["runs"][1] if "runs" in root and root["runs"][0] == TREE_MODE else None
-    top = repo.read_tree(top_sha) if top_sha else {}
+    # The big trees (runs/ and its shards) are edited by name, never read whole: a run's commit
+    # costs the same at 100 runs and at 100,000 (see GitRepo.edit_tree).
+    top_names, shard_names = _changed_names(changes)
+    top = repo.tree_entries(top_sha, top_names) if top_sha else {}
+    had_runs = bool(top_sha) and repo.edit_tree(top_sha, {}) is not None  # None: an empty tree
     # The maps are kept where they are complete: on a ref that has them, or that has no runs.
     # An older ref without them stays without (readers then use the query index).
     maps_entry = root.get(MAPS_DIR)
@@ -439,51 +443,38 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
             maps = repo.read_tree(maps_entry[1])
         except (BadInputError, KeyError):
             maps = {}
-    keep_maps = bool(maps) and _maps_for(repo, maps) == (top_sha or "") or not top
+    keep_maps = bool(maps) and _maps_for(repo, maps) == (top_sha or "") or not had_runs
     map_edits: dict[tuple[str, ...], str | None] = {}
-    by_shard: dict[str, dict[str, str | None]] = {}
-    for key, tree in changes.items():
-        if key.startswith("runs/"):
-            parts = key.split("/")
-            if tree is not None or len(parts) not in (2, 3):
-                raise BadInputError(f"{key!r} can only be removed")
-            if len(parts) == 2:
-                top.pop(parts[1], None)
-                continue
-            by_shard.setdefault(parts[1], {})[parts[2]] = None
-        else:
-            by_shard.setdefault(shard(key), {})[key] = tree
-    for name, shard_changes in by_shard.items():
-        entries = {}
-        if name in top and top[name][0] == TREE_MODE:
-            try:
-                entries = repo.read_tree(top[name][1])
-            except BadInputError:
-                entries = {}
+    top_edits: dict[str, tuple[int, str] | None] = {name: None for name in top_names if name not in shard_names}
+    for name, shard_changes in shard_names.items():
+        entry = top.get(name)
+        shard_sha = entry[1] if entry and entry[0] == TREE_MODE else None
+        try:
+            before = repo.tree_entries(shard_sha, shard_changes) if shard_sha else {}
+        except BadInputError:  # not a tree: the shard is written anew
+            before, shard_sha = {}, None
         for run_id, tree in shard_changes.items():
-            before = entries.get(run_id)
             if keep_maps and RUN_ID_RE.match(run_id):
-                old_tree = before[1] if before and before[0] == TREE_MODE else None
+                old = before.get(run_id)
+                old_tree = old[1] if old and old[0] == TREE_MODE else None
                 if old_tree != tree:
                     for path in map_paths(run_id, *_map_keys(repo, old_tree, hints)):
                         map_edits[path] = None
                     for path in map_paths(run_id, *_map_keys(repo, tree, hints)):
                         map_edits[path] = _EMPTY_BLOB
-            if tree is None:
-                entries.pop(run_id, None)
-            else:
-                entries[run_id] = (TREE_MODE, tree)
-        if entries:
-            top[name] = (TREE_MODE, repo.write_tree(entries))
-        elif name in top and (top[name][0] == TREE_MODE or any(t is not None for t in shard_changes.values())):
-            top.pop(name, None)
-    if top:
-        root["runs"] = (TREE_MODE, repo.write_tree(top))
+        new_shard = repo.edit_tree(shard_sha, {run_id: None if tree is None else (TREE_MODE, tree)
+                                               for run_id, tree in shard_changes.items()})
+        if new_shard is not None:
+            top_edits[name] = (TREE_MODE, new_shard)
+        elif entry and (entry[0] == TREE_MODE or any(t is not None for t in shard_changes.values())):
+            top_edits[name] = None
+    new_top = repo.edit_tree(top_sha, top_edits) if top_sha else repo.edit_tree(None, top_edits)
+    if new_top:
+        root["runs"] = (TREE_MODE, new_top)
     else:
         root.pop("runs", None)
-    if keep_maps and top:
-        if map_edits and not repo.has_object(_EMPTY_BLOB):
-            repo.write_blob(b"")
+    if keep_maps and new_top:
+        repo.write_blob(b"")  # the maps' entries (written with the batch; one already there is kept)
         for name in MAP_DIRS:
             edits = {path[1:]: blob for path, blob in map_edits.items() if path[0] == name}
             entry = maps.get(name)
@@ -491,13 +482,37 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
             maps[name] = (TREE_MODE, sha or repo.write_tree({}))
         for name in [n for n in maps if n.startswith(MAPS_FOR)]:
             del maps[name]
-        if not repo.has_object(_EMPTY_BLOB):
-            repo.write_blob(b"")
-        maps[MAPS_FOR + root["runs"][1]] = (BLOB_MODE, _EMPTY_BLOB)
+        maps[MAPS_FOR + new_top] = (BLOB_MODE, _EMPTY_BLOB)
         root[MAPS_DIR] = (TREE_MODE, repo.write_tree(maps))
     else:
         root.pop(MAPS_DIR, None)  # no runs, or maps this writer cannot vouch for
     return repo.write_tree(root)
+
+
+def _changed_names(changes: dict[str, str | None]) -> tuple[list[str], dict[str, dict[str, str | None]]]:
+    """The ``runs/`` entries ``changes`` touch, and the changes of each shard.
+
+    Returns:
+        ``(names under runs/, {shard name: {run id or entry name: tree sha or None}})``; a
+        name under ``runs/`` not in the second part is to be removed (a ``runs/<name>`` key).
+
+    Raises:
+        BadInputError: a ``runs/…`` key with a tree, or one that is not such a path.
+    """
+    removed: list[str] = []
+    by_shard: dict[str, dict[str, str | None]] = {}
+    for key, tree in changes.items():
+        if key.startswith("runs/"):
+            parts = key.split("/")
+            if tree is not None or len(parts) not in (2, 3):
+                raise BadInputError(f"{key!r} can only be removed")
+            if len(parts) == 2:
+                removed.append(parts[1])
+                continue
+            by_shard.setdefault(parts[1], {})[parts[2]] = None
+        else:
+            by_shard.setdefault(shard(key), {})[key] = tree
+    return [*removed, *by_shard], by_shard
 
 
 def commit_runs(
@@ -558,8 +573,10 @@ def _missing_sha(exc: KeyError) -> str:
 def _maybe_pack(repo: GitRepo) -> None:
     """Pack loose objects the way git does, once they pass ``gc.auto`` (default 6700).
 
-    The estimate is git's own (one of the 256 loose-object directories), so this costs one
-    directory listing per commit and spawns ``git gc --auto`` only when it will have work to do.
+    The estimate and the threshold are git's own (more than ``ceil(gc.auto / 256)`` objects in
+    ``objects/17``), so this costs one directory listing per commit and spawns
+    ``git gc --auto`` only when git will have work to do: a looser rule would spawn a git
+    that does nothing, on every commit, until the folder gained one more object.
     """
     estimate = repo.loose_object_estimate()
     if estimate == 0:
@@ -569,7 +586,7 @@ def _maybe_pack(repo: GitRepo) -> None:
         limit = int(setting) if setting is not None else GC_AUTO_DEFAULT
     except ValueError:
         limit = GC_AUTO_DEFAULT
-    if limit <= 0 or estimate <= limit:
+    if limit <= 0 or estimate // 256 <= -(-limit // 256):
         return
     log.debug("packing loose objects (about %d)", estimate)
     repo.gc_auto()
@@ -673,30 +690,28 @@ def _map_keys(repo: GitRepo, tree: str | None, hints: dict | None) -> tuple[str 
 
 
 def _edit_tree(repo: GitRepo, sha: str | None, edits: dict[tuple[str, ...], str | None]) -> str | None:
-    """Apply ``{path: blob sha or None}`` below the tree ``sha``; None when it ends up empty."""
+    """Apply ``{path: blob sha or None}`` below the tree ``sha``; None when it ends up empty.
+
+    Reads only the entries on the edited paths (see :meth:`GitRepo.edit_tree`).
+    """
     if not edits:
         return sha
-    try:
-        entries = repo.read_tree(sha) if sha else {}
-    except (BadInputError, KeyError):
-        entries = {}
+    here: dict[str, tuple[int, str] | None] = {}
     nested: dict[str, dict[tuple[str, ...], str | None]] = {}
     for path, blob in edits.items():
         if len(path) == 1:
-            if blob is None:
-                entries.pop(path[0], None)
-            else:
-                entries[path[0]] = (BLOB_MODE, blob)
+            here[path[0]] = None if blob is None else (BLOB_MODE, blob)
         else:
             nested.setdefault(path[0], {})[path[1:]] = blob
+    try:
+        entries = repo.tree_entries(sha, nested) if sha else {}
+    except (BadInputError, KeyError):  # unreadable: written anew
+        entries, sha = {}, None
     for name, sub in nested.items():
         entry = entries.get(name)
         child = _edit_tree(repo, entry[1] if entry and entry[0] == TREE_MODE else None, sub)
-        if child is None:
-            entries.pop(name, None)
-        else:
-            entries[name] = (TREE_MODE, child)
-    return repo.write_tree(entries) if entries else None
+        here[name] = None if child is None else (TREE_MODE, child)
+    return repo.edit_tree(sha, here)
 
 
 def _maps_for(repo: GitRepo, maps: dict[str, tuple[int, str]]) -> str | None:
