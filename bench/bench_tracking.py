@@ -427,14 +427,15 @@ def _preload_internal(repo_path: str, n: int, offset: int, chunk: int) -> str:
 def w_gitml_objects(spec: dict) -> dict:
     """Writing one run's objects loose or as one pack, under git's fsync settings.
 
-    The objects are those ``commit_run`` writes for a run of this benchmark (its files, its
-    folder tree, a shard tree, the root trees and the commit); each rep writes fresh ones (a
-    different run id) into ``spec["repo"]``, through gitml's own two ways of writing them.
+    The objects are those ``commit_run`` writes for a run of this benchmark on an empty ref (its
+    files, its folder tree, a shard tree, ``runs/``, the lookup maps' trees, the root tree and
+    the commit); each rep writes fresh ones (a different run id) into ``spec["repo"]``, through
+    gitml's own two ways of writing them.
     """
     import uuid
 
     import gitml
-    from gitml.core import formats, fsync
+    from gitml.core import formats, fsync, runsref
     from gitml.core.gitrepo import GitRepo
 
     out = {}
@@ -453,11 +454,10 @@ def w_gitml_objects(spec: dict) -> dict:
                                       metrics={k: formats.metric_value(k, v) for k, v in m.items()},
                                       metric_info={k: {"step": 0, "timestamp": now} for k in m}, tags=t)
                     repo._pending = {}
-                    files = formats.run_files(run)
-                    folder = repo.write_tree({n: (0o100644, repo.write_blob(d)) for n, d in files.items()})
-                    shard = repo.write_tree({run.id: (0o040000, folder)})
-                    runs = repo.write_tree({run.id[:2]: (0o040000, shard)})
-                    root = repo.write_tree({"runs": (0o040000, runs)})
+                    folder = runsref.write_run_tree(repo, formats.run_files(run))
+                    # what a run's commit writes: its folder, shard, runs/, the lookup maps, root, commit
+                    root = runsref.apply_changes(repo, None, {run.id: folder},
+                                                 hints={folder: ("ab" * 20, run.start_time)})
                     repo.write_commit(root, [], f"run {run.id}")
                     objects, repo._pending = repo._pending, None
                     t0 = time.perf_counter()
@@ -773,18 +773,20 @@ class Bench:
         """One run (10 params, 10 metrics, 3 tags): gitml at 0 and at `big` runs on the ref, MLflow's
         file and sqlite stores, side by side: the stores take turns, `rounds` times, so that a
         change in the machine's load falls on all of them alike."""
-        n, rounds, big = self.cfg["runcost_n"], self.cfg["runcost_rounds"], self.cfg["big"]
+        n, rounds = self.cfg["runcost_n"], self.cfg["runcost_rounds"]
         stores: list[tuple[str, object]] = []
         if self.gitml_ok:
             stores.append(("gitml", self.new_repo("gitml-cost-0")))
-            big_repo = self.new_repo("gitml-cost-big")
-            self.log(f"gitml: preloading {big:,} runs in batches")
-            pre = self.worker("gitml_preload", {"repo": str(big_repo), "n": big}, big_repo, "gitml-cost-preload")
-            if pre is not None:
-                # What `git gc --auto` does to a repository that grew this big: one pack.
-                self.git("gc", "-q", cwd=big_repo)
-                self.r[("runcost", "preload")] = pre
-                stores.append((f"gitml@{big // 1000}k", big_repo))
+            for big in self.runcost_refs():
+                big_repo = self.new_repo(f"gitml-cost-{big}")
+                self.log(f"gitml: preloading {big:,} runs in batches")
+                pre = self.worker("gitml_preload", {"repo": str(big_repo), "n": big}, big_repo,
+                                  f"gitml-cost-preload-{big}")
+                if pre is not None:
+                    # What `git gc --auto` does to a repository that grew this big: one pack.
+                    self.git("gc", "-q", cwd=big_repo)
+                    self.r[("runcost", "preload", big)] = pre
+                    stores.append((f"gitml@{big // 1000}k", big_repo))
             self.log("gitml: writing one run's objects, loose or as one pack")
             self.r[("runcost", "objects")] = self.worker(
                 "gitml_objects", {"repo": str(self.new_repo("gitml-objects")), "reps": 200},
@@ -807,12 +809,18 @@ class Bench:
                     times[name] += res["times"]
         self.r[("runcost", "times")] = {k: summarize(v) for k, v in times.items()}
 
+    def runcost_refs(self) -> list[int]:
+        """The sizes of the big refs gitml writes on in runcost: ``--runcost-refs``, else the mode's."""
+        if self.args.runcost_refs:
+            return [int(x) for x in self.args.runcost_refs.split(",") if x.strip()]
+        return [self.cfg["big"]]
+
     def runcost_report(self) -> str:
         """The one-run table: gitml, MLflow file and sqlite stores, ratios."""
         stats = self.r.get(("runcost", "times"))
         if not stats:
             return ""
-        n, rounds, big = self.cfg["runcost_n"], self.cfg["runcost_rounds"], self.cfg["big"]
+        n, rounds = self.cfg["runcost_n"], self.cfg["runcost_rounds"]
         lines = [f"### One run (10 params, 10 metrics, 3 tags): `with start_run()` + log_params + log_metrics "
                  f"+ set_tags, {n:,} runs per store in {rounds} alternating rounds [ms/run]", "",
                  "| store | runs on it | median | mean | p95 | MLflow file / this (median) | "
@@ -822,7 +830,7 @@ class Bench:
         for name, st in stats.items():
             if not st.get("count"):
                 continue
-            on = f"{big:,}" if "@" in name else "0 (+ the runs of earlier rounds)"
+            on = f"{int(name.split('@')[1][:-1]) * 1000:,}" if "@" in name else "0 (+ the runs of earlier rounds)"
             lines.append(f"| {name} | {on} | {fmt(st['p50'] * 1e3)} | {fmt(st['mean'] * 1e3)} | "
                          f"{fmt(st['p95'] * 1e3)} | {fmt_ratio(file_med, st['p50'])} | {fmt_ratio(sql_med, st['p50'])} |")
         objects = self.r.get(("runcost", "objects"))
@@ -835,9 +843,10 @@ class Bench:
                 lines.append(f"| {setting} | {lo.get('objects', '?')} | {fmt(lo.get('p50', 0) * 1e3)} | "
                              f"{fmt(pk.get('p50', 0) * 1e3)} | {fmt(lo.get('mean', 0) * 1e3)} | "
                              f"{fmt(pk.get('mean', 0) * 1e3)} |")
-        pre = self.r.get(("runcost", "preload"))
-        if pre:
-            lines += ["", f"The {big:,}-run ref was written with {pre['how']} in {pre['s']:.0f} s, then `git gc`."]
+        for big in self.runcost_refs():
+            pre = self.r.get(("runcost", "preload", big))
+            if pre:
+                lines += ["", f"The {big:,}-run ref was written with {pre['how']} in {pre['s']:.0f} s, then `git gc`."]
         return "\n".join(lines)
 
     def scenario_log_metric(self) -> None:
@@ -1195,6 +1204,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="LIST", help="comma-separated subset of help,log_metric,runs,big,runcost")
     ap.add_argument("--mlflow-python", metavar="PYTHON", default=sys.executable,
                     help="the interpreter with MLflow installed, for MLflow's workers in runcost (default: this one)")
+    ap.add_argument("--runcost-refs", metavar="LIST",
+                    help="runcost: sizes of the refs gitml also writes on, e.g. 10000,100000 (default: the mode's)")
     ap.add_argument("--tmpdir", metavar="DIR", help="where the temporary stores go (default: the system's)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores")
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "SPEC"), help=argparse.SUPPRESS)

@@ -530,16 +530,20 @@ class GitRepo:
     def _write_loose(self, sha: str, obj, plan: FsyncPlan) -> None:
         """Write one loose object: a temporary file in its fan-out folder, renamed onto its name.
 
-        An object that is there already is only given a fresh modification time, as git does:
+        A blob that is there already is only given a fresh modification time, as git does:
         git's prune looks at it, and an object about to be named by a ref must not look old.
-        The fan-out folder is created only when writing into it fails for want of it.
+        Trees and commits are not looked for: a run's commit makes new ones (they name a new run
+        id, tree or time), and one that happens to exist is replaced by the same bytes, which
+        freshens it too. The fan-out folder is created only when writing into it fails for want
+        of it.
         """
         path = os.path.join(self.common_dir, "objects", sha[:2], sha[2:])
-        try:
-            os.utime(path)
-            return
-        except OSError:
-            pass
+        if obj.type_num == Blob.type_num:  # the same tags, params or empty file recur across runs
+            try:
+                os.utime(path)
+                return
+            except OSError:
+                pass
         raw = obj.as_raw_string()  # compressed in one call (dulwich compresses entry by entry), at
         data = zlib.compress(obj.type_name + b" %d\0" % len(raw) + raw, 1)  # git's core.looseCompression
         packfile.write_file(os.path.dirname(path), sha[2:], data, plan.loose, make_folder=True)
