@@ -468,7 +468,7 @@ def apply_changes(repo: GitRepo, tip: str | None, changes: dict[str, str | None]
             top_edits[name] = (TREE_MODE, new_shard)
         elif entry and (entry[0] == TREE_MODE or any(t is not None for t in shard_changes.values())):
             top_edits[name] = None
-    new_top = repo.edit_tree(top_sha, top_edits) if top_sha else repo.edit_tree(None, top_edits)
+    new_top = repo.edit_tree(top_sha, top_edits)
     if new_top:
         root["runs"] = (TREE_MODE, new_top)
     else:
