@@ -14,7 +14,9 @@ own bucket:
    small``) timed as CLI commands, interpreter start included; raw fsspec is s3fs
    ``put(dir, dest, recursive=True)`` in a worker process, timed around the call alone (the
    stricter baseline), its process wall time beside it. The same is done to a local folder
-   (``--reps`` times, median), where raw fsspec is ``LocalFileSystem.put``.
+   (``--reps`` times, median, the tools' order rotated each round), where raw fsspec is
+   ``LocalFileSystem.put``; with ``--before-src DIR``, the gitml in DIR takes part in those rounds.
+   Every local push writes a new folder; they are all deleted after the last round.
 2. **No-op push**: the same push again, nothing changed (10,001 objects for gitml, the manifest
    included), ``--reps`` times: gitml as a user runs it (it knows what it pushed and asks the
    remote only about what changed since), gitml with ``--recheck`` (asks the remote about every
@@ -313,11 +315,16 @@ class Bench:
 
     def before_noop(self) -> float:
         """The same no-op push by another copy of gitml (``--before-src``), in the same repository."""
+        return self.before_push("s3", expect=0)
+
+    def before_push(self, remote: str, expect: int | None = None) -> float:
+        """``artifacts push`` by the copy of gitml in ``--before-src``, in the same repository."""
         env = dict(self.gitml_env, PYTHONPATH=str(Path(self.args.before_src).resolve()))
-        wall, out = self.run([sys.executable, "-m", "gitml", "artifacts", "push", self.run_id, "-r", "s3", "--json"],
-                             self.repo, env)
-        if json.loads(out)["uploaded"]:
-            self.notes.append(f"gitml from {self.args.before_src}: no-op push uploaded {json.loads(out)['uploaded']}")
+        wall, out = self.run([sys.executable, "-m", "gitml", "artifacts", "push", self.run_id, "-r", remote,
+                              "--json"], self.repo, env)
+        got, want = json.loads(out)["uploaded"], self.args.files + 1 if expect is None else expect
+        if got != want:
+            self.notes.append(f"gitml from {self.args.before_src}: push -r {remote} uploaded {got}, expected {want}")
         return wall
 
     def dvc_noop(self) -> float:
@@ -329,6 +336,7 @@ class Bench:
     def first_push_local(self) -> None:
         for rep in range(self.args.reps):
             tools = ["raw", "gitml", "dvc"] if self.use_dvc else ["raw", "gitml"]
+            tools += ["before"] if self.args.before_src else []
             tools = tools[rep % len(tools):] + tools[: rep % len(tools)]
             for tool in tools:
                 dest = self.work / "remote-local" / f"{tool}-{rep}"
@@ -337,6 +345,9 @@ class Bench:
                     if tool == "gitml":
                         self.gitml("remote", "add", "local", str(dest), cwd=self.repo)
                         self.r["first/local/gitml"].append({"seconds": self.gitml_push(remote="local")})
+                    elif tool == "before":
+                        self.gitml("remote", "add", "local", str(dest), cwd=self.repo)
+                        self.r["first/local/before"].append({"seconds": self.before_push("local")})
                     elif tool == "dvc":
                         self.dvc("remote", "modify", "local", "url", str(dest), cwd=self.dvc_repo)
                         wall = self.dvc("push", "-r", "local", "small.dvc", cwd=self.dvc_repo)[0]
@@ -347,7 +358,9 @@ class Bench:
                             self.worker("raw_put", {"src": str(self.small), "dest": f"{dest}/small"}))
                 except Failed as exc:
                     self.notes.append(f"first/local/{tool}: {exc}")
-                shutil.rmtree(dest, ignore_errors=True)
+        # Deleted only now: removing 10,000 files between timed pushes (ext4 here is mounted with
+        # `discard`) stalled whichever push came next by up to 2-3 s.
+        shutil.rmtree(self.work / "remote-local", ignore_errors=True)
 
     # -- report ----------------------------------------------------------------------------------
     def med(self, key: str, field: str = "seconds") -> float | None:
@@ -413,6 +426,11 @@ class Bench:
             out.append(f"| {where} | {self.cell(f'first/{where}/gitml', rate=True)} | "
                        f"{self.cell(f'first/{where}/dvc', rate=True)} | {self.cell(f'first/{where}/raw', rate=True)} "
                        f"({s(raw_wall)}) | {pct} | {ratio(d, g)} |")
+        before, raw = self.med("first/local/before"), self.med("first/local/raw")
+        if before:
+            out += ["", f"The same first push to a local folder by gitml before (from `{self.args.before_src}`), "
+                        f"in the same rounds: {self.cell('first/local/before', rate=True)}"
+                        + (f", {100 * raw / before:.0f}% of raw" if raw else "")]
         out += ["", "S3 requests of the first push (last run): " + "; ".join(
             f"{tool} {self.reqs(f'first/s3/{tool}')}" for tool in ("gitml", "dvc", "raw")), ""]
         out += [
@@ -430,15 +448,17 @@ class Bench:
             if key == "noop/s3/before" and not self.args.before_src:
                 continue
             out.append(f"| {label} | {self.cell(key)} | {self.reqs(key)} | {ratio(d, self.med(key))} |")
-        g, g_raw, g_first = self.med("noop/s3/gitml"), self.med("first/s3/raw"), self.med("first/s3/gitml")
+        g = self.med("noop/s3/gitml")
         out += ["", "**Goals**", ""]
         if g and d:
             out.append(f"- No-op push of {n:,} objects to S3 no slower than `dvc push`: gitml {g:.2f} s, DVC {d:.2f} s "
                        f"({d / g:.2f}×) — {'met' if d / g >= GOALS['noop_vs_dvc'] else '**not met**'}")
-        if g_first and g_raw:
-            pct = 100 * g_raw / g_first
-            out.append(f"- Small files to S3 at ≥ {GOALS['small_vs_raw_pct']:.0f}% of a raw fsspec `put`: {pct:.0f}% — "
-                       f"{'met' if pct >= GOALS['small_vs_raw_pct'] else '**not met**'}")
+        for where, label in (("s3", "S3"), ("local", "a local folder")):
+            g_first, g_raw = self.med(f"first/{where}/gitml"), self.med(f"first/{where}/raw")
+            if g_first and g_raw:
+                pct = 100 * g_raw / g_first
+                out.append(f"- Small files to {label} at ≥ {GOALS['small_vs_raw_pct']:.0f}% of a raw fsspec `put`: "
+                           f"{pct:.0f}% — {'met' if pct >= GOALS['small_vs_raw_pct'] else '**not met**'}")
         if self.notes:
             out += ["", "**Notes**", ""] + [f"- {x}" for x in self.notes]
         return "\n".join(out) + "\n"
@@ -487,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-local", action="store_true", help="leave the local-folder first push out")
     ap.add_argument("--gitml-src", metavar="DIR", help="run gitml from DIR (put on PYTHONPATH) instead")
     ap.add_argument("--before-src", metavar="DIR",
-                    help="also time the no-op push with the gitml in DIR (say, an earlier commit's)")
+                    help="also time the no-op push and the local-folder first push with the gitml in DIR "
+                         "(say, an earlier commit's)")
     ap.add_argument("--workdir-root", default="/var/tmp", help="where the work directory goes")
     ap.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     ap.add_argument("--json", metavar="FILE", help="also write every measurement to FILE")
