@@ -48,7 +48,8 @@ class ActiveRunHandle:
 
     Args:
         git: the repository the run belongs to, open for the run's life.
-        owns_git: whether ending the run closes ``git``.
+        owns_git: whether ``start_run`` opened ``git`` (ending the run then gives it back to
+            the repositories kept for the next run, see :class:`_IdleRepos`).
         log: the writer of the run's folder in progress.
     """
 
@@ -95,6 +96,85 @@ _lock = threading.RLock()
 _stack: list[ActiveRunHandle] = []
 
 
+class _IdleRepos:
+    """Repositories opened by ``start_run(repo=<path>)`` whose runs have ended, kept for the next.
+
+    A sweep starts hundreds of runs on one path from one process; opening the repository anew
+    for each costs about a millisecond (dulwich reads the config and each pack's index again).
+    A run takes the idle repository of its path, or opens one, and gives it back when it ends;
+    two runs at once on one path (threads, nested runs) each have their own, since a
+    :class:`GitRepo` collects a write's objects in its own batch. A repository is reused only
+    while its git folder is the same one (a repository removed and made again at the same path
+    is opened afresh) and by the process that opened it (a forked child opens its own), and it
+    reads git's settings again (see :meth:`GitRepo.forget_settings`).
+    At most :attr:`LIMIT` are kept; the rest, and all at exit, are closed.
+    """
+
+    LIMIT = 4
+
+    def __init__(self) -> None:
+        self._idle: dict[str, tuple[tuple[int, int, int] | None, GitRepo]] = {}
+        self._paths: dict[int, str] = {}  # id of a repository handed out -> its path's key
+        self._guard = threading.Lock()
+        self._hooked = False
+
+    def take(self, path: Any) -> GitRepo:
+        key = os.path.realpath(os.fspath(path) if path is not None else os.getcwd())
+        with self._guard:
+            held = self._idle.pop(key, None)
+        if held is not None:
+            identity, git = held
+            if identity is not None and _folder_identity(git) == identity:
+                git.forget_settings()
+            else:
+                git.close()
+                held = None
+        if held is None:
+            git = GitRepo(path)
+        with self._guard:
+            self._paths[id(git)] = key
+        return git
+
+    def give_back(self, git: GitRepo) -> None:
+        with self._guard:
+            key = self._paths.pop(id(git), None)
+        identity = _folder_identity(git)
+        if key is None or identity is None:
+            git.close()
+            return
+        with self._guard:
+            displaced = [self._idle.pop(key, (None, None))[1]]
+            self._idle[key] = (identity, git)
+            while len(self._idle) > self.LIMIT:
+                displaced.append(self._idle.pop(next(iter(self._idle)))[1])
+            if not self._hooked:
+                import atexit
+
+                atexit.register(self.close_all)
+                self._hooked = True
+        for other in displaced:
+            if other is not None:
+                other.close()
+
+    def close_all(self) -> None:
+        with self._guard:
+            idle, self._idle = self._idle, {}
+        for _identity, git in idle.values():
+            git.close()
+
+
+def _folder_identity(git: GitRepo) -> tuple[int, int, int] | None:
+    """The git folder's identity, and this process's: a forked child opens its own repository."""
+    try:
+        st = os.stat(git.git_dir)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, os.getpid()
+
+
+_idle_repos = _IdleRepos()
+
+
 def start_run(
     name: str | None = None,
     experiment: str | None = None,
@@ -128,14 +208,14 @@ def start_run(
     if isinstance(repo, Workspace):
         repo = repo.repo
     owns_git = not isinstance(repo, GitRepo)
-    git = GitRepo(repo) if owns_git else repo
+    git = _idle_repos.take(repo) if owns_git else repo
     try:
         name, tags, user = creation_tags(name, tags)
         meta, patch = new_meta(git, name, experiment, require_clean, description=description, user=user)
         handle = ActiveRunHandle(git, owns_git, active.ActiveRun.create(git.gitml_dir, meta, patch))
     except BaseException:
         if owns_git:
-            git.close()
+            _idle_repos.give_back(git)
         raise
     with _lock:
         _stack.append(handle)
@@ -174,7 +254,7 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
         handle.registrations = register_finished(handle._git, finish_active(handle._git, handle.id, status))
     finally:
         if handle._owns_git:
-            handle._git.close()
+            _idle_repos.give_back(handle._git)  # kept open for the next run on the same path
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -626,3 +706,53 @@ with gitml.start_run(name="api-run", experiment="demo") as run:
     gitml.log_artifact("model.pkl")
 print(run.id)
 '''
+
+
+def log_model(model: Any, name: str, *, registered_model_name: str | None = None, **save_options: Any):
+    """Save ``model`` in MLflow's model format and log it as the active run's folder artifact ``name``.
+
+    The folder is written to a temporary place, hashed into the content store as one directory
+    artifact (``gitml push`` uploads it) and removed; with ``registered_model_name`` the run
+    registers it as that model's next version when it ends FINISHED, as
+    ``log_artifact(..., register_as=)`` does.
+
+    Args:
+        model: a scikit-learn estimator or pipeline, or a :class:`gitml.models.PythonModel`.
+        name: the artifact path of the model folder in the run (``model``, ``models/churn``).
+        registered_model_name: register the model as a version of this model.
+        **save_options: what :func:`gitml.models.save_model` takes: ``flavor``, ``signature``,
+            ``input_example``, ``pip_requirements``, ``extra_pip_requirements``, ``code_paths``,
+            ``metadata`` and the flavor's options (``serialization_format``, ``artifacts`` …).
+
+    Returns:
+        A :class:`gitml.models.pyfunc.ModelInfo` (``model_uri`` is ``runs:/<run id>/<name>``).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad name or model name, no flavor saves the model, a bad option.
+    """
+    import posixpath
+    import tempfile
+
+    from gitml.models.pyfunc import ModelInfo, save_model
+
+    run = _current()
+    logical = check_artifact_path(name)
+    if registered_model_name is not None:
+        from gitml.core.tags import check_model
+
+        check_model(registered_model_name)
+    parent, base = posixpath.split(logical)
+
+    def fetch(uri: str, dest: Path) -> None:
+        from gitml.artifacts.transfer import download
+
+        download(uri, dest=dest, repo=run._git)
+
+    with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:
+        folder = Path(tmp) / base
+        mlmodel = save_model(model, folder, fetch=fetch, **save_options)
+        mlmodel.run_id, mlmodel.artifact_path = run.id, logical
+        mlmodel.save(folder)
+        entry = log_artifact(str(folder), parent or None, register_as=registered_model_name)
+    return ModelInfo(run.id, logical, mlmodel, entry["sha256"], registered_model_name)

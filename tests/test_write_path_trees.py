@@ -146,3 +146,38 @@ def test_a_commit_asks_git_to_pack_exactly_when_git_would(repo):
         runsref._maybe_pack(g)
     assert _in_pack(repo) > 0
     git(repo, "fsck", "--strict", "--no-progress")
+
+
+def _packs(repo) -> int:
+    return len(list((repo / ".git" / "objects" / "pack").glob("*.idx")))
+
+
+def test_runs_started_on_one_path_share_the_repository_and_see_its_settings_change(repo):
+    """start_run(repo=<path>) keeps the repository open for the next run on that path; a setting
+    changed between runs still counts (core.fsync=committed writes a run as one pack)."""
+    with api.start_run(name="one", repo=repo):
+        api.log_param("a", 1)
+    assert _packs(repo) == 0  # git's default: loose objects
+    git(repo, "config", "core.fsync", "committed")
+    with api.start_run(name="two", repo=repo):
+        api.log_param("a", 2)
+    assert _packs(repo) == 1
+    assert sorted(r.name for r in api.search_runs(repo=repo)) == ["one", "two"]
+    git(repo, "fsck", "--strict", "--no-progress")
+
+
+def test_a_repository_made_again_at_the_same_path_is_opened_afresh(tmp_path):
+    path = tmp_path / "again"
+    for round_ in range(2):
+        if path.exists():
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+        path.mkdir()
+        git(path, "init", "-q")
+        (path / "train.py").write_text(f"print({round_})\n")
+        git(path, "add", ".")
+        git(path, "commit", "-q", "-m", "initial")
+        for i in range(3):
+            with api.start_run(name=f"r{round_}-{i}", repo=path):
+                api.log_metric("m", float(i))
+        assert sorted(r.name for r in api.search_runs(repo=path)) == [f"r{round_}-{i}" for i in range(3)]
+        git(path, "fsck", "--strict", "--no-progress")

@@ -95,7 +95,7 @@ class GitRepo:
         self.common_dir = Path(self._repo.commondir()).resolve()  # a worktree's is ".git/worktrees/x/../.."
         self.git_dir = Path(self._repo.controldir())
         self.gitml_dir = self.common_dir / "gitml"
-        self._cache_name = str(self.common_dir)  # whose objects this process keeps (see _TreeCache)
+        self._cache_name = _store_name(self.common_dir)  # whose objects this process keeps (_TreeCache)
         self._config = None
         self._identities: dict[str, bytes] = {}
         self._repo_config = None
@@ -153,6 +153,11 @@ class GitRepo:
         return self._fsync
 
     # -- lifecycle -------------------------------------------------------------------------------
+    def forget_settings(self) -> None:
+        """Read git's settings again when next needed (an open repository kept for a later write)."""
+        self._config = None
+        self._fsync = None
+
     def close(self) -> None:
         """Close the repository's files (pack files, the object store)."""
         self._repo.close()
@@ -544,8 +549,8 @@ class GitRepo:
                 return
             except OSError:
                 pass
-        raw = obj.as_raw_string()  # compressed in one call (dulwich compresses entry by entry), at
-        data = zlib.compress(obj.type_name + b" %d\0" % len(raw) + raw, 1)  # git's core.looseCompression
+        raw = obj.as_raw_string()  # compressed in one call (dulwich compresses entry by entry)
+        data = _deflate(obj.type_name + b" %d\0" % len(raw) + raw)
         packfile.write_file(os.path.dirname(path), sha[2:], data, plan.loose, make_folder=True)
 
     def _after_write(self) -> None:
@@ -1860,6 +1865,27 @@ def _int_setting(value: str | None, default: int) -> int:
         return int(text[:-1] if scale > 1 else text) * scale
     except ValueError:
         return default
+
+
+def _store_name(common_dir: Path) -> str:
+    """The object store's path and identity: a repository made again at the same path is another."""
+    try:
+        st = os.stat(common_dir / "objects")
+        return f"{common_dir}:{st.st_dev}:{st.st_ino}"
+    except OSError:
+        return str(common_dir)
+
+
+def _deflate(data: bytes) -> bytes:
+    """``data`` as a zlib stream at level 1 (git's ``core.looseCompression`` default).
+
+    The window is no larger than the data needs: zlib sets up (and clears) its full 32 KiB window
+    and tables for every stream otherwise, which is most of the cost of a run's small objects.
+    Any window size is a valid stream for git's reader.
+    """
+    bits = min(15, max(9, (len(data) - 1).bit_length()))
+    stream = zlib.compressobj(1, zlib.DEFLATED, bits)
+    return stream.compress(data) + stream.flush()
 
 
 def _commit_fields(commit: Commit) -> tuple[str, tuple[str, ...], str]:
