@@ -787,6 +787,9 @@ class Bench:
                     self.git("gc", "-q", cwd=big_repo)
                     self.r[("runcost", "preload", big)] = pre
                     stores.append((f"gitml@{big // 1000}k", big_repo))
+            # The preloads leave ~100 MB of packs to write back: let the disk settle, or that
+            # writeback slows the file operations of the first rounds.
+            os.sync()
             self.log("gitml: writing one run's objects, loose or as one pack")
             self.r[("runcost", "objects")] = self.worker(
                 "gitml_objects", {"repo": str(self.new_repo("gitml-objects")), "reps": 200},
@@ -794,6 +797,7 @@ class Bench:
         for kind in ("file", "sqlite"):
             stores.append((f"mlflow-{kind}", self.new_mlflow(f"mlflow-{kind}-cost", kind)))
         times: dict[str, list[float]] = {name: [] for name, _ in stores}
+        rounds_p50: dict[str, list[float]] = {}
         per = max(1, n // rounds)
         for r in range(rounds):
             for name, store in stores:
@@ -807,7 +811,9 @@ class Bench:
                     res = self.worker("mlflow_create", spec, d, f"{name}-cost-{r}", python=self.mlflow_python)
                 if res is not None:
                     times[name] += res["times"]
+                    rounds_p50.setdefault(name, []).append(summarize(res["times"])["p50"])
         self.r[("runcost", "times")] = {k: summarize(v) for k, v in times.items()}
+        self.r[("runcost", "rounds")] = rounds_p50
 
     def runcost_refs(self) -> list[int]:
         """The sizes of the big refs gitml writes on in runcost: ``--runcost-refs``, else the mode's."""
@@ -833,6 +839,10 @@ class Bench:
             on = f"{int(name.split('@')[1][:-1]) * 1000:,}" if "@" in name else "0 (+ the runs of earlier rounds)"
             lines.append(f"| {name} | {on} | {fmt(st['p50'] * 1e3)} | {fmt(st['mean'] * 1e3)} | "
                          f"{fmt(st['p95'] * 1e3)} | {fmt_ratio(file_med, st['p50'])} | {fmt_ratio(sql_med, st['p50'])} |")
+        by_round = self.r.get(("runcost", "rounds")) or {}
+        if by_round:
+            lines += ["", "Median of each round, in order [ms]: " + "; ".join(
+                f"{name} " + " ".join(fmt(v * 1e3) for v in meds) for name, meds in by_round.items()) + "."]
         objects = self.r.get(("runcost", "objects"))
         if objects:
             lines += ["", "### Writing one run's objects: loose files or one pack, per git's core.fsync [ms]", "",
