@@ -38,6 +38,9 @@ _API = {
     "rebuild_index": "gitml.tracking.query",
     "write_lookup_maps": "gitml.tracking.query",
     "init": "gitml.api",
+    "log_model": "gitml.api",
+    "save_model": "gitml.models.pyfunc",
+    "load_model": "gitml.models.load",
     "compare": "gitml.diff.compare",
     "register_model": "gitml.registry.ops",
     "demo": "gitml.api",
@@ -51,7 +54,7 @@ __all__ = ["__version__", "diff", *_API]
 
 # Subpackages reachable as attributes after a plain ``import gitml`` (``gitml.sync.push()``,
 # ``gitml.errors.BadInputError``), imported on first use; gitml.diff is also callable.
-_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks")
+_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks", "models")
 
 
 def __getattr__(name: str) -> Any:

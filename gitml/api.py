@@ -706,3 +706,53 @@ with gitml.start_run(name="api-run", experiment="demo") as run:
     gitml.log_artifact("model.pkl")
 print(run.id)
 '''
+
+
+def log_model(model: Any, name: str, *, registered_model_name: str | None = None, **save_options: Any):
+    """Save ``model`` in MLflow's model format and log it as the active run's folder artifact ``name``.
+
+    The folder is written to a temporary place, hashed into the content store as one directory
+    artifact (``gitml push`` uploads it) and removed; with ``registered_model_name`` the run
+    registers it as that model's next version when it ends FINISHED, as
+    ``log_artifact(..., register_as=)`` does.
+
+    Args:
+        model: a scikit-learn estimator or pipeline, or a :class:`gitml.models.PythonModel`.
+        name: the artifact path of the model folder in the run (``model``, ``models/churn``).
+        registered_model_name: register the model as a version of this model.
+        **save_options: what :func:`gitml.models.save_model` takes: ``flavor``, ``signature``,
+            ``input_example``, ``pip_requirements``, ``extra_pip_requirements``, ``code_paths``,
+            ``metadata`` and the flavor's options (``serialization_format``, ``artifacts`` …).
+
+    Returns:
+        A :class:`gitml.models.pyfunc.ModelInfo` (``model_uri`` is ``runs:/<run id>/<name>``).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad name or model name, no flavor saves the model, a bad option.
+    """
+    import posixpath
+    import tempfile
+
+    from gitml.models.pyfunc import ModelInfo, save_model
+
+    run = _current()
+    logical = check_artifact_path(name)
+    if registered_model_name is not None:
+        from gitml.core.tags import check_model
+
+        check_model(registered_model_name)
+    parent, base = posixpath.split(logical)
+
+    def fetch(uri: str, dest: Path) -> None:
+        from gitml.artifacts.transfer import download
+
+        download(uri, dest=dest, repo=run._git)
+
+    with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:
+        folder = Path(tmp) / base
+        mlmodel = save_model(model, folder, fetch=fetch, **save_options)
+        mlmodel.run_id, mlmodel.artifact_path = run.id, logical
+        mlmodel.save(folder)
+        entry = log_artifact(str(folder), parent or None, register_as=registered_model_name)
+    return ModelInfo(run.id, logical, mlmodel, entry["sha256"], registered_model_name)

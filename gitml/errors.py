@@ -9,12 +9,15 @@ from gitml.core.errors import (
     GitmlError,
     InternalError,
     MissingObjectError,
+    ModelFormatError,
     NoRunError,
     NotARepositoryError,
     NoVersionError,
     RemoteError,
     RunNotFoundError,
+    SchemaError,
     StaleLockError,
+    TamperedError,
 )
 
 __all__ = [
@@ -26,10 +29,13 @@ __all__ = [
     "GitmlError",
     "InternalError",
     "MissingObjectError",
+    "ModelFormatError",
     "NoRunError",
     "NotARepositoryError",
     "NoVersionError",
     "RemoteError",
     "RunNotFoundError",
+    "SchemaError",
     "StaleLockError",
+    "TamperedError",
 ]

@@ -1,7 +1,7 @@
 """Docs are tested: every command and public name is documented, and marked examples run.
 
-An example in docs/tracking.md, docs/artifacts.md, docs/diff.md, docs/registry.md or docs/sync.md
-runs when the line before its fence is ``<!-- test -->``: ```python blocks are executed in one
+An example in docs/tracking.md, docs/artifacts.md, docs/diff.md, docs/registry.md, docs/sync.md,
+docs/security.md, docs/workspace.md or docs/models.md runs when the line before its fence is ``<!-- test -->``: ```python blocks are executed in one
 shared namespace, ```console blocks have each ``$ `` line run by bash (a block is one bash
 process, so variables and ``cd`` carry from line to line within it, and each block starts in the
 repository again), all in document order in one fresh repository per page. ``HOME`` and ``TMPDIR``
@@ -261,7 +261,7 @@ def message_pattern(shown: str) -> str:
 
 
 @pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
-                                  "security.md", "workspace.md"])
+                                  "security.md", "workspace.md", "models.md"])
 def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}
@@ -347,7 +347,7 @@ def test_console_steps_keep_here_documents_in_the_command():
 @pytest.mark.parametrize(
     "page",
     ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/diff.md", "docs/registry.md",
-     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md", "docs/workspace.md"],
+     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md", "docs/workspace.md", "docs/models.md"],
 )
 def test_relative_links_point_at_files(page):
     path = DOCS.parent / page
@@ -371,7 +371,7 @@ def test_console_steps_keep_shown_output_and_expected_exits():
 # -- every API name the docs write is reachable as written (issue 11, item 7) ---------------------
 
 API_NAME = re.compile(r"(?<![\w.])gitml(?:\.[A-Za-z_]\w*)+")
-NOT_PYTHON = {"yaml", "defaultRemote"}  # gitml.yaml is a file; gitml.defaultRemote a git config key
+NOT_PYTHON = {"yaml", "defaultRemote", "model_flavors"}  # gitml.yaml is a file; gitml.defaultRemote a git config key; gitml.model_flavors an entry-point group
 IMPORT = re.compile(r"^\s*(from\s+gitml(?:\.\w+)*\s+import\s+[\w, ]+|import\s+gitml(?:\.\w+)*(?:\s*,\s*gitml(?:\.\w+)*)*)\s*(?:#.*)?$",
                     re.M)
 

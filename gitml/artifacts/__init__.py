@@ -7,7 +7,8 @@ The public API is imported lazily, so fsspec loads only when an artifact command
   ``StatusReport``, ``ObjectStatus``, ``ObjectRef``) and take (``Progress``);
 - keeping the stores honest (:mod:`gitml.artifacts.maintenance`): ``verify``, ``gc``, and what
   they return (``VerifyReport``, ``GcReport``);
-- remotes (:mod:`gitml.artifacts.remotes`): ``add_remote``, ``list_remotes``, ``remove_remote``.
+- remotes (:mod:`gitml.artifacts.remotes`): ``add_remote``, ``list_remotes``, ``remove_remote``;
+- a verified local copy to open (:mod:`gitml.artifacts.local`): ``materialize``.
 
 Every function takes ``repo=``: a :class:`~gitml.core.workspace.Workspace`, an open repository
 or a path. This package imports only :mod:`gitml.core` and its own modules.
@@ -23,6 +24,7 @@ _API = {
                      "StatusReport", "ObjectStatus", "ObjectRef", "Progress"), "gitml.artifacts.transfer"),
     **dict.fromkeys(("verify", "gc", "VerifyReport", "GcReport"), "gitml.artifacts.maintenance"),
     **dict.fromkeys(("add_remote", "list_remotes", "remove_remote"), "gitml.artifacts.remotes"),
+    "materialize": "gitml.artifacts.local",
 }
 __all__ = sorted(_API)
 

@@ -113,3 +113,27 @@ class GateFailedError(GitmlError):
 
     Raised by ``gitml diff --fail-on-regression``; exit code 1, like any failed operation.
     """
+
+
+class SchemaError(BadInputError):
+    """Model input does not fit the model's signature (exit 2; HTTP 400 from ``gitml models serve``).
+
+    A required column is missing, a value cannot be cast to its column's type without loss (a
+    float to an integer column, text to a number), or a tensor's type or shape differs. The
+    message says which column or tensor, in the words MLflow uses for the same check.
+    """
+
+
+class ModelFormatError(BadInputError):
+    """A model folder cannot be loaded (exit 2).
+
+    It has no ``MLmodel`` or a malformed one, names an unknown flavor or serialization format,
+    or its model file is missing or unreadable.
+    """
+
+
+class TamperedError(GitmlError):
+    """A local copy of an artifact no longer matches the sha256 its run recorded (exit 1).
+
+    Raised before anything opens it: a model whose bytes changed is never loaded.
+    """

@@ -1,0 +1,285 @@
+"""Models (issue 13): MLflow's model format saved, logged, registered and loaded with real scikit-learn.
+
+Real estimators, real repositories, a real artifact remote (a folder) and a fresh clone that
+pulls; MLflow itself (its own virtualenv, ``GITML_MLFLOW``) loads what gitml saved and saves
+what gitml loads. Bad input: one clear error, nothing loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import git, gitml
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import gitml as api
+from gitml import registry, sync
+from gitml.errors import BadInputError, ModelFormatError, SchemaError, TamperedError
+from gitml.models import PythonModel
+from gitml.models.signature import ModelSignature, infer_signature
+
+MLFLOW = os.environ.get("GITML_MLFLOW")
+X, Y = load_iris(return_X_y=True, as_frame=True)
+X = X.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+
+
+@pytest.fixture(scope="module")
+def forest():
+    return RandomForestClassifier(n_estimators=10, random_state=0).fit(X, Y)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, Y)
+
+
+class Scaled(PythonModel):
+    """A custom model reading its factor from an artifact and taking a ``mult`` param."""
+
+    def load_context(self, context):
+        with open(context.artifacts["cfg"]) as f:
+            self.factor = json.load(f)["factor"]
+
+    def predict(self, context, model_input, params=None):
+        return model_input["x"] * self.factor * (params or {}).get("mult", 1)
+
+
+def test_save_writes_mlflows_layout_and_predicts_the_same(tmp_path, forest):
+    saved = api.save_model(forest, tmp_path / "rf", input_example=X[:3])
+    folder = tmp_path / "rf"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "MLmodel", "conda.yaml", "input_example.json", "model.pkl", "python_env.yaml", "requirements.txt",
+        "serving_input_example.json"]
+    import sklearn
+    import yaml
+
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
+    assert mlmodel["flavors"]["sklearn"] == {"pickled_model": "model.pkl", "serialization_format": "pickle",
+                                             "sklearn_version": sklearn.__version__, "code": None,
+                                             "skops_trusted_types": None}
+    assert len(mlmodel["model_uuid"]) == 32 and mlmodel["model_uuid"] == saved.model_uuid
+    assert json.loads(mlmodel["signature"]["inputs"]) == [
+        {"type": "double", "name": c, "required": True} for c in X.columns]
+    assert json.loads(mlmodel["signature"]["outputs"]) == [{"type": "long", "required": True}]
+    assert mlmodel["saved_input_example_info"] == {
+        "artifact_path": "input_example.json", "type": "dataframe", "pandas_orient": "split",
+        "serving_input_path": "serving_input_example.json"}
+    assert (folder / "requirements.txt").read_text() == f"scikit-learn=={sklearn.__version__}\n"
+    env = yaml.safe_load((folder / "python_env.yaml").read_text())
+    assert env["dependencies"] == ["-r requirements.txt"] and env["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert json.loads((folder / "serving_input_example.json").read_text())["dataframe_split"]["columns"] == list(X.columns)
+    model = api.load_model(folder)
+    assert (model.predict(X) == forest.predict(X)).all()
+    assert type(api.models.sklearn.load_model(folder)) is RandomForestClassifier
+
+
+def test_signature_is_enforced_at_predict(tmp_path, pipeline):
+    api.save_model(pipeline, tmp_path / "m", input_example=X[:2])
+    model = api.load_model(tmp_path / "m")
+    with pytest.raises(SchemaError, match=r"Model is missing inputs \['petal_width'\]"):
+        model.predict(X.drop(columns=["petal_width"]))
+    as_int = X.round().astype("int64")  # integers widen to the double columns
+    assert (model.predict(as_int) == pipeline.predict(as_int.astype(float))).all()
+    reordered = X[list(reversed(X.columns))].assign(extra=1)  # order fixed, extra column dropped
+    assert (model.predict(reordered) == pipeline.predict(X)).all()
+    with pytest.raises(SchemaError, match="can not safely convert"):
+        model.predict(X.astype(str))  # text is never read as a number
+    records = X[:3].to_dict(orient="records")  # a list of rows works as a DataFrame would
+    assert (model.predict(records) == pipeline.predict(X[:3])).all()
+    with pytest.raises(SchemaError, match="required but has missing values"):
+        model.predict(X[:3].assign(sepal_length=np.nan))
+
+
+def test_infer_signature_kinds():
+    frame = pd.DataFrame({"a": [1, 2], "b": [0.5, None], "c": ["x", "y"], "d": [True, False],
+                          "e": np.array([1, 2], dtype="int32")})
+    assert infer_signature(frame).inputs == [
+        {"type": "long", "name": "a", "required": True}, {"type": "double", "name": "b", "required": False},
+        {"type": "string", "name": "c", "required": True}, {"type": "boolean", "name": "d", "required": True},
+        {"type": "integer", "name": "e", "required": True}]
+    assert infer_signature(np.zeros((3, 4), dtype="float32")).inputs == [
+        {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]
+    assert infer_signature([{"a": 1, "b": "x"}, {"a": 2}]).inputs == [
+        {"type": "long", "name": "a", "required": True}, {"type": "string", "name": "b", "required": False}]
+    sig = infer_signature(frame[["a"]], params={"k": 3, "w": 0.5, "on": True, "names": ["x"]})
+    assert sig.params == [{"name": "k", "type": "long", "default": 3, "shape": None},
+                          {"name": "w", "type": "double", "default": 0.5, "shape": None},
+                          {"name": "on", "type": "boolean", "default": True, "shape": None},
+                          {"name": "names", "type": "string", "default": ["x"], "shape": [-1]}]
+    assert ModelSignature.from_dict(sig.to_dict()) == sig
+    with pytest.raises(BadInputError, match="cannot infer"):
+        infer_signature(object())
+
+
+def test_a_custom_model_with_artifacts_and_params(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"factor": 3}')
+    example = pd.DataFrame({"x": [1.0, 2.0]})
+    sig = infer_signature(example, params={"mult": 1})
+    api.save_model(Scaled(), tmp_path / "custom", artifacts={"cfg": str(cfg)}, signature=sig, input_example=example)
+    cfg.write_text('{"factor": 100}')  # the model holds its own copy
+    model = api.load_model(tmp_path / "custom")
+    assert model.predict(pd.DataFrame({"x": [1.0, 5.0]}), params={"mult": 2}).tolist() == [6.0, 30.0]
+    assert model.predict(pd.DataFrame({"x": [1, 5]})).tolist() == [3.0, 15.0]  # default param, int widened
+    with pytest.raises(SchemaError, match="param 'mult'"):
+        model.predict(example, params={"mult": "two"})
+    assert model.unwrap_python_model().factor == 3
+    api.save_model(LogisticRegression(max_iter=500).fit(X, Y), tmp_path / "lr")
+    with pytest.raises(BadInputError, match="not a custom Python model"):
+        api.load_model(tmp_path / "lr").unwrap_python_model()
+
+
+def test_log_model_logs_registers_and_loads_by_every_uri(repo, forest):
+    with api.start_run(name="rf", repo=repo) as run:
+        info = api.log_model(forest, "models/rf", input_example=X[:3], registered_model_name="churn")
+    assert info.model_uri == f"runs:/{run.id}/models/rf" and info.run_id == run.id
+    assert registry.which("churn@latest", repo=repo).version == "v0.0.1"
+    shown = json.loads(gitml(repo, "runs", "show", run.id, "--json").out)
+    assert shown["artifacts"]["models/rf"]["kind"] == "dir" and shown["artifacts"]["models/rf"]["sha256"] == info.sha256
+    registry.assign("churn", "v0.0.1", "prod", repo=repo)
+    for uri in (info.model_uri, "models:/churn@prod", "models:/churn/v0.0.1", "models:/churn/latest",
+                f"runs:/{run.id[:8]}/models/rf"):
+        model = api.load_model(uri, repo=repo)
+        assert (model.predict(X) == forest.predict(X)).all(), uri
+        assert model.metadata.run_id == run.id and model.metadata.artifact_path == "models/rf"
+    assert type(api.models.sklearn.load_model("models:/churn@prod", repo=repo)) is RandomForestClassifier
+    fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0 and fsck.stderr == ""
+
+
+def test_a_logged_model_whose_bytes_changed_is_refused(repo, pipeline):
+    with api.start_run(name="lr", repo=repo):
+        info = api.log_model(pipeline, "model")
+    folder = api.models.model_folder(info.model_uri, repo=repo)
+    pickled = folder / "model.pkl"
+    os.chmod(pickled, 0o644)
+    pickled.write_bytes(pickled.read_bytes()[:-1] + b"\x00")  # someone edits the local copy
+    with pytest.raises(TamperedError, match="does not match its recorded sha256"):
+        api.load_model(info.model_uri, repo=repo)
+
+
+def test_a_fresh_clone_loads_the_prod_model_from_the_remote(clones, forest, tmp_path):
+    origin, a, b = clones
+    store = tmp_path / "store"
+    assert gitml(a, "remote", "add", "store", str(store)).code == 0
+    git(a, "add", "gitml.yaml")
+    git(a, "commit", "-qm", "artifact store")
+    with api.start_run(name="rf", repo=a):
+        api.log_model(forest, "model", registered_model_name="churn")
+    registry.assign("churn", "v0.0.1", "prod", repo=a)
+    git(a, "push", "-q", "origin", "main")
+    sync.push(repo=a)
+    git(b, "pull", "-q", "origin", "main")
+    sync.pull(repo=b)
+    model = api.load_model("models:/churn@prod", repo=b)  # bytes fetched from the store, verified
+    assert (model.predict(X) == forest.predict(X)).all()
+    assert str(model.path).startswith(str(b / ".git"))
+
+
+@pytest.mark.parametrize("uri, error, words", [
+    ("models:/nope@prod", BadInputError, "nope"),
+    ("runs:/" + "ab" * 16 + "/model", BadInputError, "no run"),
+    ("models:/churn@staging", Exception, "staging"),
+])
+def test_uris_that_name_nothing(repo, pipeline, uri, error, words):
+    with api.start_run(name="lr", repo=repo):
+        api.log_model(pipeline, "model", registered_model_name="churn")
+    with pytest.raises(error, match=words):
+        api.load_model(uri, repo=repo)
+
+
+def test_bad_model_folders_are_refused_with_one_clear_error(repo, tmp_path, pipeline):
+    with api.start_run(name="lr", repo=repo) as run:
+        api.log_model(pipeline, "model")
+    with pytest.raises(BadInputError, match="has no artifact 'other'"):
+        api.load_model(f"runs:/{run.id}/other", repo=repo)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFormatError, match="has no MLmodel file"):
+        api.load_model(tmp_path / "empty")
+    api.save_model(pipeline, tmp_path / "m")
+    text = (tmp_path / "m" / "MLmodel").read_text()
+    (tmp_path / "m" / "MLmodel").write_text(text.replace("loader_module: mlflow.sklearn", "loader_module: evil.module"))
+    with pytest.raises(ModelFormatError, match="unknown model flavor .loader_module 'evil.module'"):
+        api.load_model(tmp_path / "m")
+    (tmp_path / "m" / "MLmodel").write_text(text.replace("serialization_format: pickle", "serialization_format: joblib"))
+    with pytest.raises(ModelFormatError, match="unknown sklearn serialization_format 'joblib'"):
+        api.load_model(tmp_path / "m")
+    (tmp_path / "m" / "MLmodel").write_text(text)
+    (tmp_path / "m" / "model.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ModelFormatError, match="not a readable pickle"):
+        api.load_model(tmp_path / "m")
+    (tmp_path / "m" / "MLmodel").write_text("a: &x [1]\nb: *x\n")
+    with pytest.raises(ModelFormatError, match="alias"):
+        api.load_model(tmp_path / "m")
+    with pytest.raises(BadInputError, match="already exists"):
+        api.save_model(pipeline, tmp_path / "m")
+    with pytest.raises(BadInputError, match="no model flavor knows how to save"):
+        api.save_model(object(), tmp_path / "n")
+    assert not (tmp_path / "n").exists()
+
+
+def test_skops_is_the_safe_path(tmp_path, forest, pipeline):
+    api.save_model(pipeline, tmp_path / "lr", serialization_format="skops")
+    assert (api.load_model(tmp_path / "lr").predict(X) == pipeline.predict(X)).all()
+    with pytest.raises(BadInputError, match="does not trust: sklearn.tree._tree.Tree"):
+        api.save_model(forest, tmp_path / "rf", serialization_format="skops")
+    assert not (tmp_path / "rf").exists()
+    trusted = ["sklearn.tree._tree.Tree"]
+    api.save_model(forest, tmp_path / "rf", serialization_format="skops", skops_trusted_types=trusted)
+    with pytest.raises(BadInputError, match="does not trust"):  # the file's own list vouches for nothing
+        api.load_model(tmp_path / "rf")
+    model = api.load_model(tmp_path / "rf", skops_trusted_types=trusted)
+    assert (model.predict(X) == forest.predict(X)).all()
+
+
+def test_import_gitml_loads_no_model_library():
+    code = "import sys, gitml, gitml.models; gitml.models.__dir__(); print(sorted(m for m in ('pandas', 'sklearn', 'numpy', 'cloudpickle') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(not MLFLOW and not os.environ.get("CI"), reason="MLflow not available (GITML_MLFLOW)")
+def test_mlflow_loads_gitmls_models_and_gitml_loads_mlflows(tmp_path, forest):
+    assert MLFLOW, "GITML_MLFLOW must be set in CI"
+    api.save_model(forest, tmp_path / "rf", input_example=X[:2])
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"factor": 3}')
+    api.save_model(Scaled(), tmp_path / "custom", artifacts={"cfg": str(cfg)},
+                   signature=infer_signature(pd.DataFrame({"x": [1.0]}), params={"mult": 1}))
+    X.to_csv(tmp_path / "x.csv", index=False)
+    script = textwrap.dedent(f"""
+        import json, sys, pandas as pd, mlflow.pyfunc, mlflow.sklearn
+        from sklearn.linear_model import LogisticRegression
+        X = pd.read_csv({str(tmp_path / "x.csv")!r})
+        out = {{"rf": mlflow.pyfunc.load_model({str(tmp_path / "rf")!r}).predict(X).tolist(),
+               "custom": mlflow.pyfunc.load_model({str(tmp_path / "custom")!r}).predict(
+                   pd.DataFrame({{"x": [1.0, 5.0]}}), params={{"mult": 2}}).tolist()}}
+        lr = LogisticRegression(max_iter=500).fit(X, {Y.tolist()!r})
+        mlflow.sklearn.save_model(lr, {str(tmp_path / "from-mlflow")!r}, serialization_format="cloudpickle",
+                                  pip_requirements=["scikit-learn"], input_example=X[:2])
+        out["mlflow"] = lr.predict(X).tolist()
+        json.dump(out, sys.stdout)
+    """)
+    proc = subprocess.run([MLFLOW, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": str(tmp_path / "mlruns")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    assert got["rf"] == forest.predict(X).tolist()
+    assert got["custom"] == [6.0, 30.0]
+    model = api.load_model(tmp_path / "from-mlflow")  # MLflow's own save, loaded by gitml
+    assert model.predict(X).tolist() == got["mlflow"]
+    assert model.metadata.signature is not None and Path(model.path) == tmp_path / "from-mlflow"
