@@ -800,7 +800,9 @@ class Bench:
         rounds_p50: dict[str, list[float]] = {}
         per = max(1, n // rounds)
         for r in range(rounds):
-            for name, store in stores:
+            # Each round starts with another store: what one store leaves the disk to do (sqlite's
+            # flushes, a `git gc --auto`) falls on each of the others in turn.
+            for name, store in stores[r % len(stores):] + stores[:r % len(stores)]:
                 self.log(f"round {r + 1}/{rounds}: {name}, {per} runs")
                 if name.startswith("gitml"):
                     spec = {"repo": str(store), "n": per, "offset": 10**6 + r * per, "warmup": True, "raw": True}
