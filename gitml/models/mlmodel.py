@@ -69,7 +69,9 @@ class Model:
         """Write ``folder/MLmodel``."""
         import yaml
 
-        (Path(folder) / MLMODEL).write_text(yaml.safe_dump(self.to_dict(), sort_keys=True, default_flow_style=False))
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        (Path(folder) / MLMODEL).write_text(yaml.dump(self.to_dict(), Dumper=dumper, sort_keys=True,
+                                                      default_flow_style=False))
 
     @classmethod
     def load(cls, folder: str | Path) -> Model:

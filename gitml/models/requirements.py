@@ -14,6 +14,7 @@ milliseconds where MLflow's default starts a process that imports the model.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -24,9 +25,11 @@ import yaml
 
 from gitml.core.errors import BadInputError
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when there, as MLflow's files read the same
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+@functools.lru_cache(maxsize=256)
 def installed_version(distribution: str) -> str | None:
     """The installed version of ``distribution`` without any ``+local`` label, or None."""
     try:
@@ -98,10 +101,10 @@ def write_env_files(path: Path, lines: list[str]) -> dict[str, str]:
     (path / "requirements.txt").write_text("\n".join(lines) + "\n")
     build = [f"{name}=={v}" if (v := installed_version(name)) else name for name in ("pip", "setuptools", "wheel")]
     python_env = {"python": python, "build_dependencies": build, "dependencies": ["-r requirements.txt"]}
-    (path / "python_env.yaml").write_text(yaml.safe_dump(python_env, sort_keys=False, default_flow_style=False))
+    (path / "python_env.yaml").write_text(yaml.dump(python_env, Dumper=_DUMPER, sort_keys=False, default_flow_style=False))
     pip = installed_version("pip")
     conda = {"channels": ["conda-forge"],
              "dependencies": [f"python={python}", f"pip<={pip}" if pip else "pip", {"pip": list(lines)}],
              "name": "mlflow-env"}
-    (path / "conda.yaml").write_text(yaml.safe_dump(conda, sort_keys=True, default_flow_style=False))
+    (path / "conda.yaml").write_text(yaml.dump(conda, Dumper=_DUMPER, sort_keys=True, default_flow_style=False))
     return {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}

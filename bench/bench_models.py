@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""Models (issue 13): save, load and serve one scikit-learn model, gitml against MLflow 3.x.
+
+The model is a ``LogisticRegression(max_iter=500)`` fitted on iris (150 rows, 4 columns) in
+each tool's own process from the same data, so both save and serve the same coefficients; a
+linear model keeps the scikit-learn predict itself small (well under a millisecond), so the
+serving figures measure the servers. Each measurement runs in a fresh process per tool:
+
+- **save**: ``gitml.save_model(model, dir, input_example=X[:3])`` against
+  ``mlflow.sklearn.save_model(model, dir, input_example=X[:3])`` with MLflow's defaults (it
+  infers requirements in a subprocess) and, as a second MLflow row, with
+  ``pip_requirements=["scikit-learn"]`` given (no inference). ``serialization_format`` is
+  ``cloudpickle`` on the MLflow side (its default, skops, needs trusted types named for some
+  models; for this one it works, but pickle formats are what both tools load the same way).
+  First save in the process, and the median of ``--reps`` more;
+- **load**: ``gitml.load_model(dir)`` and ``mlflow.pyfunc.load_model(dir)``, median of ``--reps``;
+- **serve** (unless ``--no-serve``): ``gitml models serve -m dir`` and ``mlflow models serve -m dir
+  --env-manager local`` on free loopback ports, 1 worker each: seconds from start to the first
+  ``GET /ping`` 200; ``--requests`` sequential one-row ``POST /invocations``
+  (``{"dataframe_split": …}``, one keep-alive connection) p50 and p99 in ms; requests per second
+  with 8 concurrent clients for ``--seconds``.
+
+Run from the repository root (MLflow in its own virtualenv, as ``.ci/run`` installs it)::
+
+    python bench/bench_models.py --mlflow-python /tmp/gitml-ci-mlflow/bin/python
+
+It prints one Markdown report (``--out FILE`` writes it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _common import cpu_model
+
+HERE = Path(__file__).resolve().parent
+RESULT = "BENCH_RESULT "
+
+WORKER = r'''
+import json, os, statistics, sys, time
+spec = json.loads(sys.argv[1])
+t_import = time.perf_counter()
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+X, y = load_iris(return_X_y=True, as_frame=True)
+model = LogisticRegression(max_iter=500).fit(X, y)
+out = {}
+folder = spec["folder"]
+if spec["tool"] == "gitml":
+    import gitml
+    def save(path):
+        gitml.save_model(model, path, input_example=X[:3])
+    def load(path):
+        return gitml.load_model(path)
+else:
+    import mlflow.pyfunc, mlflow.sklearn
+    extra = {"pip_requirements": ["scikit-learn"]} if spec["tool"] == "mlflow-given" else {}
+    def save(path):
+        mlflow.sklearn.save_model(model, path, input_example=X[:3], serialization_format="cloudpickle", **extra)
+    def load(path):
+        return mlflow.pyfunc.load_model(path)
+t0 = time.perf_counter()
+save(folder)
+out["first_save_s"] = time.perf_counter() - t0
+times = []
+for i in range(spec["reps"]):
+    t0 = time.perf_counter()
+    save(folder + f"-{i}")
+    times.append(time.perf_counter() - t0)
+out["save_s"] = statistics.median(times)
+load(folder)
+times = []
+for i in range(spec["reps"]):
+    t0 = time.perf_counter()
+    m = load(folder)
+    times.append(time.perf_counter() - t0)
+out["load_s"] = statistics.median(times)
+out["predictions"] = [int(v) for v in m.predict(X[:5])]
+print("BENCH_RESULT " + json.dumps(out))
+'''
+
+
+def worker(python: str, spec: dict) -> dict:
+    proc = subprocess.run([python, "-c", WORKER, json.dumps(spec)], capture_output=True, text=True)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT):])
+    raise SystemExit(f"{spec['tool']} worker failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(argv: list[str], port: int, env: dict, rows: list, requests_n: int, seconds: float) -> dict:
+    import requests
+
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    start = time.perf_counter()
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"{argv[0]} serve exited {proc.returncode}: {proc.stderr.read()[-500:]}")
+            try:
+                if requests.get(f"{base}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.perf_counter() - start > 120:
+                raise SystemExit(f"{argv[0]} serve did not answer /ping in 120 s")
+            time.sleep(0.02)
+        started = time.perf_counter() - start
+        body = json.dumps({"dataframe_split": {"columns": rows[0], "data": [rows[1]]}})
+        headers = {"Content-Type": "application/json"}
+        session = requests.Session()
+        answer = session.post(f"{base}/invocations", data=body, headers=headers, timeout=30)
+        answer.raise_for_status()
+        latencies = []
+        for _ in range(requests_n):
+            t0 = time.perf_counter()
+            session.post(f"{base}/invocations", data=body, headers=headers, timeout=30).raise_for_status()
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        latencies.sort()
+        done = [0]
+        stop = time.perf_counter() + seconds
+        lock = threading.Lock()
+
+        def client() -> None:
+            own = requests.Session()
+            count = 0
+            while time.perf_counter() < stop:
+                own.post(f"{base}/invocations", data=body, headers=headers, timeout=30).raise_for_status()
+                count += 1
+            with lock:
+                done[0] += count
+
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rate = done[0] / (time.perf_counter() - t0)
+        return {"start_s": started, "p50_ms": statistics.median(latencies),
+                "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                "rps": rate, "answer": answer.json()}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mlflow-python", default=os.environ.get("GITML_MLFLOW", "/tmp/gitml-ci-mlflow/bin/python"))
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--no-serve", action="store_true")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="gitml-bench-models-"))
+    load0 = os.getloadavg()[0]
+    results = {}
+    for tool, python in (("gitml", sys.executable), ("mlflow", args.mlflow_python), ("mlflow-given", args.mlflow_python)):
+        results[tool] = worker(python, {"tool": tool, "folder": str(scratch / tool), "reps": args.reps})
+    assert results["gitml"]["predictions"] == results["mlflow"]["predictions"], "the two models differ"
+    lines = [
+        "# Models: gitml against MLflow", "",
+        f"`python bench/bench_models.py --reps {args.reps} --requests {args.requests} --seconds {args.seconds}`; "
+        f"{cpu_model()}, {os.cpu_count()} cores, load {load0:.1f} at the start. Model: LogisticRegression on iris.", "",
+        "| measure | gitml | MLflow | MLflow / gitml |", "|---|---:|---:|---:|",
+    ]
+
+    def row(label: str, key: str, scale: float, unit: str, other: str = "mlflow") -> None:
+        g, m = results["gitml"][key] * scale, results[other][key] * scale
+        lines.append(f"| {label} ({unit}) | {g:.1f} | {m:.1f} | {m / g:.1f}× |")
+
+    row("save, first in the process, requirements captured", "first_save_s", 1e3, "ms")
+    row("save, median", "save_s", 1e3, "ms")
+    row("save, median, MLflow given pip_requirements (no inference)", "save_s", 1e3, "ms", "mlflow-given")
+    row("load, median", "load_s", 1e3, "ms")
+    if not args.no_serve:
+        import pandas as pd  # noqa: F401 - requests and pandas are in the dev environment
+        from sklearn.datasets import load_iris
+
+        X, _ = load_iris(return_X_y=True, as_frame=True)
+        rows = [list(X.columns), [float(v) for v in X.iloc[0]]]
+        env = {**os.environ, "PATH": f"{Path(args.mlflow_python).parent}{os.pathsep}{os.environ['PATH']}"}
+        port = free_port()
+        gitml_cmd = [sys.executable, "-m", "gitml.cli", "models", "serve", "-m", str(scratch / "gitml"),
+                     "--port", str(port)]
+        served = {"gitml": serve(gitml_cmd, port, dict(os.environ), rows, args.requests, args.seconds)}
+        port = free_port()
+        mlflow_cmd = [str(Path(args.mlflow_python).parent / "mlflow"), "models", "serve", "-m", str(scratch / "mlflow"),
+                      "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"]
+        served["mlflow"] = serve(mlflow_cmd, port, env, rows, args.requests, args.seconds)
+        assert served["gitml"]["answer"] == served["mlflow"]["answer"], (served["gitml"]["answer"], served["mlflow"]["answer"])
+        for label, key, better in (("serve: start to first /ping 200 (s)", "start_s", "low"),
+                                   ("one-row /invocations p50 (ms)", "p50_ms", "low"),
+                                   ("one-row /invocations p99 (ms)", "p99_ms", "low"),
+                                   ("requests/s, 8 concurrent clients, 1 worker", "rps", "high")):
+            g, m = served["gitml"][key], served["mlflow"][key]
+            ratio = m / g if better == "low" else g / m
+            lines.append(f"| {label} | {g:.2f} | {m:.2f} | {ratio:.1f}×{' (gitml / MLflow)' if better == 'high' else ''} |")
+    lines += ["", f"Load {os.getloadavg()[0]:.1f} at the end. Goals (issue 13): save ≤ 50 ms, start ≤ 2 s, "
+              "p50 ≤ 5 ms, throughput ≥ 3× MLflow's with the same number of workers.", ""]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
