@@ -283,3 +283,29 @@ def test_mlflow_loads_gitmls_models_and_gitml_loads_mlflows(tmp_path, forest):
     model = api.load_model(tmp_path / "from-mlflow")  # MLflow's own save, loaded by gitml
     assert model.predict(X).tolist() == got["mlflow"]
     assert model.metadata.signature is not None and Path(model.path) == tmp_path / "from-mlflow"
+
+
+def test_describe_and_dockerfile_name_what_the_model_is_and_needs(repo, tmp_path, pipeline):
+    import sklearn
+
+    with api.start_run(name="lr", repo=repo) as run:
+        api.log_model(pipeline, "model", input_example=X[:2], registered_model_name="churn")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    card = api.models.describe("models:/churn@latest", repo=repo)
+    assert (card.flavors, card.loader_module, card.serialization_format) == (
+        ["python_function", "sklearn"], "mlflow.sklearn", "pickle")
+    assert card.requirements == [f"scikit-learn=={sklearn.__version__}"]
+    assert [spec["name"] for spec in card.inputs] == list(X.columns)
+    assert (card.run_id, card.artifact_path, card.source_commit) == (run.id, "model", head)
+    assert card.size_bytes == sum(p.stat().st_size for p in Path(card.folder).rglob("*") if p.is_file())
+    written = api.models.dockerfile("models:/churn@latest", tmp_path / "image", repo=repo)
+    text = (tmp_path / "image" / "Dockerfile").read_text()
+    assert written == [tmp_path / "image" / "Dockerfile", tmp_path / "image" / "model"]
+    assert f"FROM python:{sys.version_info[0]}.{sys.version_info[1]}-slim" in text
+    assert f"'gitml[serve]=={api.__version__}'" in text and '"--host", "0.0.0.0"' in text
+    assert sorted(p.name for p in (tmp_path / "image" / "model").iterdir()) == sorted(
+        p.name for p in Path(card.folder).iterdir())
+    copied = api.load_model(tmp_path / "image" / "model")  # the build context holds a loadable model
+    assert (copied.predict(X) == pipeline.predict(X)).all()
+    with pytest.raises(BadInputError, match="already exists"):
+        api.models.dockerfile("models:/churn@latest", tmp_path / "image", repo=repo)

@@ -7,6 +7,7 @@ lazily: ``import gitml`` loads neither pandas nor scikit-learn.
 - :func:`save_model`, :func:`load_model` (a path, ``runs:/…`` or ``models:/…``), :class:`PyFuncModel`;
 - :class:`PythonModel`, :class:`PythonModelContext`: custom models;
 - :class:`ModelSignature`, :func:`infer_signature`; :class:`Model` (what ``MLmodel`` says);
+- :func:`describe` (``gitml models info``), :func:`dockerfile` (``gitml models dockerfile``);
 - :mod:`gitml.models.sklearn`: ``load_model`` giving the estimator itself.
 
 ``gitml.log_model`` (inside a run) saves, logs and optionally registers in one call.
@@ -27,6 +28,9 @@ _API = {
     "ModelSignature": "gitml.models.signature",
     "infer_signature": "gitml.models.signature",
     "Model": "gitml.models.mlmodel",
+    "describe": "gitml.models.info",
+    "ModelDescription": "gitml.models.info",
+    "dockerfile": "gitml.models.info",
 }
 __all__ = sorted(_API)
 
