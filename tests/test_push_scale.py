@@ -460,3 +460,24 @@ def test_the_mount_type_is_the_one_findmnt_reports(tmp_path):
         assert _mount_type(str(where)) == told
     assert _mount_type(str(tmp_path / "not" / "made" / "yet")) == _mount_type(str(tmp_path))
     assert _mount_type("/proc/version") == "proc" and "proc" not in LOCAL_DISK_TYPES
+
+
+def test_small_and_big_objects_to_a_folder_all_arrive_whole(tmp_path):
+    """Small objects go one after the other, big ones (over 1 MiB) on threads: every one arrives, once."""
+    from gitml.artifacts.backend import SMALL_LOCAL_OBJECT
+
+    cache = tmp_path / "cache"
+    items = []
+    for i, size in enumerate([10, SMALL_LOCAL_OBJECT, SMALL_LOCAL_OBJECT + 1, 3 * SMALL_LOCAL_OBJECT, 4000]):
+        data = (f"object {i} ".encode() * (size // 9 + 1))[:size]
+        digest, stored = store.put_file(cache, _write(tmp_path / f"in{i}", data))
+        assert stored == size
+        items.append((str(store.object_path(cache, digest)), digest, size))
+    target = _folder_store(tmp_path / "remote")
+    done: list[str] = []
+    target.put_many(items, done=done.append)
+    assert sorted(done) == sorted(d for _, d, _ in items) == sorted(target.all_objects())
+    for local, digest, _ in items:
+        assert Path(target.path(digest)).read_bytes() == Path(local).read_bytes()
+        assert hashlib.sha256(Path(target.path(digest)).read_bytes()).hexdigest() == digest
+    assert not list((tmp_path / "remote").rglob("*.tmp-*"))

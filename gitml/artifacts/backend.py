@@ -5,7 +5,7 @@ only when a URL needs them, and a missing one gives an install hint. Object stor
 Azure, memory) make a single PUT visible atomically; everywhere else an upload goes to a
 temporary name beside its target and is renamed into place, so a killed upload never leaves a
 partial object under an object's name. A folder is written with plain system calls (no
-``stat`` before writing), and on a local disk one object after the other
+``stat`` before writing), and on a local disk small objects go one after the other
 (:meth:`ObjectStore.put_many`): the kernel copies the bytes, and Python threads would only
 contend for the interpreter lock; a network mount (NFS, SMB) keeps threads, whose calls wait
 on the server together.
@@ -41,7 +41,8 @@ SMALL_OBJECT = 8 << 20  # bytes: objects up to this size go up many at a time on
 ASYNC_JOBS = 64  # concurrent requests for small objects on async backends (S3, GCS, Azure)
 LIST_THRESHOLD = 64  # past this many objects to check, listing their shard folders beats per-object calls
 FULL_LISTING_THRESHOLD = 2000  # past this many, one recursive listing beats per-shard listings
-THREAD_JOBS = 8  # uploads at once by default on other non-async backends (SFTP, mounted ones under fsspec)
+THREAD_JOBS = 8  # uploads at once by default on other backends (SFTP, network mounts; big objects to a local disk)
+SMALL_LOCAL_OBJECT = 1 << 20  # bytes: objects up to this size go to a folder on a local disk one after the other
 COPY_BLOCK = 1 << 30  # bytes per sendfile call on a local folder (the kernel copies in its own steps)
 # sendfile refusing these file kinds (some FUSE mounts, old kernels): fall back to read and write
 NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTSOCK, errno.EXDEV}
@@ -281,10 +282,10 @@ class ObjectStore:
         coroutines on the backend's own event loop: up to ``jobs`` (default
         :data:`ASYNC_JOBS`) objects of at most :data:`SMALL_OBJECT` bytes at a time, then the
         bigger ones ``min(jobs, 8)`` at a time (each of those is a multipart upload with its own
-        parallel parts). To a folder on a local disk (:data:`LOCAL_DISK_TYPES`), one object
-        after the other unless ``jobs`` asks for more (the copies are the kernel's; threads would
-        contend for the interpreter lock). Elsewhere (network mounts, SFTP) ``jobs`` threads
-        (default :data:`THREAD_JOBS`) each call :meth:`put`.
+        parallel parts). Elsewhere ``jobs`` threads (default :data:`THREAD_JOBS`) each call
+        :meth:`put`; but by default, to a folder on a local disk (:data:`LOCAL_DISK_TYPES`),
+        objects of at most :data:`SMALL_LOCAL_OBJECT` bytes go one after the other (each costs
+        a few system calls, which threads would only serialise on the interpreter lock).
 
         Args:
             files: ``(local path, digest, size)`` for each object; the caller vouches for the hashes.
@@ -316,13 +317,15 @@ class ObjectStore:
                 if done:
                     done(item[1])
 
-            one_at_a_time = self.local and _mount_type(self.root) in LOCAL_DISK_TYPES
-            workers = max(1, jobs or (1 if one_at_a_time else THREAD_JOBS))
-            if workers == 1:
+            if jobs is None and self.local and _mount_type(self.root) in LOCAL_DISK_TYPES:
+                # Small objects cost system calls, which threads would only serialise on the
+                # interpreter lock; big ones cost the kernel's copying, which threads overlap.
                 for item in files:
-                    one(item)
-            else:
-                with ThreadPoolExecutor(workers) as pool:
+                    if item[2] <= SMALL_LOCAL_OBJECT:
+                        one(item)
+                files = [item for item in files if item[2] > SMALL_LOCAL_OBJECT]
+            if files:
+                with ThreadPoolExecutor(max(1, min(jobs or THREAD_JOBS, len(files)))) as pool:
                     list(pool.map(one, files))
         if failures:
             raise failures[0]

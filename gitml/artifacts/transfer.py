@@ -148,9 +148,9 @@ def push(run_ids: Iterable[str] | None = None, remote: str | None = None, jobs: 
     Args:
         run_ids: run ids or unique prefixes (default: every run on the runs ref).
         remote: artifact remote name (default: the default remote).
-        jobs: uploads at once (default: 64 small objects at once on S3, GCS and Azure, one
-            after the other to a folder on this machine, 8 elsewhere; see
-            :meth:`ObjectStore.put_many`).
+        jobs: uploads at once (default: 64 small objects at once on S3, GCS and Azure; 8
+            elsewhere, but objects up to 1 MiB one after the other to a folder on a local disk;
+            see :meth:`ObjectStore.put_many`).
         progress: told what will move and each object moved.
         repo: a Workspace, an open repository or a path.
         recheck: ask the remote about every object, trusting no record (finds objects deleted

@@ -133,8 +133,8 @@ def _jobs_option(func):
 @click.argument("runs", nargs=-1)
 @_remote_option
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-              help="Uploads at once  [default: 64 small objects on S3, GCS and Azure; 1 to a folder on a "
-                   "local disk; 8 elsewhere]")
+              help="Uploads at once  [default: 64 small objects on S3, GCS and Azure; 8 elsewhere, but "
+                   "objects up to 1 MiB one at a time to a folder on a local disk]")
 @click.option("--recheck", is_flag=True,
               help="Ask the remote about every object, not only those this repository has no record of.")
 @click.option("--json", "as_json", is_flag=True, help="Write JSON.")
