@@ -65,6 +65,7 @@ COMMANDS = {
     "check": ("gitml.cli.hooks", "check_cmd", "Run the pre-push checks without pushing (CI)."),
     "remote": ("gitml.cli.artifacts", "remote_group", "Configure artifact remotes."),
     "artifacts": ("gitml.cli.artifacts", "artifacts_group", "Push, pull, list, verify and collect artifacts."),
+    "models": ("gitml.cli.models", "models_group", "Serve models saved in MLflow's format."),
 }
 
 

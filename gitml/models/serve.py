@@ -1,0 +1,341 @@
+"""``gitml models serve``: one loaded model behind MLflow's scoring protocol, on starlette and uvicorn.
+
+Routes (docs/models.md, "Serving"): ``GET /ping`` and ``GET /health`` (200 once the model is
+loaded, which is before the port is bound), ``GET /version``, ``POST /invocations`` (JSON or
+CSV in, ``{"predictions": …}`` out; :mod:`gitml.models.scoring` reads and writes the bodies).
+Every error is JSON ``{"error_code", "message"}`` with its HTTP status.
+
+A request's parsing, predict and answer run in a thread of their own, so a slow model never
+blocks the event loop and ``--timeout`` can answer 504 while the model is still busy (that
+thread runs on to its end, as MLflow's does; it is a daemon, so it never holds up a stop).
+
+This module imports starlette and uvicorn (``pip install 'gitml[serve]'``); nothing else in
+gitml imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gitml.core.errors import BadInputError, GitmlError, SchemaError
+from gitml.models import scoring
+from gitml.models.pyfunc import PyFuncModel, load_from_folder
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_TIMEOUT = 60.0
+MLFLOW_PROTOCOL = "3.17"  # the MLflow release whose scoring server this one was checked against
+# A body over the limit is read to its end (and dropped) up to this much more, so the client,
+# still sending, gets the 413 rather than a reset connection; past it the connection is closed.
+DRAIN_LIMIT = 64 * 1024 * 1024
+# What app_from_env reads in each worker process (--workers N): set by serve() in the parent.
+ENV_FOLDER, ENV_TIMEOUT, ENV_MAX_BODY, ENV_DEBUG = (
+    "GITML_SERVE_MODEL", "GITML_SERVE_TIMEOUT", "GITML_SERVE_MAX_BODY", "GITML_SERVE_DEBUG")
+JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
+
+
+class RequestError(Exception):
+    """A request answered with an error: HTTP status, MLflow-style error code, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str, stack_trace: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error answer every failure gets."""
+    body = {"error_code": code, "message": message}
+    if stack_trace:
+        body["stack_trace"] = stack_trace
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _media_type(header: str | None) -> str:
+    """The body's kind (``JSON_TYPE`` or ``CSV_TYPE``) from its Content-Type header.
+
+    Raises:
+        RequestError: 415 for no header, another type, a charset other than UTF-8, or another
+            parameter (MLflow refuses those too: they were the 1.x protocol's format flags).
+    """
+    if not header:
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE",
+                           f"a Content-Type is required: {JSON_TYPE} or {CSV_TYPE}")
+    kind, *parameters = (part.strip() for part in header.split(";"))
+    kind = kind.lower()
+    if kind not in (JSON_TYPE, CSV_TYPE):
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE",
+                           f"unsupported Content-Type {kind!r}: send {JSON_TYPE} or {CSV_TYPE}")
+    for parameter in filter(None, parameters):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() != "charset":
+            raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", f"unsupported Content-Type parameter {parameter!r}")
+        if value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", f"the body must be UTF-8, not {value.strip()!r}")
+    return kind
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes held in memory.
+
+    Raises:
+        RequestError: 413 for a body over the limit (declared or sent), 400 for a bad
+            Content-Length.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise RequestError(400, "BAD_REQUEST", f"bad Content-Length {declared!r}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            chunks = []
+            if size > limit + DRAIN_LIMIT:
+                break
+            continue
+        chunks.append(chunk)
+    if size > limit:
+        raise RequestError(413, "PAYLOAD_TOO_LARGE",
+                           f"the body is over the server's limit of {limit} bytes (--max-body)")
+    return b"".join(chunks)
+
+
+def _score(model: PyFuncModel, kind: str, body: bytes) -> bytes:
+    """Parse, predict, write the answer: the part of a request that runs in its own thread."""
+    signature = model.metadata.signature
+    if kind == CSV_TYPE:
+        data, params = scoring.parse_csv(body, signature), None
+    else:
+        data, params = scoring.parse_json(body, signature)
+    return scoring.predictions_json(model.predict(data, params=params))
+
+
+async def _in_thread(func: Callable[[], Any], timeout: float) -> Any:
+    """``func()`` in a daemon thread, its result (or exception) within ``timeout`` seconds.
+
+    Raises:
+        TimeoutError: it took longer (it keeps running; its result is dropped).
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result)
+
+    def run() -> None:
+        try:
+            outcome = (func(), None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the request, which answers it
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed while the model ran
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="gitml-predict", daemon=True).start()
+    return await asyncio.wait_for(future, timeout)
+
+
+def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY,
+               debug: bool = False) -> Starlette:
+    """The ASGI application serving ``model`` with MLflow's scoring protocol.
+
+    Args:
+        model: the loaded model.
+        timeout: seconds a request may take to be read, predicted and answered (504 after).
+        max_body: the largest request body accepted, in bytes (413 above).
+        debug: add the traceback (``stack_trace``) to 500 answers.
+
+    Returns:
+        A starlette application (run it with uvicorn, or call it with any ASGI client).
+    """
+    from gitml import __version__
+
+    version = {"gitml": __version__, "mlflow_protocol": MLFLOW_PROTOCOL, "model_uuid": model.metadata.model_uuid}
+
+    async def ping(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def version_route(request: Request) -> Response:
+        return JSONResponse(version)
+
+    async def invocations(request: Request) -> Response:
+        try:
+            body = await _read_body(request, max_body)
+            kind = _media_type(request.headers.get("content-type"))
+            answer = await _in_thread(lambda: _score(model, kind, body), timeout)
+        except RequestError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except TimeoutError:
+            return error_response(504, "DEADLINE_EXCEEDED",
+                                  f"the model did not answer within {timeout:g} s (--timeout)")
+        except scoring.ProtocolError as exc:
+            return error_response(400, "BAD_REQUEST", exc.message)
+        except BadInputError as exc:  # SchemaError: the input does not fit the signature
+            code = "INVALID_PARAMETER_VALUE" if isinstance(exc, SchemaError) else "BAD_REQUEST"
+            return error_response(400, code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - the model's own failure is the client's 500
+            log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=debug)
+            return error_response(500, "INTERNAL_ERROR", f"the model failed: {type(exc).__name__}: {exc}",
+                                  traceback.format_exc() if debug else None)
+        return Response(answer, media_type=JSON_TYPE)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        codes = {404: "ENDPOINT_NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+        message = {404: f"no such endpoint: {request.url.path}",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, exc.detail)
+        return error_response(exc.status_code, codes.get(exc.status_code, "BAD_REQUEST"), message,
+                              headers=exc.headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_response(500, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
+                              traceback.format_exc() if debug else None)
+
+    routes = [Route("/ping", ping, methods=["GET"]), Route("/health", ping, methods=["GET"]),
+              Route("/version", version_route, methods=["GET"]),
+              Route("/invocations", invocations, methods=["POST"])]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
+
+
+def app_from_env() -> Starlette:
+    """The application for one worker process of ``--workers N`` (uvicorn's app factory).
+
+    Reads the model folder, timeout, body limit and debug flag from the environment variables
+    :func:`serve` sets before starting the workers (``GITML_SERVE_MODEL`` and friends).
+    """
+    folder = os.environ.get(ENV_FOLDER)
+    if not folder:
+        raise GitmlError(f"{ENV_FOLDER} is not set: start the server with `gitml models serve`")
+    return create_app(load_from_folder(folder), timeout=float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT)),
+                      max_body=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY)),
+                      debug=os.environ.get(ENV_DEBUG) == "1")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (connections wait in its backlog until uvicorn runs).
+
+    Raises:
+        BadInputError: the address is in use, not this machine's, or not allowed.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BadInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                            hint="choose another --port or --host") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket (an IPv6 host in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopped by Ctrl-C or SIGTERM as a finished command: exit status 0.
+
+    uvicorn raises the stopping signal again once it has shut down (so that the process dies
+    of it); a stop the user asked for is this command's normal end, so it is not raised again.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        """Stop gracefully on SIGINT and SIGTERM while serving, then restore the handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
+          timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY, debug: bool = False,
+          on_listening: Callable[[str], None] | None = None) -> None:
+    """Serve the model in ``folder`` until SIGINT or SIGTERM.
+
+    The model is loaded before the port is bound (a model that does not load is an error, and
+    nothing listens); with ``workers`` > 1 each worker process loads it again from ``folder``.
+
+    Args:
+        folder: a local model folder (``gitml.models.model_folder`` resolves a URI to one).
+        host: the address to listen on (loopback by default).
+        port: the port (0: any free one; ``on_listening`` gets the one chosen).
+        workers: server processes sharing the port.
+        timeout: seconds a request may take (504 after).
+        max_body: the largest request body, in bytes (413 above).
+        debug: tracebacks in 500 answers, uvicorn's info logs.
+        on_listening: called with the URL once the port is bound.
+
+    Raises:
+        ModelFormatError: the folder is not a model that loads.
+        BadInputError: the address cannot be bound.
+        GitmlError: the server failed to start.
+    """
+    folder = Path(folder).resolve()
+    model = load_from_folder(folder)
+    options = {"log_config": None, "log_level": "info" if debug else "warning", "access_log": debug,
+               "lifespan": "off", "server_header": False}
+    if workers > 1:
+        del model  # the parent only checked it loads: each worker loads its own
+        os.environ.update({ENV_FOLDER: str(folder), ENV_TIMEOUT: repr(float(timeout)),
+                           ENV_MAX_BODY: str(int(max_body)), ENV_DEBUG: "1" if debug else "0"})
+        config = uvicorn.Config(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+    else:
+        config = uvicorn.Config(create_app(model, timeout=timeout, max_body=max_body, debug=debug), **options)
+    sock = _bind(host, port)
+    try:
+        if on_listening is not None:
+            on_listening(url_of(sock))
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            try:
+                supervisor = Multiprocess(config, sockets=[sock])
+            except TypeError:  # uvicorn before 0.50 took the workers' target itself
+                supervisor = Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock])
+            supervisor.run()
+            return
+        server = _Server(config)
+        server.run(sockets=[sock])
+        if not server.started:
+            raise GitmlError("the server did not start (rerun with --debug)")
+    finally:
+        sock.close()

@@ -1,0 +1,334 @@
+"""``gitml models serve`` (issue 13): MLflow's scoring protocol over real HTTP, from a real server process.
+
+Each server is ``gitml models serve --port 0`` started as a subprocess: the test reads the URL it
+prints once the model is loaded and the port bound, asks ``/ping`` (which must answer at once),
+sends real requests with ``requests``, then stops it with SIGTERM (or Ctrl-C's SIGINT) and
+checks it exits 0. MLflow's own client (its virtualenv, ``GITML_MLFLOW``) scores against it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+from conftest import GITML, gitml
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+
+import gitml as api
+from gitml import registry
+from gitml.models import PythonModel
+from gitml.models.signature import infer_signature
+
+MLFLOW = os.environ.get("GITML_MLFLOW")
+X, Y = load_iris(return_X_y=True, as_frame=True)
+X = X.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+JSON = {"Content-Type": "application/json"}
+CSV = {"Content-Type": "text/csv"}
+
+
+class Knob(PythonModel):
+    """A custom model: ``x`` times the ``mult`` param; ``mode`` makes it fail or take 30 s."""
+
+    def predict(self, context, model_input, params=None):
+        params = params or {}
+        if params.get("mode") == "sleep":
+            time.sleep(30)  # far longer than the server's --timeout 1
+        if params.get("mode") == "fail":
+            raise RuntimeError("the knob broke")
+        return model_input["x"] * params.get("mult", 1.0)
+
+
+@pytest.fixture(scope="module")
+def forest():
+    return RandomForestClassifier(n_estimators=10, random_state=0).fit(X, Y)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, forest):
+    """Model folders: ``rf`` (sklearn, column signature) and ``knob`` (custom, params schema)."""
+    root = tmp_path_factory.mktemp("models")
+    api.save_model(forest, root / "rf", input_example=X[:3])
+    signature = infer_signature(pd.DataFrame({"x": [1.0]}), params={"mult": 1.0, "mode": "ok"})
+    api.save_model(Knob(), root / "knob", signature=signature)
+    return root
+
+
+def _env(home: Path) -> dict[str, str]:
+    """This process's environment without git's and gitml's variables, and its own HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITML_"))}
+    return {**env, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+class Server:
+    """A running ``gitml models serve``: its process, URL, and requests to it."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, stderr: Path) -> None:
+        self.proc, self.url, self.stderr = proc, url, stderr
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=60)
+
+    def post(self, body, headers=JSON, path="/invocations") -> requests.Response:
+        data = json.dumps(body) if isinstance(body, (dict, list)) else body
+        return requests.post(self.url + path, data=data, headers=headers, timeout=60)
+
+    def children(self) -> list[int]:
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        return [int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` and wait for the exit status (killed, and a failure, if it hangs)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("the server did not stop within 60 s of the signal") from None
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def serving(model, *options: str, cwd: Path, stop: bool = True):
+    """``gitml models serve -m MODEL --port 0 OPTIONS`` running in ``cwd``; stopped (exit 0) after."""
+    home = cwd / ".home"
+    home.mkdir(exist_ok=True)
+    stderr = cwd / f".serve-{time.monotonic_ns()}.err"
+    with open(stderr, "w") as err:
+        proc = subprocess.Popen([*GITML, "models", "serve", "-m", str(model), "--port", "0", *options],
+                                cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True, env=_env(home))
+    server = None
+    try:
+        line = proc.stdout.readline()  # the URL line, once loaded and bound (or "" if it exits)
+        found = re.search(r"http://\S+", line)
+        assert found, f"no URL from the server: {line!r}; stderr: {stderr.read_text()[-2000:]}"
+        server = Server(proc, found.group(0), stderr)
+        ping = server.get("/ping")  # bound before the line: this connects at once, never refused
+        assert ping.status_code == 200 and ping.json() == {"status": "ok"}
+        yield server
+        if stop:
+            assert server.stop() == 0, stderr.read_text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def rf_server(models):
+    with serving(models / "rf", cwd=models) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def knob_server(models):
+    with serving(models / "knob", "--timeout", "1", "--max-body", "4096", cwd=models) as server:
+        yield server
+
+
+def split(frame: pd.DataFrame) -> dict:
+    return {"dataframe_split": frame.to_dict(orient="split")}
+
+
+def test_every_input_form_scores_the_sklearn_model(rf_server, forest):
+    rows = X.iloc[[0, 60, 120]]
+    want = forest.predict(rows).tolist()
+    bodies = [
+        split(rows),  # with "index", as MLflow's client sends it
+        {"dataframe_split": {"columns": list(X.columns), "data": rows.values.tolist()}},
+        {"dataframe_records": rows.to_dict(orient="records")},
+        {"instances": rows.to_dict(orient="records")},
+        {"inputs": rows.to_dict(orient="list")},
+        {"inputs": rows.to_dict(orient="records")},
+        {"dataframe_split": {"columns": list(X.columns), "data": rows.round().astype(int).values.tolist()}},
+    ]
+    for body in bodies[:-1]:
+        answer = rf_server.post(body)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json() == {"predictions": want}, body
+    integers = rf_server.post(bodies[-1])  # integers sent for double columns widen, as MLflow's server does
+    assert integers.status_code == 200 and integers.json()["predictions"] == forest.predict(
+        rows.round().astype(float)).tolist()
+    csv = rf_server.post(rows.to_csv(index=False), headers=CSV)
+    assert csv.status_code == 200 and csv.json() == {"predictions": want}
+    charset = rf_server.post(split(rows), headers={"Content-Type": "application/json; charset=UTF-8"})
+    assert charset.status_code == 200 and charset.json() == {"predictions": want}
+
+
+def test_health_and_version(rf_server):
+    assert rf_server.get("/health").json() == {"status": "ok"}
+    version = rf_server.get("/version").json()
+    assert version["gitml"] == api.__version__ and version["mlflow_protocol"]
+    assert len(version["model_uuid"]) == 32
+
+
+def _error(answer: requests.Response, status: int, code: str, words: str) -> None:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["error_code"] == code and words in body["message"], body
+    assert "stack_trace" not in body
+
+
+def test_bad_requests_are_json_errors(rf_server):
+    rows = X.iloc[:2]
+    _error(rf_server.post("{not json"), 400, "BAD_REQUEST", "not valid JSON")
+    _error(rf_server.post([1, 2]), 400, "BAD_REQUEST", "must be a JSON object")
+    _error(rf_server.post({"columns": ["a"], "data": [[1]]}), 400, "BAD_REQUEST", "exactly one of")
+    _error(rf_server.post({**split(rows), "inputs": rows.to_dict(orient="list")}), 400, "BAD_REQUEST",
+           "exactly one of")
+    _error(rf_server.post({"dataframe_split": {"rows": [[1]]}}), 400, "BAD_REQUEST", "'data'")
+    _error(rf_server.post({"dataframe_records": {"a": 1}}), 400, "BAD_REQUEST", "list of row objects")
+    _error(rf_server.post({**split(rows), "params": [1]}), 400, "BAD_REQUEST", "'params'")
+    _error(rf_server.post({"dataframe_records": [{"petal": 1.0}]}), 400, "INVALID_PARAMETER_VALUE",
+           "Model is missing inputs")
+    text = rows.astype(object)
+    text.iloc[0, 0] = "five"
+    _error(rf_server.post(split(text)), 400, "INVALID_PARAMETER_VALUE", "sepal_length")
+    bad_csv = rows.to_csv(index=False).replace("5.1", "five", 1)
+    _error(rf_server.post(bad_csv, headers=CSV), 400, "BAD_REQUEST", "not CSV")
+    _error(rf_server.post(b"\xff\xfe", headers=CSV), 400, "BAD_REQUEST", "not CSV")
+    _error(rf_server.post("", headers=CSV), 400, "BAD_REQUEST", "not CSV")
+
+
+def test_unknown_content_types_paths_and_methods(rf_server):
+    body = json.dumps(split(X.iloc[:1]))
+    _error(rf_server.post(body, headers={"Content-Type": "text/plain"}), 415, "UNSUPPORTED_MEDIA_TYPE", "text/plain")
+    _error(rf_server.post(body, headers={"Content-Type": "application/json; charset=latin-1"}), 415,
+           "UNSUPPORTED_MEDIA_TYPE", "UTF-8")
+    _error(rf_server.post(body, headers={"Content-Type": "application/json; format=pandas-split"}), 415,
+           "UNSUPPORTED_MEDIA_TYPE", "format")
+    no_type = requests.post(rf_server.url + "/invocations", data=body.encode(), timeout=60)
+    _error(no_type, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type is required")
+    _error(rf_server.get("/nowhere"), 404, "ENDPOINT_NOT_FOUND", "/nowhere")
+    _error(rf_server.get("/invocations"), 405, "METHOD_NOT_ALLOWED", "GET")
+    _error(rf_server.post(body, path="/ping"), 405, "METHOD_NOT_ALLOWED", "POST")
+
+
+def test_custom_model_params_timeout_failure_and_size_limit(knob_server):
+    frame = pd.DataFrame({"x": [1.0, 5.0]})
+    plain = knob_server.post(split(frame))
+    assert plain.status_code == 200 and plain.json() == {"predictions": [{"x": 1.0}, {"x": 5.0}]}  # a Series, as MLflow answers it
+    doubled = knob_server.post({**split(frame), "params": {"mult": 2}})
+    assert doubled.json() == {"predictions": [{"x": 2.0}, {"x": 10.0}]}
+    column = knob_server.post({"inputs": [1, 2], "params": {"mult": 3.0}})  # one column: a bare list is that column
+    assert column.json() == {"predictions": [{"x": 3.0}, {"x": 6.0}]}
+    _error(knob_server.post({**split(frame), "params": {"mult": "two"}}), 400, "INVALID_PARAMETER_VALUE", "mult")
+    _error(knob_server.post({**split(frame), "params": {"mode": "fail"}}), 500, "INTERNAL_ERROR", "the knob broke")
+    _error(knob_server.post({**split(frame), "params": {"mode": "sleep"}}), 504, "DEADLINE_EXCEEDED", "1 s")
+    big = {"dataframe_records": [{"x": float(i)} for i in range(500)]}
+    assert len(json.dumps(big)) > 4096
+    _error(knob_server.post(big), 413, "PAYLOAD_TOO_LARGE", "4096 bytes")
+    chunked = requests.post(knob_server.url + "/invocations", data=iter([b'{"inputs": [', b"1.0, " * 2000, b"1.0]}"]),
+                            headers=JSON, timeout=60)  # no Content-Length: counted as it comes
+    _error(chunked, 413, "PAYLOAD_TOO_LARGE", "4096 bytes")
+    again = knob_server.post(split(frame))  # the slow predict still running does not block others
+    assert again.status_code == 200 and again.json()["predictions"] == [{"x": 1.0}, {"x": 5.0}]
+
+
+def test_serves_a_registered_model_by_stage(repo, forest):
+    with api.start_run(name="rf", repo=repo):
+        api.log_model(forest, "model", input_example=X[:3], registered_model_name="churn")
+    registry.assign("churn", "v0.0.1", "prod", repo=repo)
+    with serving("models:/churn@prod", cwd=repo) as server:
+        answer = server.post(split(X))
+    assert answer.status_code == 200 and answer.json()["predictions"] == forest.predict(X).tolist()
+
+
+def test_two_workers_answer_and_stop_with_their_parent(models, forest):
+    with serving(models / "rf", "--workers", "2", cwd=models, stop=False) as server:
+        answers = [server.post(split(X.iloc[i:i + 5])) for i in range(0, 40, 5)]
+        workers = server.children()
+        assert len(workers) >= 2  # the worker processes (plus multiprocessing's helper, if any)
+        assert server.stop(signal.SIGINT) == 0, server.stderr.read_text()[-2000:]  # Ctrl-C
+    assert [a.json()["predictions"] for a in answers] == [forest.predict(X.iloc[i:i + 5]).tolist()
+                                                          for i in range(0, 40, 5)]
+    # multiprocessing's resource tracker ends when it reads its pipe's end, a moment after the parent
+    for _ in range(600):
+        left = [pid for pid in workers if _alive(pid)]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert left == []
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_bad_models_and_missing_extra_fail_before_listening(tmp_path, repo):
+    (tmp_path / "empty").mkdir()
+    empty = gitml(tmp_path, "models", "serve", "-m", "empty", "--port", "0")
+    assert empty.code == 2 and empty.out == "" and empty.err.count("\n") == 1 and "MLmodel" in empty.err
+    nothing = gitml(repo, "models", "serve", "-m", "models:/nope@prod", "--port", "0")
+    assert nothing.code == 2 and nothing.out == "" and nothing.err.startswith("gitml: error:")
+    exposed = gitml(tmp_path, "models", "serve", "-m", "empty", "--host", "0.0.0.0", "--port", "0")
+    assert exposed.err.startswith("gitml: warning: listening on 0.0.0.0: the model is reachable from the network\n")
+    code = ("import sys; sys.modules['starlette'] = None; from gitml.cli.main import main; "
+            "main(['models', 'serve', '-m', 'anything'])")
+    missing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr == "gitml: error: gitml models serve needs gitml[serve]: pip install 'gitml[serve]'\n"
+
+
+def test_cli_help_imports_no_server_or_model_library():
+    for argv in (["--help"], ["models", "--help"], ["models", "serve", "--help"]):
+        code = textwrap.dedent(f"""
+            import sys
+            from gitml.cli.main import main
+            try:
+                main({argv!r})
+            except SystemExit:
+                pass
+            heavy = ("starlette", "uvicorn", "pandas", "sklearn", "numpy")
+            print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
+        """)
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert proc.stderr.strip() == "[]", argv
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(not MLFLOW and not os.environ.get("CI"), reason="MLflow not available (GITML_MLFLOW)")
+def test_mlflows_own_client_scores_against_gitml(rf_server, knob_server, forest, tmp_path):
+    assert MLFLOW, "GITML_MLFLOW must be set in CI"
+    X.to_csv(tmp_path / "x.csv", index=False)
+    script = textwrap.dedent(f"""
+        import json, sys, pandas as pd
+        from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+        def client(url):
+            host, port = url.rsplit("/", 1)[-1].split(":")
+            return ScoringServerClient(host, int(port))
+
+        X = pd.read_csv({str(tmp_path / "x.csv")!r})
+        rf, knob = client({rf_server.url!r}), client({knob_server.url!r})
+        rf.ping()
+        out = {{"rf": rf.invoke(X).get_predictions(predictions_format="ndarray").tolist(),
+               "knob": knob.invoke(pd.DataFrame({{"x": [1.0, 5.0]}}), params={{"mult": 2.0}})
+                       .get_predictions().to_dict(orient="list")}}
+        json.dump(out, sys.stdout)
+    """)
+    proc = subprocess.run([MLFLOW, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    assert got["rf"] == forest.predict(X).tolist()
+    assert got["knob"] == {"x": [2.0, 10.0]}
