@@ -64,6 +64,29 @@ def test_an_edited_tree_is_the_tree_git_makes(repo):
     git(repo, "fsck", "--strict", "--no-progress")
 
 
+def test_many_edits_at_once_make_the_same_tree(repo):
+    """Past a few dozen edits a tree is merged and sorted once: the same tree as one edit at a time."""
+    with GitRepo(repo) as g:
+        blob = g.write_blob(b"z\n")
+        sub = g.write_tree({"f": (BLOB_MODE, blob)})
+        names = [f"{i:03d}" for i in range(200)]
+        base = g.write_tree({n: (BLOB_MODE, blob) for n in names[::2]})
+        edits = {n: (TREE_MODE, sub) if i % 3 == 0 else (BLOB_MODE, blob) for i, n in enumerate(names[1::2])}
+        edits.update(dict.fromkeys(names[:40:4]))  # and some removed
+        one_by_one = base
+        for name, entry in edits.items():
+            one_by_one = g.edit_tree(one_by_one, {name: entry})
+        at_once = g.edit_tree(base, edits)
+        assert at_once == one_by_one
+        g.flush()
+    expected = {n: (BLOB_MODE, blob) for n in names[::2]}
+    for name, entry in edits.items():
+        expected.pop(name, None)
+        if entry is not None:
+            expected[name] = entry
+    assert _mktree(repo, expected) == at_once
+
+
 def test_a_tree_git_wrote_out_of_order_is_edited_into_order(repo):
     with GitRepo(repo) as g:
         blob = g.write_blob(b"y\n")

@@ -1647,6 +1647,8 @@ class _TreeForm:
     def edited(self, edits: dict[str, tuple[int, str] | None]) -> _TreeForm:
         """A new form with ``edits`` applied: ``{name: (mode, sha)}`` sets an entry, None removes it."""
         keys, chunks = self.parts()
+        if len(edits) > 32:  # many at once (a map written whole): one sort, not an insert each
+            return self._rebuilt(edits)
         keys, chunks = list(keys), list(chunks)
         for name, entry in edits.items():
             raw_name = name.encode("utf-8", "surrogateescape")
@@ -1659,6 +1661,23 @@ class _TreeForm:
                 at = bisect.bisect_left(keys, key)
                 keys.insert(at, key)
                 chunks.insert(at, b"%o %s\0%s" % (mode, raw_name, binascii.unhexlify(sha)))
+        return _TreeForm(b"".join(chunks), keys, chunks)
+
+
+    def _rebuilt(self, edits: dict[str, tuple[int, str] | None]) -> _TreeForm:
+        """:meth:`edited` for many edits: the entries merged by name and sorted once."""
+        keys, chunks = self.parts()
+        merged = dict(zip(keys, chunks, strict=True))
+        for name, entry in edits.items():
+            raw_name = name.encode("utf-8", "surrogateescape")
+            merged.pop(raw_name, None)
+            merged.pop(raw_name + b"/", None)
+            if entry is not None:
+                mode, sha = entry
+                key = raw_name + b"/" if mode == TREE_MODE else raw_name
+                merged[key] = b"%o %s\0%s" % (mode, raw_name, binascii.unhexlify(sha))
+        keys = sorted(merged)
+        chunks = [merged[key] for key in keys]
         return _TreeForm(b"".join(chunks), keys, chunks)
 
 
