@@ -309,3 +309,39 @@ def test_describe_and_dockerfile_name_what_the_model_is_and_needs(repo, tmp_path
     assert (copied.predict(X) == pipeline.predict(X)).all()
     with pytest.raises(BadInputError, match="already exists"):
         api.models.dockerfile("models:/churn@latest", tmp_path / "image", repo=repo)
+
+
+def test_models_cli_predict_info_dockerfile(repo, pipeline, tmp_path):
+    with api.start_run(name="lr", repo=repo) as run:
+        api.log_model(pipeline, "model", input_example=X[:2], registered_model_name="churn")
+    body = {"dataframe_split": {"columns": list(X.columns), "data": X[:3].to_numpy().tolist()}, "params": None}
+    (repo / "in.json").write_text(json.dumps({k: v for k, v in body.items() if v is not None}))
+    X[:3].to_csv(repo / "in.csv", index=False)
+    expected = pipeline.predict(X[:3]).tolist()
+    for name in ("in.json", "in.csv"):
+        got = gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", name)
+        assert (got.code, got.err, json.loads(got.out)) == (0, "", {"predictions": expected}), name
+    written = gitml(repo, "models", "predict", "-m", f"runs:/{run.id}/model", "-i", "in.csv", "-o", "out.json")
+    assert written.code == 0 and json.loads((repo / "out.json").read_text()) == {"predictions": expected}
+    X[:3].drop(columns=["petal_width"]).to_csv(repo / "short.csv", index=False)
+    (repo / "bad.json").write_text("{not json")
+    (repo / "in.txt").write_text("x")
+    for args, words in [(("-i", "short.csv"), "Model is missing inputs ['petal_width']"),
+                        (("-i", "bad.json"), "not valid JSON"),
+                        (("-i", "in.txt"), "cannot tell the input's format"),
+                        (("-i", "missing.csv"), "does not exist")]:
+        got = gitml(repo, "models", "predict", "-m", "models:/churn@latest", *args)
+        assert got.code == 2 and got.err.startswith("gitml: error: ") and words in got.err and got.out == "", args
+        assert len(got.err.splitlines()) == 1
+    nothing = gitml(repo, "models", "predict", "-m", "models:/nope@prod", "-i", "in.csv")
+    assert nothing.code == 2 and "nope" in nothing.err
+    info = gitml(repo, "models", "info", "models:/churn@latest", "--json")
+    card = json.loads(info.out)
+    assert (card["run_id"], card["loader_module"], card["source_commit"]) == (
+        run.id, "mlflow.sklearn", git(repo, "rev-parse", "HEAD").strip())
+    shown = gitml(repo, "models", "info", "models:/churn@latest").out
+    assert "loader        mlflow.sklearn (pickle)" in shown and "sepal_length: double" in shown
+    made = gitml(repo, "models", "dockerfile", "models:/churn@latest", "-o", "image")
+    assert made.code == 0 and (repo / "image" / "Dockerfile").is_file() and (repo / "image" / "model" / "MLmodel").is_file()
+    again = gitml(repo, "models", "dockerfile", "models:/churn@latest", "-o", "image")
+    assert again.code == 2 and "already exists" in again.err

@@ -19,7 +19,7 @@ SERVE_EXTRA = "gitml models serve needs gitml[serve]: pip install 'gitml[serve]'
 
 @click.group("models")
 def models_group() -> None:
-    """Serve models saved in MLflow's format (local folders, runs:/ and models:/ URIs)."""
+    """Score, describe, package and serve models saved in MLflow's format (folders, runs:/ and models:/ URIs)."""
 
 
 def model_folder_arg(uri: str, remote: str | None) -> Path:
@@ -73,3 +73,83 @@ def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body) -> None:
                 debug=ctx.find_root().obj.get("debug", False),
                 on_listening=lambda url: click.echo(f"Serving {uri} on {url} (Ctrl-C stops)"))
     sys.stdout.flush()
+
+
+@models_group.command("predict")
+@_model_option
+@click.option("-i", "--input", "input_path", required=True, metavar="FILE",
+              help="Input: .json (the scoring protocol's body forms), .csv (header line first) or .parquet.")
+@click.option("-o", "--output", metavar="FILE", help="Write the predictions here (default: stdout).")
+@click.option("-t", "--content-type", type=click.Choice(["json", "csv", "parquet"]),
+              help="The input's format when its extension does not say.")
+def predict_cmd(uri, remote, input_path, output, content_type) -> None:
+    """Score a file with a model: prints {"predictions": [...]} as the server would answer."""
+    from gitml.models.batch import predict_file
+
+    answer = predict_file(model_folder_arg(uri, remote), path_arg(input_path), content_type)
+    if output:
+        target = path_arg(output)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(answer + b"\n")
+        tmp.replace(target)
+    else:
+        click.echo(answer.decode("utf-8"))
+
+
+@models_group.command("info")
+@click.argument("uri", metavar="URI")
+@click.option("--remote", metavar="NAME", help="Artifact remote for model files the local cache lacks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def info_cmd(uri, remote, as_json) -> None:
+    """What a model is: flavors, signature, requirements, size, source run and commit (nothing is unpickled)."""
+    import json
+
+    from gitml.models.info import describe
+    from gitml.models.load import SCHEMES
+
+    with workspace() as ws:
+        card = describe(uri if uri.startswith(SCHEMES) else path_arg(uri), remote=remote, repo=ws)
+    if as_json:
+        click.echo(json.dumps(card.to_dict(), indent=2, sort_keys=True))
+        return
+
+    def specs(items) -> str:
+        if not items:
+            return "(none)"
+        return ", ".join(f"{s.get('name', '?')}: {s.get('type')}" + ("" if s.get("required", True) else "?")
+                         if s.get("type") != "tensor" else f"tensor {s['tensor-spec'].get('dtype')} "
+                         f"{s['tensor-spec'].get('shape')}" for s in items)
+
+    lines = [("model", card.uri), ("folder", card.folder), ("flavors", ", ".join(card.flavors)),
+             ("loader", card.loader_module + (f" ({card.serialization_format})" if card.serialization_format else "")),
+             ("inputs", specs(card.inputs)), ("outputs", specs(card.outputs))]
+    if card.params:
+        lines.append(("params", ", ".join(f"{p['name']}: {p['type']} = {p.get('default')!r}" for p in card.params)))
+    lines += [("requirements", ", ".join(card.requirements) or "(none)"), ("python", card.python_version or "?"),
+              ("size", f"{card.size_bytes:,} bytes"), ("created", f"{card.utc_time_created} UTC"),
+              ("uuid", card.model_uuid)]
+    if card.run_id:
+        lines.append(("run", f"{card.run_id} ({card.artifact_path})"))
+    if card.source_commit:
+        lines.append(("commit", f"{card.source_commit}" + (f" on {card.source_branch}" if card.source_branch else "")))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        click.echo(f"{label:<{width}}  {value}")
+
+
+@models_group.command("dockerfile")
+@click.argument("uri", metavar="URI")
+@click.option("-o", "--output", "out", required=True, metavar="DIR", help="The build context folder to create.")
+@click.option("--gitml-requirement", metavar="SPEC",
+              help="How the image installs gitml (a pip requirement); default gitml[serve]==<this version>.")
+@click.option("--remote", metavar="NAME", help="Artifact remote for model files the local cache lacks.")
+def dockerfile_cmd(uri, out, gitml_requirement, remote) -> None:
+    """Write a Docker build context (Dockerfile and model/) that serves the model on port 8080."""
+    from gitml.models.info import dockerfile
+    from gitml.models.load import SCHEMES
+
+    with workspace() as ws:
+        written = dockerfile(uri if uri.startswith(SCHEMES) else path_arg(uri), path_arg(out),
+                             gitml_requirement=gitml_requirement, remote=remote, repo=ws)
+    for path in written:
+        click.echo(path)
