@@ -203,7 +203,7 @@ def main() -> int:
         rows = [list(X.columns), [float(v) for v in X.iloc[0]]]
         env = {**os.environ, "PATH": f"{Path(args.mlflow_python).parent}{os.pathsep}{os.environ['PATH']}"}
         port = free_port()
-        gitml_cmd = [sys.executable, "-m", "gitml.cli", "models", "serve", "-m", str(scratch / "gitml"),
+        gitml_cmd = [sys.executable, "-m", "gitml", "models", "serve", "-m", str(scratch / "gitml"),
                      "--port", str(port)]
         served = {"gitml": serve(gitml_cmd, port, dict(os.environ), rows, args.requests, args.seconds)}
         port = free_port()

@@ -183,7 +183,10 @@ def cast_frame(frame: Any, signature: ModelSignature | None) -> Any:
     for spec in _named_columns(signature):
         name = spec["name"]
         if name in frame.columns:
-            frame[name] = _cast_column(frame[name], name, spec["type"])
+            column = frame[name]
+            cast = _cast_column(column, name, spec["type"])
+            if cast is not column:  # assigning a column costs a pandas insert: only when it changed
+                frame[name] = cast
     return frame
 
 

@@ -213,6 +213,8 @@ def _cast_column(values: Any, name: object, kind: str) -> Any:
     have = dtype.kind
     if kind in _FLOAT_TYPES:
         target = np.dtype(np.float32 if kind == "float" else np.float64)
+        if dtype == target:
+            return values
         if have in "iu" or have == "f" and dtype.itemsize <= target.itemsize:
             return values.astype(target)  # integers widen to floats, as MLflow's server casts them
     elif kind in _INT_TYPES:
@@ -268,15 +270,17 @@ def _enforce_columns(specs: list[dict[str, Any]], data: Any) -> Any:
     extra = [c for c in data.columns if c not in names]
     if extra:
         log.warning("dropping input columns the signature does not name: %s", extra)
-    out = pd.DataFrame(index=data.index)
-    for spec in specs:
+    present = [spec for spec in specs if spec["name"] in data.columns]
+    columns, same = {}, [spec["name"] for spec in present] == list(data.columns)
+    for spec in present:
         name = spec["name"]
-        if name in data.columns:
-            column = data[name]
-            if spec.get("required", True) and column.isna().any():
-                raise SchemaError(f"column {name!r} is required but has missing values")
-            out[name] = _cast_column(column, name, spec["type"]) if not column.isna().all() else column
-    return out
+        column = data[name]
+        gaps = column.hasnans
+        if gaps and spec.get("required", True):
+            raise SchemaError(f"column {name!r} is required but has missing values")
+        columns[name] = column if gaps and column.isna().all() else _cast_column(column, name, spec["type"])
+        same = same and columns[name] is column
+    return data if same else pd.DataFrame(columns, index=data.index)  # one frame built, not one insert a column
 
 
 def _enforce_tensor(spec: dict[str, Any], data: Any) -> Any:
