@@ -624,9 +624,13 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         # A folder stands in for the team's bucket: the same commands work with s3://, gs://, ...
         add_remote("storage", str(path / ".storage"), default=True, local=True, repo=git)
         push(repo=git)
-        # The best model on main becomes version v0.0.1 of "toy-classifier", promoted to prod.
-        best = search_runs("attributes.branch = 'main'", order_by="metrics.accuracy DESC", limit=1, repo=git)[0]
-        version = register_model("toy-classifier", best.id, repo=git).version
+        # The best model on main becomes version v0.0.1 of "toy-classifier", promoted to prod:
+        # among the best, the one logged as a model (with log_model) when there is one.
+        on_main = search_runs("attributes.branch = 'main'", order_by="metrics.accuracy DESC", repo=git)
+        top = [run for run in on_main if run.metrics.get("accuracy") == on_main[0].metrics.get("accuracy")]
+        best = next((run for run in top if "model" in run.artifacts), top[0])
+        path = "model" if "model" in best.artifacts else None
+        version = register_model("toy-classifier", best.id, path=path, repo=git).version
         assign("toy-classifier", version, "prod", repo=git)
         return path, search_runs(repo=git)
 
@@ -690,20 +694,37 @@ pickle.dump({"w": w, "b": b}, open("model.pkl", "wb"))
 '''
 
 DEMO_API_PY = '''\
-"""The same training, logged from inside the script with the gitml API."""
+"""The same training, logged from inside the script with the gitml API, the model as a model."""
 import json
+import pickle
 import runpy
 import sys
 
 import gitml
 import yaml
 
+
+class ToyClassifier(gitml.models.PythonModel):
+    """Predicts 1 when w * x + b > 0 for the column x."""
+
+    def __init__(self, weights):
+        self.w, self.b = weights["w"], weights["b"]
+
+    def predict(self, context, model_input, params=None):
+        return (model_input["x"] * self.w + self.b > 0).astype(int).to_numpy()
+
+
 with gitml.start_run(name="api-run", experiment="demo") as run:
     gitml.log_params(yaml.safe_load(open("params.yaml")))
     sys.argv = ["train.py", "--log-with-api"]
     runpy.run_path("train.py")
     gitml.log_metric("accuracy", json.load(open("metrics.json"))["accuracy"])
-    gitml.log_artifact("model.pkl")
+    try:  # a model in MLflow's format, ready to load and serve (needs gitml[models])
+        import pandas
+        model = ToyClassifier(pickle.load(open("model.pkl", "rb")))
+        gitml.log_model(model, "model", input_example=pandas.DataFrame({"x": [0.5, -0.7]}))
+    except ImportError:
+        gitml.log_artifact("model.pkl")
 print(run.id)
 '''
 

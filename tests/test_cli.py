@@ -468,6 +468,14 @@ def test_demo_creates_a_repository_with_four_runs_and_a_branch(tmp_path):
     assert git(target, "status", "--porcelain") == ""
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=target, capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stderr
+    # the production model is a model the API run logged with log_model: it loads and predicts
+    import pandas as pd
+
+    import gitml as api
+
+    prod = api.load_model("models:/toy-classifier@prod", repo=target)
+    assert prod.metadata.run_id == next(r["id"] for r in runs if r["name"] == "api-run")
+    assert prod.predict(pd.DataFrame({"x": [0.5, -0.7]})).tolist() == [1, 0]
 
     tip = runs_tip(target)
     again = gitml(tmp_path, "demo", str(target))

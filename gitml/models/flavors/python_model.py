@@ -97,7 +97,7 @@ def save(model: Any, folder: Path, artifacts: dict[str, str] | None = None,
     finally:
         for module in by_value:
             cloudpickle.unregister_pickle_by_value(module)
-    return Saved(None, block, ["cloudpickle"])
+    return Saved(None, block, ["cloudpickle", "numpy", "pandas"])  # what loading it and its inputs need
 
 
 def _own_modules(model: Any) -> list[Any]:
