@@ -210,11 +210,22 @@ def test_bad_model_folders_are_refused_with_one_clear_error(repo, tmp_path, pipe
     with pytest.raises(ModelFormatError, match="has no MLmodel file"):
         api.load_model(tmp_path / "empty")
     api.save_model(pipeline, tmp_path / "m")
+    import yaml
+
     text = (tmp_path / "m" / "MLmodel").read_text()
-    (tmp_path / "m" / "MLmodel").write_text(text.replace("loader_module: mlflow.sklearn", "loader_module: evil.module"))
+
+    def edited(flavor: str, key: str, value: str) -> str:
+        data = yaml.safe_load(text)
+        data["flavors"][flavor][key] = value
+        return yaml.safe_dump(data)
+
+    (tmp_path / "m" / "MLmodel").write_text(edited("python_function", "loader_module", "evil.module"))
     with pytest.raises(ModelFormatError, match="unknown model flavor .loader_module 'evil.module'"):
         api.load_model(tmp_path / "m")
-    (tmp_path / "m" / "MLmodel").write_text(text.replace("serialization_format: pickle", "serialization_format: joblib"))
+    (tmp_path / "m" / "MLmodel").write_text(edited("python_function", "loader_module", "os"))  # importable: still refused
+    with pytest.raises(ModelFormatError, match="unknown model flavor .loader_module 'os'"):
+        api.load_model(tmp_path / "m")
+    (tmp_path / "m" / "MLmodel").write_text(edited("sklearn", "serialization_format", "joblib"))
     with pytest.raises(ModelFormatError, match="unknown sklearn serialization_format 'joblib'"):
         api.load_model(tmp_path / "m")
     (tmp_path / "m" / "MLmodel").write_text(text)

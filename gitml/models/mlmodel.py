@@ -66,12 +66,22 @@ class Model:
         return out
 
     def save(self, folder: Path) -> None:
-        """Write ``folder/MLmodel``."""
-        import yaml
+        """Write ``folder/MLmodel`` (YAML, keys sorted, as MLflow writes it).
 
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        (Path(folder) / MLMODEL).write_text(yaml.dump(self.to_dict(), Dumper=dumper, sort_keys=True,
-                                                      default_flow_style=False))
+        gitml's canonical YAML writer is used when it can hold the fields (it needs no PyYAML
+        import, 20 ms); a user's metadata it cannot hold (a list of mappings) goes through PyYAML.
+        """
+        from gitml.core import yamlfmt
+
+        data = self.to_dict()
+        try:
+            text = yamlfmt.dump(data)
+        except (TypeError, ValueError):
+            import yaml
+
+            text = yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=True,
+                             default_flow_style=False)
+        (Path(folder) / MLMODEL).write_text(text)
 
     @classmethod
     def load(cls, folder: str | Path) -> Model:

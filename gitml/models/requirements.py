@@ -15,17 +15,15 @@ milliseconds where MLflow's default starts a process that imports the model.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import platform
 import re
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
 from gitml.core.errors import BadInputError
 
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when there, as MLflow's files read the same
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -100,11 +98,19 @@ def write_env_files(path: Path, lines: list[str]) -> dict[str, str]:
     python = platform.python_version()
     (path / "requirements.txt").write_text("\n".join(lines) + "\n")
     build = [f"{name}=={v}" if (v := installed_version(name)) else name for name in ("pip", "setuptools", "wheel")]
-    python_env = {"python": python, "build_dependencies": build, "dependencies": ["-r requirements.txt"]}
-    (path / "python_env.yaml").write_text(yaml.dump(python_env, Dumper=_DUMPER, sort_keys=False, default_flow_style=False))
+    # Written as YAML by hand (every text JSON-quoted, which YAML reads as the same string): a
+    # save must not pay PyYAML's import, about 20 ms, for two fixed shapes.
+    (path / "python_env.yaml").write_text(
+        f"python: {json.dumps(python)}\nbuild_dependencies:\n{_items(build, '')}"
+        f"dependencies:\n{_items(['-r requirements.txt'], '')}")
     pip = installed_version("pip")
-    conda = {"channels": ["conda-forge"],
-             "dependencies": [f"python={python}", f"pip<={pip}" if pip else "pip", {"pip": list(lines)}],
-             "name": "mlflow-env"}
-    (path / "conda.yaml").write_text(yaml.dump(conda, Dumper=_DUMPER, sort_keys=True, default_flow_style=False))
+    (path / "conda.yaml").write_text(
+        f"channels:\n{_items(['conda-forge'], '')}dependencies:\n"
+        f"{_items([f'python={python}', f'pip<={pip}' if pip else 'pip'], '')}- pip:\n{_items(lines, '  ')}"
+        f"name: mlflow-env\n")
     return {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
+
+
+def _items(values: list[str], indent: str) -> str:
+    """A YAML block list of quoted strings (``[]`` when empty, on the line before)."""
+    return "".join(f"{indent}- {json.dumps(value)}\n" for value in values) or f"{indent}[]\n"
