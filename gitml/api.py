@@ -629,8 +629,8 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         on_main = search_runs("attributes.branch = 'main'", order_by="metrics.accuracy DESC", repo=git)
         top = [run for run in on_main if run.metrics.get("accuracy") == on_main[0].metrics.get("accuracy")]
         best = next((run for run in top if "model" in run.artifacts), top[0])
-        path = "model" if "model" in best.artifacts else None
-        version = register_model("toy-classifier", best.id, path=path, repo=git).version
+        version = register_model("toy-classifier", best.id, path="model" if "model" in best.artifacts else None,
+                                 repo=git).version
         assign("toy-classifier", version, "prod", repo=git)
         return path, search_runs(repo=git)
 

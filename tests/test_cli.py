@@ -459,6 +459,7 @@ def test_demo_creates_a_repository_with_four_runs_and_a_branch(tmp_path):
     result = ok(tmp_path, "demo", str(target))
     for name in ("baseline", "faster-lr", "api-run", "more-epochs", "accuracy"):
         assert name in result.out
+    assert result.out.startswith(f"Created {target} with 4 runs")
     assert git(target, "rev-list", "--count", "refs/gitml/runs").strip() == "4"
     runs = listing(target)
     assert len(runs) == 4 and all(r["status"] == "FINISHED" for r in runs)

@@ -56,6 +56,11 @@ class Scaled(PythonModel):
         return model_input["x"] * self.factor * (params or {}).get("mult", 1)
 
 
+class Failing(PythonModel):
+    def predict(self, context, model_input, params=None):
+        raise ValueError("no negatives")
+
+
 def test_save_writes_mlflows_layout_and_predicts_the_same(tmp_path, forest):
     saved = api.save_model(forest, tmp_path / "rf", input_example=X[:3])
     folder = tmp_path / "rf"
@@ -239,7 +244,12 @@ def test_bad_model_folders_are_refused_with_one_clear_error(repo, tmp_path, pipe
         api.save_model(pipeline, tmp_path / "m")
     with pytest.raises(BadInputError, match="no model flavor knows how to save"):
         api.save_model(object(), tmp_path / "n")
+    with pytest.raises(BadInputError, match="signature must be a gitml.models.ModelSignature"):
+        api.save_model(pipeline, tmp_path / "n", signature="abc")
     assert not (tmp_path / "n").exists()
+    api.save_model(pipeline, tmp_path / "m2", input_example=X[:2])
+    with pytest.raises(SchemaError, match="more than once"):
+        api.load_model(tmp_path / "m2").predict(pd.DataFrame([[1.0] * 4], columns=["sepal_length"] * 4))
 
 
 def test_skops_is_the_safe_path(tmp_path, forest, pipeline):
@@ -346,6 +356,11 @@ def test_models_cli_predict_info_dockerfile(repo, pipeline, tmp_path):
         assert len(got.err.splitlines()) == 1
     nothing = gitml(repo, "models", "predict", "-m", "models:/nope@prod", "-i", "in.csv")
     assert nothing.code == 2 and "nope" in nothing.err
+    nowhere = gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", "in.csv", "-o", "no/such/dir/o.json")
+    assert (nowhere.code, nowhere.out) == (2, "") and nowhere.err.startswith("gitml: error: cannot write")
+    api.save_model(Failing(), repo / "failing")
+    failed = gitml(repo, "models", "predict", "-m", "failing", "-i", "in.csv")  # the model's own error: exit 1
+    assert failed.code == 1 and failed.err == "gitml: error: the model failed: ValueError: no negatives\n"
     info = gitml(repo, "models", "info", "models:/churn@latest", "--json")
     card = json.loads(info.out)
     assert (card["run_id"], card["loader_module"], card["source_commit"]) == (

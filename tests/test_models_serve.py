@@ -204,6 +204,11 @@ def test_bad_requests_are_json_errors(rf_server):
     _error(rf_server.post(bad_csv, headers=CSV), 400, "BAD_REQUEST", "not CSV")
     _error(rf_server.post(b"\xff\xfe", headers=CSV), 400, "BAD_REQUEST", "not CSV")
     _error(rf_server.post("", headers=CSV), 400, "BAD_REQUEST", "not CSV")
+    shifted = rows.to_csv(index=False) + "1,1,1,1,5,6\n"  # more fields than the header: never shifted
+    _error(rf_server.post(shifted, headers=CSV), 400, "BAD_REQUEST", "not CSV")
+    _error(rf_server.post("[" * 100000), 400, "BAD_REQUEST", "nested too deeply")
+    twice = {"dataframe_split": {"columns": ["sepal_length"] * 4, "data": [[1.0] * 4]}}
+    _error(rf_server.post(twice), 400, "BAD_REQUEST", "more than once")
 
 
 def test_unknown_content_types_paths_and_methods(rf_server):
@@ -237,6 +242,17 @@ def test_custom_model_params_timeout_failure_and_size_limit(knob_server):
     chunked = requests.post(knob_server.url + "/invocations", data=iter([b'{"inputs": [', b"1.0, " * 2000, b"1.0]}"]),
                             headers=JSON, timeout=60)  # no Content-Length: counted as it comes
     _error(chunked, 413, "PAYLOAD_TOO_LARGE", "4096 bytes")
+    declared = requests.post(knob_server.url + "/invocations", data=iter([b"{}"]),  # says 5000, sends 2
+                             headers={**JSON, "Content-Length": "5000"}, timeout=60)
+    _error(declared, 413, "PAYLOAD_TOO_LARGE", "4096 bytes")  # at once, from the header alone
+    import socket
+
+    with socket.create_connection(("127.0.0.1", int(knob_server.url.rsplit(":", 1)[1]))) as stalled:
+        stalled.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100\r\n\r\n{")  # and then nothing: cut off at --timeout
+        stalled.settimeout(30)
+        answer = stalled.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 504") and b"DEADLINE_EXCEEDED" in answer, answer[:200]
     again = knob_server.post(split(frame))  # the slow predict still running does not block others
     assert again.status_code == 200 and again.json()["predictions"] == [{"x": 1.0}, {"x": 5.0}]
 

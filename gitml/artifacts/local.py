@@ -79,5 +79,6 @@ def materialize(uri: str, remote: str | None = None, repo: WorkspaceLike = None)
             if not path.is_file() or store.hash_file(path) != ref.digest:
                 raise TamperedError(f"the local copy of {ref.path} (run {ref.run_id[:8]}) does not match "
                                     f"its recorded sha256 {ref.digest[:12]}; refusing to use it",
-                                    hint=f"delete {target} and try again")
+                                    hint=f"gitml artifacts verify --delete-bad (the cache may hold the bad "
+                                         f"bytes too), then delete {target} and try again")
         return target / rels[0] if single else target

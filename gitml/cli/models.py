@@ -90,8 +90,12 @@ def predict_cmd(uri, remote, input_path, output, content_type) -> None:
     if output:
         target = path_arg(output)
         tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(answer + b"\n")
-        tmp.replace(target)
+        try:
+            tmp.write_bytes(answer + b"\n")
+            tmp.replace(target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BadInputError(f"cannot write {output!r}: {exc.strerror or exc}") from None
     else:
         click.echo(answer.decode("utf-8"))
 

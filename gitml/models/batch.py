@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gitml.core.errors import BadInputError
+from gitml.core.errors import BadInputError, GitmlError
 from gitml.models.pyfunc import load_from_folder
 
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -68,7 +68,13 @@ def predict_file(folder: str | os.PathLike, input_path: str | os.PathLike, conte
 
             data = scoring.cast_frame(pd.read_parquet(path), signature)
         except ImportError as exc:
-            raise BadInputError(f"reading Parquet needs {exc.name}: pip install pyarrow") from None
+            raise BadInputError(f"reading Parquet needs {exc.name or 'pyarrow'}: pip install pyarrow") from None
         except (ValueError, OSError) as exc:
             raise scoring.ProtocolError(f"{path.name} is not a Parquet file pandas can read: {exc}") from None
-    return scoring.predictions_json(model.predict(data, params=params))
+    try:
+        predictions = model.predict(data, params=params)
+    except GitmlError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the model's own failure: the operation failed (exit 1)
+        raise GitmlError(f"the model failed: {type(exc).__name__}: {exc}") from exc
+    return scoring.predictions_json(predictions)

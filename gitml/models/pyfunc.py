@@ -123,6 +123,9 @@ def save_model(model: Any, path: str | os.PathLike, *, flavor: str | None = None
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise BadInputError(f"{path} already exists", hint="save to a new folder")
+    if signature is not None and not isinstance(signature, ModelSignature):
+        raise BadInputError(f"signature must be a gitml.models.ModelSignature (infer_signature builds one), "
+                            f"not {type(signature).__name__}")
     module = flavors.get(flavor) if flavor else flavors.for_object(model)
     if module.FLAVOR == "python_model":
         flavor_options.setdefault("fetch", fetch)

@@ -22,6 +22,7 @@ import base64
 import datetime
 import io
 import json
+import warnings
 from typing import Any
 
 from gitml.core.errors import BadInputError
@@ -58,6 +59,8 @@ def parse_json(body: bytes | str, signature: ModelSignature | None) -> tuple[Any
         payload = json.loads(body)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise ProtocolError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("the body's JSON is nested too deeply") from None
     if not isinstance(payload, dict):
         raise ProtocolError(f"the body must be a JSON object with exactly one of {', '.join(INPUT_KEYS)}; "
                             f"got a JSON {_json_kind(payload)}")
@@ -91,7 +94,14 @@ def parse_csv(body: bytes, signature: ModelSignature | None) -> Any:
     dtypes = {spec["name"]: _CSV_DTYPES[spec["type"]] for spec in _named_columns(signature)
               if spec["type"] in _CSV_DTYPES}
     try:
-        frame = pd.read_csv(io.BytesIO(body), dtype=dtypes or None, encoding="utf-8")
+        with warnings.catch_warnings():
+            # a row with more fields than the header: pandas would take the extra leading fields
+            # as an index (index_col=None) or drop the trailing ones with a warning (False)
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.BytesIO(body), dtype=dtypes or None, encoding="utf-8", index_col=False)
+    except pd.errors.ParserWarning:
+        raise ProtocolError("the body is not CSV with the model's column types: a row has more fields "
+                            "than the header") from None
     except (ValueError, TypeError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
         raise ProtocolError(f"the body is not CSV with the model's column types: {exc}") from None
     return cast_frame(frame, signature)
@@ -180,6 +190,9 @@ def cast_frame(frame: Any, signature: ModelSignature | None) -> Any:
     Raises:
         SchemaError: datetime or base64 text that does not parse.
     """
+    if frame.columns.duplicated().any():
+        repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise ProtocolError(f"the input names columns more than once: {', '.join(repeated)}")
     for spec in _named_columns(signature):
         name = spec["name"]
         if name in frame.columns:

@@ -106,6 +106,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and not declared.isdigit():
         raise RequestError(400, "BAD_REQUEST", f"bad Content-Length {declared!r}")
+    if declared is not None and int(declared) > limit:  # refused before a byte of it is read
+        raise RequestError(413, "PAYLOAD_TOO_LARGE",
+                           f"the body is over the server's limit of {limit} bytes (--max-body)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -198,9 +201,12 @@ def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body
 
     async def invocations(request: Request) -> Response:
         try:
-            body = await _read_body(request, max_body)
             kind = _media_type(request.headers.get("content-type"))
-            answer = await predictors.run(lambda: _score(model, kind, body), timeout)
+            started = asyncio.get_running_loop().time()
+            # reading the body counts against --timeout too: a client that stalls is cut off
+            body = await asyncio.wait_for(_read_body(request, max_body), timeout)
+            left = max(timeout - (asyncio.get_running_loop().time() - started), 0.001)
+            answer = await predictors.run(lambda: _score(model, kind, body), left)
         except RequestError as exc:
             return error_response(exc.status, exc.code, exc.message)
         except TimeoutError:

@@ -253,6 +253,9 @@ def _enforce_columns(specs: list[dict[str, Any]], data: Any) -> Any:
         data = pd.DataFrame(data)
     elif not isinstance(data, pd.DataFrame):
         raise SchemaError(f"expected a DataFrame, a dict of columns or a list of rows, got {type(data).__name__}")
+    if data.columns.duplicated().any():
+        raise SchemaError(f"the input names columns more than once: "
+                          f"{sorted({str(c) for c in data.columns[data.columns.duplicated()]})}")
     named = all("name" in spec for spec in specs)
     if not named:
         if len(data.columns) != len(specs):
