@@ -259,11 +259,17 @@ def test_skops_is_the_safe_path(tmp_path, forest, pipeline):
         api.save_model(forest, tmp_path / "rf", serialization_format="skops")
     assert not (tmp_path / "rf").exists()
     trusted = ["sklearn.tree._tree.Tree"]
-    api.save_model(forest, tmp_path / "rf", serialization_format="skops", skops_trusted_types=trusted)
+    api.save_model(forest, tmp_path / "rf", serialization_format="skops", skops_trusted_types=trusted,
+                   input_example=X[:2])  # its outputs inferred by loading it with the trust given
     with pytest.raises(BadInputError, match="does not trust"):  # the file's own list vouches for nothing
         api.load_model(tmp_path / "rf")
     model = api.load_model(tmp_path / "rf", skops_trusted_types=trusted)
     assert (model.predict(X) == forest.predict(X)).all()
+    X[:3].to_csv(tmp_path / "rows.csv", index=False)  # the command line names the trusted types too
+    refused = gitml(tmp_path, "models", "predict", "-m", "rf", "-i", "rows.csv")
+    assert refused.code == 2 and "--skops-trusted-type" in refused.err and refused.out == ""
+    allowed = gitml(tmp_path, "models", "predict", "-m", "rf", "-i", "rows.csv", "--skops-trusted-type", trusted[0])
+    assert (allowed.code, json.loads(allowed.out)) == (0, {"predictions": forest.predict(X[:3]).tolist()})
 
 
 def test_import_gitml_loads_no_model_library():

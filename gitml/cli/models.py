@@ -36,6 +36,12 @@ def model_folder_arg(uri: str, remote: str | None) -> Path:
         return model_folder(uri, remote=remote, repo=ws)
 
 
+def _trusted_option(func):
+    return click.option("--skops-trusted-type", "trusted", multiple=True, metavar="TYPE",
+                        help="For a skops model: a type you vouch for beyond skops' defaults "
+                             "(repeatable; e.g. sklearn.tree._tree.Tree). The model's own list is not used.")(func)
+
+
 def _model_option(func):
     func = click.option("--remote", metavar="NAME", help="Artifact remote for model files the local cache lacks.")(func)
     return click.option("-m", "--model-uri", "uri", required=True, metavar="URI",
@@ -54,8 +60,9 @@ def _model_option(func):
               help="Seconds a request may take before it is answered 504.")
 @click.option("--max-body", type=click.IntRange(min=1), default=32 * 1024 * 1024, show_default=True,
               metavar="BYTES", help="Largest request body accepted (413 above).")
+@_trusted_option
 @click.pass_context
-def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body) -> None:
+def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body, trusted) -> None:
     """Serve a model with MLflow's scoring protocol (/ping, /health, /version, /invocations).
 
     Prints the URL on stdout once the model is loaded and the port bound; Ctrl-C or SIGTERM stop it.
@@ -70,7 +77,7 @@ def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body) -> None:
     if not serve.is_loopback(host):
         click.echo(f"gitml: warning: listening on {host}: the model is reachable from the network", err=True)
     serve.serve(folder, host=host, port=port, workers=workers, timeout=timeout, max_body=max_body,
-                debug=ctx.find_root().obj.get("debug", False),
+                debug=ctx.find_root().obj.get("debug", False), skops_trusted_types=list(trusted),
                 on_listening=lambda url: click.echo(f"Serving {uri} on {url} (Ctrl-C stops)"))
     sys.stdout.flush()
 
@@ -82,11 +89,13 @@ def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body) -> None:
 @click.option("-o", "--output", metavar="FILE", help="Write the predictions here (default: stdout).")
 @click.option("-t", "--content-type", type=click.Choice(["json", "csv", "parquet"]),
               help="The input's format when its extension does not say.")
-def predict_cmd(uri, remote, input_path, output, content_type) -> None:
+@_trusted_option
+def predict_cmd(uri, remote, input_path, output, content_type, trusted) -> None:
     """Score a file with a model: prints {"predictions": [...]} as the server would answer."""
     from gitml.models.batch import predict_file
 
-    answer = predict_file(model_folder_arg(uri, remote), path_arg(input_path), content_type)
+    options = {"skops_trusted_types": list(trusted)} if trusted else {}
+    answer = predict_file(model_folder_arg(uri, remote), path_arg(input_path), content_type, **options)
     if output:
         target = path_arg(output)
         tmp = target.with_name(f".{target.name}.tmp")

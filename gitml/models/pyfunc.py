@@ -142,8 +142,10 @@ def save_model(model: Any, path: str | os.PathLike, *, flavor: str | None = None
             mlmodel.flavors[module.FLAVOR] = saved.flavor
         if input_example is not None:
             mlmodel.saved_input_example_info = save_example(staging, input_example)
-            if signature is None:
-                signature = _infer(module, staging, mlmodel, input_example)
+            if signature is None:  # the model just saved predicts on its example (with the trust given)
+                trusted = flavor_options.get("skops_trusted_types")
+                signature = _infer(module, staging, mlmodel, input_example,
+                                   {"skops_trusted_types": trusted} if trusted else {})
         mlmodel.signature = signature
         mlmodel.model_size_bytes = _size(staging)
         lines = requirements(saved.requirements, pip_requirements, extra_pip_requirements)
@@ -164,11 +166,11 @@ def save_model(model: Any, path: str | os.PathLike, *, flavor: str | None = None
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _infer(module: Any, folder: Path, mlmodel: Model, example: Any) -> ModelSignature | None:
+def _infer(module: Any, folder: Path, mlmodel: Model, example: Any, options: dict[str, Any]) -> ModelSignature | None:
     """The signature from the example, outputs from the model's own predictions on it."""
     try:
         inputs = infer_signature(example)
-        output = module.load_pyfunc(folder, mlmodel).predict(enforce(inputs, example))
+        output = module.load_pyfunc(folder, mlmodel, **options).predict(enforce(inputs, example))
         return infer_signature(example, output)
     except BadInputError:
         raise

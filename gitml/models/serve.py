@@ -50,8 +50,9 @@ MLFLOW_PROTOCOL = "3.17"  # the MLflow release whose scoring server this one was
 # still sending, gets the 413 rather than a reset connection; past it the connection is closed.
 DRAIN_LIMIT = 64 * 1024 * 1024
 # What app_from_env reads in each worker process (--workers N): set by serve() in the parent.
-ENV_FOLDER, ENV_TIMEOUT, ENV_MAX_BODY, ENV_DEBUG = (
-    "GITML_SERVE_MODEL", "GITML_SERVE_TIMEOUT", "GITML_SERVE_MAX_BODY", "GITML_SERVE_DEBUG")
+ENV_FOLDER, ENV_TIMEOUT, ENV_MAX_BODY, ENV_DEBUG, ENV_TRUSTED = (
+    "GITML_SERVE_MODEL", "GITML_SERVE_TIMEOUT", "GITML_SERVE_MAX_BODY", "GITML_SERVE_DEBUG",
+    "GITML_SERVE_SKOPS_TRUSTED")
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 
 
@@ -249,7 +250,9 @@ def app_from_env() -> Starlette:
     folder = os.environ.get(ENV_FOLDER)
     if not folder:
         raise GitmlError(f"{ENV_FOLDER} is not set: start the server with `gitml models serve`")
-    return create_app(load_from_folder(folder), timeout=float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT)),
+    trusted = [t for t in os.environ.get(ENV_TRUSTED, "").split(",") if t]
+    options = {"skops_trusted_types": trusted} if trusted else {}
+    return create_app(load_from_folder(folder, **options), timeout=float(os.environ.get(ENV_TIMEOUT, DEFAULT_TIMEOUT)),
                       max_body=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY)),
                       debug=os.environ.get(ENV_DEBUG) == "1")
 
@@ -315,7 +318,7 @@ class _Server(uvicorn.Server):
 
 def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
           timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY, debug: bool = False,
-          on_listening: Callable[[str], None] | None = None) -> None:
+          on_listening: Callable[[str], None] | None = None, skops_trusted_types: list[str] | None = None) -> None:
     """Serve the model in ``folder`` until SIGINT or SIGTERM.
 
     The model is loaded before the port is bound (a model that does not load is an error, and
@@ -330,6 +333,7 @@ def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 500
         max_body: the largest request body, in bytes (413 above).
         debug: tracebacks in 500 answers, uvicorn's info logs.
         on_listening: called with the URL once the port is bound.
+        skops_trusted_types: for a skops model, the types you allow beyond skops' defaults.
 
     Raises:
         ModelFormatError: the folder is not a model that loads.
@@ -337,13 +341,15 @@ def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 500
         GitmlError: the server failed to start.
     """
     folder = Path(folder).resolve()
-    model = load_from_folder(folder)
+    trusted = sorted(skops_trusted_types or ())
+    model = load_from_folder(folder, **({"skops_trusted_types": trusted} if trusted else {}))
     options = {"log_config": None, "log_level": "info" if debug else "warning", "access_log": debug,
                "lifespan": "off", "server_header": False}
     if workers > 1:
         del model  # the parent only checked it loads: each worker loads its own
         os.environ.update({ENV_FOLDER: str(folder), ENV_TIMEOUT: repr(float(timeout)),
-                           ENV_MAX_BODY: str(int(max_body)), ENV_DEBUG: "1" if debug else "0"})
+                           ENV_MAX_BODY: str(int(max_body)), ENV_DEBUG: "1" if debug else "0",
+                           ENV_TRUSTED: ",".join(trusted)})
         config = uvicorn.Config(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
     else:
         config = uvicorn.Config(create_app(model, timeout=timeout, max_body=max_body, debug=debug), **options)

@@ -109,7 +109,8 @@ def load_native(folder: Path, mlmodel: Model, skops_trusted_types: list[str] | N
         untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(skops_trusted_types or ()))
         if untrusted:
             raise BadInputError(f"the model holds types skops does not trust: {', '.join(untrusted)}",
-                                hint="load_model(..., skops_trusted_types=[...]) naming the ones you vouch for")
+                                hint="name the ones you vouch for: load_model(..., skops_trusted_types=[...]), "
+                                     "or --skops-trusted-type TYPE on the command line")
         return sio.load(path, trusted=sorted(skops_trusted_types or ()) or None)
     if fmt not in ("pickle", "cloudpickle"):
         raise ModelFormatError(f"{folder}: unknown sklearn serialization_format {fmt!r}")
