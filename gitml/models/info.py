@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +51,10 @@ class ModelDescription:
     artifact_path: str | None = None
     source_commit: str | None = None
     source_branch: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-able mapping (``gitml models info --json``)."""
-        out = dict(self.__dict__)
-        out.pop("extra")
-        return out
+        return dict(self.__dict__)
 
 
 def describe(uri: str | os.PathLike, remote: str | None = None, repo: WorkspaceLike = None) -> ModelDescription:
