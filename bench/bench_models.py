@@ -3,8 +3,8 @@
 
 The model is a ``LogisticRegression(max_iter=500)`` fitted on iris (150 rows, 4 columns) in
 each tool's own process from the same data, so both save and serve the same coefficients; a
-linear model keeps the scikit-learn predict itself small (well under a millisecond), so the
-serving figures measure the servers. Each measurement runs in a fresh process per tool:
+linear model keeps the scikit-learn predict itself small (about a millisecond on a one-row
+DataFrame, most of it scikit-learn checking the frame), so the serving figures measure the servers. Each measurement runs in a fresh process per tool:
 
 - **save**: ``gitml.save_model(model, dir, input_example=X[:3])`` against
   ``mlflow.sklearn.save_model(model, dir, input_example=X[:3])`` with MLflow's defaults (it
@@ -17,9 +17,12 @@ serving figures measure the servers. Each measurement runs in a fresh process pe
 - **serve** (unless ``--no-serve``): ``gitml models serve -m dir`` and ``mlflow models serve -m dir
   --env-manager local`` on free loopback ports, 1 worker each: seconds from start to the first
   ``GET /ping`` 200; ``--requests`` sequential one-row ``POST /invocations``
-  (``{"dataframe_split": …}``, one keep-alive connection) p50 and p99 in ms; requests per second
+  (``{"dataframe_split": …}``, one keep-alive connection, the raw client described next) p50 and p99 in ms,
+  from sending the request to reading the whole answer; requests per second
   with 8 concurrent keep-alive connections for ``--seconds`` (a raw asyncio client, so the load
-  generator takes little of the 2 cores the servers share with it).
+  generator takes little of the 2 cores the servers share with it). Both servers run at once and
+  are measured in ``--rounds`` alternating rounds (see ``serve_both``); requests/s is the median
+  round.
 
 Run from the repository root (MLflow in its own virtualenv, as ``.ci/run`` installs it)::
 
@@ -105,79 +108,124 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _request(port: int, body: bytes) -> bytes:
+    return (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> bytes:
+    """Send one request on a keep-alive connection and read its answer (by its Content-Length)."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise SystemExit(f"server answered {head[:40]!r}")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    return await reader.readexactly(length)
+
+
+async def _sequential(port: int, body: bytes, n: int) -> list[float]:
+    """Milliseconds of each of ``n`` requests sent one after another on one keep-alive connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request, times = _request(port, body), []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await _exchange(reader, writer, request)
+        times.append((time.perf_counter() - t0) * 1e3)
+    writer.close()
+    return times
+
+
 async def _hammer(port: int, body: bytes, seconds: float, clients: int = 8) -> float:
     """Requests per second from ``clients`` keep-alive connections for ``seconds``.
 
     A raw HTTP/1.1 client on asyncio streams (a request is bytes built once, an answer read by
     its Content-Length): it costs tens of microseconds a request, so that on a 2-core machine
     the load generator takes little of the CPU the servers need (a ``requests`` client took
-    about as much as the servers themselves).
+    about as much as the servers themselves, and added about 2 ms to each request's latency).
     """
-    request = (f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    stop = time.perf_counter() + seconds
+    request = _request(port, body)
+    stop_at = time.perf_counter() + seconds
     counts = []
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         count = 0
-        while time.perf_counter() < stop:
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise SystemExit(f"server answered {head[:40]!r}")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            await reader.readexactly(length)
+        while time.perf_counter() < stop_at:
+            await _exchange(reader, writer, request)
             count += 1
         writer.close()
         counts.append(count)
 
-    start = time.perf_counter()
+    begun = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return sum(counts) / (time.perf_counter() - start)
+    return sum(counts) / (time.perf_counter() - begun)
 
 
-def serve(argv: list[str], port: int, env: dict, rows: list, requests_n: int, seconds: float) -> dict:
+def start(argv: list[str], port: int, env: dict) -> tuple[subprocess.Popen, float]:
+    """A server process and the seconds from its start to its first ``GET /ping`` 200."""
     import requests
 
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    start = time.perf_counter()
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"{argv[0]} serve exited {proc.returncode}: {proc.stderr.read()[-500:]}")
-            try:
-                if requests.get(f"{base}/ping", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.perf_counter() - start > 120:
-                raise SystemExit(f"{argv[0]} serve did not answer /ping in 120 s")
-            time.sleep(0.02)
-        started = time.perf_counter() - start
-        body = json.dumps({"dataframe_split": {"columns": rows[0], "data": [rows[1]]}})
-        headers = {"Content-Type": "application/json"}
-        session = requests.Session()
-        answer = session.post(f"{base}/invocations", data=body, headers=headers, timeout=30)
-        answer.raise_for_status()
-        latencies = []
-        for _ in range(requests_n):
-            t0 = time.perf_counter()
-            session.post(f"{base}/invocations", data=body, headers=headers, timeout=30).raise_for_status()
-            latencies.append((time.perf_counter() - t0) * 1e3)
-        latencies.sort()
-        rate = asyncio.run(_hammer(port, body.encode(), seconds))
-        return {"start_s": started, "p50_ms": statistics.median(latencies),
-                "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-                "rps": rate, "answer": answer.json()}
-    finally:
-        proc.terminate()
+    begun = time.perf_counter()
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{argv[0]} serve exited {proc.returncode}: {proc.stderr.read()[-500:]}")
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
+            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                return proc, time.perf_counter() - begun
+        except requests.RequestException:
+            pass
+        if time.perf_counter() - begun > 120:
             proc.kill()
+            raise SystemExit(f"{argv[0]} serve did not answer /ping in 120 s")
+        time.sleep(0.02)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def serve_both(commands: dict[str, tuple[list[str], int, dict]], rows: list, requests_n: int, seconds: float,
+               rounds: int) -> dict[str, dict]:
+    """Start each server, then measure them in alternation: ``rounds`` rounds, each giving every
+    server ``requests_n / rounds`` sequential requests and ``seconds / rounds`` of 8-client load.
+
+    Alternating (rather than one tool's whole measurement, then the other's) puts both through
+    the same moments of a shared machine whose speed drifts by a third within minutes; each
+    round's ratio is kept, so the report can say how much the ratio itself moved.
+    """
+    import requests
+
+    body = json.dumps({"dataframe_split": {"columns": rows[0], "data": [rows[1]]}})
+    headers = {"Content-Type": "application/json"}
+    procs, out = {}, {}
+    try:
+        for tool, (argv, port, env) in commands.items():
+            procs[tool], started = start(argv, port, env)
+            out[tool] = {"start_s": started, "latencies": [], "rates": []}
+        for tool, (_, port, _) in commands.items():
+            answer = requests.post(f"http://127.0.0.1:{port}/invocations", data=body, headers=headers, timeout=30)
+            answer.raise_for_status()
+            out[tool]["answer"] = answer.json()
+            asyncio.run(_hammer(port, body.encode(), 0.5))  # warm: the first requests of a process cost more
+        for _ in range(rounds):
+            for tool, (_, port, _) in commands.items():
+                out[tool]["latencies"] += asyncio.run(_sequential(port, body.encode(), max(1, requests_n // rounds)))
+                out[tool]["rates"].append(asyncio.run(_hammer(port, body.encode(), seconds / rounds)))
+    finally:
+        for proc in procs.values():
+            stop(proc)
+    for result in out.values():
+        latencies = sorted(result.pop("latencies"))
+        result.update(p50_ms=statistics.median(latencies),
+                      p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+                      rps=statistics.median(result["rates"]))
+    return out
 
 
 def main() -> int:
@@ -186,6 +234,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=5, help="alternating serve rounds (requests and seconds are split)")
     ap.add_argument("--no-serve", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -197,7 +246,8 @@ def main() -> int:
     assert results["gitml"]["predictions"] == results["mlflow"]["predictions"], "the two models differ"
     lines = [
         "# Models: gitml against MLflow", "",
-        f"`python bench/bench_models.py --reps {args.reps} --requests {args.requests} --seconds {args.seconds}`; "
+        f"`python bench/bench_models.py --reps {args.reps} --requests {args.requests} --seconds {args.seconds} "
+        f"--rounds {args.rounds}`; "
         f"{cpu_model()}, {os.cpu_count()} cores, load {load0:.1f} at the start. Model: LogisticRegression on iris.", "",
         "| measure | gitml | MLflow | MLflow / gitml |", "|---|---:|---:|---:|",
     ]
@@ -220,11 +270,12 @@ def main() -> int:
         port = free_port()
         gitml_cmd = [sys.executable, "-m", "gitml", "models", "serve", "-m", str(scratch / "gitml"),
                      "--port", str(port)]
-        served = {"gitml": serve(gitml_cmd, port, dict(os.environ), rows, args.requests, args.seconds)}
+        commands = {"gitml": (gitml_cmd, port, dict(os.environ))}
         port = free_port()
         mlflow_cmd = [str(Path(args.mlflow_python).parent / "mlflow"), "models", "serve", "-m", str(scratch / "mlflow"),
                       "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1"]
-        served["mlflow"] = serve(mlflow_cmd, port, env, rows, args.requests, args.seconds)
+        commands["mlflow"] = (mlflow_cmd, port, env)
+        served = serve_both(commands, rows, args.requests, args.seconds, args.rounds)
         assert served["gitml"]["answer"] == served["mlflow"]["answer"], (served["gitml"]["answer"], served["mlflow"]["answer"])
         for label, key, better in (("serve: start to first /ping 200 (s)", "start_s", "low"),
                                    ("one-row /invocations p50 (ms)", "p50_ms", "low"),
@@ -233,6 +284,9 @@ def main() -> int:
             g, m = served["gitml"][key], served["mlflow"][key]
             ratio = m / g if better == "low" else g / m
             lines.append(f"| {label} | {g:.2f} | {m:.2f} | {ratio:.1f}×{' (gitml / MLflow)' if better == 'high' else ''} |")
+        each = sorted(g / m for g, m in zip(served["gitml"]["rates"], served["mlflow"]["rates"], strict=True))
+        lines += ["", f"Requests/s are the median of {args.rounds} alternating rounds of {args.seconds / args.rounds:g} s; "
+                  f"the rounds' own ratios ran from {each[0]:.1f}× to {each[-1]:.1f}×."]
     lines += ["", f"Load {os.getloadavg()[0]:.1f} at the end. Goals (issue 13): save ≤ 50 ms, start ≤ 2 s, "
               "p50 ≤ 5 ms, throughput ≥ 3× MLflow's with the same number of workers.", ""]
     report = "\n".join(lines)

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import git, gitml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -106,6 +108,70 @@ def test_signature_is_enforced_at_predict(tmp_path, pipeline):
     assert (model.predict(records) == pipeline.predict(X[:3])).all()
     with pytest.raises(SchemaError, match="required but has missing values"):
         model.predict(X[:3].assign(sepal_length=np.nan))
+
+
+SCALARS = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-2**70, 2**70), st.booleans(),
+                    st.none(), st.text(max_size=2))
+TABLES = st.integers(1, 3).flatmap(lambda width: st.tuples(
+    st.lists(st.lists(SCALARS, min_size=width, max_size=width), min_size=1, max_size=4),
+    st.one_of(st.none(), st.lists(st.tuples(st.sampled_from(["double", "float", "long", "integer", "string",
+                                                             "boolean"]), st.booleans()),
+                                  min_size=width, max_size=width))))
+
+
+def _outcome(read):
+    try:
+        return read()
+    except (BadInputError, ValueError, TypeError) as exc:
+        return type(exc).__name__
+
+
+@settings(max_examples=300, deadline=None)
+@given(TABLES)
+def test_scoring_reads_rows_exactly_as_pandas_and_the_full_check_would(table):
+    """The server's shortcuts (rows of numbers as one array, a frame already of the signature's
+    dtypes let through) give what pandas' own reading and the column-by-column check give."""
+    from gitml.models import scoring
+    from gitml.models import signature as signatures
+
+    rows, types = table
+    columns = [f"c{i}" for i in range(len(rows[0]))]
+    sig = ModelSignature([{"name": c, "type": t, "required": r} for c, (t, r) in zip(columns, types, strict=True)]
+                         ) if types else None
+    body = json.dumps({"dataframe_split": {"columns": columns, "data": rows}})
+
+    def fast():
+        data, _ = scoring.parse_json(body, sig)
+        return signatures.enforce(sig, data)
+
+    def reference():
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(signatures, "_numbers_as_specified", lambda specs, data: False)
+            patch.setattr(scoring, "_number_rows", lambda data, columns, signature: None)
+            return fast()
+
+    got, want = _outcome(fast), _outcome(reference)
+    if isinstance(want, str) or isinstance(got, str):
+        assert (got if isinstance(got, str) else "read") == (want if isinstance(want, str) else "read")
+    else:
+        pd.testing.assert_frame_equal(got, want)
+
+
+def test_number_rows_that_pandas_must_read():
+    from gitml.models import scoring
+
+    sig = ModelSignature([{"name": "a", "type": "double"}, {"name": "b", "type": "double"}])
+    assert scoring._number_rows([[1.0, 2.0], [3.0, 4.5]], ["a", "b"], sig).dtype == np.float64
+    assert scoring._number_rows([[1, 2]], ["a", "b"], None).dtype == np.int64
+    assert scoring._number_rows([[1, 2.5]], ["a", "b"], sig).dtype == np.float64  # every column a double
+    for rows, columns, signature in (([[1, 2.5]], ["a", "b"], None),  # a mix without a signature: per column
+                                     ([[1, 2.5]], ["a", "c"], sig),  # a column the signature does not type
+                                     ([[True, 1.0]], ["a", "b"], sig), ([[None, 1.0]], ["a", "b"], sig),
+                                     ([[1.0, 2.0], [3.0]], ["a", "b"], sig), ([[2**64, 1]], ["a", "b"], sig),
+                                     ([{"a": 1.0}], ["a"], sig), ([1.0, 2.0], ["a"], sig), ([], ["a"], sig)):
+        assert scoring._number_rows(rows, columns, signature) is None, rows
+    with pytest.raises(scoring.ProtocolError, match="not a table"):  # too few names for the values
+        scoring.parse_json(json.dumps({"dataframe_split": {"columns": ["a"], "data": [[1.0, 2.0]]}}), sig)
 
 
 def test_infer_signature_kinds():

@@ -225,6 +225,22 @@ def test_unknown_content_types_paths_and_methods(rf_server):
     _error(rf_server.post(body, path="/ping"), 405, "METHOD_NOT_ALLOWED", "POST")
 
 
+def _raw_answer(server, rest: bytes, until: bytes, wait: float) -> bytes:
+    """What the server answers, within ``wait`` seconds, to a POST whose head ends with ``rest``."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + rest)
+        sock.settimeout(wait)
+        answer = b""
+        while until not in answer:  # the head and the body may come in two reads
+            more = sock.recv(4096)
+            if not more:
+                break
+            answer += more
+    return answer
+
+
 def test_custom_model_params_timeout_failure_and_size_limit(knob_server):
     frame = pd.DataFrame({"x": [1.0, 5.0]})
     plain = knob_server.post(split(frame))
@@ -242,22 +258,12 @@ def test_custom_model_params_timeout_failure_and_size_limit(knob_server):
     chunked = requests.post(knob_server.url + "/invocations", data=iter([b'{"inputs": [', b"1.0, " * 2000, b"1.0]}"]),
                             headers=JSON, timeout=60)  # no Content-Length: counted as it comes
     _error(chunked, 413, "PAYLOAD_TOO_LARGE", "4096 bytes")
-    declared = requests.post(knob_server.url + "/invocations", data=iter([b"{}"]),  # says 5000, sends 2
-                             headers={**JSON, "Content-Length": "5000"}, timeout=60)
-    _error(declared, 413, "PAYLOAD_TOO_LARGE", "4096 bytes")  # at once, from the header alone
-    import socket
-
-    with socket.create_connection(("127.0.0.1", int(knob_server.url.rsplit(":", 1)[1]))) as stalled:
-        stalled.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: 100\r\n\r\n{")  # and then nothing: cut off at --timeout
-        stalled.settimeout(30)
-        answer = b""
-        while b"DEADLINE_EXCEEDED" not in answer:  # the head and the body may come in two reads
-            more = stalled.recv(4096)
-            if not more:
-                break
-            answer += more
-    assert answer.startswith(b"HTTP/1.1 504") and b"DEADLINE_EXCEEDED" in answer, answer[:300]
+    # says 5000 and sends 2: refused at once, from the header alone, long before --timeout
+    declared = _raw_answer(knob_server, b"Content-Length: 5000\r\n\r\n{}", b"PAYLOAD_TOO_LARGE", wait=0.9)
+    assert declared.startswith(b"HTTP/1.1 413") and b"4096 bytes" in declared, declared[:300]
+    # says 100 and sends 1, then nothing: cut off at --timeout
+    stalled = _raw_answer(knob_server, b"Content-Length: 100\r\n\r\n{", b"DEADLINE_EXCEEDED", wait=30)
+    assert stalled.startswith(b"HTTP/1.1 504"), stalled[:300]
     again = knob_server.post(split(frame))  # the slow predict still running does not block others
     assert again.status_code == 200 and again.json()["predictions"] == [{"x": 1.0}, {"x": 5.0}]
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitml.core.workspace import WorkspaceLike
 from gitml.models.pyfunc import PyFuncModel, load_from_folder
+
+if TYPE_CHECKING:  # a model in a plain folder needs no repository code (a tenth of a second to import)
+    from gitml.core.workspace import WorkspaceLike
 
 SCHEMES = ("runs:/", "models:/")
 

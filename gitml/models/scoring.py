@@ -34,6 +34,8 @@ SPLIT_KEYS = frozenset({"data", "columns", "index"})
 _CSV_DTYPES = {"boolean": "bool", "integer": "int32", "long": "int64", "float": "float32", "double": "float64",
                "string": "object"}
 
+_CAST_TYPES = frozenset({"integer", "long", "datetime", "binary"})  # what cast_frame may change
+
 
 class ProtocolError(BadInputError):
     """A request body that is not one of the protocol's forms (HTTP 400 ``BAD_REQUEST``)."""
@@ -74,7 +76,7 @@ def parse_json(body: bytes | str, signature: ModelSignature | None) -> tuple[Any
     key = keys[0]
     value = payload[key]
     if key == "dataframe_split":
-        data = cast_frame(_split_frame(value), signature)
+        data = cast_frame(_split_frame(value, signature), signature)
     elif key == "dataframe_records":
         data = cast_frame(_records_frame(value), signature)
     else:
@@ -112,17 +114,55 @@ def _json_kind(value: Any) -> str:
         type(value), "number")
 
 
-def _split_frame(value: Any) -> Any:
+def _split_frame(value: Any, signature: ModelSignature | None = None) -> Any:
     import pandas as pd
 
     if not isinstance(value, dict) or "data" not in value or set(value) - SPLIT_KEYS:
         got = sorted(value) if isinstance(value, dict) else f"a JSON {_json_kind(value)}"
         raise ProtocolError(f"'dataframe_split' must be an object with 'data' and optionally 'columns' and "
                             f"'index'; got {got}")
+    data, columns = value["data"], value.get("columns")
     try:
-        return pd.DataFrame(data=value["data"], columns=value.get("columns"), index=value.get("index"))
+        array = _number_rows(data, columns, signature)
+        if array is not None:
+            return pd.DataFrame(array, columns=columns, index=value.get("index"))
+        return pd.DataFrame(data=data, columns=columns, index=value.get("index"))
     except (ValueError, TypeError) as exc:
         raise ProtocolError(f"'dataframe_split' is not a table: {exc}") from None
+
+
+def _number_rows(data: Any, columns: Any, signature: ModelSignature | None) -> Any:
+    """``data`` (rows of JSON numbers) as one 2-D numpy array, or None to let pandas read it.
+
+    The array holds what pandas would build column by column, at a fraction of the cost for the
+    small bodies a scoring server mostly gets: all floats give float64, all integers int64; a mix
+    gives float64 only where the signature makes every column a double, so the values end up as
+    they would have (the signature casts integers in a double column to float64 anyway).
+    Booleans, None, text, ragged rows, or integers past int64 take pandas' path.
+    """
+    import numpy as np
+
+    if type(data) is not list or not data or not all(type(row) is list for row in data):
+        return None
+    kinds = {type(v) for row in data for v in row}
+    if kinds == {float}:
+        dtype = np.float64
+    elif kinds == {int}:
+        dtype = np.int64
+    elif kinds == {int, float} and isinstance(columns, list) and _all_double(columns, signature):
+        dtype = np.float64
+    else:
+        return None
+    try:
+        array = np.array(data, dtype=dtype)
+    except (ValueError, OverflowError):  # ragged rows, or an integer past int64
+        return None
+    return array if array.ndim == 2 else None
+
+
+def _all_double(columns: list[Any], signature: ModelSignature | None) -> bool:
+    types = {spec["name"]: spec["type"] for spec in _named_columns(signature)}
+    return bool(types) and all(types.get(column) == "double" for column in columns)
 
 
 def _records_frame(value: Any) -> Any:
@@ -195,7 +235,7 @@ def cast_frame(frame: Any, signature: ModelSignature | None) -> Any:
         raise ProtocolError(f"the input names columns more than once: {', '.join(repeated)}")
     for spec in _named_columns(signature):
         name = spec["name"]
-        if name in frame.columns:
+        if spec["type"] in _CAST_TYPES and name in frame.columns:
             column = frame[name]
             cast = _cast_column(column, name, spec["type"])
             if cast is not column:  # assigning a column costs a pandas insert: only when it changed

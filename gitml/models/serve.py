@@ -125,6 +125,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _within(seconds: float, awaitable: Any) -> Any:
+    """``await awaitable``, cancelled after ``seconds`` (TimeoutError); no extra task on 3.11+."""
+    if hasattr(asyncio, "timeout"):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
 def _score(model: PyFuncModel, kind: str, body: bytes) -> bytes:
     """Parse, predict, write the answer: the part of a request that runs in its own thread."""
     signature = model.metadata.signature
@@ -159,11 +167,10 @@ class _Predictors:
             with contextlib.suppress(RuntimeError):  # the loop closed while the model ran
                 loop.call_soon_threadsafe(settle, *outcome)
 
-    async def run(self, func: Callable[[], Any], timeout: float) -> Any:
-        """``func()`` on a predictor thread, its result (or exception) within ``timeout`` seconds.
+    async def run(self, func: Callable[[], Any]) -> Any:
+        """``func()`` on a predictor thread: its result, or its exception raised here.
 
-        Raises:
-            TimeoutError: it took longer (it keeps running; its result is dropped).
+        Cancelling the wait (a request's deadline) leaves the thread running; its result is dropped.
         """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -173,7 +180,7 @@ class _Predictors:
                 future.set_exception(error) if error is not None else future.set_result(result)
 
         self.jobs.put((func, loop, settle))
-        return await asyncio.wait_for(future, timeout)
+        return await future
 
 
 def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY,
@@ -200,14 +207,15 @@ def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body
     async def version_route(request: Request) -> Response:
         return JSONResponse(version)
 
+    async def answer_of(request: Request, kind: str) -> bytes:
+        body = await _read_body(request, max_body)
+        return await predictors.run(lambda: _score(model, kind, body))
+
     async def invocations(request: Request) -> Response:
         try:
             kind = _media_type(request.headers.get("content-type"))
-            started = asyncio.get_running_loop().time()
             # reading the body counts against --timeout too: a client that stalls is cut off
-            body = await asyncio.wait_for(_read_body(request, max_body), timeout)
-            left = max(timeout - (asyncio.get_running_loop().time() - started), 0.001)
-            answer = await predictors.run(lambda: _score(model, kind, body), left)
+            answer = await _within(timeout, answer_of(request, kind))
         except RequestError as exc:
             return error_response(exc.status, exc.code, exc.message)
         except TimeoutError:
@@ -344,7 +352,8 @@ def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 500
     trusted = sorted(skops_trusted_types or ())
     model = load_from_folder(folder, **({"skops_trusted_types": trusted} if trusted else {}))
     options = {"log_config": None, "log_level": "info" if debug else "warning", "access_log": debug,
-               "lifespan": "off", "server_header": False}
+               "lifespan": "off", "server_header": False,
+               "proxy_headers": False}  # no X-Forwarded-* rewriting: nothing stands in front by default
     if workers > 1:
         del model  # the parent only checked it loads: each worker loads its own
         os.environ.update({ENV_FOLDER: str(folder), ENV_TIMEOUT: repr(float(timeout)),
