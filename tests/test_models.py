@@ -237,9 +237,44 @@ def test_a_logged_model_whose_bytes_changed_is_refused(repo, pipeline):
     folder = api.models.model_folder(info.model_uri, repo=repo)
     pickled = folder / "model.pkl"
     os.chmod(pickled, 0o644)
-    pickled.write_bytes(pickled.read_bytes()[:-1] + b"\x00")  # someone edits the local copy
+    good = pickled.read_bytes()
+    pickled.write_bytes(good[:-1] + b"\x00")  # someone edits the local copy
     with pytest.raises(TamperedError, match="does not match its recorded sha256"):
         api.load_model(info.model_uri, repo=repo)
+
+
+def test_a_model_whose_cached_bytes_went_bad_is_refused_then_fetched_again(repo, pipeline, tmp_path):
+    import hashlib
+    import shutil
+
+    from gitml.core import store
+    from gitml.core.workspace import open_workspace
+
+    assert gitml(repo, "remote", "add", "store", str(tmp_path / "store")).code == 0
+    with api.start_run(name="lr", repo=repo):
+        info = api.log_model(pipeline, "model")
+    assert gitml(repo, "artifacts", "push").code == 0
+    folder = api.models.model_folder(info.model_uri, repo=repo)
+    with open_workspace(repo) as ws:
+        cached = store.object_path(ws.cache, hashlib.sha256((folder / "model.pkl").read_bytes()).hexdigest())
+    shutil.rmtree(folder)  # the next load builds its copy from the cache again
+    os.chmod(cached, 0o644)
+    cached.write_bytes(cached.read_bytes()[:-1] + b"\x00")  # the disk, or someone, changed the cache
+    with pytest.raises(TamperedError, match="cached bytes of model/model.pkl") as caught:
+        api.load_model(info.model_uri, repo=repo)
+    assert "verify --delete-bad" in caught.value.hint and not folder.exists()  # nothing half-built is left
+    bad = gitml(repo, "models", "predict", "-m", info.model_uri, "-i", "nothing.csv")
+    assert bad.code == 1 and bad.err.count("\n") == 1 and "cached bytes" in bad.err and "--delete-bad" in bad.err
+    assert gitml(repo, "artifacts", "verify", "--delete-bad").code == 1  # it found (and dropped) the bad object
+    model = api.load_model(info.model_uri, repo=repo)  # fetched again from the remote, checked
+    assert (model.predict(X) == pipeline.predict(X)).all()
+    # a remote named but not configured is a typo, refused even when the cache has every byte
+    with pytest.raises(BadInputError, match="no artifact remote named 'stor'"):
+        api.load_model(info.model_uri, remote="stor", repo=repo)
+    for argv in (("models", "info", info.model_uri, "--remote", "stor"),
+                 ("artifacts", "get", info.model_uri, "--remote", "stor")):
+        typo = gitml(repo, *argv)
+        assert (typo.code, typo.out) == (2, "") and "no artifact remote named 'stor'" in typo.err, argv
 
 
 def test_a_fresh_clone_loads_the_prod_model_from_the_remote(clones, forest, tmp_path):
@@ -410,8 +445,10 @@ def test_models_cli_predict_info_dockerfile(repo, pipeline, tmp_path):
     body = {"dataframe_split": {"columns": list(X.columns), "data": X[:3].to_numpy().tolist()}, "params": None}
     (repo / "in.json").write_text(json.dumps({k: v for k, v in body.items() if v is not None}))
     X[:3].to_csv(repo / "in.csv", index=False)
+    X[:3].to_parquet(repo / "in.parquet")
+    (repo / "bad.parquet").write_bytes(b"PAR1 but no more")
     expected = pipeline.predict(X[:3]).tolist()
-    for name in ("in.json", "in.csv"):
+    for name in ("in.json", "in.csv", "in.parquet"):
         got = gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", name)
         assert (got.code, got.err, json.loads(got.out)) == (0, "", {"predictions": expected}), name
     written = gitml(repo, "models", "predict", "-m", f"runs:/{run.id}/model", "-i", "in.csv", "-o", "out.json")
@@ -422,6 +459,7 @@ def test_models_cli_predict_info_dockerfile(repo, pipeline, tmp_path):
     for args, words in [(("-i", "short.csv"), "Model is missing inputs ['petal_width']"),
                         (("-i", "bad.json"), "not valid JSON"),
                         (("-i", "in.txt"), "cannot tell the input's format"),
+                        (("-i", "bad.parquet"), "not Parquet"),
                         (("-i", "missing.csv"), "does not exist")]:
         got = gitml(repo, "models", "predict", "-m", "models:/churn@latest", *args)
         assert got.code == 2 and got.err.startswith("gitml: error: ") and words in got.err and got.out == "", args
@@ -443,3 +481,12 @@ def test_models_cli_predict_info_dockerfile(repo, pipeline, tmp_path):
     assert made.code == 0 and (repo / "image" / "Dockerfile").is_file() and (repo / "image" / "model" / "MLmodel").is_file()
     again = gitml(repo, "models", "dockerfile", "models:/churn@latest", "-o", "image")
     assert again.code == 2 and "already exists" in again.err
+    outside = tmp_path / "outside"  # a model folder needs no repository; a URI does
+    api.save_model(pipeline, outside / "m", input_example=X[:2])
+    X[:3].to_csv(outside / "in.csv", index=False)
+    plain = gitml(outside, "models", "info", "m", "--json")
+    assert plain.code == 0 and json.loads(plain.out)["source_commit"] is None, plain.err
+    assert gitml(outside, "models", "dockerfile", "m", "-o", "image").code == 0
+    assert json.loads(gitml(outside, "models", "predict", "-m", "m", "-i", "in.csv").out) == {"predictions": expected}
+    uri = gitml(outside, "models", "info", "models:/churn@latest")
+    assert uri.code == 2 and uri.err.startswith("gitml: error: not a git repository")

@@ -36,6 +36,7 @@ X, Y = load_iris(return_X_y=True, as_frame=True)
 X = X.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv"}
+PARQUET = {"Content-Type": "application/vnd.apache.parquet"}
 
 
 class Knob(PythonModel):
@@ -102,14 +103,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def serving(model, *options: str, cwd: Path, stop: bool = True):
+def serving(model, *options: str, cwd: Path, stop: bool = True, env: dict | None = None):
     """``gitml models serve -m MODEL --port 0 OPTIONS`` running in ``cwd``; stopped (exit 0) after."""
     home = cwd / ".home"
     home.mkdir(exist_ok=True)
     stderr = cwd / f".serve-{time.monotonic_ns()}.err"
     with open(stderr, "w") as err:
         proc = subprocess.Popen([*GITML, "models", "serve", "-m", str(model), "--port", "0", *options],
-                                cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True, env=_env(home))
+                                cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True, env={**_env(home), **(env or {})})
     server = None
     try:
         line = proc.stdout.readline()  # the URL line, once loaded and bound (or "" if it exits)
@@ -166,6 +167,8 @@ def test_every_input_form_scores_the_sklearn_model(rf_server, forest):
         rows.round().astype(float)).tolist()
     csv = rf_server.post(rows.to_csv(index=False), headers=CSV)
     assert csv.status_code == 200 and csv.json() == {"predictions": want}
+    parquet = rf_server.post(rows.to_parquet(), headers=PARQUET)
+    assert parquet.status_code == 200 and parquet.json() == {"predictions": want}
     charset = rf_server.post(split(rows), headers={"Content-Type": "application/json; charset=UTF-8"})
     assert charset.status_code == 200 and charset.json() == {"predictions": want}
 
@@ -209,6 +212,17 @@ def test_bad_requests_are_json_errors(rf_server):
     _error(rf_server.post("[" * 100000), 400, "BAD_REQUEST", "nested too deeply")
     twice = {"dataframe_split": {"columns": ["sepal_length"] * 4, "data": [[1.0] * 4]}}
     _error(rf_server.post(twice), 400, "BAD_REQUEST", "more than once")
+    _error(rf_server.post(b"PAR1 not parquet", headers=PARQUET), 400, "BAD_REQUEST", "not Parquet")
+    # what the model itself cannot take is the client's input, answered 400 as MLflow answers it
+    logged = len(rf_server.stderr.read_text().splitlines())
+    columns = json.dumps(list(X.columns))
+    for body in ({"dataframe_split": {"columns": list(X.columns), "data": []}},  # an empty batch
+                 f'{{"dataframe_split": {{"columns": {columns}, "data": [[1e999, 1, 1, 1]]}}}}'):  # infinity
+        _error(rf_server.post(body), 400, "BAD_REQUEST", "the model failed on this input: ValueError")
+    nan = f'{{"dataframe_split": {{"columns": {columns}, "data": [[NaN, 1, 1, 1]]}}}}'  # caught before the model
+    _error(rf_server.post(nan), 400, "INVALID_PARAMETER_VALUE", "required but has missing values")
+    failures = rf_server.stderr.read_text().splitlines()[logged:]
+    assert [line.split(": ")[:3] for line in failures] == [["gitml serve", "predict failed", "ValueError"]] * 2, failures
 
 
 def test_unknown_content_types_paths_and_methods(rf_server):
@@ -223,6 +237,16 @@ def test_unknown_content_types_paths_and_methods(rf_server):
     _error(rf_server.get("/nowhere"), 404, "ENDPOINT_NOT_FOUND", "/nowhere")
     _error(rf_server.get("/invocations"), 405, "METHOD_NOT_ALLOWED", "GET")
     _error(rf_server.post(body, path="/ping"), 405, "METHOD_NOT_ALLOWED", "POST")
+
+
+def test_parquet_without_a_parquet_reader_is_415(models, tmp_path):
+    for name in ("pyarrow", "fastparquet"):  # a server whose Python cannot import either
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f"raise ImportError('no {name} here')\n")
+    with serving(models / "rf", cwd=models, env={"PYTHONPATH": str(tmp_path)}) as server:
+        _error(server.post(X.iloc[:1].to_parquet(), headers=PARQUET), 415, "UNSUPPORTED_MEDIA_TYPE",
+               "pip install pyarrow")
+        assert server.post(split(X.iloc[:1])).status_code == 200  # JSON as ever
 
 
 def _raw_answer(server, rest: bytes, until: bytes, wait: float) -> bytes:
@@ -250,7 +274,7 @@ def test_custom_model_params_timeout_failure_and_size_limit(knob_server):
     column = knob_server.post({"inputs": [1, 2], "params": {"mult": 3.0}})  # one column: a bare list is that column
     assert column.json() == {"predictions": [{"x": 3.0}, {"x": 6.0}]}
     _error(knob_server.post({**split(frame), "params": {"mult": "two"}}), 400, "INVALID_PARAMETER_VALUE", "mult")
-    _error(knob_server.post({**split(frame), "params": {"mode": "fail"}}), 500, "INTERNAL_ERROR", "the knob broke")
+    _error(knob_server.post({**split(frame), "params": {"mode": "fail"}}), 400, "BAD_REQUEST", "the knob broke")
     _error(knob_server.post({**split(frame), "params": {"mode": "sleep"}}), 504, "DEADLINE_EXCEEDED", "1 s")
     big = {"dataframe_records": [{"x": float(i)} for i in range(500)]}
     assert len(json.dumps(big)) > 4096
@@ -302,14 +326,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_bad_models_and_missing_extra_fail_before_listening(tmp_path, repo):
+def test_bad_models_and_missing_extra_fail_before_listening(tmp_path, repo, models):
     (tmp_path / "empty").mkdir()
     empty = gitml(tmp_path, "models", "serve", "-m", "empty", "--port", "0")
     assert empty.code == 2 and empty.out == "" and empty.err.count("\n") == 1 and "MLmodel" in empty.err
     nothing = gitml(repo, "models", "serve", "-m", "models:/nope@prod", "--port", "0")
     assert nothing.code == 2 and nothing.out == "" and nothing.err.startswith("gitml: error:")
-    exposed = gitml(tmp_path, "models", "serve", "-m", "empty", "--host", "0.0.0.0", "--port", "0")
-    assert exposed.err.startswith("gitml: warning: listening on 0.0.0.0: the model is reachable from the network\n")
+    for host in ("999.1.1.1", "0.0.0.0.0"):  # an address that cannot be bound: one line, no warning first
+        bad = gitml(tmp_path, "models", "serve", "-m", str(models / "rf"), "--host", host, "--port", "0")
+        assert (bad.code, bad.out) == (2, "") and bad.err.startswith(f"gitml: error: cannot listen on {host}:0")
+        assert bad.err.count("\n") == 1, bad.err
+    with serving(models / "rf", "--host", "0.0.0.0", cwd=models) as exposed:  # bound: now it warns
+        assert exposed.stderr.read_text().startswith(
+            "gitml: warning: listening on 0.0.0.0: the model is reachable from the network\n")
     code = ("import sys; sys.modules['starlette'] = None; from gitml.cli.main import main; "
             "main(['models', 'serve', '-m', 'anything'])")
     missing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)

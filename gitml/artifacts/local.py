@@ -36,7 +36,8 @@ def materialize(uri: str, remote: str | None = None, repo: WorkspaceLike = None)
         Read it, never write it (the next call checks it again).
 
     Raises:
-        BadInputError: a bad URI, an unknown model, version or stage, no such artifact.
+        BadInputError: a bad URI, an unknown model, version or stage, no such artifact, a
+            ``remote`` that is not configured.
         RunNotFoundError: the run is not on the runs ref.
         TamperedError: a file of the local copy does not match its digest (nothing is opened).
         GitmlError: an object is in no store, or corrupted on the remote.
@@ -64,6 +65,12 @@ def materialize(uri: str, remote: str | None = None, repo: WorkspaceLike = None)
                         continue
                     path.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(store.object_path(ws.cache, ref.digest), path)
+                    if store.hash_file(path) != ref.digest:  # the cache's own copy went bad since it was stored
+                        raise TamperedError(
+                            f"the cached bytes of {ref.path} (run {ref.run_id[:8]}) do not match their sha256 "
+                            f"{ref.digest[:12]}; refusing to use them",
+                            hint="`gitml artifacts verify --delete-bad` drops them; the next load fetches them "
+                                 "again from the artifact remote")
                     os.chmod(path, 0o444 if ref.mode == 0o644 else 0o555)
                 try:
                     os.rename(staging, target)
@@ -79,6 +86,6 @@ def materialize(uri: str, remote: str | None = None, repo: WorkspaceLike = None)
             if not path.is_file() or store.hash_file(path) != ref.digest:
                 raise TamperedError(f"the local copy of {ref.path} (run {ref.run_id[:8]}) does not match "
                                     f"its recorded sha256 {ref.digest[:12]}; refusing to use it",
-                                    hint=f"gitml artifacts verify --delete-bad (the cache may hold the bad "
-                                         f"bytes too), then delete {target} and try again")
+                                    hint=f"delete {target} and try again (it is rebuilt from the cache, "
+                                         f"whose bytes are checked too)")
         return target / rels[0] if single else target

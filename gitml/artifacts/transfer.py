@@ -415,9 +415,15 @@ def _optional_remote(ws: Workspace, remote: str | None) -> ObjectStore | None:
     """Return the remote to fetch from, opened only if something is missing from the cache.
 
     None when no remote is configured; otherwise a lazy handle, so that several remotes without
-    a default (or an unreachable one) only matter when the cache cannot answer.
+    a default (or an unreachable one) only matter when the cache cannot answer. A remote named
+    but not configured is refused at once, cache or not: it is a typo, not a fallback.
+
+    Raises:
+        BadInputError: ``remote`` names no configured remote.
     """
-    if remote is None and not ws.remotes():
+    if remote is not None:
+        ws.remote(remote)  # the configuration only: nothing is opened or contacted
+    elif not ws.remotes():
         return None
     return _LazyStore(ws, remote)
 

@@ -6,6 +6,7 @@ A model argument (``-m``) is a local folder, ``runs:/<run>/<path>`` or ``models:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -34,6 +35,28 @@ def model_folder_arg(uri: str, remote: str | None) -> Path:
         return path_arg(uri)
     with workspace() as ws:
         return model_folder(uri, remote=remote, repo=ws)
+
+
+@contextlib.contextmanager
+def _repository_if_any(uri: str):
+    """This command's repository: required for a URI, optional for a folder.
+
+    A ``runs:/`` or ``models:/`` URI is resolved in it; for a folder it is used when there is
+    one (a logged model's run and commit come from it), else None is yielded.
+    """
+    from gitml.core.errors import NotARepositoryError
+    from gitml.models.load import SCHEMES
+
+    if uri.startswith(SCHEMES):
+        with workspace() as ws:
+            yield ws
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            ws = stack.enter_context(workspace())
+        except NotARepositoryError:
+            ws = None
+        yield ws
 
 
 def _trusted_option(func):
@@ -74,11 +97,15 @@ def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body, trusted)
             raise
         raise BadInputError(SERVE_EXTRA) from None
     folder = model_folder_arg(uri, remote)
-    if not serve.is_loopback(host):
-        click.echo(f"gitml: warning: listening on {host}: the model is reachable from the network", err=True)
+
+    def listening(url: str) -> None:  # bound: only now is the warning true
+        if not serve.is_loopback(host):
+            click.echo(f"gitml: warning: listening on {host}: the model is reachable from the network", err=True)
+        click.echo(f"Serving {uri} on {url} (Ctrl-C stops)")
+
     serve.serve(folder, host=host, port=port, workers=workers, timeout=timeout, max_body=max_body,
                 debug=ctx.find_root().obj.get("debug", False), skops_trusted_types=list(trusted),
-                on_listening=lambda url: click.echo(f"Serving {uri} on {url} (Ctrl-C stops)"))
+                on_listening=listening)
     sys.stdout.flush()
 
 
@@ -120,7 +147,7 @@ def info_cmd(uri, remote, as_json) -> None:
     from gitml.models.info import describe
     from gitml.models.load import SCHEMES
 
-    with workspace() as ws:
+    with _repository_if_any(uri) as ws:
         card = describe(uri if uri.startswith(SCHEMES) else path_arg(uri), remote=remote, repo=ws)
     if as_json:
         click.echo(json.dumps(card.to_dict(), indent=2, sort_keys=True))
@@ -161,7 +188,7 @@ def dockerfile_cmd(uri, out, gitml_requirement, remote) -> None:
     from gitml.models.info import dockerfile
     from gitml.models.load import SCHEMES
 
-    with workspace() as ws:
+    with _repository_if_any(uri) as ws:
         written = dockerfile(uri if uri.startswith(SCHEMES) else path_arg(uri), path_arg(out),
                              gitml_requirement=gitml_requirement, remote=remote, repo=ws)
     for path in written:

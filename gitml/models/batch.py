@@ -63,14 +63,7 @@ def predict_file(folder: str | os.PathLike, input_path: str | os.PathLike, conte
     elif kind == "csv":
         data = scoring.parse_csv(path.read_bytes(), signature)
     else:
-        try:
-            import pandas as pd
-
-            data = scoring.cast_frame(pd.read_parquet(path), signature)
-        except ImportError as exc:
-            raise BadInputError(f"reading Parquet needs {exc.name or 'pyarrow'}: pip install pyarrow") from None
-        except (ValueError, OSError) as exc:
-            raise scoring.ProtocolError(f"{path.name} is not a Parquet file pandas can read: {exc}") from None
+        data = scoring.parse_parquet(path.read_bytes(), signature)
     try:
         predictions = model.predict(data, params=params)
     except GitmlError:

@@ -8,7 +8,8 @@ CSV from a file can use them too. The body forms (docs/models.md, "Serving"):
   what pandas' ``to_dict(orient="split")`` gives and MLflow's client sends),
   ``dataframe_records`` (a list of row objects), ``instances`` or ``inputs`` (TF-serving style:
   columns, rows or a tensor), plus an optional ``params`` object;
-- CSV: a header line and rows, as ``DataFrame.to_csv(index=False)`` writes them.
+- CSV: a header line and rows, as ``DataFrame.to_csv(index=False)`` writes them;
+- Parquet: what ``DataFrame.to_parquet()`` writes (pyarrow or fastparquet reads it).
 
 Values are cast to the signature's column types the way MLflow's server casts them where no
 information is lost (integral numbers for integer columns, ISO text for datetimes, base64 text
@@ -39,6 +40,10 @@ _CAST_TYPES = frozenset({"integer", "long", "datetime", "binary"})  # what cast_
 
 class ProtocolError(BadInputError):
     """A request body that is not one of the protocol's forms (HTTP 400 ``BAD_REQUEST``)."""
+
+
+class ParquetUnavailable(BadInputError):
+    """A Parquet body, and no Parquet reader installed (HTTP 415: this server cannot read it)."""
 
 
 def parse_json(body: bytes | str, signature: ModelSignature | None) -> tuple[Any, dict[str, Any] | None]:
@@ -106,6 +111,25 @@ def parse_csv(body: bytes, signature: ModelSignature | None) -> Any:
                             "than the header") from None
     except (ValueError, TypeError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
         raise ProtocolError(f"the body is not CSV with the model's column types: {exc}") from None
+    return cast_frame(frame, signature)
+
+
+def parse_parquet(body: bytes, signature: ModelSignature | None) -> Any:
+    """The DataFrame of a Parquet request body (what ``DataFrame.to_parquet()`` writes).
+
+    Raises:
+        ParquetUnavailable: pyarrow (or fastparquet) is not installed.
+        ProtocolError: the body is not Parquet pandas can read.
+    """
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(io.BytesIO(body))
+    except ImportError as exc:
+        raise ParquetUnavailable(f"reading Parquet needs {exc.name or 'pyarrow'}, which is not installed",
+                                 hint="pip install pyarrow") from None
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors have no common base but Exception
+        raise ProtocolError(f"the body is not Parquet pandas can read: {type(exc).__name__}: {exc}") from None
     return cast_frame(frame, signature)
 
 

@@ -53,7 +53,16 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 ENV_FOLDER, ENV_TIMEOUT, ENV_MAX_BODY, ENV_DEBUG, ENV_TRUSTED = (
     "GITML_SERVE_MODEL", "GITML_SERVE_TIMEOUT", "GITML_SERVE_MAX_BODY", "GITML_SERVE_DEBUG",
     "GITML_SERVE_SKOPS_TRUSTED")
-JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
+JSON_TYPE, CSV_TYPE, PARQUET_TYPE = "application/json", "text/csv", "application/vnd.apache.parquet"
+MEDIA_TYPES = (JSON_TYPE, CSV_TYPE, PARQUET_TYPE)
+
+
+class ModelFailure(Exception):
+    """The model's own predict raised; its exception is the cause.
+
+    Answered 400 ``BAD_REQUEST``, as MLflow's server answers it: the input is what the model
+    could not take.
+    """
 
 
 class RequestError(Exception):
@@ -62,6 +71,10 @@ class RequestError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def _trace(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
 
 
 def error_response(status: int, code: str, message: str, stack_trace: str | None = None,
@@ -74,20 +87,19 @@ def error_response(status: int, code: str, message: str, stack_trace: str | None
 
 
 def _media_type(header: str | None) -> str:
-    """The body's kind (``JSON_TYPE`` or ``CSV_TYPE``) from its Content-Type header.
+    """The body's kind (``JSON_TYPE``, ``CSV_TYPE`` or ``PARQUET_TYPE``) from its Content-Type header.
 
     Raises:
         RequestError: 415 for no header, another type, a charset other than UTF-8, or another
             parameter (MLflow refuses those too: they were the 1.x protocol's format flags).
     """
+    choices = f"{JSON_TYPE}, {CSV_TYPE} or {PARQUET_TYPE}"
     if not header:
-        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE",
-                           f"a Content-Type is required: {JSON_TYPE} or {CSV_TYPE}")
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", f"a Content-Type is required: {choices}")
     kind, *parameters = (part.strip() for part in header.split(";"))
     kind = kind.lower()
-    if kind not in (JSON_TYPE, CSV_TYPE):
-        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE",
-                           f"unsupported Content-Type {kind!r}: send {JSON_TYPE} or {CSV_TYPE}")
+    if kind not in MEDIA_TYPES:
+        raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", f"unsupported Content-Type {kind!r}: send {choices}")
     for parameter in filter(None, parameters):
         name, _, value = parameter.partition("=")
         if name.strip().lower() != "charset":
@@ -134,13 +146,27 @@ async def _within(seconds: float, awaitable: Any) -> Any:
 
 
 def _score(model: PyFuncModel, kind: str, body: bytes) -> bytes:
-    """Parse, predict, write the answer: the part of a request that runs in its own thread."""
+    """Parse, predict, write the answer: the part of a request that runs in its own thread.
+
+    Raises:
+        ProtocolError, SchemaError, ParquetUnavailable: the body (gitml's own checks).
+        ModelFailure: the model raised.
+        TypeError: predictions JSON cannot carry.
+    """
     signature = model.metadata.signature
     if kind == CSV_TYPE:
         data, params = scoring.parse_csv(body, signature), None
+    elif kind == PARQUET_TYPE:
+        data, params = scoring.parse_parquet(body, signature), None
     else:
         data, params = scoring.parse_json(body, signature)
-    return scoring.predictions_json(model.predict(data, params=params))
+    try:
+        predictions = model.predict(data, params=params)
+    except GitmlError:  # the signature's checks: the input does not fit
+        raise
+    except Exception as exc:
+        raise ModelFailure() from exc
+    return scoring.predictions_json(predictions)
 
 
 class _Predictors:
@@ -221,15 +247,22 @@ def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body
         except TimeoutError:
             return error_response(504, "DEADLINE_EXCEEDED",
                                   f"the model did not answer within {timeout:g} s (--timeout)")
+        except scoring.ParquetUnavailable as exc:
+            return error_response(415, "UNSUPPORTED_MEDIA_TYPE", f"{exc.message}: {exc.hint} next to the server")
         except scoring.ProtocolError as exc:
             return error_response(400, "BAD_REQUEST", exc.message)
         except BadInputError as exc:  # SchemaError: the input does not fit the signature
             code = "INVALID_PARAMETER_VALUE" if isinstance(exc, SchemaError) else "BAD_REQUEST"
             return error_response(400, code, exc.message)
-        except Exception as exc:  # noqa: BLE001 - the model's own failure is the client's 500
-            log.error("predict failed: %s: %s", type(exc).__name__, exc, exc_info=debug)
-            return error_response(500, "INTERNAL_ERROR", f"the model failed: {type(exc).__name__}: {exc}",
-                                  traceback.format_exc() if debug else None)
+        except ModelFailure as exc:
+            cause = exc.__cause__
+            log.warning("predict failed: %s: %s", type(cause).__name__, cause, exc_info=cause if debug else None)
+            return error_response(400, "BAD_REQUEST", f"the model failed on this input: {type(cause).__name__}: "
+                                  f"{cause}", _trace(cause) if debug else None)
+        except Exception as exc:  # noqa: BLE001 - anything else is the server's fault: 500
+            log.error("request failed: %s: %s", type(exc).__name__, exc, exc_info=exc if debug else None)
+            return error_response(500, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
+                                  _trace(exc) if debug else None)
         return Response(answer, media_type=JSON_TYPE)
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -249,12 +282,22 @@ def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
 
 
+def _log_to_stderr() -> None:
+    """Failed requests as one line each on stderr (gitml's loggers are otherwise silent)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("gitml serve: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False  # not again through --debug's root handler
+
+
 def app_from_env() -> Starlette:
     """The application for one worker process of ``--workers N`` (uvicorn's app factory).
 
     Reads the model folder, timeout, body limit and debug flag from the environment variables
     :func:`serve` sets before starting the workers (``GITML_SERVE_MODEL`` and friends).
     """
+    _log_to_stderr()
     folder = os.environ.get(ENV_FOLDER)
     if not folder:
         raise GitmlError(f"{ENV_FOLDER} is not set: start the server with `gitml models serve`")
@@ -348,6 +391,7 @@ def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 500
         BadInputError: the address cannot be bound.
         GitmlError: the server failed to start.
     """
+    _log_to_stderr()
     folder = Path(folder).resolve()
     trusted = sorted(skops_trusted_types or ())
     model = load_from_folder(folder, **({"skops_trusted_types": trusted} if trusted else {}))

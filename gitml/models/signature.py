@@ -30,6 +30,8 @@ _NUMPY_OF = {"boolean": "bool", "integer": "int32", "long": "int64", "float": "f
              "string": "object", "binary": "object", "datetime": "datetime64[ns]"}
 _INT_TYPES = ("integer", "long")
 _FLOAT_TYPES = ("float", "double")
+_EMPTY_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32", "boolean": "bool",
+                 "string": "object", "binary": "object", "datetime": "datetime64[ns]"}
 _PARAM_TYPES = ("boolean", "integer", "long", "float", "double", "string", "datetime")
 
 
@@ -211,6 +213,8 @@ def _cast_column(values: Any, name: object, kind: str) -> Any:
 
     dtype = values.dtype
     have = dtype.kind
+    if not len(values) and kind in _EMPTY_DTYPES:  # no values, nothing to lose: an empty batch reaches the model
+        return values.astype(_EMPTY_DTYPES[kind])
     if kind in _FLOAT_TYPES:
         target = np.dtype(np.float32 if kind == "float" else np.float64)
         if dtype == target:
