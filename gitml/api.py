@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +65,8 @@ class ActiveRunHandle:
         self.start_time: str = log.meta["start_time"]
         self.source: dict = log.meta["source"]
         self._keys: set[tuple[str, str]] = set()
+        self._files: dict[str, str] = {}  # artifact path -> sha256 of what log_* wrote (log_table appends)
+        self._tables: list[dict[str, str]] = []  # the mlflow.loggedArtifacts tag's list
         self.ended = False
         self.registrations: list = []
 
@@ -429,6 +432,8 @@ def log_artifact(local_path: str, artifact_path: str | None = None,
     except OSError as exc:
         raise active.disk_error(exc, store.cache_dir(run._git.gitml_dir)) or exc from None
     run._log.artifact(logical, entry)
+    if entry["kind"] == "file":
+        run._files[logical] = entry["sha256"]
     if register_as is not None:
         run._log.register(register_as, logical)
     return entry
@@ -457,6 +462,184 @@ def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str,
         entry = log_artifact(os.path.join(local_dir, name), artifact_path)
         logged[f"{artifact_path}/{name}" if artifact_path else name] = entry
     return logged
+
+
+def _log_bytes(run: ActiveRunHandle, logical: str, data: bytes) -> dict[str, Any]:
+    """Store ``data`` in the content store and record it as the run's file ``logical``."""
+    cache = store.cache_dir(run._git.gitml_dir)
+    try:
+        digest = store.put_bytes(cache, data)
+    except OSError as exc:
+        raise active.disk_error(exc, cache) or exc from None
+    entry = {"kind": "file", "sha256": digest, "size": len(data)}
+    run._log.artifact(logical, entry)
+    run._files[logical] = digest
+    return entry
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> dict[str, Any]:
+    """Log a dict as a JSON or YAML file of the active run (MLflow's ``log_dict``).
+
+    Args:
+        dictionary: what to write (JSON's or YAML's types: no objects, no NaN in JSON).
+        artifact_file: the file's path in the run; ``.json``, ``.yaml`` or ``.yml`` says the format.
+
+    Returns:
+        Its ``artifacts.yaml`` entry (``kind``, ``sha256``, ``size``), as :func:`log_artifact`.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a bad path, another extension, a value the format cannot hold
+            (nothing is logged).
+    """
+    from gitml.tracking.objects import dict_bytes
+
+    run = _current()
+    logical = check_artifact_path(artifact_file)
+    return _log_bytes(run, logical, dict_bytes(dictionary, logical))
+
+
+def log_text(text: str, artifact_file: str) -> dict[str, Any]:
+    """Log a string as a UTF-8 text file of the active run (MLflow's ``log_text``).
+
+    Args:
+        text: the file's content.
+        artifact_file: the file's path in the run (``notes.md``, ``out/log.txt``).
+
+    Returns:
+        Its ``artifacts.yaml`` entry, as :func:`log_artifact`.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: not a string, or a bad path (nothing is logged).
+    """
+    from gitml.tracking.objects import text_bytes
+
+    run = _current()
+    return _log_bytes(run, check_artifact_path(artifact_file), text_bytes(text))
+
+
+def log_figure(figure: Any, artifact_file: str) -> dict[str, Any]:
+    """Log a matplotlib or plotly figure as an image or HTML file of the active run.
+
+    MLflow's ``log_figure``: a matplotlib ``Figure`` in any format its canvas writes (``.png``,
+    ``.svg``, ``.pdf``); a plotly figure as a self-contained ``.html`` (or a static image when
+    kaleido is installed).
+
+    Args:
+        figure: the figure (its library is imported only because it was given).
+        artifact_file: the file's path in the run; the extension says the format.
+
+    Returns:
+        Its ``artifacts.yaml`` entry, as :func:`log_artifact`.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: another kind of object, a format the library cannot write, a bad path.
+    """
+    from gitml.tracking.objects import figure_bytes
+
+    run = _current()
+    logical = check_artifact_path(artifact_file)
+    return _log_bytes(run, logical, figure_bytes(figure, logical))
+
+
+IMAGE_KEY = re.compile(r"^[A-Za-z0-9_\-./ ]+$")  # MLflow's rule for log_image keys
+
+
+def log_image(image: Any, artifact_file: str | None = None, *, key: str | None = None, step: int | None = None,
+              timestamp: int | None = None) -> dict[str, Any]:
+    """Log an image of the active run: one file, or one step of an image series (MLflow's ``log_image``).
+
+    With ``artifact_file``, the image is that file (PNG, JPEG, WebP… by extension). With
+    ``key`` (and ``step``), it is one step of the series ``key``, stored as MLflow stores it
+    so that MLflow's UI shows the series: ``images/<key>+step+<step>+timestamp+<ms>+<uuid>.png``
+    (a ``/`` in the key becomes ``~``) and a 256-pixel WebP preview beside it ending in
+    ``+compressed.webp``, and the run gets the tag ``mlflow.loggedImages = True``.
+    ``log_image(img, "x.png", step=3)`` is the series ``x``'s step 3.
+
+    Args:
+        image: a PIL image, or a numpy array of shape ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or
+            ``(H, W, 4)``: integers 0–255, or floats 0–1. Needs Pillow.
+        artifact_file: the file's path in the run.
+        key: the series' name (letters, digits, ``_ - . /`` and spaces).
+        step: the step, an integer ≥ 0 (default 0).
+        timestamp: milliseconds since the epoch (default now).
+
+    Returns:
+        The ``artifacts.yaml`` entry of the image (not of its preview).
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: neither or both of ``artifact_file`` and ``key``; a bad key, step or path;
+            not an image (nothing is logged).
+    """
+    import time
+    import uuid
+
+    from gitml.tracking.objects import extension, image_bytes, pil_image, thumbnail_bytes
+
+    run = _current()
+    if artifact_file is not None and key is None and step is not None:
+        key = artifact_file[: -len(extension(artifact_file)) or None]
+        artifact_file = None
+    if (artifact_file is None) == (key is None):
+        raise BadInputError("log_image takes artifact_file (one file) or key= (a series), not "
+                            + ("both" if key is not None else "neither"))
+    if artifact_file is not None:
+        logical = check_artifact_path(artifact_file)
+        return _log_bytes(run, logical, image_bytes(image, logical))
+    if not isinstance(key, str) or not IMAGE_KEY.match(key):
+        raise BadInputError(f"log_image: key {key!r} may hold only letters, digits, '_', '-', '.', '/' and spaces")
+    step = 0 if step is None else step
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise BadInputError(f"log_image: step must be an integer >= 0, not {step!r}")
+    stamp = int(time.time() * 1000) if timestamp is None else timestamp
+    if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp < 0:
+        raise BadInputError(f"log_image: timestamp must be milliseconds since the epoch, not {timestamp!r}")
+    picture = pil_image(image)
+    stem = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{stamp}+{uuid.uuid4()}"
+    full, preview = image_bytes(picture, stem + ".png"), thumbnail_bytes(picture)
+    entry = _log_bytes(run, check_artifact_path(stem + ".png"), full)
+    _log_bytes(run, check_artifact_path(stem + "+compressed.webp"), preview)
+    run._log.tag("mlflow.loggedImages", "True")
+    return entry
+
+
+def log_table(data: Any, artifact_file: str) -> dict[str, Any]:
+    """Log a table as a JSON or Parquet file of the active run (MLflow's ``log_table``).
+
+    JSON is ``{"columns": [...], "data": [[...], ...]}`` (pandas' ``split`` orient, no index).
+    Logged again under the same name in the same run, the new rows are appended to the old;
+    the run's tag ``mlflow.loggedArtifacts`` lists the tables (as MLflow's UI reads it).
+
+    Args:
+        data: a pandas DataFrame, or a dict of columns (of scalars: one row). Needs pandas
+            (and pyarrow for Parquet).
+        artifact_file: a ``.json`` or ``.parquet`` path in the run.
+
+    Returns:
+        Its ``artifacts.yaml`` entry, as :func:`log_artifact`.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: another extension, not a table, columns that differ from the rows
+            logged before, values the format cannot hold, a bad path (nothing is logged).
+    """
+    import json
+
+    from gitml.tracking.objects import table_bytes
+
+    run = _current()
+    logical = check_artifact_path(artifact_file)
+    earlier = run._files.get(logical)
+    before = store.object_path(store.cache_dir(run._git.gitml_dir), earlier).read_bytes() if earlier else None
+    entry = _log_bytes(run, logical, table_bytes(data, logical, before))
+    listed = {"path": logical, "type": "table"}
+    if listed not in run._tables:
+        run._tables.append(listed)
+        run._log.tag("mlflow.loggedArtifacts", json.dumps(run._tables))
+    return entry
 
 
 def register_finished(repo: WorkspaceLike, finished: FinishedRun) -> list:
