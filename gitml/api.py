@@ -14,7 +14,6 @@ services call ``gitml.core``; nothing imports upward (``.ci/run`` checks it).
 
 from __future__ import annotations
 
-import numbers
 import os
 import re
 import threading
@@ -24,7 +23,7 @@ from typing import Any
 
 from gitml.core import active, store
 from gitml.core.errors import BadInputError, GitmlError
-from gitml.core.formats import Run, metric_value, param_value
+from gitml.core.formats import Run, check_step, check_timestamp_ms, metric_value, param_value
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_key
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
@@ -309,8 +308,9 @@ def log_params(params: Mapping[str, Any]) -> None:
         log_param(key, value)
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
-    """Log one metric point of the active run.
+def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None,
+               run_id: str | None = None) -> None:
+    """Log one metric point of the active run, or of the finished run ``run_id``.
 
     A run's value of a metric (what searches compare and ``runs list`` shows) is MLflow's
     latest: the point with the highest step, then the latest timestamp, then the highest value.
@@ -322,29 +322,37 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
             step, 0 first); numpy integers are taken too.
         timestamp: when it was measured, in milliseconds since 1970-01-01 UTC, as MLflow's
             ``timestamp`` (default: now).
+        run_id: a run that has finished (id or prefix): the point is added to it in one commit
+            on the runs ref, as MLflow's ``MlflowClient().log_metric(run_id, ...)`` does (see
+            :func:`gitml.tracking.edit.log_metric`; its step defaults to 0).
 
     Raises:
         GitmlError: no active run, or the disk is full.
         BadInputError: a bad key, a value that is not a number, or a step or timestamp that is
             not an int (a timestamp must lie between 1970 and the year 9999).
+        RunNotFoundError: ``run_id`` names no run on the runs ref.
     """
+    if run_id is not None and not _is_active(run_id):
+        from gitml.tracking import edit
+
+        edit.log_metric(run_id, key, value, step, timestamp, repo=_edit_repo())
+        return
     run = _current()
-    if step is not None:
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-            raise BadInputError(f"step must be an integer, got {step!r}")
-        step = int(step)
-        if not -(2**63) <= step < 2**63:
-            raise BadInputError(f"step {step} does not fit in 64 bits, as MLflow's steps do")
-    stamp = None
-    if timestamp is not None:
-        if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
-            raise BadInputError(f"timestamp must be an integer of milliseconds since 1970, got {timestamp!r}")
-        timestamp = int(timestamp)
-        if not 0 <= timestamp <= 253_402_300_799_999:
-            raise BadInputError(f"timestamp {timestamp} is not a time between 1970 and the year 9999",
-                                hint="give milliseconds since 1970-01-01 UTC, e.g. int(time.time() * 1000)")
-        stamp = timestamp / 1000
+    step = None if step is None else check_step(step)
+    stamp = None if timestamp is None else check_timestamp_ms(timestamp) / 1000
     run._log.metric(run._key(key, "metric key"), metric_value(key, value), step, stamp)
+
+
+def _is_active(run_id: str) -> bool:
+    """Whether ``run_id`` (an id or prefix) names a run active in this process."""
+    with _lock:
+        return any(handle.id.startswith(run_id) for handle in _stack) if len(run_id) >= 4 else False
+
+
+def _edit_repo() -> Any:
+    """Where a finished run named by ``run_id=`` is edited: the active run's repository, else here."""
+    run = active_run()
+    return run._git if run is not None else None
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
@@ -363,17 +371,26 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp
         log_metric(key, value, step, timestamp)
 
 
-def set_tag(key: str, value: Any) -> None:
-    """Set one tag of the active run (the last value set for a key wins).
+def set_tag(key: str, value: Any, run_id: str | None = None) -> None:
+    """Set one tag of the active run (the last value set for a key wins), or of a finished run.
 
     Args:
         key: the tag's key.
         value: stored as ``str(value)``.
+        run_id: a run that has finished (id or prefix): the tag is set on it in one commit on
+            the runs ref, as MLflow's ``MlflowClient().set_tag(run_id, ...)`` does (see
+            :func:`gitml.tracking.edit.set_tag`).
 
     Raises:
         GitmlError: no active run, or the disk is full.
         BadInputError: a bad key.
+        RunNotFoundError: ``run_id`` names no run on the runs ref.
     """
+    if run_id is not None and not _is_active(run_id):
+        from gitml.tracking import edit
+
+        edit.set_tag(run_id, key, value, repo=_edit_repo())
+        return
     run = _current()
     run._log.tag(run._key(key, "tag key"), str(value))
 

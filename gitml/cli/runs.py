@@ -7,6 +7,7 @@ from collections import Counter
 import click
 
 from gitml.cli.output import echo_json, echo_table, output_options
+from gitml.core.errors import BadInputError
 
 KEY_METRICS = 4
 
@@ -156,6 +157,82 @@ def delete_cmd(run: str) -> None:
 
     with workspace() as ws:
         click.echo(delete_run(run, repo=ws))
+
+
+@runs_group.command("tag")
+@click.argument("run")
+@click.argument("tags", nargs=-1, metavar="KEY=VALUE...")
+@click.option("-d", "--delete", "delete", multiple=True, metavar="KEY", help="Remove this tag (repeatable).")
+def tag_cmd(run: str, tags: tuple[str, ...], delete: tuple[str, ...]) -> None:
+    """Set (or with -d remove) tags of a finished run: one commit per tag, touching that run only."""
+    from gitml.cli.context import workspace
+    from gitml.tracking import edit
+
+    pairs = []
+    for item in tags:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BadInputError(f"tags are KEY=VALUE, not {item!r}")
+        pairs.append((key, value))
+    if not pairs and not delete:
+        raise BadInputError("nothing to do: give KEY=VALUE tags or -d KEY")
+    with workspace() as ws:
+        for key, value in pairs:
+            edited = edit.set_tag(run, key, value, repo=ws)
+        for key in delete:
+            edited = edit.delete_tag(run, key, repo=ws)
+    click.echo(edited.id)
+
+
+@runs_group.command("rename")
+@click.argument("run")
+@click.argument("name")
+def rename_cmd(run: str, name: str) -> None:
+    """Give a finished run a new name (one commit)."""
+    from gitml.cli.context import workspace
+    from gitml.tracking import edit
+
+    with workspace() as ws:
+        click.echo(edit.rename_run(run, name, repo=ws).id)
+
+
+@runs_group.command("describe")
+@click.argument("run")
+@click.argument("text")
+def describe_cmd(run: str, text: str) -> None:
+    """Set a run's description ("" removes it; one commit)."""
+    from gitml.cli.context import workspace
+    from gitml.tracking import edit
+
+    with workspace() as ws:
+        click.echo(edit.set_description(run, text, repo=ws).id)
+
+
+@runs_group.command("history")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Write JSON (one object per commit).")
+def history_cmd(run: str, as_json: bool) -> None:
+    """What changed in a run, commit by commit, oldest first (from git log of the runs ref)."""
+    import json
+
+    from gitml.cli.context import workspace
+    from gitml.cli.output import printable
+    from gitml.tracking import edit
+
+    with workspace() as ws:
+        history = edit.run_history(run, repo=ws)
+    if as_json:
+        click.echo(json.dumps(history, indent=2, default=str))
+        return
+    for entry in history:
+        click.echo(f"{entry['commit'][:10]}  {entry['time']}  {printable(entry['message'])}")
+        for change in entry["changes"]:
+            name = change["field"] + (f".{change['key']}" if change["key"] is not None else "")
+            click.echo(printable(f"    {name}: {_shown(change['old'])} -> {_shown(change['new'])}"))
+
+
+def _shown(value: object) -> str:
+    return "(none)" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
 @click.group("index")

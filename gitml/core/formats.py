@@ -189,6 +189,35 @@ def metric_value(key: str, value: object) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def check_step(step: object) -> int:
+    """A metric step: an integer (numpy's too) within 64 bits, as MLflow's steps are.
+
+    Raises:
+        BadInputError: anything else.
+    """
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise BadInputError(f"step must be an integer, got {step!r}")
+    step = int(step)
+    if not -(2**63) <= step < 2**63:
+        raise BadInputError(f"step {step} does not fit in 64 bits, as MLflow's steps do")
+    return step
+
+
+def check_timestamp_ms(timestamp: object) -> int:
+    """A metric timestamp: integer milliseconds since 1970-01-01 UTC, before the year 10000.
+
+    Raises:
+        BadInputError: anything else.
+    """
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
+        raise BadInputError(f"timestamp must be an integer of milliseconds since 1970, got {timestamp!r}")
+    timestamp = int(timestamp)
+    if not 0 <= timestamp <= 253_402_300_799_999:
+        raise BadInputError(f"timestamp {timestamp} is not a time between 1970 and the year 9999",
+                            hint="give milliseconds since 1970-01-01 UTC, e.g. int(time.time() * 1000)")
+    return timestamp
+
+
 def _short(value: object) -> str:
     try:
         text = repr(value)

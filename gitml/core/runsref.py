@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from gitml.core.cas import attempts
-from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
+from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError, RunNotFoundError
 from gitml.core.formats import KNOWN_FILES, MAX_FILE_BYTES, MAX_RECORD_BYTES, NotAFile, TooLarge
 from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
 from gitml.core.ids import COMMIT_RE, RUN_ID_RE, printable, shard
@@ -561,6 +561,51 @@ def commit_runs(
         if repo.set_ref_if_equals(ref, tip, commit):
             _maybe_pack(repo)
             return commit
+    raise AssertionError("unreachable: attempts() raises when it runs out")
+
+
+def edit_run(repo: GitRepo, run_id: str, edit: Callable[[dict[str, bytes]], dict[str, bytes]],
+             message: str, ref: str = RUNS_REF) -> tuple[str | None, str, dict[str, bytes]]:
+    """Change one run's files in one commit that touches nothing else; return what was written.
+
+    ``edit`` is called with the run's files as the newest tip holds them, and again after a
+    lost compare-and-swap, so that two edits of the same run both land (neither is applied to
+    a copy the other has replaced). Files ``edit`` returns unchanged keep their blobs.
+
+    Args:
+        repo: the open repository.
+        run_id: a full run id.
+        edit: ``{file name: bytes}`` in, the run's new files out (it may raise to refuse).
+        message: the commit message.
+        ref: the ref to move.
+
+    Returns:
+        ``(parent, commit, files)``: the tip before, the new tip, and the files written.
+
+    Raises:
+        RunNotFoundError: the run is not on ``ref``.
+        CorruptRunError: its folder cannot be read.
+        MissingObjectError, ConcurrencyError: as :func:`commit_runs`.
+    """
+    missing = 0
+    for _ in attempts(f"update {ref}", hint="another process keeps the ref busy; try again"):
+        tip = repo.ref(ref)
+        try:
+            tree = run_tree(repo, tip, run_id)
+            if tree is None:
+                raise RunNotFoundError(f"no run {run_id} on {ref}", hint="gitml runs list shows the runs")
+            files = edit(read_run_files(repo, tree, run_id=run_id))
+            root = apply_changes(repo, tip, {run_id: write_run_tree(repo, files)})
+        except KeyError as exc:  # a missing object: moved into a new pack under our feet, or lost
+            missing += 1
+            if missing >= MISSING_OBJECT_ATTEMPTS:
+                raise MissingObjectError(_missing_sha(exc), f"updating {ref}") from None
+            continue
+        commit = repo.write_commit(root, [tip] if tip else [], message)
+        repo.flush()
+        if repo.set_ref_if_equals(ref, tip, commit):
+            _maybe_pack(repo)
+            return tip, commit, files
     raise AssertionError("unreachable: attempts() raises when it runs out")
 
 
