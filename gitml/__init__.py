@@ -36,6 +36,7 @@ _API = {
     "log_table": "gitml.api",
     "commit_run": "gitml.api",
     "get_run": "gitml.tracking.query",
+    "get_metric_history": "gitml.tracking.query",
     "search_runs": "gitml.tracking.query",
     "delete_run": "gitml.tracking.query",
     "resolve_run_id": "gitml.tracking.query",

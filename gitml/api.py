@@ -25,7 +25,7 @@ from gitml.core import active, store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import Run, check_step, check_timestamp_ms, metric_value, param_value
 from gitml.core.gitrepo import GitRepo
-from gitml.core.ids import check_artifact_path, check_key
+from gitml.core.ids import check_artifact_path, check_key, check_run_id
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 from gitml.tracking.commit import (
     FinishedRun,
@@ -94,6 +94,7 @@ class ActiveRunHandle:
         return key
 
 
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag for a nested run's parent
 _lock = threading.RLock()
 _stack: list[ActiveRunHandle] = []
 
@@ -184,6 +185,8 @@ def start_run(
     description: str | None = None,
     require_clean: bool = False,
     repo: WorkspaceLike = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
 ) -> ActiveRunHandle:
     """Start a run and make it the active one; use it as a context manager.
 
@@ -196,6 +199,10 @@ def start_run(
         require_clean: refuse to start when tracked files have uncommitted changes.
         repo: a Workspace, an open repository or a path inside one (default: the current
             directory); a path is opened for the run's life and closed when it ends.
+        nested: make this run a child of the active run: its tag ``mlflow.parentRunId`` is
+            the active run's id, as MLflow records it (with no active run, nothing is added).
+        parent_run_id: the parent's run id, given outright (a full 32-hex id; it wins over
+            ``nested``), as MLflow's ``start_run(parent_run_id=...)``.
 
     Returns:
         The run's handle: its ``id``, ``name``, ``experiment``, ``start_time`` and ``source``;
@@ -207,6 +214,14 @@ def start_run(
         NotARepositoryError: ``repo`` is not inside a git work tree.
         GitmlError: the run's folder cannot be written (a full or read-only disk).
     """
+    if parent_run_id is not None:
+        parent = check_run_id(parent_run_id)
+    elif nested and (current := active_run()) is not None:
+        parent = current.id
+    else:
+        parent = None
+    if parent is not None:
+        tags = {**(tags or {}), PARENT_TAG: parent}
     if isinstance(repo, Workspace):
         repo = repo.repo
     owns_git = not isinstance(repo, GitRepo)

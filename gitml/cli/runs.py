@@ -40,8 +40,11 @@ def runs_group() -> None:
 @click.option("-o", "--order-by", multiple=True, metavar="KEY [DESC]", help="Sort key (repeatable).")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs (0: all).")
 @click.option("--active", is_flag=True, help="List runs in progress instead.")
+@click.option("--columns", metavar="KEYS", help="Columns after id and name: params.lr,metrics.loss,tags.team; "
+              "globs too ('params.*'); attributes by name (status, started, commit …).")
+@click.option("--tree", is_flag=True, help="Show nested runs under their parent (tags.mlflow.parentRunId).")
 @output_options
-def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> None:
+def list_cmd(experiment, filter_, order_by, limit, active, columns, tree, as_json, as_csv) -> None:
     """A table of runs, newest first."""
     from gitml.cli.context import workspace
     from gitml.tracking import query
@@ -58,23 +61,120 @@ def list_cmd(experiment, filter_, order_by, limit, active, as_json, as_csv) -> N
         unknown = query.search_warnings(filter_, list(order_by) or None, repo=ws)
     _warn_corrupt(corrupt + ([("", pull)] if pull else []))
     _warn_corrupt([("", note) for note in unknown])  # keys no run has, with "did you mean …?"
-    render_runs(runs, as_json, as_csv)
+    depth = None
+    if tree:
+        runs, depth = nest(runs)
+    render_runs(runs, as_json, as_csv, columns=_columns(columns, runs) if columns else None, depth=depth)
 
 
-def render_runs(runs: list, as_json: bool = False, as_csv: bool = False) -> None:
-    """Print runs as the ``runs list`` table (short id … up to four common metrics), JSON or CSV."""
+ATTRIBUTES = {
+    "id": lambda run: run.id, "name": lambda run: run.name, "experiment": lambda run: run.experiment,
+    "status": lambda run: run.status, "started": lambda run: _when(run.start_time),
+    "ended": lambda run: _when(run.end_time), "commit": lambda run: _commit(run.source),
+    "branch": lambda run: run.source.get("branch") or "", "user": lambda run: run.user or "",
+}
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def _columns(spec: str, runs: list) -> list[str]:
+    """The columns ``--columns`` names, globs expanded over the keys these runs have.
+
+    Raises:
+        BadInputError: an entry that is neither an attribute nor ``params.``/``metrics.``/``tags.``
+            followed by a key or glob.
+    """
+    import fnmatch
+
+    chosen: list[str] = []
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        if item in ATTRIBUTES:
+            chosen.append(item)
+            continue
+        kind, dot, pattern = item.partition(".")
+        if kind not in ("params", "metrics", "tags") or not dot or not pattern:
+            raise BadInputError(f"--columns: {item!r} is not params.KEY, metrics.KEY, tags.KEY or one of "
+                                f"{', '.join(ATTRIBUTES)}")
+        if any(ch in pattern for ch in "*?["):
+            keys = sorted({key for run in runs for key in getattr(run, kind)})
+            chosen += [f"{kind}.{key}" for key in keys if fnmatch.fnmatchcase(key, pattern)]
+        else:
+            chosen.append(item)
+    return [column for column in dict.fromkeys(chosen) if column not in ("id", "name")]
+
+
+def _cell_of(run, column: str):
+    if column in ATTRIBUTES:
+        return ATTRIBUTES[column](run)
+    kind, _, key = column.partition(".")
+    return getattr(run, kind).get(key)
+
+
+def nest(runs: list) -> tuple[list, list[int]]:
+    """``runs`` ordered as a tree: each run followed by its children (``tags.mlflow.parentRunId``).
+
+    Siblings keep their order; a run whose parent is not among ``runs`` stays at the top.
+
+    Returns:
+        The runs in tree order and each one's depth (0 at the top).
+    """
+    present = {run.id for run in runs}
+    children: dict[str, list] = {}
+    roots = []
+    for run in runs:
+        parent = run.tags.get(PARENT_TAG)
+        if parent in present and parent != run.id:
+            children.setdefault(parent, []).append(run)
+        else:
+            roots.append(run)
+    ordered, depths, seen = [], [], set()
+
+    def visit(run, depth: int) -> None:
+        if run.id in seen:  # a cycle of parent tags: each run once
+            return
+        seen.add(run.id)
+        ordered.append(run)
+        depths.append(depth)
+        for child in children.get(run.id, []):
+            visit(child, depth + 1)
+
+    for run in roots:
+        visit(run, 0)
+    for run in runs:  # runs only reachable through a cycle
+        visit(run, 0)
+    return ordered, depths
+
+
+def render_runs(runs: list, as_json: bool = False, as_csv: bool = False, columns: list[str] | None = None,
+                depth: list[int] | None = None) -> None:
+    """Print runs as the ``runs list`` table (short id … up to four common metrics), JSON or CSV.
+
+    Args:
+        runs: the runs, in the order to show.
+        as_json: print JSON (every field; ``columns`` and ``depth`` do not apply).
+        as_csv: print CSV.
+        columns: the columns after id and name (default: experiment, status, started, commit,
+            branch and the four most common metrics).
+        depth: each run's depth in a ``--tree`` listing (names are indented by it).
+    """
     if as_json:
         echo_json([run.to_dict() for run in runs])
         return
-    counts = Counter(key for run in runs for key in run.metrics)
-    keys = sorted(k for k, _ in counts.most_common(KEY_METRICS))
-    headers = ["id", "name", "experiment", "status", "started", "commit", "branch", *keys]
+    if columns is None:
+        counts = Counter(key for run in runs for key in run.metrics)
+        keys = sorted(k for k, _ in counts.most_common(KEY_METRICS))
+        columns = ["experiment", "status", "started", "commit", "branch", *(f"metrics.{k}" for k in keys)]
+        labels = [column.removeprefix("metrics.") for column in columns]
+    else:
+        labels = columns
+    depth = depth or [0] * len(runs)
     rows = [
-        [run.id[:8], run.name, run.experiment, run.status, _when(run.start_time),
-         _commit(run.source), run.source.get("branch") or "", *[run.metrics.get(k) for k in keys]]
-        for run in runs
+        [run.id[:8], ("│ " * (level - 1) + "└ " if level else "") + run.name,
+         *[_cell_of(run, column) for column in columns]]
+        for run, level in zip(runs, depth, strict=True)
     ]
-    echo_table(headers, rows, as_csv)
+    echo_table(["id", "name", *labels], rows, as_csv)
 
 
 def _list_active(found: list[dict], as_json: bool, as_csv: bool) -> None:
@@ -91,13 +191,20 @@ def _list_active(found: list[dict], as_json: bool, as_csv: bool) -> None:
 @runs_group.command("show")
 @click.argument("run")
 @click.option("--json", "as_json", is_flag=True, help="Write JSON with the metric history.")
-def show_cmd(run: str, as_json: bool) -> None:
+@click.option("--metric", "metric", metavar="KEY", help="Only this metric's series: step, value, time, and a sparkline.")
+@click.option("--csv", "as_csv", is_flag=True, help="With --metric: the series as CSV (step,value,timestamp).")
+def show_cmd(run: str, as_json: bool, metric: str | None, as_csv: bool) -> None:
     """Everything about one run (id or unique prefix)."""
     from gitml.cli.context import workspace
     from gitml.tracking.query import get_run
 
+    if as_csv and not metric:
+        raise BadInputError("--csv goes with --metric KEY (the run itself: --json)")
     with workspace() as ws:
         found = get_run(run, repo=ws)
+    if metric is not None:
+        _show_series(found, metric, as_json, as_csv)
+        return
     if as_json:
         echo_json(found.to_dict(history=True))
         return
@@ -129,6 +236,50 @@ def show_cmd(run: str, as_json: bool) -> None:
     _section("tags", [[k, v] for k, v in sorted(found.tags.items())], ["tag", "value"])
     _section("artifacts", [[p, e.get("kind"), e.get("size"), str(e.get("sha256", ""))[:12]]
                            for p, e in sorted(found.artifacts.items())], ["artifact", "kind", "size", "sha256"])
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 60) -> str:
+    """One line of block characters for ``values`` (at most ``width``, evenly sampled); NaN is a space."""
+    import math
+
+    if len(values) > width:
+        values = [values[round(i * (len(values) - 1) / (width - 1))] for i in range(width)]
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return " " * len(values)
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] if math.isfinite(v) else " "
+                   for v in values)
+
+
+def _show_series(run, key: str, as_json: bool, as_csv: bool) -> None:
+    """``runs show RUN --metric KEY``: the points, as a table with a sparkline, CSV or JSON."""
+    points = [point for point in run.history or [] if point.key == key]
+    if not points:
+        known = ", ".join(sorted({point.key for point in run.history or []})) or "none"
+        raise BadInputError(f"run {run.id[:8]} has no metric {key!r} (it has: {known})")
+    if as_json:
+        echo_json([{"step": p.step, "value": run_value(p.value), "timestamp": p.timestamp} for p in points])
+        return
+    rows = [[p.step, p.value, p.timestamp] for p in points]
+    if as_csv:
+        echo_table(["step", "value", "timestamp"], rows, as_csv=True)
+        return
+    from gitml.cli.output import printable
+
+    click.echo(printable(f"{key}  {len(points)} points  {sparkline([p.value for p in points])}"))
+    echo_table(["step", "value", "timestamp"], rows)
+
+
+def run_value(value: float) -> float | str:
+    """A metric value for JSON: NaN and infinities as the strings ``nan``, ``inf``, ``-inf``."""
+    import math
+
+    return value if math.isfinite(value) else str(value)
 
 
 def _metric_rows(run) -> list[list]:

@@ -69,6 +69,26 @@ def get_run(id_or_prefix: str, repo: WorkspaceLike = None) -> Run:
         return run
 
 
+def get_metric_history(run_id: str, key: str, repo: WorkspaceLike = None) -> list[Metric]:
+    """Every logged point of one metric of a run, in logging order (MLflow's ``get_metric_history``).
+
+    Args:
+        run_id: a run id or unique prefix.
+        key: the metric's key.
+        repo: a Workspace, an open repository or a path inside one (default: the current directory).
+
+    Returns:
+        :class:`~gitml.core.formats.Metric` points (``key``, ``value``, ``step``, ``timestamp``
+        as ISO 8601 UTC); empty when the run never logged ``key``. A run whose history was
+        downsampled when committed gives the kept points (its ``full_history`` names the rest).
+
+    Raises:
+        RunNotFoundError: no such run.
+        CorruptRunError: the run's files cannot be read.
+    """
+    return [point for point in get_run(run_id, repo=repo).history or [] if point.key == key]
+
+
 def _point(key: str, value: float, info: dict[str, Any]) -> Metric:
     return Metric(key, value, int(info.get("step", 0)), str(info.get("timestamp", "")))
 
