@@ -66,6 +66,7 @@ class ActiveRunHandle:
         self._keys: set[tuple[str, str]] = set()
         self._files: dict[str, str] = {}  # artifact path -> sha256 of what log_* wrote (log_table appends)
         self._tables: list[dict[str, str]] = []  # the mlflow.loggedArtifacts tag's list
+        self._monitor: Any = None  # the system metrics thread, when log_system_metrics
         self.ended = False
         self.registrations: list = []
 
@@ -187,6 +188,7 @@ def start_run(
     repo: WorkspaceLike = None,
     nested: bool = False,
     parent_run_id: str | None = None,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRunHandle:
     """Start a run and make it the active one; use it as a context manager.
 
@@ -203,6 +205,11 @@ def start_run(
             the active run's id, as MLflow records it (with no active run, nothing is added).
         parent_run_id: the parent's run id, given outright (a full 32-hex id; it wins over
             ``nested``), as MLflow's ``start_run(parent_run_id=...)``.
+        log_system_metrics: sample CPU, memory, disk, network (and NVIDIA GPUs) in a background
+            thread as ``system/...`` metrics (MLflow's names; see
+            :mod:`gitml.tracking.sysmetrics`); needs psutil. None: on when the environment
+            variable ``GITML_ENABLE_SYSTEM_METRICS_LOGGING`` (or MLflow's
+            ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``) is ``true``.
 
     Returns:
         The run's handle: its ``id``, ``name``, ``experiment``, ``start_time`` and ``source``;
@@ -214,6 +221,9 @@ def start_run(
         NotARepositoryError: ``repo`` is not inside a git work tree.
         GitmlError: the run's folder cannot be written (a full or read-only disk).
     """
+    if log_system_metrics is None:
+        log_system_metrics = any(os.environ.get(name, "").lower() == "true" for name in SYSTEM_METRICS_ENV)
+    monitor = _system_monitor() if log_system_metrics else None  # refused before any run exists
     if parent_run_id is not None:
         parent = check_run_id(parent_run_id)
     elif nested and (current := active_run()) is not None:
@@ -238,7 +248,36 @@ def start_run(
         _stack.append(handle)
     if tags:
         set_tags(tags)
+    if monitor is not None:
+        monitor.start(handle)
     return handle
+
+
+SYSTEM_METRICS_ENV = ("GITML_ENABLE_SYSTEM_METRICS_LOGGING", "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")
+
+
+class _RunMonitor:
+    """A system metrics monitor made before its run exists, started once the run does."""
+
+    def __init__(self) -> None:
+        from gitml.tracking.sysmetrics import SystemMetricsMonitor, sampling_interval
+
+        self.handle: ActiveRunHandle | None = None
+        self.monitor = SystemMetricsMonitor(self.record, interval=sampling_interval())
+
+    def record(self, points: dict[str, float], step: int) -> None:
+        for key, value in points.items():
+            self.handle._log.metric(self.handle._key(key, "metric key"), value, step)
+
+    def start(self, handle: ActiveRunHandle) -> None:
+        self.handle = handle
+        handle._monitor = self.monitor
+        self.monitor.start()
+
+
+def _system_monitor() -> _RunMonitor:
+    """The monitor ``log_system_metrics`` asks for (psutil and the interval checked now)."""
+    return _RunMonitor()
 
 
 def active_run() -> ActiveRunHandle | None:
@@ -264,6 +303,8 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
         if handle in _stack:
             _stack.remove(handle)
     handle.ended = True
+    if handle._monitor is not None:
+        handle._monitor.stop()
     handle._log.close()
     try:
         # On failure (a full disk, say) the run stays in progress, marked, with all it logged:

@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,7 @@ class ActiveRun:
                 raise disk_error(exc, _log_file(path)) or exc from None
         self._log = handle
         self._steps: dict[str, int] = {}
+        self._write_lock = threading.Lock()  # one whole line at a time: threads log too (system metrics)
 
     @classmethod
     def create(cls, gitml_dir: Path, meta: dict[str, Any], patch: str | None) -> ActiveRun:
@@ -151,8 +153,10 @@ class ActiveRun:
             raise
 
     def _write(self, record: list) -> None:
+        line = json.dumps(record) + "\n"
         try:
-            self._log.write(json.dumps(record) + "\n")
+            with self._write_lock:
+                self._log.write(line)
         except OSError as exc:
             raise disk_error(exc, self.path) or exc from None
 
