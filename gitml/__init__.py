@@ -34,6 +34,7 @@ _API = {
     "log_figure": "gitml.api",
     "log_image": "gitml.api",
     "log_table": "gitml.api",
+    "log_input": "gitml.api",
     "set_system_metrics_sampling_interval": "gitml.tracking.sysmetrics",
     "commit_run": "gitml.api",
     "get_run": "gitml.tracking.query",

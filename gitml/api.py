@@ -715,6 +715,46 @@ def log_table(data: Any, artifact_file: str) -> dict[str, Any]:
     return entry
 
 
+def log_input(dataset: Any, context: str = "training", *, name: str | None = None,
+              source: str | None = None) -> dict[str, Any]:
+    """Record a dataset the active run read: its name, source, content digest and schema.
+
+    MLflow's ``log_input``, so that "which data trained this model" has an answer. The dataset is hashed, never copied: a file by its bytes' sha256; a folder by the sha256 of
+    its sorted ``path<TAB>sha256`` lines; a pandas DataFrame by pandas' per-row hashes with its
+    index, column names and dtypes; a numpy array by its dtype, shape and bytes. A DataFrame's
+    schema is MLflow's column spec, an array's its tensor spec. ``runs show`` lists the inputs,
+    and ``-f "datasets.digest = '…'"`` (``datasets.name``, ``datasets.context``) finds the runs
+    that read a dataset. Logged again under the same context and name, the last one wins.
+
+    Args:
+        dataset: a path (file or folder), a pandas DataFrame, a numpy array, or a mapping with at
+            least ``digest`` (and ``source_type``, ``source``, ``schema``, ``num_rows``) for a
+            dataset described by hand.
+        context: what the run used it for (``training``, ``validation``, ``evaluation``).
+        name: its name (default: a path's file name, else ``dataset``).
+        source: where it came from (default: a path as given, relative to the repository
+            when inside it; a URI or table name for the others).
+
+    Returns:
+        The dataset's ``inputs.yaml`` fields: ``digest`` (sha256 hex), ``source_type``
+        (``path``, ``pandas``, ``numpy``, or the mapping's), ``source``, ``schema`` (JSON text or
+        None), ``num_rows``, ``num_elements``.
+
+    Raises:
+        GitmlError: no active run, or the disk is full.
+        BadInputError: a path that does not exist, another kind of object, a bad name or
+            context (nothing is logged).
+    """
+    from gitml.models.datasets import describe_dataset
+
+    run = _current()
+    context = check_key(context, "dataset context")
+    found_name, entry = describe_dataset(dataset, source=source, root=run._git.root)
+    name = check_key(name if name is not None else found_name, "dataset name")
+    run._log.input(context, name, entry)
+    return entry
+
+
 def register_finished(repo: WorkspaceLike, finished: FinishedRun) -> list:
     """Register what a just-finished run asked to be registered as (``register_as=``).
 

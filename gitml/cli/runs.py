@@ -234,6 +234,10 @@ def show_cmd(run: str, as_json: bool, metric: str | None, as_csv: bool) -> None:
     _section("params", [[k, v] for k, v in sorted(found.params.items())], ["param", "value"])
     _section("metrics", _metric_rows(found), ["metric", "value", "step", "points", "min", "max"])
     _section("tags", [[k, v] for k, v in sorted(found.tags.items())], ["tag", "value"])
+    _section("inputs", [[context, name, str(entry.get("digest"))[:12], entry.get("source_type"),
+                         entry.get("source") or "", entry.get("num_rows")]
+                        for context, named in sorted(found.inputs.items()) for name, entry in sorted(named.items())],
+             ["context", "dataset", "digest", "type", "source", "rows"])
     _section("artifacts", [[p, e.get("kind"), e.get("size"), str(e.get("sha256", ""))[:12]]
                            for p, e in sorted(found.artifacts.items())], ["artifact", "kind", "size", "sha256"])
 

@@ -76,6 +76,7 @@ class RunLog:
     tags: dict[str, str]
     artifacts: dict[str, dict[str, Any]]
     registrations: list[tuple[str, str]] = field(default_factory=list)  # (model, artifact path)
+    inputs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # context -> name -> dataset
 
 
 class ActiveRun:
@@ -241,6 +242,20 @@ class ActiveRun:
         """
         self._write(["a", path, entry])
 
+    def input(self, context: str, name: str, dataset: dict[str, Any]) -> None:
+        """Append a dataset the run read (the last one logged under a context and name wins).
+
+        Args:
+            context: what it was used for (``training``, ``evaluation``), already validated.
+            name: the dataset's name, already validated.
+            dataset: its ``inputs.yaml`` fields (``digest``, ``source_type``, ``source``,
+                ``schema``, ``num_rows``, ``num_elements``).
+
+        Raises:
+            GitmlError: the disk is full, read-only or forbidden.
+        """
+        self._write(["i", context, name, dataset])
+
     def register(self, model: str, path: str) -> None:
         """Ask for ``path`` to be registered as a version of ``model`` once the run finishes.
 
@@ -392,6 +407,7 @@ def _fold(lines: list[str]) -> RunLog:
     tags: dict[str, str] = {}
     artifacts: dict[str, dict[str, Any]] = {}
     registrations: list[tuple[str, str]] = []
+    inputs: dict[str, dict[str, dict[str, Any]]] = {}
     for line in lines:
         try:
             record = json.loads(line)
@@ -408,7 +424,9 @@ def _fold(lines: list[str]) -> RunLog:
             artifacts[record[1]] = record[2]
         elif kind == "r":
             registrations.append((record[1], record[2]))
-    return RunLog(params, metrics, tags, artifacts, registrations)
+        elif kind == "i":
+            inputs.setdefault(record[1], {})[record[2]] = record[3]
+    return RunLog(params, metrics, tags, artifacts, registrations, inputs)
 
 
 def read_patch(directory: Path) -> str | None:

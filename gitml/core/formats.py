@@ -33,7 +33,7 @@ FINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 MAX_PARAM_LENGTH = 6000
 HISTORY_BOUND = 1 << 20  # bytes of history.tsv kept in git; past it, a downsampled series
 HISTORY_HEADER = "key\tstep\ttimestamp\tvalue\n"
-RUN_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "tags.yaml", "artifacts.yaml")
+RUN_FILES = ("run.yaml", "params.yaml", "metrics.yaml", "tags.yaml", "artifacts.yaml", "inputs.yaml")
 # Bounds a reader enforces on what a runs ref holds (anyone with push rights writes it), and a
 # writer enforces on what it commits, so a run gitml wrote is always one gitml can read.
 MAX_RECORD_BYTES = 4 << 20  # each YAML file of a run
@@ -41,6 +41,9 @@ MAX_HISTORY_BYTES = HISTORY_BOUND + (64 << 10)  # the sampled history plus its h
 MAX_PATCH_BYTES = 256 << 20
 MAX_FILE_BYTES = {name: MAX_RECORD_BYTES for name in RUN_FILES} | {
     "history.tsv": MAX_HISTORY_BYTES, "patch.diff": MAX_PATCH_BYTES}
+# What inputs.yaml holds for each dataset (docs/formats.md, "inputs.yaml"): text, or counts.
+DATASET_TEXT = ("digest", "source_type", "source", "schema")
+DATASET_COUNTS = ("num_rows", "num_elements")
 KNOWN_FILES = (*RUN_FILES, "history.tsv", "patch.diff")  # any other file in a run folder is ignored
 ARTIFACT_KINDS = ("file", "dir")
 _TEXT_FIELDS = ("end_time", "updated", "user", "command", "entry_point", "description", "gitml_version")
@@ -115,6 +118,9 @@ class Run:
     metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # datasets the run read: {context: {dataset name: {digest, source_type, source, schema,
+    # num_rows, num_elements}}} (log_input)
+    inputs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     patch: str | None = None
     history: list[Metric] | None = None
     full_history: str | None = None  # sha256 of the whole history when history.tsv is sampled
@@ -152,7 +158,7 @@ class Run:
 _DICT_FIELDS = (
     "id", "name", "experiment", "status", "start_time", "end_time", "updated", "user", "source",
     "command", "entry_point", "description", "gitml_version", "params", "metric_info", "tags",
-    "artifacts",
+    "artifacts", "inputs",
 )
 
 
@@ -395,6 +401,8 @@ def run_files(run: Run, history: list[Metric] | None = None) -> dict[str, bytes]
         "tags.yaml": yamlfmt.dump(run.tags),
         "artifacts.yaml": yamlfmt.dump(run.artifacts),
     }
+    if run.inputs:  # only when the run read a dataset: a run without keeps the files it always had
+        files["inputs.yaml"] = yamlfmt.dump(run.inputs)
     out = {name: text.encode() for name, text in files.items()}
     if run.patch is not None:
         out["patch.diff"] = run.patch.encode("utf-8", "surrogateescape")
@@ -651,6 +659,7 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
         if not _scalar_value(value):
             raise _bad(run_id, f"tag {key!r} is not a plain value")
     artifacts = _artifacts(run_id, files)
+    inputs = _inputs(run_id, files)
     patch = files.get("patch.diff")
     if patch is not None:
         check_file_size(run_id, "patch.diff", patch)
@@ -673,8 +682,29 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
         metric_info=info,
         tags={k: v if isinstance(v, str) else _tag_text(v) for k, v in tags.items()},
         artifacts=artifacts,
+        inputs=inputs,
         patch=patch.decode("utf-8", "surrogateescape") if patch is not None else None,
     )
+
+
+def _inputs(run_id: str, files: dict[str, bytes]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``inputs.yaml``, checked: contexts, then dataset names, then each dataset's fields."""
+    doc = _mapping(run_id, files, "inputs.yaml", required=False)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for context, datasets in doc.items():
+        context = _checked_key(run_id, "inputs.yaml", context)
+        if not isinstance(datasets, dict):
+            raise _bad(run_id, f"inputs.yaml context {context!r} is not a mapping")
+        for name, entry in datasets.items():
+            name = _checked_key(run_id, "inputs.yaml", name)
+            if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+                raise _bad(run_id, f"inputs.yaml dataset {name!r} has no digest")
+            for key, value in entry.items():
+                if key in DATASET_TEXT and not (value is None or isinstance(value, str)) or (
+                        key in DATASET_COUNTS and not (value is None or type(value) is int and value >= 0)):
+                    raise _bad(run_id, f"inputs.yaml dataset {name!r} has a bad {key}")
+            out.setdefault(context, {})[name] = {k: v for k, v in entry.items() if k in DATASET_TEXT + DATASET_COUNTS}
+    return out
 
 
 def _tag_text(value: object) -> str:

@@ -39,7 +39,7 @@ from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import COMMIT_RE, RUN_ID_RE
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "7"
+INDEX_SCHEMA = "8"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS runs(rid INTEGER PRIMARY KEY, id TEXT UNIQUE, name TE
 CREATE TABLE IF NOT EXISTS params(run INTEGER, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS metrics(run INTEGER, key TEXT, value REAL, step INTEGER, timestamp TEXT);
 CREATE TABLE IF NOT EXISTS tags(run INTEGER, key TEXT, value TEXT, num REAL);
+CREATE TABLE IF NOT EXISTS datasets(run INTEGER, context TEXT, name TEXT, digest TEXT);
 CREATE TABLE IF NOT EXISTS corrupt(run_id TEXT PRIMARY KEY, message TEXT);
 """
 _INDEX_COLUMNS = {
@@ -252,7 +253,7 @@ def _parse(run_id: str, files: dict[str, bytes]) -> Run | tuple[str, str]:
 def _delete(conn: sqlite3.Connection, ids: list[str]) -> None:
     for start in range(0, len(ids), 500):
         chunk = [(i,) for i in ids[start : start + 500]]
-        for table in ("params", "metrics", "tags"):
+        for table in ("params", "metrics", "tags", "datasets"):
             conn.executemany(f"DELETE FROM {table} WHERE run = (SELECT rid FROM runs WHERE id = ?)", chunk)  # noqa: S608
         conn.executemany("DELETE FROM runs WHERE id = ?", chunk)
         conn.executemany("DELETE FROM corrupt WHERE run_id = ?", chunk)
@@ -345,7 +346,7 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
     Params, metrics and tags name their run by its ``rid``, the runs row's integer key, given
     here in sequence after the largest in use (the caller holds the write transaction).
     """
-    runs, params, metrics, tags, corrupt = [], [], [], [], []
+    runs, params, metrics, tags, datasets, corrupt = [], [], [], [], [], []
     rid = conn.execute("SELECT coalesce(max(rid), 0) FROM runs").fetchone()[0]
     for row in rows:
         if isinstance(row, tuple):
@@ -367,10 +368,14 @@ def _insert_batch(conn: sqlite3.Connection, rows: list[Run | tuple[str, str]]) -
             info = run.metric_info.get(key, {})
             metrics.append((rid, key, _search_number(value), info.get("step"), info.get("timestamp")))
         tags.extend((rid, k, v, _number(v)) for k, v in {**run.tags, **_system_tags(run, source)}.items())
+        datasets.extend((rid, context, name, entry.get("digest")) for context, named in run.inputs.items()
+                        for name, entry in named.items())
     conn.executemany("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", runs)
     conn.executemany("INSERT INTO params VALUES (?,?,?,?)", params)
     conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?)", metrics)
     conn.executemany("INSERT INTO tags VALUES (?,?,?,?)", tags)
+    if datasets:
+        conn.executemany("INSERT INTO datasets VALUES (?,?,?,?)", datasets)
     conn.executemany("INSERT OR REPLACE INTO corrupt VALUES (?, ?)", corrupt)
 
 
@@ -637,6 +642,27 @@ def _presence(cond: Condition) -> _Sql:
     return _Sql(exists if cond.negate else "NOT " + exists, [cond.name])
 
 
+def _dataset_condition(cond: Condition) -> _Sql:
+    """``datasets.name|digest|context OP value``: the run read some dataset for which it holds.
+
+    As in MLflow's stores, a run matches when any one of its datasets does (``!=`` and the
+    ``NOT`` forms too: some dataset of the run differs); a run without datasets never matches.
+    """
+    column = {"name": "d.name", "digest": "d.digest", "context": "d.context"}[cond.name.lower()]
+    values = [str(value.value) for value in cond.values]
+    if cond.op == "IN":
+        test = f"{column} IN ({_marks(values)})"
+    elif cond.op == "LIKE":
+        test, values = f"{column} GLOB ?", [_like_to_glob(values[0])]  # case-sensitive, as for tags
+    elif cond.op == "ILIKE":
+        test = f"lower({column}) LIKE lower(?)"
+    else:
+        test = f"{column} {cond.op} ?"
+    if cond.negate:
+        test = f"NOT ({test})"
+    return _Sql(f"EXISTS (SELECT 1 FROM datasets d WHERE d.run = r.rid AND {test})", values)
+
+
 def _condition(cond: Condition) -> _Sql:
     """The SQL for one comparison; a run lacking the key never matches (unless ``IS NULL``).
 
@@ -648,7 +674,7 @@ def _condition(cond: Condition) -> _Sql:
     if cond.op == "NULL":
         return _presence(cond)
     if cond.field == "dataset":
-        return _Sql("0", [])  # no run records datasets yet (they come with log_input)
+        return _dataset_condition(cond)
     kind, op, values, negate = cond.field, cond.op, cond.values, cond.negate
     is_dirty = kind == "attr" and cond.name == "dirty"
     table_alias = _KEY_TABLES.get(kind)

@@ -173,6 +173,7 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
         metric_info={k: {"step": m.step, "timestamp": m.timestamp} for k, m in latest.items()},
         tags=tags,
         artifacts=dict(log.artifacts),
+        inputs={context: dict(datasets) for context, datasets in log.inputs.items()},
         patch=patch,
     )
     return run, log.metrics
