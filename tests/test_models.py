@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -466,6 +467,28 @@ def test_models_cli_predict_info_dockerfile(repo, pipeline, tmp_path):
         assert len(got.err.splitlines()) == 1
     nothing = gitml(repo, "models", "predict", "-m", "models:/nope@prod", "-i", "in.csv")
     assert nothing.code == 2 and "nope" in nothing.err
+    # -o writes to what is there: a symlink's file, a pipe, a device; never replaces them
+    (repo / "target.json").write_text("old")
+    (repo / "link.json").symlink_to("target.json")
+    assert gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", "in.csv", "-o", "link.json").code == 0
+    assert (repo / "link.json").is_symlink() and json.loads((repo / "target.json").read_text()) == {
+        "predictions": expected}
+    assert gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", "in.csv", "-o", "/dev/null").code == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    os.mkfifo(repo / "pipe.json")
+    import threading
+
+    received = []
+    reader = threading.Thread(target=lambda: received.append((repo / "pipe.json").read_text()))
+    reader.start()
+    assert gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", "in.csv", "-o", "pipe.json").code == 0
+    reader.join(30)
+    assert json.loads(received[0]) == {"predictions": expected} and stat.S_ISFIFO(os.stat(repo / "pipe.json").st_mode)
+    (repo / "adir").mkdir()
+    folder = gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", "in.csv", "-o", "adir")
+    assert folder.code == 2 and "is a directory" in folder.err
+    numbered = gitml(repo, "models", "info", "models:/churn/1")  # MLflow's integer version
+    assert numbered.code == 2 and "semver tags like v0.0.1" in numbered.err and "v0.0.1" in numbered.err
     nowhere = gitml(repo, "models", "predict", "-m", "models:/churn@latest", "-i", "in.csv", "-o", "no/such/dir/o.json")
     assert (nowhere.code, nowhere.out) == (2, "") and nowhere.err.startswith("gitml: error: cannot write")
     api.save_model(Failing(), repo / "failing")

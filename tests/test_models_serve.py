@@ -19,6 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -49,6 +50,25 @@ class Knob(PythonModel):
         if params.get("mode") == "fail":
             raise RuntimeError("the knob broke")
         return model_input["x"] * params.get("mult", 1.0)
+
+
+class Echo(PythonModel):
+    """Returns its input's first column: the tests of what reaches a model."""
+
+    def predict(self, context, model_input, params=None):
+        return model_input[:, 0] if isinstance(model_input, np.ndarray) else model_input.iloc[:, 0]
+
+
+class Counted(PythonModel):
+    """Counts its predictions in the file $COUNTED (one line each) and takes 2 s, or exits."""
+
+    def predict(self, context, model_input, params=None):
+        if (params or {}).get("mode") == "exit":
+            raise SystemExit(3)
+        with open(os.environ["COUNTED"], "a") as f:
+            f.write("x\n")
+        time.sleep(2)
+        return model_input["x"]
 
 
 @pytest.fixture(scope="module")
@@ -388,3 +408,54 @@ def test_mlflows_own_client_scores_against_gitml(rf_server, knob_server, forest,
     got = json.loads(proc.stdout)
     assert got["rf"] == forest.predict(X).tolist()
     assert got["knob"] == {"x": [2.0, 10.0]}
+
+
+def test_requests_answered_504_while_queued_never_run(models, tmp_path):
+    import concurrent.futures
+
+    counted = tmp_path / "counted.txt"
+    signature = infer_signature(pd.DataFrame({"x": [1.0]}), params={"mode": "ok"})
+    api.save_model(Counted(), tmp_path / "counted", signature=signature)
+    with serving(tmp_path / "counted", "--timeout", "0.5", cwd=tmp_path, env={"COUNTED": str(counted)}) as server:
+        body = {"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}
+        with concurrent.futures.ThreadPoolExecutor(40) as pool:
+            answers = list(pool.map(lambda _: server.post(body).status_code, range(40)))
+        assert answers == [504] * 40
+        time.sleep(4.5)  # the 16 predictions begun are done; the 24 that only queued were dropped
+        assert counted.read_text().count("x") == 16
+        _error(server.post({**body, "params": {"mode": "exit"}}), 400, "BAD_REQUEST", "SystemExit")
+
+
+def test_values_the_signature_cannot_hold_are_400(tmp_path, models):
+    frame = pd.DataFrame({"i": [1], "d": pd.to_datetime(["2020-01-01"]), "x": [0.5]})
+    api.save_model(Echo(), tmp_path / "typed", signature=infer_signature(frame))
+    api.save_model(Echo(), tmp_path / "tensor", signature=infer_signature(np.zeros((2, 2))))
+    with serving(tmp_path / "typed", cwd=tmp_path) as typed, serving(tmp_path / "tensor", cwd=tmp_path) as tensor:
+        ok = typed.post({"dataframe_records": [{"i": 2.0, "d": "2020-01-02", "x": 1}]})
+        assert ok.status_code == 200, ok.text
+        for record, words in (({"i": 1e20, "d": "2020-01-02", "x": 1.0}, "'i'"),  # past int64: never wrapped
+                              ({"i": 9.3e18, "d": "2020-01-02", "x": 1.0}, "'i'"),
+                              ({"i": 1, "d": "2020-01-01T00:00:00+05:00", "x": 1.0}, "time zone"),
+                              ({"i": 1, "d": "2020-01-02", "x": 2**60 + 1}, "lose digits")):
+            _error(typed.post({"dataframe_records": [record]}), 400, "INVALID_PARAMETER_VALUE", words)
+        _error(typed.post("i,i,d,x\n1,2,2020-01-01,0.5\n", headers=CSV), 400, "BAD_REQUEST", "more than once")
+        _error(tensor.post({"inputs": [[1.0, 2.0], [3.0]]}), 400, "BAD_REQUEST", "nested) list of numbers")
+        assert tensor.post({"inputs": [[1.0, 2.0], [3.0, 4.0]]}).status_code == 200
+
+
+def test_a_malformed_signature_is_refused_when_the_model_loads(tmp_path, models):
+    import shutil
+
+    for spec, words in (('[{"name": "x"}]', "no type"), ('[{"name": "x", "type": "quux"}]', "unknown type 'quux'"),
+                        ('[{"type": "tensor", "tensor-spec": {"dtype": "nope"}}]', "numpy dtype")):
+        folder = tmp_path / f"bad-{len(spec)}"
+        shutil.copytree(models / "knob", folder)
+        mlmodel = folder / "MLmodel"
+        text = mlmodel.read_text()
+        start = text.index("  inputs: ")
+        end = text.index("\n", start)
+        mlmodel.write_text(text[:start] + f"  inputs: '{spec}'" + text[end:])
+        got = gitml(tmp_path, "models", "serve", "-m", str(folder), "--port", "0")
+        assert (got.code, got.out) == (2, "") and words in got.err and got.err.count("\n") == 1, got.err
+    nan = gitml(tmp_path, "models", "serve", "-m", str(models / "knob"), "--timeout", "nan", "--port", "0")
+    assert nan.code == 2 and "finite" in nan.err

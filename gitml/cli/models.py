@@ -15,6 +15,20 @@ import click
 from gitml.cli.context import path_arg, workspace
 from gitml.core.errors import BadInputError
 
+
+class _FiniteSeconds(click.FloatRange):
+    """A number of seconds > 0 that is a number: ``nan`` and ``inf`` are refused (click's range lets nan in)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
+
+
+FINITE_SECONDS = _FiniteSeconds(min=0, min_open=True)
 SERVE_EXTRA = "gitml models serve needs gitml[serve]: pip install 'gitml[serve]'"
 
 
@@ -79,7 +93,7 @@ def _model_option(func):
               help="Port to listen on (0: any free port; the URL printed says which).")
 @click.option("-w", "--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Server processes, each with its own copy of the model.")
-@click.option("-t", "--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+@click.option("-t", "--timeout", type=FINITE_SECONDS, default=60.0, show_default=True,
               help="Seconds a request may take before it is answered 504.")
 @click.option("--max-body", type=click.IntRange(min=1), default=32 * 1024 * 1024, show_default=True,
               metavar="BYTES", help="Largest request body accepted (413 above).")
@@ -124,16 +138,41 @@ def predict_cmd(uri, remote, input_path, output, content_type, trusted) -> None:
     options = {"skops_trusted_types": list(trusted)} if trusted else {}
     answer = predict_file(model_folder_arg(uri, remote), path_arg(input_path), content_type, **options)
     if output:
-        target = path_arg(output)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            tmp.write_bytes(answer + b"\n")
-            tmp.replace(target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise BadInputError(f"cannot write {output!r}: {exc.strerror or exc}") from None
+        write_output(path_arg(output), answer + b"\n", output)
     else:
         click.echo(answer.decode("utf-8"))
+
+
+def write_output(target: Path, data: bytes, shown: str) -> None:
+    """Write ``data`` to ``target`` as a user means ``-o``.
+
+    A regular file (new or not) is replaced whole (through a temporary file, never
+    half-written); a symlink is followed to the file it names; a device or a pipe
+    (``/dev/stdout``, a FIFO) is written to, never replaced.
+
+    Raises:
+        BadInputError: it cannot be written (a missing folder, no room, no permission).
+    """
+    import os
+    import stat
+
+    try:
+        real = Path(os.path.realpath(target))
+        kind = real.stat().st_mode if real.exists() else None
+        if kind is not None and not stat.S_ISREG(kind):
+            if stat.S_ISDIR(kind):
+                raise BadInputError(f"cannot write {shown!r}: it is a directory")
+            with open(real, "wb") as handle:  # a device or a pipe: write to it, as a shell redirect does
+                handle.write(data)
+            return
+        tmp = real.with_name(f".{real.name}.tmp")
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(real)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot write {shown!r}: {exc.strerror or exc}") from None
 
 
 @models_group.command("info")

@@ -321,7 +321,7 @@ def get_remote(repo: GitRepo, name: str | None = None) -> Remote:
     remotes = {r.name: r for r in list_remotes(repo)}
     if name is not None:
         if name not in remotes:
-            known = ", ".join(remotes) or "none configured"
+            known = f"known: {', '.join(remotes)}" if remotes else "none is configured"
             raise BadInputError(f"no artifact remote named {name!r} ({known})",
                                 hint="add one with `gitml remote add NAME URL`")
         return remotes[name]

@@ -417,6 +417,12 @@ class Workspace:
                 # latest version, where a model name may itself hold "/" (nlp/sentiment).
                 model, _, version = body.rpartition("/")
                 if model and body not in self.registry_state():
+                    if version.isdigit():  # MLflow numbers versions 1, 2, 3; GTO's are semver tags
+                        known = sorted(self.model_state(model).versions)
+                        raise BadInputError(f"{uri}: gitml's model versions are semver tags like v0.0.1, not "
+                                            f"MLflow's numbers ({model} has: {', '.join(known[-5:]) or 'none'})",
+                                            hint=f"use models:/{model}/vX.Y.Z, models:/{model}@<stage> or "
+                                                 f"models:/{model}@latest")
                     body = f"{model}@{version}"
             model, version, info = self.model_version(body)
             if not (info.run_id and info.path):

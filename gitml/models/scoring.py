@@ -20,6 +20,7 @@ text in a number column with a :class:`~gitml.core.errors.SchemaError`.
 from __future__ import annotations
 
 import base64
+import csv
 import datetime
 import io
 import json
@@ -98,6 +99,10 @@ def parse_csv(body: bytes, signature: ModelSignature | None) -> Any:
     """
     import pandas as pd
 
+    header = next(csv.reader([body.split(b"\n", 1)[0].decode("utf-8", "replace")]), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:  # pandas would rename the second one and score with the first, silently
+        raise ProtocolError(f"the input names columns more than once: {', '.join(repeated)}")
     dtypes = {spec["name"]: _CSV_DTYPES[spec["type"]] for spec in _named_columns(signature)
               if spec["type"] in _CSV_DTYPES}
     try:
@@ -213,17 +218,23 @@ def _tensor_or_columns(key: str, value: Any, signature: ModelSignature | None) -
 
     rows = isinstance(value, list) and bool(value) and all(isinstance(row, dict) for row in value)
     if signature is not None and signature.is_tensor():
-        array = np.asarray(value) if not isinstance(value, dict) else None
+        try:
+            array = np.asarray(value) if not isinstance(value, dict) else None
+        except (ValueError, TypeError, OverflowError):  # ragged rows, say
+            array = None
         if array is None or array.dtype == object:
             raise ProtocolError(f"{key!r} must be a (nested) list of numbers for this model's tensor input")
         return array
     named = _named_columns(signature)
     if not named:  # no signature (or unnamed columns): what MLflow hands the model
-        if key == "instances" and rows:
-            return {name: np.asarray([row.get(name) for row in value]) for name in _keys_of(value)}
-        if isinstance(value, dict):
-            return {name: np.asarray(column) for name, column in value.items()}
-        return value if rows else np.asarray(value)
+        try:
+            if key == "instances" and rows:
+                return {name: np.asarray([row.get(name) for row in value]) for name in _keys_of(value)}
+            if isinstance(value, dict):
+                return {name: np.asarray(column) for name, column in value.items()}
+            return value if rows else np.asarray(value)
+        except (ValueError, TypeError, OverflowError) as exc:  # ragged rows, say
+            raise ProtocolError(f"{key!r} is not an array: {exc}") from None
     try:
         if rows:
             frame = pd.DataFrame(value)
@@ -275,7 +286,9 @@ def _cast_column(column: Any, name: str, kind: str) -> Any:
 
     if kind in ("integer", "long") and column.dtype.kind == "f":
         values = column.to_numpy()
-        if np.isfinite(values).all() and (values == np.round(values)).all():
+        bound = 2.0 ** (31 if kind == "integer" else 63)  # past it the integer type would wrap around
+        if np.isfinite(values).all() and (values == np.round(values)).all() and (
+                (values >= -bound) & (values < bound)).all():
             return column.astype("int32" if kind == "integer" else "int64")
     elif kind == "datetime" and column.dtype.kind == "O":
         try:

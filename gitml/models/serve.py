@@ -164,7 +164,7 @@ def _score(model: PyFuncModel, kind: str, body: bytes) -> bytes:
         predictions = model.predict(data, params=params)
     except GitmlError:  # the signature's checks: the input does not fit
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a model calling sys.exit() failed too
         raise ModelFailure() from exc
     return scoring.predictions_json(predictions)
 
@@ -175,7 +175,9 @@ class _Predictors:
     Starting a thread per request cost a tenth of a millisecond each; a pool of ordinary
     threads would keep the process from exiting while a prediction that timed out still runs.
     Daemon threads do neither: a request over its timeout is answered 504 and leaves its thread
-    busy until the model returns, and the next requests queue for the others.
+    busy until the model returns, and the next requests queue for the others. A request
+    answered 504 while still queued is dropped from the queue unstarted, so a burst of slow
+    requests costs the threads only what they had begun.
     """
 
     def __init__(self, size: int = PREDICT_THREADS) -> None:
@@ -185,7 +187,9 @@ class _Predictors:
 
     def _work(self) -> None:
         while True:
-            func, loop, settle = self.jobs.get()
+            func, loop, settle, abandoned = self.jobs.get()
+            if abandoned.is_set():  # answered 504 while it waited in the queue: never start it
+                continue
             try:
                 outcome = (func(), None)
             except BaseException as exc:  # noqa: BLE001 - handed to the request, which answers it
@@ -205,8 +209,13 @@ class _Predictors:
             if not future.done():
                 future.set_exception(error) if error is not None else future.set_result(result)
 
-        self.jobs.put((func, loop, settle))
-        return await future
+        abandoned = threading.Event()
+        self.jobs.put((func, loop, settle, abandoned))
+        try:
+            return await future
+        except asyncio.CancelledError:  # the request's deadline passed (or the server stops)
+            abandoned.set()
+            raise
 
 
 def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY,

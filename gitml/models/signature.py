@@ -77,12 +77,46 @@ class ModelSignature:
                 value = None
             if not isinstance(value, list) or not all(isinstance(spec, dict) for spec in value):
                 raise ModelFormatError(f"MLmodel signature {name!r} is not a JSON list of specs")
+            for spec in value if name != "params" else ():
+                _check_spec(name, spec)
             parts[name] = value
         return cls(**parts)
 
     def is_tensor(self) -> bool:
         """Whether the inputs are tensor specs (else column specs, or no inputs)."""
         return bool(self.inputs) and self.inputs[0].get("type") == "tensor"
+
+
+# MLflow's column types (mlflow.types.DataType), its complex ones, and "tensor"
+SPEC_TYPES = frozenset({"boolean", "integer", "long", "float", "double", "string", "binary", "datetime",
+                        "array", "object", "map", "any", "tensor"})
+
+
+def _check_spec(part: str, spec: dict[str, Any]) -> None:
+    """One input or output spec as MLflow writes it: a known ``type``; a tensor's dtype; a name as text.
+
+    Raises:
+        ModelFormatError: anything else (a model whose signature cannot be read is refused at
+            load, not at its first predict).
+    """
+    from gitml.core.errors import ModelFormatError
+
+    kind = spec.get("type")
+    if kind not in SPEC_TYPES:
+        raise ModelFormatError(f"MLmodel signature {part}: a spec has "
+                               f"{'no type' if kind is None else f'the unknown type {kind!r}'}: {json.dumps(spec)[:120]}")
+    if "name" in spec and not isinstance(spec["name"], (str, int)):
+        raise ModelFormatError(f"MLmodel signature {part}: a spec's name is not text: {json.dumps(spec)[:120]}")
+    if kind == "tensor":
+        tensor = spec.get("tensor-spec")
+        import numpy as np
+
+        try:
+            known = isinstance(tensor, dict) and isinstance(tensor.get("dtype"), str) and bool(np.dtype(tensor["dtype"]))
+        except TypeError:
+            known = False
+        if not known or not isinstance(tensor.get("shape", []), list):
+            raise ModelFormatError(f"MLmodel signature {part}: a tensor spec needs a numpy dtype and a shape list")
 
 
 # -- inference -------------------------------------------------------------------------------------
@@ -219,8 +253,18 @@ def _cast_column(values: Any, name: object, kind: str) -> Any:
         target = np.dtype(np.float32 if kind == "float" else np.float64)
         if dtype == target:
             return values
-        if have in "iu" or have == "f" and dtype.itemsize <= target.itemsize:
-            return values.astype(target)  # integers widen to floats, as MLflow's server casts them
+        if have == "f" and dtype.itemsize <= target.itemsize:
+            return values.astype(target)
+        if have in "iu":  # integers widen to floats, as MLflow's server casts them, when exactly
+            widened = values.astype(target)
+            exact = 2 ** (24 if kind == "float" else 53)
+            numbers = values.to_numpy()
+            if not len(numbers) or all(abs(int(n)) <= exact or int(w) == int(n)
+                                       for n, w in zip(numbers.tolist(), widened.tolist(), strict=True)
+                                       if abs(n) > exact):
+                return widened
+            raise SchemaError(f"column {name!r}: integers past 2**{53 if kind == 'double' else 24} would lose "
+                              f"digits as {kind}")
     elif kind in _INT_TYPES:
         if have in "iu":
             limit = 4 if kind == "integer" else 8
@@ -241,6 +285,9 @@ def _cast_column(values: Any, name: object, kind: str) -> Any:
             return values
     elif kind == "datetime":
         if have == "M":
+            if getattr(dtype, "tz", None) is not None:
+                raise SchemaError(f"column {name!r}: datetimes with a time zone ({dtype.tz}) are not a datetime "
+                                  "column's values: send them in UTC without an offset")
             return values.astype("datetime64[ns]")
     raise SchemaError(f"column {name!r}: can not safely convert {dtype} to {kind}")
 
@@ -287,7 +334,10 @@ def _enforce_columns(specs: list[dict[str, Any]], data: Any) -> Any:
         gaps = column.hasnans
         if gaps and spec.get("required", True):
             raise SchemaError(f"column {name!r} is required but has missing values")
-        columns[name] = column if gaps and column.isna().all() else _cast_column(column, name, spec["type"])
+        try:
+            columns[name] = column if gaps and column.isna().all() else _cast_column(column, name, spec["type"])
+        except (TypeError, ValueError, OverflowError) as exc:  # pandas refusing a cast is the input's fault
+            raise SchemaError(f"column {name!r}: cannot read it as {spec['type']}: {exc}") from None
         same = same and columns[name] is column
     return data if same else pd.DataFrame(columns, index=data.index)  # one frame built, not one insert a column
 
