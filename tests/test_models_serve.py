@@ -421,8 +421,13 @@ def test_requests_answered_504_while_queued_never_run(models, tmp_path):
         with concurrent.futures.ThreadPoolExecutor(40) as pool:
             answers = list(pool.map(lambda _: server.post(body).status_code, range(40)))
         assert answers == [504] * 40
-        time.sleep(4.5)  # the 16 predictions begun are done; the 24 that only queued were dropped
-        assert counted.read_text().count("x") == 16
+        time.sleep(4.5)  # the predictions begun are done; the ones that only queued were dropped
+        begun = counted.read_text().count("x")
+        # a few run at once; each slot a timed-out request gives back may start one more just
+        # before its own deadline, at most one per thread of the pool: never all 40
+        assert min(4, os.cpu_count() or 1) <= begun <= 16
+        time.sleep(2.5)
+        assert counted.read_text().count("x") == begun  # and none of the others ever starts
         _error(server.post({**body, "params": {"mode": "exit"}}), 400, "BAD_REQUEST", "SystemExit")
 
 

@@ -19,11 +19,13 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import os
 import queue
 import signal
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
-PREDICT_THREADS = 16  # predictions at once per worker process (more queue, then time out)
+PREDICT_THREADS = 16  # threads per worker process; a few run at once (see _Predictors)
 MLFLOW_PROTOCOL = "3.17"  # the MLflow release whose scoring server this one was checked against
 # A body over the limit is read to its end (and dropped) up to this much more, so the client,
 # still sending, gets the 413 rather than a reset connection; past it the connection is closed.
@@ -169,38 +171,79 @@ def _score(model: PyFuncModel, kind: str, body: bytes) -> bytes:
     return scoring.predictions_json(predictions)
 
 
+class _Job:
+    """One prediction: what to run, where to hand its outcome, and whether it holds a slot."""
+
+    __slots__ = ("func", "loop", "settle", "deadline", "lock", "state", "slot")
+
+    def __init__(self, func: Callable[[], Any], loop: asyncio.AbstractEventLoop,
+                 settle: Callable[[Any, BaseException | None], None], deadline: float) -> None:
+        self.func, self.loop, self.settle, self.deadline = func, loop, settle, deadline
+        self.lock = threading.Lock()
+        self.state = "queued"  # queued -> running -> done; or abandoned (its request answered 504)
+        self.slot = False
+
+
 class _Predictors:
-    """A fixed set of daemon threads that run predictions, fed through one queue.
+    """Daemon threads that run predictions, fed through one queue, a few at a time.
 
     Starting a thread per request cost a tenth of a millisecond each; a pool of ordinary
     threads would keep the process from exiting while a prediction that timed out still runs.
-    Daemon threads do neither: a request over its timeout is answered 504 and leaves its thread
-    busy until the model returns, and the next requests queue for the others. A request
-    answered 504 while still queued is dropped from the queue unstarted, so a burst of slow
-    requests costs the threads only what they had begun.
+    Daemon threads do neither.
+
+    At most ``running`` predictions run at once (one per core, up to 4): a Python model holds
+    the GIL, and eight threads taking turns at it cost a fifth more CPU per request than two
+    (bench/bench_models.py measured it). A request over its timeout is answered 504: if it was
+    still queued it is dropped unstarted; if its model was running, that thread runs on to
+    the model's end (Python cannot stop it) but gives its slot back at once, so the next
+    requests go on to other threads of the pool (``threads`` in all).
     """
 
-    def __init__(self, size: int = PREDICT_THREADS) -> None:
+    def __init__(self, threads: int = PREDICT_THREADS, running: int | None = None) -> None:
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        for n in range(size):
+        self.slots = threading.Semaphore(running or min(4, os.cpu_count() or 1))
+        for n in range(threads):
             threading.Thread(target=self._work, name=f"gitml-predict-{n}", daemon=True).start()
 
     def _work(self) -> None:
         while True:
-            func, loop, settle, abandoned = self.jobs.get()
-            if abandoned.is_set():  # answered 504 while it waited in the queue: never start it
-                continue
+            job: _Job = self.jobs.get()
+            self.slots.acquire()
+            with job.lock:
+                # answered 504 while it waited, or about to be (its deadline passed while its
+                # request's timer waits its turn on the event loop): never start it
+                if job.state == "abandoned" or time.monotonic() >= job.deadline:
+                    job.state = "abandoned"
+                    self.slots.release()
+                    continue
+                job.state, job.slot = "running", True
             try:
-                outcome = (func(), None)
+                outcome = (job.func(), None)
             except BaseException as exc:  # noqa: BLE001 - handed to the request, which answers it
                 outcome = (None, exc)
+            with job.lock:
+                job.state = "done"
+                if job.slot:
+                    job.slot = False
+                    self.slots.release()
             with contextlib.suppress(RuntimeError):  # the loop closed while the model ran
-                loop.call_soon_threadsafe(settle, *outcome)
+                job.loop.call_soon_threadsafe(job.settle, *outcome)
 
-    async def run(self, func: Callable[[], Any]) -> Any:
+    def _abandon(self, job: _Job) -> None:
+        with job.lock:
+            if job.state == "done":
+                return
+            job.state = "abandoned" if job.state == "queued" else job.state
+            if job.slot:  # still running: its thread goes on alone, the slot serves the queue
+                job.slot = False
+                self.slots.release()
+
+    async def run(self, func: Callable[[], Any], deadline: float = math.inf) -> Any:
         """``func()`` on a predictor thread: its result, or its exception raised here.
 
-        Cancelling the wait (a request's deadline) leaves the thread running; its result is dropped.
+        ``func`` is not started past ``deadline`` (``time.monotonic()`` seconds). Cancelling the
+        wait (a request's deadline) drops a queued ``func``, or leaves a running one to finish
+        alone (its result is dropped).
         """
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -209,12 +252,12 @@ class _Predictors:
             if not future.done():
                 future.set_exception(error) if error is not None else future.set_result(result)
 
-        abandoned = threading.Event()
-        self.jobs.put((func, loop, settle, abandoned))
+        job = _Job(func, loop, settle, deadline)
+        self.jobs.put(job)
         try:
             return await future
         except asyncio.CancelledError:  # the request's deadline passed (or the server stops)
-            abandoned.set()
+            self._abandon(job)
             raise
 
 
@@ -243,8 +286,9 @@ def create_app(model: PyFuncModel, *, timeout: float = DEFAULT_TIMEOUT, max_body
         return JSONResponse(version)
 
     async def answer_of(request: Request, kind: str) -> bytes:
+        deadline = time.monotonic() + timeout
         body = await _read_body(request, max_body)
-        return await predictors.run(lambda: _score(model, kind, body))
+        return await predictors.run(lambda: _score(model, kind, body), deadline)
 
     async def invocations(request: Request) -> Response:
         try:
