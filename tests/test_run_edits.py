@@ -130,8 +130,10 @@ def test_cli_edits_and_history(repo):
     (("runs", "tag", "RUN", "novalue"), "KEY=VALUE"),
     (("runs", "tag", "RUN"), "nothing to do"),
     (("runs", "tag", "RUN", "-d", "missing"), "has no tag 'missing'"),
+    (("runs", "tag", "RUN", "x=1", "-d", "missing"), "has no tag 'missing'"),
     (("runs", "tag", "abcdef01", "a=b"), "abcdef01"),
     (("runs", "tag", "RUN", "=x"), "tag key"),
+    (("runs", "tag", "RUN", "good=1", "=x"), "tag key"),  # checked before the first one is written
     (("runs", "rename", "RUN", ""), "run name"),
     (("runs", "rename", "RUN", "a\nb"), "invalid run name"),
     (("runs", "history", "nothing"), "not a run id"),

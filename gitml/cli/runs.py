@@ -331,7 +331,17 @@ def tag_cmd(run: str, tags: tuple[str, ...], delete: tuple[str, ...]) -> None:
         pairs.append((key, value))
     if not pairs and not delete:
         raise BadInputError("nothing to do: give KEY=VALUE tags or -d KEY")
+    from gitml.core.ids import check_key
+
+    for key in [key for key, _ in pairs] + list(delete):  # every key checked before the first commit
+        check_key(key, "tag key")
     with workspace() as ws:
+        from gitml.tracking.query import get_run
+
+        tags = get_run(run, repo=ws).tags  # a run that does not exist fails before any edit
+        missing = [key for key in delete if key not in tags and key not in dict(pairs)]
+        if missing:
+            raise BadInputError(f"run {run} has no tag {missing[0]!r}")
         for key, value in pairs:
             edited = edit.set_tag(run, key, value, repo=ws)
         for key in delete:
