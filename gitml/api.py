@@ -28,6 +28,7 @@ from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_artifact_path, check_key, check_run_id
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 from gitml.tracking.commit import (
+    RUN_NAME_TAG,
     FinishedRun,
     check_status,
     creation_tags,
@@ -400,9 +401,16 @@ def log_metric(key: str, value: float, step: int | None = None, timestamp: int |
 
 
 def _is_active(run_id: str) -> bool:
-    """Whether ``run_id`` (an id or prefix) names a run active in this process."""
+    """Whether ``run_id`` (an id or prefix, any case) names a run active in this process.
+
+    Raises:
+        BadInputError: ``run_id`` is not text.
+    """
+    if not isinstance(run_id, str):
+        raise BadInputError(f"run_id must be a run id (text), not {type(run_id).__name__}: {run_id!r}")
+    prefix = run_id.strip().lower()
     with _lock:
-        return any(handle.id.startswith(run_id) for handle in _stack) if len(run_id) >= 4 else False
+        return any(handle.id.startswith(prefix) for handle in _stack) if len(prefix) >= 4 else False
 
 
 def _edit_repo() -> Any:
@@ -448,6 +456,10 @@ def set_tag(key: str, value: Any, run_id: str | None = None) -> None:
         edit.set_tag(run_id, key, value, repo=_edit_repo())
         return
     run = _current()
+    if key == RUN_NAME_TAG:  # it renames the run: a name gitml cannot take is refused now, not kept as a tag
+        from gitml.core.ids import check_name
+
+        check_name(str(value), "run name")
     run._log.tag(run._key(key, "tag key"), str(value))
 
 

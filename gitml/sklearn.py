@@ -142,7 +142,7 @@ def _fit_in_run(original: Any, estimator: Any, args: tuple, kwargs: dict) -> Any
         _guard("training metrics", _log_training_metrics, estimator, X, y, kwargs.get("sample_weight"))
     if type(estimator).__name__ in SEARCHES:
         _guard("search results", _log_search, estimator)
-    if _options.get("log_datasets", True) and X is not None:
+    if _options.get("log_datasets", True) and X is not None and not _sparse(X):  # no digest for sparse data yet
         _guard("dataset", gitml.log_input, X, "training")
     if _options.get("log_models", True):
         _guard("model", _log_model, estimator, X)
@@ -245,12 +245,23 @@ def _log_search(search: Any) -> None:
     if getattr(search, "best_score_", None) is not None:
         gitml.log_metric("best_cv_score", float(search.best_score_))
     results = search.cv_results_
-    order = sorted(range(len(results["params"])), key=lambda i: results["rank_test_score"][i])
+    # one metric: rank_test_score; several (scoring=[...]): the refit metric's rank, else the first
+    refit = search.refit if isinstance(search.refit, str) else None
+    rank = "rank_test_score" if "rank_test_score" in results else (
+        f"rank_test_{refit}" if f"rank_test_{refit}" in results else
+        next((key for key in results if key.startswith("rank_test_")), None))
+    order = list(range(len(results["params"])))
+    if rank is not None:
+        order.sort(key=lambda i: results[rank][i])
     limit = _options.get("max_tuning_runs")
     scores = [key for key in results if key.startswith(("mean_", "std_", "rank_")) or key.startswith("split")]
+    base = search.estimator.get_params(deep=True) if hasattr(search.estimator, "get_params") else {}
     for i in order[:limit] if limit is not None else order:
         with gitml.start_run(name=f"candidate-{i}", nested=True):
-            gitml.log_params({key: _param(value) for key, value in results["params"][i].items()})
+            # the estimator's every param, the candidate's over them, as MLflow logs a child run
+            gitml.log_params({key: _param(value) for key, value in {**base, **results["params"][i]}.items()})
+            gitml.set_tags({"estimator_name": type(search.estimator).__name__,
+                            "estimator_class": f"{type(search.estimator).__module__}.{type(search.estimator).__name__}"})
             gitml.log_metrics({key: float(results[key][i]) for key in scores
                                if isinstance(results[key][i], (int, float)) or hasattr(results[key][i], "item")})
 
@@ -259,6 +270,11 @@ def _log_model(estimator: Any, X: Any) -> None:
     import gitml
 
     example = None
-    if X is not None and hasattr(X, "__getitem__") and hasattr(X, "shape"):
-        example = X.iloc[:5] if hasattr(X, "iloc") else X[:5]
+    if X is not None and not _sparse(X) and hasattr(X, "__getitem__") and hasattr(X, "shape"):
+        example = X.iloc[:5] if hasattr(X, "iloc") else X[:5]  # a sparse X: the model, without an example
     gitml.log_model(estimator, "model", input_example=example)
+
+
+def _sparse(X: Any) -> bool:
+    """Whether ``X`` is a scipy sparse matrix or array."""
+    return type(X).__module__.startswith("scipy.sparse")

@@ -124,6 +124,7 @@ def test_figures_and_images(repo):
     (lambda: api.log_image(np.full((2, 2), 300), "i.png"), "0–255"),
     (lambda: api.log_image(np.full((2, 2), 1.5), "i.png"), "0–1"),
     (lambda: api.log_image(np.zeros((2, 2)), "i.nope"), "Pillow cannot write"),
+    (lambda: api.log_image(__import__("PIL.Image").Image.new("F", (4, 4)), "f.png"), "cannot write a F image"),
     (lambda: api.log_image(np.zeros((2, 2)), "i.png", key="k"), "not both"),
     (lambda: api.log_image(np.zeros((2, 2))), "not neither"),
     (lambda: api.log_image(np.zeros((2, 2)), key="a%b"), "may hold only"),
@@ -141,6 +142,14 @@ def test_bad_objects_are_refused_and_nothing_is_logged(repo, call, words):
         assert words in str(caught.value)
     record = api.get_run(run.id, repo=repo)
     assert record.artifacts == {} and record.tags.get("mlflow.loggedImages") is None
+
+
+def test_appending_a_table_to_a_file_that_is_no_table_is_refused(repo):
+    with api.start_run(name="mixed", repo=repo) as run:
+        api.log_text("not a table", "t.json")
+        with pytest.raises(BadInputError, match="'t.json' is not a table to append to"):
+            api.log_table({"a": [1]}, "t.json")
+    assert read(repo, run.id, "t.json") == b"not a table"
 
 
 def test_objects_need_an_active_run(repo):

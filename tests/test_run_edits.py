@@ -77,8 +77,12 @@ def test_each_edit_is_one_commit_that_changes_that_run_only(repo, monkeypatch):
 
 def test_run_id_of_the_active_run_logs_into_it(repo):
     with api.start_run(name="live", repo=repo) as run:
-        api.set_tag("phase", "warmup", run_id=run.id)
-        api.log_metric("lr", 0.1, run_id=run.id)
+        api.set_tag("phase", "warmup", run_id=run.id.upper())  # any case, as the id prints
+        api.log_metric("lr", 0.1, run_id=run.id[:8])
+        with pytest.raises(BadInputError, match="run_id must be a run id"):
+            api.set_tag("a", "b", run_id=123)
+        with pytest.raises(BadInputError, match="invalid run name"):  # it would rename the run
+            api.set_tag("mlflow.runName", "a\nb")
     record = api.get_run(run.id, repo=repo)
     assert record.tags == {"phase": "warmup"} and record.metrics == {"lr": 0.1}
     assert int(git(repo, "rev-list", "--count", runsref.RUNS_REF)) == 1  # no edit commits

@@ -79,6 +79,24 @@ def test_a_search_has_one_child_run_per_candidate(autolog):
     assert len(api.search_runs(f"tags.mlflow.parentRunId = '{newest.id}'", repo=autolog)) == 1
 
 
+def test_searches_with_several_metrics_and_sparse_data(autolog):
+    from scipy.sparse import csr_matrix
+
+    GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=3, scoring=["accuracy", "f1_macro"],
+                 refit="accuracy").fit(X, Y)
+    runs = _runs(autolog)
+    parent = runs["gridsearchcv"]
+    children = [run for run in runs.values() if run.tags.get("mlflow.parentRunId") == parent.id]
+    assert len(children) == 2 and all("mean_test_f1_macro" in run.metrics for run in children)
+    assert all(run.params["max_iter"] == 300 and run.tags["estimator_name"] == "LogisticRegression"
+               for run in children)  # the estimator's every param, as MLflow's child runs have
+    sparse = LogisticRegression(max_iter=300).fit(csr_matrix(X.to_numpy()), Y)
+    run = api.search_runs("name = 'logisticregression'", repo=autolog)[0]
+    assert "model" in run.artifacts and run.inputs == {}  # the model without an example; no digest yet
+    assert (api.load_model(f"runs:/{run.id}/model", repo=autolog).predict(csr_matrix(X.to_numpy()))
+            == sparse.predict(csr_matrix(X.to_numpy()))).all()
+
+
 def test_inside_a_run_it_logs_into_that_run(autolog):
     with api.start_run(name="mine", repo=autolog) as run:
         api.log_param("note", "by hand")

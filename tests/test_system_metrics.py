@@ -62,8 +62,13 @@ def test_bad_settings_are_refused_before_any_run_exists(repo, monkeypatch):
     monkeypatch.setenv("GITML_SYSTEM_METRICS_SAMPLING_INTERVAL", "soon")
     with pytest.raises(BadInputError, match="GITML_SYSTEM_METRICS_SAMPLING_INTERVAL='soon'"):
         api.start_run(name="x", repo=repo, log_system_metrics=True)
-    with pytest.raises(BadInputError, match="positive number"):
-        api.set_system_metrics_sampling_interval(0)
+    for bad in (0, -1, float("nan"), float("inf"), 1e20, "10", True):  # nan and inf broke the sampler
+        with pytest.raises(BadInputError, match="number of seconds"):
+            api.set_system_metrics_sampling_interval(bad)
+    for text in ("nan", "inf", "-1"):
+        monkeypatch.setenv("GITML_SYSTEM_METRICS_SAMPLING_INTERVAL", text)
+        with pytest.raises(BadInputError, match="number of seconds"):
+            api.start_run(name="x", repo=repo, log_system_metrics=True)
     monkeypatch.delenv("GITML_SYSTEM_METRICS_SAMPLING_INTERVAL")
     code = textwrap.dedent(f"""
         import sys

@@ -293,7 +293,8 @@ def _metric_rows(run) -> list[list]:
     rows = []
     for key, value in sorted(run.metrics.items()):
         values = series.get(key, [value])
-        rows.append([key, value, run.metric_info.get(key, {}).get("step"), len(values), min(values), max(values)])
+        numbers = [v for v in values if v == v] or [float("nan")]  # NaN points have no order: left out
+        rows.append([key, value, run.metric_info.get(key, {}).get("step"), len(values), min(numbers), max(numbers)])
     return rows
 
 

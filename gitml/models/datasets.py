@@ -91,14 +91,14 @@ def _frame(frame: Any, source: str | None) -> dict[str, Any]:
     from gitml.models.signature import infer_signature
 
     digest = hashlib.sha256()
-    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()]).encode())  # a tuple column too
     try:
         digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     except TypeError as exc:  # a cell pandas cannot hash (a list, a dict)
         raise BadInputError(f"log_input: cannot hash this DataFrame: {exc}") from None
     try:
         schema = {"mlflow_colspec": infer_signature(frame).inputs}
-    except BadInputError:
+    except (BadInputError, TypeError, ValueError):  # MultiIndex columns, say
         schema = None  # columns of a type MLflow's schema has no name for: no schema, still a digest
     return _fields(digest.hexdigest(), "pandas", source, schema, int(frame.shape[0]), int(frame.size))
 

@@ -106,7 +106,7 @@ def figure_bytes(figure: Any, artifact_file: str) -> bytes:
             return figure.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
         try:
             return figure.to_image(format=ext[1:])
-        except ValueError as exc:  # plotly's word for "no kaleido" and for "no such format"
+        except (ValueError, RuntimeError, ImportError) as exc:  # no kaleido (its word varies), no such format
             raise BadInputError(f"log_figure: plotly cannot write {artifact_file!r}: "
                                 f"{str(exc).strip().splitlines()[0]}",
                                 hint="use a .html file, or pip install kaleido for static images") from None
@@ -142,7 +142,10 @@ def image_bytes(image: Any, artifact_file: str) -> bytes:
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG has no alpha
     out = io.BytesIO()
-    image.save(out, format=fmt)
+    try:
+        image.save(out, format=fmt)
+    except (OSError, ValueError) as exc:  # a mode the format has no room for (F, CMYK as PNG)
+        raise BadInputError(f"log_image: cannot write a {image.mode} image as {artifact_file!r}: {exc}") from None
     return out.getvalue()
 
 
@@ -212,8 +215,12 @@ def table_bytes(data: Any, artifact_file: str, earlier: bytes | None = None) -> 
     if not isinstance(data, pd.DataFrame):
         raise BadInputError(f"log_table takes a pandas DataFrame or a dict of columns, not {type(data).__name__}")
     if earlier is not None:
-        before = pd.read_json(io.BytesIO(earlier), orient="split") if ext == ".json" else pd.read_parquet(
-            io.BytesIO(earlier))
+        try:
+            before = pd.read_json(io.BytesIO(earlier), orient="split") if ext == ".json" else pd.read_parquet(
+                io.BytesIO(earlier))
+        except Exception as exc:  # noqa: BLE001 - pandas' and pyarrow's errors share no base
+            raise BadInputError(f"log_table: this run's {artifact_file!r} is not a table to append to: "
+                                f"{type(exc).__name__}: {exc}") from None
         data = pd.concat([before, data], ignore_index=True)
     out = io.BytesIO()
     try:

@@ -32,6 +32,7 @@ from gitml.core.errors import BadInputError
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 10.0  # seconds, MLflow's default
+MAX_INTERVAL = 86400.0  # a day: longer waits overflow the thread timer's clock
 INTERVAL_ENV = "GITML_SYSTEM_METRICS_SAMPLING_INTERVAL"
 PREFIX = "system/"
 _interval: float | None = None
@@ -44,8 +45,10 @@ def set_system_metrics_sampling_interval(seconds: float | None) -> None:
         BadInputError: not a positive number.
     """
     global _interval
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
-        raise BadInputError(f"the sampling interval is a positive number of seconds, not {seconds!r}")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not 0 < seconds <= MAX_INTERVAL):
+        raise BadInputError(f"the sampling interval is a number of seconds > 0 and at most {MAX_INTERVAL:g}, "
+                            f"not {seconds!r}")
     _interval = None if seconds is None else float(seconds)
 
 
@@ -64,8 +67,8 @@ def sampling_interval() -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise BadInputError(f"{INTERVAL_ENV}={text!r} is not a positive number of seconds")
+    if not 0 < value <= MAX_INTERVAL:  # NaN and inf fail too
+        raise BadInputError(f"{INTERVAL_ENV}={text!r} is not a number of seconds > 0 and at most {MAX_INTERVAL:g}")
     return value
 
 
