@@ -594,8 +594,12 @@ def edit_run(repo: GitRepo, run_id: str, edit: Callable[[dict[str, bytes]], dict
             tree = run_tree(repo, tip, run_id)
             if tree is None:
                 raise RunNotFoundError(f"no run {run_id} on {ref}", hint="gitml runs list shows the runs")
-            files = edit(read_run_files(repo, tree, run_id=run_id))
-            root = apply_changes(repo, tip, {run_id: write_run_tree(repo, files)})
+            before = read_run_files(repo, tree, run_id=run_id)
+            files = edit(dict(before))
+            new_tree = write_run_tree(repo, files)
+            # the lookup maps' keys of both folders, from the run.yaml bytes in hand: no re-read
+            hints = {tree: _keys_of(before.get("run.yaml")), new_tree: _keys_of(files.get("run.yaml"))}
+            root = apply_changes(repo, tip, {run_id: new_tree}, hints)
         except KeyError as exc:  # a missing object: moved into a new pack under our feet, or lost
             missing += 1
             if missing >= MISSING_OBJECT_ATTEMPTS:
@@ -722,10 +726,21 @@ def _map_keys(repo: GitRepo, tree: str | None, hints: dict | None) -> tuple[str 
         return None, None
     if hints and tree in hints:
         return hints[tree]
+    try:
+        raw = read_run_files(repo, tree, ("run.yaml",))["run.yaml"]
+    except (KeyError, CorruptRunError, BadInputError):
+        return None, None
+    return _keys_of(raw)
+
+
+def _keys_of(raw: bytes | None) -> tuple[str | None, str | None]:
+    """``(source commit, start_time)`` from a ``run.yaml``'s bytes (None, None when unreadable)."""
     from gitml.core import yamlfmt
 
+    if raw is None or isinstance(raw, TooLarge):
+        return None, None
     try:
-        head = yamlfmt.load(read_run_files(repo, tree, ("run.yaml",))["run.yaml"].decode())
+        head = yamlfmt.load(raw.decode())
         source = head.get("source") if isinstance(head, dict) else None
         commit = source.get("commit") if isinstance(source, dict) else None
         return (commit if isinstance(commit, str) else None,
