@@ -178,3 +178,23 @@ def fmt_ratio(other, gitml) -> str:
         return ""
     r = other / gitml
     return f"{r:.1f}×" if r >= 1 else f"{r:.2g}×"
+
+
+class Profiler:
+    """cProfile around a timed section when ``path`` is given (its stats dumped there), else nothing."""
+
+    def __init__(self, path: str | None):
+        self.path, self.prof = path, None
+
+    def __enter__(self):
+        if self.path:
+            import cProfile
+
+            self.prof = cProfile.Profile()
+            self.prof.enable()
+        return self
+
+    def __exit__(self, *exc):
+        if self.prof is not None:
+            self.prof.disable()
+            self.prof.dump_stats(self.path)

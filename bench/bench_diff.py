@@ -57,7 +57,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import cpu_model
+from _common import Profiler, cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_RESULT "
@@ -180,24 +180,6 @@ def history_stream(n_main: int, n_feature: int, fork_back: int, flavour: str) ->
     return b"".join(out)
 
 
-class _Profiler:
-    def __init__(self, path: str | None):
-        self.path, self.prof = path, None
-
-    def __enter__(self):
-        if self.path:
-            import cProfile
-
-            self.prof = cProfile.Profile()
-            self.prof.enable()
-        return self
-
-    def __exit__(self, *exc):
-        if self.prof is not None:
-            self.prof.disable()
-            self.prof.dump_stats(self.path)
-
-
 # ------------------------------------------------------------------------------------------------
 # Workers (one process each)
 # ------------------------------------------------------------------------------------------------
@@ -213,7 +195,7 @@ def w_preload(spec: dict) -> dict:
     n, chunk = spec["runs"], spec["chunk"]
     payloads: dict[int, tuple[dict, dict]] = {}
     t0 = time.perf_counter()
-    with _Profiler(spec.get("profile")), GitRepo(spec["repo"]) as g:
+    with Profiler(spec.get("profile")), GitRepo(spec["repo"]) as g:
         for start in range(0, n, chunk):
             batch = []
             for i in range(start, min(start + chunk, n)):

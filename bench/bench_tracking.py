@@ -47,6 +47,7 @@ from pathlib import Path
 
 from _common import (
     LoadSampler,
+    Profiler,
     bench_home,
     cpu_model,
     emit_result,
@@ -119,27 +120,6 @@ def summarize(times: list[float]) -> dict:
     }
 
 
-class _Profiler:
-    """cProfile around the timed section when a path is given, else nothing."""
-
-    def __init__(self, path: str | None):
-        self.path = path
-        self.prof = None
-
-    def __enter__(self):
-        if self.path:
-            import cProfile
-
-            self.prof = cProfile.Profile()
-            self.prof.enable()
-        return self
-
-    def __exit__(self, *exc):
-        if self.prof is not None:
-            self.prof.disable()
-            self.prof.dump_stats(self.path)
-
-
 def index_files(repo: str) -> list[Path]:
     """gitml's query index (DESIGN.md: <git-common-dir>/gitml/index.sqlite) and its sidecars."""
     git_dir = Path(repo) / ".git"
@@ -170,7 +150,7 @@ def w_gitml_create(spec: dict) -> dict:
     payloads = [run_payload(offset + i) for i in range(n)]
     times = []
     pc = time.perf_counter
-    with _Profiler(spec.get("profile")):
+    with Profiler(spec.get("profile")):
         for i, (p, m, t) in enumerate(payloads):
             t0 = pc()
             with gitml.start_run(name=f"run-{offset + i}", experiment=EXPERIMENT, repo=repo):
@@ -203,7 +183,7 @@ def w_mlflow_create(spec: dict) -> dict:
     payloads = [run_payload(offset + i) for i in range(n)]
     times = []
     pc = time.perf_counter
-    with _Profiler(spec.get("profile")):
+    with Profiler(spec.get("profile")):
         for i, (p, m, t) in enumerate(payloads):
             t0 = pc()
             with mlflow.start_run(run_name=f"run-{offset + i}"):
@@ -241,7 +221,7 @@ def _log_metric_loop(log_metric, n: int, profile: str | None) -> float:
     rnd = random.Random(0)
     values = [rnd.random() for _ in range(n)]
     pc = time.perf_counter
-    with _Profiler(profile):
+    with Profiler(profile):
         t0 = pc()
         for i, v in enumerate(values):
             log_metric("loss", v, step=i)
@@ -308,7 +288,7 @@ def w_gitml_search(spec: dict) -> dict:
     def call():
         return gitml.search_runs(filter=FILTER, order_by=[ORDER], repo=repo)
 
-    with _Profiler(spec.get("profile")):
+    with Profiler(spec.get("profile")):
         first, warm, count = _timed_calls(call, spec["reps"])
     res = call()
     try:
@@ -345,7 +325,7 @@ def w_mlflow_search(spec: dict) -> dict:
             max_results=100_000,
         )
 
-    with _Profiler(spec.get("profile")):
+    with Profiler(spec.get("profile")):
         first, warm, count = _timed_calls(call, spec["reps"])
     return {"first_s": first, "warm": summarize(warm), "count": count}
 
@@ -365,7 +345,7 @@ def w_gitml_preload(spec: dict) -> dict:
     n, offset, chunk = spec["n"], spec.get("offset", 0), spec.get("chunk", 10_000)
     fn = getattr(tr, "commit_run_batch", None)
     t0 = time.perf_counter()
-    with _Profiler(spec.get("profile")):
+    with Profiler(spec.get("profile")):
         if fn is not None:
             how = f"gitml.tracking.commit_run_batch{inspect.signature(fn)}"
             kwargs = {"repo": spec["repo"]} if "repo" in inspect.signature(fn).parameters else {}

@@ -100,6 +100,7 @@ from pathlib import Path
 
 from _common import (
     LoadSampler,
+    Profiler,
     bench_home,
     cpu_model,
     emit_result,
@@ -154,26 +155,6 @@ def image():
 
 def loss_values() -> list[float]:
     return [1.0 / (1 + 0.01 * i) for i in range(HISTORY_POINTS)]
-
-
-class Profiler:
-    """cProfile around a timed section when ``path`` is given, else nothing."""
-
-    def __init__(self, path: str | None):
-        self.path, self.prof = path, None
-
-    def __enter__(self):
-        if self.path:
-            import cProfile
-
-            self.prof = cProfile.Profile()
-            self.prof.enable()
-        return self
-
-    def __exit__(self, *exc):
-        if self.prof is not None:
-            self.prof.disable()
-            self.prof.dump_stats(self.path)
 
 
 def timed(fn, reps: int, profile: str | None = None) -> dict:
