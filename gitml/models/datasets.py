@@ -14,8 +14,7 @@ from typing import Any
 
 from gitml.core.errors import BadInputError
 from gitml.core.formats import DATASET_COUNTS, DATASET_TEXT
-
-CHUNK = 1 << 20
+from gitml.core.store import hash_file
 
 
 def describe_dataset(dataset: Any, source: str | None = None, root: Path | None = None) -> tuple[str, dict[str, Any]]:
@@ -55,14 +54,6 @@ def _fields(digest: str, source_type: str, source: str | None, schema: Any, rows
             "num_rows": rows, "num_elements": elements}
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _path(path: Path, source: str | None, root: Path | None) -> tuple[str, dict[str, Any]]:
     if not path.exists():
         raise BadInputError(f"log_input: {str(path)!r} does not exist")
@@ -73,12 +64,12 @@ def _path(path: Path, source: str | None, root: Path | None) -> tuple[str, dict[
         except ValueError:
             shown = str(path.resolve())
     if path.is_dir():
-        lines = [f"{file.relative_to(path).as_posix()}\t{_file_digest(file)}\n"
+        lines = [f"{file.relative_to(path).as_posix()}\t{hash_file(file)}\n"
                  for file in sorted(path.rglob("*")) if file.is_file()]
         digest = hashlib.sha256("".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
         count = len(lines)
     elif path.is_file():
-        digest, count = _file_digest(path), None
+        digest, count = hash_file(path), None
     else:
         raise BadInputError(f"log_input: {str(path)!r} is neither a file nor a folder")
     fields = _fields(digest, "path", source if source is not None else shown, None, None, count)
