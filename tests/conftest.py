@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 GITML = [sys.executable, "-m", "gitml"]
+RUNS_REF = "refs/gitml/runs"
 
 
 def _script_dirs() -> list[Path]:
@@ -218,3 +219,37 @@ def clones(tmp_path):
     git(a, "push", "-q", "-u", "origin", "main")
     git(tmp_path, "clone", "-q", str(origin), str(tmp_path / "b"))
     return origin, a, tmp_path / "b"
+
+
+def craft(repo: Path, entries: dict[str, bytes | None], message: str = "crafted") -> str:
+    """Commit ``{path: bytes or None (remove)}`` onto the runs ref with plumbing only.
+
+    As a stranger with push rights would: hash-object, update-index, write-tree, commit-tree.
+    """
+    index = repo / ".git" / "crafted-index"
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+
+    def run(*args: str, data: bytes | None = None) -> str:
+        proc = subprocess.run(["git", *args], cwd=repo, env=env, input=data, capture_output=True)
+        assert proc.returncode == 0, proc.stderr.decode()
+        return proc.stdout.decode().strip()
+
+    tip = run("rev-parse", "-q", "--verify", RUNS_REF) if git(repo, "rev-parse", "-q", "--verify", RUNS_REF,
+                                                               check=False).strip() else ""
+    index.unlink(missing_ok=True)
+    if tip:
+        run("read-tree", tip)
+    for path, data in entries.items():
+        if data is None:
+            run("update-index", "--force-remove", path)
+            continue
+        listed = run("ls-files", "--", path + "/")
+        if listed:  # a file where a folder was: drop what was under it
+            run("update-index", "--force-remove", *listed.splitlines())
+        sha = run("hash-object", "-w", "--stdin", data=data)
+        run("update-index", "--add", "--cacheinfo", f"100644,{sha},{path}")
+    tree = run("write-tree")
+    commit = run("commit-tree", tree, *(["-p", tip] if tip else []), "-m", message)
+    run("update-ref", RUNS_REF, commit, *([tip] if tip else []))
+    index.unlink(missing_ok=True)
+    return commit

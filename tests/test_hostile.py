@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import git, gitml
+from conftest import craft, git, gitml
 
 import gitml as api
 from gitml import artifacts, sync
@@ -32,37 +32,6 @@ def _run_yaml(run_id: str, **extra: str) -> bytes:
     fields = {"schema": "1", "id": f'"{run_id}"', "name": '"evil"', "experiment": '"default"',
               "status": '"FINISHED"', "start_time": '"2026-11-30T10:00:00.000Z"', **extra}
     return "".join(f"{k}: {v}\n" for k, v in sorted(fields.items())).encode()
-
-
-def craft(repo: Path, entries: dict[str, bytes | None], message: str = "crafted") -> str:
-    """Commit ``{path: bytes or None (remove)}`` onto the runs ref with plumbing only."""
-    index = repo / ".git" / "crafted-index"
-    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
-
-    def run(*args: str, data: bytes | None = None) -> str:
-        proc = subprocess.run(["git", *args], cwd=repo, env=env, input=data, capture_output=True)
-        assert proc.returncode == 0, proc.stderr.decode()
-        return proc.stdout.decode().strip()
-
-    tip = run("rev-parse", "-q", "--verify", RUNS_REF) if git(repo, "rev-parse", "-q", "--verify", RUNS_REF,
-                                                               check=False).strip() else ""
-    index.unlink(missing_ok=True)
-    if tip:
-        run("read-tree", tip)
-    for path, data in entries.items():
-        if data is None:
-            run("update-index", "--force-remove", path)
-            continue
-        listed = run("ls-files", "--", path + "/")
-        if listed:  # a file where a folder was: drop what was under it
-            run("update-index", "--force-remove", *listed.splitlines())
-        sha = run("hash-object", "-w", "--stdin", data=data)
-        run("update-index", "--add", "--cacheinfo", f"100644,{sha},{path}")
-    tree = run("write-tree")
-    commit = run("commit-tree", tree, *(["-p", tip] if tip else []), "-m", message)
-    run("update-ref", RUNS_REF, commit, *([tip] if tip else []))
-    index.unlink(missing_ok=True)
-    return commit
 
 
 def bad_run(run_id: str = BAD_ID, **files: bytes) -> dict[str, bytes]:

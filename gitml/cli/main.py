@@ -53,6 +53,8 @@ COMMANDS = {
     "init": ("gitml.cli.setup", "init_cmd", "Prepare this repository for gitml (idempotent)."),
     "commit-run": ("gitml.cli.commit", "commit_run_cmd", "Commit one run: params, metrics, artifacts."),
     "runs": ("gitml.cli.runs", "runs_group", "List, show, search and delete runs."),
+    "experiments": ("gitml.cli.experiments", "experiments_group",
+                    "List, show, create, rename, tag and describe experiments."),
     "index": ("gitml.cli.runs", "index_group", "Maintain the local query index."),
     "demo": ("gitml.cli.setup", "demo_cmd", "Create a demo repository with a few runs."),
     "diff": ("gitml.cli.diff", "diff_cmd", "What changed in params and metrics between two revisions."),

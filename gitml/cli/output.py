@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from gitml.core.errors import BadInputError
 from gitml.core.ids import printable
 
 
@@ -22,8 +24,14 @@ def output_options(func: Callable) -> Callable:
     Returns:
         The function with both click options attached (a decorator).
     """
-    func = click.option("--csv", "as_csv", is_flag=True, help="Write CSV.")(func)
-    return click.option("--json", "as_json", is_flag=True, help="Write JSON (stable, documented).")(func)
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("as_json") and kwargs.get("as_csv"):
+            raise BadInputError("--json and --csv: choose one")
+        return func(*args, **kwargs)
+
+    checked = click.option("--csv", "as_csv", is_flag=True, help="Write CSV.")(checked)
+    return click.option("--json", "as_json", is_flag=True, help="Write JSON (stable, documented).")(checked)
 
 
 _FLOAT_MAX_INT = 2**53

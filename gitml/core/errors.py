@@ -39,6 +39,10 @@ class RunNotFoundError(BadInputError, LookupError):
     """No run (or more than one run) matches an id or prefix."""
 
 
+class ExperimentNotFoundError(BadInputError, LookupError):
+    """No experiment has this name or id."""
+
+
 class CorruptRunError(GitmlError):
     """A file on the runs ref cannot be read as the format says."""
 

@@ -323,9 +323,12 @@ def _tokenize(src: str, what: str) -> Iterator[_Tok]:
 
 
 class _Parser:
-    def __init__(self, src: str, what: str) -> None:
+    def __init__(self, src: str, what: str, attributes: dict[str, str] | None = None,
+                 time_attributes: frozenset[str] | None = None) -> None:
         _check_source(src, what)
         self.what = what
+        self.attributes = ATTRIBUTES if attributes is None else attributes
+        self.time_attributes = TIME_ATTRIBUTES if time_attributes is None else time_attributes
         self._tokens = _tokenize(src, what)
         self._ahead: _Tok | None = None  # the next token, once looked at
         self._last: _Tok | None = None  # the last token consumed, for "end of input after …"
@@ -375,11 +378,11 @@ class _Parser:
         if not name:
             self.fail(f"empty key name in {self.at(tok)}", _QUOTE_HINT)
         if field == "attr":
-            attribute = ATTRIBUTES.get(name.lower())
+            attribute = self.attributes.get(name.lower())
             if attribute is None:
                 self.fail(
                     f"unknown attribute {name!r} in {self.at(tok)}",
-                    "valid attributes: " + ", ".join(sorted(ATTRIBUTES)),
+                    "valid attributes: " + ", ".join(sorted(self.attributes)),
                 )
             return field, attribute
         if field == "dataset" and name.lower() not in DATASET_FIELDS:
@@ -504,7 +507,7 @@ class _Parser:
         """A comparison whose values suit its key, or a refusal naming the value that does not."""
         label = f"{field}s.{name}" if field != "attr" else name
         is_dirty = field == "attr" and name == "dirty"
-        is_time = field == "attr" and name in TIME_ATTRIBUTES and op not in ("LIKE", "ILIKE")
+        is_time = field == "attr" and name in self.time_attributes and op not in ("LIKE", "ILIKE")
         if op in ("LIKE", "ILIKE") and (field == "metric" or is_dirty):
             self.fail(f"{op} does not apply to {label!r}, which is not text")
         if field == "dataset" and op not in ("=", "!=", "LIKE", "ILIKE", "IN"):
@@ -542,7 +545,8 @@ class _Parser:
 
 # -- the public compiler ---------------------------------------------------------------------------
 
-def parse_filter(expr: str | None) -> Node | None:
+def parse_filter(expr: str | None, attributes: dict[str, str] | None = None,
+                 time_attributes: frozenset[str] | None = None) -> Node | None:
     """Parse an MLflow-style run filter.
 
     Args:
@@ -550,6 +554,9 @@ def parse_filter(expr: str | None) -> Node | None:
             are case-insensitive; ``OR`` and parentheses are allowed, ``AND`` binding tighter.
             At most :data:`MAX_FILTER_CHARS` characters, :data:`MAX_DEPTH` levels of
             parentheses and :data:`MAX_TERMS` conditions.
+        attributes: the attribute names allowed, mapped to canonical names (default: the runs'
+            :data:`ATTRIBUTES`; experiment searches pass their own).
+        time_attributes: which canonical attributes hold times (default: :data:`TIME_ATTRIBUTES`).
 
     Returns:
         The filter as a :class:`Condition` or :class:`Group` (redundant parentheses and nested
@@ -561,16 +568,18 @@ def parse_filter(expr: str | None) -> Node | None:
     """
     if expr is None or isinstance(expr, str) and not expr.strip():
         return None
-    return _Parser(expr, "filter").parse_filter()
+    return _Parser(expr, "filter", attributes, time_attributes).parse_filter()
 
 
-def parse_order_by(order_by: str | Sequence[str] | None) -> tuple[SortKey, ...]:
+def parse_order_by(order_by: str | Sequence[str] | None, attributes: dict[str, str] | None = None
+                   ) -> tuple[SortKey, ...]:
     """Parse sort keys.
 
     Args:
         order_by: ``"<key> [NUMERIC] [ASC|DESC]"`` items, as a list or one comma-separated
             string, using the filter key syntax (``metrics.acc DESC``, ``params.lr``,
             ``params.seed NUMERIC DESC``, ``start_time``).
+        attributes: the attribute names allowed, as :func:`parse_filter` takes them.
 
     Returns:
         The keys in order (empty for None, an empty string or list: newest first).
@@ -591,7 +600,7 @@ def parse_order_by(order_by: str | Sequence[str] | None) -> tuple[SortKey, ...]:
             raise BadInputError(f"bad order_by: expected a string item, got {type(item).__name__}")
         if not item.strip() and isinstance(order_by, (list, tuple)):
             raise BadInputError("bad order_by: an empty sort key", "give a key such as metrics.acc DESC")
-        parser = _Parser(item, "order_by")
+        parser = _Parser(item, "order_by", attributes)
         while parser.peek().kind != "end":
             if len(keys) >= MAX_ORDER_KEYS:
                 parser.fail(f"more than {MAX_ORDER_KEYS} sort keys, at {parser.at(parser.peek())}")

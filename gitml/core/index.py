@@ -1225,6 +1225,21 @@ class Index:
             return []  # nothing to check: no need to open (or build) the index
         return unknown_keys(self.conn, query)
 
+    def experiment_runs(self) -> dict[str, tuple[int, str, str]]:
+        """Each experiment name the indexed runs carry.
+
+        Returns:
+            ``{name: (run count, earliest start_time, latest start_time)}`` (times as the runs
+            store them).
+        """
+        rows = self.conn.execute(
+            "SELECT experiment, count(*), min(start_time), max(start_time) FROM runs GROUP BY experiment")
+        return {name: (count, first, last) for name, count, first, last in rows}
+
+    def experiment_run_ids(self, name: str) -> list[str]:
+        """The ids of the indexed runs of experiment ``name``."""
+        return [row[0] for row in self.conn.execute("SELECT id FROM runs WHERE experiment = ?", (name,))]
+
     def ids_with_prefix(self, prefix: str, limit: int = 3) -> list[str]:
         """Up to ``limit`` run ids (readable or corrupt) starting with hex ``prefix``."""
         return ids_with_prefix(self.conn, prefix, limit)

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from gitml.core import runsref
+from gitml.core import experiments, runsref
 from gitml.core.config import Config, Goal, load_config, load_config_at
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import RUN_FILES, parse_run
@@ -291,6 +291,10 @@ def _runs_pushed(git: GitRepo, ref: PushedRef, result: CheckResult) -> None:
             result.problems.append(f"{exc} — fix or delete that run (gitml runs delete {runsref.display_key(run_id)})")
             continue
         result.runs.add(run_id)
+    bad_records: dict[str, str] = {}
+    experiments.read_trees(git, experiments.changed_experiments(git, base, ref.local_sha), bad_records)
+    for message in bad_records.values():
+        result.problems.append(f"{message} — fix it with gitml experiments, or remove that record")
 
 
 def _check_tags(ws: Workspace, result: CheckResult) -> None:

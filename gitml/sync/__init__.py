@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitml.core import runsref
+from gitml.core import experiments, runsref
 from gitml.core.cas import REMOTE_ATTEMPTS, attempts
 from gitml.core.errors import BadInputError, GitmlError, RemoteError
 from gitml.core.formats import KNOWN_FILES, parse_history, parse_run
@@ -116,6 +116,11 @@ def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, 
                 parse_history(key, files["history.tsv"])
         except GitmlError as exc:
             problems[key] = exc.message
+    # experiment records, keyed by their path so that --exclude-bad can undo them
+    bad_records: dict[str, str] = {}
+    experiments.read_trees(git, experiments.changed_experiments(git, base, theirs), bad_records)
+    for key, message in bad_records.items():
+        problems[key if key.startswith(experiments.EXPERIMENTS_DIR) else f"experiments/{key[:2]}/{key}"] = message
     return problems
 
 
@@ -166,6 +171,7 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
             return 0
         changes = runsref.merge_changes(git, ours, theirs, base)
         tree = runsref.apply_changes(git, ours, changes)
+        tree = experiments.apply_experiments(git, tree, experiments.merge_experiments(git, ours, theirs, base))
         commit = git.write_commit(tree, [ours, theirs], f"merge runs from {theirs[:12]}")
         if git.set_ref_if_equals(runsref.RUNS_REF, ours, commit):
             return len(changes)
@@ -185,9 +191,20 @@ def _without(git: GitRepo, tip: str, keys: set[str], base: str | None) -> str:
         for key in runsref.shard_runs(git, name, entry):
             if runsref.display_key(key) in keys:
                 present[key] = before.get(key)
-    tree = runsref.apply_changes(git, tip, present)
-    return git.write_commit(tree, [tip], f"leave out {len(present)} entries that fail validation: "
-                            + ", ".join(sorted(runsref.display_key(k) for k in present))[:2000])
+    records_before = experiments.experiment_trees(git, base) if base else {}
+    records: dict[str, str | None] = {}
+    for key in keys:
+        if key.startswith(experiments.EXPERIMENTS_DIR):
+            record_id = key.rsplit("/", 1)[-1]
+            if experiments.ID_RE.match(record_id) and key == f"experiments/{record_id[:2]}/{record_id}":
+                old = records_before.get(record_id)
+                records[record_id] = None if isinstance(old, runsref.BadEntry) else old
+            else:
+                records[key] = None
+    tree = experiments.apply_experiments(git, runsref.apply_changes(git, tip, present), records)
+    left_out = sorted([runsref.display_key(k) for k in present] + [k for k in keys if k.startswith("experiments")])
+    return git.write_commit(tree, [tip], f"leave out {len(left_out)} entries that fail validation: "
+                            + ", ".join(left_out)[:2000])
 
 
 def pull(remote: str | None = None, exclude_bad: bool = False, repo: WorkspaceLike = None) -> SyncResult:

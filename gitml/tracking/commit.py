@@ -86,6 +86,10 @@ def new_meta(
 
     ``user`` overrides the git identity's name (an ``mlflow.user`` tag given at creation).
     """
+    if experiment is None:
+        from gitml.tracking.experiments import default_experiment
+
+        experiment = default_experiment()
     config_experiment = None if experiment is not None else load_config(repo.root).experiment
     source, patch = capture_source(repo, require_clean=require_clean)
     meta = {

@@ -1,0 +1,390 @@
+"""Experiments as records on the runs ref: ``experiments/<id[:2]>/<id>/experiment.yaml``.
+
+A run names its experiment (``experiment:`` in its ``run.yaml``); an experiment *record* adds
+what belongs to the experiment itself: a stable id, a description, tags, a creation time. Runs
+find their experiment by name, so an experiment that has runs but no record (every experiment
+before records existed, or one only ever named by ``start_run(experiment=...)``) is still an
+experiment: it is listed with the id its name gives (:func:`experiment_id_for`).
+
+The id of a new record is that same id, derived from the name, so two clones that each create
+experiment ``churn`` offline write the same record folder, and ``gitml pull`` merges the two
+copies like two copies of a run (the later ``updated`` wins, the other stays in history). A
+rename keeps the id. Records live beside ``runs/`` in the same commits; writers of runs keep
+them (they rebuild only ``runs/`` and ``maps/``), and older readers ignore them.
+
+Everything here reads records as hostile: a record that fails :func:`parse_experiment` is
+reported by its key and skipped, never hiding the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitml.core import yamlfmt
+from gitml.core.cas import attempts
+from gitml.core.errors import BadInputError, CorruptRunError, MissingObjectError
+from gitml.core.formats import MAX_RECORD_BYTES, parse_time
+from gitml.core.gitrepo import BLOB_MODE, TREE_MODE, GitRepo
+from gitml.core.ids import check_key, check_name, printable
+from gitml.core.runsref import RUNS_REF, BadEntry, _maybe_pack, _missing_sha, apply_changes, display_key
+
+EXPERIMENTS_DIR = "experiments"
+EXPERIMENT_FILE = "experiment.yaml"
+SCHEMA_VERSION = 1
+NOTE_TAG = "mlflow.note.content"  # MLflow keeps an experiment's description in this tag
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
+MAX_TAG_VALUE = 8000  # characters: MLflow's bound for a tag value
+MAX_TAGS = 1000
+
+
+@dataclass
+class Experiment:
+    """An experiment: MLflow's ``Experiment`` entity as gitml keeps it.
+
+    Attributes:
+        experiment_id: 32 lowercase hex digits, stable across renames.
+        name: the name runs carry in their ``run.yaml``.
+        tags: ``{key: text}``; MLflow's ``mlflow.note.content`` is the description.
+        description: free text, or None.
+        creation_time: ISO 8601 UTC (``2026-12-01T07:00:00.000Z``), or None for an experiment
+            known from its runs only (then the earliest run's start is given instead).
+        last_update_time: ISO 8601 UTC of the last change to the record, or None.
+        recorded: whether a record exists on the runs ref (False: known from runs only).
+        run_count: how many runs name it (filled by searches; 0 otherwise).
+        lifecycle_stage: always ``"active"`` (MLflow's field; gitml has no deleted experiments).
+    """
+
+    experiment_id: str
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    creation_time: str | None = None
+    last_update_time: str | None = None
+    recorded: bool = True
+    run_count: int = 0
+    lifecycle_stage: str = "active"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: every attribute above, by name."""
+        return {"experiment_id": self.experiment_id, "name": self.name, "description": self.description,
+                "tags": dict(self.tags), "creation_time": self.creation_time,
+                "last_update_time": self.last_update_time, "recorded": self.recorded,
+                "run_count": self.run_count, "lifecycle_stage": self.lifecycle_stage}
+
+
+def experiment_id_for(name: str) -> str:
+    """The id an experiment called ``name`` gets when it is first recorded (or has no record).
+
+    Args:
+        name: the experiment's name.
+
+    Returns:
+        The first 32 hex digits of SHA-256 of ``gitml experiment``, a NUL byte and the UTF-8
+        name: the same on every clone, so records made apart merge.
+    """
+    return hashlib.sha256(b"gitml experiment\0" + name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def check_experiment_id(value: object) -> str:
+    """Validate an experiment id (32 lowercase hex digits).
+
+    Raises:
+        BadInputError: anything else.
+    """
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise BadInputError(f"bad experiment id {printable(str(value))[:60]!r}: expected 32 hex digits")
+    return value
+
+
+def dump_experiment(exp: Experiment) -> bytes:
+    """The ``experiment.yaml`` bytes of a record (canonical YAML; see docs/formats.md).
+
+    Raises:
+        BadInputError: the record is over :data:`~gitml.core.formats.MAX_RECORD_BYTES`.
+    """
+    data = yamlfmt.dump({
+        "schema": SCHEMA_VERSION,
+        "id": exp.experiment_id,
+        "name": exp.name,
+        "description": exp.description,
+        "tags": dict(exp.tags),
+        "creation_time": exp.creation_time,
+        "updated": exp.last_update_time,
+    }).encode()
+    if len(data) > MAX_RECORD_BYTES:
+        raise BadInputError(f"experiment {exp.name!r}: its record would be over {MAX_RECORD_BYTES >> 20} MiB")
+    return data
+
+
+def _bad(key: str, message: str) -> CorruptRunError:
+    return CorruptRunError("", f"experiment {display_key(key)}: {message}")
+
+
+def parse_experiment(key: str, raw: bytes) -> Experiment:
+    """Read an ``experiment.yaml`` as hostile input.
+
+    Args:
+        key: the record's folder name (its id), for errors and the id check.
+        raw: the file's bytes.
+
+    Returns:
+        The record.
+
+    Raises:
+        CorruptRunError: over the size bound, not YAML, or a field of the wrong shape (the id
+            must equal the folder name, the name must be a valid experiment name, tags plain
+            text under a bound, times ISO 8601).
+    """
+    if len(raw) > MAX_RECORD_BYTES:
+        raise _bad(key, f"{EXPERIMENT_FILE} is over {MAX_RECORD_BYTES >> 20} MiB")
+    try:
+        head = yamlfmt.load(raw.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad(key, f"{EXPERIMENT_FILE}: {exc}") from None
+    if not isinstance(head, dict):
+        raise _bad(key, f"{EXPERIMENT_FILE} is not a mapping")
+    if head.get("id") != key:
+        raise _bad(key, f"{EXPERIMENT_FILE} names id {str(head.get('id'))[:40]!r}")
+    try:
+        name = check_name(head.get("name"), "experiment name")
+    except BadInputError:
+        raise _bad(key, "its name is empty, too long or has a control character") from None
+    description = head.get("description")
+    if description is not None and not isinstance(description, str):
+        raise _bad(key, "its description is not text")
+    tags = head.get("tags") or {}
+    if not isinstance(tags, dict) or len(tags) > MAX_TAGS:
+        raise _bad(key, f"its tags are not a mapping of at most {MAX_TAGS} entries")
+    for tag, value in tags.items():
+        try:
+            check_key(tag, "tag key")
+        except BadInputError:
+            raise _bad(key, f"tag {printable(str(tag))[:60]!r} is not a valid key") from None
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            raise _bad(key, f"tag {tag!r} is not text of at most {MAX_TAG_VALUE} characters")
+    for name_ in ("creation_time", "updated"):
+        stamp = head.get(name_)
+        if stamp is None:
+            continue
+        try:
+            if not isinstance(stamp, str) or len(stamp) > 40:
+                raise ValueError(stamp)
+            parse_time(stamp)
+        except (ValueError, OverflowError, OSError):
+            raise _bad(key, f"{name_} is not an ISO 8601 time") from None
+    return Experiment(experiment_id=key, name=name, tags=dict(tags), description=description,
+                      creation_time=head.get("creation_time"), last_update_time=head.get("updated"))
+
+
+def _root(repo: GitRepo, tip: str | None) -> dict[str, tuple[int, str]]:
+    return repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
+
+
+def experiment_trees(repo: GitRepo, tip: str | None) -> dict[str, str]:
+    """``{key: folder tree sha}`` of every entry under ``experiments/`` at ``tip``.
+
+    A malformed entry (a file where a folder should be, a name that is not an id of its shard)
+    comes back as a :class:`~gitml.core.runsref.BadEntry` under its path, so it is reported by
+    name and skipped.
+    """
+    entry = _root(repo, tip).get(EXPERIMENTS_DIR)
+    if entry is None:
+        return {}
+    if entry[0] != TREE_MODE:
+        return {EXPERIMENTS_DIR: BadEntry(entry[1], f"{EXPERIMENTS_DIR}: a file where a folder should be")}
+    out: dict[str, str] = {}
+    for shard, (mode, sha) in repo.read_tree(entry[1]).items():
+        path = f"{EXPERIMENTS_DIR}/{shard}"
+        if not SHARD_RE.match(shard) or mode != TREE_MODE:
+            out[path] = BadEntry(sha, f"{display_key(path)}: not a shard folder (two hex digits)")
+            continue
+        for name, (sub_mode, sub_sha) in repo.read_tree(sha).items():
+            if not ID_RE.match(name) or name[:2] != shard or sub_mode != TREE_MODE:
+                out[f"{path}/{name}"] = BadEntry(
+                    sub_sha, f"{display_key(f'{path}/{name}')}: not an experiment folder of shard {shard}")
+            else:
+                out[name] = sub_sha
+    return out
+
+
+def read_trees(repo: GitRepo, trees: dict[str, str], problems: dict[str, str] | None = None
+               ) -> dict[str, Experiment]:
+    """Parse the records of ``trees`` (as :func:`experiment_trees` gives them).
+
+    Args:
+        repo: the open repository.
+        trees: ``{key: folder tree sha or BadEntry}``.
+        problems: filled with ``{key: message}`` for each entry that fails; it is skipped.
+
+    Returns:
+        ``{experiment id: Experiment}`` of the records that pass.
+    """
+    out: dict[str, Experiment] = {}
+    blobs: dict[str, str] = {}
+    for key, tree in trees.items():
+        if isinstance(tree, BadEntry):
+            if problems is not None:
+                problems[key] = tree.problem
+            continue
+        entry = repo.read_tree(tree).get(EXPERIMENT_FILE)
+        if entry is None or entry[0] not in (BLOB_MODE, 0o100755):
+            if problems is not None:
+                problems[key] = str(_bad(key, f"{EXPERIMENT_FILE} is missing"))
+            continue
+        blobs[key] = entry[1]
+    sizes = repo.object_sizes(list(blobs.values())) if blobs else {}
+    small = {key: sha for key, sha in blobs.items() if sizes.get(sha, 0) <= MAX_RECORD_BYTES}
+    contents = repo.cat_blobs(sorted(set(small.values()))) if small else {}
+    for key, sha in blobs.items():
+        try:
+            out[key] = parse_experiment(key, contents[sha] if key in small else b"x" * (MAX_RECORD_BYTES + 1))
+        except CorruptRunError as exc:
+            if problems is not None:
+                problems[key] = str(exc)
+    return out
+
+
+def read_experiments(repo: GitRepo, tip: str | None, problems: dict[str, str] | None = None
+                     ) -> dict[str, Experiment]:
+    """Every experiment record at ``tip`` that passes :func:`parse_experiment`.
+
+    Args:
+        repo: the open repository.
+        tip: a runs-ref commit sha, or None.
+        problems: filled with ``{key: message}`` for records that fail (skipped).
+
+    Returns:
+        ``{experiment id: Experiment}``.
+    """
+    return read_trees(repo, experiment_trees(repo, tip), problems)
+
+
+def changed_experiments(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> dict[str, str]:
+    """Records added or changed between two tips: ``{key: tree sha or BadEntry}`` at ``new_tip``."""
+    old, new = experiment_trees(repo, old_tip), experiment_trees(repo, new_tip)
+    return {key: tree for key, tree in new.items() if old.get(key) != tree}
+
+
+def apply_experiments(repo: GitRepo, root_sha: str, changes: dict[str, str | None]) -> str:
+    """The root tree ``root_sha`` with experiment folders set (a tree sha) or removed (None).
+
+    Keys are experiment ids, or the path of a bad entry (``experiments/<shard>[/<name>]``, or
+    ``experiments``), which can only be removed. Returns the new root tree's sha.
+    """
+    if not changes:
+        return root_sha
+    root = repo.read_tree(root_sha)
+    entry = root.get(EXPERIMENTS_DIR)
+    top_sha = entry[1] if entry and entry[0] == TREE_MODE and EXPERIMENTS_DIR not in changes else None
+    by_shard: dict[str, dict[str, tuple[int, str] | None]] = {}
+    top_edits: dict[str, tuple[int, str] | None] = {}
+    for key, tree in changes.items():
+        parts = key.split("/")
+        if key == EXPERIMENTS_DIR:
+            continue
+        if parts[0] == EXPERIMENTS_DIR and len(parts) == 2:
+            top_edits[parts[1]] = None
+        elif parts[0] == EXPERIMENTS_DIR and len(parts) == 3:
+            by_shard.setdefault(parts[1], {})[parts[2]] = None
+        else:
+            by_shard.setdefault(key[:2], {})[key] = None if tree is None else (TREE_MODE, tree)
+    current = repo.tree_entries(top_sha, by_shard) if top_sha else {}
+    for shard, edits in by_shard.items():
+        old = current.get(shard)
+        new = repo.edit_tree(old[1] if old and old[0] == TREE_MODE else None, edits)
+        top_edits[shard] = None if new is None else (TREE_MODE, new)
+    new_top = repo.edit_tree(top_sha, top_edits)
+    if new_top is None:
+        root.pop(EXPERIMENTS_DIR, None)
+    else:
+        root[EXPERIMENTS_DIR] = (TREE_MODE, new_top)
+    return repo.write_tree(root)
+
+
+def write_record(repo: GitRepo, exp: Experiment) -> str:
+    """Write a record's folder (its blob and tree); return the tree's sha."""
+    blob = repo.write_blob(dump_experiment(exp))
+    return repo.write_tree({EXPERIMENT_FILE: (BLOB_MODE, blob)})
+
+
+def merge_experiments(repo: GitRepo, ours: str, theirs: str, base: str | None) -> dict[str, str | None]:
+    """What to apply on ``ours`` for the union of both sides' records (the rule of runs).
+
+    Three-way against ``base``, folder by folder: a change on one side is taken; a change beats
+    a deletion; changed on both sides, the copy with the later ``updated`` wins (ties: the
+    greater tree id). Bad entries are never taken from ``theirs`` (they are refused before a
+    merge).
+
+    Returns:
+        ``{experiment id: tree sha or None}`` for :func:`apply_experiments`.
+    """
+    mine, other = experiment_trees(repo, ours), experiment_trees(repo, theirs)
+    old = experiment_trees(repo, base) if base else {}
+    changes: dict[str, str | None] = {}
+    for key in mine.keys() | other.keys():
+        a, b, o = mine.get(key), other.get(key), old.get(key)
+        if a == b or b == o or isinstance(b, BadEntry) or not ID_RE.match(key):
+            continue
+        if a == o or a is None:
+            changes[key] = b
+        elif b is None:
+            continue
+        elif _stamp(repo, key, b) > _stamp(repo, key, a):
+            changes[key] = b
+    return changes
+
+
+def _stamp(repo: GitRepo, key: str, tree: str) -> tuple[str, str]:
+    try:
+        found = read_trees(repo, {key: tree})
+    except (BadInputError, KeyError):
+        found = {}
+    exp = found.get(key)
+    return (exp.last_update_time or "") if exp else "", tree
+
+
+Decide = Callable[[str | None, dict[str, Experiment]],
+                  tuple[dict[str, Experiment], dict[str, str | None], dict, Any]]
+
+
+def commit_experiments(repo: GitRepo, decide: Decide, message: str, ref: str = RUNS_REF) -> tuple[str | None, Any]:
+    """Write experiment records (and, with them, run folders) in one commit, by compare-and-swap.
+
+    ``decide(tip, records)`` is called with the newest tip and its records, and again after a
+    lost race, so every change is made on what the ref holds when it lands. It returns
+    ``(records to write, run changes, lookup-map hints, result)``: run changes as
+    :func:`gitml.core.runsref.apply_changes` takes them. Nothing to write: no commit.
+
+    Returns:
+        ``(new tip or None when nothing was written, result)``.
+
+    Raises:
+        whatever ``decide`` raises (nothing is written); MissingObjectError, ConcurrencyError
+        as :func:`gitml.core.runsref.commit_runs`.
+    """
+    missing = 0
+    for _ in attempts(f"update {ref}", hint="another process keeps the ref busy; try again"):
+        tip = repo.ref(ref)
+        try:
+            records, run_changes, hints, result = decide(tip, read_experiments(repo, tip))
+            if not records and not run_changes:
+                return None, result
+            root = apply_changes(repo, tip, run_changes, hints)
+            root = apply_experiments(repo, root, {key: write_record(repo, exp) for key, exp in records.items()})
+        except KeyError as exc:
+            missing += 1
+            if missing >= 3:
+                raise MissingObjectError(_missing_sha(exc), f"updating {ref}") from None
+            continue
+        commit = repo.write_commit(root, [tip] if tip else [], message)
+        repo.flush()
+        if repo.set_ref_if_equals(ref, tip, commit):
+            _maybe_pack(repo)
+            return commit, result
+    raise AssertionError("unreachable: attempts() raises when it runs out")
+
