@@ -205,7 +205,8 @@ def start_run(
         nested: make this run a child of the active run: its tag ``mlflow.parentRunId`` is
             the active run's id, as MLflow records it (with no active run, nothing is added).
         parent_run_id: the parent's run id, given outright (a full 32-hex id; it wins over
-            ``nested``), as MLflow's ``start_run(parent_run_id=...)``.
+            ``nested``), as MLflow's ``start_run(parent_run_id=...)``: a run on the runs ref or
+            one in progress in this repository (any process), else ``RunNotFoundError``.
         log_system_metrics: sample CPU, memory, disk, network (and NVIDIA GPUs) in a background
             thread as ``system/...`` metrics (MLflow's names; see
             :mod:`gitml.tracking.sysmetrics`); needs psutil. None: on when the environment
@@ -218,6 +219,7 @@ def start_run(
 
     Raises:
         BadInputError: a bad name, experiment or tag, or gitml.yaml is invalid.
+        RunNotFoundError: ``parent_run_id`` names no run of this repository.
         DirtyWorktreeError: ``require_clean`` and tracked files have uncommitted changes.
         NotARepositoryError: ``repo`` is not inside a git work tree.
         GitmlError: the run's folder cannot be written (a full or read-only disk).
@@ -238,6 +240,11 @@ def start_run(
     owns_git = not isinstance(repo, GitRepo)
     git = _idle_repos.take(repo) if owns_git else repo
     try:
+        if parent_run_id is not None and not _known_run(git, parent):
+            from gitml.core.errors import RunNotFoundError
+
+            raise RunNotFoundError(f"no run {parent} to be the parent (parent_run_id)",
+                                   hint="give the id of a finished run or of one in progress")
         name, tags, user = creation_tags(name, tags)
         meta, patch = new_meta(git, name, experiment, require_clean, description=description, user=user)
         handle = ActiveRunHandle(git, owns_git, active.ActiveRun.create(git.gitml_dir, meta, patch))
@@ -252,6 +259,18 @@ def start_run(
     if monitor is not None:
         monitor.start(handle)
     return handle
+
+
+def _known_run(git: GitRepo, run_id: str) -> bool:
+    """Whether ``run_id`` is a run of this repository: active here, in progress, or on the runs ref."""
+    from gitml.core import runsref
+
+    with _lock:
+        if any(handle.id == run_id for handle in _stack):
+            return True
+    if (git.gitml_dir / active.ACTIVE_DIR / run_id).exists():
+        return True
+    return runsref.run_entry(git, git.ref(runsref.RUNS_REF), run_id) is not None
 
 
 SYSTEM_METRICS_ENV = ("GITML_ENABLE_SYSTEM_METRICS_LOGGING", "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
-from conftest import gitml
+from conftest import gitml, runs_tip
 
 import gitml as api
-from gitml.errors import BadInputError
+from gitml.errors import BadInputError, RunNotFoundError
 
 
 def _sweep(repo) -> tuple[str, list[str]]:
@@ -41,20 +42,35 @@ def test_nested_runs_record_their_parent_as_mlflow_does(repo):
     assert api.get_run(alone.id, repo=repo).tags == {}
     with pytest.raises(BadInputError):
         api.start_run(name="x", parent_run_id="not-an-id", repo=repo)
+    tip = runs_tip(repo)
+    with pytest.raises(RunNotFoundError, match="no run f{32} to be the parent"):  # well formed, but no run
+        api.start_run(name="x", parent_run_id="f" * 32, repo=repo)
+    assert runs_tip(repo) == tip and api.list_active_runs(repo=repo) == [] and api.active_run() is None
+    with api.start_run(name="outer", repo=repo) as outer:  # a parent still in progress counts
+        with api.start_run(name="inner", parent_run_id=outer.id, repo=repo) as inner:
+            pass
+    assert api.get_run(inner.id, repo=repo).tags["mlflow.parentRunId"] == outer.id
 
 
 def test_runs_list_tree_and_columns(repo):
     parent, children = _sweep(repo)
-    tree = gitml(repo, "runs", "list", "--tree", "--columns", "params.lr,metrics.loss")
-    names = [line.split("  ")[1].strip() for line in tree.out.splitlines()[2:]]
-    assert tree.code == 0 and names == ["sweep", "└ lr=0.01", "│ └ fold", "└ lr=0.1", "│ └ fold"], tree.out
-    assert tree.out.splitlines()[0].split() == ["id", "name", "params.lr", "metrics.loss"]
+    tree = gitml(repo, "runs", "list", "--tree", "--columns", "params.lr,metrics.loss", "--csv")
+    names = [row[1] for row in csv.reader(tree.out.splitlines()[1:])]
+    assert tree.code == 0 and names == ["sweep", "├ lr=0.01", "│ └ fold", "└ lr=0.1", "  └ fold"], tree.out
+    assert tree.out.splitlines()[0] == "id,name,params.lr,metrics.loss"
+    table = gitml(repo, "runs", "list", "--tree", "--columns", "params.lr")
+    assert "│ └ fold" in table.out and table.err == ""
     every = gitml(repo, "runs", "list", "--columns", "params.*,status", "--csv")
     assert every.out.splitlines()[0] == "id,name,params.depth,params.grid,params.lr,status"
     rows = [line.split(",") for line in every.out.splitlines()[1:]]
     assert sorted(row[4] for row in rows if row[4]) == ["0.01", "0.1"]
     bad = gitml(repo, "runs", "list", "--columns", "loss")
     assert bad.code == 2 and bad.out == "" and "--columns: 'loss'" in bad.err
+    # a key no run has is a warning (its column stays, empty); backticks quote a key as in filters
+    unknown = gitml(repo, "runs", "list", "--columns", "metrics.los,params.`lr`,tags.x*", "--csv")
+    assert unknown.code == 0 and unknown.out.splitlines()[0] == "id,name,metrics.los,params.lr"
+    assert unknown.err.splitlines() == ["gitml: warning: --columns: no run listed has metric 'los'",
+                                        "gitml: warning: --columns: no run listed has a tag matching 'x*'"]
 
 
 def test_metric_history_api_and_cli(repo):

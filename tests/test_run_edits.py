@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import git, gitml
+from conftest import RUNS_REF, git, gitml
 
 import gitml as api
 from gitml.core import runsref
@@ -163,3 +163,18 @@ def test_bad_api_edits(repo, monkeypatch):
     with pytest.raises(BadInputError, match="a description is text"):
         edit.set_description(run, 3, repo=repo)
     assert git(repo, "rev-parse", runsref.RUNS_REF) == tip
+
+
+def test_an_edit_that_changes_nothing_writes_no_commit(repo):
+    run = api.commit_run(name="same", params={"lr": 0.1}, tags={"team": "a"}, repo=repo).id
+    tip = git(repo, "rev-parse", RUNS_REF).strip()
+    edit.set_tag(run, "team", "a", repo=repo)          # the value it has
+    edit.set_description(run, "", repo=repo)           # no description to remove
+    edit.set_description(run, None, repo=repo)
+    edit.rename_run(run, "same", repo=repo)
+    assert gitml(repo, "runs", "describe", run, "").code == 0
+    assert git(repo, "rev-parse", RUNS_REF).strip() == tip
+    edit.log_metric(run, "loss", 1.0, step=3, repo=repo)
+    edit.log_metric(run, "loss", 2.0, step=1, repo=repo)  # an older step: not the latest, still a point
+    assert [(p.step, p.value) for p in api.get_metric_history(run, "loss", repo=repo)] == [(3, 1.0), (1, 2.0)]
+    assert len(git(repo, "log", "--format=%s", f"{tip}..{RUNS_REF}").splitlines()) == 2

@@ -79,6 +79,9 @@ PARENT_TAG = "mlflow.parentRunId"
 def _columns(spec: str, runs: list) -> list[str]:
     """The columns ``--columns`` names, globs expanded over the keys these runs have.
 
+    A key no listed run has (or a glob that matches none) is a warning on stderr; its column
+    stays, empty. A key may be quoted in backticks, as in filters (``metrics.`val loss```).
+
     Raises:
         BadInputError: an entry that is neither an attribute nor ``params.``/``metrics.``/``tags.``
             followed by a key or glob.
@@ -86,6 +89,7 @@ def _columns(spec: str, runs: list) -> list[str]:
     import fnmatch
 
     chosen: list[str] = []
+    unknown: list[str] = []
     for item in (part.strip() for part in spec.split(",")):
         if not item:
             continue
@@ -96,11 +100,19 @@ def _columns(spec: str, runs: list) -> list[str]:
         if kind not in ("params", "metrics", "tags") or not dot or not pattern:
             raise BadInputError(f"--columns: {item!r} is not params.KEY, metrics.KEY, tags.KEY or one of "
                                 f"{', '.join(ATTRIBUTES)}")
+        if len(pattern) > 1 and pattern[0] == pattern[-1] == "`":  # metrics.`val loss`, as in filters
+            pattern = pattern[1:-1]
+        keys = {key for run in runs for key in getattr(run, kind)}
         if any(ch in pattern for ch in "*?["):
-            keys = sorted({key for run in runs for key in getattr(run, kind)})
-            chosen += [f"{kind}.{key}" for key in keys if fnmatch.fnmatchcase(key, pattern)]
+            matched = [f"{kind}.{key}" for key in sorted(keys) if fnmatch.fnmatchcase(key, pattern)]
+            if not matched and runs:
+                unknown.append(f"--columns: no run listed has a {kind[:-1]} matching {pattern!r}")
+            chosen += matched
         else:
-            chosen.append(item)
+            if pattern not in keys and runs:
+                unknown.append(f"--columns: no run listed has {kind[:-1]} {pattern!r}")
+            chosen.append(f"{kind}.{pattern}")
+    _warn_corrupt([("", note) for note in unknown])
     return [column for column in dict.fromkeys(chosen) if column not in ("id", "name")]
 
 
@@ -146,6 +158,31 @@ def nest(runs: list) -> tuple[list, list[int]]:
     return ordered, depths
 
 
+def _tree_prefixes(depth: list[int]) -> list[str]:
+    """The drawing before each name of a ``--tree`` listing, in one pass each way.
+
+    ``├ `` marks a child with a later sibling, ``└ `` the last child, and ``│ `` stands under
+    each ancestor that has a later sibling.
+    """
+    later = [False] * len(depth)
+    seen: dict[int, bool] = {}  # walking back: a row at this level since the last shallower one
+    for i in range(len(depth) - 1, -1, -1):
+        level = depth[i]
+        later[i] = seen.get(level, False)
+        seen = {k: v for k, v in seen.items() if k < level}
+        seen[level] = True
+    out = []
+    ancestors: dict[int, int] = {}  # level -> the last row at it
+    for i, level in enumerate(depth):
+        ancestors[level] = i
+        if level == 0:
+            out.append("")
+            continue
+        bars = "".join("│ " if later[ancestors[k]] else "  " for k in range(1, level))
+        out.append(bars + ("├ " if later[i] else "└ "))
+    return out
+
+
 def render_runs(runs: list, as_json: bool = False, as_csv: bool = False, columns: list[str] | None = None,
                 depth: list[int] | None = None) -> None:
     """Print runs as the ``runs list`` table (short id … up to four common metrics), JSON or CSV.
@@ -168,11 +205,10 @@ def render_runs(runs: list, as_json: bool = False, as_csv: bool = False, columns
         labels = [column.removeprefix("metrics.") for column in columns]
     else:
         labels = columns
-    depth = depth or [0] * len(runs)
+    prefixes = _tree_prefixes(depth or [0] * len(runs))
     rows = [
-        [run.id[:8], ("│ " * (level - 1) + "└ " if level else "") + run.name,
-         *[_cell_of(run, column) for column in columns]]
-        for run, level in zip(runs, depth, strict=True)
+        [run.id[:8], prefix + run.name, *[_cell_of(run, column) for column in columns]]
+        for run, prefix in zip(runs, prefixes, strict=True)
     ]
     echo_table(["id", "name", *labels], rows, as_csv)
 

@@ -580,7 +580,8 @@ def edit_run(repo: GitRepo, run_id: str, edit: Callable[[dict[str, bytes]], dict
         ref: the ref to move.
 
     Returns:
-        ``(parent, commit, files)``: the tip before, the new tip, and the files written.
+        ``(parent, commit, files)``: the tip before, the new tip, and the files written;
+        when ``edit`` changes nothing, no commit is made and both tips are the current one.
 
     Raises:
         RunNotFoundError: the run is not on ``ref``.
@@ -596,6 +597,8 @@ def edit_run(repo: GitRepo, run_id: str, edit: Callable[[dict[str, bytes]], dict
                 raise RunNotFoundError(f"no run {run_id} on {ref}", hint="gitml runs list shows the runs")
             before = read_run_files(repo, tree, run_id=run_id)
             files = edit(dict(before))
+            if files == before:
+                return tip, tip, files  # nothing to change: no commit
             new_tree = write_run_tree(repo, files)
             # the lookup maps' keys of both folders, from the run.yaml bytes in hand: no re-read
             hints = {tree: _keys_of(before.get("run.yaml")), new_tree: _keys_of(files.get("run.yaml"))}

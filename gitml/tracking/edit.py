@@ -42,15 +42,20 @@ def _edit(run: str, repo: WorkspaceLike, what: str, change: Callable[[Run, dict[
         run_id = ws.resolve_run(run)
 
         def edit(files: dict[str, bytes]) -> dict[str, bytes]:
+            original = dict(files)
             record = parse_run(run_id, files)
             touched = change(record, files) | {"run.yaml"}
+            written = {**files, **run_files(record)}
+            if all(written.get(name) == original.get(name) for name in touched):
+                return original  # nothing changes (the value it has already): no commit
             record.updated = iso_time(time.time())
             written = run_files(record)
             return {**files, **{name: written[name] for name in touched if name in written}}
 
         parent, tip, files = runsref.edit_run(ws.repo, run_id, edit, f"edit run {run_id}: {what}")
         edited = parse_run(run_id, files)
-        index.record_written(ws.repo, parent, tip, [edited])
+        if tip != parent:
+            index.record_written(ws.repo, parent, tip, [edited])
         return edited
 
 
