@@ -357,3 +357,17 @@ def test_the_chosen_experiment_follows_its_rename_in_this_process(repo):
     api.rename_experiment("draft", "final", repo=repo)
     assert api.commit_run(repo=repo).experiment == "final"
     assert api.get_experiment_by_name("final", repo=repo).run_count == 2
+
+
+def test_search_runs_takes_experiment_ids_as_mlflow_does(repo):
+    churn = api.create_experiment("churn", repo=repo)
+    run = api.commit_run(experiment="churn", repo=repo)
+    other = api.commit_run(experiment="other", repo=repo)
+    assert [r.id for r in api.search_runs(experiment_ids=[churn], repo=repo)] == [run.id]
+    both = api.search_runs(experiment="other", experiment_ids=churn, repo=repo)
+    assert sorted(r.id for r in both) == sorted([run.id, other.id])
+    assert api.search_runs(experiment_ids=[], repo=repo) == []
+    with pytest.raises(ExperimentNotFoundError):
+        api.search_runs(experiment_ids=["0" * 32], repo=repo)
+    with pytest.raises(BadInputError):
+        api.search_runs(experiment_ids=["0"], repo=repo)

@@ -10,6 +10,7 @@ from typing import Any
 
 from gitml.core import active, index, runsref
 from gitml.core.errors import BadInputError, RunNotFoundError
+from gitml.core.experiments import check_experiment_id
 from gitml.core.filter import compile_query
 from gitml.core.formats import Metric, Run, parse_history, parse_run
 from gitml.core.gitrepo import GitRepo
@@ -108,6 +109,7 @@ def search_runs(
     repo: WorkspaceLike = None,
     *,
     max_results: int | None = None,
+    experiment_ids: str | list[str] | None = None,
 ) -> list[Run]:
     """Find finished runs with MLflow's filter syntax, through the local query index.
 
@@ -122,6 +124,8 @@ def search_runs(
         limit: at most this many runs (None or 0: all).
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
         max_results: MLflow's name for ``limit``; give one or the other (or both equal).
+        experiment_ids: experiment ids (or one), as MLflow's ``search_runs`` takes them; their
+            runs are searched, with those of ``experiment`` when both are given.
 
     Returns:
         Runs without history or patch text (:func:`get_run` has those).
@@ -129,7 +133,18 @@ def search_runs(
     Raises:
         BadInputError: a bad filter, sort key, experiment or limit, or ``limit`` and
             ``max_results`` that differ (nothing is read then).
+        ExperimentNotFoundError: an id in ``experiment_ids`` is no experiment's.
     """
+    if experiment_ids is not None:
+        from gitml.tracking.experiments import get_experiment
+
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        with open_workspace(repo) as ws:
+            names = [get_experiment(check_experiment_id(i), repo=ws).name for i in ids]
+        given = [experiment] if isinstance(experiment, str) else list(experiment or [])
+        experiment = [*given, *names]
+        if not experiment:
+            return []  # MLflow: no experiment, no runs
     if max_results is not None:
         try:
             compile_query(limit=max_results)
