@@ -198,3 +198,27 @@ class Profiler:
         if self.prof is not None:
             self.prof.disable()
             self.prof.dump_stats(self.path)
+
+
+def timed(fn, reps: int, profile: str | None = None) -> dict:
+    """One untimed warm-up call of ``fn(0)``, then ``fn(1)`` … ``fn(reps)`` timed (ms each), under
+    a :class:`Profiler` writing to ``profile`` when given.
+
+    Returns ``first_ms`` (the warm-up), ``median_ms``, ``min_ms``, ``max_ms`` and ``times``.
+    """
+    t0 = time.perf_counter()
+    fn(0)
+    first = (time.perf_counter() - t0) * 1e3
+    times = []
+    with Profiler(profile):
+        for i in range(1, reps + 1):
+            t0 = time.perf_counter()
+            fn(i)
+            times.append((time.perf_counter() - t0) * 1e3)
+    return {"first_ms": first, "median_ms": statistics.median(times), "min_ms": min(times),
+            "max_ms": max(times), "times": times}
+
+
+def prof_path(spec: dict, tool: str, op: str) -> str | None:
+    """``<spec["profile"]>/<tool>-<op>.prof``, or None when the worker's spec asks for no profile."""
+    return os.path.join(spec["profile"], f"{tool}-{op}.prof") if spec.get("profile") else None

@@ -91,7 +91,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,7 +99,6 @@ from pathlib import Path
 
 from _common import (
     LoadSampler,
-    Profiler,
     bench_home,
     cpu_model,
     emit_result,
@@ -108,8 +106,10 @@ from _common import (
     fmt,
     fmt_ratio,
     machine_line,
+    prof_path,
     run_worker,
     scrubbed_env,
+    timed,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,25 +155,6 @@ def image():
 
 def loss_values() -> list[float]:
     return [1.0 / (1 + 0.01 * i) for i in range(HISTORY_POINTS)]
-
-
-def timed(fn, reps: int, profile: str | None = None) -> dict:
-    """One untimed warm-up call of ``fn(0)``, then ``fn(1)`` … ``fn(reps)`` timed: ms each."""
-    t0 = time.perf_counter()
-    fn(0)
-    first = (time.perf_counter() - t0) * 1e3
-    times = []
-    with Profiler(profile):
-        for i in range(1, reps + 1):
-            t0 = time.perf_counter()
-            fn(i)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return {"first_ms": first, "median_ms": statistics.median(times), "min_ms": min(times),
-            "max_ms": max(times), "times": times}
-
-
-def prof_path(spec: dict, tool: str, op: str) -> str | None:
-    return os.path.join(spec["profile"], f"{tool}-{op}.prof") if spec.get("profile") else None
 
 
 def fit_worker(spec: dict, tool: str, setup) -> dict:
