@@ -30,7 +30,7 @@ def test_every_class_has_its_documented_exit_code():
     assert codes == {
         "BadInputError": 2, "ConcurrencyError": 1, "CorruptRunError": 1, "DirtyWorktreeError": 1,
         "GateFailedError": 1, "GitmlError": 1, "InternalError": 3, "MissingObjectError": 1,
-        "NotARepositoryError": 2, "NoRunError": 1, "NoVersionError": 1, "RemoteError": 1, "RunNotFoundError": 2,
+        "NotARepositoryError": 2, "ExperimentNotFoundError": 2, "NoRunError": 1, "NoVersionError": 1, "RemoteError": 1, "RunNotFoundError": 2,
         "StaleLockError": 1, "ModelFormatError": 2, "SchemaError": 2, "TamperedError": 1,
     }
     # ... and docs/cli.md's table says the same, class by class.

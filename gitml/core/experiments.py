@@ -185,6 +185,73 @@ def _root(repo: GitRepo, tip: str | None) -> dict[str, tuple[int, str]]:
     return repo.read_tree(repo.read_commit(tip)[0]) if tip else {}
 
 
+def experiments_top(repo: GitRepo, tip: str | None) -> tuple[int, str] | None:
+    """The ``(mode, sha)`` of the ``experiments`` entry of ``tip``'s root tree, or None."""
+    return _root(repo, tip).get(EXPERIMENTS_DIR)
+
+
+def _shard_entries(repo: GitRepo, shard: str, entry: tuple[int, str]) -> dict[str, str]:
+    mode, sha = entry
+    path = f"{EXPERIMENTS_DIR}/{shard}"
+    if not SHARD_RE.match(shard) or mode != TREE_MODE:
+        return {path: BadEntry(sha, f"{display_key(path)}: not a shard folder (two hex digits)")}
+    out: dict[str, str] = {}
+    for name, (sub_mode, sub_sha) in repo.read_tree(sha).items():
+        if not ID_RE.match(name) or name[:2] != shard or sub_mode != TREE_MODE:
+            out[f"{path}/{name}"] = BadEntry(
+                sub_sha, f"{display_key(f'{path}/{name}')}: not an experiment folder of shard {shard}")
+        else:
+            out[name] = sub_sha
+    return out
+
+
+def _shards(repo: GitRepo, top: tuple[int, str] | None) -> dict[str, tuple[int, str]] | BadEntry:
+    if top is None:
+        return {}
+    if top[0] != TREE_MODE:
+        return BadEntry(top[1], f"{EXPERIMENTS_DIR}: a file where a folder should be")
+    return repo.read_tree(top[1])
+
+
+def diff_experiments(repo: GitRepo, old_top: tuple[int, str] | None, new_top: tuple[int, str] | None
+                     ) -> tuple[dict[str, str], set[str]]:
+    """Records added or changed, and removed, between two ``experiments`` entries (shards compared).
+
+    Args:
+        repo: the open repository.
+        old_top: ``(mode, sha)`` of the older ``experiments`` entry (see :func:`experiments_top`).
+        new_top: the newer one's.
+
+    Returns:
+        ``(changed, removed)``: ``{key: folder tree sha, or BadEntry}`` at ``new_top``, and the
+        keys gone.
+    """
+    if old_top == new_top:
+        return {}, set()
+    old, new = _shards(repo, old_top), _shards(repo, new_top)
+    if isinstance(old, BadEntry) or isinstance(new, BadEntry):
+        before = {EXPERIMENTS_DIR: old} if isinstance(old, BadEntry) else _all(repo, old)
+        after = {EXPERIMENTS_DIR: new} if isinstance(new, BadEntry) else _all(repo, new)
+        return ({k: v for k, v in after.items() if before.get(k) != v}, set(before) - set(after))
+    changed: dict[str, str] = {}
+    removed: set[str] = set()
+    for shard in old.keys() | new.keys():
+        if old.get(shard) == new.get(shard):
+            continue
+        before = _shard_entries(repo, shard, old[shard]) if shard in old else {}
+        after = _shard_entries(repo, shard, new[shard]) if shard in new else {}
+        changed.update({k: v for k, v in after.items() if before.get(k) != v})
+        removed |= set(before) - set(after)
+    return changed, removed
+
+
+def _all(repo: GitRepo, shards: dict[str, tuple[int, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for shard, entry in shards.items():
+        out.update(_shard_entries(repo, shard, entry))
+    return out
+
+
 def experiment_trees(repo: GitRepo, tip: str | None) -> dict[str, str]:
     """``{key: folder tree sha}`` of every entry under ``experiments/`` at ``tip``.
 
@@ -192,24 +259,8 @@ def experiment_trees(repo: GitRepo, tip: str | None) -> dict[str, str]:
     comes back as a :class:`~gitml.core.runsref.BadEntry` under its path, so it is reported by
     name and skipped.
     """
-    entry = _root(repo, tip).get(EXPERIMENTS_DIR)
-    if entry is None:
-        return {}
-    if entry[0] != TREE_MODE:
-        return {EXPERIMENTS_DIR: BadEntry(entry[1], f"{EXPERIMENTS_DIR}: a file where a folder should be")}
-    out: dict[str, str] = {}
-    for shard, (mode, sha) in repo.read_tree(entry[1]).items():
-        path = f"{EXPERIMENTS_DIR}/{shard}"
-        if not SHARD_RE.match(shard) or mode != TREE_MODE:
-            out[path] = BadEntry(sha, f"{display_key(path)}: not a shard folder (two hex digits)")
-            continue
-        for name, (sub_mode, sub_sha) in repo.read_tree(sha).items():
-            if not ID_RE.match(name) or name[:2] != shard or sub_mode != TREE_MODE:
-                out[f"{path}/{name}"] = BadEntry(
-                    sub_sha, f"{display_key(f'{path}/{name}')}: not an experiment folder of shard {shard}")
-            else:
-                out[name] = sub_sha
-    return out
+    shards = _shards(repo, experiments_top(repo, tip))
+    return {EXPERIMENTS_DIR: shards} if isinstance(shards, BadEntry) else _all(repo, shards)
 
 
 def read_trees(repo: GitRepo, trees: dict[str, str], problems: dict[str, str] | None = None
@@ -266,8 +317,7 @@ def read_experiments(repo: GitRepo, tip: str | None, problems: dict[str, str] | 
 
 def changed_experiments(repo: GitRepo, old_tip: str | None, new_tip: str | None) -> dict[str, str]:
     """Records added or changed between two tips: ``{key: tree sha or BadEntry}`` at ``new_tip``."""
-    old, new = experiment_trees(repo, old_tip), experiment_trees(repo, new_tip)
-    return {key: tree for key, tree in new.items() if old.get(key) != tree}
+    return diff_experiments(repo, experiments_top(repo, old_tip), experiments_top(repo, new_tip))[0]
 
 
 def apply_experiments(repo: GitRepo, root_sha: str, changes: dict[str, str | None]) -> str:
@@ -352,7 +402,25 @@ Decide = Callable[[str | None, dict[str, Experiment]],
                   tuple[dict[str, Experiment], dict[str, str | None], dict, Any]]
 
 
-def commit_experiments(repo: GitRepo, decide: Decide, message: str, ref: str = RUNS_REF) -> tuple[str | None, Any]:
+@dataclass
+class Written:
+    """What :func:`commit_experiments` wrote.
+
+    The tips, the ``experiments`` entries before and after, each record written with its folder
+    tree (``{id: (tree, Experiment)}``), the run changes, and what ``decide`` returned.
+    """
+
+    parent: str | None
+    tip: str | None
+    old_top: tuple[int, str] | None = None
+    new_top: tuple[int, str] | None = None
+    records: dict[str, tuple[str, Experiment]] = field(default_factory=dict)
+    run_changes: dict[str, str | None] = field(default_factory=dict)
+    result: Any = None
+
+
+def commit_experiments(repo: GitRepo, decide: Decide, message: str, ref: str = RUNS_REF,
+                       records_at: Callable[[str | None], dict[str, Experiment]] | None = None) -> Written:
     """Write experiment records (and, with them, run folders) in one commit, by compare-and-swap.
 
     ``decide(tip, records)`` is called with the newest tip and its records, and again after a
@@ -360,31 +428,66 @@ def commit_experiments(repo: GitRepo, decide: Decide, message: str, ref: str = R
     ``(records to write, run changes, lookup-map hints, result)``: run changes as
     :func:`gitml.core.runsref.apply_changes` takes them. Nothing to write: no commit.
 
+    Args:
+        repo: the open repository.
+        decide: as above; it may raise to refuse (nothing is written).
+        message: the commit message.
+        ref: the ref to move.
+        records_at: ``tip -> {id: Experiment}`` (default :func:`read_experiments`; the query
+            index answers it from its cache).
+
     Returns:
-        ``(new tip or None when nothing was written, result)``.
+        A :class:`Written`; its ``tip`` is None when nothing was written.
 
     Raises:
-        whatever ``decide`` raises (nothing is written); MissingObjectError, ConcurrencyError
-        as :func:`gitml.core.runsref.commit_runs`.
+        whatever ``decide`` raises; MissingObjectError, ConcurrencyError as
+        :func:`gitml.core.runsref.commit_runs`.
     """
     missing = 0
     for _ in attempts(f"update {ref}", hint="another process keeps the ref busy; try again"):
-        tip = repo.ref(ref)
-        try:
-            records, run_changes, hints, result = decide(tip, read_experiments(repo, tip))
-            if not records and not run_changes:
-                return None, result
-            root = apply_changes(repo, tip, run_changes, hints)
-            root = apply_experiments(repo, root, {key: write_record(repo, exp) for key, exp in records.items()})
-        except KeyError as exc:
+        with repo.batch():  # a rename's hundreds of objects go as one pack, a record's few loose
+            written, lost_object = _attempt(repo, decide, message, ref, records_at)
+        if lost_object is not None:  # moved into a new pack under our feet, or lost
             missing += 1
             if missing >= 3:
-                raise MissingObjectError(_missing_sha(exc), f"updating {ref}") from None
-            continue
-        commit = repo.write_commit(root, [tip] if tip else [], message)
-        repo.flush()
-        if repo.set_ref_if_equals(ref, tip, commit):
-            _maybe_pack(repo)
-            return commit, result
+                raise MissingObjectError(lost_object, f"updating {ref}")
+        elif written is not None:
+            return written
     raise AssertionError("unreachable: attempts() raises when it runs out")
 
+
+def _attempt(repo: GitRepo, decide: Decide, message: str, ref: str,
+             records_at: Callable[[str | None], dict[str, Experiment]] | None) -> tuple[Written | None, str | None]:
+    """One try of :func:`commit_experiments`.
+
+    Returns:
+        ``(what was written, None)``; ``(None, None)`` after a lost compare-and-swap;
+        ``(None, object id)`` when an object the tip leads to could not be read.
+    """
+    tip = repo.ref(ref)
+    try:
+        records = records_at(tip) if records_at else read_experiments(repo, tip)
+        changes, run_changes, hints, result = decide(tip, {k: _copy(v) for k, v in records.items()})
+        if not changes and not run_changes:
+            return Written(tip, None, result=result), None
+        if run_changes or tip is None:
+            root = apply_changes(repo, tip, run_changes, hints)
+        else:  # only records change: runs/ and maps/ stay as they are
+            root = repo.read_commit(tip)[0]
+        old_top = experiments_top(repo, tip)
+        trees = {key: (write_record(repo, exp), exp) for key, exp in changes.items()}
+        root = apply_experiments(repo, root, {key: tree for key, (tree, _) in trees.items()})
+        new_top = repo.read_tree(root).get(EXPERIMENTS_DIR)
+    except KeyError as exc:
+        return None, _missing_sha(exc)
+    commit = repo.write_commit(root, [tip] if tip else [], message)
+    repo.flush()
+    if repo.set_ref_if_equals(ref, tip, commit):
+        _maybe_pack(repo)
+        return Written(tip, commit, old_top, new_top, trees, run_changes, result), None
+    return None, None
+
+
+def _copy(exp: Experiment) -> Experiment:
+    return Experiment(exp.experiment_id, exp.name, dict(exp.tags), exp.description, exp.creation_time,
+                      exp.last_update_time, exp.recorded, exp.run_count, exp.lifecycle_stage)

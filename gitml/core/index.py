@@ -31,15 +31,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from gitml.core import runsref
+from gitml.core import experiments, runsref
 from gitml.core.errors import CorruptRunError, RunNotFoundError
+from gitml.core.experiments import Experiment, Written
 from gitml.core.filter import TIME_ATTRIBUTES, Condition, Group, Node, Query, SortKey, utc_text
 from gitml.core.formats import RUN_FILES, Run, parse_run
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import COMMIT_RE, RUN_ID_RE
 
 INDEX_FILE = "index.sqlite"
-INDEX_SCHEMA = "8"
+INDEX_SCHEMA = "9"
 BULK_THRESHOLD = 200  # past this many changed runs, read them with git cat-file --batch
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,12 @@ CREATE TABLE IF NOT EXISTS metrics(run INTEGER, key TEXT, value REAL, step INTEG
 CREATE TABLE IF NOT EXISTS tags(run INTEGER, key TEXT, value TEXT, num REAL);
 CREATE TABLE IF NOT EXISTS datasets(run INTEGER, context TEXT, name TEXT, digest TEXT);
 CREATE TABLE IF NOT EXISTS corrupt(run_id TEXT PRIMARY KEY, message TEXT);
+CREATE TABLE IF NOT EXISTS experiments(key TEXT PRIMARY KEY, tree TEXT, doc TEXT, problem TEXT);
 """
 _INDEX_COLUMNS = {
     "runs_start": "runs(start_time)",
     "runs_commit": "runs(source_commit)",
+    "runs_experiment": "runs(experiment)",
     "params_key": "params(key, run)",
     # (run, key) first: a sort key's or IS NULL's lookup for one run must be a point lookup,
     # not a scan of every run's values for that key (which made search quadratic in the runs).
@@ -145,8 +148,9 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
             conn.execute("ROLLBACK")
             return False
         if base is None:
-            for table in ("runs", "params", "metrics", "tags", "corrupt"):
+            for table in ("runs", "params", "metrics", "tags", "datasets", "corrupt", "experiments"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            conn.execute("DELETE FROM meta WHERE key = 'experiments_top'")
             # A bulk load is cheaper into bare tables, with the indexes built once afterwards.
             for name in _INDEX_NAMES:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
@@ -165,8 +169,23 @@ def _sync(repo: GitRepo, conn: sqlite3.Connection) -> bool:
     return True
 
 
+def _top_text(top: tuple[int, str] | None) -> str:
+    """An ``experiments`` entry as the meta table keeps it: ``<mode in octal> <sha>``, or ``""``."""
+    return "" if top is None else f"{top[0]:o} {top[1]}"
+
+
+def _top_entry(text: str | None) -> tuple[int, str] | None:
+    if not text:
+        return None
+    mode, _, sha = text.partition(" ")
+    return int(mode, 8), sha
+
+
+_EXPERIMENT_FIELDS = frozenset(Experiment.__dataclass_fields__)
+
+
 def record_written(repo: GitRepo, parent: str | None, tip: str, runs: Sequence[Run],
-                   removed: Sequence[str] = ()) -> bool:
+                   removed: Sequence[str] = (), experiments: Written | None = None) -> bool:
     """The writer's step: bring an index that reflects ``parent`` to the commit ``tip`` just made.
 
     A process that commits runs calls this with the commit's parent, the new tip and the runs it
@@ -183,6 +202,9 @@ def record_written(repo: GitRepo, parent: str | None, tip: str, runs: Sequence[R
         tip: the commit just made, whose tree is ``parent``'s plus ``runs`` minus ``removed``.
         runs: the runs the commit added or replaced.
         removed: ids of runs the commit removed.
+        experiments: what :func:`gitml.core.experiments.commit_experiments` wrote in the
+            commit, when it changed experiment records (they go in too, when the index's
+            copy of the records reflects ``parent``'s).
 
     Returns:
         Whether the index moved to ``tip``.
@@ -204,6 +226,12 @@ def record_written(repo: GitRepo, parent: str | None, tip: str, runs: Sequence[R
             _delete(conn, [*[run.id for run in runs], *removed])
             _insert(conn, list(runs))
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('tip', ?)", (tip,))
+            if experiments is not None and _meta(conn, "experiments_top") == _top_text(experiments.old_top):
+                conn.executemany("INSERT OR REPLACE INTO experiments VALUES (?, ?, ?, NULL)",
+                                 [(key, tree, json.dumps(exp.to_dict())) for key, (tree, exp)
+                                  in experiments.records.items()])
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('experiments_top', ?)",
+                             (_top_text(experiments.new_top),))
             conn.execute("COMMIT")
             return True
         except sqlite3.Error as exc:
@@ -1243,6 +1271,73 @@ class Index:
     def ids_with_prefix(self, prefix: str, limit: int = 3) -> list[str]:
         """Up to ``limit`` run ids (readable or corrupt) starting with hex ``prefix``."""
         return ids_with_prefix(self.conn, prefix, limit)
+
+    def experiments(self, tip: str | None) -> tuple[dict[str, Experiment], dict[str, str]]:
+        """The experiment records at ``tip`` and the entries that fail validation.
+
+        Answered from the index's copy, which follows the ref's ``experiments/`` folder shard
+        by shard (only changed records are read again); a ``tip`` other than the one the
+        index reflects is read from the ref directly.
+
+        Args:
+            tip: a runs-ref commit sha, or None.
+
+        Returns:
+            ``({experiment id: Experiment}, {key: problem})``.
+        """
+        conn = self.conn
+        if _meta(conn, "tip") != (tip or ""):
+            problems: dict[str, str] = {}
+            return experiments.read_experiments(self.repo, tip, problems), problems
+        top = experiments.experiments_top(self.repo, tip)
+        for _ in range(10):
+            stored = _meta(conn, "experiments_top")
+            if stored == _top_text(top) or self._refresh_experiments(stored, top):
+                break
+        records: dict[str, Experiment] = {}
+        problems = {}
+        for key, doc, problem in conn.execute("SELECT key, doc, problem FROM experiments"):
+            if problem is not None:
+                problems[key] = problem
+            else:
+                data = json.loads(doc)
+                records[key] = Experiment(**{k: v for k, v in data.items() if k in _EXPERIMENT_FIELDS})
+        return records, problems
+
+    def _refresh_experiments(self, stored: str | None, top: tuple[int, str] | None) -> bool:
+        conn = self.conn
+        old = _top_entry(stored)
+        if old is not None and not self.repo.has_object(old[1]):
+            old = None
+        if old is None:
+            changed, removed = experiments.diff_experiments(self.repo, None, top)
+            removed = {row[0] for row in conn.execute("SELECT key FROM experiments")}
+        else:
+            changed, removed = experiments.diff_experiments(self.repo, old, top)
+        bad: dict[str, str] = {}
+        good = experiments.read_trees(self.repo, changed, bad)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _meta(conn, "experiments_top") != stored:
+                conn.execute("ROLLBACK")
+                return False
+            conn.executemany("DELETE FROM experiments WHERE key = ?", [(k,) for k in (*changed, *removed)])
+            conn.executemany("INSERT INTO experiments VALUES (?, ?, ?, NULL)",
+                             [(key, changed[key], json.dumps(exp.to_dict())) for key, exp in good.items()])
+            conn.executemany("INSERT INTO experiments VALUES (?, ?, NULL, ?)",
+                             [(key, str(changed.get(key, "")), message) for key, message in bad.items()])
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('experiments_top', ?)", (_top_text(top),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def experiment_stats(self, name: str) -> tuple[int, str | None, str | None]:
+        """``(run count, earliest start_time, latest start_time)`` of experiment ``name``'s runs."""
+        row = self.conn.execute("SELECT count(*), min(start_time), max(start_time) FROM runs WHERE experiment = ?",
+                                (name,)).fetchone()
+        return row[0], row[1], row[2]
 
     def corrupt_runs(self) -> list[tuple[str, str]]:
         """``(run id or entry, problem)`` for every entry on the runs ref that cannot be read."""

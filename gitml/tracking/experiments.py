@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitml.core import runsref, yamlfmt
+from gitml.core import index, runsref, yamlfmt
 from gitml.core.errors import BadInputError, ExperimentNotFoundError
 from gitml.core.experiments import (
     ID_RE,
@@ -29,11 +29,11 @@ from gitml.core.experiments import (
     MAX_TAGS,
     NOTE_TAG,
     Experiment,
+    Written,
     commit_experiments,
     experiment_id_for,
-    read_experiments,
 )
-from gitml.core.filter import Condition, Group, Node, parse_filter, parse_order_by, utc_text
+from gitml.core.filter import Condition, Group, Node, compile_query, parse_filter, parse_order_by, utc_text
 from gitml.core.formats import iso_time
 from gitml.core.ids import check_key, check_name
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
@@ -76,30 +76,42 @@ class _Catalog:
                  tip: str | None = None, records: dict[str, Experiment] | None = None) -> None:
         self.ws = ws
         self.tip = ws.runs_tip if records is None else tip
-        self.records = read_experiments(ws.repo, self.tip, problems) if records is None else records
+        if records is None:
+            records, bad = ws.index.experiments(self.tip)
+            if problems is not None:
+                problems.update(bad)
+        self.records = records
         self._runs: dict[str, tuple[int, str, str]] | None = None
 
     @property
     def runs(self) -> dict[str, tuple[int, str, str]]:
+        """``{name: (run count, first start, last start)}`` of every name runs carry."""
         if self._runs is None:
             self._runs = self.ws.index.experiment_runs() if self.tip else {}
         return self._runs
+
+    def stats(self, name: str) -> tuple[int, str | None, str | None]:
+        """One name's run count and start times (one indexed lookup, not a scan)."""
+        if self._runs is not None:
+            return self._runs.get(name, (0, None, None))
+        return self.ws.index.experiment_stats(name) if self.tip else (0, None, None)
 
     def record_named(self, name: str) -> Experiment | None:
         found = [exp for exp in self.records.values() if exp.name == name]
         return min(found, key=lambda e: (e.creation_time or "", e.experiment_id)) if found else None
 
     def implicit(self, name: str) -> Experiment:
-        count, first, last = self.runs.get(name, (0, None, None))
+        count, first, last = self.stats(name)
         return Experiment(experiment_id=free_id(name, self.records), name=name, creation_time=first,
                           last_update_time=last, recorded=False, run_count=count)
 
     def by_name(self, name: str) -> Experiment | None:
         exp = self.record_named(name)
         if exp is not None:
-            exp.run_count = self.runs.get(name, (0,))[0]
+            exp.run_count = self.stats(name)[0]
             return exp
-        return self.implicit(name) if name in self.runs else None
+        found = self.implicit(name)
+        return found if found.run_count else None
 
     def everything(self) -> list[Experiment]:
         out: list[Experiment] = []
@@ -131,7 +143,7 @@ class _Catalog:
     def _counted(self, experiment_id: str) -> Experiment:
         exp = self.records[experiment_id]
         if self.record_named(exp.name) is exp:
-            exp.run_count = self.runs.get(exp.name, (0,))[0]
+            exp.run_count = self.stats(exp.name)[0]
         return exp
 
 
@@ -310,8 +322,20 @@ def _change(experiment: str, what: str, apply, repo: WorkspaceLike, create: bool
             exp.recorded = True
             return {exp.experiment_id: exp}, {}, {}, exp
 
-        _, exp = commit_experiments(ws.repo, decide, f"experiment {experiment}: {what}"[:200])
-        return _shown(exp)
+        written = _commit(ws, decide, f"experiment {experiment}: {what}")
+        return _shown(written.result)
+
+
+def _commit(ws: Workspace, decide, message: str, runs: list | None = None) -> Written:
+    """Commit with the index's copy of the records, then put what was written into the index.
+
+    The next question then reads nothing again (see :func:`gitml.core.index.record_written`).
+    """
+    written = commit_experiments(ws.repo, decide, message[:200], records_at=lambda tip: ws.index.experiments(tip)[0])
+    if written.tip is not None:
+        index.record_written(ws.repo, written.parent, written.tip, runs(written) if runs else [],
+                             experiments=written)
+    return written
 
 
 def _shown(exp: Experiment) -> Experiment:
@@ -564,7 +588,17 @@ def rename_experiment(experiment: str, new_name: str, repo: WorkspaceLike = None
             exp.run_count = len(changes) + catalog.runs.get(new_name, (0,))[0]
             return {exp.experiment_id: exp} if taken is None else {}, changes, hints, (exp, old)
 
-        _, (exp, old) = commit_experiments(ws.repo, decide, f"experiment {experiment}: rename to {new_name}"[:200])
+        def moved(written: Written) -> list:
+            """The renamed runs as the index holds them (at the parent), with their new fields."""
+            exp, old = written.result
+            runs = [run for run in ws.index.search(compile_query(experiment=old)) if run.id in written.run_changes]
+            for run in runs:
+                run.tags  # noqa: B018 - decodes the run's document before two of its fields change
+                run.experiment, run.updated = exp.name, exp.last_update_time
+            return runs
+
+        written = _commit(ws, decide, f"experiment {experiment}: rename to {new_name}", runs=moved)
+        exp, old = written.result
     global _current
     with _lock:
         if _current == old:  # set_experiment chose it: later runs follow the new name, as in MLflow
