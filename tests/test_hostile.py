@@ -22,7 +22,7 @@ from conftest import craft, git, gitml
 
 import gitml as api
 from gitml import artifacts, sync
-from gitml.core.errors import CorruptRunError, GitmlError
+from gitml.core.errors import BadInputError, CorruptRunError, GitmlError
 
 RUNS_REF = "refs/gitml/runs"
 BAD_ID = "ab" + "1" * 30
@@ -141,7 +141,10 @@ def api_parse(files):
 
 
 @pytest.mark.parametrize("name", ["../../escape.txt", "/tmp/gitml-escape-abs.txt", "a/../../b",
-                                  "ok/./x", "a\\..\\..\\b", "c:/win", "new\nline"])
+                                  "ok/./x", "a\\..\\..\\b", "c:/win", "new\nline",
+                                  # git's own folder: a hook or a config written there runs code
+                                  ".git/hooks/post-commit", "sub/.GIT/config", ".git./hooks/x", "git~1/config",
+                                  ".g\u200cit/hooks/x", "sub/.git"])
 def test_escaping_artifact_names_refuse_the_whole_run(team, name):
     origin, victim, evil, store, good = team
     real = hashlib.sha256(b"payload").hexdigest()
@@ -546,3 +549,17 @@ def test_keys_checked_once_still_refuse_their_bad_neighbours():
                           (b'"' + b"k" * 251 + b'": 1\n', "longer than")]:
         with pytest.raises(CorruptRunError, match=words.replace("/", ".")):
             parse_run(bad_id, files(bad_id, params))
+
+
+@pytest.mark.parametrize("path", [".git", ".git/config", "a/.Git/hooks/post-commit", "git~1/x", "sub/.git"])
+def test_a_run_cannot_log_into_a_git_folder(repo, tmp_path, path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "post-commit").write_text("#!/bin/sh\necho PWNED\n")
+    with api.start_run(repo=repo):
+        with pytest.raises(BadInputError, match=".git segment"):
+            api.log_text("x", path)
+        with pytest.raises(BadInputError, match=".git segment"):
+            api.log_artifact(str(hooks), path)
+    assert api.search_runs(repo=repo)[0].artifacts == {}  # nothing of it was logged
+    assert not (repo / ".git" / "hooks" / "post-commit").exists()

@@ -228,9 +228,9 @@ def check_artifact_path(path: str) -> str:
         Its normal form: ``/``-separated, without empty or ``.`` segments (``a//./b`` is ``a/b``).
 
     Raises:
-        BadInputError: empty, absolute (``/x``, ``C:``), escaping the run (``..``), holding a
-            control character, longer than :data:`MAX_PATH_CHARS` characters, or with a name
-            over :data:`MAX_PATH_PART_BYTES` bytes.
+        BadInputError: empty, absolute (``/x``, ``C:``), escaping the run (``..``), naming a
+            ``.git`` folder (any case), holding a control character, longer than
+            :data:`MAX_PATH_CHARS` characters, or with a name over :data:`MAX_PATH_PART_BYTES` bytes.
     """
     if not isinstance(path, str) or not path or path in (".", "/"):
         raise BadInputError(f"invalid artifact path: {_show(path)}")
@@ -240,12 +240,31 @@ def check_artifact_path(path: str) -> str:
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     if not parts or any(p == ".." for p in parts) or _CONTROL_RE.search(norm):
         raise BadInputError(f"artifact path escapes the run: {_show(path)}")
+    if any(_is_git_dir_name(p) for p in parts):
+        raise BadInputError(f"artifact path has a .git segment: {_show(path)}",
+                            hint="files under .git would become git's own (hooks, config); pick another name")
     if len(norm) > MAX_PATH_CHARS:
         raise BadInputError(f"artifact path longer than {MAX_PATH_CHARS} characters: {_show(path)}")
     if any(len(p.encode("utf-8", "surrogateescape")) > MAX_PATH_PART_BYTES for p in parts):
         raise BadInputError(f"artifact path has a name longer than {MAX_PATH_PART_BYTES} bytes: {_show(path)}",
                             hint="file systems refuse names past 255 bytes; gitml keeps room for its temporary names")
     return "/".join(parts)
+
+
+# Code points HFS+ ignores in names, as git's own check does (git's utf8.c, is_hfs_dotgit).
+_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x206A, 0x2070),
+                              0xFEFF])
+
+
+def _is_git_dir_name(part: str) -> bool:
+    """Whether a path segment is ``.git`` as some file system reads it.
+
+    Case-insensitive, with trailing dots and spaces dropped (Windows), the code points HFS+
+    ignores removed, and NTFS's short name ``git~1``: the names git itself refuses in a tree
+    (``core.protectNTFS``, ``core.protectHFS``).
+    """
+    name = part.translate(_HFS_IGNORED).rstrip(". ").lower()
+    return name in (".git", "git~1")
 
 
 def check_disjoint_paths(paths: list[str], where: str) -> None:
