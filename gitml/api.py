@@ -66,6 +66,8 @@ class ActiveRunHandle:
         self.source: dict = log.meta["source"]
         self._keys: set[tuple[str, str]] = set()
         self._files: dict[str, str] = {}  # artifact path -> sha256 of what log_* wrote (log_table appends)
+        self._paths: set[str] = set()  # every artifact path logged, and the folders above them:
+        self._folders: set[str] = set()  # a path may not be both a file and another's folder
         self._tables: list[dict[str, str]] = []  # the mlflow.loggedArtifacts tag's list
         self._monitor: Any = None  # the system metrics thread, when log_system_metrics
         self.ended = False
@@ -87,6 +89,23 @@ class ActiveRunHandle:
         else:
             status = "FAILED"
         _end(self, status)
+
+    def _claim(self, logical: str) -> None:
+        """Refuse an artifact path that would be another's folder, or under another (``d``, ``d/f``).
+
+        No file system holds both, and the run could not be read back (nor pushed): refused
+        here, when it is logged, as one line. Logging the same path again replaces it.
+        """
+        parts = logical.split("/")
+        above = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        clash = next((p for p in above if p in self._paths), None)
+        if clash is None and logical in self._folders:
+            clash = next(p for p in sorted(self._paths) if p.startswith(logical + "/"))
+        if clash is not None:
+            raise BadInputError(f"artifact path {logical!r} clashes with {clash!r}, already logged in this run: "
+                                "one would be the folder of the other", hint="log it under another path")
+        self._paths.add(logical)
+        self._folders.update(above)
 
     def _key(self, key: str, kind: str) -> str:
         # Validating a key once per run keeps log_metric in a tight loop at a few microseconds.
@@ -531,6 +550,7 @@ def log_artifact(local_path: str, artifact_path: str | None = None,
         raise BadInputError(f"artifact path does not exist: {local_path}")
     if not (os.path.isfile(local_path) or os.path.isdir(local_path)):
         raise BadInputError(f"artifact is neither a regular file nor a directory: {local_path}")
+    run._claim(logical)
     try:
         entry = store.put_path(store.cache_dir(run._git.gitml_dir), local_path)
     except OSError as exc:
@@ -570,6 +590,7 @@ def log_artifacts(local_dir: str, artifact_path: str | None = None) -> dict[str,
 
 def _log_bytes(run: ActiveRunHandle, logical: str, data: bytes) -> dict[str, Any]:
     """Store ``data`` in the content store and record it as the run's file ``logical``."""
+    run._claim(logical)
     cache = store.cache_dir(run._git.gitml_dir)
     try:
         digest = store.put_bytes(cache, data)
@@ -782,6 +803,12 @@ def log_input(dataset: Any, context: str = "training", *, name: str | None = Non
     context = check_key(context, "dataset context")
     found_name, entry = describe_dataset(dataset, source=source, root=run._git.root)
     name = check_key(name if name is not None else found_name, "dataset name")
+    from gitml.core.formats import dataset_problem
+
+    problem = dataset_problem(entry)
+    if problem:
+        raise BadInputError(f"log_input: dataset {name!r} {problem} (source, source_type and schema are text; "
+                            "num_rows and num_elements whole numbers)")
     run._log.input(context, name, entry)
     return entry
 

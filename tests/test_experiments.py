@@ -251,6 +251,7 @@ HOSTILE = {
     "tag that is not text": b'id: "%s"\nname: evil\ntags: {x: {y: 1}}\n',
     "tag far too long": b'id: "%s"\nname: evil\ntags: {x: "' + b"y" * 9000 + b'"}\n',
     "bad time": b'id: "%s"\nname: evil\ncreation_time: yesterday\n',
+    "time in the future": b'id: "%s"\nname: evil\nupdated: "9999-12-31T00:00:00.000Z"\n',
 }
 
 
@@ -371,3 +372,37 @@ def test_search_runs_takes_experiment_ids_as_mlflow_does(repo):
         api.search_runs(experiment_ids=["0" * 32], repo=repo)
     with pytest.raises(BadInputError):
         api.search_runs(experiment_ids=["0"], repo=repo)
+
+
+def test_a_crafted_record_cannot_take_over_an_experiment_by_its_name(clones):
+    origin, victim, evil = clones
+    api.create_experiment("shared", tags={"owner": "ada"}, repo=victim)
+    run = api.commit_run(experiment="shared", repo=victim)
+    sync.push(repo=victim)
+    sync.pull(repo=evil)
+    fake = "0" * 31 + "1"
+    craft(evil, _record(fake, b'id: "%s"\nname: shared\ncreation_time: "2000-01-01T00:00:00.000Z"\n'
+                               b'description: HIJACKED\n' % fake.encode()))
+    git(evil, "push", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+    tip = runs_tip(victim)
+    refused = gitml(victim, "pull")
+    assert refused.code == 1 and "belongs to experiment" in refused.err and runs_tip(victim) == tip
+    assert gitml(victim, "pull", "--exclude-bad").code == 0
+    shared = api.get_experiment_by_name("shared", repo=victim)
+    assert shared.experiment_id == experiment_id_for("shared") and shared.tags == {"owner": "ada"}
+    assert shared.run_count == 1 and api.get_run(run.id, repo=victim).experiment == "shared"
+    # on the stranger's own clone both records exist: the one the name gives owns it
+    assert api.get_experiment_by_name("shared", repo=evil).experiment_id == experiment_id_for("shared")
+
+
+def test_bad_values_of_the_api_are_refused_before_anything_is_written(repo):
+    for call in (lambda: api.create_experiment("t4", description=5, repo=repo),
+                 lambda: api.create_experiment("t4", artifact_location="s3://b/x", repo=repo),
+                 lambda: api.create_experiment("t4", tags=["a"], repo=repo),
+                 lambda: api.search_experiments(view_type=7, repo=repo)):
+        with pytest.raises(BadInputError):
+            call()
+    assert runs_tip(repo) == ""
+    api.create_experiment("t4", repo=repo)
+    assert [e.name for e in api.search_experiments(view_type="ALL", repo=repo)] == ["t4"]
+    assert api.search_experiments(view_type=2, repo=repo) == []

@@ -89,7 +89,7 @@ def create_cmd(name: str, tags: tuple[str, ...], description: str | None) -> Non
     from gitml.tracking.experiments import create_experiment
 
     with workspace() as ws:
-        click.echo(create_experiment(name, _pairs(tags), description, repo=ws))
+        click.echo(create_experiment(name, tags=_pairs(tags), description=description, repo=ws))
 
 
 @experiments_group.command("rename")

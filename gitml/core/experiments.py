@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ ID_RE = re.compile(r"^[0-9a-f]{32}$")
 SHARD_RE = re.compile(r"^[0-9a-f]{2}$")
 MAX_TAG_VALUE = 8000  # characters: MLflow's bound for a tag value
 MAX_TAGS = 1000
+FUTURE_SLACK = 86400  # seconds a record's time may be ahead of this clock (clocks differ)
 
 
 @dataclass
@@ -138,7 +140,7 @@ def parse_experiment(key: str, raw: bytes) -> Experiment:
     Raises:
         CorruptRunError: over the size bound, not YAML, or a field of the wrong shape (the id
             must equal the folder name, the name must be a valid experiment name, tags plain
-            text under a bound, times ISO 8601).
+            text under a bound, times ISO 8601 and not more than a day ahead of this clock).
     """
     if len(raw) > MAX_RECORD_BYTES:
         raise _bad(key, f"{EXPERIMENT_FILE} is over {MAX_RECORD_BYTES >> 20} MiB")
@@ -174,9 +176,11 @@ def parse_experiment(key: str, raw: bytes) -> Experiment:
         try:
             if not isinstance(stamp, str) or len(stamp) > 40:
                 raise ValueError(stamp)
-            parse_time(stamp)
+            moment = parse_time(stamp)
         except (ValueError, OverflowError, OSError):
             raise _bad(key, f"{name_} is not an ISO 8601 time") from None
+        if moment > time.time() + FUTURE_SLACK:  # it would win every merge from now on
+            raise _bad(key, f"{name_} {stamp} is in the future")
     return Experiment(experiment_id=key, name=name, tags=dict(tags), description=description,
                       creation_time=head.get("creation_time"), last_update_time=head.get("updated"))
 

@@ -687,6 +687,22 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
     )
 
 
+def dataset_problem(entry: object) -> str | None:
+    """What is wrong with one dataset entry of ``inputs.yaml`` (``has no digest``), or None.
+
+    The digest is text; ``source_type``, ``source`` and ``schema`` are text or null;
+    ``num_rows`` and ``num_elements`` non-negative integers or null. The writer
+    (:func:`gitml.log_input`) checks an entry with this before logging it, as readers do.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
+        return "has no digest"
+    for key, value in entry.items():
+        if key in DATASET_TEXT and not (value is None or isinstance(value, str)) or (
+                key in DATASET_COUNTS and not (value is None or type(value) is int and value >= 0)):
+            return f"has a bad {key}"
+    return None
+
+
 def _inputs(run_id: str, files: dict[str, bytes]) -> dict[str, dict[str, dict[str, Any]]]:
     """``inputs.yaml``, checked: contexts, then dataset names, then each dataset's fields."""
     doc = _mapping(run_id, files, "inputs.yaml", required=False)
@@ -697,12 +713,9 @@ def _inputs(run_id: str, files: dict[str, bytes]) -> dict[str, dict[str, dict[st
             raise _bad(run_id, f"inputs.yaml context {context!r} is not a mapping")
         for name, entry in datasets.items():
             name = _checked_key(run_id, "inputs.yaml", name)
-            if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
-                raise _bad(run_id, f"inputs.yaml dataset {name!r} has no digest")
-            for key, value in entry.items():
-                if key in DATASET_TEXT and not (value is None or isinstance(value, str)) or (
-                        key in DATASET_COUNTS and not (value is None or type(value) is int and value >= 0)):
-                    raise _bad(run_id, f"inputs.yaml dataset {name!r} has a bad {key}")
+            problem = dataset_problem(entry)
+            if problem:
+                raise _bad(run_id, f"inputs.yaml dataset {name!r} {problem}")
             out.setdefault(context, {})[name] = {k: v for k, v in entry.items() if k in DATASET_TEXT + DATASET_COUNTS}
     return out
 

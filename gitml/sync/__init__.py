@@ -84,7 +84,7 @@ def fetch(remote: str | None = None, repo: WorkspaceLike = None) -> SyncResult:
         return SyncResult(name, git.ref(tracking_ref(name)), tags=[t[10:] for t in tags], diverged=diverged)
 
 
-def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, str]:
+def incoming_problems(git: GitRepo, base: str | None, theirs: str, ours: str | None = None) -> dict[str, str]:
     """Check every run that ``theirs`` changed since ``base`` as a reader would, before merging.
 
     The reader's checks are those of docs/security.md (:func:`gitml.core.formats.parse_run`
@@ -94,6 +94,8 @@ def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, 
         git: the open repository.
         base: the merge base of our runs ref and ``theirs``, or None.
         theirs: the incoming runs-ref commit sha.
+        ours: the local runs-ref tip: an incoming experiment record that gives another id a name
+            a local record has is refused too (it would take over that experiment's runs).
 
     Returns:
         ``{run id or display key of the entry: message naming it}`` for every run that fails;
@@ -118,7 +120,15 @@ def incoming_problems(git: GitRepo, base: str | None, theirs: str) -> dict[str, 
             problems[key] = exc.message
     # experiment records, keyed by their path so that --exclude-bad can undo them
     bad_records: dict[str, str] = {}
-    experiments.read_trees(git, experiments.changed_experiments(git, base, theirs), bad_records)
+    incoming = experiments.read_trees(git, experiments.changed_experiments(git, base, theirs), bad_records)
+    if incoming and ours is not None:
+        # A record may not take a name another record has here: it would take its runs over.
+        named = {exp.name: key for key, exp in experiments.read_experiments(git, ours).items()}
+        for key, exp in incoming.items():
+            holder = named.get(exp.name)
+            if holder is not None and holder != key:
+                bad_records[key] = (f"experiment {key}: the name {exp.name!r} belongs to experiment {holder} here; "
+                                    "a second record of that name would take over its runs")
     for key, message in bad_records.items():
         problems[key if key.startswith(experiments.EXPERIMENTS_DIR) else f"experiments/{key[:2]}/{key}"] = message
     return problems
@@ -151,7 +161,7 @@ def _merge_into_local(git: GitRepo, theirs: str | None, exclude_bad: bool = Fals
         if ours == theirs:
             return 0
         base = git.merge_base(ours, theirs) if ours else None
-        bad = incoming_problems(git, base, theirs)
+        bad = incoming_problems(git, base, theirs, ours)
         if bad and not exclude_bad:
             problem = next(iter(bad.values()))
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""

@@ -97,8 +97,16 @@ class _Catalog:
         return self.ws.index.experiment_stats(name) if self.tip else (0, None, None)
 
     def record_named(self, name: str) -> Experiment | None:
+        """The record that owns ``name``.
+
+        Of several (made apart), one whose id the name gives (:func:`free_id`'s sequence)
+        before any other, then the oldest.
+        """
         found = [exp for exp in self.records.values() if exp.name == name]
-        return min(found, key=lambda e: (e.creation_time or "", e.experiment_id)) if found else None
+        if len(found) < 2:
+            return found[0] if found else None
+        own = {experiment_id_for(name if n == 0 else f"{name}\0{n}") for n in range(4)}
+        return min(found, key=lambda e: (e.experiment_id not in own, e.creation_time or "", e.experiment_id))
 
     def implicit(self, name: str) -> Experiment:
         count, first, last = self.stats(name)
@@ -203,9 +211,12 @@ def get_experiment_by_name(name: str, repo: WorkspaceLike = None) -> Experiment 
         return _shown(found) if found else None
 
 
+VIEW_TYPES = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}  # MLflow's ViewType values
+
+
 def search_experiments(filter_string: str | None = None, order_by: str | Sequence[str] | None = None,
                        max_results: int | None = None, repo: WorkspaceLike = None,
-                       problems: dict[str, str] | None = None) -> list[Experiment]:
+                       problems: dict[str, str] | None = None, view_type: int | str = 1) -> list[Experiment]:
     """Experiments matching an MLflow experiment filter (MLflow's ``mlflow.search_experiments``).
 
     Args:
@@ -219,6 +230,8 @@ def search_experiments(filter_string: str | None = None, order_by: str | Sequenc
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
         problems: filled with ``{key: message}`` for records on the ref that fail validation
             (they are skipped; the others are answered).
+        view_type: MLflow's ``ViewType`` (1 or ``"ACTIVE_ONLY"``, 2 ``"DELETED_ONLY"``, 3
+            ``"ALL"``); gitml's experiments are all active, so ``DELETED_ONLY`` finds none.
 
     Returns:
         :class:`~gitml.core.experiments.Experiment` s, each with its ``run_count``.
@@ -226,6 +239,9 @@ def search_experiments(filter_string: str | None = None, order_by: str | Sequenc
     Raises:
         BadInputError: a bad filter, sort key or ``max_results`` (exit code 2).
     """
+    view = VIEW_TYPES.get(view_type, view_type) if isinstance(view_type, int) else str(view_type).upper()
+    if view not in VIEW_TYPES.values():
+        raise BadInputError(f"bad view_type {view_type!r}: expected ACTIVE_ONLY, DELETED_ONLY or ALL (1, 2, 3)")
     where = parse_filter(filter_string, ATTRIBUTES, TIME_ATTRIBUTES)
     order = parse_order_by(list(order_by or DEFAULT_ORDER) if not isinstance(order_by, str) else order_by,
                            ATTRIBUTES)
@@ -237,6 +253,8 @@ def search_experiments(filter_string: str | None = None, order_by: str | Sequenc
     if max_results is not None and (isinstance(max_results, bool) or not isinstance(max_results, int)
                                     or max_results < 1):
         raise BadInputError(f"bad max_results {max_results!r}: expected a positive whole number")
+    if view == "DELETED_ONLY":
+        return []
     with open_workspace(repo) as ws:
         found = [exp for exp in _Catalog(ws, problems).everything() if where is None or _matches(where, exp)]
     for key in reversed(order):
@@ -345,12 +363,14 @@ def _shown(exp: Experiment) -> Experiment:
     return exp
 
 
-def create_experiment(name: str, tags: Mapping[str, Any] | None = None, description: str | None = None,
-                      repo: WorkspaceLike = None) -> str:
+def create_experiment(name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None,
+                      description: str | None = None, repo: WorkspaceLike = None) -> str:
     """Record a new experiment (MLflow's ``mlflow.create_experiment``); return its id.
 
     Args:
         name: its name; no record or run may have it yet.
+        artifact_location: MLflow's; not supported (artifacts go to the content store and the
+            remotes of ``gitml.yaml``): anything but None is ``BadInputError``.
         tags: ``{key: value}`` (values stored as text).
         description: free text (MLflow's ``mlflow.note.content`` tag).
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
@@ -359,11 +379,16 @@ def create_experiment(name: str, tags: Mapping[str, Any] | None = None, descript
         The new experiment's id (32 hex digits).
 
     Raises:
-        BadInputError: a bad name or tag, or an experiment called ``name`` exists already
-            (exit code 2; nothing is written).
+        BadInputError: a bad name, tag or description, an ``artifact_location``, or an
+            experiment called ``name`` exists already (exit code 2; nothing is written).
     """
     check_name(name, "experiment name")
     checked = _checked_tags(tags or {})
+    if description is not None and not isinstance(description, str):
+        raise BadInputError(f"a description is text, got {type(description).__name__}")
+    if artifact_location is not None:
+        raise BadInputError("artifact_location is not supported: a run's files go to the content store "
+                            "and the artifact remotes of gitml.yaml", hint="leave artifact_location out")
     with open_workspace(repo) as ws:
         if _Catalog(ws).by_name(name) is not None:
             raise BadInputError(f"experiment {name!r} exists already",
