@@ -90,3 +90,14 @@ def test_bad_inputs_log_nothing(repo, dataset, options, words):
         with pytest.raises(BadInputError, match=words):
             api.log_input(dataset, **options)
     assert api.get_run(run.id, repo=repo).inputs == {}
+
+
+@pytest.mark.parametrize("dataset, source", [({"digest": "d" * 8, "num_rows": -1}, None),
+                                             ({"digest": "d" * 8, "schema": 5}, None),
+                                             ("data.csv", 5)])
+def test_bad_dataset_fields_are_refused_when_logged(repo, dataset, source):
+    (repo / "data.csv").write_text("a\n1\n")
+    with api.start_run(repo=repo) as run:
+        with pytest.raises(BadInputError):
+            api.log_input(str(repo / dataset) if isinstance(dataset, str) else dataset, "training", source=source)
+    assert api.get_run(run.id, repo=repo).inputs == {}

@@ -156,3 +156,21 @@ def test_objects_need_an_active_run(repo):
     with pytest.raises(GitmlError, match="no active run"):
         api.log_dict({"a": 1}, "d.json")
     assert git(repo, "for-each-ref", "refs/gitml").strip() == ""
+
+
+@pytest.mark.parametrize("first, second", [("d/f.txt", "d"), ("d", "d/f.txt"), ("a/b/c.txt", "a/b"),
+                                           ("m", "m/x/y.txt")])
+def test_a_path_that_would_be_another_ones_folder_is_refused_when_logged(repo, tmp_path, first, second):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"w")
+    with api.start_run(repo=repo) as run:
+        api.log_text("one", first)
+        with pytest.raises(BadInputError, match="clashes with"):
+            api.log_text("two", second)
+        api.log_text("again", first)  # the same path again replaces it
+        api.log_artifact(str(folder))  # a folder artifact, then a file inside it
+        with pytest.raises(BadInputError, match="clashes with 'folder'"):
+            api.log_text("x", "folder/inner.txt")
+    found = api.get_run(run.id, repo=repo)  # readable, and pushable
+    assert sorted(found.artifacts) == sorted([first, "folder"])
