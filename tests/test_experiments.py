@@ -303,6 +303,7 @@ def test_cli_lists_shows_creates_renames_tags_and_describes(repo):
     assert data[0]["tags"] == {"team": "ml", "mlflow.note.content": "the model"} and data[1]["recorded"] is False
     assert set(data[0]) == {"experiment_id", "name", "description", "tags", "creation_time", "last_update_time",
                             "recorded", "run_count", "lifecycle_stage"}
+    assert len(json.loads(gitml(repo, "experiments", "list", "-n", "0", "--json").out)) == 2  # 0: all
     table = gitml(repo, "experiments", "list", "-f", "name = 'old'")
     assert "(runs only)" in table.out and "churn" not in table.out
     assert gitml(repo, "experiments", "set-tag", "churn", "owner=ana", "stage=dev").code == 0
@@ -331,6 +332,8 @@ def test_cli_lists_shows_creates_renames_tags_and_describes(repo):
     (["list", "-f", "name ="], 2, "bad filter"),
     (["list", "--json", "--csv"], 2, "choose one"),
     (["list", "-o", "params.x"], 2, "experiments sort by"),
+    (["set-tag", "churn", "a=1", "-d", "a"], 2, "both set and removed"),
+    (["list", "-n", "-1"], 2, "-1"),
 ])
 def test_cli_bad_input_is_one_line_and_changes_nothing(repo, args, code, words):
     api.commit_run(experiment="old", repo=repo)

@@ -59,7 +59,9 @@ def test_runs_list_tree_and_columns(repo):
     assert tree.code == 0 and names == ["sweep", "├ lr=0.01", "│ └ fold", "└ lr=0.1", "  └ fold"], tree.out
     assert tree.out.splitlines()[0] == "id,name,params.lr,metrics.loss"
     table = gitml(repo, "runs", "list", "--tree", "--columns", "params.lr")
-    assert "│ └ fold" in table.out and table.err == ""
+    names = [line[10:].split("   ")[0].rstrip() for line in table.out.splitlines()[2:]]
+    assert names == ["sweep", "├ lr=0.01", "│ └ fold", "└ lr=0.1", "  └ fold"], table.out  # the indent kept
+    assert table.err == ""
     every = gitml(repo, "runs", "list", "--columns", "params.*,status", "--csv")
     assert every.out.splitlines()[0] == "id,name,params.depth,params.grid,params.lr,status"
     rows = [line.split(",") for line in every.out.splitlines()[1:]]

@@ -141,6 +141,8 @@ def test_cli_edits_and_history(repo):
     (("runs", "rename", "RUN", ""), "run name"),
     (("runs", "rename", "RUN", "a\nb"), "invalid run name"),
     (("runs", "history", "nothing"), "not a run id"),
+    (("runs", "tag", "RUN", "a=1", "-d", "a"), "both set and removed"),
+    (("runs", "show", "RUN", "--metric", "loss", "--json", "--csv"), "choose one"),
 ])
 def test_bad_edits_change_nothing(repo, argv, words):
     (run,) = _runs(repo, 1)

@@ -23,7 +23,7 @@ def _when(stamp: str | None) -> str:
 @click.option("-o", "--order-by", "order_by", multiple=True,
               help="Sort key: name, experiment_id, creation_time or last_update_time, "
                    "then ASC or DESC (repeatable; default newest first).")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=0, help="At most this many (0: all).")
 @output_options
 def list_cmd(filter_: str | None, order_by: tuple[str, ...], limit: int | None, as_json: bool, as_csv: bool) -> None:
     """A table of experiments: recorded ones and those only runs name."""
@@ -32,7 +32,7 @@ def list_cmd(filter_: str | None, order_by: tuple[str, ...], limit: int | None, 
 
     problems: dict[str, str] = {}
     with workspace() as ws:
-        found = search_experiments(filter_, list(order_by) or None, limit, repo=ws, problems=problems)
+        found = search_experiments(filter_, list(order_by) or None, limit or None, repo=ws, problems=problems)
     for message in problems.values():
         click.echo(f"gitml: warning: skipped {printable(message)}", err=True)
     if as_json:
@@ -118,6 +118,9 @@ def set_tag_cmd(experiment: str, tags: tuple[str, ...], delete: tuple[str, ...])
     pairs = _pairs(tags)
     if not pairs and not delete:
         raise BadInputError("nothing to do: give KEY=VALUE tags or -d KEY")
+    both = sorted(set(pairs) & set(delete))
+    if both:
+        raise BadInputError(f"tag {both[0]!r} is both set and removed: choose one")
     for key in [*pairs, *delete]:  # every key checked before the first commit
         check_key(key, "tag key")
     with workspace() as ws:

@@ -62,7 +62,8 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
 
 
-def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bool = False) -> None:
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bool = False,
+               keep_spaces: bool = False) -> None:
     """Write rows to stdout as a table for people (tabulate's default format) or as CSV.
 
     Args:
@@ -70,6 +71,7 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bo
         rows: the rows, one value per column; the table shows text escaped to one line and
             floats to 6 significant digits, the CSV the values as they are.
         as_csv: write CSV instead of the table.
+        keep_spaces: keep the cells' leading spaces (tabulate strips them): a tree's indent.
     """
     if as_csv:
         import csv
@@ -92,7 +94,8 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_csv: bo
             verbatim.append(column)
         align.append(("right" if numeric else "left") if exact else "global")
     click.echo(tabulate([[_cell(c) for c in row] for row in rows], headers=list(headers),
-                        disable_numparse=verbatim or False, colalign=align if verbatim else None))
+                        disable_numparse=verbatim or False, colalign=align if verbatim else None,
+                        preserve_whitespace=keep_spaces))
 
 
 def _is_number(value: Any) -> bool:

@@ -210,7 +210,7 @@ def render_runs(runs: list, as_json: bool = False, as_csv: bool = False, columns
         [run.id[:8], prefix + run.name, *[_cell_of(run, column) for column in columns]]
         for run, prefix in zip(runs, prefixes, strict=True)
     ]
-    echo_table(["id", "name", *labels], rows, as_csv)
+    echo_table(["id", "name", *labels], rows, as_csv, keep_spaces=depth is not None)
 
 
 def _list_active(found: list[dict], as_json: bool, as_csv: bool) -> None:
@@ -236,6 +236,8 @@ def show_cmd(run: str, as_json: bool, metric: str | None, as_csv: bool) -> None:
 
     if as_csv and not metric:
         raise BadInputError("--csv goes with --metric KEY (the run itself: --json)")
+    if as_csv and as_json:
+        raise BadInputError("--json and --csv: choose one")
     with workspace() as ws:
         found = get_run(run, repo=ws)
     if metric is not None:
@@ -368,6 +370,9 @@ def tag_cmd(run: str, tags: tuple[str, ...], delete: tuple[str, ...]) -> None:
         pairs.append((key, value))
     if not pairs and not delete:
         raise BadInputError("nothing to do: give KEY=VALUE tags or -d KEY")
+    both = sorted({key for key, _ in pairs} & set(delete))
+    if both:
+        raise BadInputError(f"tag {both[0]!r} is both set and removed: choose one")
     from gitml.core.ids import check_key
 
     for key in [key for key, _ in pairs] + list(delete):  # every key checked before the first commit
