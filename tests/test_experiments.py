@@ -409,3 +409,13 @@ def test_bad_values_of_the_api_are_refused_before_anything_is_written(repo):
     api.create_experiment("t4", repo=repo)
     assert [e.name for e in api.search_experiments(view_type="ALL", repo=repo)] == ["t4"]
     assert api.search_experiments(view_type=2, repo=repo) == []
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_the_chosen_experiment_follows_a_rename_made_by_another_process(repo, recorded):
+    if not recorded:
+        api.commit_run(experiment="draft", repo=repo)  # known from its runs only
+    api.set_experiment("draft", repo=repo)
+    assert gitml(repo, "experiments", "rename", "draft", "final").code == 0  # another process
+    assert api.commit_run(repo=repo).experiment == "final"
+    assert exps.default_experiment() == "final"

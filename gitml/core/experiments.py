@@ -256,6 +256,26 @@ def _all(repo: GitRepo, shards: dict[str, tuple[int, str]]) -> dict[str, str]:
     return out
 
 
+def read_record(repo: GitRepo, tip: str | None, experiment_id: str) -> Experiment | None:
+    """The record of one experiment at ``tip``, found by its path (a few tree reads), or None.
+
+    None too when the record fails :func:`parse_experiment` (the others are unaffected).
+    """
+    if not ID_RE.match(experiment_id):
+        return None
+    try:
+        entry = experiments_top(repo, tip)
+        for name in (experiment_id[:2], experiment_id, EXPERIMENT_FILE):
+            if entry is None or entry[0] != TREE_MODE and name != EXPERIMENT_FILE:
+                return None
+            entry = repo.read_tree(entry[1]).get(name)
+        if entry is None or entry[0] not in (BLOB_MODE, 0o100755):
+            return None
+        return parse_experiment(experiment_id, repo.read_blob(entry[1]))
+    except (KeyError, BadInputError, CorruptRunError):
+        return None
+
+
 def experiment_trees(repo: GitRepo, tip: str | None) -> dict[str, str]:
     """``{key: folder tree sha}`` of every entry under ``experiments/`` at ``tip``.
 

@@ -89,7 +89,7 @@ def new_meta(
     if experiment is None:
         from gitml.tracking.experiments import default_experiment
 
-        experiment = default_experiment()
+        experiment = default_experiment(repo)
     config_experiment = None if experiment is not None else load_config(repo.root).experiment
     source, patch = capture_source(repo, require_clean=require_clean)
     meta = {

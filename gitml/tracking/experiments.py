@@ -32,9 +32,11 @@ from gitml.core.experiments import (
     Written,
     commit_experiments,
     experiment_id_for,
+    read_record,
 )
 from gitml.core.filter import Condition, Group, Node, compile_query, parse_filter, parse_order_by, utc_text
 from gitml.core.formats import iso_time
+from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_key, check_name
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 
@@ -47,19 +49,35 @@ TIME_ATTRIBUTES = frozenset({"creation_time", "last_update_time"})
 DEFAULT_ORDER = ("creation_time DESC", "experiment_id ASC")  # MLflow's
 
 _lock = threading.Lock()
-_current: str | None = None
+_current: str | None = None  # the name set_experiment chose
+_current_id: str | None = None  # and its id: a rename elsewhere is followed, as MLflow follows its id
 
 
-def default_experiment() -> str | None:
+def default_experiment(repo: GitRepo | None = None) -> str | None:
     """The experiment of a run that names none, before ``gitml.yaml``'s.
 
+    Args:
+        repo: the run's repository: the experiment :func:`set_experiment` chose is looked up
+            there by its id, so a rename made meanwhile (by another process, another clone)
+            is followed.
+
     Returns:
-        The name :func:`set_experiment` chose in this process, else the environment variable
-        ``GITML_EXPERIMENT_NAME`` (or MLflow's ``MLFLOW_EXPERIMENT_NAME``), else None.
+        The name of the experiment :func:`set_experiment` chose in this process, else the
+        environment variable ``GITML_EXPERIMENT_NAME`` (or MLflow's ``MLFLOW_EXPERIMENT_NAME``),
+        else None.
     """
+    global _current
     with _lock:
-        if _current is not None:
-            return _current
+        name, chosen = _current, _current_id
+    if name is not None:
+        if repo is not None and chosen is not None:
+            record = read_record(repo, repo.ref(runsref.RUNS_REF), chosen)
+            if record is not None and record.name != name:
+                with _lock:
+                    if _current_id == chosen:
+                        _current = record.name
+                return record.name
+        return name
     for name in EXPERIMENT_ENV:
         value = os.environ.get(name)
         if value:
@@ -437,8 +455,9 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
             exp = _Catalog(ws).by_name(experiment_name)
             if exp is None:
                 exp = _change(experiment_name, "create", lambda e: None, ws, create=True)
+    global _current_id
     with _lock:
-        _current = exp.name
+        _current, _current_id = exp.name, exp.experiment_id
     return _shown(exp)
 
 
