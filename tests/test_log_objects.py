@@ -120,6 +120,8 @@ def test_figures_and_images(repo):
     (lambda: api.log_text(b"bytes", "t.txt"), "needs a str"),
     (lambda: api.log_text("ok", "../t.txt"), ".."),
     (lambda: api.log_figure("a plot", "p.png"), "matplotlib or plotly figure"),
+    (lambda: api.log_figure(__import__("plotly.graph_objects").graph_objects.Figure(), "p.doc"),
+     "plotly cannot write 'p.doc'; use .html"),
     (lambda: api.log_image(np.zeros(3), "i.png"), "not an image"),
     (lambda: api.log_image(np.full((2, 2), 300), "i.png"), "0–255"),
     (lambda: api.log_image(np.full((2, 2), 1.5), "i.png"), "0–1"),

@@ -91,3 +91,10 @@ def test_metric_history_api_and_cli(repo):
                         (("--csv",), "--csv goes with --metric")):
         bad = gitml(repo, "runs", "show", child, *argv)
         assert (bad.code, bad.out) == (2, "") and words in bad.err and bad.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("key", [5, "", None, "bad\nkey"])
+def test_get_metric_history_refuses_a_key_that_is_no_key(repo, key):
+    run = api.commit_run(metrics={"loss": 1.0}, repo=repo)
+    with pytest.raises(BadInputError):
+        api.get_metric_history(run.id, key, repo=repo)

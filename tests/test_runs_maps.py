@@ -384,3 +384,16 @@ def test_index_maps_on_a_ref_without_runs_writes_nothing(empty_repo):
 def assert_maps_follow_runs_fsck(repo) -> None:
     fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True)
     assert fsck.returncode == 0 and fsck.stderr == "", fsck.stderr
+
+
+def test_a_listing_from_the_maps_names_the_runs_it_cannot_read(repo):
+    good = api.commit_run(name="good", repo=repo)
+    broken = api.commit_run(name="broken", repo=repo)
+    with GitRepo(repo) as g:  # a gitml writer (maps kept) stores a run no reader accepts
+        files = runsref.read_run_files(g, runsref.run_tree(g, g.ref(RUNS_REF), broken.id))
+        files["params.yaml"] = b"[1, 2]\n"
+        runsref.commit_runs(g, {broken.id: runsref.write_run_tree(g, files)}, "broken")
+    assert not index.index_path(GitRepo(repo)).exists()  # nobody searched yet
+    listed = gitml(repo, "runs", "list")  # answered from the maps: no index to ask
+    assert listed.code == 0 and "good" in listed.out and "broken" not in listed.out
+    assert listed.err.startswith(f"gitml: warning: run {broken.id}") and good.id[:8] in listed.out

@@ -56,7 +56,7 @@ def list_cmd(experiment, filter_, order_by, limit, active, columns, tree, as_jso
         runs = query.search_runs(filter_, list(order_by) or None, list(experiment) or None, limit or None, repo=ws)
         # The newest runs of a fresh clone come from the runs ref's maps, before any index
         # exists; which runs are unreadable is known once the index is built (any search).
-        corrupt = query.corrupt_runs(repo=ws) if ws.index.current() else []
+        corrupt = query.corrupt_runs(repo=ws) if ws.index.current() else sorted(ws.index.skipped.items())
         pull = ws.unpulled_hint() if not runs else None  # runs this clone lacks: say `gitml pull`
         unknown = query.search_warnings(filter_, list(order_by) or None, repo=ws)
     _warn_corrupt(corrupt + ([("", pull)] if pull else []))

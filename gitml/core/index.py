@@ -1071,6 +1071,9 @@ class Index:
     def __init__(self, repo: GitRepo) -> None:
         self.repo = repo
         self._conn: sqlite3.Connection | None = None
+        # Runs an answer read from the ref (no index yet) and left out as unreadable:
+        # ``{run id: problem}``, for the caller to warn about.
+        self.skipped: dict[str, str] = {}
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -1131,6 +1134,8 @@ class Index:
                 row.patch, row.history, row.full_history = None, None, None
                 _mark_missing(self.repo, row.source, present)
                 runs.append(row)
+            else:
+                self.skipped[row[0]] = row[1]
         return runs
 
     def _commit_runs(self, tip: str, commits: list[str], status: str | None,

@@ -84,6 +84,9 @@ def _library(obj: Any) -> str:
     return type(obj).__module__.split(".")[0]
 
 
+PLOTLY_IMAGES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".svg", ".pdf"})  # what plotly's to_image writes
+
+
 def figure_bytes(figure: Any, artifact_file: str) -> bytes:
     """A matplotlib or plotly figure as the file ``artifact_file`` names.
 
@@ -104,6 +107,9 @@ def figure_bytes(figure: Any, artifact_file: str) -> bytes:
     if library == "plotly" and hasattr(figure, "to_html"):
         if ext == ".html":
             return figure.to_html(include_plotlyjs=True, full_html=True).encode("utf-8")
+        if ext not in PLOTLY_IMAGES:
+            raise BadInputError(f"log_figure: plotly cannot write {artifact_file!r}; use .html, or with kaleido "
+                                + ", ".join(sorted(PLOTLY_IMAGES)))
         try:
             return figure.to_image(format=ext[1:])
         except (ValueError, RuntimeError, ImportError) as exc:  # no kaleido (its word varies), no such format

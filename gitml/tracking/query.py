@@ -85,8 +85,12 @@ def get_metric_history(run_id: str, key: str, repo: WorkspaceLike = None) -> lis
 
     Raises:
         RunNotFoundError: no such run.
+        BadInputError: ``key`` is not a valid metric key (not text, empty …).
         CorruptRunError: the run's files cannot be read.
     """
+    from gitml.core.ids import check_key
+
+    check_key(key, "metric key")
     return [point for point in get_run(run_id, repo=repo).history or [] if point.key == key]
 
 
