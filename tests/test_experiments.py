@@ -419,3 +419,12 @@ def test_the_chosen_experiment_follows_a_rename_made_by_another_process(repo, re
     assert gitml(repo, "experiments", "rename", "draft", "final").code == 0  # another process
     assert api.commit_run(repo=repo).experiment == "final"
     assert exps.default_experiment() == "final"
+
+
+def test_renaming_an_experiment_with_a_run_in_progress_warns(repo):
+    api.commit_run(experiment="old", repo=repo)
+    with api.start_run(experiment="old", repo=repo) as late:
+        renamed = gitml(repo, "experiments", "rename", "old", "new")
+    assert renamed.code == 0 and renamed.err.startswith(f"gitml: warning: run {late.id[:8]} is in progress under 'old'")
+    assert gitml(repo, "experiments", "rename", "old", "new").code == 0  # moves it, as the warning says
+    assert api.get_run(late.id, repo=repo).experiment == "new"

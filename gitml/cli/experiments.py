@@ -98,11 +98,17 @@ def create_cmd(name: str, tags: tuple[str, ...], description: str | None) -> Non
 def rename_cmd(experiment: str, new_name: str) -> None:
     """Rename an experiment and its runs in one commit (the id stays)."""
     from gitml.cli.context import workspace
-    from gitml.tracking.experiments import rename_experiment
+    from gitml.tracking.experiments import get_experiment, rename_experiment
+    from gitml.tracking.query import list_active_runs
 
     with workspace() as ws:
+        old = get_experiment(experiment, repo=ws).name
         exp = rename_experiment(experiment, new_name, repo=ws)
+        running = [m["id"] for m in list_active_runs(repo=ws) if m.get("experiment") == old and m.get("alive")]
     click.echo(f"{exp.experiment_id} {printable(exp.name)} ({exp.run_count} runs)")
+    for run_id in running:
+        click.echo(f"gitml: warning: run {run_id[:8]} is in progress under {printable(old)!r}: it will list "
+                   f"there once it ends; run this rename again then to move it", err=True)
 
 
 @experiments_group.command("set-tag")
