@@ -162,6 +162,7 @@ def test_rename_moves_the_runs_in_one_commit_and_keeps_the_id(repo):
 
 
 def test_rename_refuses_a_taken_name_and_writes_nothing(repo):
+    api.create_experiment("a", repo=repo)
     api.commit_run(experiment="a", repo=repo)
     api.create_experiment("b", repo=repo)
     api.commit_run(experiment="c", repo=repo)
@@ -428,3 +429,40 @@ def test_renaming_an_experiment_with_a_run_in_progress_warns(repo):
     assert renamed.code == 0 and renamed.err.startswith(f"gitml: warning: run {late.id[:8]} is in progress under 'old'")
     assert gitml(repo, "experiments", "rename", "old", "new").code == 0  # moves it, as the warning says
     assert api.get_run(late.id, repo=repo).experiment == "new"
+
+
+def test_runs_left_under_a_name_without_a_record_join_an_existing_experiment(clones):
+    """Two clones rename one experiment apart: the later rename wins, and the other's runs can
+    be moved into it (the name they carry has no record)."""
+    origin, a, b = clones
+    api.create_experiment("shared", tags={"owner": "ada"}, repo=a)
+    sync.push(repo=a)
+    sync.pull(repo=b)
+    api.rename_experiment("shared", "shared-a", repo=a)
+    made_on_a = api.commit_run(experiment="shared-a", repo=a)
+    api.rename_experiment("shared", "shared-b", repo=b)  # later: its record wins the merge
+    sync.push(repo=b)
+    sync.pull(repo=a)
+    assert api.get_experiment_by_name("shared-a", repo=a).recorded is False
+    moved = api.rename_experiment("shared-a", "shared-b", repo=a)
+    assert moved.experiment_id == experiment_id_for("shared") and moved.run_count == 1
+    assert api.get_run(made_on_a.id, repo=a).experiment == "shared-b"
+    assert api.get_experiment_by_name("shared-a", repo=a) is None
+
+
+def test_a_record_changed_on_both_clones_merges_tag_by_tag(clones):
+    origin, a, b = clones
+    api.create_experiment("shared", tags={"stage": "dev"}, repo=a)
+    sync.push(repo=a)
+    sync.pull(repo=b)
+    api.set_experiment_tags({"owner": "ada", "stage": "test"}, experiment="shared", repo=a)
+    api.rename_experiment("shared", "shared-a", repo=a)
+    api.set_experiment_tags({"team": "ml", "stage": "prod"}, experiment="shared", repo=b)  # later
+    sync.push(repo=a)
+    sync.pull(repo=b)
+    merged = api.get_experiment(experiment_id_for("shared"), repo=b)
+    assert merged.name == "shared-a"  # only a renamed it
+    assert merged.tags == {"owner": "ada", "team": "ml", "stage": "prod"}  # both changed stage: the later
+    sync.push(repo=b)
+    sync.pull(repo=a)
+    assert api.get_experiment(experiment_id_for("shared"), repo=a).to_dict() == merged.to_dict()

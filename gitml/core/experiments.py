@@ -390,9 +390,9 @@ def merge_experiments(repo: GitRepo, ours: str, theirs: str, base: str | None) -
     """What to apply on ``ours`` for the union of both sides' records (the rule of runs).
 
     Three-way against ``base``, folder by folder: a change on one side is taken; a change beats
-    a deletion; changed on both sides, the copy with the later ``updated`` wins (ties: the
-    greater tree id). Bad entries are never taken from ``theirs`` (they are refused before a
-    merge).
+    a deletion; changed on both sides, the two are merged field by field and tag by tag (see
+    :func:`_merge_records`). Bad entries are never taken from ``theirs`` (they are refused
+    before a merge).
 
     Returns:
         ``{experiment id: tree sha or None}`` for :func:`apply_experiments`.
@@ -408,18 +408,54 @@ def merge_experiments(repo: GitRepo, ours: str, theirs: str, base: str | None) -
             changes[key] = b
         elif b is None:
             continue
-        elif _stamp(repo, key, b) > _stamp(repo, key, a):
-            changes[key] = b
+        else:  # changed on both sides: field by field, tag by tag
+            merged = _merge_records(repo, key, o, a, b)
+            if merged is not None and merged != a:
+                changes[key] = merged
     return changes
 
 
-def _stamp(repo: GitRepo, key: str, tree: str) -> tuple[str, str]:
-    try:
-        found = read_trees(repo, {key: tree})
-    except (BadInputError, KeyError):
-        found = {}
-    exp = found.get(key)
-    return (exp.last_update_time or "") if exp else "", tree
+def _merge_records(repo: GitRepo, key: str, base: str | None, ours: str, theirs: str) -> str | None:
+    """The folder of a record changed on both sides: each field and each tag three-way.
+
+    A field (or tag) one side changed takes that side's value; changed on both sides
+    differently, the side whose record has the later ``updated`` wins it (ties: the greater
+    tree id), as whole runs do. The result is the same whichever side merges, so clones converge.
+    Returns the merged folder's tree (written), or None when a side cannot be read.
+    """
+    trees = {"o": base, "a": ours, "b": theirs}
+    found: dict[str, Experiment | None] = {}
+    for name, tree in trees.items():
+        if tree:
+            record = read_trees(repo, {key: tree}).get(key)
+            if record is None and name != "o":
+                return None
+            found[name] = record
+    o, a, b = found.get("o"), found["a"], found["b"]
+    a_wins = (a.last_update_time or "", ours) > (b.last_update_time or "", theirs)
+
+    def pick(old: object, mine: object, other: object) -> object:
+        if mine == other or other == old:
+            return mine
+        if mine == old:
+            return other
+        return mine if a_wins else other
+
+    tags: dict[str, str] = {}
+    for tag in sorted({*a.tags, *b.tags, *(o.tags if o else {})}):
+        value = pick(o.tags.get(tag) if o else None, a.tags.get(tag), b.tags.get(tag))
+        if value is not None:
+            tags[tag] = value
+    merged = Experiment(
+        experiment_id=key,
+        name=pick(o.name if o else None, a.name, b.name),
+        tags=tags,
+        description=pick(o.description if o else None, a.description, b.description),
+        creation_time=min(t for t in (a.creation_time, b.creation_time) if t) if a.creation_time or
+        b.creation_time else None,
+        last_update_time=max(a.last_update_time or "", b.last_update_time or "") or None,
+    )
+    return write_record(repo, merged)
 
 
 Decide = Callable[[str | None, dict[str, Experiment]],

@@ -592,7 +592,8 @@ def rename_experiment(experiment: str, new_name: str, repo: WorkspaceLike = None
     The id stays. Every run on the runs ref that names the experiment is rewritten to name the
     new one (its ``run.yaml``; ``updated`` moves), in the same commit as the record. A run that
     arrives later under the old name (a run in progress now, another clone's) lists under the old
-    name; renaming that old name to the new one again moves it in.
+    name; renaming that old name to the new one again moves it in: a name that only runs carry
+    (no record) may be renamed to an existing experiment, whose runs it then joins.
 
     Args:
         experiment: its name or id.
@@ -603,7 +604,8 @@ def rename_experiment(experiment: str, new_name: str, repo: WorkspaceLike = None
         The experiment as now recorded (``run_count``: the runs moved).
 
     Raises:
-        BadInputError: a bad name, or another experiment has ``new_name`` (nothing is written).
+        BadInputError: a bad name, or ``new_name`` is another recorded experiment's while this one
+            has a record too (nothing is written).
         ExperimentNotFoundError: no such experiment.
     """
     check_name(new_name, "experiment name")
@@ -616,11 +618,10 @@ def rename_experiment(experiment: str, new_name: str, repo: WorkspaceLike = None
                 return {}, {}, {}, (exp, old)
             taken = catalog.by_name(new_name)
             if taken is not None:
-                stray = not exp.recorded and taken.recorded and taken.experiment_id == experiment_id_for(old)
-                if not stray:
+                if exp.recorded:
                     raise BadInputError(f"experiment {new_name!r} exists already (id {taken.experiment_id})",
                                         hint="pick another name")
-                exp = taken  # runs left under the name it had: move them into it
+                exp = taken  # a name only runs carry (left behind by a rename): its runs move in
             else:
                 if not exp.recorded:
                     exp = Experiment(experiment_id=exp.experiment_id, name=old,
