@@ -122,3 +122,12 @@ def test_commit_run_with_dash_C_reads_relative_paths_from_that_directory(repo, t
     assert missing.err.strip() == f"gitml: error: artifact path does not exist: {repo.resolve() / 'gone.pkl'}"
     listed = json.loads(gitml(elsewhere, "-C", "../repo", "runs", "list", "--json").out)
     assert [r["name"] for r in listed] == ["via-C"]
+
+
+def test_a_search_result_reads_fields_whose_default_is_none_from_its_document(repo):
+    """A field with a class default (None) must not answer before the document is read."""
+    with api.start_run(description="hello", repo=repo) as made:
+        pass
+    for field in ("description", "end_time", "updated", "user", "gitml_version"):
+        (found,) = api.search_runs(repo=repo)
+        assert getattr(found, field) == getattr(api.get_run(made.id, repo=repo), field) is not None, field

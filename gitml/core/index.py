@@ -434,6 +434,7 @@ def run_from_doc(doc: str) -> Run:
 # What a search reads is the ids it finds, in order; a run's fields come from its JSON document
 # on first use, fetched in chunks of this many neighbours in the result.
 _COMPARED = tuple(f.name for f in dataclasses.fields(Run) if f.compare)
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Run))
 _DOC_CHUNK = 256
 
 
@@ -530,6 +531,14 @@ class IndexedRun(Run):
     with those of its neighbours in the result. It is a :class:`Run` in every other way, shows the run as it
     was when the search ran, and compares equal to a :class:`Run` with the same fields.
     """
+
+    def __getattribute__(self, name: str):
+        """A field not decoded yet is fetched, even one whose class default would answer (None)."""
+        if name in _FIELDS:
+            state = object.__getattribute__(self, "__dict__")
+            if name not in state and "_documents" in state:
+                return self.__getattr__(name)
+        return object.__getattribute__(self, name)
 
     def __getattr__(self, name: str):
         """Fetch and decode the document on the first read of a field the row did not carry."""
