@@ -70,6 +70,7 @@ class ActiveRunHandle:
         self._folders: set[str] = set()  # a path may not be both a file and another's folder
         self._tables: list[dict[str, str]] = []  # the mlflow.loggedArtifacts tag's list
         self._monitor: Any = None  # the system metrics thread, when log_system_metrics
+        self._joined = False  # a run `gitml run` opened: it commits it, not this process
         self.ended = False
         self.registrations: list = []
 
@@ -256,6 +257,9 @@ def start_run(
         tags = {**(tags or {}), PARENT_TAG: parent}
     if isinstance(repo, Workspace):
         repo = repo.repo
+    joined = os.environ.get(JOIN_ENV)
+    if joined and parent is None and active_run() is None:
+        return _join(joined, repo, tags, monitor)
     owns_git = not isinstance(repo, GitRepo)
     git = _idle_repos.take(repo) if owns_git else repo
     try:
@@ -271,6 +275,34 @@ def start_run(
         if owns_git:
             _idle_repos.give_back(git)
         raise
+    with _lock:
+        _stack.append(handle)
+    if tags:
+        set_tags(tags)
+    if monitor is not None:
+        monitor.start(handle)
+    return handle
+
+
+JOIN_ENV = "GITML_RUN_ID"  # set by `gitml run` for the command it starts
+JOIN_REPO_ENV = "GITML_TRACKING_REPO"
+
+
+def _join(run_id: str, repo: WorkspaceLike, tags: Mapping[str, str] | None, monitor) -> ActiveRunHandle:
+    """The run ``gitml run`` opened for this process (``GITML_RUN_ID``), joined to log into it.
+
+    Ending it only closes this process's part: ``gitml run`` commits it when the command exits.
+    """
+    where = os.environ.get(JOIN_REPO_ENV) or (repo if repo is not None and not isinstance(repo, GitRepo) else None)
+    git = repo if isinstance(repo, GitRepo) else _idle_repos.take(where)
+    try:
+        log = active.ActiveRun.reopen(git.gitml_dir, check_run_id(run_id))
+    except BaseException:
+        if not isinstance(repo, GitRepo):
+            _idle_repos.give_back(git)
+        raise
+    handle = ActiveRunHandle(git, not isinstance(repo, GitRepo), log)
+    handle._joined = True
     with _lock:
         _stack.append(handle)
     if tags:
@@ -331,6 +363,8 @@ def active_run() -> ActiveRunHandle | None:
 
 def _current() -> ActiveRunHandle:
     run = active_run()
+    if run is None and os.environ.get(JOIN_ENV):
+        return start_run()  # under `gitml run`: log into its run, as MLflow does under `mlflow run`
     if run is None:
         raise GitmlError("no active run", hint="call gitml.start_run() first")
     return run
@@ -345,6 +379,10 @@ def _end(handle: ActiveRunHandle, status: str) -> None:
     if handle._monitor is not None:
         handle._monitor.stop()
     handle._log.close()
+    if handle._joined:  # `gitml run` commits it when its command exits
+        if handle._owns_git:
+            _idle_repos.give_back(handle._git)
+        return
     try:
         # On failure (a full disk, say) the run stays in progress, marked, with all it logged:
         # the error says how to commit it with `gitml commit-run --resume`.

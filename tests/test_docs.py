@@ -1,7 +1,7 @@
 """Docs are tested: every command and public name is documented, and marked examples run.
 
 An example in docs/tracking.md, docs/artifacts.md, docs/diff.md, docs/registry.md, docs/sync.md,
-docs/security.md, docs/workspace.md or docs/models.md runs when the line before its fence is ``<!-- test -->``: ```python blocks are executed in one
+docs/security.md, docs/workspace.md, docs/models.md or docs/projects.md runs when the line before its fence is ``<!-- test -->``: ```python blocks are executed in one
 shared namespace, ```console blocks have each ``$ `` line run by bash (a block is one bash
 process, so variables and ``cd`` carry from line to line within it, and each block starts in the
 repository again), all in document order in one fresh repository per page. ``HOME`` and ``TMPDIR``
@@ -261,7 +261,7 @@ def message_pattern(shown: str) -> str:
 
 
 @pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
-                                  "security.md", "workspace.md", "models.md"])
+                                  "security.md", "workspace.md", "models.md", "projects.md"])
 def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}
@@ -347,7 +347,8 @@ def test_console_steps_keep_here_documents_in_the_command():
 @pytest.mark.parametrize(
     "page",
     ["README.md", "docs/index.md", "docs/tracking.md", "docs/artifacts.md", "docs/diff.md", "docs/registry.md",
-     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md", "docs/workspace.md", "docs/models.md"],
+     "docs/sync.md", "docs/cli.md", "docs/formats.md", "docs/security.md", "docs/workspace.md", "docs/models.md",
+     "docs/projects.md"],
 )
 def test_relative_links_point_at_files(page):
     path = DOCS.parent / page

@@ -68,6 +68,8 @@ COMMANDS = {
     "remote": ("gitml.cli.artifacts", "remote_group", "Configure artifact remotes."),
     "artifacts": ("gitml.cli.artifacts", "artifacts_group", "Push, pull, list, verify and collect artifacts."),
     "models": ("gitml.cli.models", "models_group", "Serve models saved in MLflow's format."),
+    "run": ("gitml.cli.projects", "run_cmd", "Run a project's entry point as a run (MLflow's mlflow run)."),
+    "reproduce": ("gitml.cli.projects", "reproduce_cmd", "Run a past run again and compare its metrics."),
 }
 
 

@@ -402,6 +402,11 @@ PRE_PUSH = Fields({"upload": Flag(), "on_unreachable": OneOf(BLOCK_OR_WARN, MapO
                    "gates": ListOf(GATE, "gates")})
 REMOTE = OneOf(Text(), Fields({"url": Text(), "options": MapOf(Scalar(), "storage options")}, required=("url",)))
 STAGES = ListOf(Name(check_stage), "stage names")
+PARAMETER = OneOf(Text(), Fields({"type": Text(), "default": Scalar()}))
+ENTRY_POINT = OneOf(Text(), Fields({"command": Text(), "parameters": MapOf(PARAMETER, "parameters")},
+                                   required=("command",)))
+# The project descriptor (docs/projects.md); gitml.projects.spec checks what a shape cannot say.
+PROJECT = Fields({"name": Text(), "environment": Text(), "entry_points": MapOf(ENTRY_POINT, "entry points")})
 SCHEMA = Fields({
     "params": FILES,
     "metrics": OneOf(FILES, MapOf(GOAL, "metric goals")),
@@ -411,6 +416,7 @@ SCHEMA = Fields({
     "default_remote": Text(),
     "registry": Fields({"stages": STAGES, "promotion": STAGES, "one_stage_per_version": Flag()}),
     "hooks": Fields({"pre-push": PRE_PUSH}),
+    "project": PROJECT,
 })
 
 

@@ -113,6 +113,9 @@ class Run:
     entry_point: str | None = None
     description: str | None = None
     gitml_version: str | None = None
+    # what `gitml run` ran: {name, uri, version, parameters, environment: {manager, hash},
+    # exit_code, duration} (docs/formats.md, run.yaml); None for other runs
+    project: dict[str, Any] | None = None
     params: dict[str, ParamValue] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -157,7 +160,7 @@ class Run:
 
 _DICT_FIELDS = (
     "id", "name", "experiment", "status", "start_time", "end_time", "updated", "user", "source",
-    "command", "entry_point", "description", "gitml_version", "params", "metric_info", "tags",
+    "command", "entry_point", "description", "gitml_version", "project", "params", "metric_info", "tags",
     "artifacts", "inputs",
 )
 
@@ -391,6 +394,8 @@ def run_files(run: Run, history: list[Metric] | None = None) -> dict[str, bytes]
         head["entry_point"] = run.entry_point
     if run.description is not None:
         head["description"] = run.description
+    if run.project is not None:
+        head["project"] = run.project
     metrics = {
         key: {"value": value, **run.metric_info.get(key, {})} for key, value in run.metrics.items()
     }
@@ -677,6 +682,7 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
         entry_point=head.get("entry_point"),
         description=head.get("description"),
         gitml_version=head.get("gitml_version"),
+        project=_project(run_id, head.get("project")),
         params=dict(params),
         metrics=metrics,
         metric_info=info,
@@ -685,6 +691,48 @@ def parse_run(run_id: str, files: dict[str, bytes]) -> Run:
         inputs=inputs,
         patch=patch.decode("utf-8", "surrogateescape") if patch is not None else None,
     )
+
+
+PROJECT_TEXT = ("name", "uri", "version")
+MAX_PROJECT_PARAMS = 256
+
+
+def _project(run_id: str, block: object) -> dict[str, Any] | None:
+    """``run.yaml``'s ``project`` block, checked.
+
+    Text fields, a parameters mapping of text, the environment's manager and hash, an integer
+    exit code, a duration in seconds.
+    """
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise _bad(run_id, "run.yaml 'project' is not a mapping")
+    out: dict[str, Any] = {}
+    for key in PROJECT_TEXT:
+        value = block.get(key)
+        if not (value is None or isinstance(value, str) and len(value) <= 4096):
+            raise _bad(run_id, f"run.yaml project {key!r} is not text")
+        out[key] = value
+    params = block.get("parameters") or {}
+    if not isinstance(params, dict) or len(params) > MAX_PROJECT_PARAMS or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= 6000 for k, v in params.items()):
+        raise _bad(run_id, "run.yaml project 'parameters' is not a mapping of text")
+    out["parameters"] = dict(params)
+    environment = block.get("environment") or {}
+    if not isinstance(environment, dict) or not all(
+            isinstance(environment.get(k), str) and len(environment[k]) <= 64 for k in ("manager", "hash")):
+        raise _bad(run_id, "run.yaml project 'environment' lacks a manager and a hash")
+    out["environment"] = {"manager": environment["manager"], "hash": environment["hash"]}
+    code = block.get("exit_code")
+    if not (code is None or type(code) is int and -(2**31) <= code < 2**31):
+        raise _bad(run_id, "run.yaml project 'exit_code' is not an integer")
+    out["exit_code"] = code
+    duration = block.get("duration")
+    if not (duration is None or isinstance(duration, (int, float)) and not isinstance(duration, bool)
+            and math.isfinite(duration) and duration >= 0):
+        raise _bad(run_id, "run.yaml project 'duration' is not a number of seconds")
+    out["duration"] = duration
+    return out
 
 
 def dataset_problem(entry: object) -> str | None:

@@ -172,6 +172,7 @@ def assemble(meta: Mapping[str, Any], log: active.RunLog, status: str, patch: st
         entry_point=meta.get("entry_point"),
         description=meta.get("description"),
         gitml_version=__version__,
+        project=meta.get("project"),
         params=dict(log.params),
         metrics={k: m.value for k, m in latest.items()},
         metric_info={k: {"step": m.step, "timestamp": m.timestamp} for k, m in latest.items()},
@@ -254,7 +255,7 @@ class FinishedRun:
     registrations: list[tuple[str, str]] = field(default_factory=list)
 
 
-def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
+def finish_active(repo: GitRepo, run_id: str, status: str, project: dict | None = None) -> FinishedRun:
     """Commit a run in progress with ``status`` and remove its active directory.
 
     When the commit fails, the directory stays with everything logged, marked as failed (see
@@ -264,6 +265,8 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
         repo: the open repository.
         run_id: the full id of a run in progress.
         status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+        project: fields to add to the run's ``project`` block (``gitml run``'s exit code and
+            duration, known only now).
 
     Returns:
         The committed run and the registrations it asked for (when FINISHED).
@@ -276,7 +279,10 @@ def finish_active(repo: GitRepo, run_id: str, status: str) -> FinishedRun:
     directory = repo.gitml_dir / active.ACTIVE_DIR / run_id
     saved = active.load(directory)  # one read of the run's file (or an older run's folder)
     log = saved.log
-    run, points = assemble(saved.meta, log, check_status(status), saved.patch)
+    meta = saved.meta
+    if project:
+        meta = {**meta, "project": {**(meta.get("project") or {}), **project}}
+    run, points = assemble(meta, log, check_status(status), saved.patch)
     try:
         write_run(repo, run, points)
     except Exception as exc:

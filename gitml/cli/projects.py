@@ -1,0 +1,84 @@
+"""``gitml run``: a project's entry point as a run."""
+
+from __future__ import annotations
+
+import click
+
+
+def _progress(line: str) -> None:
+    """Progress for people (an environment being built).
+
+    On a terminal only, so that a command that succeeds leaves a captured stderr empty.
+    """
+    import sys
+
+    if sys.stderr.isatty():
+        click.echo(f"gitml: {line}", err=True)
+
+
+@click.command("run")
+@click.argument("uri", required=False)
+@click.option("-e", "--entry-point", "entry", default="main", show_default=True,
+              help="The entry point, or a .py or .sh file of the project.")
+@click.option("-P", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (repeatable).")
+@click.option("--version", "version", default=None, metavar="REV",
+              help="The revision to run (branch, tag or commit), in a temporary worktree.")
+@click.option("--env-manager", type=click.Choice(["local", "virtualenv", "uv", "conda"]), default=None,
+              help="How to make the environment (default: local without an environment file, else uv or virtualenv).")
+@click.option("-n", "--name", default=None, help="The run's name.")
+@click.option("--experiment", default=None, help="The run's experiment.")
+def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str | None, env_manager: str | None,
+            name: str | None, experiment: str | None) -> None:
+    """Run a project's entry point as a run; print the run's id (last, after the command's output).
+
+    URI is this repository (default), a path to another repository, or a URL git can clone.
+    """
+    from gitml.cli.context import workspace
+    from gitml.projects.run import run_project
+    from gitml.projects.spec import parse_assignments
+
+    values = parse_assignments(params)
+
+    with workspace() as ws:
+        result = run_project(uri, entry, values, version, env_manager, name, experiment, repo=ws, log=_progress)
+    click.echo(result.run.id)
+    if result.run.status != "FINISHED":
+        raise SystemExit(1)
+
+
+@click.command("reproduce")
+@click.argument("run")
+@click.option("--tolerance", type=float, default=1e-6, show_default=True,
+              help="How far a metric may move: |new - old| <= tolerance * max(1, |old|).")
+@click.option("--env-manager", type=click.Choice(["local", "virtualenv", "uv", "conda"]), default=None,
+              help="Override the environment manager the run recorded.")
+@click.option("--md", "as_md", is_flag=True, help="Print the metric comparison as Markdown (for a pull request).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def reproduce_cmd(run: str, tolerance: float, env_manager: str | None, as_md: bool, as_json: bool) -> None:
+    """Run RUN again from its commit, patch, entry point and parameters; compare the metrics.
+
+    Exit 0 when every metric matches within the tolerance, 1 when one differs (or the
+    reproduction failed).
+    """
+    from gitml.cli.context import workspace
+    from gitml.cli.diff import _render
+    from gitml.core.errors import BadInputError, GateFailedError
+    from gitml.projects.reproduce import reproduce
+
+    if as_md and as_json:
+        raise BadInputError("--md and --json: choose one")
+
+    with workspace() as ws:
+        found = reproduce(run, tolerance, env_manager, repo=ws, log=_progress)
+    new = found.project_run.run
+    for warning in found.warnings:
+        click.echo(f"gitml: warning: {warning}", err=True)
+    _render(found.diff, ["original", "reproduction"], as_md, as_json, False)
+    if new.status != "FINISHED":
+        raise GateFailedError(f"the reproduction {new.id[:8]} ended {new.status} (exit code "
+                              f"{found.project_run.exit_code})")
+    if found.differing:
+        raise GateFailedError(f"not reproduced: {', '.join(found.differing)} differ beyond {tolerance:g} "
+                              f"(reproduction {new.id[:8]})")
+    if not as_json:
+        click.echo(f"reproduced: run {new.id[:8]} matches {found.original.id[:8]} within {tolerance:g}")

@@ -1,0 +1,313 @@
+"""Projects: the descriptor, `gitml run` (in place, at a revision, from another repository),
+environments built for real (uv, and venv + pip), Ctrl-C, and `gitml reproduce`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import GITML, git, gitml, runs_tip
+
+import gitml as api
+from gitml.core.errors import BadInputError
+from gitml.projects import env as envs
+from gitml.projects.spec import build_command, entry_point, load_project, resolve_parameters
+
+TRAIN = textwrap.dedent("""\
+    import argparse, sys
+    import gitml
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--epochs", type=int)
+    args = ap.parse_args()
+    with gitml.start_run():                  # joins the run `gitml run` opened
+        for epoch in range(args.epochs):
+            gitml.log_metric("loss", 1.0 / (1 + epoch * args.lr), step=epoch)
+    gitml.log_param("joined", "yes")          # no start_run: under gitml run it joins too
+    print("trained", args.lr)
+    print("a warning", file=sys.stderr)
+""")
+DESCRIPTOR = textwrap.dedent("""\
+    project:
+      name: demo
+      entry_points:
+        main:
+          parameters:
+            lr: {type: float, default: 0.1}
+            epochs: int
+          command: "python train.py --lr {lr} --epochs {epochs}"
+        seeded:
+          command: "python seeded.py"
+""")
+SEEDED = textwrap.dedent("""\
+    import random, gitml
+    gitml.log_metric("score", random.random())   # a seed it was never given
+""")
+
+
+@pytest.fixture
+def project(repo: Path) -> Path:
+    (repo / "train.py").write_text(TRAIN)
+    (repo / "seeded.py").write_text(SEEDED)
+    (repo / "gitml.yaml").write_text(DESCRIPTOR)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "project")
+    return repo
+
+
+def _only_run(repo: Path) -> dict:
+    runs = json.loads(gitml(repo, "runs", "list", "--json").out)
+    return runs[0]
+
+
+def test_run_in_place_records_entry_point_params_environment_and_output(project):
+    result = gitml(project, "run", "-P", "epochs=3", "-P", "lr=0.5", "-n", "first")
+    assert result.code == 0, result.err
+    assert "trained 0.5" in result.out and "a warning" in result.err
+    run = api.get_run(result.out.split()[-1], repo=project)
+    assert run.status == "FINISHED" and run.name == "first" and run.entry_point == "main"
+    assert run.params == {"lr": 0.5, "epochs": 3, "joined": "yes"}  # typed, and the child's own
+    assert [round(p.value, 3) for p in run.history] == [1.0, 0.667, 0.5]
+    assert run.project["parameters"] == {"lr": "0.5", "epochs": "3"} and run.project["exit_code"] == 0
+    assert run.project["environment"] == {"manager": "local", "hash": "local"} and run.project["uri"] == "."
+    assert run.project["version"] == git(project, "rev-parse", "HEAD").strip() and run.project["duration"] >= 0
+    assert run.tags["mlflow.project.entryPoint"] == "main" and run.tags["mlflow.source.type"] == "PROJECT"
+    assert run.command == "python train.py --lr 0.5 --epochs 3"
+    out = gitml(project, "artifacts", "get", f"runs:/{run.id}/logs/stdout.txt", "-o", str(project / "o.txt"))
+    assert out.code == 0 and (project / "o.txt").read_text() == "trained 0.5\n"
+    found = api.search_runs("tags.mlflow.project.entryPoint = 'main'", repo=project)
+    assert [r.id for r in found] == [run.id]
+    git(project, "fsck", "--strict")
+
+
+def test_a_failing_command_is_committed_failed_with_its_exit_code(project):
+    (project / "fail.py").write_text("import sys\nprint('boom', file=sys.stderr)\nsys.exit(3)\n")
+    result = gitml(project, "run", "-e", "fail.py")
+    assert result.code == 1 and "boom" in result.err
+    run = api.get_run(result.out.strip(), repo=project)
+    assert run.status == "FAILED" and run.project["exit_code"] == 3 and run.entry_point == "fail.py"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["-P", "epochs=abc"], "parameter 'epochs' is an int, got 'abc'"),
+    (["-P", "lr=fast", "-P", "epochs=1"], "parameter 'lr' is a float, got 'fast'"),
+    ([], "needs parameter 'epochs' (int)"),
+    (["-e", "nope"], "no entry point 'nope' in project 'demo' (it has: main, seeded)"),
+    (["-P", "epochs"], "parameters are NAME=VALUE"),
+    (["-P", "epochs=1", "--version", "no-such-rev"], "no revision 'no-such-rev'"),
+    (["-P", "epochs=1", "--env-manager", "pixi"], "Invalid value for '--env-manager'"),
+    (["/nowhere/at/all.git", "-P", "epochs=1"], "cannot clone"),
+])
+def test_bad_input_is_one_line_and_commits_nothing(project, argv, words):
+    result = gitml(project, "run", *argv)
+    assert result.code == 2 and words in result.err, result.err
+    assert len(result.err.strip().splitlines()) == 1 and result.out == ""
+    assert runs_tip(project) == "" and not list((project / ".git" / "gitml").glob("active/*"))
+
+
+@pytest.mark.parametrize("descriptor, words", [
+    ("project: [1, 2]\n", "project"),
+    ("project:\n  entry_points:\n    main:\n      command: python x.py {nope}\n", "{nope}, which is not a parameter"),
+    ("project:\n  entry_points:\n    main:\n      parameters: {a: {type: complex}}\n      command: x\n",
+     "unknown type 'complex'"),
+    ("project:\n  entry_points:\n    main:\n      parameters: {a: {type: int, default: 1.5}}\n      command: x\n",
+     "default 1.5"),
+    ("project:\n  environment: missing.txt\n", "'missing.txt' does not exist"),
+    ("project: {entry_points: {main: {command: x}}\n", "invalid YAML"),
+])
+def test_a_bad_descriptor_is_named(project, descriptor, words):
+    (project / "gitml.yaml").write_text(descriptor)
+    result = gitml(project, "run")
+    assert result.code == 2 and words in result.err, result.err
+    assert runs_tip(project) == ""
+
+
+MLPROJECT = textwrap.dedent("""\
+    name: tutorial
+    python_env: python_env.yaml
+    entry_points:
+      main:
+        parameters:
+          alpha: {type: float, default: 0.5}
+          l1_ratio: {type: float, default: 0.1}
+        command: "python train.py {alpha} {l1_ratio}"
+      validate:
+        parameters:
+          data_file: path
+        command: "python validate.py {data_file}"
+""")
+
+
+def test_an_mlflow_project_is_read_as_it_is(tmp_path):
+    (tmp_path / "MLproject").write_text(MLPROJECT)
+    (tmp_path / "python_env.yaml").write_text("python: '3.11'\nbuild_dependencies: [pip]\ndependencies: [six==1.16.0]\n")
+    project = load_project(tmp_path)
+    assert project.source == "MLproject" and project.name == "tutorial"
+    assert (project.environment.kind, project.environment.file) == ("python_env", "python_env.yaml")
+    main = entry_point(project, "main")
+    values = resolve_parameters(main, {"alpha": "0.3"}, tmp_path)
+    assert build_command(main, values) == "python train.py 0.3 0.1"
+    validate = entry_point(project, "validate")
+    values = resolve_parameters(validate, {"data_file": "data/x y.csv", "extra": "it's"}, tmp_path)
+    assert build_command(validate, values) == f"python validate.py '{tmp_path}/data/x y.csv' --extra 'it'\"'\"'s'"
+    spec = envs.env_spec(project, "virtualenv")
+    assert spec.python == "3.11" and spec.requirements == ("pip", "six==1.16.0")
+    (tmp_path / "MLproject").write_text(MLPROJECT.replace("python_env: python_env.yaml", "docker_env: {image: x}"))
+    with pytest.raises(BadInputError, match="docker_env is not supported"):
+        load_project(tmp_path)
+    (tmp_path / "MLproject").write_text(MLPROJECT)
+    (tmp_path / "gitml.yaml").write_text("project: {name: other}\n")
+    with pytest.raises(BadInputError, match="both"):
+        load_project(tmp_path)
+
+
+def test_a_revision_runs_in_a_temporary_worktree_and_leaves_the_tree_alone(project):
+    git(project, "tag", "v1")
+    (project / "train.py").write_text("raise SystemExit('this version is broken')\n")
+    git(project, "commit", "-qam", "break it")
+    (project / "notes.txt").write_text("mine\n")  # an untracked file, and a dirty tracked one
+    (project / "seeded.py").write_text("# edited\n")
+    result = gitml(project, "run", "--version", "v1", "-P", "epochs=2")
+    assert result.code == 0, result.err
+    run = api.get_run(result.out.split()[-1], repo=project)
+    assert run.source["commit"] == git(project, "rev-parse", "v1").strip() and not run.source.get("dirty")
+    assert run.metrics["loss"] < 1 and run.patch is None
+    assert (project / "notes.txt").read_text() == "mine\n" and (project / "seeded.py").read_text() == "# edited\n"
+    assert "gitml-run-" not in git(project, "worktree", "list")
+
+
+def test_another_repository_is_cloned_once_and_run_at_a_tag(project, tmp_path):
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "clone", "-q", "--bare", str(project), str(bare))
+    git(bare, "tag", "v2", "HEAD")
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    git(here, "init", "-q")
+    for _ in range(2):
+        result = gitml(here, "run", str(bare), "--version", "v2", "-P", "epochs=1")
+        assert result.code == 0, result.err
+    runs = api.search_runs(repo=here)
+    assert len(runs) == 2 and {r.project["uri"] for r in runs} == {str(bare)}
+    assert runs[0].source["commit"] == git(bare, "rev-parse", "v2").strip()
+    assert len(list((here / ".git" / "gitml" / "projects").iterdir())) == 1  # one cached clone
+
+
+def _sleeper(project: Path) -> subprocess.Popen:
+    (project / "slow.py").write_text("import time, gitml\ngitml.log_metric('started', 1)\n"
+                                     "print('ready', flush=True)\ntime.sleep(60)\n")
+    return subprocess.Popen([*GITML, "run", "-e", "slow.py"], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_ctrl_c_commits_the_run_killed_and_stops_the_command(project):
+    proc = _sleeper(project)
+    assert proc.stdout.readline().strip() == "ready"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    run = _only_run(project)
+    assert run["status"] == "KILLED" and run["params"] == {} and "started" in json.dumps(run["metric_info"])
+    assert subprocess.run(["pgrep", "-f", "slow.py"], capture_output=True).returncode == 1
+
+
+def test_reproduce_matches_and_reports_what_does_not(project):
+    made = gitml(project, "run", "-P", "epochs=3", "-P", "lr=0.25")
+    original = made.out.split()[-1]
+    same = gitml(project, "reproduce", original[:8])
+    assert same.code == 0, same.err
+    assert "loss" in same.out and "reproduced: run" in same.out and "a warning" in same.err  # its output, live
+    copy = api.search_runs(f"tags.reproduces = '{original}'", repo=project)
+    assert len(copy) == 1 and copy[0].params["lr"] == 0.25 and copy[0].name.startswith("reproduce-")
+    seeded = gitml(project, "run", "-e", "seeded").out.split()[-1]
+    differs = gitml(project, "reproduce", seeded, "--md")
+    assert differs.code == 1 and "not reproduced: score differ" in differs.err and "| metric |" in differs.out
+
+
+def test_reproduce_applies_the_recorded_patch(project):
+    (project / "train.py").write_text(TRAIN.replace("1.0 / (1 + epoch * args.lr)", "2.0 / (1 + epoch * args.lr)"))
+    made = gitml(project, "run", "-P", "epochs=2")  # from a dirty tree: the patch is recorded
+    run = api.get_run(made.out.split()[-1], repo=project)
+    assert run.source["dirty"] and run.patch and run.metrics["loss"] == pytest.approx(2 / 1.1)
+    git(project, "checkout", "--", "train.py")  # the tree is clean again
+    again = gitml(project, "reproduce", run.id)
+    assert again.code == 0, again.err
+
+
+def test_reproduce_refuses_a_run_without_an_entry_point(project):
+    made = api.commit_run(metrics={"acc": 0.9}, repo=project)
+    result = gitml(project, "reproduce", made.id)
+    assert result.code == 2 and "records no entry point" in result.err and "commit-run" in result.err
+    assert gitml(project, "reproduce", made.id, "--tolerance", "-1").code == 2
+
+
+# -- environments, built for real -------------------------------------------------------------------
+
+
+ENV_PROJECT = textwrap.dedent("""\
+    project:
+      name: envs
+      environment: requirements.txt
+      entry_points:
+        main:
+          command: "python -c 'import six, sys, gitml; gitml.log_param(\\"six\\", six.__version__); print(sys.prefix)'"
+""")
+
+
+@pytest.fixture(scope="module")
+def env_repo(tmp_path_factory) -> Path:
+    """One repository for the environment tests, so each environment is built once for them all."""
+    path = tmp_path_factory.mktemp("envs") / "repo"
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    (path / "gitml.yaml").write_text(ENV_PROJECT)
+    (path / "requirements.txt").write_text("six==1.16.0\n")
+    for args in (["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "env"]):
+        subprocess.run(["git", *args], cwd=path, check=True)
+    return path
+
+
+@pytest.mark.parametrize("manager", ["uv", "virtualenv"])
+def test_an_environment_is_built_once_and_found_again(env_repo, manager):
+    if manager == "uv" and not shutil.which("uv"):
+        pytest.skip("uv is not installed")
+    first = gitml(env_repo, "run", "--env-manager", manager)
+    assert first.code == 0, first.err
+    prefix = first.out.splitlines()[0]
+    assert prefix.startswith(str(env_repo / ".git" / "gitml" / "envs")) and first.err == ""
+    ready = Path(prefix) / envs.READY
+    built = ready.stat().st_mtime_ns
+    run = api.get_run(first.out.split()[-1], repo=env_repo)
+    assert run.params["six"] == "1.16.0" and run.project["environment"]["manager"] == manager
+    assert run.project["environment"]["hash"] == Path(prefix).name
+    second = gitml(env_repo, "run", "--env-manager", manager)
+    assert second.code == 0 and second.out.splitlines()[0] == prefix and ready.stat().st_mtime_ns == built
+
+
+def test_parallel_runs_build_one_environment(env_repo):
+    (env_repo / "requirements.txt").write_text("six==1.15.0\n")  # an environment nobody built yet
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "older six"], cwd=env_repo)
+    procs = [subprocess.Popen([*GITML, "run"], cwd=env_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert len({out.splitlines()[0] for out, _ in outs}) == 1  # one environment, built once
+    envs_dir = env_repo / ".git" / "gitml" / "envs"
+    assert all((p / envs.READY).exists() for p in envs_dir.iterdir() if p.is_dir())  # nothing half-built
+
+
+def test_a_requirement_that_cannot_be_installed_is_named(env_repo):
+    (env_repo / "requirements.txt").write_text("six==1.16.0\nno-such-package-for-gitml-tests==9.9\n")
+    tip = runs_tip(env_repo)
+    result = gitml(env_repo, "run", "--env-manager", "virtualenv")
+    assert result.code == 1 and "'no-such-package-for-gitml-tests==9.9' could not be installed" in result.err
+    assert runs_tip(env_repo) == tip  # nothing was started, nothing committed
+    assert not [p for p in (env_repo / ".git" / "gitml" / "envs").iterdir() if p.is_dir()
+                and not (p / envs.READY).exists()]  # nothing half-built left
+    git(env_repo, "checkout", "--", "requirements.txt")
