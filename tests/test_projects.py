@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,92 @@ def test_a_requirement_that_cannot_be_installed_is_named(env_repo):
     assert not [p for p in (env_repo / ".git" / "gitml" / "envs").iterdir() if p.is_dir()
                 and not (p / envs.READY).exists()]  # nothing half-built left
     git(env_repo, "checkout", "--", "requirements.txt")
+
+
+# -- sweeps ---------------------------------------------------------------------------------------
+
+
+def test_a_grid_sweep_runs_every_combination_under_a_parent(project):
+    result = gitml(project, "run", "-P", "lr=0.1,0.5,1", "-P", "epochs=2,3", "--jobs", "2",
+                   "--objective", "metrics.loss", "-n", "grid")
+    assert result.code == 0, result.err
+    parent = api.get_run(result.out.split()[-1], repo=project)
+    sweep = parent.tags["sweep"]
+    trials = api.search_runs(f"tags.sweep = '{sweep}' and tags.mlflow.parentRunId = '{parent.id}'", repo=project)
+    assert sorted((r.params["lr"], r.params["epochs"]) for r in trials) == [
+        (0.1, 2), (0.1, 3), (0.5, 2), (0.5, 3), (1.0, 2), (1.0, 3)]
+    assert {r.name for r in trials} == {f"grid-{i}" for i in range(1, 7)} and all(r.status == "FINISHED" for r in trials)
+    best = min(trials, key=lambda r: r.metrics["loss"])
+    assert parent.tags["best_run_id"] == best.id and parent.metrics["loss"] == best.metrics["loss"]
+    assert parent.params == {"lr": "0.1,0.5,1", "epochs": "2,3"} and parent.tags["gitml.sweep.trials"] == "6"
+    assert f"best run {best.id[:8]}" in result.out and result.out.count("trial ") == 6
+    tree = gitml(project, "runs", "list", "--tree", "--columns", "status")
+    assert tree.out.count("├ grid-") + tree.out.count("└ grid-") == 6
+
+
+def test_a_random_sweep_draws_from_ranges_with_its_seed(project):
+    argv = ["run", "--sweep", "random", "--trials", "3", "-P", "lr=loguniform(1e-3,1)", "-P", "epochs=choice(1,2)",
+            "--seed", "7"]
+    first, second = gitml(project, *argv), gitml(project, *argv)
+    assert first.code == second.code == 0, first.err
+
+    def drawn(out: str) -> list:
+        parent = out.split()[-1]
+        runs = sorted(api.search_runs(f"tags.mlflow.parentRunId = '{parent}'", repo=project), key=lambda r: r.name)
+        return [(r.params["lr"], r.params["epochs"]) for r in runs]
+
+    values = drawn(first.out)
+    assert values == drawn(second.out) and len(values) == 3  # the same seed, the same trials
+    assert all(1e-3 <= lr <= 1 and epochs in (1, 2) for lr, epochs in values)
+
+
+def test_a_failing_trial_is_failed_and_the_others_go_on(project):
+    (project / "flaky.py").write_text("import sys, gitml\nn = int(sys.argv[1])\ngitml.log_metric('n', n)\n"
+                                      "sys.exit(1 if n % 2 else 0)\n")
+    (project / "gitml.yaml").write_text(DESCRIPTOR + "    flaky:\n      parameters: {n: int}\n"
+                                                     "      command: python flaky.py {n}\n")
+    git(project, "commit", "-qam", "flaky")
+    result = gitml(project, "run", "-e", "flaky", "-P", "n=1,2,3,4,5", "--objective", "metrics.n", "--direction", "max")
+    assert result.code == 3, result.err  # three trials failed
+    parent = api.get_run(result.out.split()[-1], repo=project)
+    runs = api.search_runs(f"tags.sweep = '{parent.tags['sweep']}' and tags.mlflow.parentRunId = '{parent.id}'",
+                           repo=project)
+    assert sorted((r.params["n"], r.status) for r in runs) == [
+        (1, "FAILED"), (2, "FINISHED"), (3, "FAILED"), (4, "FINISHED"), (5, "FAILED")]
+    assert parent.status == "FINISHED" and parent.metrics["n"] == 4  # the best finished trial
+    assert parent.tags["gitml.sweep.failed"] == "3" and parent.tags["gitml.sweep.finished"] == "2"
+
+
+def test_ctrl_c_stops_a_sweep_and_commits_the_running_trials_killed(project):
+    (project / "slow.py").write_text("import sys, time, gitml\ngitml.log_param('i', sys.argv[1])\n"
+                                     "print('ready', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([*GITML, "run", "-e", "slow.py", "-P", "i=1,2,3,4,5,6", "--jobs", "2"], cwd=project,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while len(list((project / ".git" / "gitml" / "active").glob("*"))) < 3 and time.time() < deadline:
+        time.sleep(0.1)  # the parent and two trials in progress
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=90)
+    assert proc.returncode != 0
+    runs = api.search_runs(repo=project)
+    parent = next(r for r in runs if "gitml.sweep.kind" in r.tags)
+    trials = [r for r in runs if r.tags.get("mlflow.parentRunId") == parent.id]
+    assert parent.status == "KILLED" and len(trials) == 2 and {r.status for r in trials} == {"KILLED"}
+    assert not list((project / ".git" / "gitml" / "active").glob("*"))  # nothing left in progress
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["-P", "lr=0.1,abc", "-P", "epochs=1"], "parameter 'lr' is a float, got 'abc'"),
+    (["-P", "lr=uniform(0,1)", "-P", "epochs=1"], "a range needs --sweep random"),
+    (["--sweep", "random", "-P", "lr=uniform(0,1)", "-P", "epochs=1"], "needs --trials"),
+    (["--sweep", "random", "--trials", "2", "-P", "lr=loguniform(0,1)", "-P", "epochs=1"], "low > 0"),
+    (["--sweep", "random", "--trials", "2", "-P", "lr=uniform(2,1)", "-P", "epochs=1"], "low <= high"),
+    (["--trials", "3", "-P", "epochs=1"], "go with a sweep"),
+    (["-P", "epochs=1,2", "--objective", "loss"], "expected metrics.NAME"),
+    (["-P", "epochs=1,2", "--jobs", "0"], "Invalid value for '--jobs'"),
+])
+def test_bad_sweeps_are_refused_before_any_trial(project, argv, words):
+    result = gitml(project, "run", *argv)
+    assert result.code == 2 and words in result.err, result.err
+    assert runs_tip(project) == ""

@@ -25,25 +25,59 @@ def _progress(line: str) -> None:
               help="The revision to run (branch, tag or commit), in a temporary worktree.")
 @click.option("--env-manager", type=click.Choice(["local", "virtualenv", "uv", "conda"]), default=None,
               help="How to make the environment (default: local without an environment file, else uv or virtualenv).")
-@click.option("-n", "--name", default=None, help="The run's name.")
+@click.option("-n", "--name", default=None, help="The run's name (a sweep's parent run's).")
 @click.option("--experiment", default=None, help="The run's experiment.")
+@click.option("--sweep", "kind", type=click.Choice(["grid", "random"]), default=None,
+              help="Run many trials: grid (every combination of -P lists) or random (--trials draws).")
+@click.option("--trials", type=click.IntRange(min=1), default=None, help="How many random trials.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Trials at once.")
+@click.option("--objective", default=None, metavar="metrics.NAME", help="Pick the sweep's best trial by this metric.")
+@click.option("--direction", type=click.Choice(["min", "max"]), default="min", show_default=True,
+              help="Whether the objective's best is its lowest or highest value.")
+@click.option("--seed", type=int, default=None, help="The random sweep's seed.")
 def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str | None, env_manager: str | None,
-            name: str | None, experiment: str | None) -> None:
+            name: str | None, experiment: str | None, kind: str | None, trials: int | None, jobs: int,
+            objective: str | None, direction: str, seed: int | None) -> None:
     """Run a project's entry point as a run; print the run's id (last, after the command's output).
 
     URI is this repository (default), a path to another repository, or a URL git can clone.
+    Lists (-P lr=0.01,0.1) or ranges (-P lr=loguniform(1e-4,1) with --sweep random) make a
+    sweep: each trial a run under a parent run; the exit code is how many trials failed.
     """
     from gitml.cli.context import workspace
+    from gitml.core.errors import BadInputError
     from gitml.projects.run import run_project
     from gitml.projects.spec import parse_assignments
+    from gitml.projects.sweep import describe_trial, is_sweep, run_sweep
 
     values = parse_assignments(params)
+    if kind is None and is_sweep(values):
+        kind = "grid"
+    if kind is None:
+        if trials is not None or jobs != 1 or objective is not None or seed is not None:
+            raise BadInputError("--trials, --jobs, --objective and --seed go with a sweep "
+                                "(-P lists or ranges, or --sweep)")
+        with workspace() as ws:
+            result = run_project(uri, entry, values, version, env_manager, name, experiment, repo=ws, log=_progress)
+        click.echo(result.run.id)
+        if result.run.status != "FINISHED":
+            raise SystemExit(1)
+        return
+    key = objective[len("metrics."):] if objective and objective.startswith("metrics.") else None
+    lock = __import__("threading").Lock()
+
+    def report(trial) -> None:
+        with lock:
+            click.echo(describe_trial(trial, key))
 
     with workspace() as ws:
-        result = run_project(uri, entry, values, version, env_manager, name, experiment, repo=ws, log=_progress)
-    click.echo(result.run.id)
-    if result.run.status != "FINISHED":
-        raise SystemExit(1)
+        found = run_sweep(values, uri, entry, kind, trials, jobs, objective, direction, version, env_manager, name,
+                          experiment, repo=ws, seed=seed, on_trial=report, log=_progress)
+    best = f", best run {found.best.id[:8]} ({key}={found.best.metrics[key]:.6g})" if found.best else ""
+    click.echo(f"sweep {found.sweep_id}: {len(found.trials)} trials, {found.failed} failed{best}")
+    click.echo(found.parent.id)
+    if found.failed:
+        raise SystemExit(min(found.failed, 100))
 
 
 @click.command("reproduce")

@@ -179,7 +179,8 @@ def _resolve(repo_dir: Path, rev: str) -> str:
 def run_project(uri: str | None = None, entry: str = "main", parameters: dict[str, str] | None = None,
                 version: str | None = None, env_manager: str | None = None, name: str | None = None,
                 experiment: str | None = None, repo: WorkspaceLike = None, tags: dict[str, str] | None = None,
-                stream: bool = True, log=None, patch: str | None = None) -> ProjectRun:
+                stream: bool = True, log=None, patch: str | None = None,
+                stop: threading.Event | None = None) -> ProjectRun:
     """Run an entry point of a project as a gitml run (MLflow's ``mlflow run``).
 
     Args:
@@ -200,6 +201,8 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         log: called with one line of progress for people (environment builds).
         patch: uncommitted changes to apply on ``version`` first (``gitml reproduce`` gives a
             run's recorded patch).
+        stop: set by another thread to interrupt the command as Ctrl-C would (a sweep's
+            trials); the run is then committed ``KILLED``.
 
     Returns:
         A :class:`ProjectRun`; its ``run`` is committed ``FINISHED`` (exit code 0), ``FAILED``
@@ -237,7 +240,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         finally:
             handle.close()
         started = time.perf_counter()
-        code, logs, interrupted = _execute(command, root, environment, ws.repo, handle.id, stream)
+        code, logs, interrupted = _execute(command, root, environment, ws.repo, handle.id, stream, stop)
         seconds = time.perf_counter() - started
         reopened = active.ActiveRun.reopen(ws.repo.gitml_dir, handle.id)
         try:
@@ -270,8 +273,11 @@ MAX_LOG_BYTES = 64 << 20  # of each stream kept as an artifact; the rest is stre
 
 
 def _execute(command: str, cwd: Path, environment: envs.Environment, repo: GitRepo, run_id: str,
-             stream: bool) -> tuple[int | None, dict[str, bytes], bool]:
-    """Run ``command`` under ``bash -c``; return ``(exit code, {log path: bytes}, interrupted)``."""
+             stream: bool, stop: threading.Event | None = None) -> tuple[int | None, dict[str, bytes], bool]:
+    """Run ``command`` under ``bash -c``; return ``(exit code, {log path: bytes}, interrupted)``.
+
+    Interrupted: Ctrl-C in this thread, or ``stop`` set (checked five times a second).
+    """
     variables = environment.variables(dict(os.environ))
     variables[RUN_ID_ENV] = run_id
     variables[REPO_ENV] = str(repo.root)
@@ -287,7 +293,17 @@ def _execute(command: str, cwd: Path, environment: envs.Environment, repo: GitRe
         pump.start()
     interrupted = False
     try:
-        code = proc.wait()
+        while True:
+            try:
+                code = proc.wait(timeout=None if stop is None else 0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stop.is_set():
+                    interrupted = True
+                    code = _stop(proc)
+                    break
+        if code != 0 and stop is not None and stop.wait(0.5):
+            interrupted = True  # a Ctrl-C reached the command before this thread heard of it
     except KeyboardInterrupt:
         interrupted = True
         code = _stop(proc)
