@@ -72,7 +72,7 @@ __all__ = ["__version__", "diff", *_API]
 
 # Subpackages reachable as attributes after a plain ``import gitml`` (``gitml.sync.push()``,
 # ``gitml.errors.BadInputError``), imported on first use; gitml.diff is also callable.
-_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks", "models",
+_SUBMODULES = ("errors", "api", "artifacts", "tracking", "core", "diff", "registry", "sync", "hooks", "models", "projects",
                "sklearn")
 
 

@@ -329,7 +329,7 @@ def test_a_grid_sweep_runs_every_combination_under_a_parent(project):
     assert {r.name for r in trials} == {f"grid-{i}" for i in range(1, 7)} and all(r.status == "FINISHED" for r in trials)
     best = min(trials, key=lambda r: r.metrics["loss"])
     assert parent.tags["best_run_id"] == best.id and parent.metrics["loss"] == best.metrics["loss"]
-    assert parent.params == {"lr": "0.1,0.5,1", "epochs": "2,3"} and parent.tags["gitml.sweep.trials"] == "6"
+    assert parent.params == {"lr": "0.1,0.5,1", "epochs": "2,3"} and parent.tags["sweep.trials"] == "6"
     assert f"best run {best.id[:8]}" in result.out and result.out.count("trial ") == 6
     tree = gitml(project, "runs", "list", "--tree", "--columns", "status")
     assert tree.out.count("├ grid-") + tree.out.count("└ grid-") == 6
@@ -365,7 +365,7 @@ def test_a_failing_trial_is_failed_and_the_others_go_on(project):
     assert sorted((r.params["n"], r.status) for r in runs) == [
         (1, "FAILED"), (2, "FINISHED"), (3, "FAILED"), (4, "FINISHED"), (5, "FAILED")]
     assert parent.status == "FINISHED" and parent.metrics["n"] == 4  # the best finished trial
-    assert parent.tags["gitml.sweep.failed"] == "3" and parent.tags["gitml.sweep.finished"] == "2"
+    assert parent.tags["sweep.failed"] == "3" and parent.tags["sweep.finished"] == "2"
 
 
 def test_ctrl_c_stops_a_sweep_and_commits_the_running_trials_killed(project):
@@ -381,7 +381,7 @@ def test_ctrl_c_stops_a_sweep_and_commits_the_running_trials_killed(project):
     proc.communicate(timeout=90)
     assert proc.returncode != 0
     runs = api.search_runs(repo=project)
-    parent = next(r for r in runs if "gitml.sweep.kind" in r.tags)
+    parent = next(r for r in runs if "sweep.kind" in r.tags)
     trials = [r for r in runs if r.tags.get("mlflow.parentRunId") == parent.id]
     assert parent.status == "KILLED" and len(trials) == 2 and {r.status for r in trials} == {"KILLED"}
     assert not list((project / ".git" / "gitml" / "active").glob("*"))  # nothing left in progress

@@ -240,11 +240,11 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
         try:
             for pname, text in parameters.items():
                 parent.param(pname, text[:6000])
-            for tag, value in {SWEEP_TAG: sweep_id, "gitml.sweep.kind": kind, "gitml.sweep.trials": str(len(combos)),
-                               "gitml.sweep.jobs": str(jobs), "mlflow.project.entryPoint": point.name}.items():
+            for tag, value in {SWEEP_TAG: sweep_id, "sweep.kind": kind, "sweep.trials": str(len(combos)),
+                               "sweep.jobs": str(jobs), "mlflow.project.entryPoint": point.name}.items():
                 parent.tag(tag, value)
             if key:
-                parent.tag("gitml.sweep.objective", f"{direction} metrics.{key}")
+                parent.tag("sweep.objective", f"{direction} metrics.{key}")
         finally:
             parent.close()
         parent_id = parent.id
@@ -314,7 +314,7 @@ def _finish_parent(root: Path, parent_id: str, trials: list[Trial], best: Run | 
             for trial in trials:
                 counts[trial.status] = counts.get(trial.status, 0) + 1
             for status, count in counts.items():
-                parent.tag(f"gitml.sweep.{status.lower().replace(' ', '_')}", str(count))
+                parent.tag(f"sweep.{status.lower().replace(' ', '_')}", str(count))
             if best is not None and key is not None:
                 parent.tag("best_run_id", best.id)
                 parent.metric(key, best.metrics[key], 0, time.time())
