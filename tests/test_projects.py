@@ -401,3 +401,96 @@ def test_bad_sweeps_are_refused_before_any_trial(project, argv, words):
     result = gitml(project, "run", *argv)
     assert result.code == 2 and words in result.err, result.err
     assert runs_tip(project) == ""
+
+
+# -- sweeps on a real Dask cluster ------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A Dask scheduler and two worker processes on 127.0.0.1 (one thread each)."""
+    pytest.importorskip("distributed")
+    port = _free_port()
+    logs = tmp_path_factory.mktemp("dask")
+    address = f"tcp://127.0.0.1:{port}"
+    dask = shutil.which("dask") or pytest.skip("no dask command")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT)]
+    from distributed import Client
+
+    for name in ("w1", "w2"):
+        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", name,
+                                       "--nworkers", "1"], stdout=open(logs / f"{name}.log", "w"),
+                                      stderr=subprocess.STDOUT))
+    client = Client(address, timeout="30s")
+    client.wait_for_workers(2, timeout=60)
+    client.close()
+    yield address, procs
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_sweep_runs_on_a_dask_cluster_and_the_driver_commits_the_runs(project, dask_cluster, tmp_path):
+    address, _ = dask_cluster
+    store_dir = tmp_path / "team-store"
+    (project / "gitml.yaml").write_text(DESCRIPTOR + f"remotes:\n  team: {store_dir}\ndefault_remote: team\n")
+    git(project, "commit", "-qam", "a team store")
+    result = gitml(project, "run", "-P", "lr=0.1,0.5", "-P", "epochs=2,3", "--backend", "dask",
+                   "--scheduler", address, "--objective", "metrics.loss")
+    assert result.code == 0, result.err
+    parent = api.get_run(result.out.split()[-1], repo=project)
+    trials = api.search_runs(f"tags.mlflow.parentRunId = '{parent.id}'", repo=project)
+    assert sorted((r.params["lr"], r.params["epochs"]) for r in trials) == [(0.1, 2), (0.1, 3), (0.5, 2), (0.5, 3)]
+    assert all(r.status == "FINISHED" and r.source["commit"] == git(project, "rev-parse", "HEAD").strip()
+               for r in trials)
+    assert parent.tags["best_run_id"] == min(trials, key=lambda r: r.metrics["loss"]).id
+    logs = trials[0].artifacts["logs/stdout.txt"]["sha256"]
+    assert (store_dir / "sha256" / logs[:2] / logs[2:]).is_file()  # pushed by the worker
+    out = gitml(project, "artifacts", "get", f"runs:/{trials[0].id}/logs/stdout.txt", "-o", str(tmp_path / "o"))
+    assert out.code == 0 and (tmp_path / "o").read_text().startswith("trained")  # and in the driver's cache
+    assert not (project / ".git" / "gitml" / "active").exists() or not list((project / ".git" / "gitml" / "active").iterdir())
+    git(project, "fsck", "--strict")
+
+
+def test_a_trial_whose_worker_dies_is_retried_elsewhere(project, dask_cluster):
+    address, procs = dask_cluster
+    (project / "slow.py").write_text("import sys, time, gitml\ngitml.log_param('i', sys.argv[2])\ntime.sleep(4)\n")
+    git(project, "add", "slow.py")
+    git(project, "commit", "-qm", "slow")
+    run = subprocess.Popen([*GITML, "run", "-e", "slow.py", "-P", "i=1", "--backend", "dask", "--scheduler", address],
+                           cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # the trial is running on one of the two workers: kill that one
+    busy = [p for p in procs[1:] if p.poll() is None]
+    from distributed import Client
+
+    with Client(address) as client:
+        processing = client.processing()
+        names = {w: info["name"] for w, info in client.scheduler_info()["workers"].items()}
+    busy_names = {names[w] for w, tasks in processing.items() if tasks}
+    victim = next((p for p in busy if p.args[p.args.index("--name") + 1] in busy_names), None)
+    assert victim is not None, "the trial should be running on a worker by now"
+    victim.kill()
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 0, (out, err)
+    trials = api.search_runs(f"tags.mlflow.parentRunId = '{out.split()[-1]}'", repo=project)
+    assert [(r.params["i"], r.status) for r in trials] == [("1", "FINISHED")]  # finished on the other worker
+
+
+def test_dask_bad_input(project):
+    for argv, words in [(["--backend", "dask", "-P", "epochs=1,2"], "goes with --scheduler"),
+                        (["--scheduler", "tcp://127.0.0.1:1", "-P", "epochs=1"], "--scheduler go with a sweep")]:
+        result = gitml(project, "run", *argv)
+        assert result.code == 2 and words in result.err, result.err

@@ -35,9 +35,12 @@ def _progress(line: str) -> None:
 @click.option("--direction", type=click.Choice(["min", "max"]), default="min", show_default=True,
               help="Whether the objective's best is its lowest or highest value.")
 @click.option("--seed", type=int, default=None, help="The random sweep's seed.")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where a sweep's trials run: here, or on a Dask distributed cluster.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="The Dask scheduler (--backend dask).")
 def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str | None, env_manager: str | None,
             name: str | None, experiment: str | None, kind: str | None, trials: int | None, jobs: int,
-            objective: str | None, direction: str, seed: int | None) -> None:
+            objective: str | None, direction: str, seed: int | None, backend: str, scheduler: str | None) -> None:
     """Run a project's entry point as a run; print the run's id (last, after the command's output).
 
     URI is this repository (default), a path to another repository, or a URL git can clone.
@@ -53,9 +56,11 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
     values = parse_assignments(params)
     if kind is None and is_sweep(values):
         kind = "grid"
+    if kind is None and backend == "dask":
+        kind = "grid"  # one trial on the cluster is a sweep of one
     if kind is None:
-        if trials is not None or jobs != 1 or objective is not None or seed is not None:
-            raise BadInputError("--trials, --jobs, --objective and --seed go with a sweep "
+        if trials is not None or jobs != 1 or objective is not None or seed is not None or scheduler is not None:
+            raise BadInputError("--trials, --jobs, --objective, --seed and --scheduler go with a sweep "
                                 "(-P lists or ranges, or --sweep)")
         with workspace() as ws:
             result = run_project(uri, entry, values, version, env_manager, name, experiment, repo=ws, log=_progress)
@@ -72,7 +77,8 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
 
     with workspace() as ws:
         found = run_sweep(values, uri, entry, kind, trials, jobs, objective, direction, version, env_manager, name,
-                          experiment, repo=ws, seed=seed, on_trial=report, log=_progress)
+                          experiment, repo=ws, seed=seed, on_trial=report, log=_progress, backend=backend,
+                          scheduler=scheduler)
     best = f", best run {found.best.id[:8]} ({key}={found.best.metrics[key]:.6g})" if found.best else ""
     click.echo(f"sweep {found.sweep_id}: {len(found.trials)} trials, {found.failed} failed{best}")
     click.echo(found.parent.id)

@@ -193,7 +193,8 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
               trials: int | None = None, jobs: int = 1, objective: str | None = None, direction: str = "min",
               version: str | None = None, env_manager: str | None = None, name: str | None = None,
               experiment: str | None = None, repo: WorkspaceLike = None, seed: int | None = None,
-              on_trial: Callable[[Trial], None] | None = None, log=None) -> SweepResult:
+              on_trial: Callable[[Trial], None] | None = None, log=None, backend: str = "local",
+              scheduler: str | None = None) -> SweepResult:
     """Run a sweep of an entry point: every trial a run under one parent run.
 
     Args:
@@ -213,6 +214,10 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
         seed: the random sweep's seed (default: a new one each time).
         on_trial: called (in a worker thread) with each trial as it ends.
         log: progress lines for people.
+        backend: ``local`` (threads here, ``jobs`` at once) or ``dask`` (tasks on the Dask
+            cluster at ``scheduler``; see :mod:`gitml.projects.cluster`; this repository's code
+            only, at ``version`` or its HEAD with the work tree's changes as a patch).
+        scheduler: the Dask scheduler's address (``tcp://host:port``), for ``backend="dask"``.
 
     Returns:
         A :class:`SweepResult`.
@@ -224,6 +229,18 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 64:
         raise BadInputError(f"--jobs {jobs!r}: expected 1 to 64")
+    if backend not in ("local", "dask"):
+        raise BadInputError(f"unknown backend {backend!r}: use local or dask")
+    if backend == "dask" and uri not in (None, "."):
+        raise BadInputError("--backend dask runs this repository's code (no URI)",
+                            hint="clone the project and run the sweep from there")
+    if (backend == "dask") != (scheduler is not None):
+        raise BadInputError("--backend dask goes with --scheduler tcp://HOST:PORT (and --scheduler with it)")
+    client = None
+    if backend == "dask":
+        from gitml.projects.cluster import client_for
+
+        client = client_for(scheduler)
     key = _objective(objective, direction)
     combos = trial_values(parameters, kind, trials, seed)
     with open_workspace(repo) as ws:
@@ -268,10 +285,18 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
             on_trial(trial)
         return trial
 
+    if client is not None:
+        try:
+            _on_cluster(client, root_path, result_trials, version, entry, env_manager, parent_name,
+                        experiment_name, {SWEEP_TAG: sweep_id, PARENT_TAG: parent_id}, on_trial)
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            client.close()
     interrupted = False
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gitml-trial")
     try:
-        futures = [pool.submit(one, trial) for trial in result_trials]
+        futures = [pool.submit(one, trial) for trial in result_trials if client is None]
         for future in as_completed(futures):
             future.result()
     except KeyboardInterrupt:
@@ -292,6 +317,69 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
     if interrupted:
         raise KeyboardInterrupt
     return result
+
+
+def _on_cluster(client, root: Path, trials: list[Trial], version: str | None, entry: str, env_manager: str | None,
+                parent_name: str, experiment: str, tags: dict[str, str],
+                on_trial: Callable[[Trial], None] | None) -> None:
+    """Run the trials as tasks on a Dask cluster; commit each run the workers return."""
+    from distributed import as_completed as completed
+
+    from gitml.projects import cluster
+    from gitml.projects.env import Environment
+    from gitml.tracking.provenance import capture_source
+
+    with open_workspace(root) as ws:
+        if version is None:
+            source, patch = capture_source(ws.repo)
+            commit = source.get("commit")
+        else:
+            from gitml.projects.run import _resolve
+
+            commit, patch = _resolve(Path(ws.repo.common_dir), version), None
+        if not commit:
+            raise BadInputError("--backend dask needs a commit to send to the workers (this repository has none)")
+        # In each task, not scattered: a worker that dies would take scattered data with it, and
+        # the retry could not start anywhere.
+        data = cluster.bundle(ws, commit)
+        identity = (ws.repo.config_value("user", "name") or "gitml", ws.repo.config_value("user", "email") or "gitml@localhost")
+        project = cluster.project_id(ws)
+        futures = {}
+        for trial in trials:
+            spec = {"commit": commit, "patch": patch, "entry": entry, "values": trial.values,
+                    "env_manager": env_manager, "name": f"{parent_name}-{trial.number}", "experiment": experiment,
+                    "tags": tags, "identity": identity, "project_id": project}
+            futures[client.submit(cluster.run_trial, spec, data, retries=cluster.RETRIES, pure=False)] = trial
+        for future in completed(list(futures)):
+            trial = futures[future]
+            try:
+                run = cluster.record(ws, future.result())
+                info = run.project or {}
+                env = info.get("environment") or {}
+                trial.result = ProjectRun(run, info.get("exit_code"), info.get("duration") or 0.0,
+                                          Environment(env.get("hash", ""), env.get("manager", ""), ""), run.command or "")
+            except Exception as exc:  # noqa: BLE001 - a worker's error, whatever its kind: the trial failed
+                trial.error = f"{type(exc).__name__}: {exc}"[:2000]
+                trial.result = ProjectRun(_failed_run(ws, trial, parent_name, experiment, tags, entry), None, 0.0,
+                                          Environment("", "", ""), "")
+            if on_trial is not None:
+                on_trial(trial)
+
+
+def _failed_run(ws, trial: Trial, parent_name: str, experiment: str, tags: dict[str, str], entry: str) -> Run:
+    """A trial the cluster could not run, committed FAILED here with the error as its description."""
+    meta, patch = new_meta(ws.repo, f"{parent_name}-{trial.number}", experiment, False,
+                           description=f"the trial could not run on the cluster: {trial.error}")
+    meta["entry_point"] = entry
+    handle = active.ActiveRun.create(ws.repo.gitml_dir, meta, patch)
+    try:
+        for key, value in trial.values.items():
+            handle.param(key, value)
+        for key, value in tags.items():
+            handle.tag(key, value)
+    finally:
+        handle.close()
+    return finish_active(ws.repo, handle.id, "FAILED").run
 
 
 def _best(trials: list[Trial], key: str | None, direction: str) -> Run | None:
