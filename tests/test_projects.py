@@ -494,3 +494,26 @@ def test_dask_bad_input(project):
                         (["--scheduler", "tcp://127.0.0.1:1", "-P", "epochs=1"], "--scheduler go with a sweep")]:
         result = gitml(project, "run", *argv)
         assert result.code == 2 and words in result.err, result.err
+
+
+def test_an_mlflow_example_project_runs_unchanged(tmp_path):
+    """The layout of MLflow's tutorial projects: MLproject, python_env.yaml, a train.py."""
+    if not shutil.which("uv"):
+        pytest.skip("uv is not installed")
+    repo = tmp_path / "wine"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "MLproject").write_text(MLPROJECT)
+    (repo / "python_env.yaml").write_text("python: '3.11'\nbuild_dependencies:\n  - pip\ndependencies:\n"
+                                          "  - six==1.16.0\n")
+    (repo / "train.py").write_text("import sys, six, gitml\nalpha, l1 = map(float, sys.argv[1:3])\n"
+                                   "gitml.log_metric('rmse', round(alpha * 2 + l1, 6))\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "an MLflow project")
+    result = gitml(repo, "run", "-P", "alpha=0.3", "--env-manager", "uv")
+    assert result.code == 0, result.err
+    run = api.get_run(result.out.split()[-1], repo=repo)
+    assert run.metrics == {"rmse": 0.7} and run.params == {"alpha": 0.3, "l1_ratio": 0.1}
+    assert run.project["name"] == "tutorial" and run.project["environment"]["manager"] == "uv"
+    again = gitml(repo, "reproduce", run.id)
+    assert again.code == 0, again.err

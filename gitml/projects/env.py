@@ -7,7 +7,7 @@ or a virtualenv built from the project's spec: a ``python_env.yaml`` (MLflow's f
 SHA-256 of the canonical spec (the manager, the Python version, every requirement line and
 gitml's own version), so the same spec is built once and found again in one ``stat``. ``uv``
 builds it when it is on PATH (or ``--env-manager uv`` asks for it), else ``python -m venv`` and
-pip. Builds take an exclusive lock per hash (``flock``, released by the kernel if the builder
+pip; a ``conda.yaml`` is built by ``conda env create`` (conda on PATH). Builds take an exclusive lock per hash (``flock``, released by the kernel if the builder
 dies), so several ``gitml run`` starting at once build it once; an environment is used only
 once its ``.gitml-ready`` marker is written, and a half-built one is removed and built again.
 
@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class EnvSpec:
     python: str | None = None
     requirements: tuple[str, ...] = ()
     source: str | None = None  # the spec file, relative to the project
+    conda_file: str | None = field(default=None, compare=False)  # where a conda.yaml is read from
 
     @property
     def hash(self) -> str:
@@ -131,12 +132,19 @@ def env_spec(project: Project, manager: str | None = None) -> EnvSpec:
         raise BadInputError(f"unknown environment manager {manager!r}", hint="use local, virtualenv, uv or conda")
     if manager is None:
         manager = "local" if env.kind == "local" else ("uv" if shutil.which("uv") else "virtualenv")
+    if env.kind == "conda" and manager in ("virtualenv", "uv"):
+        raise BadInputError(f"the project's environment is a conda file ({env.file}): --env-manager {manager} "
+                            "cannot build it", hint="use --env-manager conda or local")
     if manager == "conda" or env.kind == "conda" and manager != "local":
         if not shutil.which("conda"):
             raise BadInputError("conda is not installed (no conda on PATH)",
                                 hint="install conda, or run with --env-manager local or virtualenv")
-        raise BadInputError("conda environments are not built by gitml run yet",
-                            hint="give the project a python_env.yaml or requirements.txt, or use --env-manager local")
+        if env.kind != "conda":
+            raise BadInputError("--env-manager conda builds from a conda.yaml; the project names "
+                                f"{env.file or 'no environment file'}", hint="use virtualenv or uv")
+        text = (project.root / env.file).read_text(encoding="utf-8")
+        return EnvSpec("conda", None, (f"conda.yaml sha256 {hashlib.sha256(text.encode()).hexdigest()}",), env.file,
+                       conda_file=str(project.root / env.file))
     if manager == "local":
         return EnvSpec("local", source=env.file)
     if manager == "uv" and not shutil.which("uv"):
@@ -289,6 +297,14 @@ def _gitml_requirements() -> list[str]:
 
 
 def _build(spec: EnvSpec, target: Path) -> None:
+    if spec.manager == "conda":
+        _installer(["conda", "env", "create", "--quiet", "--yes", "--file", str(spec.conda_file),
+                    "--prefix", str(target)], "creating the conda environment")
+        python = target / "bin" / "python"
+        _installer([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    *_gitml_requirements()], "installing gitml's requirements")
+        _link_gitml(target)
+        return
     python = _interpreter(spec.python)
     requirements = list(spec.requirements)
     if not any(re.match(r"gitml\b", r) for r in requirements):
