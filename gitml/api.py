@@ -997,7 +997,7 @@ def demo(directory: str | os.PathLike = "gitml-demo") -> tuple[Path, list[Run]]:
         (path / ".gitignore").write_text("metrics.json\nmodel.pkl\n.storage/\n", encoding="utf-8")
         init(git)
         config = path / "gitml.yaml"
-        config.write_text(config.read_text().replace("# experiment: default", "experiment: demo"))
+        config.write_text(config.read_text().replace("# experiment: default", "experiment: demo") + DEMO_PROJECT)
         for name, lr in (("baseline", 0.01), ("faster-lr", 0.1)):
             (path / "params.yaml").write_text(f"lr: {lr}\nepochs: 5\nseed: 1\n", encoding="utf-8")
             git.add_all()
@@ -1055,7 +1055,20 @@ def _holds_demo(path: Path) -> bool:
         return False
 
 
-# -- the demo's two scripts ---------------------------------------------------------------------
+# -- the demo's two scripts and its project ------------------------------------------------------
+DEMO_PROJECT = """
+# The project: `gitml run -P lr=0.2` trains as a run (docs/projects.md).
+project:
+  name: toy-classifier
+  entry_points:
+    main:
+      parameters:
+        lr: {type: float, default: 0.1}
+        epochs: {type: int, default: 5}
+        seed: {type: int, default: 1}
+      command: "python train.py --log-with-api --log-accuracy --lr {lr} --epochs {epochs} --seed {seed}"
+"""
+
 DEMO_TRAIN_PY = '''\
 """A toy training script: reads params.yaml, writes metrics.json and model.pkl."""
 import json
@@ -1067,6 +1080,9 @@ import sys
 import yaml
 
 params = yaml.safe_load(open("params.yaml"))
+for name, kind in (("lr", float), ("epochs", int), ("seed", int)):  # --lr 0.2 wins over params.yaml
+    if f"--{name}" in sys.argv:
+        params[name] = kind(sys.argv[sys.argv.index(f"--{name}") + 1])
 rng = random.Random(params["seed"])
 data = [(x, 1 if x + rng.gauss(0, 0.3) > 0 else 0) for x in (rng.uniform(-1, 1) for _ in range(400))]
 w, b = 0.0, 0.0
@@ -1081,6 +1097,9 @@ for epoch in range(params["epochs"]):
         import gitml
         gitml.log_metric("loss", loss / len(data), step=epoch)
 accuracy = sum((w * x + b > 0) == bool(y) for x, y in data) / len(data)
+if "--log-accuracy" in sys.argv:
+    import gitml
+    gitml.log_metric("accuracy", accuracy)
 json.dump({"accuracy": accuracy, "loss": loss / len(data)}, open("metrics.json", "w"))
 pickle.dump({"w": w, "b": b}, open("model.pkl", "wb"))
 '''
