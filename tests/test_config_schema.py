@@ -78,7 +78,7 @@ GATE = "hooks:\n  pre-push:\n    gates:\n      - branches: [main]\n        metri
 
 @pytest.mark.parametrize("text, message", [
     ("foo: 1\n", "foo: unknown key (expected one of: default_remote, experiment, hooks, metrics, "
-                 "metrics_files, params, registry, remotes)"),
+                 "metrics_files, params, project, registry, remotes)"),
     ("params: 3\n", "params: expected a list of file names, got a number (3)"),
     ("params: [a, '']\n", "params[1]: must not be empty"),
     ("experiment: [a]\n", "experiment: expected text, got a list"),

@@ -466,3 +466,32 @@ def test_a_record_changed_on_both_clones_merges_tag_by_tag(clones):
     sync.push(repo=b)
     sync.pull(repo=a)
     assert api.get_experiment(experiment_id_for("shared"), repo=a).to_dict() == merged.to_dict()
+
+
+def test_ids_and_their_prefixes_name_experiments_in_the_cli_and_in_searches(repo):
+    exp_id = api.create_experiment("churn", repo=repo)
+    run = api.commit_run(experiment="churn", repo=repo)
+    shown = gitml(repo, "experiments", "show", exp_id[:8])  # as `experiments list` prints it
+    assert shown.code == 0 and "name       churn" in shown.out
+    assert [r.id for r in api.search_runs(experiment=exp_id, repo=repo)] == [run.id]
+    assert run.id[:8] in gitml(repo, "runs", "list", "-e", exp_id).out
+
+
+def test_duplicate_tag_deletions_are_one_and_change_nothing_on_a_refusal(repo):
+    api.create_experiment("churn", tags={"a": "1", "b": "2"}, repo=repo)
+    done = gitml(repo, "experiments", "set-tag", "churn", "z=9", "-d", "a", "-d", "a")
+    assert done.code == 0, done.err
+    assert api.get_experiment_by_name("churn", repo=repo).tags == {"b": "2", "z": "9"}
+
+
+def test_a_fresh_clone_with_two_records_of_one_name_warns_and_names_the_owner(clones):
+    origin, a, b = clones
+    api.create_experiment("churn-model", repo=a)
+    api.rename_experiment("churn-model", "churn-2026", repo=a)  # its id is the old name's
+    sync.push(repo=a)
+    fake = experiment_id_for("churn-2026")
+    craft(a, _record(fake, b'id: "%s"\nname: churn-2026\ndescription: owned by eve\n' % fake.encode()))
+    git(a, "push", "-q", "origin", f"{RUNS_REF}:{RUNS_REF}")
+    sync.pull(repo=b)
+    listed = gitml(b, "experiments", "list")
+    assert listed.code == 0 and "2 experiment records are named 'churn-2026'" in listed.err, listed.err

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import git, gitml
+from conftest import GITML, git, gitml
 
 import gitml as api
 from gitml import artifacts, hooks
@@ -358,3 +358,28 @@ def test_a_missing_or_foreign_console_script_is_named_not_a_bare_assert(tmp_path
     problem = script_problem(foreign)
     assert problem.startswith(f"the `gitml` console script {foreign} runs nothing (")
     assert f"not the code under test ({api.__file__})" in problem
+
+
+@pytest.mark.parametrize("stdin, env, words", [
+    ("refs/heads/main zzzz refs/heads/main " + "0" * 40 + "\n", {}, "'zzzz' names no commit"),
+    ("refs/heads/main " + "1234567890" * 4 + " refs/heads/main " + "0" * 40 + "\n", {}, "is not in this repository"),
+    ("", {"PRE_COMMIT_FROM_REF": "nope", "PRE_COMMIT_TO_REF": "HEAD", "PRE_COMMIT_REMOTE_NAME": "origin",
+          "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/main", "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/main"},
+     "'nope' names no commit"),
+])
+def test_pre_push_input_that_names_no_commit_is_one_line_and_exit_2(pushing, stdin, env, words):
+    repo, origin = pushing
+    _model_run(repo)  # a repository with runs: the hook has something to check
+    proc = subprocess.run([*GITML, "hooks", "pre-push", "origin", str(origin)], cwd=repo, input=stdin, text=True,
+                          capture_output=True, env={**os.environ, **env})
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_pre_commit_names_revisions_and_they_are_resolved(pushing):
+    repo, origin = pushing
+    env = {"PRE_COMMIT_FROM_REF": "HEAD", "PRE_COMMIT_TO_REF": "HEAD", "PRE_COMMIT_REMOTE_NAME": "origin",
+           "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/main", "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/main"}
+    proc = subprocess.run([*GITML, "hooks", "pre-push", "origin", str(origin)], cwd=repo, input="", text=True,
+                          capture_output=True, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr

@@ -98,3 +98,11 @@ def test_get_metric_history_refuses_a_key_that_is_no_key(repo, key):
     run = api.commit_run(metrics={"loss": 1.0}, repo=repo)
     with pytest.raises(BadInputError):
         api.get_metric_history(run.id, key, repo=repo)
+
+
+def test_a_series_spanning_the_whole_float_range_draws(repo):
+    with api.start_run(repo=repo) as run:
+        for value in (-1e308, 1e308, 0.0, float("nan")):
+            api.log_metric("wide", value)
+    shown = gitml(repo, "runs", "show", run.id, "--metric", "wide")
+    assert shown.code == 0 and shown.out.startswith("wide  4 points  ▁█▅ \n"), shown.out

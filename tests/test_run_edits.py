@@ -180,3 +180,10 @@ def test_an_edit_that_changes_nothing_writes_no_commit(repo):
     edit.log_metric(run, "loss", 2.0, step=1, repo=repo)  # an older step: not the latest, still a point
     assert [(p.step, p.value) for p in api.get_metric_history(run, "loss", repo=repo)] == [(3, 1.0), (1, 2.0)]
     assert len(git(repo, "log", "--format=%s", f"{tip}..{RUNS_REF}").splitlines()) == 2
+
+
+def test_duplicate_tag_deletions_remove_the_tag_once(repo):
+    run = api.commit_run(tags={"a": "1", "b": "2"}, repo=repo).id
+    done = gitml(repo, "runs", "tag", run, "x=1", "-d", "a", "-d", "a")
+    assert done.code == 0, done.err
+    assert api.get_run(run, repo=repo).tags == {"b": "2", "x": "1"}

@@ -33,8 +33,11 @@ def list_cmd(filter_: str | None, order_by: tuple[str, ...], limit: int | None, 
     problems: dict[str, str] = {}
     with workspace() as ws:
         found = search_experiments(filter_, list(order_by) or None, limit or None, repo=ws, problems=problems)
-    for message in problems.values():
-        click.echo(f"gitml: warning: skipped {printable(message)}", err=True)
+    from gitml.tracking.experiments import DUPLICATE
+
+    for key, message in problems.items():
+        skipped = "" if key.startswith(DUPLICATE) else "skipped "
+        click.echo(f"gitml: warning: {skipped}{printable(message)}", err=True)
     if as_json:
         echo_json([exp.to_dict() for exp in found])
         return
@@ -124,6 +127,7 @@ def set_tag_cmd(experiment: str, tags: tuple[str, ...], delete: tuple[str, ...])
     pairs = _pairs(tags)
     if not pairs and not delete:
         raise BadInputError("nothing to do: give KEY=VALUE tags or -d KEY")
+    delete = tuple(dict.fromkeys(delete))  # -d a -d a removes it once
     both = sorted(set(pairs) & set(delete))
     if both:
         raise BadInputError(f"tag {both[0]!r} is both set and removed: choose one")

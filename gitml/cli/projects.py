@@ -51,11 +51,12 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
     from gitml.core.errors import BadInputError
     from gitml.projects.run import run_project
     from gitml.projects.spec import parse_assignments
-    from gitml.projects.sweep import describe_trial, is_sweep, run_sweep
-
     values = parse_assignments(params)
-    if kind is None and is_sweep(values):
-        kind = "grid"
+    if kind is None and any("," in v or "(" in v for v in values.values()):
+        from gitml.projects.sweep import is_sweep  # a single run does not import the sweep module
+
+        if is_sweep(values):
+            kind = "grid"
     if kind is None and backend == "dask":
         kind = "grid"  # one trial on the cluster is a sweep of one
     if kind is None:
@@ -68,6 +69,8 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
         if result.run.status != "FINISHED":
             raise SystemExit(1)
         return
+    from gitml.projects.sweep import describe_trial, run_sweep
+
     key = objective[len("metrics."):] if objective and objective.startswith("metrics.") else None
     lock = __import__("threading").Lock()
 

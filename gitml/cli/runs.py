@@ -293,9 +293,12 @@ def sparkline(values: list[float], width: int = 60) -> str:
     if not finite:
         return " " * len(values)
     low, high = min(finite), max(finite)
-    span = (high - low) or 1.0
-    return "".join(SPARKS[min(len(SPARKS) - 1, int((v - low) / span * len(SPARKS)))] if math.isfinite(v) else " "
-                   for v in values)
+    span = (high / 2 - low / 2) or 1.0  # halves: 1e308 - (-1e308) would overflow to inf
+
+    def level(v: float) -> int:
+        return max(0, min(len(SPARKS) - 1, int((v / 2 - low / 2) / span * len(SPARKS))))
+
+    return "".join(SPARKS[level(v)] if math.isfinite(v) else " " for v in values)
 
 
 def _show_series(run, key: str, as_json: bool, as_csv: bool) -> None:
@@ -370,6 +373,7 @@ def tag_cmd(run: str, tags: tuple[str, ...], delete: tuple[str, ...]) -> None:
         pairs.append((key, value))
     if not pairs and not delete:
         raise BadInputError("nothing to do: give KEY=VALUE tags or -d KEY")
+    delete = tuple(dict.fromkeys(delete))  # -d a -d a removes it once
     both = sorted({key for key, _ in pairs} & set(delete))
     if both:
         raise BadInputError(f"tag {both[0]!r} is both set and removed: choose one")

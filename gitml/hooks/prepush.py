@@ -7,6 +7,7 @@ branch commits that runs were made from, no gate).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 import os
@@ -22,6 +23,7 @@ from gitml.core.tags import parse_tag
 from gitml.core.workspace import Workspace, WorkspaceLike, open_workspace
 
 ZERO = "0" * 40
+HEX_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 MAX_COMMITS = 10000
 
 
@@ -226,6 +228,29 @@ class TargetConfigs:
         return self.config(self.default_branch_commit())
 
 
+def _resolved(git: GitRepo, ref: PushedRef) -> PushedRef:
+    """``ref`` with its shas checked.
+
+    A name (pre-commit passes ``HEAD``, ``origin/main``) is resolved, and the pushed commit must
+    be in this repository.
+
+    Raises:
+        BadInputError: a value that names no object (one line, not a traceback).
+    """
+    def sha(value: str, side: str) -> str:
+        if value == ZERO or HEX_RE.fullmatch(value):
+            return value
+        found = git.rev_parse(value) if value and not value.startswith("-") else None
+        if found is None:
+            raise BadInputError(f"pre-push input: the {side} {value!r} names no commit in this repository")
+        return found
+
+    local, remote_sha = sha(ref.local_sha, "pushed revision"), sha(ref.remote_sha, "remote's revision")
+    if local != ZERO and not git.has_object(local):
+        raise BadInputError(f"pre-push input: the pushed commit {local[:12]} is not in this repository")
+    return dataclasses.replace(ref, local_sha=local, remote_sha=remote_sha)
+
+
 def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None,
                repo: WorkspaceLike = None) -> CheckResult:
     """Check (and by default make safe) what a push to git remote ``remote`` carries.
@@ -243,12 +268,14 @@ def check_push(remote: str, refs: list[PushedRef], upload: bool | None = None,
         A :class:`CheckResult`; its ``problems`` block the push.
 
     Raises:
-        BadInputError: the work tree's or a target branch's gitml.yaml is invalid, or several
-            artifact remotes are configured and none is the default.
+        BadInputError: the work tree's or a target branch's gitml.yaml is invalid, several
+            artifact remotes are configured and none is the default, or a pushed revision
+            names no commit here.
     """
     result = CheckResult()
     with open_workspace(repo) as ws:
         git = ws.repo
+        refs = [_resolved(git, ref) for ref in refs]
         targets = TargetConfigs(git, remote)
         policy = targets.for_push().pre_push
         branch_refs = [r for r in refs if r.local_sha != ZERO and r.remote_ref.startswith("refs/heads/")]

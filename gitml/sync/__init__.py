@@ -128,7 +128,9 @@ def incoming_problems(git: GitRepo, base: str | None, theirs: str, ours: str | N
             holder = named.get(exp.name)
             if holder is not None and holder != key:
                 bad_records[key] = (f"experiment {key}: the name {exp.name!r} belongs to experiment {holder} here; "
-                                    "a second record of that name would take over its runs")
+                                    "a second record of that name would take over its runs (if both are "
+                                    f"yours, rename this clone's first: gitml experiments rename {holder} "
+                                    f"'{exp.name}-2', then pull again)")
     for key, message in bad_records.items():
         problems[key if key.startswith(experiments.EXPERIMENTS_DIR) else f"experiments/{key[:2]}/{key}"] = message
     return problems

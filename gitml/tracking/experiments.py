@@ -161,6 +161,12 @@ class _Catalog:
                 if exp.experiment_id == experiment:
                     return exp
         exp = self.by_name(experiment)
+        if exp is None and re.fullmatch(r"[0-9a-f]{4,31}", experiment):  # an id's first digits, as listed
+            matches = [e for e in self.everything() if e.experiment_id.startswith(experiment)]
+            if len(matches) > 1:
+                raise ExperimentNotFoundError(f"experiment id prefix {experiment!r} is ambiguous "
+                                              f"({len(matches)} experiments)", hint="give more digits")
+            exp = matches[0] if matches else None
         if exp is None:
             raise ExperimentNotFoundError(f"no experiment {experiment!r}",
                                           hint="gitml experiments list shows the experiments")
@@ -247,7 +253,8 @@ def search_experiments(filter_string: str | None = None, order_by: str | Sequenc
         max_results: at most this many (default: all).
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
         problems: filled with ``{key: message}`` for records on the ref that fail validation
-            (they are skipped; the others are answered).
+            (they are skipped; the others are answered), and for each name two records share
+            (key ``duplicate name <name>``: which record owns it).
         view_type: MLflow's ``ViewType`` (1 or ``"ACTIVE_ONLY"``, 2 ``"DELETED_ONLY"``, 3
             ``"ALL"``); gitml's experiments are all active, so ``DELETED_ONLY`` finds none.
 
@@ -274,13 +281,34 @@ def search_experiments(filter_string: str | None = None, order_by: str | Sequenc
     if view == "DELETED_ONLY":
         return []
     with open_workspace(repo) as ws:
-        found = [exp for exp in _Catalog(ws, problems).everything() if where is None or _matches(where, exp)]
+        catalog = _Catalog(ws, problems)
+        found = [exp for exp in catalog.everything() if where is None or _matches(where, exp)]
+        if problems is not None:
+            problems.update(_duplicates(catalog))
     for key in reversed(order):
         present = [e for e in found if _attr(e, key.name) is not None]
         absent = [e for e in found if _attr(e, key.name) is None]
         present.sort(key=lambda e: _attr(e, key.name), reverse=key.descending)
         found = present + absent
     return [_shown(exp) for exp in (found[:max_results] if max_results else found)]
+
+
+DUPLICATE = "duplicate name "  # the key of a problem that is two records of one name
+
+
+def _duplicates(catalog: _Catalog) -> dict[str, str]:
+    """A note per name two records share (made apart, or crafted): which one owns it."""
+    by_name: dict[str, list[str]] = {}
+    for exp in catalog.records.values():
+        by_name.setdefault(exp.name, []).append(exp.experiment_id)
+    out = {}
+    for name, ids in by_name.items():
+        if len(ids) > 1:
+            owner = catalog.record_named(name).experiment_id
+            others = ", ".join(i[:8] for i in sorted(ids) if i != owner)
+            out[DUPLICATE + name] = (f"{len(ids)} experiment records are named {name!r}: {owner[:8]} owns the name "
+                                     f"and its runs, {others} not; rename one (gitml experiments rename ID NEW)")
+    return out
 
 
 def _check_fields(node: Node | None) -> None:

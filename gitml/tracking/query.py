@@ -10,6 +10,7 @@ from typing import Any
 
 from gitml.core import active, index, runsref
 from gitml.core.errors import BadInputError, RunNotFoundError
+from gitml.core.experiments import ID_RE as EXPERIMENT_ID_RE
 from gitml.core.experiments import check_experiment_id
 from gitml.core.filter import compile_query
 from gitml.core.formats import Metric, Run, parse_history, parse_run
@@ -124,7 +125,8 @@ def search_runs(
     Args:
         filter: e.g. ``"metrics.accuracy > 0.9 and params.model = 'rf'"`` (see docs/tracking.md).
         order_by: e.g. ``"metrics.accuracy DESC"`` or a list of such keys; default newest first.
-        experiment: one experiment name or a list of them.
+        experiment: one experiment name or a list of them (an experiment's 32-hex id stands for
+            its name).
         limit: at most this many runs (None or 0: all).
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
         max_results: MLflow's name for ``limit``; give one or the other (or both equal).
@@ -139,6 +141,21 @@ def search_runs(
             ``max_results`` that differ (nothing is read then).
         ExperimentNotFoundError: an id in ``experiment_ids`` is no experiment's.
     """
+    given = [experiment] if isinstance(experiment, str) else experiment
+    if isinstance(given, list) and any(isinstance(n, str) and EXPERIMENT_ID_RE.match(n) for n in given):
+        from gitml.core.errors import ExperimentNotFoundError
+        from gitml.tracking.experiments import get_experiment
+
+        with open_workspace(repo) as ws:  # an experiment id (as `experiments list` shows it) stands for its name
+            names = []
+            for value in given:
+                if isinstance(value, str) and EXPERIMENT_ID_RE.match(value):
+                    try:
+                        value = get_experiment(value, repo=ws).name
+                    except ExperimentNotFoundError:
+                        pass
+                names.append(value)
+        experiment = names
     if experiment_ids is not None:
         from gitml.tracking.experiments import get_experiment
 
