@@ -5,11 +5,13 @@ Run from the repository root (MLflow in its own virtualenv, as ``.ci/run`` insta
 
     python bench/bench_projects.py --out bench/RESULTS-projects.md
 
-(three to four minutes on 2 cores, most of it MLflow's; ``--reps`` timed invocations of each
+(five to six minutes on 2 cores, most of it MLflow's; ``--reps`` timed invocations of each
 command in the local-environment part, default 10; ``--env-reps`` timed invocations with a
 cached environment, default 4; ``--calls`` timed in-process environment look-ups, default 200;
-``--mlflow-python``, default ``/tmp/gitml-ci-mlflow/bin/python``; ``--skip-env`` leaves out the
-environment part). It prints one Markdown report (``--out FILE`` writes it too): one row per
+``--sweep-reps`` timed gitml sweeps of each kind, default 5; ``--mlflow-sweep-reps`` timed
+rounds of MLflow's 16 runs, default 2; ``--mlflow-python``, default
+``/tmp/gitml-ci-mlflow/bin/python``; ``--skip-env`` leaves out the environment part,
+``--skip-sweeps`` the sweeps). It prints one Markdown report (``--out FILE`` writes it too): one row per
 operation, each tool's median in milliseconds and MLflow / gitml (above 1: gitml is faster).
 
 What is timed: every command is one whole process, from before ``subprocess.run`` starts it to
@@ -66,9 +68,33 @@ The measurements, in this order:
    environment's folder exists), with and without ``load_project`` first (private functions of
    MLflow 3.x).
 
+4. **Sweeps** (``--sweep-reps`` gitml sweeps of each kind and ``--mlflow-sweep-reps`` MLflow
+   rounds, interleaved, in a fresh copy of the local project per tool and kind, made once; a
+   sweep that does not exit 0 is left out of the times and named in the notes): the 16-trial
+   grid ``lr`` in 0.01, 0.05, 0.1, 0.5 times ``epochs`` in 5, 10, 20, 40, two trials at a time,
+   each tool's wall time for the whole grid:
+   ``gitml run -P lr=0.01,0.05,0.1,0.5 -P epochs=5,10,20,40 --jobs 2 --env-manager local
+   --objective metrics.loss`` (one command); MLflow, which has no sweep command, as 16
+   ``mlflow run . --env-manager local -P lr=… -P epochs=…`` processes started by a pool of 2
+   threads in this driver (from before the first starts to after the last has exited; each
+   process's own time kept too), into a sqlite store of its own whose schema an untimed worker
+   made first (the setup of the local part's store, which that part's warm-up made). Then the same
+   gitml command with ``--backend dask --scheduler tcp://127.0.0.1:<port>`` instead of ``--jobs 2``
+   on a local Dask cluster this driver starts (``dask scheduler --host 127.0.0.1 --port <free>
+   --no-dashboard`` and two ``dask worker <address> --nthreads 1 --no-dashboard``, each worker
+   with a ``TMPDIR`` of its own, as on two machines; timed until
+   ``distributed.Client.wait_for_workers(2)`` returns) and stops after; the first dask sweep is
+   reported apart: on each worker its first trial initialises the clone of the project that the
+   worker keeps in its temporary folder; the later ones find it.
+
 Afterwards, untimed checks: every command exited 0; each store holds the expected runs (one per
 direct run and one per run command), each with ``lr=0.1``, ``epochs=10`` and 10 points of
-``loss``; each env-project run printed ``six 1.16.0`` (``1.17.0`` under ``local``).
+``loss``; each env-project run printed ``six 1.16.0`` (``1.17.0`` under ``local``); each gitml
+sweep that exited 0 is a FINISHED parent run with 16 FINISHED trials linked to it
+(``mlflow.parentRunId``), their (lr, epochs) pairs the grid, 10 points of ``loss`` each, and the
+parent's ``best_run_id`` one of its trials with the lowest final loss (trials whose parent is not
+on the runs ref, left by a sweep that did not finish, are counted apart); MLflow's sweep store
+holds 16 runs per round, every pair of the grid once per round, FINISHED with 10 points each.
 
 Environment of every process: ``_common.scrubbed_env`` (no ``GIT_*``/``MLFLOW_*``/``PYTHONPATH``
 from the caller, ``HOME`` a temporary directory with a ``.gitconfig``, MLflow's telemetry off),
@@ -91,11 +117,14 @@ import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import (
@@ -117,6 +146,9 @@ MLFLOW_PYTHON = "/tmp/gitml-ci-mlflow/bin/python"
 MANAGERS = ("uv", "virtualenv")
 LR, EPOCHS, POINTS = "0.1", "10", 10
 REQUIREMENT = "six==1.16.0"
+GRID = {"lr": ("0.01", "0.05", "0.1", "0.5"), "epochs": ("5", "10", "20", "40")}
+TRIALS = len(GRID["lr"]) * len(GRID["epochs"])
+JOBS = 2
 
 TRAIN = '''\
 import argparse
@@ -246,13 +278,32 @@ def w_mlflow_check(spec: dict) -> dict:
     return {"runs": rows}
 
 
+def w_gitml_sweep_check(spec: dict) -> dict:
+    import gitml
+
+    rows = []
+    for run in gitml.search_runs():
+        rows.append({"id": run.id, "status": run.status, "params": {k: str(v) for k, v in run.params.items()},
+                     "points": len(gitml.get_metric_history(run.id, "loss")), "loss": run.metrics.get("loss"),
+                     "tags": {k: v for k, v in run.tags.items() if k in ("sweep", "mlflow.parentRunId", "best_run_id")},
+                     "duration": (run.project or {}).get("duration"), "start": run.start_time, "end": run.end_time})
+    return {"runs": rows}
+
+
+def w_mlflow_init(spec: dict) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    return {"experiments": len(MlflowClient().search_experiments())}  # the sqlite store's schema, made here
+
+
 def strip(t: dict) -> dict:
     """A ``timed`` result without its list of times."""
     return {k: v for k, v in t.items() if k != "times"}
 
 
 WORKERS = {"gitml_prepare": w_gitml_prepare, "mlflow_lookup": w_mlflow_lookup,
-           "gitml_check": w_gitml_check, "mlflow_check": w_mlflow_check}
+           "gitml_check": w_gitml_check, "mlflow_check": w_mlflow_check,
+           "gitml_sweep_check": w_gitml_sweep_check, "mlflow_init": w_mlflow_init}
 
 
 def worker_main(name: str, spec_json: str) -> int:
@@ -303,6 +354,7 @@ class Bench:
         self.w: dict = {}
         self.notes: list[str] = []
         self.failures: list[str] = []
+        self.sweep_ran: dict[str, list[bool]] = {"local": [], "dask": []}  # each gitml sweep: exit 0?
         self.machine = machine_line(base, args.mlflow_python, ROOT, "" if args.work_tree else
                                     "; measured: HEAD's gitml/ exported by `git archive` onto PYTHONPATH")
         self.versions = self._versions(base)
@@ -442,6 +494,111 @@ class Bench:
             "mlflow_lookup", "mlflow", {"root": str(m), "env_roots": roots, "calls": a.calls,
                                         "managers": list(MANAGERS)}, m)
 
+    def sweep_part(self) -> None:
+        a = self.args
+        g = self.project("sweep-gitml", {"train.py": TRAIN.format(tool="gitml", points=POINTS),
+                                         "gitml.yaml": GITML_YAML})
+        gd = self.project("sweep-gitml-dask", {"train.py": TRAIN.format(tool="gitml", points=POINTS),
+                                               "gitml.yaml": GITML_YAML})
+        m = self.project("sweep-mlflow", {"train.py": TRAIN.format(tool="mlflow", points=POINTS),
+                                          "MLproject": MLPROJECT})
+        m_env = {"MLFLOW_TRACKING_URI": f"sqlite:///{self.tmp / 'mlflow-sweep.db'}"}
+        self.w["mlflow_sweep_init"] = self.worker("mlflow_init", "mlflow", {}, m, m_env)
+        grid = ["-P", "lr=" + ",".join(GRID["lr"]), "-P", "epochs=" + ",".join(GRID["epochs"])]
+        sweep = [self.gitml_bin, "run", *grid, "--env-manager", "local", "--objective", "metrics.loss"]
+        for r in range(1, max(a.sweep_reps, a.mlflow_sweep_reps) + 1):
+            self.log(f"sweeps round {r}: gitml --jobs {JOBS}, then MLflow's {TRIALS} runs")
+            if r <= a.sweep_reps:
+                self.sweep_ran["local"].append(
+                    self.cmd("gitml sweep local", "gitml", [*sweep, "--jobs", str(JOBS)], g) is not None)
+            if r <= a.mlflow_sweep_reps:
+                self.mlflow_sweep(m, m_env)
+        self.w["gitml_sweep_local"] = self.worker("gitml_sweep_check", "gitml", {}, g)
+        self.w["mlflow_sweep_check"] = self.worker("mlflow_check", "mlflow", {}, m, m_env)
+        procs, address = self.start_cluster()
+        try:
+            if address:
+                for r in range(1, a.sweep_reps + 1):
+                    self.log(f"dask sweep {r}/{a.sweep_reps}")
+                    self.sweep_ran["dask"].append(self.cmd(
+                        "gitml sweep dask first" if r == 1 else "gitml sweep dask again", "gitml",
+                        [*sweep, "--backend", "dask", "--scheduler", address], gd) is not None)
+        finally:
+            self.stop_cluster(procs)
+        self.w["gitml_sweep_dask"] = self.worker("gitml_sweep_check", "gitml", {}, gd)
+        clones = sorted(p.relative_to(self.tmp).parts[0]
+                        for p in self.tmp.glob("dask-worker-*/tmp/gitml-dask/*/repo/.git"))
+        self.notes.append(f"Clones of the project the Dask workers kept in their temporary folders: {len(clones)} "
+                          f"({', '.join(clones) or 'none'}).")
+
+    def mlflow_sweep(self, root: Path, extra: dict) -> None:
+        """The grid as ``TRIALS`` ``mlflow run`` processes, ``JOBS`` at a time, timed as a whole."""
+        combos = [(lr, ep) for lr in GRID["lr"] for ep in GRID["epochs"]]
+
+        def one(combo: tuple[str, str]) -> float | None:
+            lr, ep = combo
+            return self.cmd("mlflow sweep trial", "mlflow", [self.mlflow_bin, "run", ".", "--env-manager", "local",
+                                                             "-P", f"lr={lr}", "-P", f"epochs={ep}"], root, extra)
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=JOBS) as pool:
+            done = list(pool.map(one, combos))
+        ms = (time.perf_counter() - t0) * 1e3
+        if all(d is not None for d in done):
+            self.samples.setdefault("mlflow sweep", []).append(ms)
+        else:
+            self.failures.append(f"MLflow's sweep: {sum(d is None for d in done)} of {TRIALS} runs failed")
+
+    def start_cluster(self) -> tuple[list[subprocess.Popen], str | None]:
+        """``dask scheduler`` and two ``dask worker`` processes (each in a session of its own, logs in
+        the temporary directory); returns them and the scheduler's address once both workers are in."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        address = f"tcp://127.0.0.1:{port}"
+        dask = str(Path(sys.executable).parent / "dask")
+        argvs = [[dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+        argvs += [[dask, "worker", address, "--nthreads", "1", "--no-dashboard"] for _ in range(2)]
+        procs = []
+        self.log(f"starting a Dask cluster at {address}")
+        t0 = time.perf_counter()
+        for i, argv in enumerate(argvs):
+            name = "dask-scheduler" if i == 0 else f"dask-worker-{i}"
+            folder = self.tmp / name
+            (folder / "tmp").mkdir(parents=True)
+            env = dict(self.env["gitml"], TMPDIR=str(folder / "tmp"))  # a worker's own temporary folder
+            with open(folder / "log", "wb") as log:
+                procs.append(subprocess.Popen(argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+        try:
+            from distributed import Client
+
+            with Client(address, timeout="30s") as client:
+                client.wait_for_workers(2, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - whatever kept the cluster from starting is the failure
+            self.failures.append(f"the Dask cluster did not start: {type(exc).__name__}: {exc}")
+            for name in ("dask-scheduler", "dask-worker-1", "dask-worker-2"):
+                self.log(f"{name}:\n{(self.tmp / name / 'log').read_text(errors='replace')[-2000:]}")
+            return procs, None
+        ms = (time.perf_counter() - t0) * 1e3
+        self.notes.append(f"The local Dask cluster (`dask scheduler` and two `dask worker --nthreads 1`, Dask "
+                          f"distributed {_version('distributed')}) took {fmt(ms)} ms from starting the processes "
+                          "to `wait_for_workers(2)` returning (not in the sweep times).")
+        return procs, address
+
+    def stop_cluster(self, procs: list[subprocess.Popen]) -> None:
+        """SIGTERM to the sessions ``start_cluster`` started (workers first), SIGKILL after 20 s."""
+        for p in reversed(procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.log("Dask cluster stopped")
+
     def gitml_env_python(self, repo: Path, manager: str) -> str | None:
         """The interpreter of the environment ``gitml run`` built in ``repo`` for ``manager``."""
         for ready in (repo / ".git" / "gitml" / "envs").glob("*/.gitml-ready"):
@@ -455,6 +612,8 @@ class Bench:
             self.local_part()
             if not self.args.skip_env:
                 self.env_part()
+            if not self.args.skip_sweeps:
+                self.sweep_part()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
         return self.report()
@@ -502,10 +661,33 @@ class Bench:
                     (f"`prepare(spec, dir)` cold build of the `{mgr}` environment, in-process (package cache warm)",
                      ((self.w.get("gitml_prepare") or {}).get(mgr) or {}).get("cold_ms"), None),
                 ]
+        if not a.skip_sweeps:
+            ms = med("mlflow sweep")
+            per = _per_trial
+            grid = f"lr={','.join(GRID['lr'])} -P epochs={','.join(GRID['epochs'])}"
+            rows += [
+                (f"**{TRIALS}-trial grid sweep, {JOBS} at a time**, `--env-manager local`: `gitml run -P {grid} "
+                 f"--jobs {JOBS}` / {TRIALS} `mlflow run . -P …` from a pool of {JOBS} threads (wall time)",
+                 med("gitml sweep local"), ms),
+                ("— per trial (wall / 16)", per(med("gitml sweep local")), per(ms)),
+                ("the same grid on a local Dask cluster (2 workers, 1 thread each), first sweep: each worker "
+                 "clones the project / MLflow as above", med("gitml sweep dask first"), ms),
+                ("— per trial (wall / 16)", per(med("gitml sweep dask first")), per(ms)),
+            ]
+            if a.sweep_reps > 1:
+                rows += [
+                    ("the same on the Dask cluster, later sweeps (the workers' clones kept) / MLflow as above",
+                     med("gitml sweep dask again"), ms),
+                    ("— per trial (wall / 16)", per(med("gitml sweep dask again")), per(ms)),
+                ]
+        sweep_args = f" --sweep-reps {a.sweep_reps} --mlflow-sweep-reps {a.mlflow_sweep_reps}"
+        sweeps = (f", {a.sweep_reps} gitml sweeps of each kind (those that exited 0; the first Dask sweep on its "
+                  f"own) and {a.mlflow_sweep_reps} rounds of MLflow runs")
         lines = [
             "# Projects: `gitml run` against `mlflow run`",
             "",
             f"`python bench/bench_projects.py --reps {a.reps} --env-reps {a.env_reps} --calls {a.calls}"
+            f"{' --skip-sweeps' if a.skip_sweeps else sweep_args}"
             f"{' --skip-env' if a.skip_env else ''}{' --work-tree' if a.work_tree else ''}"
             f"{'' if a.mlflow_python == MLFLOW_PYTHON else f' --mlflow-python {a.mlflow_python}'}`",
             "",
@@ -518,8 +700,9 @@ class Bench:
             "",
             f"Each command timed whole, process start to exit; times in ms, medians ({a.reps} runs after one "
             f"warm-up for the local rows, {a.env_reps} for the cached-environment rows, one run for the cold and "
-            f"first builds, {a.calls} calls after one warm-up in-process); MLflow / gitml above 1 means gitml is "
-            "faster. MLflow: sqlite tracking store.",
+            f"first builds, {a.calls} calls after one warm-up in-process"
+            f"{'' if a.skip_sweeps else sweeps})"
+            "; MLflow / gitml above 1 means gitml is faster. MLflow: sqlite tracking store.",
             "",
             "| operation | gitml [ms] | MLflow [ms] | MLflow / gitml |",
             "| --- | ---: | ---: | ---: |",
@@ -587,11 +770,86 @@ class Bench:
                 if r:
                     out.append(f"MLflow's look-up ({mgr}) returned `{r['activate'].split('/')[-3]}/…/activate`, the "
                                f"same every call: {r['distinct'] == 1}.")
+        if not a.skip_sweeps:
+            out += self.sweep_checks()
         return out
+
+    def sweep_checks(self) -> list[str]:
+        a, out = self.args, []
+        grid = sorted((lr, ep) for lr in GRID["lr"] for ep in GRID["epochs"])
+        for key, what, ran in (("gitml_sweep_local", f"`--jobs {JOBS}`", self.sweep_ran["local"]),
+                               ("gitml_sweep_dask", "`--backend dask`", self.sweep_ran["dask"])):
+            if ran:
+                bad = ", ".join(_nth(i + 1) for i, ok in enumerate(ran) if not ok)
+                out.append(f"gitml {what} sweeps that exited 0: {sum(ran)} of {len(ran)}"
+                           + (f" (not the {bad}: see below)." if bad else "."))
+            runs = (self.w.get(key) or {}).get("runs")
+            if runs is None:
+                continue
+            want = sum(ran)
+            parents = [r for r in runs if "mlflow.parentRunId" not in r["tags"]]
+            ids = {r["id"] for r in parents}
+            trials = [r for r in runs if r["tags"].get("mlflow.parentRunId") in ids]
+            orphans = [r for r in runs if "mlflow.parentRunId" in r["tags"] and r not in trials]
+            good_parents, durations = 0, []
+            for parent in parents:
+                kids = [r for r in trials if r["tags"]["mlflow.parentRunId"] == parent["id"]]
+                pairs = sorted((r["params"].get("lr"), r["params"].get("epochs")) for r in kids)
+                fine = all(r["status"] == "FINISHED" and r["points"] == POINTS
+                           and r["tags"].get("sweep") == parent["tags"].get("sweep") for r in kids)
+                best = next((r for r in kids if r["id"] == parent["tags"].get("best_run_id")), None)
+                lowest = min((r["loss"] for r in kids if r["loss"] is not None), default=None)
+                if (parent["status"] == "FINISHED" and len(kids) == TRIALS and pairs == grid and fine
+                        and best is not None and best["loss"] == lowest):
+                    good_parents += 1
+                durations += [r["duration"] for r in kids if r["duration"] is not None]
+            ok = len(parents) == want and good_parents == want and len(trials) == TRIALS * want
+            out.append(f"gitml's store after the {what} sweeps: {len(parents)} parent runs and {len(trials)} trials "
+                       f"of theirs (expected {want} and {TRIALS * want}); parents FINISHED with {TRIALS} FINISHED "
+                       f"trials each, the grid's {TRIALS} (lr, epochs) pairs, {POINTS} points of loss each, "
+                       f"`best_run_id` a trial with the lowest loss: {good_parents}: "
+                       f"{'**ok**' if ok else '**not as expected**'}; trials whose parent is not on the runs ref "
+                       f"(a sweep that did not finish): {len(orphans)}.")
+            if durations:
+                out.append(f"gitml {what} trials: the command's own duration as the run records it "
+                           f"(`project.duration`), median {fmt(statistics.median(durations) * 1e3)} ms "
+                           f"({fmt(min(durations) * 1e3)}–{fmt(max(durations) * 1e3)}).")
+        runs = (self.w.get("mlflow_sweep_check") or {}).get("runs")
+        if runs is not None:
+            n = a.mlflow_sweep_reps
+            pairs = sorted((r["params"].get("lr"), r["params"].get("epochs")) for r in runs)
+            good = sum(r["status"] == "FINISHED" and r["project"] and r["points"] == POINTS for r in runs)
+            ok = len(runs) == TRIALS * n and pairs == sorted(grid * n) and good == len(runs)
+            out.append(f"MLflow's sweep store: {len(runs)} runs (expected {TRIALS * n}), every pair of the "
+                       f"grid {n} times: {pairs == sorted(grid * n)}, {good} FINISHED project "
+                       f"runs with {POINTS} points of loss: {'**ok**' if ok else '**not as expected**'}.")
+        trial = self.samples.get("mlflow sweep trial")
+        if trial:
+            out.append(f"MLflow's sweep: each `mlflow run` process, {JOBS} running at once, median "
+                       f"{fmt(statistics.median(trial))} ms ({fmt(min(trial))}–{fmt(max(trial))}), against "
+                       f"{fmt(self.median('mlflow run'))} ms alone (local part).")
+        return out
+
+
+def _nth(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
+
+
+def _per_trial(ms):
+    return ms / TRIALS if ms is not None else None
 
 
 def _minus(x, y):
     return x - y if x is not None and y is not None else None
+
+
+def _version(dist: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
 
 
 def _ensurepip_version() -> str:
@@ -607,15 +865,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=200, help="timed in-process environment look-ups (default 200)")
     ap.add_argument("--work-tree", action="store_true",
                     help="measure the work tree's gitml/ as it is (default: HEAD's, exported)")
+    ap.add_argument("--sweep-reps", type=int, default=5, help="timed gitml sweeps of each kind (default 5)")
+    ap.add_argument("--mlflow-sweep-reps", type=int, default=2,
+                    help="timed rounds of MLflow's 16 runs (default 2)")
     ap.add_argument("--skip-env", action="store_true", help="leave out the environment part")
+    ap.add_argument("--skip-sweeps", action="store_true", help="leave out the sweeps")
     ap.add_argument("--mlflow-python", default=MLFLOW_PYTHON, help=f"MLflow's interpreter (default {MLFLOW_PYTHON})")
     ap.add_argument("--out", type=Path, help="write the report to this file too")
     ap.add_argument("--worker", nargs=2, metavar=("NAME", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return worker_main(*args.worker)
-    if min(args.reps, args.env_reps, args.calls) < 1:
-        ap.error("--reps, --env-reps and --calls must be at least 1")
+    if min(args.reps, args.env_reps, args.calls, args.sweep_reps, args.mlflow_sweep_reps) < 1:
+        ap.error("--reps, --env-reps, --calls, --sweep-reps and --mlflow-sweep-reps must be at least 1")
     report = Bench(args).run()
     print(report)
     if args.out:
