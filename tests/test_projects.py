@@ -384,6 +384,7 @@ def test_ctrl_c_stops_a_sweep_and_commits_the_running_trials_killed(project):
     parent = next(r for r in runs if "sweep.kind" in r.tags)
     trials = [r for r in runs if r.tags.get("mlflow.parentRunId") == parent.id]
     assert parent.status == "KILLED" and len(trials) == 2 and {r.status for r in trials} == {"KILLED"}
+    assert parent.tags["sweep.killed"] == "2" and parent.tags["sweep.not_started"] == "4"  # counted as they ended
     assert not list((project / ".git" / "gitml" / "active").glob("*"))  # nothing left in progress
 
 
@@ -517,3 +518,47 @@ def test_an_mlflow_example_project_runs_unchanged(tmp_path):
     assert run.project["name"] == "tutorial" and run.project["environment"]["manager"] == "uv"
     again = gitml(repo, "reproduce", run.id)
     assert again.code == 0, again.err
+
+
+def test_a_project_in_a_folder_of_the_repository_runs_and_reproduces(repo):
+    folder = repo / "examples" / "wine"
+    folder.mkdir(parents=True)
+    (folder / "MLproject").write_text("name: wine\nentry_points:\n  main:\n    parameters:\n"
+                                      "      alpha: {type: float, default: 0.5}\n    command: python train.py {alpha}\n")
+    (folder / "train.py").write_text("import sys, gitml\ngitml.log_metric('a', float(sys.argv[1]))\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a project in a folder")
+    made = gitml(repo, "run", "examples/wine", "-P", "alpha=0.3")
+    assert made.code == 0, made.err
+    run = api.get_run(made.out.split()[-1], repo=repo)
+    assert run.project["uri"] == "examples/wine" and run.metrics == {"a": 0.3} and not run.source.get("remote")
+    assert gitml(repo, "reproduce", run.id).code == 0
+    inside = subprocess.run([*GITML, "run", ".", "-P", "alpha=0.2"], cwd=folder, capture_output=True, text=True)
+    assert inside.returncode == 0, inside.stderr  # `.` is the folder it is run from, as in MLflow
+
+
+@pytest.mark.parametrize("command", ["echo {x!r}", "echo {x:.3}", "echo {x[0]}"])
+def test_a_placeholder_that_would_undo_the_quoting_is_refused(project, command):
+    (project / "gitml.yaml").write_text(f"project:\n  entry_points:\n    main:\n      parameters: {{x: str}}\n"
+                                        f"      command: \"{command}\"\n")
+    result = gitml(project, "run", "-P", "x=$(touch pwned)")
+    assert result.code == 2 and "is not a plain {name}" in result.err, result.err
+    assert not (project / "pwned").exists() and runs_tip(project) == ""
+
+
+@pytest.mark.parametrize("content, words", [(b"six\n-r missing.txt\n", "'missing.txt' does not exist"),
+                                            (b"six\n\xff\n", "not UTF-8")])
+def test_a_requirements_file_that_cannot_be_read_is_one_line(project, content, words):
+    (project / "requirements.txt").write_bytes(content)
+    (project / "gitml.yaml").write_text(DESCRIPTOR.replace("  name: demo\n", "  name: demo\n  environment: requirements.txt\n"))
+    result = gitml(project, "run", "-P", "epochs=1", "--env-manager", "virtualenv")
+    assert result.code == 2 and words in result.err and "internal error" not in result.err, result.err
+
+
+def test_sigterm_commits_the_run_killed(project):
+    proc = _sleeper(project)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.terminate()  # SIGTERM to gitml run alone, as CI cancelling a job does
+    proc.communicate(timeout=60)
+    assert _only_run(project)["status"] == "KILLED"
+    assert not list((project / ".git" / "gitml" / "active").glob("*"))

@@ -16,6 +16,16 @@ def _progress(line: str) -> None:
         click.echo(f"gitml: {line}", err=True)
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (CI cancelling a job, a scheduler preempting it) stops a run as Ctrl-C does: KILLED."""
+    import signal
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @click.command("run")
 @click.argument("uri", required=False)
 @click.option("-e", "--entry-point", "entry", default="main", show_default=True,
@@ -51,6 +61,7 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
     from gitml.core.errors import BadInputError
     from gitml.projects.run import run_project
     from gitml.projects.spec import parse_assignments
+    _terminate_as_interrupt()
     values = parse_assignments(params)
     if kind is None and any("," in v or "(" in v for v in values.values()):
         from gitml.projects.sweep import is_sweep  # a single run does not import the sweep module

@@ -96,7 +96,13 @@ def _requirement_lines(path: Path, seen: set[Path] | None = None) -> list[str]:
         return []
     seen.add(path)
     out: list[str] = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInputError(f"requirements file {path.name!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path.name}: not UTF-8 text") from None
+    for raw in text.splitlines():
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue

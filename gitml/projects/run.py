@@ -95,12 +95,19 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
     """
     here = ws.repo
     local = None if uri is None else Path(uri).expanduser()
+    if local is not None and not local.is_absolute() and not local.exists() and (Path(here.root) / local).exists():
+        local = Path(here.root) / local  # a folder of this repository, as a run records it
     same = uri in (None, ".") or (local is not None and local.exists() and _same_repo(here, local))
+    sub = ""  # a project in a folder of this repository (MLflow's `mlflow run examples/wine`)
+    if same and local is not None:
+        inside = local.resolve().relative_to(Path(here.root).resolve()) if local.resolve().is_relative_to(
+            Path(here.root).resolve()) else Path()
+        sub = "" if str(inside) == "." else inside.as_posix()
     if same and version is None and patch is None:
-        yield here.root, here, "."
+        yield Path(here.root) / sub, here, sub or "."
         return
     if same:
-        repo_dir, recorded = here.common_dir, "."
+        repo_dir, recorded = here.common_dir, sub or "."
     elif local is not None and local.exists() and not _is_url(uri):
         repo_dir, recorded = Path(_cached_clone(here, str(local.resolve()))), str(local.resolve())
     else:
@@ -117,8 +124,10 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
                 last = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
                 raise BadInputError(f"the run's uncommitted changes do not apply at {commit[:12]}: "
                                     f"{last[-1] if last else 'git apply failed'}")
+        if sub and not (tree / sub).is_dir():
+            raise BadInputError(f"no folder {sub!r} at {commit[:12]}")
         with GitRepo(tree) as project_repo:
-            yield tree, project_repo, recorded
+            yield tree / sub, project_repo, recorded
     finally:
         _git(repo_dir, "worktree", "remove", "--force", str(tree), check=False)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -224,7 +233,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         spec = envs.env_spec(project, env_manager)
         environment = envs.prepare(spec, ws.repo.gitml_dir, log)
         source, patch = capture_source(project_repo)
-        if recorded != ".":
+        if Path(project_repo.common_dir).resolve() != Path(ws.repo.common_dir).resolve():  # another repository
             source = {**source, "remote": recorded, "branch": None}
         meta, _ = new_meta(ws.repo, name, experiment, False, command=command)
         meta["source"], meta["entry_point"] = source, point.name
@@ -254,7 +263,9 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
                                                                        "duration": round(seconds, 3)})
         result = ProjectRun(finished.run, code, seconds, environment, command)
     if interrupted:
-        raise KeyboardInterrupt
+        stopped = KeyboardInterrupt()
+        stopped.project_run = result  # committed KILLED: a sweep counts it as such
+        raise stopped
     return result
 
 

@@ -179,9 +179,15 @@ def _entry_points(raw: object, where: str) -> dict[str, EntryPoint]:
             raise _bad(here, f"unknown key {sorted(unknown)[0]!r} (an entry point has command and parameters)")
         params = _parameters(spec.get("parameters"), f"{here}.parameters")
         try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(spec["command"]) if f is not None}
+            parsed = [(f, conv, fmt) for _, f, fmt, conv in string.Formatter().parse(spec["command"]) if f is not None]
         except ValueError as exc:
             raise _bad(here, f"command template: {exc}", "write a literal { or } as {{ or }}") from None
+        for placeholder, conversion, format_spec in parsed:
+            if conversion or format_spec or not _NAME_RE.match(placeholder):
+                raise _bad(here, f"the command's placeholder {{{placeholder}{'!' + conversion if conversion else ''}"
+                                 f"{':' + format_spec if format_spec else ''}}} is not a plain {{name}}",
+                           "a value goes in shell-quoted, as {name}; conversions and formats would undo the quoting")
+        fields = {placeholder for placeholder, _, _ in parsed}
         for placeholder in fields:
             if placeholder not in params:
                 raise _bad(here, f"the command names {{{placeholder}}}, which is not a parameter")

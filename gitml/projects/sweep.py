@@ -277,10 +277,13 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
                                        name=f"{parent_name}-{trial.number}", experiment=experiment_name,
                                        repo=root_path, tags={SWEEP_TAG: sweep_id, PARENT_TAG: parent_id},
                                        stream=jobs == 1, log=log, stop=stop)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            trial.result = getattr(exc, "project_run", None)
             stop.set()
         except GitmlError as exc:
             trial.error = exc.message
+        except Exception as exc:  # noqa: BLE001 - one trial's unexpected error fails that trial, not the sweep
+            trial.error = f"{type(exc).__name__}: {exc}"[:2000]
         if on_trial is not None:
             on_trial(trial)
         return trial
@@ -291,6 +294,9 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
                         experiment_name, {SWEEP_TAG: sweep_id, PARENT_TAG: parent_id}, on_trial)
         except KeyboardInterrupt:
             stop.set()
+        except BaseException:
+            _finish_parent(root_path, parent_id, result_trials, None, None, False, failed=True)
+            raise
         finally:
             client.close()
     interrupted = False
@@ -394,7 +400,7 @@ def _best(trials: list[Trial], key: str | None, direction: str) -> Run | None:
 
 
 def _finish_parent(root: Path, parent_id: str, trials: list[Trial], best: Run | None, key: str | None,
-                   interrupted: bool) -> Run:
+                   interrupted: bool, failed: bool = False) -> Run:
     with open_workspace(root) as ws:
         parent = active.ActiveRun.reopen(ws.repo.gitml_dir, parent_id)
         try:
@@ -408,8 +414,8 @@ def _finish_parent(root: Path, parent_id: str, trials: list[Trial], best: Run | 
                 parent.metric(key, best.metrics[key], 0, time.time())
         finally:
             parent.close()
-        failed = sum(t.status not in ("FINISHED", "NOT STARTED") for t in trials)
-        status = "KILLED" if interrupted else "FAILED" if failed == len(trials) else "FINISHED"
+        failures = sum(t.status not in ("FINISHED", "NOT STARTED") for t in trials)
+        status = "KILLED" if interrupted else "FAILED" if failed or failures == len(trials) else "FINISHED"
         return finish_active(ws.repo, parent_id, check_status(status)).run
 
 

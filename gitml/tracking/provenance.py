@@ -102,7 +102,7 @@ class _CleanTreeCache:
             return None
         snapshot, source = entry
         if self._snapshot(repo, list(snapshot[1])) != snapshot:
-            del self._entries[str(repo.root)]
+            self._entries.pop(str(repo.root), None)  # threads (a sweep's trials) may both find it stale
             return None
         return dict(source)
 
