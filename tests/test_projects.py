@@ -562,3 +562,15 @@ def test_sigterm_commits_the_run_killed(project):
     proc.communicate(timeout=60)
     assert _only_run(project)["status"] == "KILLED"
     assert not list((project / ".git" / "gitml" / "active").glob("*"))
+
+
+def test_python_env_details_an_mlflow_user_writes(tmp_path):
+    (tmp_path / "MLproject").write_text("name: t\nconda_env: conda.yaml\nentry_points:\n  main: python x.py\n")
+    (tmp_path / "conda.yaml").write_text("name: t\ndependencies: [python=3.11]\n")
+    if not shutil.which("conda"):
+        with pytest.raises(BadInputError, match="conda is not installed"):  # conda_env asks for conda
+            envs.env_spec(load_project(tmp_path))
+    (tmp_path / "MLproject").write_text("name: t\npython_env: python_env.yaml\nentry_points:\n  main: python x.py\n")
+    (tmp_path / "python_env.yaml").write_text("python: 3.10\n")
+    with pytest.raises(BadInputError, match="quote it"):
+        envs.env_spec(load_project(tmp_path), "virtualenv")

@@ -123,7 +123,8 @@ def reproduce_cmd(run: str, tolerance: float, env_manager: str | None, as_md: bo
         raise BadInputError("--md and --json: choose one")
 
     with workspace() as ws:
-        found = reproduce(run, tolerance, env_manager, repo=ws, log=_progress)
+        # Markdown or JSON for a script: the command's own output would come first on stdout
+        found = reproduce(run, tolerance, env_manager, repo=ws, log=_progress, stream=not (as_md or as_json))
     new = found.project_run.run
     for warning in found.warnings:
         click.echo(f"gitml: warning: {warning}", err=True)

@@ -49,6 +49,7 @@ class EnvSpec:
     requirements: tuple[str, ...] = ()
     source: str | None = None  # the spec file, relative to the project
     conda_file: str | None = field(default=None, compare=False)  # where a conda.yaml is read from
+    root: str | None = field(default=None, compare=False)  # the project's folder: relative requirements start there
 
     @property
     def hash(self) -> str:
@@ -136,8 +137,9 @@ def env_spec(project: Project, manager: str | None = None) -> EnvSpec:
     env = project.environment
     if manager is not None and manager not in MANAGERS:
         raise BadInputError(f"unknown environment manager {manager!r}", hint="use local, virtualenv, uv or conda")
-    if manager is None:
-        manager = "local" if env.kind == "local" else ("uv" if shutil.which("uv") else "virtualenv")
+    if manager is None:  # a conda file asks for conda, as MLflow's conda_env does
+        manager = ("local" if env.kind == "local" else "conda" if env.kind == "conda"
+                   else "uv" if shutil.which("uv") else "virtualenv")
     if env.kind == "conda" and manager in ("virtualenv", "uv"):
         raise BadInputError(f"the project's environment is a conda file ({env.file}): --env-manager {manager} "
                             "cannot build it", hint="use --env-manager conda or local")
@@ -166,7 +168,7 @@ def env_spec(project: Project, manager: str | None = None) -> EnvSpec:
             requirements = _pyproject_requirements(path)
         elif env.kind == "python_env":
             python, requirements = _python_env(path, where)
-    return EnvSpec(manager, python, tuple(requirements), env.file)
+    return EnvSpec(manager, python, tuple(requirements), env.file, root=str(project.root))
 
 
 def _pyproject_requirements(path: Path) -> list[str]:
@@ -196,6 +198,8 @@ def _python_env(path: Path, where: str) -> tuple[str | None, list[str]]:
     if unknown:
         raise BadInputError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     python = doc.get("python")
+    if isinstance(python, float):  # `python: 3.10` unquoted is the number 3.1
+        raise BadInputError(f"{where}: python {python!r} is a number, not a version: quote it (python: \"3.10\")")
     if python is not None:
         python = str(python)
         if not re.fullmatch(r"3(\.\d+){1,2}", python):
@@ -322,7 +326,7 @@ def _build(spec: EnvSpec, target: Path) -> None:
         _installer([python, "-m", "venv", str(target)], "creating the virtualenv")
         install = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if requirements:
-        _installer([*install, *requirements], "installing requirements", requirements)
+        _installer([*install, *requirements], "installing requirements", requirements, cwd=spec.root)
     _link_gitml(target)
 
 
@@ -352,10 +356,13 @@ _FAILED_REQUIREMENT = [
 ]
 
 
-def _installer(argv: list[str], what: str, requirements: list[str] | None = None) -> None:
-    """Run an installer step; a failure names the requirement the installer could not install."""
+def _installer(argv: list[str], what: str, requirements: list[str] | None = None, cwd: str | None = None) -> None:
+    """Run an installer step; a failure names the requirement the installer could not install.
+
+    It runs in ``cwd`` (the project's folder), so a ``./pkg`` requirement is the project's.
+    """
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=cwd)
     except FileNotFoundError:
         raise GitmlError(f"building the environment: {argv[0]} is not installed") from None
     if proc.returncode == 0:
