@@ -275,6 +275,11 @@ def start_run(
         if owns_git:
             _idle_repos.give_back(git)
         raise
+    return _activate(handle, tags, monitor)
+
+
+def _activate(handle: ActiveRunHandle, tags: Mapping[str, str] | None, monitor) -> ActiveRunHandle:
+    """Make ``handle`` the active run, then set its first tags and start its monitor."""
     with _lock:
         _stack.append(handle)
     if tags:
@@ -303,13 +308,7 @@ def _join(run_id: str, repo: WorkspaceLike, tags: Mapping[str, str] | None, moni
         raise
     handle = ActiveRunHandle(git, not isinstance(repo, GitRepo), log)
     handle._joined = True
-    with _lock:
-        _stack.append(handle)
-    if tags:
-        set_tags(tags)
-    if monitor is not None:
-        monitor.start(handle)
-    return handle
+    return _activate(handle, tags, monitor)
 
 
 def _known_run(git: GitRepo, run_id: str) -> bool:
