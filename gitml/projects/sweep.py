@@ -22,7 +22,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gitml.core import active
 from gitml.core.errors import BadInputError, GitmlError
@@ -428,9 +427,3 @@ def describe_trial(trial: Trial, key: str | None = None) -> str:
     metric = f" {key}={run.metrics[key]:.6g}" if key and key in run.metrics else ""
     return f"trial {trial.number} {values}: {run.status}{metric} (run {run.id[:8]})"
 
-
-def summary(result: SweepResult, key: str | None) -> dict[str, Any]:
-    """The sweep as JSON-ready data: its id, parent run, counts and best run."""
-    return {"sweep": result.sweep_id, "parent": result.parent.id, "trials": len(result.trials),
-            "failed": result.failed, "best": result.best.id if result.best else None,
-            "objective": key}
