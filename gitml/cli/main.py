@@ -70,6 +70,7 @@ COMMANDS = {
     "models": ("gitml.cli.models", "models_group", "Serve models saved in MLflow's format."),
     "run": ("gitml.cli.projects", "run_cmd", "Run a project's entry point as a run (MLflow's mlflow run)."),
     "reproduce": ("gitml.cli.projects", "reproduce_cmd", "Run a past run again and compare its metrics."),
+    "import": ("gitml.cli.interop", "import_group", "Import runs, experiments and models from MLflow."),
 }
 
 

@@ -8,6 +8,7 @@ training scripts that never import gitml.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import numbers
@@ -196,13 +197,15 @@ def write_run(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     return write_runs(repo, [(run, points)], f"run {run.id}: {run.name}")
 
 
-def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message: str,
-               batch: bool = True) -> str:
+def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]] | tuple[Run, list[Metric], dict]],
+               message: str, batch: bool = True) -> str:
     """Commit finished runs in one commit, and bring an up-to-date query index along.
 
     Args:
         repo: the open repository.
-        runs: ``(run, its metric points)`` pairs.
+        runs: ``(run, its metric points)`` pairs, or ``(run, points, files)`` triples whose
+            ``files`` are :func:`run_tree_files` of that run, made already (an import that
+            compared them with the ref's copy first).
         message: the commit message.
         batch: collect the objects and write them together just before the ref moves (see
             :meth:`GitRepo.flush`: loose or one pack, as git's fsync settings make cheaper).
@@ -216,8 +219,9 @@ def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message:
     written: list[Run] = []
     changes: dict[str, str] = {}
     with repo.batch() if batch else contextlib.nullcontext():
-        for run, points in runs:
-            changes[run.id] = _run_tree(repo, run, points)
+        for run, points, *made in runs:
+            files = made[0] if made else run_tree_files(run, points, store.cache_dir(repo.gitml_dir))
+            changes[run.id] = runsref.write_run_tree(repo, files)
             written.append(run)  # what parse_run reads back from its files (tests hold it to that)
         # the lookup maps' keys of each new tree, so they need not be read back
         hints = {changes[run.id]: (run.source.get("commit"), run.start_time) for run in written}
@@ -227,7 +231,21 @@ def write_runs(repo: GitRepo, runs: Iterable[tuple[Run, list[Metric]]], message:
     return tip
 
 
-def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
+def run_tree_files(run: Run, points: list[Metric], cache: Path | None) -> dict[str, bytes]:
+    """The files of a run's folder on the runs ref: :func:`run_files` plus ``history.tsv``.
+
+    Args:
+        run: the run.
+        points: every metric point, in logging order.
+        cache: the content store the full history goes to when ``history.tsv`` is over its
+            bound (docs/formats.md); None only hashes it (a dry run).
+
+    Returns:
+        ``{file name: bytes}``.
+
+    Raises:
+        BadInputError: a file would be over the bound every reader enforces.
+    """
     files = run_files(run)
     counts: dict[str, int] = {}
     for point in points:
@@ -235,11 +253,12 @@ def _run_tree(repo: GitRepo, run: Run, points: list[Metric]) -> str:
     if any(n > 1 for n in counts.values()):
         text = history_tsv(points)
         if len(text.encode()) > HISTORY_BOUND:
-            full = store.put_bytes(store.cache_dir(repo.gitml_dir), text.encode())
+            data = text.encode()
+            full = store.put_bytes(cache, data) if cache is not None else hashlib.sha256(data).hexdigest()
             note = f"# full history: sha256:{full} ({len(points)} points)\n"
             text = note + history_tsv(downsample(points, HISTORY_BOUND - len(note)))
         files["history.tsv"] = text.encode()
-    return runsref.write_run_tree(repo, files)
+    return files
 
 
 @dataclass
