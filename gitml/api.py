@@ -71,6 +71,7 @@ class ActiveRunHandle:
         self._tables: list[dict[str, str]] = []  # the mlflow.loggedArtifacts tag's list
         self._monitor: Any = None  # the system metrics thread, when log_system_metrics
         self._joined = False  # a run `gitml run` opened: it commits it, not this process
+        self._given: dict[str, Any] = {}  # its parameters, which the script may not log otherwise
         self.ended = False
         self.registrations: list = []
 
@@ -308,6 +309,7 @@ def _join(run_id: str, repo: WorkspaceLike, tags: Mapping[str, str] | None, moni
         raise
     handle = ActiveRunHandle(git, not isinstance(repo, GitRepo), log)
     handle._joined = True
+    handle._given = log.params_so_far  # the parameters `gitml run` passed: the record reproduce reruns
     return _activate(handle, tags, monitor)
 
 
@@ -412,6 +414,9 @@ def end_run(status: str = "FINISHED") -> None:
 def log_param(key: str, value: Any) -> None:
     """Log one parameter of the active run (the last value logged for a key wins).
 
+    In a run ``gitml run`` opened, a parameter it passed keeps its value, as ``gitml reproduce``
+    will pass it again: logging another value is refused, as MLflow refuses changing a param.
+
     Args:
         key: the parameter's key (free text as in MLflow: see
             :func:`gitml.core.ids.check_key`).
@@ -420,10 +425,29 @@ def log_param(key: str, value: Any) -> None:
 
     Raises:
         GitmlError: no active run, or the disk is full.
-        BadInputError: a bad key, or a value over 6000 characters.
+        BadInputError: a bad key, a value over 6000 characters, or another value for a param
+            ``gitml run`` passed.
     """
     run = _current()
-    run._log.param(run._key(key, "param key"), param_value(key, value))
+    value = param_value(key, value)
+    if key in run._given and not _same_param(run._given[key], value):
+        raise BadInputError(f"param {key!r} was given to `gitml run` as {run._given[key]!r}; the script logs "
+                            f"{value!r}", hint="a project run's params are what `gitml reproduce` passes again: "
+                                               "log the value under another key")
+    run._log.param(run._key(key, "param key"), value)
+
+
+def _same_param(given: Any, value: Any) -> bool:
+    """Whether a script's value is the one ``gitml run`` passed.
+
+    Equal, as text, or as numbers (``-P lr=0.50`` and ``float(sys.argv[2])`` are one value).
+    """
+    if given == value or str(given) == str(value):
+        return True
+    try:
+        return float(given) == float(value)
+    except (TypeError, ValueError):
+        return False
 
 
 def log_params(params: Mapping[str, Any]) -> None:

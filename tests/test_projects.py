@@ -358,7 +358,9 @@ def test_a_failing_trial_is_failed_and_the_others_go_on(project):
                                                      "      command: python flaky.py {n}\n")
     git(project, "commit", "-qam", "flaky")
     result = gitml(project, "run", "-e", "flaky", "-P", "n=1,2,3,4,5", "--objective", "metrics.n", "--direction", "max")
-    assert result.code == 3, result.err  # three trials failed
+    # three failed: exit 1 (an operation failed), never 3 (an internal error), and the count said
+    assert result.code == 1 and result.err.strip().splitlines()[-1].startswith(
+        "gitml: error: 3 of 5 trials failed (sweep "), result.err
     parent = api.get_run(result.out.split()[-1], repo=project)
     runs = api.search_runs(f"tags.sweep = '{parent.tags['sweep']}' and tags.mlflow.parentRunId = '{parent.id}'",
                            repo=project)
@@ -366,10 +368,11 @@ def test_a_failing_trial_is_failed_and_the_others_go_on(project):
         (1, "FAILED"), (2, "FINISHED"), (3, "FAILED"), (4, "FINISHED"), (5, "FAILED")]
     assert parent.status == "FINISHED" and parent.metrics["n"] == 4  # the best finished trial
     assert parent.tags["sweep.failed"] == "3" and parent.tags["sweep.finished"] == "2"
+    assert parent.tags["sweep.backend"] == "local" and parent.tags["sweep.jobs"] == "1"
 
 
 def test_ctrl_c_stops_a_sweep_and_commits_the_running_trials_killed(project):
-    (project / "slow.py").write_text("import sys, time, gitml\ngitml.log_param('i', sys.argv[1])\n"
+    (project / "slow.py").write_text("import sys, time, gitml\ngitml.log_param('i', sys.argv[2])\n"
                                      "print('ready', flush=True)\ntime.sleep(60)\n")
     proc = subprocess.Popen([*GITML, "run", "-e", "slow.py", "-P", "i=1,2,3,4,5,6", "--jobs", "2"], cwd=project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -458,6 +461,8 @@ def test_a_sweep_runs_on_a_dask_cluster_and_the_driver_commits_the_runs(project,
     assert all(r.status == "FINISHED" and r.source["commit"] == git(project, "rev-parse", "HEAD").strip()
                for r in trials)
     assert parent.tags["best_run_id"] == min(trials, key=lambda r: r.metrics["loss"]).id
+    assert parent.tags["sweep.backend"] == "dask" and parent.tags["sweep.workers"] == "2"
+    assert "sweep.jobs" not in parent.tags  # no local threads ran them
     logs = trials[0].artifacts["logs/stdout.txt"]["sha256"]
     assert (store_dir / "sha256" / logs[:2] / logs[2:]).is_file()  # pushed by the worker
     out = gitml(project, "artifacts", "get", f"runs:/{trials[0].id}/logs/stdout.txt", "-o", str(tmp_path / "o"))
@@ -488,6 +493,100 @@ def test_a_trial_whose_worker_dies_is_retried_elsewhere(project, dask_cluster):
     assert run.returncode == 0, (out, err)
     trials = api.search_runs(f"tags.mlflow.parentRunId = '{out.split()[-1]}'", repo=project)
     assert [(r.params["i"], r.status) for r in trials] == [("1", "FINISHED")]  # finished on the other worker
+
+
+def test_a_backslash_keeps_a_comma_in_single_runs_as_in_sweeps(project):
+    from gitml.projects.sweep import split_values
+
+    assert split_values(r"a\,b,c") == ["a,b", "c"]
+    assert split_values(r"C:\data,x") == ["C:\\data", "x"]  # other backslashes are kept
+    assert split_values(r"^\d+$") == [r"^\d+$"]
+    (project / "echo.py").write_text("import sys, gitml\ngitml.set_tag('argv', ' '.join(sys.argv[1:]))\n")
+    git(project, "add", "echo.py")
+    git(project, "commit", "-qm", "echo")
+    result = gitml(project, "run", "-e", "echo.py", "-P", r"note=a\,b", "-P", r"path=C:\data")
+    assert result.code == 0, result.err
+    run = api.get_run(result.out.split()[-1], repo=project)
+    assert run.params == {"note": "a,b", "path": "C:\\data"}
+    assert run.tags["argv"] == "--note a,b --path C:\\data"
+
+
+def test_a_script_cannot_log_another_value_for_a_param_it_was_given(project):
+    (project / "p.py").write_text("import sys, gitml\ngitml.log_param('lr', float(sys.argv[2]))\n"
+                                  "gitml.log_param('extra', 1)\ngitml.log_param(sys.argv[3][2:], 'other')\n")
+    git(project, "add", "p.py")
+    git(project, "commit", "-qm", "p")
+    same = gitml(project, "run", "-e", "p.py", "-P", "lr=0.50", "-P", "mode=x")  # 0.5 again: the same value
+    assert same.code == 1 and "param 'mode' was given to `gitml run` as 'x'; the script logs 'other'" in same.err
+    run = api.get_run(same.out.split()[-1], repo=project)
+    assert run.status == "FAILED" and run.params == {"lr": 0.5, "mode": "x", "extra": 1}
+
+
+def test_a_lost_scheduler_fails_the_running_trials_with_one_line(project, tmp_path):
+    """The scheduler dies mid-sweep: the trials it took are committed FAILED with the reason, the
+    finished ones stay, and the sweep ends with one line and exit 1, not distributed's tracebacks."""
+    pytest.importorskip("distributed")
+    dask = shutil.which("dask") or pytest.skip("no dask command")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--nworkers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+        (project / "slow.py").write_text("import sys, time\ntime.sleep(float(sys.argv[2]))\n")
+        git(project, "add", "slow.py")
+        git(project, "commit", "-qm", "slow")
+        run = subprocess.Popen([*GITML, "run", "-e", "slow.py", "-P", "s=0,30", "--backend", "dask",
+                                "--scheduler", address], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        deadline = time.monotonic() + 60
+        while not api.search_runs("attributes.status = 'FINISHED' and params.s = '0'", repo=project):
+            assert time.monotonic() < deadline and run.poll() is None, "the short trial should finish"
+            time.sleep(0.5)
+        time.sleep(1)
+        scheduler.kill()
+        out, err = run.communicate(timeout=120)
+    finally:
+        for proc in (scheduler, worker):
+            proc.kill()
+            proc.wait()
+    assert run.returncode == 1, (out, err)
+    assert err.strip().splitlines() == [err.strip().splitlines()[-1]] and "1 of 2 trials failed" in err, err
+    trials = {r.params["s"]: r for r in api.search_runs(f"tags.mlflow.parentRunId = '{out.split()[-1]}'",
+                                                         repo=project)}
+    assert trials["0"].status == "FINISHED" and trials["30"].status == "FAILED"
+    assert "scheduler" in trials["30"].description
+
+
+def test_a_killed_run_leaves_a_worktree_the_next_run_removes(project):
+    """A `gitml run --version` killed with SIGKILL cannot remove its worktree; the next one does
+    (a Dask worker that dies leaves the same on its machine)."""
+    (project / "slow.py").write_text("import time\ntime.sleep(60)\n")
+    git(project, "add", "slow.py")
+    git(project, "commit", "-qm", "slow")
+
+    def worktrees() -> list[str]:
+        return [line for line in git(project, "worktree", "list", "--porcelain").splitlines()
+                if line.startswith("worktree ") and "gitml-run-" in line]
+
+    run = subprocess.Popen([*GITML, "run", "-e", "slow.py", "--version", "HEAD"], cwd=project,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not worktrees() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worktrees(), "the run should have made its worktree"
+    os.killpg(run.pid, signal.SIGKILL)  # no handler runs: the worktree stays behind
+    run.wait()
+    stale = worktrees()
+    assert len(stale) == 1
+    again = gitml(project, "run", "--version", "HEAD", "-P", "epochs=1")
+    assert again.code == 0, again.err
+    assert worktrees() == [] and not Path(stale[0].split(" ", 1)[1]).exists()
 
 
 def test_dask_bad_input(project):

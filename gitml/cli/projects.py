@@ -55,10 +55,11 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
 
     URI is this repository (default), a path to another repository, or a URL git can clone.
     Lists (-P lr=0.01,0.1) or ranges (-P lr=loguniform(1e-4,1) with --sweep random) make a
-    sweep: each trial a run under a parent run; the exit code is how many trials failed.
+    sweep: each trial a run under a parent run. Exit 1 when a trial failed; the count is on
+    stderr and in the parent run's tags (sweep.failed, sweep.finished ...).
     """
     from gitml.cli.context import workspace
-    from gitml.core.errors import BadInputError
+    from gitml.core.errors import BadInputError, GateFailedError
     from gitml.projects.run import run_project
     from gitml.projects.spec import parse_assignments
     _terminate_as_interrupt()
@@ -71,11 +72,14 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
     if kind is None and backend == "dask":
         kind = "grid"  # one trial on the cluster is a sweep of one
     if kind is None:
+        values = {k: v.replace("\\,", ",") for k, v in values.items()}  # `\,` reads as in a sweep
         if trials is not None or jobs != 1 or objective is not None or seed is not None or scheduler is not None:
             raise BadInputError("--trials, --jobs, --objective, --seed and --scheduler go with a sweep "
                                 "(-P lists or ranges, or --sweep)")
         with workspace() as ws:
             result = run_project(uri, entry, values, version, env_manager, name, experiment, repo=ws, log=_progress)
+        for warning in result.warnings:
+            click.echo(f"gitml: warning: {warning}", err=True)
         click.echo(result.run.id)
         if result.run.status != "FINISHED":
             raise SystemExit(1)
@@ -89,15 +93,32 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
         with lock:
             click.echo(describe_trial(trial, key))
 
+    if backend == "dask" and not click.get_current_context().find_root().obj.get("debug"):
+        # distributed logs a lost scheduler as tracebacks; each trial's run keeps the error and
+        # the sweep ends with one line (--debug shows them)
+        import logging
+
+        try:
+            import distributed  # noqa: F401 - its import sets its loggers' levels; ours come after
+        except ImportError:
+            pass  # run_sweep says how to install it
+        for name in ["distributed", *logging.root.manager.loggerDict]:  # its import gives some their own handlers
+            if name == "distributed" or name.startswith("distributed."):
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     with workspace() as ws:
         found = run_sweep(values, uri, entry, kind, trials, jobs, objective, direction, version, env_manager, name,
                           experiment, repo=ws, seed=seed, on_trial=report, log=_progress, backend=backend,
                           scheduler=scheduler)
     best = f", best run {found.best.id[:8]} ({key}={found.best.metrics[key]:.6g})" if found.best else ""
+    for warning in dict.fromkeys(w for t in found.trials if t.result for w in t.result.warnings):
+        click.echo(f"gitml: warning: {warning}", err=True)  # once, not once per trial
     click.echo(f"sweep {found.sweep_id}: {len(found.trials)} trials, {found.failed} failed{best}")
     click.echo(found.parent.id)
     if found.failed:
-        raise SystemExit(min(found.failed, 100))
+        # the exit code keeps its class (1: an operation failed) so that scripts and CI read 2 and
+        # 3 as bad input and internal error only; how many failed is in the message and the tags
+        raise GateFailedError(f"{found.failed} of {len(found.trials)} trials failed (sweep {found.sweep_id}, "
+                              f"parent run {found.parent.id[:8]})")
 
 
 @click.command("reproduce")

@@ -106,6 +106,7 @@ class ActiveRun:
                 raise disk_error(exc, _log_file(path)) or exc from None
         self._log = handle
         self._steps: dict[str, int] = {}
+        self.params_so_far: dict[str, Any] = {}  # what the log held when reopened
         self._write_lock = threading.Lock()  # one whole line at a time: threads log too (system metrics)
 
     @classmethod
@@ -179,6 +180,7 @@ class ActiveRun:
         path = gitml_dir / ACTIVE_DIR / run_id
         saved = load(path)
         run = cls(path, saved.meta)
+        run.params_so_far = dict(saved.log.params)
         if saved.torn:  # a killed writer's half line: end it, so the next record stands alone
             run._log.write("\n")
         for point in saved.log.metrics:  # default steps continue where the run stopped

@@ -20,6 +20,7 @@ Where the code comes from:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -113,17 +114,19 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
     else:
         repo_dir, recorded = Path(_cached_clone(here, uri)), mask_text(uri)
     commit = _resolve(repo_dir, version or "HEAD")
-    tmp = Path(tempfile.mkdtemp(prefix="gitml-run-"))
+    remove_stale_worktrees(repo_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
+    owner = open(tmp / OWNER_LOCK, "a+")  # held while the worktree is in use; a dead owner frees it
+    fcntl.flock(owner, fcntl.LOCK_EX)
     tree = tmp / "project"
-    _git(repo_dir, "worktree", "add", "--detach", "--force", str(tree), commit)
     try:
+        _git(repo_dir, "worktree", "add", "--detach", "--force", str(tree), commit)
         if patch:
             proc = run_git(["-C", str(tree), "apply", "--whitespace=nowarn", "-"],
                            input=patch.encode("utf-8", "surrogateescape"))
             if proc.returncode != 0:
-                last = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
                 raise BadInputError(f"the run's uncommitted changes do not apply at {commit[:12]}: "
-                                    f"{last[-1] if last else 'git apply failed'}")
+                                    f"{git_reason(proc.stderr)}")
         if sub and not (tree / sub).is_dir():
             raise BadInputError(f"no folder {sub!r} at {commit[:12]}")
         with GitRepo(tree) as project_repo:
@@ -132,6 +135,41 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
         _git(repo_dir, "worktree", "remove", "--force", str(tree), check=False)
         shutil.rmtree(tmp, ignore_errors=True)
         _git(repo_dir, "worktree", "prune", check=False)
+        owner.close()
+
+
+WORKTREE_PREFIX = "gitml-run-"
+OWNER_LOCK = "owner.lock"
+
+
+def remove_stale_worktrees(repo_dir: Path | str) -> list[str]:
+    """Remove the temporary worktrees of ``gitml run`` processes that died (killed, a lost worker).
+
+    A worktree in use holds a lock on ``owner.lock`` beside it; one whose lock can be taken has no
+    owner left. Worktrees that are not gitml's are never touched.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    for line in _git(repo_dir, "worktree", "list", "--porcelain", check=False).splitlines():
+        if not line.startswith("worktree "):
+            continue
+        tree = Path(line[len("worktree "):])
+        lock = tree.parent / OWNER_LOCK
+        if not tree.parent.name.startswith(WORKTREE_PREFIX) or not lock.is_file():
+            continue
+        with open(lock, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live gitml run's
+            _git(repo_dir, "worktree", "remove", "--force", str(tree), check=False)
+            shutil.rmtree(tree.parent, ignore_errors=True)
+            removed.append(str(tree))
+    if removed:
+        _git(repo_dir, "worktree", "prune", check=False)
+    return removed
 
 
 def _same_repo(here: GitRepo, path: Path) -> bool:
@@ -145,9 +183,24 @@ def _same_repo(here: GitRepo, path: Path) -> bool:
 def _git(cwd: Path | str, *args: str, check: bool = True) -> str:
     proc = run_git(["-C", str(cwd), *args])
     if check and proc.returncode != 0:
-        message = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise GitmlError(f"git {args[0]} failed: {message[-1] if message else 'no output'}")
+        raise GitmlError(f"git {args[0]} failed: {git_reason(proc.stderr)}")
     return (proc.stdout or b"").decode("utf-8", "replace").strip()
+
+
+def git_reason(stderr: bytes | None) -> str:
+    """Why git failed, from its error output, in one line.
+
+    The ``fatal:``/``error:`` lines and the line just before the first of them (an ssh or proxy
+    message), without the advice git adds after them; the last line when there are none.
+    Credentials masked, at most 500 characters.
+    """
+    lines = [line.strip() for line in (stderr or b"").decode("utf-8", "replace").splitlines() if line.strip()]
+    marks = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "error:"))]
+    if not marks:
+        return mask_text(lines[-1])[:500] if lines else "no output"
+    before = marks[0] - 1
+    keep = ([before] if before >= 0 and not lines[before].startswith(("hint:", "warning:")) else []) + marks
+    return mask_text("; ".join(lines[i] for i in keep))[:500]
 
 
 def _cached_clone(here: GitRepo, uri: str) -> str:
@@ -159,8 +212,7 @@ def _cached_clone(here: GitRepo, uri: str) -> str:
         proc = run_git(["clone", "--quiet", "--bare", "--", uri, str(tmp / "repo.git")])
         if proc.returncode != 0:  # a URI that cannot be cloned: bad input, nothing is started
             shutil.rmtree(tmp, ignore_errors=True)
-            last = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-            raise BadInputError(f"cannot clone {mask_text(uri)}: {last[-1] if last else 'git clone failed'}",
+            raise BadInputError(f"cannot clone {mask_text(uri)}: {git_reason(proc.stderr)}",
                                 hint="give this repository (.), a path to a git repository, or a URL git can clone")
         try:
             os.rename(tmp / "repo.git", cache)
@@ -171,8 +223,7 @@ def _cached_clone(here: GitRepo, uri: str) -> str:
         proc = run_git(["-C", str(cache), "fetch", "--quiet", "--prune", "--tags", "origin",
                         "+refs/heads/*:refs/heads/*"])
         if proc.returncode != 0:
-            last = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-            raise RemoteError(f"cannot fetch {mask_text(uri)}: {last[-1] if last else 'git fetch failed'}")
+            raise RemoteError(f"cannot fetch {mask_text(uri)}: {git_reason(proc.stderr)}")
     return str(cache)
 
 
@@ -225,6 +276,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         KeyboardInterrupt: after the run is committed ``KILLED``.
     """
     cwd = Path.cwd()
+    in_work_tree = version is None and patch is None  # not a worktree made for the run
     with open_workspace(repo) as ws, checkout(ws, uri, version, patch) as (root, project_repo, recorded):
         project = load_project(root)
         point = entry_point(project, entry)
@@ -233,6 +285,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         spec = envs.env_spec(project, env_manager)
         environment = envs.prepare(spec, ws.repo.gitml_dir, log)
         source, patch = capture_source(project_repo)
+        warnings = _untracked_warning(root) if in_work_tree else []
         if Path(project_repo.common_dir).resolve() != Path(ws.repo.common_dir).resolve():  # another repository
             source = {**source, "remote": recorded, "branch": None}
         meta, _ = new_meta(ws.repo, name, experiment, False, command=command)
@@ -261,12 +314,27 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         status = "KILLED" if interrupted else "FINISHED" if code == 0 else "FAILED"
         finished = finish_active(ws.repo, handle.id, status, project={"exit_code": code,
                                                                        "duration": round(seconds, 3)})
-        result = ProjectRun(finished.run, code, seconds, environment, command)
+        result = ProjectRun(finished.run, code, seconds, environment, command, warnings)
     if interrupted:
         stopped = KeyboardInterrupt()
         stopped.project_run = result  # committed KILLED: a sweep counts it as such
         raise stopped
     return result
+
+
+def _untracked_warning(root: Path) -> list[str]:
+    """A warning when the project folder has untracked files.
+
+    The run records the commit and the uncommitted changes of tracked files only, so
+    ``gitml reproduce`` would not have them.
+    """
+    proc = run_git(["-C", str(root), "ls-files", "--others", "--exclude-standard", "-z", "--", "."])
+    names = [n for n in (proc.stdout or b"").decode("utf-8", "replace").split("\0") if n] if proc.returncode == 0 else []
+    if not names:
+        return []
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return [f"untracked files are not part of the run's record ({shown}): `gitml reproduce` will not have "
+            "them; `git add` them (or list them in .gitignore)"]
 
 
 def _typed(point, key: str, text: str) -> Any:

@@ -39,19 +39,23 @@ _FUNCTION = re.compile(r"^\s*(uniform|loguniform|randint|choice)\s*\((.*)\)\s*$"
 
 
 def split_values(text: str) -> list[str]:
-    """``a,b,c`` as ``["a", "b", "c"]``; a backslash before a comma keeps it inside a value."""
-    parts, current, escaped = [], [], False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
+    r"""``a,b,c`` as ``["a", "b", "c"]``; ``\,`` keeps a comma inside a value.
+
+    Any other backslash is kept as it is, so ``C:\data`` and regular expressions pass through.
+    """
+    parts, current, i = [], [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and text[i + 1:i + 2] == ",":
+            current.append(",")
+            i += 2
+            continue
+        if char == ",":
             parts.append("".join(current))
             current = []
         else:
             current.append(char)
+        i += 1
     parts.append("".join(current))
     return parts
 
@@ -256,8 +260,10 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
         try:
             for pname, text in parameters.items():
                 parent.param(pname, text[:6000])
+            where = ({"sweep.backend": "dask", "sweep.workers": str(_worker_count(client))} if client is not None
+                     else {"sweep.backend": "local", "sweep.jobs": str(jobs)})
             for tag, value in {SWEEP_TAG: sweep_id, "sweep.kind": kind, "sweep.trials": str(len(combos)),
-                               "sweep.jobs": str(jobs), "mlflow.project.entryPoint": point.name}.items():
+                               **where, "mlflow.project.entryPoint": point.name}.items():
                 parent.tag(tag, value)
             if key:
                 parent.tag("sweep.objective", f"{direction} metrics.{key}")
@@ -396,6 +402,14 @@ def _best(trials: list[Trial], key: str | None, direction: str) -> Run | None:
         return None
     pick = min if direction == "min" else max
     return pick(done, key=lambda run: run.metrics[key])
+
+
+def _worker_count(client) -> int:
+    """How many workers the Dask cluster has as the sweep starts (it may grow or shrink)."""
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:  # noqa: BLE001 - a count for a tag; the sweep itself reports a lost scheduler
+        return 0
 
 
 def _finish_parent(root: Path, parent_id: str, trials: list[Trial], best: Run | None, key: str | None,
