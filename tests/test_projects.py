@@ -522,6 +522,19 @@ def test_a_script_cannot_log_another_value_for_a_param_it_was_given(project):
     assert run.status == "FAILED" and run.params == {"lr": 0.5, "mode": "x", "extra": 1}
 
 
+def test_an_untracked_script_is_named_but_untracked_outputs_are_not(project):
+    (project / "output.csv").write_text("a,b\n")  # an output lying around: not the run's code
+    (project / "data").mkdir()
+    (project / "data" / "x.bin").write_bytes(b"\0")
+    quiet = gitml(project, "run", "-P", "epochs=1")
+    assert quiet.code == 0 and "gitml: warning" not in quiet.err, quiet.err  # (train.py writes to stderr)
+    (project / "new.py").write_text("print('hi')\n")
+    loud = gitml(project, "run", "-e", "new.py")
+    assert loud.code == 0
+    assert loud.err.splitlines() == ["gitml: warning: new.py: not tracked by git, so not part of the run's record "
+                                     "and not there for `gitml reproduce`; `git add` it"], loud.err
+
+
 def test_a_lost_scheduler_fails_the_running_trials_with_one_line(project, tmp_path):
     """The scheduler dies mid-sweep: the trials it took are committed FAILED with the reason, the
     finished ones stay, and the sweep ends with one line and exit 1, not distributed's tracebacks."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -285,7 +286,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         spec = envs.env_spec(project, env_manager)
         environment = envs.prepare(spec, ws.repo.gitml_dir, log)
         source, patch = capture_source(project_repo)
-        warnings = _untracked_warning(root) if in_work_tree else []
+        warnings = _untracked_warning(root, project, command) if in_work_tree else []
         if Path(project_repo.common_dir).resolve() != Path(ws.repo.common_dir).resolve():  # another repository
             source = {**source, "remote": recorded, "branch": None}
         meta, _ = new_meta(ws.repo, name, experiment, False, command=command)
@@ -322,19 +323,29 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
     return result
 
 
-def _untracked_warning(root: Path) -> list[str]:
-    """A warning when the project folder has untracked files.
+def _untracked_warning(root: Path, project, command: str) -> list[str]:
+    """A warning when the run needs a file git does not track.
 
-    The run records the commit and the uncommitted changes of tracked files only, so
-    ``gitml reproduce`` would not have them.
+    That is the descriptor, the environment's spec, or a file the command names (``python
+    train.py``). The run records the commit and the uncommitted changes of tracked files only, so
+    ``gitml reproduce`` would not have such a file. Other untracked files (outputs, data) are
+    not the run's code and are not named.
     """
     proc = run_git(["-C", str(root), "ls-files", "--others", "--exclude-standard", "-z", "--", "."])
-    names = [n for n in (proc.stdout or b"").decode("utf-8", "replace").split("\0") if n] if proc.returncode == 0 else []
+    untracked = {n for n in (proc.stdout or b"").decode("utf-8", "replace").split("\0") if n} \
+        if proc.returncode == 0 else set()
+    if not untracked:
+        return []
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    needed = {project.source, project.environment.file, *(os.path.normpath(w) for w in words)}
+    names = sorted(untracked & {n for n in needed if n})
     if not names:
         return []
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return [f"untracked files are not part of the run's record ({shown}): `gitml reproduce` will not have "
-            "them; `git add` them (or list them in .gitignore)"]
+    return [f"{', '.join(names)}: not tracked by git, so not part of the run's record and not there for "
+            "`gitml reproduce`; `git add` it"]
 
 
 def _typed(point, key: str, text: str) -> Any:
