@@ -200,6 +200,32 @@ def test_another_repository_is_cloned_once_and_run_at_a_tag(project, tmp_path):
     assert len(list((here / ".git" / "gitml" / "projects").iterdir())) == 1  # one cached clone
 
 
+def test_a_project_in_a_subfolder_of_a_url_runs_with_mlflows_fragment(project, tmp_path):
+    """MLflow's `URI#subdirectory`: the project is a folder of the repository the URI names."""
+    sub = project / "examples" / "wine"
+    sub.mkdir(parents=True)
+    (sub / "MLproject").write_text(MLPROJECT.replace("python_env: python_env.yaml\n", ""))
+    (sub / "train.py").write_text("import sys, gitml\ngitml.log_metric('a', float(sys.argv[1]))\n")
+    git(project, "add", "examples")
+    git(project, "commit", "-qm", "an example in a folder")
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "clone", "-q", "--bare", str(project), str(bare))
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    git(here, "init", "-q")
+    result = gitml(here, "run", f"file://{bare}#examples/wine", "-P", "alpha=0.25")
+    assert result.code == 0, result.err
+    run = api.get_run(result.out.split()[-1], repo=here)
+    assert run.metrics == {"a": 0.25} and run.project["uri"] == f"file://{bare}#examples/wine"
+    assert gitml(here, "reproduce", run.id).code == 0  # the recorded URI finds the folder again
+    inside = gitml(project, "run", ".#examples/wine", "-P", "alpha=0.5")  # this repository's folder
+    assert inside.code == 0, inside.err
+    for uri, words in [(f"file://{bare}#examples/nope", "no folder 'examples/nope'"),
+                       (f"file://{bare}#../x", "bad subdirectory '../x'"), (".#nope", "no folder 'nope'")]:
+        bad = gitml(here if "file" in uri else project, "run", uri)
+        assert bad.code == 2 and words in bad.err, bad.err
+
+
 def _sleeper(project: Path) -> subprocess.Popen:
     (project / "slow.py").write_text("import time, gitml\ngitml.log_metric('started', 1)\n"
                                      "print('ready', flush=True)\ntime.sleep(60)\n")

@@ -96,6 +96,12 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
         RemoteError: cloning or fetching the URI failed.
     """
     here = ws.repo
+    fragment = ""  # MLflow's `URI#subdirectory`: a project in a folder of that repository
+    if uri is not None and "#" in uri and not Path(uri).expanduser().exists():
+        uri, _, fragment = uri.partition("#")
+        fragment = fragment.strip("/")
+        if not fragment or any(part in ("", ".", "..") for part in fragment.split("/")):
+            raise BadInputError(f"bad subdirectory {fragment!r} after '#': give a folder inside the repository")
     local = None if uri is None else Path(uri).expanduser()
     if local is not None and not local.is_absolute() and not local.exists() and (Path(here.root) / local).exists():
         local = Path(here.root) / local  # a folder of this repository, as a run records it
@@ -105,7 +111,11 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
         inside = local.resolve().relative_to(Path(here.root).resolve()) if local.resolve().is_relative_to(
             Path(here.root).resolve()) else Path()
         sub = "" if str(inside) == "." else inside.as_posix()
+    if fragment:
+        sub = f"{sub}/{fragment}" if sub else fragment
     if same and version is None and patch is None:
+        if not (Path(here.root) / sub).is_dir():
+            raise BadInputError(f"no folder {sub!r} in this repository")
         yield Path(here.root) / sub, here, sub or "."
         return
     if same:
@@ -114,6 +124,8 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
         repo_dir, recorded = Path(_cached_clone(here, str(local.resolve()))), str(local.resolve())
     else:
         repo_dir, recorded = Path(_cached_clone(here, uri)), mask_text(uri)
+    if fragment and not same:
+        recorded = f"{recorded}#{fragment}"
     commit = _resolve(repo_dir, version or "HEAD")
     remove_stale_worktrees(repo_dir)
     tmp = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
