@@ -1,0 +1,416 @@
+"""``gitml export mlflow DEST``: runs and the registry into an MLflow tracking store or server.
+
+The way back from gitml, so that leaving costs nothing: every finished run (its experiment,
+name, status, times, user, params, every metric point, tags, artifacts) and every registry
+version with its stages (as MLflow registered models, model versions and aliases).
+
+DEST is anything MLflow's client takes as a tracking URI:
+
+- an MLflow **file store** (``file:///path/mlruns`` or a plain path) or a **database store**
+  (``sqlite:///mlflow.db``, ``postgresql://…`` …): written with MLflow's own store classes, and
+  the run ids are gitml's (MLflow's are 32 hex digits too), so an export of runs imported from
+  MLflow gives them back under their ids;
+- a **tracking server** (``http://host:port``): through its REST API; a server chooses the run
+  ids, so each exported run carries its gitml id in the tag ``gitml_run_id`` (which is also
+  how a second export finds what it already sent).
+
+MLflow itself is needed (``pip install 'gitml[mlflow]'``); it is imported by this module only.
+
+Mapping (the inverse of ``gitml import mlflow``, docs/migrate.md):
+
+- the experiment ``default`` is MLflow's ``Default`` (id 0); other experiments are found or
+  created by name, with their tags;
+- the run's name is its ``mlflow.runName``; ``user`` its ``user_id``; the source commit, branch,
+  command, entry point and description become ``mlflow.source.git.commit``,
+  ``mlflow.source.git.branch``, ``mlflow.source.name``, ``mlflow.project.entryPoint`` and
+  ``mlflow.note.content`` unless the run already has those tags; other tags are copied;
+- params are text (MLflow's params are strings);
+- artifacts are uploaded from the local content store (``gitml artifacts pull`` first for runs
+  whose bytes are elsewhere; a run whose bytes are missing is exported without them and the
+  summary says so);
+- registry: one MLflow model version per gitml version, in registration order, with the tag
+  ``gitml_version`` (``v1.2.0``), source ``runs:/<run>/<path>``; each stage a version holds now is
+  an alias of that version (MLflow 2.9+'s replacement of stages).
+
+Idempotent: runs and versions already in DEST are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from gitml.core import store
+from gitml.core.errors import BadInputError, GitmlError
+from gitml.core.formats import parse_time
+from gitml.core.workspace import WorkspaceLike, open_workspace
+from gitml.tracking import experiments as exps
+from gitml.tracking import query
+
+RUN_ID_TAG = "gitml_run_id"  # on a server, where MLflow picks the run ids
+VERSION_TAG = "gitml_version"
+DEFAULT_EXPERIMENT = "default"
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+ALIAS_RE = re.compile(r"^[\w-]{1,255}$")
+
+
+@dataclass
+class ExportSummary:
+    """What an export did (``--dry-run``: would do).
+
+    Attributes:
+        runs: runs written; ``present``: runs already in DEST (skipped).
+        points: metric points written; ``artifacts``/``bytes``: files and bytes uploaded.
+        versions: model versions written; ``aliases``: aliases set.
+        skipped: ``(what, why)`` for everything left out.
+    """
+
+    runs: int = 0
+    present: int = 0
+    points: int = 0
+    artifacts: int = 0
+    bytes: int = 0
+    versions: int = 0
+    aliases: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the fields above."""
+        return {"runs": self.runs, "present": self.present, "points": self.points, "artifacts": self.artifacts,
+                "bytes": self.bytes, "versions": self.versions, "aliases": self.aliases,
+                "skipped": [{"what": w, "why": y} for w, y in self.skipped]}
+
+
+def _mlflow():
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise BadInputError("gitml export mlflow needs MLflow: pip install 'gitml[mlflow]'") from None
+    import mlflow
+
+    return mlflow
+
+
+def _kind(dest: str) -> str:
+    scheme = urlparse(dest).scheme
+    if scheme in ("http", "https"):
+        return "server"
+    if scheme.split("+")[0] in SQL_SCHEMES:
+        return "sql"
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        return "file"
+    raise BadInputError(f"cannot export to {dest!r}: give an MLflow file store path, a database URI "
+                        "(sqlite:///mlflow.db) or a tracking server (http://host:port)")
+
+
+def _ms(iso: str | None) -> int | None:
+    return None if iso is None else int(round(parse_time(iso) * 1000))
+
+
+def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | None = None,
+                  dry_run: bool = False, registry: bool = True, repo: WorkspaceLike = None,
+                  progress: Callable[[int, int], None] | None = None) -> ExportSummary:
+    """Export finished runs (and the registry) into an MLflow store or server.
+
+    Args:
+        dest: the MLflow tracking URI (see the module docstring).
+        experiments: only these experiments (names); None for all.
+        since: only runs started at or after this time, epoch milliseconds.
+        dry_run: count what would be written, write nothing.
+        registry: also export registry versions and stages.
+        repo: a Workspace, an open repository or a path.
+        progress: called ``(done, total)`` after each run.
+
+    Returns:
+        The :class:`ExportSummary`.
+
+    Raises:
+        BadInputError: MLflow is not installed, DEST is not a tracking URI, an experiment that
+            does not exist.
+        RemoteError: the tracking server cannot be reached.
+        GitmlError: DEST refused a write (MLflow's message).
+    """
+    kind = _kind(dest)
+    mlflow = _mlflow()
+    from mlflow.exceptions import MlflowException
+
+    summary = ExportSummary()
+    with open_workspace(repo) as ws:
+        if experiments:
+            for name in experiments:
+                if exps.get_experiment_by_name(name, repo=ws) is None:
+                    raise BadInputError(f"no experiment {name!r} in this repository")
+        runs = query.search_runs(None, "attributes.start_time ASC", experiment=experiments or None, repo=ws)
+        if since is not None:
+            runs = [r for r in runs if (_ms(r.start_time) or 0) >= since]
+        try:
+            target = _Target(mlflow, dest, kind)
+            cache = store.cache_dir(ws.repo.gitml_dir)
+            exported: dict[str, str] = {}  # gitml id -> MLflow id
+            for done, listed in enumerate(runs, 1):
+                run = query.get_run(listed.id, repo=ws)
+                existing = target.existing_run(run.id)
+                if existing is not None:
+                    summary.present += 1
+                    exported[run.id] = existing
+                elif dry_run:
+                    summary.runs += 1
+                    summary.points += len(run.history or [])
+                else:
+                    exported[run.id] = target.write_run_whole(ws, run, cache, summary)
+                if progress is not None:
+                    progress(done, len(runs))
+            if registry:
+                _export_registry(ws, target, exported, dry_run, summary)
+        except MlflowException as exc:
+            raise GitmlError(f"MLflow refused the export: {exc.message}") from None
+        except OSError as exc:
+            if kind == "server":
+                from gitml.core.errors import RemoteError
+
+                raise RemoteError(f"cannot reach the MLflow server at {dest}: {exc}") from None
+            raise
+    return summary
+
+
+class _Target:
+    """One MLflow destination: its store (file/sql) or client (server), experiments by name."""
+
+    def __init__(self, mlflow, dest: str, kind: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.kind = kind
+        self.dest = dest
+        self.client = MlflowClient(tracking_uri=dest, registry_uri=dest)
+        self.store = self.client._tracking_client.store  # MLflow's own store class for this URI
+        self.experiments: dict[str, str] = {}
+        self._server_ids: dict[str, str] | None = None
+
+    def experiment_id(self, ws, name: str) -> str:
+        """The MLflow experiment id of a gitml experiment, created (with its tags) when missing."""
+        if name in self.experiments:
+            return self.experiments[name]
+        found = self.client.get_experiment_by_name("Default" if name == DEFAULT_EXPERIMENT else name)
+        if found is None and name == DEFAULT_EXPERIMENT:
+            found = self.client.get_experiment("0")
+        if found is None:
+            record = exps.get_experiment_by_name(name, repo=ws)
+            tags = dict(record.tags) if record is not None else {}
+            if record is not None and record.description:
+                tags.setdefault("mlflow.note.content", record.description)
+            experiment_id = self.client.create_experiment(name, tags=tags)
+        else:
+            experiment_id = found.experiment_id
+            if found.name != name and name != DEFAULT_EXPERIMENT:
+                raise BadInputError(f"experiment {name!r} is {found.name!r} in MLflow")
+        self.experiments[name] = experiment_id
+        return experiment_id
+
+    def existing_run(self, run_id: str) -> str | None:
+        """The MLflow id of a gitml run already in DEST, or None."""
+        if self.kind == "server":
+            if self._server_ids is None:
+                self._server_ids = {}
+                for run in self.client.search_runs(
+                        [e.experiment_id for e in self.client.search_experiments()],
+                        filter_string=f"tags.{RUN_ID_TAG} != ''", max_results=50000):
+                    self._server_ids[run.data.tags[RUN_ID_TAG]] = run.info.run_id
+            return self._server_ids.get(run_id)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.store.get_run(run_id)
+            return run_id
+        except MlflowException:
+            return None
+
+    def write_run_whole(self, ws, run, cache: Path, summary: ExportSummary) -> str:
+        """:meth:`write_run`, or nothing: a run that fails half-way is removed from DEST again."""
+        self.started: str | None = None
+        try:
+            return self.write_run(ws, run, cache, summary)
+        except BaseException:
+            if self.started is not None:
+                self._discard(self.started)
+            raise
+
+    def _discard(self, mlflow_id: str) -> None:
+        try:
+            if self.kind == "sql":
+                self.store._hard_delete_run(mlflow_id)
+            elif self.kind == "file":
+                shutil.rmtree(self.store._get_run_dir(*self._located(mlflow_id)), ignore_errors=True)
+            else:
+                self.client.delete_run(mlflow_id)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+
+    def _located(self, mlflow_id: str) -> tuple[str, str]:
+        return self.store.get_run(mlflow_id).info.experiment_id, mlflow_id
+
+    def write_run(self, ws, run, cache: Path, summary: ExportSummary) -> str:
+        """Write one run whole: record, metric points, tags, then its artifacts; its MLflow id."""
+        from mlflow.entities import Metric, Param, RunStatus, RunTag
+
+        experiment_id = self.experiment_id(ws, run.experiment)
+        tags = _tags(run)
+        params = [Param(k, _param_text(v)) for k, v in run.params.items()]
+        points = [Metric(p.key, p.value, _ms(p.timestamp), p.step) for p in run.history or []]
+        start, end = _ms(run.start_time), _ms(run.end_time)
+        if self.kind == "server":  # the server picks the id, and the user is whoever calls it
+            if run.user:
+                tags.setdefault("mlflow.user", run.user)
+            created = self.client.create_run(experiment_id, start_time=start, run_name=run.name,
+                                             tags={**tags, RUN_ID_TAG: run.id})
+            mlflow_id = self.started = created.info.run_id
+            tag_list = []
+        else:
+            mlflow_id = self.started = run.id  # not in DEST before (existing_run): removed on failure
+            self._create_with_id(run, experiment_id, start)
+            tag_list = [RunTag(k, v) for k, v in tags.items()]
+        for i in range(0, len(points), MAX_METRICS):
+            self.store.log_batch(mlflow_id, points[i:i + MAX_METRICS], [], [])
+        for i in range(0, len(tag_list), MAX_TAGS):
+            self.store.log_batch(mlflow_id, [], [], tag_list[i:i + MAX_TAGS])
+        for i in range(0, len(params), MAX_PARAMS):
+            self.store.log_batch(mlflow_id, [], params[i:i + MAX_PARAMS], [])
+        self._artifacts(run, mlflow_id, cache, summary)
+        self.store.update_run_info(mlflow_id, RunStatus.from_string(run.status), end, run.name)
+        summary.runs += 1
+        summary.points += len(points)
+        return mlflow_id
+
+    def _create_with_id(self, run, experiment_id: str, start: int | None) -> None:
+        """Start a run under gitml's id.
+
+        MLflow's stores make a new id in ``create_run``, so the record is written as they write
+        it, with MLflow's own classes (3.x).
+        """
+        from mlflow.entities import LifecycleStage, RunInfo, RunStatus
+
+        if self.kind == "sql":
+            from mlflow.store.tracking.dbmodels.models import SqlRun
+
+            experiment = self.store.get_experiment(experiment_id)
+            artifact_uri = f"{experiment.artifact_location.rstrip('/')}/{run.id}/artifacts"
+            with self.store.ManagedSessionMaker() as session:
+                session.add(SqlRun(
+                    run_uuid=run.id, name=run.name, source_type="LOCAL", source_name="", entry_point_name="",
+                    user_id=run.user, status=RunStatus.to_string(RunStatus.RUNNING), start_time=start,
+                    end_time=None, source_version="", lifecycle_stage=LifecycleStage.ACTIVE,
+                    artifact_uri=artifact_uri, experiment_id=int(experiment_id)))
+            return
+        from mlflow.store.tracking.file_store import FileStore, _make_persisted_run_info_dict
+        from mlflow.utils.file_utils import mkdir, write_yaml
+
+        info = RunInfo(run_id=run.id, run_name=run.name, experiment_id=experiment_id,
+                       artifact_uri=self.store._get_artifact_dir(experiment_id, run.id), user_id=run.user or "",
+                       status=RunStatus.to_string(RunStatus.RUNNING), start_time=start, end_time=None,
+                       lifecycle_stage=LifecycleStage.ACTIVE)
+        run_dir = self.store._get_run_dir(experiment_id, run.id)
+        mkdir(run_dir)
+        meta = _make_persisted_run_info_dict(info)
+        meta["deleted_time"] = None
+        write_yaml(run_dir, FileStore.META_DATA_FILE_NAME, meta)
+        for folder in (FileStore.METRICS_FOLDER_NAME, FileStore.PARAMS_FOLDER_NAME, FileStore.ARTIFACTS_FOLDER_NAME):
+            mkdir(run_dir, folder)
+
+    def _artifacts(self, run, mlflow_id: str, cache: Path, summary: ExportSummary) -> None:
+        files = {path: entry for path, entry in run.artifacts.items() if entry.get("kind") == "file"}
+        if not files:
+            return
+        scratch = Path(tempfile.mkdtemp(prefix="gitml-export-"))
+        try:
+            missing = []
+            for path, entry in files.items():
+                source = store.object_path(cache, entry["sha256"])
+                if not source.is_file():
+                    missing.append(path)
+                    continue
+                target = scratch.joinpath(*path.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copyfile(source, target)
+                summary.artifacts += 1
+                summary.bytes += entry.get("size", 0)
+            if missing:
+                summary.skipped.append((f"run {run.id[:8]}: {len(missing)} artifact(s), e.g. {missing[0]}",
+                                        "their bytes are not in the local content store: gitml artifacts pull"))
+            if any(scratch.iterdir()):
+                self.client.log_artifacts(mlflow_id, str(scratch))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    return repr(value)
+
+
+def _tags(run) -> dict[str, str]:
+    tags = dict(run.tags)
+    tags["mlflow.runName"] = run.name
+    for key, value in (("mlflow.source.git.commit", run.source.get("commit")),
+                       ("mlflow.source.git.branch", run.source.get("branch")),
+                       ("mlflow.source.name", run.command), ("mlflow.project.entryPoint", run.entry_point),
+                       ("mlflow.note.content", run.description)):
+        if value and key not in tags:
+            tags[key] = str(value)
+    return tags
+
+
+def _export_registry(ws, target: _Target, exported: dict[str, str], dry_run: bool, summary: ExportSummary) -> None:
+    from mlflow.exceptions import MlflowException
+
+    for name, state in sorted(ws.registry_state().items()):
+        live = [v for v in state.versions.values() if not v.deregistered]
+        live.sort(key=lambda v: (v.registered_at or 0, v.version))
+        if not live:
+            continue
+        try:
+            target.client.get_registered_model(name)
+            have = {mv.tags.get(VERSION_TAG): mv.version
+                    for mv in target.client.search_model_versions(f"name = '{name}'", max_results=10000)}
+        except MlflowException:
+            have = {}
+            if not dry_run:
+                target.client.create_registered_model(name, tags={"gitml_model": name})
+        numbers: dict[str, str] = {}
+        for version in live:
+            if version.version in have:
+                numbers[version.version] = have[version.version]
+                continue
+            if not version.run_id or version.run_id not in exported:
+                summary.skipped.append((f"{name} {version.version}",
+                                        "its run is not exported (not a finished run of this repository)"
+                                        if version.run_id else "registered without a run (tagged by hand or GTO)"))
+                continue
+            if dry_run:
+                summary.versions += 1
+                continue
+            created = target.client.create_model_version(
+                name, f"runs:/{exported[version.run_id]}/{version.path}", run_id=exported[version.run_id],
+                tags={VERSION_TAG: version.version, "gitml_commit": version.commit},
+                await_creation_for=0)
+            numbers[version.version] = created.version
+            summary.versions += 1
+        for stage, version in sorted(state.stages.items()):
+            if version not in numbers:
+                continue
+            if not ALIAS_RE.match(stage) or stage.lower() == "latest" or re.match(r"^v\d+$", stage, re.I):
+                summary.skipped.append((f"{name}@{stage}", "not a name MLflow takes for an alias"))
+                continue
+            if not dry_run:
+                target.client.set_registered_model_alias(name, stage, numbers[version])
+            summary.aliases += 1
