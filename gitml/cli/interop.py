@@ -23,10 +23,11 @@ def _size(n: int) -> str:
 
 
 class _Bar:
-    """A tqdm bar of runs read, on a terminal only."""
+    """A tqdm bar of runs done, on a terminal only."""
 
-    def __init__(self) -> None:
+    def __init__(self, desc: str = "import") -> None:
         self.bar = None
+        self.desc = desc
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
@@ -34,7 +35,7 @@ class _Bar:
                 return
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="run", desc="import", leave=False)
+            self.bar = tqdm(total=total, unit="run", desc=self.desc, leave=False)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:

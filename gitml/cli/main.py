@@ -71,6 +71,7 @@ COMMANDS = {
     "run": ("gitml.cli.projects", "run_cmd", "Run a project's entry point as a run (MLflow's mlflow run)."),
     "reproduce": ("gitml.cli.projects", "reproduce_cmd", "Run a past run again and compare its metrics."),
     "import": ("gitml.cli.interop", "import_group", "Import runs, experiments and models from MLflow."),
+    "export": ("gitml.cli.export", "export_group", "Export runs, experiments and models to MLflow."),
 }
 
 
