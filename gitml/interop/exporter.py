@@ -51,6 +51,7 @@ from gitml.core import store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import parse_time
 from gitml.core.workspace import WorkspaceLike, open_workspace
+from gitml.interop.files import artifact_files, lay_out
 from gitml.tracking import experiments as exps
 from gitml.tracking import query
 
@@ -324,30 +325,18 @@ class _Target:
             mkdir(run_dir, folder)
 
     def _artifacts(self, run, mlflow_id: str, cache: Path, summary: ExportSummary) -> None:
-        files = {path: entry for path, entry in run.artifacts.items() if entry.get("kind") == "file"}
-        if not files:
+        found, missing = artifact_files(run, cache)
+        if missing:
+            summary.skipped.append((f"run {run.id[:8]}: {len(missing)} artifact file(s), e.g. {missing[0]}",
+                                    "their bytes are not in the local content store: gitml artifacts pull"))
+        if not found:
             return
         scratch = Path(tempfile.mkdtemp(prefix="gitml-export-"))
         try:
-            missing = []
-            for path, entry in files.items():
-                source = store.object_path(cache, entry["sha256"])
-                if not source.is_file():
-                    missing.append(path)
-                    continue
-                target = scratch.joinpath(*path.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(source, target)
-                except OSError:
-                    shutil.copyfile(source, target)
-                summary.artifacts += 1
-                summary.bytes += entry.get("size", 0)
-            if missing:
-                summary.skipped.append((f"run {run.id[:8]}: {len(missing)} artifact(s), e.g. {missing[0]}",
-                                        "their bytes are not in the local content store: gitml artifacts pull"))
-            if any(scratch.iterdir()):
-                self.client.log_artifacts(mlflow_id, str(scratch))
+            lay_out(found, scratch, link=True)  # read by MLflow's client, then removed
+            self.client.log_artifacts(mlflow_id, str(scratch))
+            summary.artifacts += len(found)
+            summary.bytes += sum(size for _, _, size in found)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

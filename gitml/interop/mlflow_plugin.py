@@ -77,6 +77,7 @@ from gitml.core.errors import ExperimentNotFoundError, GitmlError, RunNotFoundEr
 from gitml.core.filter import Group, parse_filter
 from gitml.core.formats import iso_time, param_value, parse_time
 from gitml.core.workspace import open_workspace
+from gitml.interop.files import artifact_files, lay_out
 from gitml.tracking import experiments as exps
 from gitml.tracking import query
 from gitml.tracking.commit import assemble, finish_active, new_meta
@@ -313,21 +314,15 @@ class GitmlStore(AbstractStore):
         folder = self._artifact_dir(run.id)
         if folder.exists() or not run.artifacts:
             return
-        cache = store.cache_dir(self.gitml_dir)
+        found, _ = artifact_files(run, store.cache_dir(self.gitml_dir))
+        if not found:
+            return
         tmp = folder.with_name(f".{run.id}.{uuid.uuid4().hex}")
-        for logical, entry in run.artifacts.items():
-            if entry.get("kind") != "file":
-                continue
-            source = store.object_path(cache, entry["sha256"])
-            if source.is_file():
-                target = tmp.joinpath(*logical.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
-        if tmp.exists():
-            try:
-                os.rename(tmp, folder)
-            except OSError:  # another reader made it meanwhile
-                shutil.rmtree(tmp, ignore_errors=True)
+        lay_out(found, tmp)
+        try:
+            os.rename(tmp, folder)
+        except OSError:  # another reader made it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def update_run_info(self, run_id, run_status, end_time, run_name):
         """End a run (FINISHED, FAILED, KILLED: commit it with its artifacts) or rename it."""
