@@ -29,12 +29,15 @@ from gitml.core import index, runsref, store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.experiments import NOTE_TAG, Experiment, commit_experiments, read_experiments
 from gitml.core.formats import (
+    HISTORY_BOUND,
+    HISTORY_HEADER,
     Metric,
     Run,
     check_step,
     check_timestamp_ms,
     param_value,
     parse_run,
+    run_files,
 )
 from gitml.core.gitrepo import BLOB_MODE
 from gitml.core.ids import COMMIT_RE, RUN_ID_RE, check_key, check_name
@@ -188,6 +191,10 @@ def to_run(src: SourceRun, experiment: str) -> tuple[Run, list[Metric]]:
     points: list[Metric] = []
     latest: dict[str, tuple[str, float, int, int]] = {}
     checked: set[str] = set()
+    if src.history_rows is not None:  # the reader made history.tsv's rows (sqlite): no point-by-point work
+        for key, (value, step, stamp) in src.latest.items():
+            check_key(key, "metric key")
+            latest[key] = (key, value, step, check_timestamp_ms(stamp))
     for point in src.metrics:
         key, value, step, stamp = point
         if key not in checked:
@@ -349,17 +356,19 @@ def _import(ws: Workspace, reader, summary: ImportSummary, names: list[str], sin
             chunk = ids[start:start + batch_size]
             existing = runsref.run_trees(ws.repo, ws.runs_tip, [run_id for run_id, _ in chunk])
             batch: list[tuple[Run, list[Metric], dict[str, bytes]]] = []
+            counted: list[int] = []
             for src in reader.load_runs(chunk):
                 done += 1
                 made = _one(ws, reader, src, by_id, since_ms, existing, scratch_cache or cache, summary, dry_run)
                 if made is not None:
                     batch.append(made)
+                    counted.append(sum(src.counts.values()) if src.history_rows is not None else len(src.metrics))
                 if progress is not None:
                     progress(done, len(ids))
             if not batch:
                 continue
             summary.imported += len(batch)
-            summary.points += sum(len(points) for _, points, _ in batch)
+            summary.points += sum(npoints for npoints in counted)
             summary.artifacts += sum(len(run.artifacts) for run, _, _ in batch)
             summary.artifact_bytes += sum(e.get("size", 0) for run, _, _ in batch for e in run.artifacts.values())
             if not dry_run:
@@ -393,7 +402,7 @@ def _one(ws: Workspace, reader, src: SourceRun, by_id: dict[str, SourceExperimen
     scratch = Path(tempfile.mkdtemp(prefix="gitml-import-")) if isinstance(reader, mlflow_store.ServerStore) else None
     try:
         run.artifacts = _store_artifacts(reader, src, cache, scratch or Path("/nonexistent"))
-        files = run_tree_files(run, points, None if dry_run else cache)
+        files = _files(reader, src, run, points, None if dry_run else cache)
     except (ArtifactProblem, BadInputError) as exc:
         summary.skipped.append((label, exc.message))
         return None
@@ -411,6 +420,21 @@ def _one(ws: Workspace, reader, src: SourceRun, by_id: dict[str, SourceExperimen
     return run, points, files
 
 
+def _files(reader, src: SourceRun, run: Run, points: list[Metric], cache: Path | None) -> dict[str, bytes]:
+    """The run folder's files; ``history.tsv`` from the reader's rows when it made them."""
+    if src.history_rows is None:
+        return run_tree_files(run, points, cache)
+    files = run_files(run)
+    if any(n > 1 for n in src.counts.values()):
+        data = (HISTORY_HEADER + src.history_rows).encode()
+        if len(data) > HISTORY_BOUND:  # sampled: the full table goes to the content store
+            points[:] = [Metric(k, v, s, iso_ms(t)) for k, v, s, t in reader.points(src.run_id)]
+            return run_tree_files(run, points, cache)
+        files["history.tsv"] = data
+    points[:] = []
+    return files
+
+
 def _same_record(ws: Workspace, run: Run, files: dict[str, bytes], have: str) -> bool:
     """Whether the ref's copy is this record, but for the gitml version that wrote it."""
     try:
@@ -420,8 +444,6 @@ def _same_record(ws: Workspace, run: Run, files: dict[str, bytes], have: str) ->
     if old.gitml_version == run.gitml_version:
         return False
     theirs = dict(files)
-    from gitml.core.formats import run_files
-
     theirs.update(run_files(Run(**{**run.__dict__, "gitml_version": old.gitml_version})))
     return tree_sha(theirs) == have
 

@@ -33,6 +33,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,13 @@ class SourceRun:
     metrics: list[tuple[str, float, int, int]] = field(default_factory=list)
     models: list[tuple[str, str]] = field(default_factory=list)
     problem: str | None = None
+    # A reader may give the metrics already as history.tsv's rows instead of ``metrics`` (the
+    # sqlite reader does: 10,000 runs of 1,000 points are formatted by sqlite, not point by
+    # point in Python): the rows' text without the header, the latest point of each key
+    # ``{key: (value, step, timestamp ms)}``, the points of each key ``{key: count}``.
+    history_rows: str | None = None
+    latest: dict[str, tuple[float, int, int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -563,29 +571,64 @@ class SqliteStore:
             for key, value, run_id in self.db.execute(
                     f"SELECT key, value, run_uuid FROM tags WHERE run_uuid IN ({marks})", chunk):
                 runs[run_id].tags[str(key)] = "" if value is None else str(value)
-            nan = math.nan
-            points: dict[str, list] = {}
-            for run_id, key, value, step, stamp, is_nan in self.db.execute(
-                    "SELECT run_uuid, key, value, step, timestamp, is_nan FROM metrics "
-                    f"WHERE run_uuid IN ({marks}) ORDER BY run_uuid, key, step, timestamp, value", chunk):
-                bucket = points.get(run_id)
-                if bucket is None:
-                    bucket = points[run_id] = []
-                bucket.append((key, nan if is_nan else value, step, stamp))
-            for run_id, found in points.items():
-                runs[run_id].metrics = found
+            for run_id in chunk:
+                if run_id in runs:
+                    self._metrics(runs[run_id])
             if "logged_models" in self.tables:
                 for name, location, run_id in self.db.execute(
                         "SELECT name, artifact_location, source_run_id FROM logged_models "
                         f"WHERE source_run_id IN ({marks}) AND (lifecycle_stage IS NULL OR lifecycle_stage = 'active') "
                         "ORDER BY creation_timestamp_ms, model_id", chunk):
                     runs[run_id].models.append((str(name), str(location)))
-        for run in runs.values():
-            bad = [p for p in run.metrics if not (isinstance(p[1], float) and isinstance(p[2], int)
-                                                  and isinstance(p[3], int))]
-            if bad and run.problem is None:
-                run.problem = f"metric {str(bad[0][0])[:80]!r} has a point that is not a number"
         return [runs[run_id] for run_id, _ in ids if run_id in runs]
+
+    def _metrics(self, run: SourceRun) -> None:
+        """The run's points as history.tsv rows (docs/formats.md), formatted here in one pass.
+
+        Keys come in code-point order (sqlite's BINARY collation of UTF-8), each key's points by
+        step, then as logged (the index ``(run_uuid, key, step)``); the latest point of each key
+        is MLflow's own (``latest_metrics``, same rule as gitml's). A value that is not a float,
+        a step that is not an integer or a timestamp outside 1970 … 9999 is the run's ``problem``.
+        """
+        rows = self.db.execute(_POINTS, (run.run_id,)).fetchall()
+        if not rows:
+            return
+        out: list[str] = []
+        add = out.append
+        keys: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        try:
+            for key, step, stamp, value, is_nan in rows:
+                shown = keys.get(key)
+                if shown is None:
+                    shown = keys[key] = key.replace("\\", "\\\\").replace("\t", "\\t")
+                    counts[key] = 0
+                counts[key] += 1
+                if type(step) is not int or type(stamp) is not int or type(value) is not float \
+                        or not 0 <= stamp <= 253_402_300_799_999:
+                    raise ValueError(key)
+                seconds, ms = divmod(stamp, 1000)
+                head = _HEADS.get(seconds) or _head(seconds)
+                add(f"{shown}\t{step}\t{head}{_MS[ms]}{'nan' if is_nan else repr(value)}\n")
+        except (ValueError, TypeError, AttributeError) as exc:
+            run.problem = f"metric {str(exc)[:80]!r} has a point whose value, step or time MLflow does not write"
+            return
+        run.history_rows = "".join(out)
+        run.counts = counts
+        for key, value, is_nan, step, stamp in self.db.execute(
+                "SELECT key, value, is_nan, step, timestamp FROM latest_metrics WHERE run_uuid = ?", (run.run_id,)):
+            if key in counts and type(value) is float and type(step) is int and type(stamp) is int:
+                run.latest[key] = (math.nan if is_nan else value, step, stamp)
+        for key in counts.keys() - run.latest.keys():  # MLflow's own latest is missing: found here
+            points = [(s, t, 0.0 if n else v, math.nan if n else v) for k, s, t, v, n in rows if k == key]
+            step, stamp, _, value = max(points, key=lambda p: p[:3])
+            run.latest[key] = (value, step, stamp)
+
+    def points(self, run_id: str) -> list[tuple[str, float, int, int]]:
+        """Every point of a run, ``(key, value, step, timestamp ms)`` (when its history is over the bound)."""
+        return [(str(k), math.nan if n else float(v), int(s), int(t)) for k, v, s, t, n in self.db.execute(
+            "SELECT key, value, step, timestamp, is_nan FROM metrics WHERE run_uuid = ? "
+            "ORDER BY key, step, timestamp, value", (run_id,))]
 
     def artifact_roots(self) -> list[Path]:
         """The one folder artifacts may be read from: ``--artifact-root``, else the database's folder."""
@@ -613,6 +656,19 @@ class SqliteStore:
                                      sorted(aliases.get((str(name), int(version)), [])), _text(description),
                                      model_id))
         return out
+
+
+_POINTS = "SELECT key, step, timestamp, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, step"
+_HEADS: dict[int, str] = {}
+_MS = [f"{ms:03d}Z\t" for ms in range(1000)]
+
+
+def _head(seconds: int) -> str:
+    """``2026-11-27T10:23:27.`` for a second since 1970 (cached: a run's points share seconds)."""
+    if len(_HEADS) > 100_000:
+        _HEADS.clear()
+    text = _HEADS[seconds] = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+    return text
 
 
 # -- tracking server ----------------------------------------------------------------------------
