@@ -479,10 +479,11 @@ def test_a_sweep_runs_on_a_dask_cluster_and_the_driver_commits_the_runs(project,
     (project / "gitml.yaml").write_text(DESCRIPTOR + f"remotes:\n  team: {store_dir}\ndefault_remote: team\n")
     git(project, "commit", "-qam", "a team store")
     result = gitml(project, "run", "-P", "lr=0.1,0.5", "-P", "epochs=2,3", "--backend", "dask",
-                   "--scheduler", address, "--objective", "metrics.loss")
+                   "--scheduler", address, "--objective", "metrics.loss", "-n", "dk")
     assert result.code == 0, result.err
     parent = api.get_run(result.out.split()[-1], repo=project)
     trials = api.search_runs(f"tags.mlflow.parentRunId = '{parent.id}'", repo=project)
+    assert parent.name == "dk" and sorted(r.name for r in trials) == ["dk-1", "dk-2", "dk-3", "dk-4"]
     assert sorted((r.params["lr"], r.params["epochs"]) for r in trials) == [(0.1, 2), (0.1, 3), (0.5, 2), (0.5, 3)]
     assert all(r.status == "FINISHED" and r.source["commit"] == git(project, "rev-parse", "HEAD").strip()
                for r in trials)

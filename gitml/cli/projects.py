@@ -102,9 +102,9 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
             import distributed  # noqa: F401 - its import sets its loggers' levels; ours come after
         except ImportError:
             pass  # run_sweep says how to install it
-        for name in ["distributed", *logging.root.manager.loggerDict]:  # its import gives some their own handlers
-            if name == "distributed" or name.startswith("distributed."):
-                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        for logger in ["distributed", *logging.root.manager.loggerDict]:  # its import gives some their own handlers
+            if logger == "distributed" or logger.startswith("distributed."):
+                logging.getLogger(logger).setLevel(logging.CRITICAL + 1)
     with workspace() as ws:
         found = run_sweep(values, uri, entry, kind, trials, jobs, objective, direction, version, env_manager, name,
                           experiment, repo=ws, seed=seed, on_trial=report, log=_progress, backend=backend,
