@@ -703,6 +703,30 @@ def test_sigterm_commits_the_run_killed(project):
     assert not list((project / ".git" / "gitml" / "active").glob("*"))
 
 
+@pytest.mark.parametrize("command", ["python slow.py; echo after", "cd . && python slow.py", "python slow.py | cat"])
+def test_sigterm_stops_every_process_of_a_compound_command(project, command):
+    """bash runs `a; b`, `cd x && a` and `a | b` with a child of its own: the stop must reach it."""
+    (project / "slow.py").write_text("import os, time\nopen('pid', 'w').write(str(os.getpid()))\n"
+                                     "print('ready', flush=True)\ntime.sleep(120)\n")
+    (project / "gitml.yaml").write_text(DESCRIPTOR + f"    long:\n      command: \"{command}\"\n")
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "long")
+    proc = subprocess.Popen([*GITML, "run", "-e", "long"], cwd=project, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (project / "pid").exists() or not (project / "pid").read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, "the command should have started"
+        time.sleep(0.1)
+    started = time.monotonic()
+    proc.terminate()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - started < 8  # the first signal did it
+    pid = int((project / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # no orphan left running
+    assert _only_run(project)["status"] == "KILLED"
+
+
 def test_python_env_details_an_mlflow_user_writes(tmp_path):
     (tmp_path / "MLproject").write_text("name: t\nconda_env: conda.yaml\nentry_points:\n  main: python x.py\n")
     (tmp_path / "conda.yaml").write_text("name: t\ndependencies: [python=3.11]\n")

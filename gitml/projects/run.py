@@ -384,8 +384,10 @@ def _execute(command: str, cwd: Path, environment: envs.Environment, repo: GitRe
     variables[RUN_ID_ENV] = run_id
     variables[REPO_ENV] = str(repo.root)
     variables.pop("MLFLOW_RUN_ID", None)
+    # Its own process group: a stop reaches every process of the command (`a; b`, `a | b`, `cd x &&
+    # python …`), not only bash; a terminal's Ctrl-C reaches gitml, which passes it on (_stop).
     proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=variables, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=False)
+                            stderr=subprocess.PIPE, process_group=0)
     kept = {"logs/stdout.txt": bytearray(), "logs/stderr.txt": bytearray()}
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout.buffer if stream else None,
                                                   kept["logs/stdout.txt"]), daemon=True),
@@ -427,11 +429,11 @@ def _pump(source: BinaryIO, sink: BinaryIO | None, kept: bytearray) -> None:
 
 
 def _stop(proc: subprocess.Popen) -> int | None:
-    """Interrupt the command as a terminal would, then harder, each after a grace period."""
+    """Interrupt the command's process group as a terminal would, then harder, each after a grace period."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
             break
         try:
             return proc.wait(timeout=KILL_GRACE)
