@@ -91,7 +91,10 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
 
     def report(trial) -> None:
         with lock:
-            click.echo(describe_trial(trial, key))
+            try:
+                click.echo(describe_trial(trial, key))
+            except OSError:  # stdout closed (`| head -1`): the trials go on, their runs say how they ended
+                pass
 
     if backend == "dask" and not click.get_current_context().find_root().obj.get("debug"):
         # distributed logs a lost scheduler as tracebacks; each trial's run keeps the error and

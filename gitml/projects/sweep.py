@@ -289,8 +289,7 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
             trial.error = exc.message
         except Exception as exc:  # noqa: BLE001 - one trial's unexpected error fails that trial, not the sweep
             trial.error = f"{type(exc).__name__}: {exc}"[:2000]
-        if on_trial is not None:
-            on_trial(trial)
+        _tell(on_trial, trial)
         return trial
 
     if client is not None:
@@ -373,8 +372,17 @@ def _on_cluster(client, root: Path, trials: list[Trial], version: str | None, en
                 trial.error = f"{type(exc).__name__}: {exc}"[:2000]
                 trial.result = ProjectRun(_failed_run(ws, trial, parent_name, experiment, tags, entry), None, 0.0,
                                           Environment("", "", ""), "")
-            if on_trial is not None:
-                on_trial(trial)
+            _tell(on_trial, trial)
+
+
+def _tell(on_trial: Callable[[Trial], None] | None, trial: Trial) -> None:
+    """Report a trial; a report that fails (stdout closed: ``| head``) does not stop the sweep."""
+    if on_trial is None:
+        return
+    try:
+        on_trial(trial)
+    except Exception:  # noqa: BLE001 - the trial is recorded whatever its report did
+        pass
 
 
 def _failed_run(ws, trial: Trial, parent_name: str, experiment: str, tags: dict[str, str], entry: str) -> Run:
