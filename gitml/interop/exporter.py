@@ -118,7 +118,8 @@ def _ms(iso: str | None) -> int | None:
 
 def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | None = None,
                   dry_run: bool = False, registry: bool = True, repo: WorkspaceLike = None,
-                  progress: Callable[[int, int], None] | None = None) -> ExportSummary:
+                  progress: Callable[[int, int], None] | None = None,
+                  artifact_root: str | None = None) -> ExportSummary:
     """Export finished runs (and the registry) into an MLflow store or server.
 
     Args:
@@ -129,6 +130,10 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
         registry: also export registry versions and stages.
         repo: a Workspace, an open repository or a path.
         progress: called ``(done, total)`` after each run.
+        artifact_root: where a database store's new experiments keep their artifacts (MLflow's
+            ``--default-artifact-root``); default for ``sqlite:///path/mlflow.db``:
+            ``path/mlartifacts``; required for other databases. File stores and servers keep
+            their own.
 
     Returns:
         The :class:`ExportSummary`.
@@ -152,13 +157,16 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
         runs = query.search_runs(None, "attributes.start_time ASC", experiment=experiments or None, repo=ws)
         if since is not None:
             runs = [r for r in runs if (_ms(r.start_time) or 0) >= since]
+        if kind == "server":
+            _reach(dest)
         try:
-            target = _Target(mlflow, dest, kind)
+            # a dry run creates nothing: a store that does not exist yet has no run of ours
+            target = None if dry_run and not _exists(dest, kind) else _Target(mlflow, dest, kind, artifact_root)
             cache = store.cache_dir(ws.repo.gitml_dir)
             exported: dict[str, str] = {}  # gitml id -> MLflow id
             for done, listed in enumerate(runs, 1):
                 run = query.get_run(listed.id, repo=ws)
-                existing = target.existing_run(run.id)
+                existing = target.existing_run(run.id) if target is not None else None
                 if existing is not None:
                     summary.present += 1
                     exported[run.id] = existing
@@ -169,8 +177,11 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
                     exported[run.id] = target.write_run_whole(ws, run, cache, summary)
                 if progress is not None:
                     progress(done, len(runs))
-            if registry:
+            if registry and target is not None:
                 _export_registry(ws, target, exported, dry_run, summary)
+            elif registry:
+                summary.versions = sum(1 for state in ws.registry_state().values()
+                                       for v in state.versions.values() if not v.deregistered and v.run_id)
         except MlflowException as exc:
             raise GitmlError(f"MLflow refused the export: {exc.message}") from None
         except OSError as exc:
@@ -182,16 +193,55 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
     return summary
 
 
+def _reach(url: str) -> None:
+    """Fail early, in one line, when the tracking server does not answer its health check."""
+    import urllib.request
+
+    from gitml.core.errors import RemoteError
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=15):
+            pass
+    except OSError as exc:
+        raise RemoteError(f"cannot reach the MLflow server at {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def _artifact_root(dest: str, given: str | None) -> str:
+    if given:
+        return Path(given).expanduser().resolve().as_uri() if "://" not in given else given
+    if dest.startswith("sqlite:///"):
+        return (Path(dest[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
+    raise BadInputError(f"exporting to {dest.split('://')[0]}: give --artifact-root (where MLflow keeps the "
+                        "artifacts of this database's runs: a folder, s3://…)")
+
+
+def _exists(dest: str, kind: str) -> bool:
+    """Whether a file or sqlite store is there already (other databases and servers: assumed)."""
+    parsed = urlparse(dest)
+    if kind == "file":
+        return Path(parsed.path if parsed.scheme == "file" else dest).exists()
+    if parsed.scheme == "sqlite":
+        return Path(dest[len("sqlite:///"):]).exists()
+    return True
+
+
 class _Target:
     """One MLflow destination: its store (file/sql) or client (server), experiments by name."""
 
-    def __init__(self, mlflow, dest: str, kind: str) -> None:
+    def __init__(self, mlflow, dest: str, kind: str, artifact_root: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
         self.kind = kind
         self.dest = dest
+        if kind == "sql":
+            # MLflow's own store class, given the artifact root a server would be given; made
+            # first, so a new database's Default experiment gets it too
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            self.store = SqlAlchemyStore(dest, _artifact_root(dest, artifact_root))
         self.client = MlflowClient(tracking_uri=dest, registry_uri=dest)
-        self.store = self.client._tracking_client.store  # MLflow's own store class for this URI
+        if kind != "sql":
+            self.store = self.client._tracking_client.store  # MLflow's own store class for this URI
         self.experiments: dict[str, str] = {}
         self._server_ids: dict[str, str] | None = None
 
@@ -199,15 +249,17 @@ class _Target:
         """The MLflow experiment id of a gitml experiment, created (with its tags) when missing."""
         if name in self.experiments:
             return self.experiments[name]
-        found = self.client.get_experiment_by_name("Default" if name == DEFAULT_EXPERIMENT else name)
+        found = self.store.get_experiment_by_name("Default" if name == DEFAULT_EXPERIMENT else name)
         if found is None and name == DEFAULT_EXPERIMENT:
-            found = self.client.get_experiment("0")
+            found = self.store.get_experiment("0")
         if found is None:
             record = exps.get_experiment_by_name(name, repo=ws)
             tags = dict(record.tags) if record is not None else {}
             if record is not None and record.description:
                 tags.setdefault("mlflow.note.content", record.description)
-            experiment_id = self.client.create_experiment(name, tags=tags)
+            from mlflow.entities import ExperimentTag
+
+            experiment_id = self.store.create_experiment(name, None, [ExperimentTag(k, v) for k, v in tags.items()])
         else:
             experiment_id = found.experiment_id
             if found.name != name and name != DEFAULT_EXPERIMENT:
@@ -302,7 +354,7 @@ class _Target:
 
             experiment = self.store.get_experiment(experiment_id)
             artifact_uri = f"{experiment.artifact_location.rstrip('/')}/{run.id}/artifacts"
-            with self.store.ManagedSessionMaker() as session:
+            with self.store.ManagedSessionMaker(read_only=False) as session:
                 session.add(SqlRun(
                     run_uuid=run.id, name=run.name, source_type="LOCAL", source_name="", entry_point_name="",
                     user_id=run.user, status=RunStatus.to_string(RunStatus.RUNNING), start_time=start,
