@@ -636,6 +636,34 @@ def test_dask_bad_input(project):
         assert result.code == 2 and words in result.err, result.err
 
 
+def test_a_scheduler_address_that_is_another_service_is_one_line(project):
+    """An SSH-like service that speaks first: distributed reads its banner as a frame length."""
+    pytest.importorskip("distributed")
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        result = gitml(project, "run", "-P", "epochs=1,2", "--backend", "dask", "--scheduler",
+                       f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    assert result.code == 1 and result.err.startswith("gitml: error: cannot reach the Dask scheduler"), result.err
+    assert len(result.err.strip().splitlines()) == 1 and runs_tip(project) == ""  # nothing started
+
+
 def test_an_mlflow_example_project_runs_unchanged(tmp_path):
     """The layout of MLflow's tutorial projects: MLproject, python_env.yaml, a train.py."""
     if not shutil.which("uv"):

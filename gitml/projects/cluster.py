@@ -38,6 +38,7 @@ from gitml.core.workspace import Workspace
 
 MAX_RETURNED_BYTES = 256 << 20  # of a trial's artifacts sent back to the driver
 RETRIES = 1
+CONNECT_DEADLINE = 20.0  # seconds for the scheduler's handshake
 
 
 def client_for(scheduler: str):
@@ -54,12 +55,30 @@ def client_for(scheduler: str):
         raise BadInputError("--backend dask needs Dask distributed: pip install 'gitml[dask]'") from None
     if not isinstance(scheduler, str) or "://" not in scheduler:
         raise BadInputError(f"--scheduler {scheduler!r}: expected an address such as tcp://127.0.0.1:8786")
+    # In a thread with a deadline: a service that is not a Dask scheduler may answer the
+    # handshake with garbage (distributed then fails in any way, MemoryError included) or never.
+    import threading
+
     from gitml.core.errors import RemoteError
 
-    try:
-        return Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise RemoteError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    found: dict = {}
+
+    def connect() -> None:
+        try:
+            found["client"] = Client(scheduler, timeout="10s")
+        except BaseException as exc:  # noqa: BLE001 - reported below as the scheduler's failure
+            found["error"] = exc
+
+    thread = threading.Thread(target=connect, name="gitml-dask-connect", daemon=True)
+    thread.start()
+    thread.join(CONNECT_DEADLINE)
+    if "client" in found:
+        return found["client"]
+    why = found.get("error")
+    reason = (f"{type(why).__name__}: {why}"[:300] if why is not None
+              else f"no answer like a Dask scheduler's within {CONNECT_DEADLINE:.0f} s")
+    raise RemoteError(f"cannot reach the Dask scheduler at {scheduler}: {reason}",
+                      hint="give the address `dask scheduler` printed")
 
 
 def bundle(ws: Workspace, commit: str) -> bytes:
