@@ -636,6 +636,15 @@ def test_dask_bad_input(project):
         assert result.code == 2 and words in result.err, result.err
 
 
+def test_an_untracked_entry_point_is_refused_before_a_dask_sweep_starts(project):
+    (project / "new.py").write_text("print(1)\n")  # the workers get commits: they would not have it
+    result = gitml(project, "run", "-e", "new.py", "-P", "t=1,2", "--backend", "dask", "--scheduler",
+                   "tcp://127.0.0.1:1")
+    # refused before the scheduler is even asked (an unreachable one here)
+    assert result.code == 2 and "new.py: not tracked by git" in result.err and "Dask workers" in result.err, result.err
+    assert runs_tip(project) == ""
+
+
 def test_a_scheduler_address_that_is_another_service_is_one_line(project):
     """An SSH-like service that speaks first: distributed reads its banner as a frame length."""
     pytest.importorskip("distributed")

@@ -298,7 +298,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
         spec = envs.env_spec(project, env_manager)
         environment = envs.prepare(spec, ws.repo.gitml_dir, log)
         source, patch = capture_source(project_repo)
-        warnings = _untracked_warning(root, project, command) if in_work_tree else []
+        warnings = untracked_warning(root, project, command) if in_work_tree else []
         if Path(project_repo.common_dir).resolve() != Path(ws.repo.common_dir).resolve():  # another repository
             source = {**source, "remote": recorded, "branch": None}
         meta, _ = new_meta(ws.repo, name, experiment, False, command=command)
@@ -335,7 +335,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
     return result
 
 
-def _untracked_warning(root: Path, project, command: str) -> list[str]:
+def untracked_warning(root: Path, project, command: str) -> list[str]:
     """A warning when the run needs a file git does not track.
 
     That is the descriptor, the environment's spec, or a file the command names (``python

@@ -28,8 +28,8 @@ from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import Run
 from gitml.core.ids import new_run_id
 from gitml.core.workspace import WorkspaceLike, open_workspace
-from gitml.projects.run import ProjectRun, checkout, run_project
-from gitml.projects.spec import entry_point, load_project, resolve_parameters
+from gitml.projects.run import ProjectRun, checkout, run_project, untracked_warning
+from gitml.projects.spec import build_command, entry_point, load_project, resolve_parameters
 from gitml.tracking.commit import check_status, finish_active, new_meta
 
 SWEEP_TAG = "sweep"
@@ -240,18 +240,29 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
     if (backend == "dask") != (scheduler is not None):
         raise BadInputError("--backend dask goes with --scheduler tcp://HOST:PORT (and --scheduler with it)")
     client = None
-    if backend == "dask":
-        from gitml.projects.cluster import client_for
-
-        client = client_for(scheduler)
     key = _objective(objective, direction)
     combos = trial_values(parameters, kind, trials, seed)
     with open_workspace(repo) as ws:
         root_path = Path(ws.repo.root)
-        with checkout(ws, uri, version) as (root, _, _):  # every trial's parameters checked first
+        with checkout(ws, uri, version) as (root, project_repo, _):  # every trial's parameters checked first
             point = entry_point(load_project(root), entry)
             for combo in combos:
                 resolve_parameters(point, combo)
+            if backend == "dask" and project_repo is ws.repo:
+                # the workers get the commit and the tracked files' changes, nothing untracked
+                missing = untracked_warning(root, load_project(root),
+                                             build_command(point, resolve_parameters(point, combos[0])))
+                if missing:
+                    raise BadInputError(missing[0].replace("not there for `gitml reproduce`",
+                                                           "not sent to the Dask workers"))
+            if project_repo is not ws.repo:
+                # a revision or another repository: every trial runs the commit found now, even if
+                # the branch moves (a push to the other repository) while the sweep runs
+                version = project_repo.head()[0] or version
+        if backend == "dask":  # after the checks: bad input is refused without asking the cluster
+            from gitml.projects.cluster import client_for
+
+            client = client_for(scheduler)
         sweep_id = new_run_id()[:12]
         parent_name = name or f"sweep-{sweep_id}"
         meta, patch = new_meta(ws.repo, parent_name, experiment, False)
