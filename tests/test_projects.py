@@ -711,6 +711,10 @@ def test_a_project_in_a_folder_of_the_repository_runs_and_reproduces(repo):
     assert gitml(repo, "reproduce", run.id).code == 0
     inside = subprocess.run([*GITML, "run", ".", "-P", "alpha=0.2"], cwd=folder, capture_output=True, text=True)
     assert inside.returncode == 0, inside.stderr  # `.` is the folder it is run from, as in MLflow
+    git(repo, "mv", "examples/wine", "examples/wine2")  # the folder moves on: the run's commit still has it
+    git(repo, "commit", "-qm", "moved")
+    again = gitml(repo, "reproduce", run.id)
+    assert again.code == 0, again.err
 
 
 @pytest.mark.parametrize("command", ["echo {x!r}", "echo {x:.3}", "echo {x[0]}"])

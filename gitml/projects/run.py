@@ -111,6 +111,12 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
         inside = local.resolve().relative_to(Path(here.root).resolve()) if local.resolve().is_relative_to(
             Path(here.root).resolve()) else Path()
         sub = "" if str(inside) == "." else inside.as_posix()
+    if (not same and uri is not None and local is not None and not local.is_absolute() and not local.exists()
+            and not _is_url(uri) and (version is not None or patch is not None)
+            and ".." not in Path(uri).parts and uri.strip()):
+        # a folder of this repository at a past revision, gone from the work tree since (moved
+        # or removed): what `gitml reproduce` finds recorded
+        same, sub = True, Path(uri).as_posix().strip("/")
     if fragment:
         sub = f"{sub}/{fragment}" if sub else fragment
     if same and version is None and patch is None:
