@@ -562,6 +562,32 @@ def test_an_untracked_script_is_named_but_untracked_outputs_are_not(project):
                                      "and not there for `gitml reproduce`; `git add` it"], loud.err
 
 
+def test_parameter_values_an_mlflow_user_gives(tmp_path):
+    (tmp_path / "MLproject").write_text(textwrap.dedent("""\
+        name: t
+        entry_points:
+          main:
+            parameters:
+              a: {type: double, default: 0.5}
+              n: {type: integer, default: 2}
+              flag: {type: bool, default: true}
+              model: {type: uri, default: "runs:/abc/model"}
+              data: {type: path, default: data/train.csv}
+            command: "python x.py"
+    """))
+    point = entry_point(load_project(tmp_path), "main")
+    assert [point.parameters[k].type for k in ("a", "n", "flag")] == ["float", "int", "str"]
+    elsewhere = tmp_path / "elsewhere"
+    values = resolve_parameters(point, {"a": "1e-3"}, cwd=elsewhere, root=tmp_path)
+    assert values["model"] == "runs:/abc/model" and values["flag"] == "true"
+    assert values["data"] == str(tmp_path / "data" / "train.csv")  # a default: the project's file
+    given = resolve_parameters(point, {"data": "mine.csv", "model": "models:/m@prod"}, cwd=elsewhere, root=tmp_path)
+    assert given["data"] == str(elsewhere / "mine.csv") and given["model"] == "models:/m@prod"
+    for bad in ("1e999", "-inf", "nan"):
+        with pytest.raises(BadInputError, match="is a float"):
+            resolve_parameters(point, {"a": bad}, cwd=elsewhere)
+
+
 def test_a_lost_scheduler_fails_the_running_trials_with_one_line(project, tmp_path):
     """The scheduler dies mid-sweep: the trials it took are committed FAILED with the reason, the
     finished ones stay, and the sweep ends with one line and exit 1, not distributed's tracebacks."""

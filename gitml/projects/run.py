@@ -299,7 +299,7 @@ def run_project(uri: str | None = None, entry: str = "main", parameters: dict[st
     with open_workspace(repo) as ws, checkout(ws, uri, version, patch) as (root, project_repo, recorded):
         project = load_project(root)
         point = entry_point(project, entry)
-        values = resolve_parameters(point, dict(parameters or {}), cwd)
+        values = resolve_parameters(point, dict(parameters or {}), cwd, root)
         command = build_command(point, values)
         spec = envs.env_spec(project, env_manager)
         environment = envs.prepare(spec, ws.repo.gitml_dir, log)

@@ -26,7 +26,10 @@ from gitml.core.errors import BadInputError
 
 MLPROJECT = "MLproject"
 #: Parameter types, MLflow's names (``string`` is MLflow's spelling of ``str``).
-TYPES = {"float": "float", "int": "int", "str": "str", "string": "str", "path": "path", "uri": "uri"}
+TYPES = {"float": "float", "int": "int", "str": "str", "string": "str", "path": "path", "uri": "uri",
+         # names MLproject files use for the same types (MLflow checks only path and uri)
+         "double": "float", "number": "float", "integer": "int", "long": "int"}
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # runs:/…, models:/…, s3://…, dbfs:/…: not a local path
 #: What ``environment:`` may name, by kind.
 ENV_KINDS = ("local", "python_env", "requirements", "pyproject", "conda")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
@@ -142,6 +145,8 @@ def _parameters(raw: object, where: str) -> dict[str, Parameter]:
         if unknown:
             raise _bad(here, f"unknown key {sorted(unknown)[0]!r} (a parameter has type and default)")
         kind = TYPES.get(str(spec.get("type", "str")).lower())
+        if kind is None and where.startswith("MLproject"):
+            kind = "str"  # MLflow passes a type it does not know (bool …) through as text: so does gitml
         if kind is None:
             raise _bad(here, f"unknown type {spec.get('type')!r}", "use float, int, str, path or uri")
         param = Parameter(name, kind, spec.get("default"), "default" not in spec)
@@ -301,8 +306,8 @@ def check_value(param: Parameter, text: str) -> Any:
             value = float(text)
         except ValueError:
             raise BadInputError(f"parameter {param.name!r} is a float, got {text!r}") from None
-        if math.isnan(value):
-            raise BadInputError(f"parameter {param.name!r} is a float, got NaN")
+        if not math.isfinite(value):
+            raise BadInputError(f"parameter {param.name!r} is a float, got {text!r} (not a finite number)")
         return value
     if param.type == "int":
         try:
@@ -314,17 +319,21 @@ def check_value(param: Parameter, text: str) -> Any:
     return text
 
 
-def resolve_parameters(entry: EntryPoint, given: dict[str, str], cwd: Path | None = None) -> dict[str, str]:
+def resolve_parameters(entry: EntryPoint, given: dict[str, str], cwd: Path | None = None,
+                       root: Path | None = None) -> dict[str, str]:
     """Every parameter's value as text: given, else the default; types checked; paths made absolute.
 
-    A relative ``path`` (and a ``uri`` that is a relative local path) is taken from ``cwd``
-    (where ``gitml run`` was started), as MLflow does. Parameters the entry point does not
-    declare are kept as given.
+    A relative ``path`` (and a ``uri`` that is a relative local path, not ``runs:/…``,
+    ``s3://…``) given with ``-P`` is taken from ``cwd`` (where ``gitml run`` was started), as
+    MLflow does; a relative default is part of the project, taken from ``root`` (the project's
+    folder at the revision run, so ``--version`` and ``gitml reproduce`` read the files of that
+    revision). Parameters the entry point does not declare are kept as given.
 
     Args:
         entry: the entry point.
         given: ``{name: text}`` from ``-P name=value``.
-        cwd: the folder relative paths are read from (default: the current directory).
+        cwd: the folder given relative paths are read from (default: the current directory).
+        root: the folder relative defaults are read from (default: ``cwd``).
 
     Returns:
         ``{name: text}``, declared parameters first, in the descriptor's order.
@@ -335,18 +344,20 @@ def resolve_parameters(entry: EntryPoint, given: dict[str, str], cwd: Path | Non
     cwd = Path.cwd() if cwd is None else cwd
     out: dict[str, str] = {}
     for name, param in entry.parameters.items():
+        base = cwd
         if name in given:
             text = given[name]
         elif not param.required and param.default is not None:
             text = _text(param.default)
+            base = cwd if root is None else root
         elif not param.required:
             continue  # default: null, and not given
         else:
             raise BadInputError(f"entry point {entry.name!r} needs parameter {name!r} ({param.type})",
                                 hint=f"give it with -P {name}=VALUE")
         check_value(param, text)
-        if param.type in ("path", "uri") and "://" not in text and not os.path.isabs(text):
-            text = str((cwd / text).resolve())
+        if param.type in ("path", "uri") and not _SCHEME_RE.match(text) and not os.path.isabs(text):
+            text = str((base / text).resolve())
         out[name] = text
     for name, text in given.items():
         if name not in out:

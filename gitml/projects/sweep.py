@@ -247,11 +247,11 @@ def run_sweep(parameters: dict[str, str], uri: str | None = None, entry: str = "
         with checkout(ws, uri, version) as (root, project_repo, _):  # every trial's parameters checked first
             point = entry_point(load_project(root), entry)
             for combo in combos:
-                resolve_parameters(point, combo)
+                resolve_parameters(point, combo, root=root)
             if backend == "dask" and project_repo is ws.repo:
                 # the workers get the commit and the tracked files' changes, nothing untracked
                 missing = untracked_warning(root, load_project(root),
-                                             build_command(point, resolve_parameters(point, combos[0])))
+                                             build_command(point, resolve_parameters(point, combos[0], root=root)))
                 if missing:
                     raise BadInputError(missing[0].replace("not there for `gitml reproduce`",
                                                            "not sent to the Dask workers"))
