@@ -329,6 +329,23 @@ def test_parallel_runs_build_one_environment(env_repo):
     assert all((p / envs.READY).exists() for p in envs_dir.iterdir() if p.is_dir())  # nothing half-built
 
 
+def test_option_lines_of_a_requirements_file_reach_the_installer(tmp_path):
+    """`-e ./pkg` and `--extra-index-url URL` lines, as pip and MLflow take them."""
+    repo = tmp_path / "repo"
+    (repo / "pkg" / "localpkg").mkdir(parents=True)
+    (repo / "pkg" / "localpkg" / "__init__.py").write_text("VALUE = 7\n")
+    (repo / "pkg" / "pyproject.toml").write_text('[project]\nname = "localpkg"\nversion = "0.1"\n'
+                                                 '[build-system]\nrequires = ["setuptools"]\n'
+                                                 'build-backend = "setuptools.build_meta"\n')
+    (repo / "requirements.txt").write_text("--extra-index-url https://pypi.org/simple\n-e ./pkg\nsix==1.16.0\n")
+    (repo / "gitml.yaml").write_text(ENV_PROJECT.replace("import six, sys, gitml", "import six, sys, gitml, localpkg"))
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a local package")
+    result = gitml(repo, "run", "--env-manager", "virtualenv")
+    assert result.code == 0, result.err
+
+
 def test_a_requirement_that_cannot_be_installed_is_named(env_repo):
     (env_repo / "requirements.txt").write_text("six==1.16.0\nno-such-package-for-gitml-tests==9.9\n")
     tip = runs_tip(env_repo)

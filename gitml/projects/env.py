@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -326,8 +327,20 @@ def _build(spec: EnvSpec, target: Path) -> None:
         _installer([python, "-m", "venv", str(target)], "creating the virtualenv")
         install = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     if requirements:
-        _installer([*install, *requirements], "installing requirements", requirements, cwd=spec.root)
+        _installer([*install, *_argv(requirements)], "installing requirements", requirements, cwd=spec.root)
     _link_gitml(target)
+
+
+def _argv(requirements: list[str]) -> list[str]:
+    """Requirement lines as installer arguments.
+
+    An option line (``-e ./pkg``, ``--extra-index-url URL``, ``-c constraints.txt``) is split as
+    a shell would; a requirement stays one argument (``pkg>=1; python_version < "3.12"``).
+    """
+    out: list[str] = []
+    for line in requirements:
+        out += shlex.split(line) if line.startswith("-") else [line]
+    return out
 
 
 def _link_gitml(target: Path) -> None:
