@@ -159,5 +159,5 @@ def reproduce_cmd(run: str, tolerance: float, env_manager: str | None, as_md: bo
     if found.differing:
         raise GateFailedError(f"not reproduced: {', '.join(found.differing)} differ beyond {tolerance:g} "
                               f"(reproduction {new.id[:8]})")
-    if not as_json:
+    if not as_json and not as_md:  # Markdown and JSON are for a file or a pull request: the table only
         click.echo(f"reproduced: run {new.id[:8]} matches {found.original.id[:8]} within {tolerance:g}")

@@ -86,6 +86,10 @@ def reproduce(run: str, tolerance: float = 1e-6, env_manager: str | None = None,
     with open_workspace(repo) as ws:
         original = get_run(run, repo=ws)
         project = original.project
+        if original.tags.get("sweep.kind") and not project:
+            raise BadInputError(f"run {original.id[:8]} is a sweep's parent: it ran no command itself",
+                                hint=f"reproduce one of its trials (gitml runs list -f \"tags.mlflow.parentRunId = "
+                                     f"'{original.id}'\")")
         if not original.entry_point or not project:
             raise BadInputError(
                 f"run {original.id[:8]} records no entry point: it was made by commit-run or the API, "
