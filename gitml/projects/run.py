@@ -120,6 +120,7 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
     if fragment:
         sub = f"{sub}/{fragment}" if sub else fragment
     if same and version is None and patch is None:
+        remove_stale_worktrees(here.common_dir)  # a killed `gitml run --version`'s, say (one git call)
         if not (Path(here.root) / sub).is_dir():
             raise BadInputError(f"no folder {sub!r} in this repository")
         yield Path(here.root) / sub, here, sub or "."
