@@ -226,6 +226,26 @@ def test_a_project_in_a_subfolder_of_a_url_runs_with_mlflows_fragment(project, t
         assert bad.code == 2 and words in bad.err, bad.err
 
 
+def test_another_repository_on_this_machine_runs_as_it_is(project, tmp_path):
+    """As `mlflow run ../other` does: the folder's files, uncommitted edits included, recorded
+    as its commit and patch so that reproduce rebuilds them."""
+    (project / "train.py").write_text(TRAIN.replace('"loss", 1.0 /', '"loss", 1000 + 1.0 /'))  # not committed
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    git(here, "init", "-q")
+    result = gitml(here, "run", str(project), "-P", "epochs=1")
+    assert result.code == 0, result.err
+    run = api.get_run(result.out.split()[-1], repo=here)
+    assert run.project["uri"] == str(project) and run.source["commit"] == git(project, "rev-parse", "HEAD").strip()
+    assert run.patch and "train.py" in run.patch  # the edit ran, and is recorded
+    edited = run.metrics
+    assert edited["loss"] > 1000
+    git(project, "checkout", "--", "train.py")  # the edit is gone from the folder
+    again = gitml(here, "reproduce", run.id)
+    assert again.code == 0, again.err
+    assert api.search_runs(f"tags.reproduces = '{run.id}'", repo=here)[0].metrics == edited
+
+
 def _sleeper(project: Path) -> subprocess.Popen:
     (project / "slow.py").write_text("import time, gitml\ngitml.log_metric('started', 1)\n"
                                      "print('ready', flush=True)\ntime.sleep(60)\n")

@@ -127,6 +127,22 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
         return
     if same:
         repo_dir, recorded = here.common_dir, sub or "."
+    elif (local is not None and local.is_dir() and not _is_url(uri) and version is None and patch is None
+          and not _bare(local)):
+        # another repository on this machine, as it is (MLflow runs a local folder as it is): its
+        # commit and uncommitted changes are recorded, so `gitml reproduce` can rebuild it
+        folder = local.resolve() / fragment if fragment else local.resolve()
+        try:
+            other = GitRepo(local.resolve())
+        except Exception:  # noqa: BLE001 - not a git repository: said in one line
+            raise BadInputError(f"{uri!r} is not in a git repository: gitml runs projects whose code a "
+                                "commit records", hint="git init and commit it, or give a URL git can clone") from None
+        if not folder.is_dir():
+            other.close()
+            raise BadInputError(f"no folder {fragment!r} in {uri!r}")
+        with other:
+            yield folder, other, str(local.resolve()) + (f"#{fragment}" if fragment else "")
+        return
     elif local is not None and local.exists() and not _is_url(uri):
         repo_dir, recorded = Path(_cached_clone(here, str(local.resolve()))), str(local.resolve())
     else:
@@ -190,6 +206,11 @@ def remove_stale_worktrees(repo_dir: Path | str) -> list[str]:
     if removed:
         _git(repo_dir, "worktree", "prune", check=False)
     return removed
+
+
+def _bare(path: Path) -> bool:
+    proc = run_git(["-C", str(path), "rev-parse", "--is-bare-repository"])
+    return proc.returncode == 0 and proc.stdout.strip() == b"true"
 
 
 def _same_repo(here: GitRepo, path: Path) -> bool:
