@@ -198,6 +198,11 @@ def test_another_repository_is_cloned_once_and_run_at_a_tag(project, tmp_path):
     assert len(runs) == 2 and {r.project["uri"] for r in runs} == {str(bare)}
     assert runs[0].source["commit"] == git(bare, "rev-parse", "v2").strip()
     assert len(list((here / ".git" / "gitml" / "projects").iterdir())) == 1  # one cached clone
+    bare.rename(tmp_path / "gone.git")  # offline, or the repository moved: the cached clone has the commit
+    again = gitml(here, "reproduce", runs[0].id)
+    assert again.code == 0, again.err
+    moved = gitml(here, "run", str(bare), "--version", "v2", "-P", "epochs=1")  # a branch or tag needs the remote
+    assert moved.code == 1 and "cannot fetch" in moved.err, moved.err
 
 
 def test_a_project_in_a_subfolder_of_a_url_runs_with_mlflows_fragment(project, tmp_path):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -144,9 +145,9 @@ def checkout(ws: Workspace, uri: str | None, version: str | None,
             yield folder, other, str(local.resolve()) + (f"#{fragment}" if fragment else "")
         return
     elif local is not None and local.exists() and not _is_url(uri):
-        repo_dir, recorded = Path(_cached_clone(here, str(local.resolve()))), str(local.resolve())
+        repo_dir, recorded = Path(_cached_clone(here, str(local.resolve()), version)), str(local.resolve())
     else:
-        repo_dir, recorded = Path(_cached_clone(here, uri)), mask_text(uri)
+        repo_dir, recorded = Path(_cached_clone(here, uri, version)), mask_text(uri)
     if fragment and not same:
         recorded = f"{recorded}#{fragment}"
     commit = _resolve(repo_dir, version or "HEAD")
@@ -244,8 +245,12 @@ def git_reason(stderr: bytes | None) -> str:
     return mask_text("; ".join(lines[i] for i in keep))[:500]
 
 
-def _cached_clone(here: GitRepo, uri: str) -> str:
-    """A bare clone of ``uri`` under ``<common>/gitml/projects``, fetched now (once per run)."""
+def _cached_clone(here: GitRepo, uri: str, version: str | None = None) -> str:
+    """A bare clone of ``uri`` under ``<common>/gitml/projects``, fetched now (once per run).
+
+    When the fetch fails but ``version`` is a commit the clone already holds (``gitml
+    reproduce`` offline, the other repository moved), the clone is used as it is.
+    """
     cache = here.gitml_dir / PROJECTS_DIR / hashlib.sha256(uri.encode()).hexdigest()[:24]
     if not (cache / "HEAD").exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +269,10 @@ def _cached_clone(here: GitRepo, uri: str) -> str:
         proc = run_git(["-C", str(cache), "fetch", "--quiet", "--prune", "--tags", "origin",
                         "+refs/heads/*:refs/heads/*"])
         if proc.returncode != 0:
-            raise RemoteError(f"cannot fetch {mask_text(uri)}: {git_reason(proc.stderr)}")
+            held = version is not None and re.fullmatch(r"[0-9a-f]{40}", version) and run_git(
+                ["-C", str(cache), "cat-file", "-e", f"{version}^{{commit}}"]).returncode == 0
+            if not held:
+                raise RemoteError(f"cannot fetch {mask_text(uri)}: {git_reason(proc.stderr)}")
     return str(cache)
 
 
