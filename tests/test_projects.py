@@ -437,6 +437,8 @@ def test_a_failing_trial_is_failed_and_the_others_go_on(project):
     assert parent.status == "FINISHED" and parent.metrics["n"] == 4  # the best finished trial
     assert parent.tags["sweep.failed"] == "3" and parent.tags["sweep.finished"] == "2"
     assert parent.tags["sweep.backend"] == "local" and parent.tags["sweep.jobs"] == "1"
+    typo = gitml(project, "run", "-e", "flaky", "-P", "n=2,4", "--objective", "metrics.nn")
+    assert typo.code == 0 and "no finished trial logged metrics.nn" in typo.err, typo.err
 
 
 def test_ctrl_c_stops_a_sweep_and_commits_the_running_trials_killed(project):

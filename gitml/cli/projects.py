@@ -115,6 +115,9 @@ def run_cmd(uri: str | None, entry: str, params: tuple[str, ...], version: str |
     best = f", best run {found.best.id[:8]} ({key}={found.best.metrics[key]:.6g})" if found.best else ""
     for warning in dict.fromkeys(w for t in found.trials if t.result for w in t.result.warnings):
         click.echo(f"gitml: warning: {warning}", err=True)  # once, not once per trial
+    if key and found.best is None and any(t.status == "FINISHED" for t in found.trials):
+        click.echo(f"gitml: warning: no finished trial logged metrics.{key}: the sweep has no best trial "
+                   "(is the name right?)", err=True)
     click.echo(f"sweep {found.sweep_id}: {len(found.trials)} trials, {found.failed} failed{best}")
     click.echo(found.parent.id)
     if found.failed:
