@@ -239,7 +239,8 @@ def start_run(
         leaving its ``with`` block ends the run (see :class:`ActiveRunHandle`).
 
     Raises:
-        BadInputError: a bad name, experiment or tag, or gitml.yaml is invalid.
+        BadInputError: a bad name, experiment or tag, or gitml.yaml is invalid; under ``gitml
+            run``, an experiment other than the run's.
         RunNotFoundError: ``parent_run_id`` names no run of this repository.
         DirtyWorktreeError: ``require_clean`` and tracked files have uncommitted changes.
         NotARepositoryError: ``repo`` is not inside a git work tree.
@@ -260,7 +261,13 @@ def start_run(
         repo = repo.repo
     joined = os.environ.get(JOIN_ENV)
     if joined and parent is None and active_run() is None:
-        return _join(joined, repo, tags, monitor)
+        handle = _join(joined, repo, tags, monitor)
+        if experiment is not None and experiment != handle.experiment:
+            _end(handle, "FINISHED")  # a joined run: this closes this process's part only
+            raise BadInputError(f"this process logs into the run `gitml run` opened, of experiment "
+                                f"{handle.experiment!r}, not {experiment!r}",
+                                hint="leave experiment out, or give it to gitml run --experiment")
+        return handle
     owns_git = not isinstance(repo, GitRepo)
     git = _idle_repos.take(repo) if owns_git else repo
     try:

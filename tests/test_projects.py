@@ -582,6 +582,14 @@ def test_a_backslash_keeps_a_comma_in_single_runs_as_in_sweeps(project):
     assert run.tags["argv"] == "--note a,b --path C:\\data"
 
 
+def test_a_script_that_asks_for_another_experiment_is_refused(project):
+    (project / "exp.py").write_text("import gitml\ngitml.start_run(experiment='other')\n")
+    git(project, "add", "exp.py")
+    git(project, "commit", "-qm", "exp")
+    result = gitml(project, "run", "-e", "exp.py")
+    assert result.code == 1 and "of experiment 'default', not 'other'" in result.err, result.err
+
+
 def test_a_script_cannot_log_another_value_for_a_param_it_was_given(project):
     (project / "p.py").write_text("import sys, gitml\ngitml.log_param('lr', float(sys.argv[2]))\n"
                                   "gitml.log_param('extra', 1)\ngitml.log_param(sys.argv[3][2:], 'other')\n")

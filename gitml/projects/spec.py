@@ -244,7 +244,7 @@ def _from_gitml(root: Path, section: object) -> Project:
     else:
         file = _check_file(root, env, f"{where}.environment")
         environment = Environment(_env_kind(file, f"{where}.environment"), file)
-    name = section.get("name", root.resolve().name)
+    name = section.get("name") or root.resolve().name
     if not isinstance(name, str) or not name.strip():
         raise _bad(f"{where}.name", "expected text")
     return Project(name, root, environment, _entry_points(section.get("entry_points"), f"{where}.entry_points"),
@@ -267,7 +267,7 @@ def _from_mlproject(root: Path, path: Path) -> Project:
         environment = Environment("python_env" if envs[0] == "python_env" else "conda", file)
     else:
         environment = Environment()
-    name = doc.get("name", root.resolve().name)
+    name = doc.get("name") or root.resolve().name
     return Project(str(name), root, environment, _entry_points(doc.get("entry_points"), f"{where}: entry_points"),
                    MLPROJECT)
 
