@@ -56,8 +56,8 @@ print(client.create_experiment("bench"))
 def build_store(db: Path, mlflow_python: str, env: dict, runs: int, params: int, metrics: int, points: int) -> float:
     """MLflow's empty schema and experiment, then ``runs`` runs written row by row; returns seconds."""
     started = time.perf_counter()
-    proc = subprocess.run([mlflow_python, "-c", MAKE_SCHEMA, f"sqlite:///{db}"], env=env, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([mlflow_python, "-c", MAKE_SCHEMA, f"sqlite:///{db}"], env=env, cwd=db.parent,
+                          capture_output=True, text=True, check=True)  # MLflow's ./mlruns lands beside the db
     exp_id = int(proc.stdout.strip().splitlines()[-1])
     rng = random.Random(16)
     conn = sqlite3.connect(db)
