@@ -25,6 +25,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -375,12 +376,24 @@ def _installer(argv: list[str], what: str, requirements: list[str] | None = None
     It runs in ``cwd`` (the project's folder), so a ``./pkg`` requirement is the project's.
     """
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600, cwd=cwd)
+        # its own process group: an interrupted build stops pip's or uv's children too, before
+        # the half-built folder is removed (prepare)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                                process_group=0)
     except FileNotFoundError:
         raise GitmlError(f"building the environment: {argv[0]} is not installed") from None
+    try:
+        stdout, stderr = proc.communicate(timeout=3600)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        raise
     if proc.returncode == 0:
         return
-    output = (proc.stderr or "") + (proc.stdout or "")
+    output = (stderr or "") + (stdout or "")
     failed = next((m.group(1).strip("'\"`,.") for pattern in _FAILED_REQUIREMENT if (m := pattern.search(output))),
                   None)
     last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
