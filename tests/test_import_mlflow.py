@@ -187,6 +187,16 @@ def test_import_is_lossless(stores, repo, kind):
     _check_import(repo, oracle, stores["commit"], inf_as_max=kind == "sqlite")
     # the run commits are batches, not one per run
     assert int(git(repo, "rev-list", "--count", RUNS_REF)) <= 3
+    # the registered model: MLflow's version 1 is v1.0.0, at the run's commit, its alias a stage
+    want = oracle["version"]
+    from gitml.registry import which
+
+    info = which(f"{want['model']}@{want['alias']}", repo=repo)
+    assert (info.version, info.run, info.path, info.commit) == ("v1.0.0", oracle["parent"], "model", stores["commit"])
+    assert f"{want['model']}@v1.0.0" in result.out and f"{want['model']}#{want['alias']} (v1.0.0)" in result.out
+    tip = git(repo, "for-each-ref", "refs/tags").strip()
+    again = gitml(repo, "import", "mlflow", source)  # registered once: nothing new
+    assert again.code == 0 and git(repo, "for-each-ref", "refs/tags").strip() == tip
 
 
 def test_json_summary_and_file_uri(stores, repo):

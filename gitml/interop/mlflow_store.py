@@ -151,6 +151,7 @@ class SourceVersion:
         aliases: the model's aliases that point at this version.
         description: text, or None.
         model_id: MLflow 3's logged model id (``m-…``) when the version came from one, or None.
+        tags: the version's tags (``gitml_version`` names the gitml version it was exported from).
     """
 
     model: str
@@ -161,6 +162,7 @@ class SourceVersion:
     aliases: list[str] = field(default_factory=list)
     description: str | None = None
     model_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ArtifactProblem(GitmlError):
@@ -426,8 +428,19 @@ class FileStore:
                     model=str(doc["name"]), version=number, run_id=_text(vdoc.get("run_id")) or None,
                     source=_text(vdoc.get("source")), stage=_text(vdoc.get("current_stage")),
                     aliases=sorted(aliases.get(number, [])), description=_text(vdoc.get("description")),
-                    model_id=_text(vdoc.get("model_id"))))
+                    model_id=_text(vdoc.get("model_id")), tags=_tag_files(version_dir / "tags")))
         return out
+
+
+def _tag_files(folder: Path) -> dict[str, str]:
+    """A file store's tags folder (one file per tag, its name the key): ``{key: value}``."""
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for path in sorted(folder.iterdir())[:1000]:
+        if path.is_file() and not path.is_symlink():
+            out[path.name] = path.read_text(encoding="utf-8", errors="replace")[:8000]
+    return out
 
 
 def _metric_lines(key: str, text: str) -> list[tuple[str, float, int, int]]:
@@ -645,6 +658,10 @@ class SqliteStore:
         aliases: dict[tuple[str, int], list[str]] = {}
         for alias, version, name in self.db.execute("SELECT alias, version, name FROM registered_model_aliases"):
             aliases.setdefault((str(name), int(version)), []).append(str(alias))
+        tags: dict[tuple[str, int], dict[str, str]] = {}
+        if "model_version_tags" in self.tables:
+            for key, value, name, version in self.db.execute("SELECT key, value, name, version FROM model_version_tags"):
+                tags.setdefault((str(name), int(version)), {})[str(key)] = _text(value) or ""
         out = []
         for name, version, run_id, source, stage, description in self.db.execute(
                 "SELECT name, version, run_id, source, current_stage, description FROM model_versions "
@@ -654,7 +671,7 @@ class SqliteStore:
                 model_id = str(source)[len("models:/"):].split("/")[0]
             out.append(SourceVersion(str(name), int(version), _text(run_id) or None, _text(source), _text(stage),
                                      sorted(aliases.get((str(name), int(version)), [])), _text(description),
-                                     model_id))
+                                     model_id, tags.get((str(name), int(version)), {})))
         return out
 
 
@@ -864,7 +881,8 @@ class ServerStore:
                     source[len("models:/"):].split("/")[0] if source and source.startswith("models:/m-") else None)
                 out.append(SourceVersion(name, number, _text(version.get("run_id")) or None, source,
                                          _text(version.get("current_stage")), sorted(aliases.get(number, [])),
-                                         _text(version.get("description")), model_id))
+                                         _text(version.get("description")), model_id,
+                                         {str(t["key"]): _text(t.get("value")) or "" for t in version.get("tags") or []}))
         return sorted(out, key=lambda v: (v.model, v.version))
 
 

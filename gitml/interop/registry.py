@@ -1,13 +1,147 @@
-"""MLflow's model registry as gitml registry tags (``gitml import mlflow``'s last step)."""
+"""MLflow's model registry as gitml registry tags (``gitml import mlflow``'s last step).
+
+Each MLflow model version whose run was imported becomes a registry version of the same model
+(a GTO-style tag at the run's source commit, naming the run and the artifact), and each alias on
+it, and its legacy stage (``Staging``, ``Production``, ``Archived``, read as ``staging`` …), a
+stage assignment. The version is MLflow's number as a major version (MLflow's version 3 is
+``v3.0.0``), or the version it was exported from (the tag ``gitml_version`` that ``gitml export
+mlflow`` writes), so a round trip keeps gitml's numbers.
+
+Left out, each with its reason in the summary: a model name gitml's registry (GTO's grammar)
+does not take, a version without a run, or whose run was not imported, or whose run's commit is
+not in this repository (a registry tag must point at a commit), an artifact that cannot be told
+apart, a version number taken by another artifact, an alias that is not a stage name.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from gitml.core import store, yamlfmt
+from gitml.core.errors import GitmlError, RunNotFoundError
+from gitml.core.tags import check_model, check_stage, check_version
 from gitml.core.workspace import Workspace
+from gitml.registry.ops import assign, register_model
+from gitml.tracking.query import get_run
+
+VERSION_TAG = "gitml_version"  # written by gitml export mlflow
 
 
 def import_registry(ws: Workspace, reader: Any, summary: Any, dry_run: bool) -> None:
-    """Registered model versions and aliases become registry tags; see docs/migrate.md."""
-    for version in reader.registry():
-        summary.registry_skipped.append((f"{version.model} version {version.version}", "registry import not done yet"))
+    """Registered model versions and aliases become registry tags; see docs/migrate.md.
+
+    Args:
+        ws: the workspace imported into (its runs are already committed).
+        reader: the MLflow store's reader (``registry()`` gives its versions).
+        summary: the import's summary: ``registry`` gets each tag made (``churn@v1.0.0``,
+            ``churn#champion``), ``registry_skipped`` each ``(what, why)`` left out.
+        dry_run: decide everything, write nothing.
+    """
+    state = ws.registry_state()
+    planned: set[tuple[str, str]] = set()
+    for version in sorted(reader.registry(), key=lambda v: (v.model, v.version)):
+        what = f"{version.model} version {version.version}"
+        try:
+            _one(ws, version, state, summary, dry_run, planned)
+        except _Skip as skip:
+            summary.registry_skipped.append((what, str(skip)))
+        except GitmlError as exc:
+            summary.registry_skipped.append((what, exc.message))
+
+
+class _Skip(Exception):
+    """One version left out, and why."""
+
+
+def _one(ws: Workspace, version, state: dict, summary: Any, dry_run: bool, planned: set) -> None:
+    try:
+        model = check_model(version.model)
+    except GitmlError:
+        raise _Skip("not a model name gitml's registry takes (lowercase letters, digits and '-', as GTO)") from None
+    wanted = version.tags.get(VERSION_TAG)
+    try:
+        number = check_version(wanted) if wanted else f"v{int(version.version)}.0.0"
+    except GitmlError:
+        number = f"v{int(version.version)}.0.0"
+    if not version.run_id:
+        raise _Skip("it names no run")
+    try:
+        run = get_run(version.run_id, repo=ws)
+    except (RunNotFoundError, GitmlError):
+        raise _Skip(f"its run {version.run_id[:8]} is not in this repository (not imported)") from None
+    commit = run.source.get("commit")
+    if not commit or not ws.repo.has_object(commit):
+        raise _Skip(f"its run's commit {str(commit or 'none')[:12]} is not in this repository "
+                    "(a registry tag points at a commit: fetch it, then import again)")
+    path = _artifact(ws, version, run)
+    held = state.get(model)
+    existing = held.versions.get(number) if held is not None else None
+    if existing is not None and not existing.deregistered:
+        if existing.run_id != run.id or existing.path != path:
+            raise _Skip(f"{model}@{number} is already registered for another artifact")
+    elif (model, number) not in planned:
+        if not dry_run:
+            register_model(model, run.id, path, number, message=version.description, repo=ws)
+        planned.add((model, number))
+        summary.registry.append(f"{model}@{number}")
+    stages = list(version.aliases)
+    if version.stage and version.stage not in ("None", ""):
+        stages.append(version.stage)
+    for name in stages:
+        try:
+            stage = check_stage(name)
+        except GitmlError:
+            summary.registry_skipped.append((f"{model} alias {name!r}", "not a stage name gitml takes"))
+            continue
+        if existing is not None and stage in existing.stages:
+            continue
+        if not dry_run:
+            assign(model, number, stage, repo=ws)
+        summary.registry.append(f"{model}#{stage} ({number})")
+
+
+def _artifact(ws: Workspace, version, run) -> str:
+    """The logical path, in the run, of the version's model folder or file."""
+    source = version.source or ""
+    prefix = f"runs:/{run.id}/"
+    if source.startswith(prefix) and source[len(prefix):].strip("/") in run.artifacts:
+        return source[len(prefix):].strip("/")
+    models = _mlmodels(ws, run)  # {path: model_id} of the run's folders holding an MLmodel
+    if version.model_id:
+        found = [path for path, model_id in models.items() if model_id == version.model_id]
+        if len(found) == 1:
+            return found[0]
+    if source.startswith(prefix):  # MLflow 3: runs:/<run>/model names the logged model "model"
+        name = source[len(prefix):].strip("/")
+        if name in models:
+            return name
+    if len(models) == 1:
+        return next(iter(models))
+    if len(run.artifacts) == 1:
+        return next(iter(run.artifacts))
+    raise _Skip(f"cannot tell which artifact of run {run.id[:8]} it is ({source or 'no source'})")
+
+
+def _mlmodels(ws: Workspace, run) -> dict[str, str | None]:
+    cache = store.cache_dir(ws.repo.gitml_dir)
+    out: dict[str, str | None] = {}
+    for path, entry in run.artifacts.items():
+        if entry.get("kind") != "dir":
+            continue
+        manifest = store.object_path(cache, entry["sha256"])
+        if not manifest.is_file():
+            continue
+        files = store.manifest_files(manifest.read_bytes(), f"run {run.id[:8]} {path}")
+        mlmodel = next((f for f in files if f["path"] == "MLmodel"), None)
+        if mlmodel is None:
+            continue
+        model_id = None
+        body = store.object_path(cache, mlmodel["sha256"])
+        if body.is_file() and mlmodel["size"] < 1 << 20:
+            try:
+                doc = yamlfmt.load_untrusted(body.read_text(encoding="utf-8", errors="replace"))
+                model_id = doc.get("model_id") if isinstance(doc, dict) else None
+            except Exception:  # noqa: BLE001 - an MLmodel gitml cannot read names no model id
+                model_id = None
+        out[path] = str(model_id) if model_id else None
+    return out
