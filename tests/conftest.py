@@ -253,3 +253,25 @@ def craft(repo: Path, entries: dict[str, bytes | None], message: str = "crafted"
     run("update-ref", RUNS_REF, commit, *([tip] if tip else []))
     index.unlink(missing_ok=True)
     return commit
+
+
+def mlflow_python() -> str:
+    """MLflow's interpreter for the interop tests (``GITML_MLFLOW``, set by `.ci/run`).
+
+    Without it the calling test module is skipped, except in CI, where its absence is an error:
+    the interop tests must not pass by being skipped.
+    """
+    found = os.environ.get("GITML_MLFLOW")
+    if not found:
+        if os.environ.get("CI"):
+            raise RuntimeError("GITML_MLFLOW is not set in CI: .ci/run must install MLflow for the interop tests")
+        pytest.skip("MLflow not available (set GITML_MLFLOW to the Python of a virtualenv with mlflow)",
+                    allow_module_level=True)
+    return found
+
+
+def mlflow_env() -> dict:
+    """The environment MLflow's processes run in: no MLflow, git or PYTHONPATH settings of ours,
+    telemetry off, file stores allowed (MLflow 3 asks for that)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GIT_", "PYTHONPATH"))}
+    return {**env, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ALLOW_FILE_STORE": "true"}

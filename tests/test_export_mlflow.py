@@ -9,7 +9,6 @@ second gitml import of the exported store must give the same records as the firs
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -17,25 +16,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import git, gitml, runs_tip
+from conftest import git, gitml, mlflow_env, mlflow_python, runs_tip
 
 import gitml as api
 
-MLFLOW = os.environ.get("GITML_MLFLOW")
+MLFLOW = mlflow_python()
 HERE = Path(__file__).parent
-if not MLFLOW:
-    if os.environ.get("CI"):
-        raise RuntimeError("GITML_MLFLOW is not set in CI: .ci/run must install MLflow for the interop tests")
-    pytest.skip("MLflow not available (set GITML_MLFLOW to the Python of a virtualenv with mlflow)",
-                allow_module_level=True)
 
 pytestmark = pytest.mark.interop
 IDENTITY = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GIT_", "PYTHONPATH"))}
-    return {**env, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ALLOW_FILE_STORE": "true"}
+    return mlflow_env()
 
 
 def _export(repo: Path, *args: str) -> subprocess.CompletedProcess:

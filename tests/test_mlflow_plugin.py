@@ -17,16 +17,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import git, gitml
+from conftest import git, gitml, mlflow_python
 
 import gitml as api
 
-MLFLOW = os.environ.get("GITML_MLFLOW")
-if not MLFLOW:
-    if os.environ.get("CI"):
-        raise RuntimeError("GITML_MLFLOW is not set in CI: .ci/run must install MLflow for the interop tests")
-    pytest.skip("MLflow not available (set GITML_MLFLOW to the Python of a virtualenv with mlflow)",
-                allow_module_level=True)
+MLFLOW = mlflow_python()
 
 pytestmark = pytest.mark.interop
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, mlflow_python
 from search_corpus import DIFFERENCES, RUNS, SEARCHES, Search
 
 import gitml
@@ -29,14 +29,8 @@ from gitml.core.workspace import open_workspace
 from gitml.errors import BadInputError
 
 pytestmark = pytest.mark.interop
-MLFLOW = os.environ.get("GITML_MLFLOW")
+MLFLOW = mlflow_python()
 HERE = Path(__file__).parent
-
-if not MLFLOW:
-    if os.environ.get("CI"):
-        raise RuntimeError("GITML_MLFLOW is not set in CI: .ci/run must install MLflow for the interop tests")
-    pytest.skip("MLflow not available (set GITML_MLFLOW to the Python of a virtualenv with mlflow)",
-                allow_module_level=True)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
