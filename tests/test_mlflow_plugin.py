@@ -228,6 +228,55 @@ def test_what_the_plugin_cannot_do_raises_mlflows_not_implemented_error(repo):
     assert seen["missing"] == "RESOURCE_DOES_NOT_EXIST"
 
 
+def test_keys_gitml_or_mlflow_refuse_are_refused_when_logged(repo):
+    """A key that names no file of a run (`../x`) or that MLflow's stores refuse (`a//b`) is an
+    MlflowException at log time: nothing unreadable is committed, and push is not blocked."""
+    out = _mlflow("""
+        import json, mlflow
+        from mlflow.exceptions import MlflowException
+        mlflow.set_tracking_uri("gitml:.")
+        client = mlflow.MlflowClient()
+        seen = {}
+        with mlflow.start_run() as run:
+            for name, call in [("param", lambda: mlflow.log_param("../x", 1)),
+                               ("metric", lambda: mlflow.log_metric("/abs", 1.0)),
+                               ("tag", lambda: mlflow.set_tag(".", "v")),
+                               ("double slash", lambda: mlflow.log_metric("a//b", 1.0))]:
+                try:
+                    call()
+                    seen[name] = "no error"
+                except MlflowException as exc:
+                    seen[name] = exc.error_code
+            mlflow.log_metric("fine", 1.0)
+        for bad in ("nope", run.info.run_id[:8]):
+            try:
+                client.get_run(bad)
+                seen[bad] = "found"
+            except MlflowException as exc:
+                seen[bad] = exc.error_code
+        print(json.dumps({"seen": seen, "id": run.info.run_id}))
+    """, repo)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(got["seen"].values()) <= {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"}, got
+    run = api.get_run(got["id"], repo=repo)
+    assert run.metrics == {"fine": 1.0} and run.params == {} and run.status == "FINISHED"
+    assert gitml(repo, "check").code == 0
+
+
+def test_parallel_processes_setting_one_new_experiment_all_run(repo):
+    procs = [subprocess.Popen([MLFLOW, "-c", "import mlflow\nmlflow.set_tracking_uri('gitml:.')\n"
+                               "mlflow.set_experiment('par')\nwith mlflow.start_run():\n    mlflow.log_metric('m', 1)\n"],
+                              cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-800:] for _, err in outs]
+    # every run is committed; a process that lost the creation race gets RESOURCE_ALREADY_EXISTS,
+    # as from MLflow's own stores, on which MLflow 3.17's set_experiment returns without making
+    # the experiment active (its runs then go to the default experiment, as they would in sqlite)
+    runs = api.search_runs(repo=repo)
+    assert len(runs) == 4 and {r.experiment for r in runs} <= {"par", "default"}
+    assert any(r.experiment == "par" for r in runs)
+
+
 def test_a_uri_that_names_no_repository_is_one_mlflow_error(tmp_path):
     proc = _mlflow(f"""
         import mlflow

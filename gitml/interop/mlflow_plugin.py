@@ -68,7 +68,11 @@ from mlflow.entities import (
     Run as MlflowRun,
 )
 from mlflow.exceptions import MlflowException, MlflowNotImplementedException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+)
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.tracking.abstract_store import AbstractStore
 
@@ -76,6 +80,7 @@ from gitml.core import active, store
 from gitml.core.errors import ExperimentNotFoundError, GitmlError, RunNotFoundError
 from gitml.core.filter import Group, parse_filter
 from gitml.core.formats import iso_time, param_value, parse_time
+from gitml.core.ids import RUN_ID_RE, check_key
 from gitml.core.workspace import open_workspace
 from gitml.interop.files import artifact_files, lay_out
 from gitml.tracking import experiments as exps
@@ -144,6 +149,7 @@ class GitmlStore(AbstractStore):
         self.mlflow_dir = self.gitml_dir / "mlflow"
         self._lock = threading.RLock()
         self._open: dict[str, active.ActiveRun] = {}  # runs this process writes, kept open
+        self._experiment_ids: dict[str, str] = {}
 
     # --- experiments --------------------------------------------------------------------------
 
@@ -173,8 +179,14 @@ class GitmlStore(AbstractStore):
             creation_time=_ms(exp.creation_time), last_update_time=_ms(exp.last_update_time))
 
     def _experiment_id(self, name: str) -> str:
+        known = self._experiment_ids.get(name)
+        if known is not None:  # an id never changes; a search over thousands of runs asks once per name
+            return known
         found = exps.get_experiment_by_name(name, repo=self.root)
-        return found.experiment_id if found is not None else exps.experiment_id_for(name)
+        if found is None:
+            return exps.experiment_id_for(name)
+        self._experiment_ids[name] = found.experiment_id
+        return found.experiment_id
 
     def search_experiments(self, view_type=ViewType.ACTIVE_ONLY, max_results=1000, filter_string=None,
                            order_by=None, page_token=None):
@@ -193,6 +205,9 @@ class GitmlStore(AbstractStore):
         try:
             return exps.create_experiment(name, tags={t.key: t.value for t in tags or []}, repo=self.root)
         except GitmlError as exc:
+            if exps.get_experiment_by_name(name, repo=self.root) is not None:
+                # another process made it first: MLflow's set_experiment looks it up again on this code
+                raise MlflowException(exc.message, error_code=RESOURCE_ALREADY_EXISTS) from None
             raise _bad(exc.message) from None
 
     def get_experiment(self, experiment_id):
@@ -270,11 +285,18 @@ class GitmlStore(AbstractStore):
                 self._open[run_id] = handle
             return handle
 
+    @staticmethod
+    def _check_id(run_id: str) -> None:
+        """A run id as MLflow gives them: 32 hex digits (gitml's prefixes are not MLflow's)."""
+        if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+            raise _not_found(f"Run '{run_id}' not found")
+
     def _in_progress(self, run_id: str) -> bool:
         return run_id in self._open or (self.gitml_dir / active.ACTIVE_DIR / run_id).exists()
 
     def get_run(self, run_id):
         """The run, in progress or committed, as MLflow's ``Run`` (latest metric values)."""
+        self._check_id(run_id)
         if self._in_progress(run_id):
             saved = active.load(self.gitml_dir / active.ACTIVE_DIR / run_id)
             run, _ = assemble(saved.meta, saved.log, "FINISHED", saved.patch)
@@ -285,6 +307,8 @@ class GitmlStore(AbstractStore):
                 run = query.get_run(run_id, repo=self.root)
             except RunNotFoundError:
                 raise _not_found(f"Run '{run_id}' not found") from None
+            except GitmlError as exc:  # a record gitml cannot read: MLflow's error, not a traceback
+                raise MlflowException(f"Run '{run_id}': {exc.message}") from None
             inputs = run.inputs
             self._materialize(run)
         return self._run_entity(run, inputs)
@@ -375,6 +399,8 @@ class GitmlStore(AbstractStore):
         On a committed run, only tags can change (``gitml runs tag``); anything else raises
         ``MlflowNotImplementedException``.
         """
+        self._check_id(run_id)
+        metrics, params, tags = _validated(metrics, params, tags)
         if not self._in_progress(run_id):
             if metrics or params:
                 raise MlflowNotImplementedException(
@@ -418,6 +444,7 @@ class GitmlStore(AbstractStore):
 
     def get_metric_history(self, run_id, metric_key, max_results=None, page_token=None):
         """Every point of one metric, in the order logged."""
+        self._check_id(run_id)
         if self._in_progress(run_id):
             saved = active.load(self.gitml_dir / active.ACTIVE_DIR / run_id)
             points = [p for p in saved.log.metrics if p.key == metric_key]
@@ -597,6 +624,27 @@ def _model_matches(node, record: dict[str, Any]) -> bool:
         return (value in texts) != node.negate
     return {"=": value == texts[0], "!=": value != texts[0], "<": value < texts[0], "<=": value <= texts[0],
             ">": value > texts[0], ">=": value >= texts[0]}[node.op]
+
+
+def _validated(metrics, params, tags):
+    """MLflow's own checks of a batch, then gitml's key rules.
+
+    MLflow's stores make the first (``a//b`` is refused, a long tag value cut as MLflow cuts
+    it); gitml's refuse a key such as ``../x``, which names no file of a run.
+    """
+    try:
+        from mlflow.utils.validation import _validate_batch_log_data
+    except ImportError:  # another MLflow 3.x layout: gitml's own checks still apply
+        pass
+    else:
+        metrics, params, tags = _validate_batch_log_data(list(metrics), list(params), list(tags))
+    try:
+        for kind, items in (("metric key", metrics), ("param key", params), ("tag key", tags)):
+            for item in items:
+                check_key(item.key, kind)
+    except GitmlError as exc:
+        raise _bad(exc.message) from None
+    return metrics, params, tags
 
 
 def _config_experiment(ws) -> str:
