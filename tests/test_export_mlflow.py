@@ -45,9 +45,10 @@ import mlflow
 from mlflow import MlflowClient
 uri = sys.argv[1]
 c = MlflowClient(uri, registry_uri=uri)
-runs = {}
+runs, ids = {}, {}
 for exp in c.search_experiments():
     for r in c.search_runs([exp.experiment_id], max_results=1000):
+        ids[r.data.tags.get("gitml_run_id", r.info.run_id)] = r.info.run_id
         runs[r.data.tags.get("gitml_run_id", r.info.run_id)] = {
             "name": r.info.run_name, "experiment": exp.name, "status": r.info.status, "start": r.info.start_time,
             "end": r.info.end_time, "user": r.info.user_id, "params": r.data.params,
@@ -59,7 +60,7 @@ for m in c.search_registered_models():
     models[m.name] = {"aliases": dict(m.aliases),
                       "versions": sorted([v.version, v.tags.get("gitml_version"), v.run_id]
                                          for v in c.search_model_versions(f"name = '{m.name}'"))}
-print(json.dumps({"runs": runs, "models": models}))
+print(json.dumps({"runs": runs, "models": models, "server_ids": ids}))
 """
     proc = subprocess.run([MLFLOW, "-c", script, uri], env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -145,7 +146,11 @@ def test_a_file_store_and_dry_run_and_experiment(source, tmp_path):
     repo = _imported(source, tmp_path, "repo", f"sqlite:///{source['db']}")
     dry = _export(repo, str(tmp_path / "mlruns"), "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
-    assert json.loads(dry.stdout)["runs"] == len(_records(repo)) and not (tmp_path / "mlruns").exists()
+    assert not (tmp_path / "mlruns").exists()
+    predicted = json.loads(dry.stdout)
+    real = json.loads(_export(repo, str(tmp_path / "all"), "--json").stdout)
+    for key in ("runs", "points", "artifacts", "bytes", "versions", "aliases"):
+        assert predicted[key] == real[key], (key, predicted, real)  # the dry run says what the export does
     one = _export(repo, str(tmp_path / "mlruns"), "-e", "other", "--no-registry")
     assert one.returncode == 0, one.stderr
     read = _read((tmp_path / "mlruns").as_uri())
@@ -157,6 +162,19 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_tag_mlflow_would_cut_stops_the_export_before_that_run(source, tmp_path):
+    repo = _imported(source, tmp_path, "repo", f"sqlite:///{source['db']}")
+    old = source["oracle"]["old"]
+    assert gitml(repo, "runs", "tag", old, f"big={'z' * 9000}").code == 0
+    result = _export(repo, f"sqlite:///{tmp_path / 'e.db'}")
+    assert result.returncode == 1 and f"run {old[:8]}: tag 'big' is 9,000 characters" in result.stderr, result.stderr
+    assert old not in _read(f"sqlite:///{tmp_path / 'e.db'}")["runs"]
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("mine\n")
+    refused = _export(repo, str(not_a_folder))
+    assert refused.returncode == 2 and "is a file" in refused.stderr and not_a_folder.read_text() == "mine\n"
 
 
 def test_a_tracking_server_gets_new_ids_and_the_gitml_run_id_tag(source, tmp_path):
@@ -188,6 +206,13 @@ def test_a_tracking_server_gets_new_ids_and_the_gitml_run_id_tag(source, tmp_pat
         assert {"data", "model", "notes.txt"} <= set(read["runs"][oracle["parent"]]["artifacts"])
         again = _export(repo, url, "--json")
         assert again.returncode == 0 and json.loads(again.stdout)["runs"] == 0
+        # the child names its parent by the id the server gave it, so MLflow's UI nests them
+        child, parent = read["runs"][oracle["child"]], read["server_ids"][oracle["parent"]]
+        assert child["tags"]["mlflow.parentRunId"] == parent
+        # importing the server back here adds nothing: those runs are this repository's
+        back = gitml(repo, "import", "mlflow", url, "--json")
+        assert back.code == 0, back.err
+        assert json.loads(back.out)["imported"] == 0, back.out
     finally:
         server.terminate()
         try:

@@ -119,6 +119,32 @@ def referenced_objects(run_ids: Iterable[str] | None = None, repo: WorkspaceLike
     return found.refs
 
 
+def fetch_to_cache(run_ids: Iterable[str], remote: str | None = None, repo: WorkspaceLike = None) -> None:
+    """Bring every object the runs reference into the local cache; the work tree is not touched.
+
+    Objects already cached are not fetched again; directory manifests are fetched first, then
+    the files they list. Each object's hash is checked before it gets its name.
+
+    Args:
+        run_ids: run ids or unique prefixes.
+        remote: the artifact remote to fetch from (default: the default one).
+        repo: a Workspace, an open repository or a path.
+
+    Raises:
+        GitmlError: an object is missing and no artifact remote is configured; a corrupted
+            object on the remote; a run or manifest that cannot be read.
+        RemoteError: the remote cannot be reached.
+    """
+    run_ids = list(run_ids)
+    with open_workspace(repo) as ws:
+        source = _optional_remote(ws, remote)
+        for _ in range(2):  # manifests, then the files they list
+            found = ws.referenced_objects(run_ids)
+            if found.refused:
+                raise GitmlError(_refused_message(found.refused))
+            _fetch_objects(ws, source, found.refs, None)
+
+
 def _refused_message(refused: dict[str, str]) -> str:
     """``run <id> cannot be used: <problem> (and N more)`` for ``{run id: problem}``."""
     first = next(iter(refused.items()))

@@ -56,6 +56,7 @@ from gitml.tracking import experiments as exps
 from gitml.tracking import query
 
 RUN_ID_TAG = "gitml_run_id"  # on a server, where MLflow picks the run ids
+PARENT_TAG = "mlflow.parentRunId"
 VERSION_TAG = "gitml_version"
 DEFAULT_EXPERIMENT = "default"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
@@ -145,6 +146,10 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
         GitmlError: DEST refused a write (MLflow's message).
     """
     kind = _kind(dest)
+    if kind == "file":
+        folder = Path(urlparse(dest).path if dest.startswith("file:") else dest)
+        if folder.exists() and not folder.is_dir():
+            raise BadInputError(f"{dest!r} is a file, not an MLflow store's folder")
     mlflow = _mlflow()
     from mlflow.exceptions import MlflowException
 
@@ -171,17 +176,28 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
                     summary.present += 1
                     exported[run.id] = existing
                 elif dry_run:
+                    _fits(run, _tags(run))
+                    found, _ = artifact_files(run, cache)
                     summary.runs += 1
                     summary.points += len(run.history or [])
+                    summary.artifacts += len(found)
+                    summary.bytes += sum(size for _, _, size in found)
+                    exported[run.id] = run.id
                 else:
+                    _fetch_missing(ws, run, cache)
                     exported[run.id] = target.write_run_whole(ws, run, cache, summary)
+                if target is not None:
+                    target.exported[run.id] = exported[run.id]
                 if progress is not None:
                     progress(done, len(runs))
             if registry and target is not None:
                 _export_registry(ws, target, exported, dry_run, summary)
-            elif registry:
-                summary.versions = sum(1 for state in ws.registry_state().values()
-                                       for v in state.versions.values() if not v.deregistered and v.run_id)
+            elif registry:  # a dry run into a store not there yet: every version and stage would go
+                for state in ws.registry_state().values():
+                    live = {v.version for v in state.versions.values()
+                            if not v.deregistered and v.run_id in exported}
+                    summary.versions += len(live)
+                    summary.aliases += sum(1 for version in state.stages.values() if version in live)
         except MlflowException as exc:
             raise GitmlError(f"MLflow refused the export: {exc.message}") from None
         except OSError as exc:
@@ -244,6 +260,7 @@ class _Target:
             self.store = self.client._tracking_client.store  # MLflow's own store class for this URI
         self.experiments: dict[str, str] = {}
         self._server_ids: dict[str, str] | None = None
+        self.exported: dict[str, str] = {}  # gitml id -> MLflow id, as runs are written or found
 
     def experiment_id(self, ws, name: str) -> str:
         """The MLflow experiment id of a gitml experiment, created (with its tags) when missing."""
@@ -315,6 +332,10 @@ class _Target:
 
         experiment_id = self.experiment_id(ws, run.experiment)
         tags = _tags(run)
+        _fits(run, tags)
+        parent = tags.get(PARENT_TAG)
+        if parent in self.exported:  # a server gave the parent a new id: the child names that one
+            tags[PARENT_TAG] = self.exported[parent]
         params = [Param(k, _param_text(v)) for k, v in run.params.items()]
         points = [Metric(p.key, p.value, _ms(p.timestamp), p.step) for p in run.history or []]
         start, end = _ms(run.start_time), _ms(run.end_time)
@@ -393,6 +414,39 @@ class _Target:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+MAX_TAG_VALUE, MAX_PARAM_VALUE = 8000, 6000  # what MLflow's stores keep (longer tags are cut)
+
+
+def _fits(run, tags: dict[str, str]) -> None:
+    """Refuse, before anything of it is written, a run MLflow would keep changed.
+
+    MLflow cuts a tag value over 8,000 characters (with a warning only) and refuses a param
+    over 6,000.
+    """
+    for key, value in tags.items():
+        if len(value) > MAX_TAG_VALUE:
+            raise GitmlError(f"run {run.id[:8]}: tag {key[:60]!r} is {len(value):,} characters; MLflow keeps "
+                             f"{MAX_TAG_VALUE:,} and would cut it", hint="shorten the tag (gitml runs tag), or "
+                             "export the other runs with -e")
+    for key, value in run.params.items():
+        if len(_param_text(value)) > MAX_PARAM_VALUE:
+            raise GitmlError(f"run {run.id[:8]}: param {key[:60]!r} is longer than MLflow's {MAX_PARAM_VALUE:,} "
+                             "characters")
+
+
+def _fetch_missing(ws, run, cache: Path) -> None:
+    """Fetch the run's artifacts the local cache lacks from the artifact remote, if one is set."""
+    _, missing = artifact_files(run, cache)
+    if not missing or not ws.remotes():
+        return
+    from gitml.artifacts.transfer import fetch_to_cache
+
+    try:
+        fetch_to_cache([run.id], repo=ws)
+    except GitmlError:
+        pass  # still missing: the summary names them
+
+
 def _param_text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, float):
         return str(value)
@@ -439,6 +493,7 @@ def _export_registry(ws, target: _Target, exported: dict[str, str], dry_run: boo
                 continue
             if dry_run:
                 summary.versions += 1
+                numbers[version.version] = "?"  # its aliases are counted below
                 continue
             created = target.client.create_model_version(
                 name, f"runs:/{exported[version.run_id]}/{version.path}", run_id=exported[version.run_id],

@@ -49,6 +49,7 @@ from gitml.tracking.commit import run_tree_files, write_runs
 from gitml.tracking.experiments import free_id
 
 BATCH = 500  # runs per commit
+EXPORTED_TAG = "gitml_run_id"  # gitml export mlflow's tag on a run a server gave a new id
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_TAG = "mlflow.parentRunId"
 DEFAULT_EXPERIMENT = "default"  # gitml's name for MLflow's experiment 0, "Default"
@@ -393,6 +394,12 @@ def _one(ws: Workspace, reader, src: SourceRun, by_id: dict[str, SourceExperimen
         return None
     if since_ms is not None and (src.start_time is None or src.start_time < since_ms):
         summary.older += 1
+        return None
+    origin = src.tags.get(EXPORTED_TAG)
+    if origin and origin != src.run_id and RUN_ID_RE.match(origin) and \
+            runsref.run_entry(ws.repo, ws.runs_tip, origin) is not None:
+        # exported from here to a server, which gave it a new id: it is this repository's run
+        summary.skipped.append((label, f"exported from this repository's run {origin[:8]} (tag {EXPORTED_TAG})"))
         return None
     try:
         run, points = to_run(src, experiment_name(by_id[src.experiment_id]))
