@@ -15,7 +15,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -359,4 +358,6 @@ def test_tracking_server(server, repo, stores):
 def test_unknown_source_kinds(repo):
     result = gitml(repo, "import", "mlflow", "postgresql://u@h/db")
     assert result.code == 2 and "postgresql:// stores are not read" in result.err
-    assert sys.executable  # the CLI ran in this interpreter
+    unreachable = gitml(repo, "import", "mlflow", f"http://127.0.0.1:{_free_port()}")
+    assert unreachable.code == 1 and "cannot be reached" in unreachable.err, unreachable.err  # a remote failed
+    assert runs_tip(repo) == ""

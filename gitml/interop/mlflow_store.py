@@ -751,6 +751,8 @@ class ServerStore:
             found = list(self._pages("/api/2.0/mlflow/experiments/search", "experiments",
                                      body={"max_results": 1000, "view_type": "ALL"}))
         except RemoteError as exc:
+            if "cannot be reached" in exc.message:
+                raise  # nothing answers: a remote that failed (1), as for every gitml command
             raise BadInputError(f"{exc.message}: not an MLflow tracking server gitml reads") from None
         out = []
         for doc in found:
