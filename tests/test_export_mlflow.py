@@ -32,9 +32,14 @@ def _env() -> dict:
 
 
 def _export(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    """``gitml export mlflow …`` run by MLflow's interpreter (gitml is installed there too)."""
-    return subprocess.run([MLFLOW, "-m", "gitml", "-C", str(repo), "export", "mlflow", *args], env=_env(),
-                          capture_output=True, text=True, timeout=300)
+    """``gitml export mlflow …`` run by MLflow's interpreter (gitml is installed there too), from
+    an empty folder that must stay empty (MLflow's defaults would put mlflow.db or mlruns/ there)."""
+    cwd = repo.parent / f"cwd-{repo.name}"
+    cwd.mkdir(exist_ok=True)
+    done = subprocess.run([MLFLOW, "-m", "gitml", "-C", str(repo), "export", "mlflow", *args], env=_env(),
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert list(cwd.iterdir()) == [], list(cwd.iterdir())
+    return done
 
 
 def _read(uri: str) -> dict:

@@ -154,6 +154,21 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
     from mlflow.exceptions import MlflowException
 
     summary = ExportSummary()
+    # What MLflow resolves without being told (a model version's source, say) goes to DEST too,
+    # not to its default store (sqlite:///mlflow.db in the current directory)
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(dest)
+    mlflow.set_registry_uri(dest)
+    try:
+        return _export(mlflow, MlflowException, dest, kind, experiments, since, dry_run, registry, repo,
+                       progress, artifact_root, summary)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def _export(mlflow, MlflowException, dest, kind, experiments, since, dry_run, registry, repo, progress,  # noqa: N803
+            artifact_root, summary: ExportSummary) -> ExportSummary:
     with open_workspace(repo) as ws:
         if experiments:
             for name in experiments:
@@ -495,8 +510,11 @@ def _export_registry(ws, target: _Target, exported: dict[str, str], dry_run: boo
                 summary.versions += 1
                 numbers[version.version] = "?"  # its aliases are counted below
                 continue
+            # the artifact's own URI, not runs:/…: MLflow would resolve that through its default
+            # tracking URI (sqlite:///mlflow.db in the current directory), not DEST
+            artifact_uri = target.client.get_run(exported[version.run_id]).info.artifact_uri
             created = target.client.create_model_version(
-                name, f"runs:/{exported[version.run_id]}/{version.path}", run_id=exported[version.run_id],
+                name, f"{artifact_uri.rstrip('/')}/{version.path}", run_id=exported[version.run_id],
                 tags={VERSION_TAG: version.version, "gitml_commit": version.commit},
                 await_creation_for=0)
             numbers[version.version] = created.version
