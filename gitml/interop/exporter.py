@@ -276,6 +276,7 @@ class _Target:
         self.experiments: dict[str, str] = {}
         self._server_ids: dict[str, str] | None = None
         self.exported: dict[str, str] = {}  # gitml id -> MLflow id, as runs are written or found
+        self._locations: dict[str, str] = {}  # experiment id -> its artifact location
 
     def experiment_id(self, ws, name: str) -> str:
         """The MLflow experiment id of a gitml experiment, created (with its tags) when missing."""
@@ -361,6 +362,13 @@ class _Target:
                                              tags={**tags, RUN_ID_TAG: run.id})
             mlflow_id = self.started = created.info.run_id
             tag_list = []
+        elif self.kind == "sql":
+            mlflow_id = self.started = run.id  # not in DEST before (existing_run): removed on failure
+            self._write_sql(run, experiment_id, start, end, points, params, [RunTag(k, v) for k, v in tags.items()])
+            self._artifacts(run, mlflow_id, cache, summary)
+            summary.runs += 1
+            summary.points += len(points)
+            return mlflow_id
         else:
             mlflow_id = self.started = run.id  # not in DEST before (existing_run): removed on failure
             self._create_with_id(run, experiment_id, start)
@@ -376,6 +384,52 @@ class _Target:
         summary.runs += 1
         summary.points += len(points)
         return mlflow_id
+
+    def _write_sql(self, run, experiment_id: str, start: int | None, end: int | None, points: list,
+                   params: list, tags: list) -> None:
+        """A whole run into a database store in one transaction, as MLflow's ORM rows.
+
+        MLflow's ``log_batch`` checks the run and commits per call (about 40 ms a call on
+        sqlite here); the rows it would write are written at once instead, after MLflow's
+        own validation of the batch, with its NaN and infinity conventions
+        (``sanitize_metric_value``) and the latest point per key by its rule (highest step,
+        then time, then value).
+        """
+        from mlflow.entities import LifecycleStage
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
+        from mlflow.utils.validation import _validate_batch_log_data
+
+        points, params, tags = _validate_batch_log_data(points, params, tags)
+        if experiment_id not in self._locations:
+            self._locations[experiment_id] = self.store.get_experiment(experiment_id).artifact_location
+        record = SqlRun(
+            run_uuid=run.id, name=run.name, source_type="LOCAL", source_name="", entry_point_name="",
+            user_id=run.user, status=run.status, start_time=start, end_time=end, source_version="",
+            lifecycle_stage=LifecycleStage.ACTIVE, experiment_id=int(experiment_id),
+            artifact_uri=f"{self._locations[experiment_id].rstrip('/')}/{run.id}/artifacts")
+        metrics: dict[tuple, dict] = {}  # MLflow's primary key: the same point twice is one row
+        latest: dict[str, dict] = {}
+        for point in points:
+            is_nan, value = self.store.sanitize_metric_value(point.value)
+            row = {"run_uuid": run.id, "key": point.key, "value": value, "timestamp": point.timestamp,
+                   "step": point.step, "is_nan": is_nan}
+            metrics.setdefault((point.key, point.timestamp, point.step, value, is_nan), row)
+            best = latest.get(point.key)
+            if best is None or (point.step, point.timestamp, 0.0 if is_nan else value) > \
+                    (best["step"], best["timestamp"], 0.0 if best["is_nan"] else best["value"]):
+                latest[point.key] = row
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            session.add(record)
+            session.flush()  # the run row first: the others refer to it
+            # the rows as one executemany each (SQLAlchemy Core), not one ORM object per point
+            for table, rows in ((SqlMetric.__table__, list(metrics.values())),
+                                (SqlLatestMetric.__table__, list(latest.values())),
+                                (SqlParam.__table__, [{"run_uuid": run.id, "key": p.key, "value": p.value}
+                                                      for p in params]),
+                                (SqlTag.__table__, [{"run_uuid": run.id, "key": t.key, "value": t.value}
+                                                    for t in tags])):
+                if rows:
+                    session.execute(table.insert(), rows)
 
     def _create_with_id(self, run, experiment_id: str, start: int | None) -> None:
         """Start a run under gitml's id.
