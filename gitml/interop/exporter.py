@@ -151,8 +151,6 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
         if folder.exists() and not folder.is_dir():
             raise BadInputError(f"{dest!r} is a file, not an MLflow store's folder")
     mlflow = _mlflow()
-    from mlflow.exceptions import MlflowException
-
     summary = ExportSummary()
     # What MLflow resolves without being told (a model version's source, say) goes to DEST too,
     # not to its default store (sqlite:///mlflow.db in the current directory)
@@ -160,15 +158,19 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
     mlflow.set_tracking_uri(dest)
     mlflow.set_registry_uri(dest)
     try:
-        return _export(mlflow, MlflowException, dest, kind, experiments, since, dry_run, registry, repo,
-                       progress, artifact_root, summary)
+        return _export(mlflow, dest, kind, experiments, since, dry_run, registry, repo, progress, artifact_root,
+                       summary)
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
 
 
-def _export(mlflow, MlflowException, dest, kind, experiments, since, dry_run, registry, repo, progress,  # noqa: N803
-            artifact_root, summary: ExportSummary) -> ExportSummary:
+def _export(mlflow, dest: str, kind: str, experiments: list[str] | None, since: int | None, dry_run: bool,
+            registry: bool, repo: WorkspaceLike, progress, artifact_root: str | None,
+            summary: ExportSummary) -> ExportSummary:
+    """:func:`export_mlflow`'s work, with MLflow's tracking and registry URIs set to DEST."""
+    from mlflow.exceptions import MlflowException
+
     with open_workspace(repo) as ws:
         if experiments:
             for name in experiments:
