@@ -410,3 +410,14 @@ def test_remote_gc_keeps_directory_files_whose_manifest_is_not_cached(repo, tmp_
     with pytest.raises(GitmlError, match=rf"manifest of run {run_id[:8]} r-data cannot be read"):
         artifacts.gc(on_remote=True, grace=0, repo=repo)
     assert ObjectStore(artifacts.list_remotes(repo=repo)[0]).all_objects() == pushed - {manifest}
+
+
+def test_a_run_without_artifacts_lists_none(repo):
+    """`artifacts ls` of a run that logged none is an empty list, not an error (a path that
+    names nothing still is one)."""
+    with api.start_run(repo=repo) as run:
+        api.log_metric("m", 1.0)
+    listed = gitml(repo, "artifacts", "ls", run.id, "--json")
+    assert listed.code == 0 and json.loads(listed.out) == [], listed.err
+    missing = gitml(repo, "artifacts", "get", f"runs:/{run.id}/nope", "-o", "x")
+    assert missing.code == 2 and "has no artifact 'nope'" in missing.err, missing.err

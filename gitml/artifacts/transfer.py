@@ -495,7 +495,7 @@ def _select(ws: Workspace, run_id: str, path: str, remote: ObjectStore | None) -
             folders = [f"{name}/{rel}" for rel in empty] if files or empty else [name]
             found += [ObjectRef(entry["sha256"], 0, run_id, folder + "/", 0o755) for folder in folders]
             out += [ref for ref in found if under(ref.path.rstrip("/"))]
-    if not out:
+    if not out and path:  # a path that names nothing; all of a run without artifacts is an empty list
         known = ", ".join(sorted(artifacts)) or "none"
         raise BadInputError(f"run {run_id[:8]} has no artifact {path!r} (it has: {known})")
     return out
