@@ -275,3 +275,16 @@ def mlflow_env() -> dict:
     telemetry off, file stores allowed (MLflow 3 asks for that)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GIT_", "PYTHONPATH"))}
     return {**env, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ALLOW_FILE_STORE": "true"}
+
+
+def code_repository(base: Path) -> tuple[Path, str]:
+    """A git repository ``base/origin`` with one commit of a ``train.py``, and that commit: the
+    code an MLflow store's runs name as their source in the interop tests."""
+    origin = base / "origin"
+    origin.mkdir()
+    identity = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    (origin / "train.py").write_text("print('train')\n")
+    subprocess.run(["git", *identity, "-C", str(origin), "add", "."], check=True)
+    subprocess.run(["git", *identity, "-C", str(origin), "commit", "-qm", "code"], check=True)
+    return origin, git(origin, "rev-parse", "HEAD").strip()

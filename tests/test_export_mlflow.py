@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import git, gitml, mlflow_env, mlflow_python, runs_tip
+from conftest import code_repository, git, gitml, mlflow_env, mlflow_python, runs_tip
 
 import gitml as api
 
@@ -24,7 +24,6 @@ MLFLOW = mlflow_python()
 HERE = Path(__file__).parent
 
 pytestmark = pytest.mark.interop
-IDENTITY = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
 
 
 def _env() -> dict:
@@ -76,13 +75,7 @@ print(json.dumps({"runs": runs, "models": models, "server_ids": ids}))
 def source(tmp_path_factory):
     """A code repository and an MLflow sqlite store made from it by MLflow (runs, a model, an alias)."""
     base = tmp_path_factory.mktemp("export-source")
-    origin = base / "origin"
-    origin.mkdir()
-    subprocess.run(["git", "init", "-q", str(origin)], check=True)
-    (origin / "train.py").write_text("print('train')\n")
-    subprocess.run(["git", *IDENTITY, "-C", str(origin), "add", "."], check=True)
-    subprocess.run(["git", *IDENTITY, "-C", str(origin), "commit", "-qm", "code"], check=True)
-    commit = git(origin, "rev-parse", "HEAD").strip()
+    origin, commit = code_repository(base)
     work = base / "store"
     work.mkdir()
     proc = subprocess.run([MLFLOW, str(HERE / "mlflow_stores.py"), f"sqlite:///{work / 'mlflow.db'}", str(work),

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import RUNS_REF, git, gitml, mlflow_env, mlflow_python, runs_tip
+from conftest import RUNS_REF, code_repository, git, gitml, mlflow_env, mlflow_python, runs_tip
 
 import gitml as api
 from gitml.interop.importer import iso_ms
@@ -29,7 +29,6 @@ MLFLOW = mlflow_python()
 HERE = Path(__file__).parent
 
 pytestmark = pytest.mark.interop
-IDENTITY = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
 
 
 def _env() -> dict:
@@ -58,14 +57,7 @@ def _free_port() -> int:
 def stores(tmp_path_factory):
     """The code repository the runs name, and the file and sqlite stores made from it (in parallel)."""
     base = tmp_path_factory.mktemp("mlflow-stores")
-    origin = base / "origin"
-    origin.mkdir()
-    subprocess.run(["git", "init", "-q", str(origin)], check=True)
-    (origin / "train.py").write_text("print('train')\n")
-    subprocess.run(["git", *IDENTITY, "-C", str(origin), "add", "."], check=True)
-    subprocess.run(["git", *IDENTITY, "-C", str(origin), "commit", "-qm", "code"], check=True)
-    commit = subprocess.run(["git", "-C", str(origin), "rev-parse", "HEAD"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    origin, commit = code_repository(base)
     file_work, sql_work = base / "file", base / "sqlite"
     procs = {"file": _produce((file_work / "mlruns").as_uri(), file_work, commit),
              "sqlite": _produce(f"sqlite:///{sql_work / 'mlflow.db'}", sql_work, commit)}
