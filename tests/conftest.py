@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,3 +292,38 @@ def code_repository(base: Path) -> tuple[Path, str]:
     subprocess.run(["git", *identity, "-C", str(origin), "add", "."], check=True)
     subprocess.run(["git", *identity, "-C", str(origin), "commit", "-qm", "code"], check=True)
     return origin, git(origin, "rev-parse", "HEAD").strip()
+
+
+@contextlib.contextmanager
+def mlflow_server(python: str, work: Path, *options: str):
+    """A real ``mlflow server`` on a free loopback port, run by MLflow's interpreter from ``work``.
+
+    ``options`` are the server's (``--backend-store-uri …``). Yields its URL once ``/health``
+    answers; the server is stopped on the way out. Its log is ``work/server.log``.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = work / "server.log"
+    proc = subprocess.Popen([python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1", *options], env=mlflow_env(), cwd=work, stdout=subprocess.DEVNULL,
+                            stderr=log.open("w"), start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("mlflow server did not start: " + log.read_text()[-2000:]) from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

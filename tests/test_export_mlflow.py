@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import code_repository, git, gitml, mlflow_env, mlflow_python, runs_tip
+from conftest import code_repository, git, gitml, mlflow_env, mlflow_python, mlflow_server, runs_tip
 
 import gitml as api
 
@@ -177,23 +175,10 @@ def test_a_tag_mlflow_would_cut_stops_the_export_before_that_run(source, tmp_pat
 
 def test_a_tracking_server_gets_new_ids_and_the_gitml_run_id_tag(source, tmp_path):
     repo = _imported(source, tmp_path, "repo", f"sqlite:///{source['db']}")
-    port = _free_port()
     work = tmp_path / "server"
     work.mkdir()
-    server = subprocess.Popen(
-        [MLFLOW, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{work / 'server.db'}", "--artifacts-destination", str(work / "art")],
-        env=_env(), cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(0.3)
+    with mlflow_server(MLFLOW, work, "--backend-store-uri", f"sqlite:///{work / 'server.db'}",
+                       "--artifacts-destination", str(work / "art")) as url:
         result = _export(repo, url, "--json")
         assert result.returncode == 0, result.stderr[-3000:]
         read = _read(url)
@@ -211,12 +196,6 @@ def test_a_tracking_server_gets_new_ids_and_the_gitml_run_id_tag(source, tmp_pat
         back = gitml(repo, "import", "mlflow", url, "--json")
         assert back.code == 0, back.err
         assert json.loads(back.out)["imported"] == 0, back.out
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_bad_destinations_are_one_line_and_write_nothing(source, tmp_path):

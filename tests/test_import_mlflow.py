@@ -15,12 +15,10 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import RUNS_REF, code_repository, git, gitml, mlflow_env, mlflow_python, runs_tip
+from conftest import RUNS_REF, code_repository, git, gitml, mlflow_env, mlflow_python, mlflow_server, runs_tip
 
 import gitml as api
 from gitml.interop.importer import iso_ms
@@ -70,32 +68,9 @@ def stores(tmp_path_factory):
 def server(stores, tmp_path_factory):
     """A real ``mlflow server`` (sqlite backend, proxied artifacts) on a free port, with the same runs."""
     work = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [MLFLOW, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{work / 'server.db'}", "--artifacts-destination", str(work / "artifacts")],
-        env=_env(), cwd=work, stdout=subprocess.DEVNULL, stderr=(work / "server.log").open("w"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("mlflow server did not start: "
-                                         + (work / "server.log").read_text()[-2000:]) from None
-                time.sleep(0.3)
-        oracle = _wait(_produce(url, work / "client", stores["commit"]), work / "client")
-        yield url, oracle
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with mlflow_server(MLFLOW, work, "--backend-store-uri", f"sqlite:///{work / 'server.db'}",
+                       "--artifacts-destination", str(work / "artifacts")) as url:
+        yield url, _wait(_produce(url, work / "client", stores["commit"]), work / "client")
 
 
 @pytest.fixture

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import git, gitml, mlflow_python
+from conftest import git, gitml, mlflow_python, mlflow_server
 
 import gitml as api
 
@@ -152,29 +150,11 @@ def test_sklearn_autolog_through_the_plugin_logs_a_model_gitml_loads(repo, tmp_p
     git(repo, "fsck", "--strict")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_server_browses_a_gitml_repository(repo):
     _mlflow(FLUENT, repo)
-    port = _free_port()
-    server = subprocess.Popen([str(Path(MLFLOW).parent / "mlflow"), "server", "--backend-store-uri",
-                               f"gitml://{repo}", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(0.5)
-
+    work = repo.parent / "server"
+    work.mkdir()
+    with mlflow_server(MLFLOW, work, "--backend-store-uri", f"gitml://{repo}") as base:
         def post(path: str, body: dict) -> dict:
             request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", json.dumps(body).encode(),
                                              {"Content-Type": "application/json"})
@@ -190,12 +170,6 @@ def test_mlflow_server_browses_a_gitml_repository(repo):
         names = [e["name"] for e in post("experiments/search", {"max_results": 100})["experiments"]]
         assert names == ["default"]
         assert b"<html" in urllib.request.urlopen(f"{base}/", timeout=10).read()[:200].lower()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_what_the_plugin_cannot_do_raises_mlflows_not_implemented_error(repo):
