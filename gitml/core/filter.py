@@ -653,3 +653,12 @@ def compile_query(filter: str | None = None, order_by: str | Sequence[str] | Non
             raise BadInputError(f"bad limit: expected a whole number of runs, 0 or more (0: all), got {limit!r}")
         limit = int(min(limit, 2**63 - 1)) or None
     return Query(parse_filter(filter), parse_order_by(order_by), tuple(names), limit)
+
+
+def like(pattern: str, text: str, fold: bool = False) -> bool:
+    """SQL's ``LIKE`` (``ILIKE`` with ``fold``) in Python: ``%`` any run, ``_`` one character.
+
+    For filters evaluated outside the index (experiment records, MLflow's logged models).
+    """
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL | (re.IGNORECASE if fold else 0)) is not None

@@ -36,7 +36,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -78,7 +77,7 @@ from mlflow.store.tracking.abstract_store import AbstractStore
 
 from gitml.core import active, store
 from gitml.core.errors import ExperimentNotFoundError, GitmlError, RunNotFoundError
-from gitml.core.filter import Group, parse_filter
+from gitml.core.filter import Group, like, parse_filter
 from gitml.core.formats import iso_time, param_value, parse_time
 from gitml.core.ids import RUN_ID_RE, check_key
 from gitml.core.workspace import open_workspace
@@ -617,9 +616,7 @@ def _model_matches(node, record: dict[str, Any]) -> bool:
     value = str(value)
     texts = [v.value if v.kind in ("str", "time") else v.text for v in node.values]
     if node.op in ("LIKE", "ILIKE"):
-        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in texts[0])
-        found = re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if node.op == "ILIKE" else 0))
-        return (found is not None) != node.negate
+        return like(texts[0], value, node.op == "ILIKE") != node.negate
     if node.op == "IN":
         return (value in texts) != node.negate
     return {"=": value == texts[0], "!=": value != texts[0], "<": value < texts[0], "<=": value <= texts[0],

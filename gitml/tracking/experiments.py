@@ -34,7 +34,16 @@ from gitml.core.experiments import (
     experiment_id_for,
     read_record,
 )
-from gitml.core.filter import Condition, Group, Node, compile_query, parse_filter, parse_order_by, utc_text
+from gitml.core.filter import (
+    Condition,
+    Group,
+    Node,
+    compile_query,
+    like,
+    parse_filter,
+    parse_order_by,
+    utc_text,
+)
 from gitml.core.formats import iso_time
 from gitml.core.gitrepo import GitRepo
 from gitml.core.ids import check_key, check_name
@@ -327,11 +336,6 @@ def _attr(exp: Experiment, name: str) -> str | None:
     return getattr(exp, name)
 
 
-def _like(pattern: str, text: str, fold: bool) -> bool:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, text, re.DOTALL | (re.IGNORECASE if fold else 0)) is not None
-
-
 def _matches(node: Node, exp: Experiment) -> bool:
     if isinstance(node, Group):
         parts = (_matches(part, exp) for part in node.parts)
@@ -343,7 +347,7 @@ def _matches(node: Node, exp: Experiment) -> bool:
         return False
     texts = [v.value if v.kind in ("str", "time") else v.text for v in node.values]
     if node.op in ("LIKE", "ILIKE"):
-        return _like(texts[0], value, node.op == "ILIKE") != node.negate
+        return like(texts[0], value, node.op == "ILIKE") != node.negate
     if node.op == "IN":
         return (value in texts) != node.negate
     other = texts[0]
