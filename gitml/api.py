@@ -924,9 +924,29 @@ def commit_run(*args: Any, repo: WorkspaceLike = None, **kwargs: Any) -> Run:
         GitmlError: the commit failed (a full disk, say); a resumed run stays in progress.
     """
     with open_workspace(repo) as ws:
+        if kwargs.get("resume"):
+            _record_mlflow_artifacts(ws, kwargs["resume"])
         finished = record_run(*args, repo=ws, **kwargs)
         register_finished(ws, finished)
         return finished.run
+
+
+def _record_mlflow_artifacts(ws: Workspace, resume: str) -> None:
+    """Before a resumed run is committed: what MLflow's client wrote for it (a ``gitml:`` run that crashed)."""
+    from gitml.interop.files import record_staged, staged_folder
+    from gitml.tracking.commit import resolve_active
+
+    try:
+        run_id = resolve_active(ws.repo, resume)
+    except GitmlError:
+        return  # record_run says why, in its own words
+    if not staged_folder(ws.gitml_dir, run_id).is_dir():
+        return
+    handle = active.ActiveRun.reopen(ws.gitml_dir, run_id)
+    try:
+        record_staged(ws.gitml_dir, handle)
+    finally:
+        handle.close()
 
 
 def fetch_refspec(remote: str) -> str:

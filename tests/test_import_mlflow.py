@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import socket
 import sqlite3
@@ -18,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import GITML as GITML_CMD
 from conftest import RUNS_REF, code_repository, git, gitml, mlflow_env, mlflow_python, mlflow_server, runs_tip
 
 import gitml as api
@@ -204,6 +206,106 @@ def test_interrupted_import_resumes(stores, repo, monkeypatch):
     assert set(_records(repo)) == {oracle["parent"], oracle["child"], oracle["old"]}
 
 
+def _run_files(repo: Path) -> list[str]:
+    """Every run's files (mode, blob and path) on the runs ref: what the run records hold."""
+    listing = git(repo, "ls-tree", "-r", RUNS_REF).splitlines()
+    return sorted(line for line in listing if line.split("\t")[1].startswith("runs/"))
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_reader_processes_write_what_one_process_writes(stores, tmp_path, kind):
+    """``--jobs 2`` reads the store in two processes, ahead of the writer: the same run records, the same skips."""
+    path, oracle = stores[kind]
+    source = str(path) if kind == "file" else f"sqlite:///{path}"
+    store = tmp_path / "store"
+    if kind == "file":  # one run of the copy unreadable: its problem must come back from a reader process
+        shutil.copytree(path, store)
+        meta = next(p for p in store.glob(f"*/{oracle['old']}/meta.yaml"))
+        meta.write_text(re.sub(r"(?m)^status: .*$", "status: 99", meta.read_text()))
+        source = str(store)
+    results = {}
+    for jobs, batch in (("1", "500"), ("2", "1")):
+        clone = tmp_path / f"jobs-{jobs}"
+        git(tmp_path, "clone", "-q", str(stores["origin"]), str(clone))
+        result = gitml(clone, "import", "mlflow", source, "--jobs", jobs, "--batch", batch, "--json", "--no-registry")
+        assert result.code == 0 and result.err == "", result.err
+        summary = json.loads(result.out)
+        results[jobs] = (_run_files(clone), summary["imported"], summary["points"], sorted(map(str, summary["skipped"])))
+        assert int(git(clone, "rev-list", "--count", RUNS_REF)) == 1 + (summary["imported"] if jobs == "2" else 1)
+    assert results["1"] == results["2"]
+    assert results["2"][1] == (2 if kind == "file" else 3) and results["2"][0]
+    if kind == "file":
+        assert any(oracle["old"] in why for why in results["2"][3])
+
+
+def _copies(db: Path, run_id: str, count: int, points: int) -> None:
+    """``count`` copies of MLflow run ``run_id`` in the sqlite store ``db``, each with ``points`` points of one metric."""
+    conn = sqlite3.connect(db)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    picked = ", ".join("?" if c in ("run_uuid", "name", "artifact_uri") else c for c in columns)
+    for n in range(count):
+        copy = f"{n:032x}"
+        conn.execute(f"INSERT INTO runs ({', '.join(columns)}) SELECT {picked} FROM runs WHERE run_uuid = ?",
+                     [{"run_uuid": copy, "name": f"copy-{n}", "artifact_uri": None}[c] for c in columns
+                      if c in ("run_uuid", "name", "artifact_uri")] + [run_id])
+        conn.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,0)",
+                         [("loss", 1 / (i + 1), 1_790_000_000_000 + i, copy, i) for i in range(points)])
+    conn.commit()
+    conn.close()
+
+
+def _stray_processes(mark: str) -> list[str]:
+    """Processes whose environment holds ``mark`` (reader processes of a stopped import would)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark.encode() in (proc / "environ").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds processes through /proc")
+def test_interrupted_parallel_import_stops_its_readers_and_resumes(stores, repo, tmp_path):
+    """Ctrl-C during an import read by two processes: exit 130, whole batches kept, no process left, then resumed."""
+    import os
+    import signal
+    import time
+    import uuid
+
+    path, oracle = stores["sqlite"]
+    db = tmp_path / "big.db"
+    shutil.copy(path, db)
+    _copies(db, oracle["parent"], 1200, 300)
+    mark = f"GITML_TEST_{uuid.uuid4().hex}"
+    env = {**os.environ, mark: "1"}
+    cmd = [*GITML_CMD, "import", "mlflow", f"sqlite:///{db}", "--jobs", "2", "--batch", "100", "--no-registry"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while int(git(repo, "rev-list", "--count", RUNS_REF) if runs_tip(repo) else 0) < 3:  # experiments + 2 batches
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-2000:]
+    deadline = time.monotonic() + 10
+    while _stray_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _stray_processes(mark) == []
+    kept = len(_records(repo))
+    assert 0 < kept < 1200 and kept % 100 == 0  # whole batches only
+    fsck = subprocess.run(["git", "fsck", "--strict"], cwd=repo, capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    again = gitml(repo, "import", "mlflow", f"sqlite:///{db}", "--json", "--no-registry")
+    assert again.code == 0 and again.err == "", again.err
+    summary = json.loads(again.out)
+    assert summary["unchanged"] == kept and summary["imported"] >= 1200 - kept
+    # the store's own runs come too, but the one whose artifacts stayed beside the original store
+    assert len(_records(repo)) == kept + summary["imported"] == 1200 + 2
+
+
 def test_dry_run_writes_nothing(stores, repo):
     path, _ = stores["file"]
     before = sorted(p.relative_to(repo) for p in (repo / ".git").rglob("*"))
@@ -217,6 +319,9 @@ def test_dry_run_writes_nothing(stores, repo):
 
 def test_experiment_and_since(stores, repo):
     path, oracle = stores["sqlite"]
+    future = gitml(repo, "import", "mlflow", f"sqlite:///{path}", "--since", "2100-01-01", "--no-registry")
+    assert future.code == 0 and "imported 0 runs" in future.out and "created experiments" not in future.out
+    assert runs_tip(repo) == ""  # no run after --since: no experiment record either
     only = gitml(repo, "import", "mlflow", f"sqlite:///{path}", "--experiment", "other", "--no-registry")
     assert only.code == 0 and "imported 1 runs" in only.out
     assert set(_records(repo)) == {oracle["old"]}
@@ -309,6 +414,38 @@ def test_sqlite_artifact_uri_outside_its_root_is_refused(stores, repo, tmp_path)
     assert result.code == 0
     assert any(oracle["child"] in line and "outside" in line for line in result.out.splitlines())
     assert oracle["child"] not in _records(repo) and oracle["parent"] in _records(repo)
+
+
+def test_moved_sqlite_store_imports_every_run(stores, repo, tmp_path):
+    """A store copied elsewhere: artifacts found beside it again, and a run whose artifact folder is nowhere has none."""
+    db, oracle = _copy_store(stores, tmp_path, "sqlite")
+    with sqlite3.connect(db) as conn:  # a run that logged nothing: MLflow never made its folder
+        conn.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+                     (str(tmp_path / "gone" / "1" / oracle["old"] / "artifacts"), oracle["old"]))
+    result = gitml(repo, "import", "mlflow", f"sqlite:///{db}", "--json", "--no-registry")
+    assert result.code == 0 and result.err == "", result.err
+    summary = json.loads(result.out)
+    assert summary["imported"] == 3, summary["skipped"]
+    records = _records(repo)
+    assert records[oracle["parent"]].artifacts["notes.txt"]["size"] == 16  # found in the moved store
+    assert records[oracle["old"]].artifacts == {}
+
+
+def test_version_source_under_the_runs_artifact_location(stores, repo, tmp_path):
+    """MLflow records a version's files as ``<run's artifact location>/<path>``: that path is the artifact registered."""
+    db, oracle = _copy_store(stores, tmp_path, "sqlite")
+    with sqlite3.connect(db) as conn:
+        (location,) = conn.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (oracle["parent"],)).fetchone()
+        conn.execute("UPDATE model_versions SET source = ?", (f"{location}/data",))
+    dry = gitml(repo, "import", "mlflow", f"sqlite:///{db}", "--dry-run")
+    want = oracle["version"]
+    assert dry.code == 0 and f"{want['model']}@v1.0.0" in dry.out and "not in this repository" not in dry.out, dry.out
+    result = gitml(repo, "import", "mlflow", f"sqlite:///{db}")
+    assert result.code == 0 and result.err == "", result.err
+    from gitml.registry import which
+
+    info = which(f"{want['model']}@{want['alias']}", repo=repo)
+    assert (info.version, info.run, info.path) == ("v1.0.0", oracle["parent"], "data")
 
 
 def test_tracking_server(server, repo, stores):

@@ -7,6 +7,7 @@ repositories, then read what they made with gitml (API, CLI, ``git fsck``, ``git
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -98,7 +99,8 @@ def test_mlflows_fluent_api_makes_ordinary_gitml_runs(repo, tmp_path):
     # MLflow sends params as text, and they are kept as text (MLflow's params are strings)
     assert run.status == "FINISHED" and run.name == "parent" and run.params == {"lr": "0.1", "depth": "3", "kind": "rf"}
     assert [(p.step, p.value) for p in run.history if p.key == "loss"] == [(i, 1.0 / (i + 1)) for i in range(5)]
-    assert set(run.artifacts) == {"notes/hello.txt", "cfg/a.json"} and run.tags["team"] == "ml"
+    assert set(run.artifacts) == {"notes", "cfg"} and run.tags["team"] == "ml"  # top-level folders, as import makes
+    assert run.artifacts["notes"]["kind"] == "dir" and run.artifacts["notes"]["files"] == 1
     child = api.get_run(out["child"], repo=repo)
     assert child.tags["mlflow.parentRunId"] == run.id and child.metrics == {"x": 1.0}
     listed = gitml(repo, "runs", "list", "--tree")
@@ -112,8 +114,20 @@ def test_mlflows_fluent_api_makes_ordinary_gitml_runs(repo, tmp_path):
     pushed = gitml(repo, "push", "origin")
     assert pushed.code == 0, pushed.err
     assert git(bare, "rev-parse", "refs/gitml/runs").strip() == git(repo, "rev-parse", "refs/gitml/runs").strip()
-    sha = run.artifacts["notes/hello.txt"]["sha256"]
+    sha = hashlib.sha256(b"hello").hexdigest()
     assert (tmp_path / "store" / "sha256" / sha[:2] / sha[2:]).read_bytes() == b"hello"
+    # a clone that has not pulled the bytes: MLflow's client gets them from the artifact remote
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    (clone / "gitml.yaml").write_text((repo / "gitml.yaml").read_text())
+    assert gitml(clone, "pull", "origin").code == 0
+    read = _mlflow(f"""
+        import mlflow
+        mlflow.set_tracking_uri("gitml:///{clone}")
+        print(sorted(f.path for f in mlflow.MlflowClient().list_artifacts("{run.id}", "notes")))
+        print(mlflow.artifacts.load_text("runs:/{run.id}/notes/hello.txt"))
+    """, tmp_path)
+    assert read.stdout.split() == ["['notes/hello.txt']", "hello"], read.stderr[-2000:]
 
 
 AUTOLOG = """
@@ -141,13 +155,61 @@ def test_sklearn_autolog_through_the_plugin_logs_a_model_gitml_loads(repo, tmp_p
     assert run.experiment == "autolog" and run.status == "FINISHED"
     assert run.tags["mlflow.autologging"] == "sklearn" and run.metrics["training_accuracy_score"] > 0.9
     assert run.params["logisticregression__max_iter"] == "300"
-    assert {"model/MLmodel", "model/model.pkl", "model/requirements.txt"} <= set(run.artifacts)
+    assert run.artifacts["model"]["kind"] == "dir"  # the model is one folder artifact: it registers as it is
     assert api.get_experiment_by_name("autolog", repo=repo).experiment_id == out["exp"]
     from gitml.models import load_model
 
     model = load_model(f"runs:/{run.id}/model", repo=repo)  # bytes verified against their hashes
     assert model.predict([[5.1, 3.5, 1.4, 0.2]]).tolist() == [0]
+    registered = gitml(repo, "registry", "register", "iris", "--run", run.id, "--path", "model")
+    assert registered.code == 0, registered.err
+    assert load_model("models:/iris@latest", repo=repo).predict([[5.1, 3.5, 1.4, 0.2]]).tolist() == [0]
     git(repo, "fsck", "--strict")
+
+
+CRASH = """
+    import os, mlflow
+    mlflow.set_tracking_uri("gitml:.")
+    run = mlflow.start_run(run_name="crashed")
+    mlflow.log_param("lr", 0.1)
+    mlflow.log_text("partial", "out/log.txt")
+    print(run.info.run_id, flush=True)
+    os._exit(1)
+"""
+
+
+def test_a_crashed_runs_artifacts_are_committed_by_commit_run_resume(repo):
+    """What MLflow's client wrote before its process died is the run's when ``gitml commit-run --resume`` commits it."""
+    proc = _mlflow(CRASH, repo, check=False)
+    assert proc.returncode == 1
+    run_id = proc.stdout.split()[0]
+    resumed = gitml(repo, "commit-run", "--resume", run_id[:8], "--status", "KILLED")
+    assert resumed.code == 0, resumed.err
+    run = api.get_run(run_id, repo=repo)
+    assert run.status == "KILLED" and run.params == {"lr": "0.1"} and run.artifacts["out"]["files"] == 1
+    listed = gitml(repo, "artifacts", "ls", run_id[:8])
+    assert listed.code == 0 and "out/log.txt" in listed.out, listed.out
+
+
+PARAM_CHANGE = """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    mlflow.set_tracking_uri("gitml:.")
+    with mlflow.start_run() as run:
+        mlflow.log_param("p", 1)
+        mlflow.log_param("p", 1)  # the same value again: allowed, as in MLflow
+        try:
+            mlflow.log_params({"q": 5, "p": 2})
+        except MlflowException as exc:
+            print(exc.error_code, "Changing param values is not allowed" in exc.message)
+    print(run.info.run_id)
+"""
+
+
+def test_a_param_cannot_change_its_value(repo):
+    out = _mlflow(PARAM_CHANGE, repo).stdout.split()
+    assert out[:2] == ["INVALID_PARAMETER_VALUE", "True"]
+    assert api.get_run(out[2], repo=repo).params == {"p": "1"}  # nothing of the refused batch was logged
 
 
 def test_mlflow_server_browses_a_gitml_repository(repo):

@@ -56,9 +56,12 @@ class _Bar:
 @click.option("--no-registry", is_flag=True, help="Leave registered models out.")
 @click.option("--batch", "batch_size", type=click.IntRange(min=1), default=500, show_default=True,
               help="Runs per commit on the runs ref.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes reading a file or sqlite store [default: one per core from 400 runs on].")
 @click.option("--json", "as_json", is_flag=True, help="Write the summary as JSON (stable, documented).")
 def mlflow_cmd(source: str, experiments: tuple[str, ...], since: str | None, dry_run: bool,
-               artifact_root: str | None, no_registry: bool, batch_size: int, as_json: bool) -> None:
+               artifact_root: str | None, no_registry: bool, batch_size: int, jobs: int | None,
+               as_json: bool) -> None:
     """Import an MLflow store: an mlruns/ folder, sqlite:///mlflow.db or a server's http:// URL.
 
     Runs keep their MLflow ids; a second import writes nothing new, an interrupted one resumes.
@@ -76,7 +79,7 @@ def mlflow_cmd(source: str, experiments: tuple[str, ...], since: str | None, dry
         with workspace() as ws:
             summary = import_mlflow(source, experiments=experiments, since=since, dry_run=dry_run,
                                     artifact_root=root, registry=not no_registry, batch_size=batch_size,
-                                    progress=bar, repo=ws)
+                                    progress=bar, repo=ws, jobs=jobs)
     finally:
         bar.close()
     if as_json:

@@ -1,4 +1,9 @@
-"""A run's artifacts as files, for the MLflow side of interop (export, the tracking-store plugin)."""
+"""A run's artifacts as files, for the MLflow side of interop (export, the tracking-store plugin).
+
+Also the folder where MLflow's client writes a ``gitml:`` run's artifacts while it is in
+progress (:func:`staged_folder`) and how they become the run's artifacts (:func:`record_staged`),
+which both the plugin (when the run ends) and ``gitml commit-run --resume`` (after a crash) do.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,44 @@ from pathlib import Path
 from typing import Any
 
 from gitml.core import store
+
+STAGED_DIR = ("mlflow", "artifacts")  # under <common dir>/gitml: <run id>/<what MLflow wrote>
+
+
+def staged_folder(gitml_dir: Path, run_id: str) -> Path:
+    """Where MLflow's local artifact repository writes the artifacts of the ``gitml:`` run ``run_id``."""
+    return gitml_dir.joinpath(*STAGED_DIR, run_id)
+
+
+def record_staged(gitml_dir: Path, handle: Any) -> int:
+    """Store what MLflow's client wrote for a run in progress and record it as the run's artifacts.
+
+    Each top-level file or folder becomes one artifact (a folder, such as a logged model's
+    ``model/``, one directory artifact), as ``gitml import mlflow`` maps a run's artifacts, so
+    ``gitml registry register --path model`` takes it. Symbolic links are left out. Recording
+    the same folder again records the same entries (the last entry of a path wins).
+
+    Args:
+        gitml_dir: the repository's ``<common dir>/gitml``.
+        handle: the run's :class:`gitml.core.active.ActiveRun`.
+
+    Returns:
+        How many artifacts were recorded.
+
+    Raises:
+        GitmlError: the disk is full, read-only or forbidden.
+    """
+    folder = staged_folder(gitml_dir, handle.id)
+    if not folder.is_dir():
+        return 0
+    cache = store.cache_dir(gitml_dir)
+    count = 0
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            continue
+        handle.artifact(path.name, store.put_path(cache, str(path)))
+        count += 1
+    return count
 
 
 def artifact_files(run, cache: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:

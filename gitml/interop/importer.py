@@ -15,6 +15,7 @@ half-written.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -49,6 +50,8 @@ from gitml.tracking.commit import run_tree_files, write_runs
 from gitml.tracking.experiments import free_id
 
 BATCH = 500  # runs per commit
+PARALLEL_MIN = 400  # runs: below this, starting reader processes costs more than they save
+PIECE = 50  # runs a reader process reads at a time
 EXPORTED_TAG = "gitml_run_id"  # gitml export mlflow's tag on a run a server gave a new id
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_TAG = "mlflow.parentRunId"
@@ -275,6 +278,7 @@ def import_mlflow(
     batch_size: int = BATCH,
     progress: Callable[[int, int], None] | None = None,
     repo: WorkspaceLike = None,
+    jobs: int | None = None,
 ) -> ImportSummary:
     """Import an MLflow store into this repository (``gitml import mlflow SOURCE``).
 
@@ -290,6 +294,9 @@ def import_mlflow(
         batch_size: runs per commit.
         progress: ``progress(done, total)`` after each run read.
         repo: a Workspace, an open repository or a path inside one (default: the current directory).
+        jobs: processes reading a file or sqlite store while this one writes: 1 reads here,
+            one after the other; None (default) is one per core when the store has at least
+            :data:`PARALLEL_MIN` runs to read, else 1. A server is always read here.
 
     Returns:
         The :class:`ImportSummary`.
@@ -304,11 +311,14 @@ def import_mlflow(
     since_ms = parse_since(since) if isinstance(since, str) else since
     if batch_size < 1:
         raise BadInputError("batch size must be at least 1")
+    if jobs is not None and jobs < 1:
+        raise BadInputError("jobs must be at least 1")
     reader = mlflow_store.open_store(source, artifact_root)
     summary = ImportSummary(source=reader.describe(), dry_run=dry_run)
     try:
         with open_workspace(repo) as ws:
-            _import(ws, reader, summary, list(experiments), since_ms, dry_run, registry, batch_size, progress)
+            _import(ws, reader, summary, list(experiments), since_ms, dry_run, registry, batch_size, progress,
+                    jobs)
     finally:
         if isinstance(reader, mlflow_store.SqliteStore):
             reader.close()
@@ -340,25 +350,25 @@ def _select(reader, names: list[str], summary: ImportSummary) -> list[SourceExpe
 
 
 def _import(ws: Workspace, reader, summary: ImportSummary, names: list[str], since_ms: int | None,
-            dry_run: bool, registry: bool, batch_size: int, progress) -> None:
+            dry_run: bool, registry: bool, batch_size: int, progress, jobs: int | None) -> None:
     chosen = _select(reader, names, summary)
     by_id = {exp.id: exp for exp in chosen}
     ids = reader.run_ids(list(by_id))
     summary.found = len(ids)
-    if not dry_run:
-        _record_experiments(ws, chosen, summary)
-    else:
-        summary.experiments = [experiment_name(e) for e in chosen if _catalog_lacks(ws, experiment_name(e))]
+    recorded: set[str] = set()  # experiments whose records are written (or would be)
+    if since_ms is None:  # every experiment, empty ones too; with --since, only those that get runs
+        _record(ws, chosen, summary, dry_run, recorded)
     cache = store.cache_dir(ws.gitml_dir)
     scratch_cache = Path(tempfile.mkdtemp(prefix="gitml-import-cache-")) if dry_run else None
     done = 0
+    pending: set[str] = set()  # a dry run's runs that would be written
+    batches = _read_ahead(reader, ids, batch_size, jobs)
     try:
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size]
+        for chunk, loaded in batches:
             existing = runsref.run_trees(ws.repo, ws.runs_tip, [run_id for run_id, _ in chunk])
             batch: list[tuple[Run, list[Metric], dict[str, bytes]]] = []
             counted: list[int] = []
-            for src in reader.load_runs(chunk):
+            for src in loaded:
                 done += 1
                 made = _one(ws, reader, src, by_id, since_ms, existing, scratch_cache or cache, summary, dry_run)
                 if made is not None:
@@ -369,20 +379,93 @@ def _import(ws: Workspace, reader, summary: ImportSummary, names: list[str], sin
             if not batch:
                 continue
             summary.imported += len(batch)
+            if dry_run:
+                pending.update(run.id for run, _, _ in batch)
             summary.points += sum(npoints for npoints in counted)
             summary.artifacts += sum(len(run.artifacts) for run, _, _ in batch)
             summary.artifact_bytes += sum(e.get("size", 0) for run, _, _ in batch for e in run.artifacts.values())
+            if since_ms is not None:
+                names = {run.experiment for run, _, _ in batch}
+                _record(ws, [e for e in chosen if experiment_name(e) in names], summary, dry_run, recorded)
             if not dry_run:
                 what = "run" if len(batch) == 1 else "runs"
                 summary.commits.append(write_runs(ws.repo, batch, f"import {len(batch)} {what} from MLflow "
                                                                   f"({summary.source[:150]})"))
     finally:
+        batches.close()  # stops its reader processes now, not when the generator is collected
         if scratch_cache is not None:
             shutil.rmtree(scratch_cache, ignore_errors=True)
     if registry:
         from gitml.interop.registry import import_registry
 
-        import_registry(ws, reader, summary, dry_run)
+        import_registry(ws, reader, summary, dry_run, frozenset(pending))
+
+
+def _processes(reader, jobs: int | None, count: int) -> int:
+    """Reader processes for ``count`` runs of ``reader``: 0 reads them here (a server, or ``jobs=1``)."""
+    if not hasattr(reader, "reopen_args") or jobs == 1:
+        return 0
+    if jobs is None:
+        cores = os.cpu_count() or 1
+        return cores if cores > 1 and count >= PARALLEL_MIN else 0
+    return jobs
+
+
+def _read_ahead(reader, ids: list[tuple[str, str]], batch_size: int, jobs: int | None):
+    """Each batch of ``ids`` with its :class:`SourceRun` list, in order.
+
+    With reader processes (:func:`_processes`), they read pieces of :data:`PIECE` runs, up to
+    two batches ahead of the writer: reading (sqlite rows into history text, or metric files)
+    is most of an import's time. A piece a process could not read is read here again, so its
+    error or problem is the one a serial import reports.
+    """
+    chunks = [ids[start:start + batch_size] for start in range(0, len(ids), batch_size)]
+    processes = _processes(reader, jobs, len(ids))
+    if not processes:
+        for chunk in chunks:
+            yield chunk, reader.load_runs(chunk)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_reader_start, initargs=(type(reader), reader.reopen_args()))
+
+    def submit(chunk):
+        return [(chunk[i:i + PIECE], pool.submit(_reader_load, chunk[i:i + PIECE]))
+                for i in range(0, len(chunk), PIECE)]
+
+    try:
+        ahead = [submit(chunk) for chunk in chunks[:2]]
+        for n, chunk in enumerate(chunks):
+            pieces = ahead.pop(0)
+            if n + 2 < len(chunks):
+                ahead.append(submit(chunks[n + 2]))
+            loaded: list[SourceRun] = []
+            for piece, future in pieces:
+                try:
+                    loaded.extend(future.result())
+                except Exception:  # a broken process or an unpicklable error: read it here, as serially
+                    loaded.extend(reader.load_runs(piece))
+            yield chunk, loaded
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_READER = None  # the store a reader process opened (_reader_start)
+
+
+def _reader_start(kind: type, args: tuple) -> None:
+    """A reader process's start: open the store; Ctrl-C is the writing process's to handle."""
+    import signal
+
+    global _READER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _READER = kind(*args)
+
+
+def _reader_load(ids: list[tuple[str, str]]) -> list[SourceRun]:
+    return _READER.load_runs(ids)
 
 
 def _one(ws: Workspace, reader, src: SourceRun, by_id: dict[str, SourceExperiment], since_ms: int | None,
@@ -455,6 +538,19 @@ def _same_record(ws: Workspace, run: Run, files: dict[str, bytes], have: str) ->
     return tree_sha(theirs) == have
 
 
+def _record(ws: Workspace, chosen: list[SourceExperiment], summary: ImportSummary, dry_run: bool,
+            recorded: set[str]) -> None:
+    """The records of the experiments in ``chosen`` not recorded yet (a dry run only counts them)."""
+    new = [exp for exp in chosen if exp.id not in recorded]
+    if not new:
+        return
+    recorded.update(exp.id for exp in new)
+    if dry_run:
+        summary.experiments += [experiment_name(e) for e in new if _catalog_lacks(ws, experiment_name(e))]
+    else:
+        _record_experiments(ws, new, summary)
+
+
 def _catalog_lacks(ws: Workspace, name: str) -> bool:
     """Whether no experiment record has ``name`` (read from the ref: a dry run builds no index)."""
     return all(exp.name != name for exp in read_experiments(ws.repo, ws.runs_tip).values())
@@ -482,6 +578,6 @@ def _record_experiments(ws: Workspace, chosen: list[SourceExperiment], summary: 
                                  records_at=lambda tip: ws.index.experiments(tip)[0])
     if written.tip is not None:
         index.record_written(ws.repo, written.parent, written.tip, [], experiments=written)
-        summary.experiments = list(written.result or [])
+        summary.experiments += list(written.result or [])
         summary.commits.append(written.tip)
 

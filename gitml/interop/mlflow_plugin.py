@@ -19,8 +19,9 @@ How MLflow's objects map (the entities of ``mlflow.entities``, MLflow 3.x):
 - Experiments are gitml's experiment records; MLflow's default experiment ``"0"`` is the
   repository's default experiment (``gitml.yaml``'s ``experiment``, else ``default``).
 - A run's ``artifact_uri`` is a folder under ``<common dir>/gitml/mlflow/artifacts/<run id>``
-  that MLflow's own local artifact repository writes to; when the run ends, every file in it is
-  hashed into the content store and recorded as the run's artifact (the next ``gitml push``
+  that MLflow's own local artifact repository writes to; when the run ends (or ``gitml
+  commit-run --resume`` commits it after a crash), each top-level file or folder in it is hashed
+  into the content store and recorded as one of the run's artifacts (the next ``gitml push``
   uploads it). A logged model (MLflow 3's ``create_logged_model``) of a run in progress writes
   into that folder under the model's name, so the model is one of the run's artifacts; its
   record is kept beside the folders (``mlflow/models/<model id>.json``, this clone only).
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import shutil
 import threading
@@ -81,12 +83,13 @@ from gitml.core.filter import Group, like, parse_filter
 from gitml.core.formats import iso_time, param_value, parse_time
 from gitml.core.ids import RUN_ID_RE, check_key
 from gitml.core.workspace import open_workspace
-from gitml.interop.files import artifact_files, lay_out
+from gitml.interop.files import artifact_files, lay_out, record_staged, staged_folder
 from gitml.tracking import experiments as exps
 from gitml.tracking import query
 from gitml.tracking.commit import assemble, finish_active, new_meta
 
 SCHEME = "gitml"
+log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT_ID = "0"  # MLflow's fluent API starts runs in experiment "0" unless told otherwise
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
@@ -148,6 +151,7 @@ class GitmlStore(AbstractStore):
         self.mlflow_dir = self.gitml_dir / "mlflow"
         self._lock = threading.RLock()
         self._open: dict[str, active.ActiveRun] = {}  # runs this process writes, kept open
+        self._unfetchable: set[str] = set()  # committed runs whose missing artifacts could not be fetched
         self._experiment_ids: dict[str, str] = {}
 
     # --- experiments --------------------------------------------------------------------------
@@ -249,7 +253,7 @@ class GitmlStore(AbstractStore):
     # --- runs ---------------------------------------------------------------------------------
 
     def _artifact_dir(self, run_id: str) -> Path:
-        return self.mlflow_dir / "artifacts" / run_id
+        return staged_folder(self.gitml_dir, run_id)
 
     def create_run(self, experiment_id, user_id, start_time, tags, run_name):
         """Start a gitml run in progress; ``mlflow.runName``/``mlflow.user`` tags name it."""
@@ -337,7 +341,17 @@ class GitmlStore(AbstractStore):
         folder = self._artifact_dir(run.id)
         if folder.exists() or not run.artifacts:
             return
-        found, _ = artifact_files(run, store.cache_dir(self.gitml_dir))
+        found, missing = artifact_files(run, store.cache_dir(self.gitml_dir))
+        if missing and run.id not in self._unfetchable:  # a clone that has not pulled them: as `gitml artifacts pull`
+            from gitml.artifacts.transfer import fetch_to_cache
+
+            try:
+                fetch_to_cache([run.id], repo=self.root)
+            except GitmlError as exc:  # the run's record still reads; its artifacts are what is here
+                self._unfetchable.add(run.id)
+                log.warning("gitml: the artifacts of run %s are not in this clone and were not fetched (%s); "
+                            "`gitml artifacts pull %s` brings them", run.id, exc.message, run.id[:8])
+            found, _ = artifact_files(run, store.cache_dir(self.gitml_dir))
         if not found:
             return
         tmp = folder.with_name(f".{run.id}.{uuid.uuid4().hex}")
@@ -373,15 +387,7 @@ class GitmlStore(AbstractStore):
         return self.get_run(run_id).info
 
     def _record_artifacts(self, handle: active.ActiveRun) -> None:
-        folder = self._artifact_dir(handle.id)
-        if not folder.is_dir():
-            return
-        cache = store.cache_dir(self.gitml_dir)
-        for path in sorted(folder.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            logical = path.relative_to(folder).as_posix()
-            handle.artifact(logical, store.put_path(cache, str(path)))
+        record_staged(self.gitml_dir, handle)
 
     def delete_run(self, run_id):
         """Delete a committed run (gitml deletes it from the runs ref; there is no restore)."""
@@ -413,8 +419,16 @@ class GitmlStore(AbstractStore):
         handle = self._handle(run_id)
         with self._lock:
             try:
-                for param in params:
-                    handle.param(param.key, param_value(param.key, param.value))
+                typed = [(param.key, param_value(param.key, param.value), param.value) for param in params]
+                for key, value, text in typed:  # MLflow's rule, checked before anything of the batch is logged
+                    if key in handle.params_so_far and handle.params_so_far[key] != value:
+                        raise MlflowException(
+                            f"Changing param values is not allowed. Param with key='{key}' was already logged "
+                            f"with value='{_param_text(handle.params_so_far[key])}' for run ID='{run_id}'. "
+                            f"Attempted logging new value '{text}'.", error_code=INVALID_PARAMETER_VALUE)
+                for key, value, _ in typed:
+                    handle.param(key, value)
+                    handle.params_so_far[key] = value
                 for metric in metrics:
                     handle.metric(metric.key, float(metric.value), int(metric.step or 0),
                                   (metric.timestamp or time.time() * 1000) / 1000)

@@ -224,7 +224,8 @@ def checked_folder(folder: Path, allowed: Iterable[Path]) -> Path | None:
     roots = [Path(os.path.realpath(root)) for root in allowed]
     if not any(real == root or root in real.parents for root in roots):
         raise ArtifactProblem(f"artifact folder {folder} is outside the store's artifact root "
-                              f"({', '.join(map(str, roots)) or 'none'}; give --artifact-root)")
+                              f"({', '.join(map(str, roots)) or 'none'}): not read (--artifact-root names "
+                              "another folder artifacts may be read from)")
     if not real.is_dir():
         return None
     for top, dirs, files in os.walk(real):
@@ -326,6 +327,10 @@ class FileStore:
         """The source, for messages."""
         return f"file store {self.root}"
 
+    def reopen_args(self) -> tuple:
+        """What opens this store again in another process: ``FileStore(*args)``."""
+        return (self.root, self.artifact_root)
+
     def experiments(self) -> list[SourceExperiment]:
         """Every experiment, deleted ones included (their ``lifecycle_stage`` says so)."""
         return [exp for exp, _ in self._experiments.values()]
@@ -358,7 +363,7 @@ class FileStore:
             if str(doc["experiment_id"]) != exp_id:
                 raise ValueError(f"meta.yaml names experiment {str(doc['experiment_id'])[:40]!r}")
             status = doc.get("status", 1)
-            run.status = FILE_STATUSES[status] if isinstance(status, int) else str(status)
+            run.status = FILE_STATUSES.get(status, str(status)) if isinstance(status, int) else str(status)
             if run.status not in STATUSES:
                 raise ValueError(f"unknown status {str(status)[:20]!r}")
             run.name = _text(doc.get("run_name"))
@@ -484,6 +489,8 @@ def _local_artifacts(uri: str | None, base: Path | None, roots: list[Path]) -> P
     if folder is None:
         raise ArtifactProblem(f"artifacts at {uri[:200]} are not on this machine "
                               "(import from the tracking server, or copy them and give --artifact-root)")
+    if not _inside(folder, roots) and not os.path.lexists(folder):
+        return None  # neither where MLflow wrote it nor in the moved store: the run logged no artifact
     return checked_folder(folder, roots)
 
 
@@ -534,6 +541,10 @@ class SqliteStore:
     def close(self) -> None:
         """Close the database."""
         self.db.close()
+
+    def reopen_args(self) -> tuple:
+        """What opens this store again in another process: ``SqliteStore(*args)``."""
+        return (self.path, self.artifact_root)
 
     def describe(self) -> str:
         """The source, for messages."""

@@ -27,7 +27,8 @@ from gitml.tracking.query import get_run
 VERSION_TAG = "gitml_version"  # written by gitml export mlflow
 
 
-def import_registry(ws: Workspace, reader: Any, summary: Any, dry_run: bool) -> None:
+def import_registry(ws: Workspace, reader: Any, summary: Any, dry_run: bool,
+                    pending: frozenset[str] = frozenset()) -> None:
     """Registered model versions and aliases become registry tags; see docs/migrate.md.
 
     Args:
@@ -36,12 +37,17 @@ def import_registry(ws: Workspace, reader: Any, summary: Any, dry_run: bool) -> 
         summary: the import's summary: ``registry`` gets each tag made (``churn@v1.0.0``,
             ``churn#champion``), ``registry_skipped`` each ``(what, why)`` left out.
         dry_run: decide everything, write nothing.
+        pending: with ``dry_run``, the runs the import would have written: their versions are
+            counted as registered (their artifacts cannot be checked before the runs exist).
     """
     state = ws.registry_state()
     planned: set[tuple[str, str]] = set()
     for version in sorted(reader.registry(), key=lambda v: (v.model, v.version)):
         what = f"{version.model} version {version.version}"
         try:
+            if dry_run and version.run_id in pending:
+                _would(version, summary)
+                continue
             _one(ws, version, state, summary, dry_run, planned)
         except _Skip as skip:
             summary.registry_skipped.append((what, str(skip)))
@@ -53,7 +59,8 @@ class _Skip(Exception):
     """One version left out, and why."""
 
 
-def _one(ws: Workspace, version, state: dict, summary: Any, dry_run: bool, planned: set) -> None:
+def _name_and_number(version) -> tuple[str, str]:
+    """The model name and registry version an MLflow version becomes (:class:`_Skip` for a name gitml does not take)."""
     try:
         model = check_model(version.model)
     except GitmlError:
@@ -63,6 +70,23 @@ def _one(ws: Workspace, version, state: dict, summary: Any, dry_run: bool, plann
         number = check_version(wanted) if wanted else f"v{int(version.version)}.0.0"
     except GitmlError:
         number = f"v{int(version.version)}.0.0"
+    return model, number
+
+
+def _would(version, summary: Any) -> None:
+    """A dry run's version whose run the import would write: what it would tag."""
+    model, number = _name_and_number(version)
+    summary.registry.append(f"{model}@{number}")
+    stages = [*version.aliases, *([version.stage] if version.stage and version.stage not in ("None", "") else [])]
+    for name in stages:
+        try:
+            summary.registry.append(f"{model}#{check_stage(name)} ({number})")
+        except GitmlError:
+            summary.registry_skipped.append((f"{model} alias {name!r}", "not a stage name gitml takes"))
+
+
+def _one(ws: Workspace, version, state: dict, summary: Any, dry_run: bool, planned: set) -> None:
+    model, number = _name_and_number(version)
     if not version.run_id:
         raise _Skip("it names no run")
     try:
@@ -106,6 +130,13 @@ def _artifact(ws: Workspace, version, run) -> str:
     prefix = f"runs:/{run.id}/"
     if source.startswith(prefix) and source[len(prefix):].strip("/") in run.artifacts:
         return source[len(prefix):].strip("/")
+    # MLflow stores where the version's files are: <run's artifact location>/<path>, as file:///…,
+    # mlflow-artifacts:/…, s3://… or a plain path; the part after the run's own folder is the path
+    marker = f"/{run.id}/artifacts/"
+    if marker in source:
+        inner = source.split(marker, 1)[1].strip("/")
+        if inner in run.artifacts:
+            return inner
     models = _mlmodels(ws, run)  # {path: model_id} of the run's folders holding an MLmodel
     if version.model_id:
         found = [path for path, model_id in models.items() if model_id == version.model_id]
