@@ -261,7 +261,7 @@ def message_pattern(shown: str) -> str:
 
 
 @pytest.mark.parametrize("page", ["tracking.md", "artifacts.md", "diff.md", "registry.md", "sync.md",
-                                  "security.md", "workspace.md", "models.md", "projects.md"])
+                                  "security.md", "workspace.md", "models.md", "projects.md", "ui.md"])
 def test_marked_examples_run(page, repo, monkeypatch, tmp_path):
     examples = marked_examples(DOCS / page)
     kinds = {example.kind for example in examples}

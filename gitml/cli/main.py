@@ -72,6 +72,7 @@ COMMANDS = {
     "reproduce": ("gitml.cli.projects", "reproduce_cmd", "Run a past run again and compare its metrics."),
     "import": ("gitml.cli.interop", "import_group", "Import runs, experiments and models from MLflow."),
     "export": ("gitml.cli.export", "export_group", "Export runs, experiments and models to MLflow."),
+    "ui": ("gitml.cli.ui", "ui_cmd", "Browse, compare and plot runs, branches and the registry in a browser."),
 }
 
 

@@ -14,6 +14,7 @@ import click
 
 from gitml.cli.context import path_arg, workspace
 from gitml.core.errors import BadInputError
+from gitml.core.http import is_loopback
 
 
 class _FiniteSeconds(click.FloatRange):
@@ -113,7 +114,7 @@ def serve_cmd(ctx, uri, remote, host, port, workers, timeout, max_body, trusted)
     folder = model_folder_arg(uri, remote)
 
     def listening(url: str) -> None:  # bound: only now is the warning true
-        if not serve.is_loopback(host):
+        if not is_loopback(host):
             click.echo(f"gitml: warning: listening on {host}: the model is reachable from the network", err=True)
         click.echo(f"Serving {uri} on {url} (Ctrl-C stops)")
 

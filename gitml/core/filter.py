@@ -145,12 +145,14 @@ class Query:
             newest start first, then by run id (MLflow's order); none means newest start first.
         experiments: only runs of these experiments (empty: any).
         limit: at most this many runs (None: all).
+        offset: runs skipped before the first one given (a page further on).
     """
 
     where: Node | None = None
     order: tuple[SortKey, ...] = ()
     experiments: tuple[str, ...] = ()
     limit: int | None = None
+    offset: int = 0
 
 
 # -- times ---------------------------------------------------------------------------------------
@@ -627,7 +629,8 @@ def parse_order_by(order_by: str | Sequence[str] | None, attributes: dict[str, s
 
 
 def compile_query(filter: str | None = None, order_by: str | Sequence[str] | None = None,
-                  experiment: str | Sequence[str] | None = None, limit: int | None = None) -> Query:
+                  experiment: str | Sequence[str] | None = None, limit: int | None = None,
+                  offset: int = 0) -> Query:
     """The :class:`Query` for a run search, checked before anything runs.
 
     Args:
@@ -636,6 +639,7 @@ def compile_query(filter: str | None = None, order_by: str | Sequence[str] | Non
         experiment: one experiment name or several (None or empty: any).
         limit: at most this many runs: a whole number, 0 or more (None, 0 or infinity: no
             limit), as MLflow's ``max_results`` is.
+        offset: how many of the runs found to skip first (paging), 0 or more.
 
     Returns:
         The query, for :meth:`gitml.core.index.Index.search`.
@@ -652,7 +656,9 @@ def compile_query(filter: str | None = None, order_by: str | Sequence[str] | Non
         if not limit >= 0 or limit != math.inf and limit != int(limit):  # NaN, negative or fractional
             raise BadInputError(f"bad limit: expected a whole number of runs, 0 or more (0: all), got {limit!r}")
         limit = int(min(limit, 2**63 - 1)) or None
-    return Query(parse_filter(filter), parse_order_by(order_by), tuple(names), limit)
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63:
+        raise BadInputError(f"bad offset: expected a whole number of runs, 0 or more, got {offset!r}")
+    return Query(parse_filter(filter), parse_order_by(order_by), tuple(names), limit, offset)
 
 
 def like(pattern: str, text: str, fold: bool = False) -> bool:

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from dulwich.errors import NotGitRepository
 from dulwich.file import FileLocked
@@ -747,6 +747,19 @@ class GitRepo:
         if not (self._pending and commit.id in self._pending):
             _cache.put(self._cache_name, sha, fields, 300 + len(fields[2]))
         return fields[0], list(fields[1]), fields[2]
+
+    def commit_details(self, sha: str) -> dict[str, Any]:
+        """Who made a commit and when: ``{author, time, message}`` (``time`` POSIX seconds, the author's).
+
+        Raises:
+            BadInputError: the object is not a commit.
+            KeyError: the object is not in the repository.
+        """
+        commit = self._object(sha)
+        if not isinstance(commit, Commit):
+            raise BadInputError(f"object {sha} is not a commit")
+        return {"author": commit.author.decode("utf-8", "replace"), "time": commit.author_time,
+                "message": commit.message.decode("utf-8", "replace")}
 
     def write_commit(
         self, tree: str, parents: list[str], message: str, when: float | None = None

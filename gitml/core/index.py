@@ -947,10 +947,21 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
     sql = (f"SELECT {selected} FROM runs r{order.joins} WHERE {' AND '.join(clauses)} "  # noqa: S608
            f"ORDER BY {order.body}")
     params = [*order.join_params, *where_params, *order.body_params]
-    if query.limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(query.limit))
+    if query.limit is not None or query.offset:
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if query.limit is None else int(query.limit), int(query.offset)]
     return sql, params
+
+
+def count_matching(conn: sqlite3.Connection, query: Query) -> int:
+    """How many runs ``query`` finds, its limit and offset aside."""
+    add_functions(conn)
+    where, params = filter_sql(query.where)
+    sql = f"SELECT count(*) FROM runs r WHERE ({where})"  # noqa: S608 - built from the checked query
+    if query.experiments:
+        sql += f" AND r.experiment IN ({_marks(list(query.experiments))})"
+        params = [*params, *query.experiments]
+    return conn.execute(sql, params).fetchone()[0]
 
 
 def search(conn: sqlite3.Connection, query: Query, repo: GitRepo) -> list[Run]:
@@ -1243,7 +1254,7 @@ class Index:
             them. A run whose source commit is not in the repository is marked
             ``source["commit_missing"]``.
         """
-        if query.where is None and not query.order and not query.experiments and query.limit:
+        if query.where is None and not query.order and not query.experiments and query.limit and not query.offset:
             newest = self.newest(query.limit)
             if newest is not None:
                 return newest
@@ -1252,6 +1263,22 @@ class Index:
     def search_ids(self, query: Query) -> list[str]:
         """The ids of the runs ``query`` finds, in its order."""
         return search_ids(self.conn, query)
+
+    def count_matching(self, query: Query) -> int:
+        """How many runs ``query`` finds (its limit and offset aside): a page's "of N"."""
+        return count_matching(self.conn, query)
+
+    def keys(self, kind: str) -> list[str]:
+        """The distinct keys of one kind (``metric``, ``param`` or ``tag``) any run has, sorted.
+
+        One index seek per key, at most 10,000 keys.
+
+        Raises:
+            ValueError: another ``kind`` (a bug in the caller).
+        """
+        if kind not in _KEY_TABLES:
+            raise ValueError(f"kind must be one of {sorted(_KEY_TABLES)}, not {kind!r}")
+        return _keys(self.conn, kind)
 
     def unknown_keys(self, query: Query) -> list[str]:
         """Notes on the metrics, params and tags ``query`` names that no run has.

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import math
 import os
 import queue
-import signal
-import socket
 import threading
 import time
 import traceback
@@ -39,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gitml.core.errors import BadInputError, GitmlError, SchemaError
+from gitml.core.http import bind, quiet_server, url_of
 from gitml.models import scoring
 from gitml.models.pyfunc import PyFuncModel, load_from_folder
 
@@ -361,65 +359,6 @@ def app_from_env() -> Starlette:
                       debug=os.environ.get(ENV_DEBUG) == "1")
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (connections wait in its backlog until uvicorn runs).
-
-    Raises:
-        BadInputError: the address is in use, not this machine's, or not allowed.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
-    # without it each answer (headers, then body) waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise BadInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                            hint="choose another --port or --host") from None
-    sock.set_inheritable(True)
-    return sock
-
-
-def url_of(sock: socket.socket) -> str:
-    """``http://host:port`` of a bound socket (an IPv6 host in brackets)."""
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, stopped by Ctrl-C or SIGTERM as a finished command: exit status 0.
-
-    uvicorn raises the stopping signal again once it has shut down (so that the process dies
-    of it); a stop the user asked for is this command's normal end, so it is not raised again.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        """Stop gracefully on SIGINT and SIGTERM while serving, then restore the handlers."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
 def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 5000, workers: int = 1,
           timeout: float = DEFAULT_TIMEOUT, max_body: int = DEFAULT_MAX_BODY, debug: bool = False,
           on_listening: Callable[[str], None] | None = None, skops_trusted_types: list[str] | None = None) -> None:
@@ -459,7 +398,7 @@ def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 500
         config = uvicorn.Config(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
     else:
         config = uvicorn.Config(create_app(model, timeout=timeout, max_body=max_body, debug=debug), **options)
-    sock = _bind(host, port)
+    sock = bind(host, port)
     try:
         if on_listening is not None:
             on_listening(url_of(sock))
@@ -472,7 +411,7 @@ def serve(folder: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 500
                 supervisor = Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock])
             supervisor.run()
             return
-        server = _Server(config)
+        server = quiet_server(config)
         server.run(sockets=[sock])
         if not server.started:
             raise GitmlError("the server did not start (rerun with --debug)")

@@ -1,0 +1,318 @@
+"""``gitml ui``'s web application: starlette routes, Jinja2 pages, JSON endpoints, uvicorn.
+
+This module imports starlette, Jinja2 and uvicorn (``pip install 'gitml[ui]'``); only the
+``gitml ui`` command imports it. Every request opens the repository afresh (so new runs show
+without a restart: the query index catches up with the runs ref first, which costs a ref read
+when nothing moved) and reads through :mod:`gitml.ui.views`; nothing is written but gitml's
+caches. Pages are rendered on the server with autoescaping on; the browser runs only the
+bundled uPlot (charts) and ``gitml.js``, and the Content-Security-Policy allows no other script.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
+from gitml.core.http import bind, quiet_server, url_of
+from gitml.core.workspace import open_workspace
+from gitml.ui import views
+
+HERE = Path(__file__).parent
+log = logging.getLogger("gitml.ui")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _list(value: str | None) -> list[str] | None:
+    """A comma-separated list from the query string (None: not given)."""
+    if value is None:
+        return None
+    return [item for item in value.split(",") if item]
+
+
+def _columns(query, kind: str) -> list[str] | None:
+    """The columns of one kind asked for: repeated (the column picker) or comma-separated (links).
+
+    None (the default columns) when none is named, unless the picker sent ``cols``: then none.
+    """
+    named = [item for value in query.getlist(kind) for item in value.split(",") if item]
+    if named or query.get("cols") or kind in query:
+        return named
+    return None
+
+
+def _int(value: str | None, default: int, name: str) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInputError(f"bad {name} {value[:40]!r}: a whole number") from None
+
+
+class UI:
+    """The application's state: the repository it shows and the page templates.
+
+    Args:
+        root: a path inside the repository (each request opens it anew).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+                                     autoescape=select_autoescape(default=True, default_for_string=True))
+        self.templates.filters["short"] = lambda sha: (sha or "")[:8]
+        self.templates.filters["urlq"] = lambda text: quote(str(text), safe="")
+        self.templates.filters["size"] = _size
+        self.templates.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
+        with open_workspace(root) as ws:
+            self.name = ws.root.name
+
+    def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """The page ``name`` rendered with ``context``, with the security headers."""
+        html = self.templates.get_template(name).render(repo=self.name, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def answer(self, request: Request, template: str, build: Callable[[Any], dict[str, Any]],
+               api: bool) -> Response:
+        """Run ``build(ws)`` on a fresh Workspace; JSON for the API, else the page; errors as 400/404/500."""
+        try:
+            with open_workspace(self.root) as ws:
+                data = build(ws)
+        except RunNotFoundError as exc:
+            return self.error(api, 404, exc.message)
+        except BadInputError as exc:
+            status = 404 if "no model" in exc.message or "not found" in exc.message else 400
+            return self.error(api, status, exc.message)
+        except GitmlError as exc:
+            log.warning("%s: %s", request.url.path, exc.message)
+            return self.error(api, 500, exc.message)
+        if api:
+            return JSONResponse(data, headers=SECURITY_HEADERS)
+        return self.page(template, data=data, data_json=json.dumps(data, allow_nan=False))
+
+    def error(self, api: bool, status: int, message: str) -> Response:
+        """An error answer: ``{"error": message}`` for the API, else the error page."""
+        if api:
+            return JSONResponse({"error": message}, status_code=status, headers=SECURITY_HEADERS)
+        return self.page("error.html", status=status, status_code=status, message=message)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def create_app(root: str | os.PathLike = ".") -> Starlette:
+    """The ASGI application showing the repository at ``root`` (read-only).
+
+    Pages: ``/runs``, ``/runs/{id}``, ``/runs/{id}/artifact?path=``, ``/compare?runs=a,b``,
+    ``/branches?a=&b=``, ``/registry``, ``/registry/{model}``; each has its JSON twin under
+    ``/api`` (docs/ui.md), plus ``/api/runs/{id}/history?key=`` (a metric's points) and the
+    artifact endpoints ``/runs/{id}/download?path=`` and ``/runs/{id}/raw?path=`` (images).
+
+    Raises:
+        NotARepositoryError: ``root`` is not inside a git repository.
+    """
+    ui = UI(Path(root))
+
+    def runs(request: Request, api: bool = False) -> Response:
+        q = request.query_params
+
+        def build(ws):
+            return views.runs_page(ws, experiment=q.get("experiment") or None, filter=q.get("filter") or None,
+                                   order_by=q.get("order_by") or None, offset=_int(q.get("offset"), 0, "offset"),
+                                   limit=_int(q.get("limit"), views.DEFAULT_PAGE, "page size"),
+                                   params=_columns(q, "params"), metrics=_columns(q, "metrics"),
+                                   tags=_columns(q, "tags"))
+        return ui.answer(request, "runs.html", build, api)
+
+    def run(request: Request, api: bool = False) -> Response:
+        return ui.answer(request, "run.html", lambda ws: views.run_page(ws, request.path_params["run_id"]), api)
+
+    def history(request: Request) -> Response:
+        key = request.query_params.get("key", "")
+        return ui.answer(request, "", lambda ws: views.metric_history(ws, request.path_params["run_id"], key), True)
+
+    def artifact(request: Request, api: bool = False) -> Response:
+        path = request.query_params.get("path", "")
+
+        def build(ws):
+            data = views.preview(ws, request.path_params["run_id"], path)
+            data["run"] = views.resolve(ws, request.path_params["run_id"])
+            return data
+        return ui.answer(request, "artifact.html", build, api)
+
+    def download(request: Request, inline_images: bool = False) -> Response:
+        path = request.query_params.get("path", "")
+        try:
+            with open_workspace(ui.root) as ws:
+                name, local = views.artifact_file(ws, request.path_params["run_id"], path)
+        except RunNotFoundError as exc:
+            return ui.error(True, 404, exc.message)
+        except BadInputError as exc:
+            return ui.error(True, 404 if "has no artifact" in exc.message else 400, exc.message)
+        except GitmlError as exc:
+            return ui.error(True, 404, exc.message)
+        suffix = Path(name).suffix.lower()
+        if inline_images:
+            if suffix not in views.IMAGE_TYPES:
+                return ui.error(True, 400, f"{name} is not an image shown inline (PNG, JPEG, GIF or WebP)")
+            return FileResponse(local, media_type=views.IMAGE_TYPES[suffix], headers=SECURITY_HEADERS)
+        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return FileResponse(local, media_type=media, filename=name, content_disposition_type="attachment",
+                            headers=SECURITY_HEADERS)
+
+    def compare(request: Request, api: bool = False) -> Response:
+        ids = [item for value in request.query_params.getlist("runs") for item in value.split(",") if item]
+        return ui.answer(request, "compare.html", lambda ws: views.compare_page(ws, ids), api)
+
+    def branches(request: Request, api: bool = False) -> Response:
+        q = request.query_params
+        return ui.answer(request, "branches.html",
+                         lambda ws: views.branches_page(ws, q.get("a") or None, q.get("b") or None,
+                                                        q.get("experiment") or None), api)
+
+    def registry(request: Request, api: bool = False) -> Response:
+        return ui.answer(request, "registry.html", views.registry_page, api)
+
+    def model(request: Request, api: bool = False) -> Response:
+        return ui.answer(request, "model.html", lambda ws: views.model_page(ws, request.path_params["model"]), api)
+
+    def api_of(view):
+        return lambda request: view(request, api=True)
+
+    routes = [
+        Route("/", lambda request: RedirectResponse("/runs", status_code=302)),
+        Route("/runs", runs),
+        Route("/api/runs", api_of(runs)),
+        Route("/runs/{run_id}", run),
+        Route("/api/runs/{run_id}", api_of(run)),
+        Route("/api/runs/{run_id}/history", history),
+        Route("/runs/{run_id}/artifact", artifact),
+        Route("/api/runs/{run_id}/artifact", api_of(artifact)),
+        Route("/runs/{run_id}/download", download),
+        Route("/runs/{run_id}/raw", lambda request: download(request, inline_images=True)),
+        Route("/compare", compare),
+        Route("/api/compare", api_of(compare)),
+        Route("/branches", branches),
+        Route("/api/branches", api_of(branches)),
+        Route("/registry", registry),
+        Route("/api/registry", api_of(registry)),
+        Route("/registry/{model:path}", model),
+        Route("/api/registry/{model:path}", api_of(model)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return ui.error(request.url.path.startswith("/api/"), 404, f"no page {request.url.path[:200]}")
+
+    return Starlette(routes=routes, exception_handlers={404: not_found})
+
+
+def _config(root: str | os.PathLike, debug: bool):
+    import uvicorn
+
+    return uvicorn.Config(create_app(root), log_config=None, log_level="info" if debug else "warning",
+                          access_log=debug, lifespan="off", server_header=False, proxy_headers=False)
+
+
+class Running:
+    """A UI server started by :func:`start`, answering in a thread of this process.
+
+    Attributes:
+        url: ``http://host:port`` it answers on.
+    """
+
+    def __init__(self, server: Any, thread: threading.Thread, sock: Any, url: str) -> None:
+        self._server, self._thread, self._sock, self.url = server, thread, sock, url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop answering and wait (at most ``timeout`` seconds) for the server to end."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(root: str | os.PathLike = ".", host: str = "127.0.0.1", port: int = 0) -> Running:
+    """Serve the UI from a thread of this process (a notebook, a script), until ``stop()``.
+
+    Args:
+        root: a path inside the repository.
+        host: the address to listen on (loopback by default).
+        port: the port (0, the default: any free one; ``url`` says which).
+
+    Returns:
+        The :class:`Running` server, answering already; a context manager that stops it.
+
+    Raises:
+        NotARepositoryError: ``root`` is not inside a git repository.
+        BadInputError: the address cannot be bound.
+        GitmlError: the server did not start within 30 seconds.
+    """
+    config = _config(root, False)
+    sock = bind(host, port)
+    started = threading.Event()
+    server = quiet_server(config, on_started=started.set)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gitml-ui", daemon=True)
+    thread.start()
+    if not started.wait(30):
+        server.should_exit = True
+        sock.close()
+        raise GitmlError("the UI server did not start within 30 s")
+    return Running(server, thread, sock, url_of(sock))
+
+
+def serve(root: str | os.PathLike = ".", host: str = "127.0.0.1", port: int = 5000,
+          on_listening: Callable[[str], None] | None = None, debug: bool = False) -> None:
+    """Serve the UI of the repository at ``root`` until Ctrl-C or SIGTERM.
+
+    Args:
+        root: a path inside the repository.
+        host: the address to listen on (loopback by default: another is an explicit choice).
+        port: the port (0: any free one; ``on_listening`` gets the URL).
+        on_listening: called with ``http://host:port`` once the port is bound.
+        debug: uvicorn's request log on stderr.
+
+    Raises:
+        NotARepositoryError: ``root`` is not inside a git repository.
+        BadInputError: the address cannot be bound.
+    """
+    config = _config(root, debug)
+    sock = bind(host, port)
+    url = url_of(sock)
+    try:
+        quiet_server(config, on_started=(lambda: on_listening(url)) if on_listening is not None else None
+                     ).run(sockets=[sock])
+    finally:
+        sock.close()

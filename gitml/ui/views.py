@@ -1,0 +1,423 @@
+"""What each page of ``gitml ui`` shows, as JSON-ready dicts (the JSON endpoints return them as they are).
+
+Read-only: every function reads the runs ref through the query index (which catches up with
+the ref first), the registry tags and the local content store, and writes nothing but gitml's
+own caches (the index, the registry summary). Nothing here knows about HTTP; the server
+(:mod:`gitml.ui.server`) renders these dicts as pages or sends them as JSON. Shapes are in
+docs/ui.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from gitml.core.errors import BadInputError, GitmlError
+from gitml.core.filter import compile_query
+from gitml.core.ids import check_artifact_path
+from gitml.core.workspace import Workspace
+
+PAGE_SIZES = (25, 50, 100, 250)
+DEFAULT_PAGE = 50
+DEFAULT_COLUMNS = 8  # metric and param columns shown before the user picks
+PREVIEW_BYTES = 256 * 1024  # text, JSON and CSV artifacts previewed up to this size
+CSV_ROWS = 200
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".webp": "image/webp"}  # not SVG: it can carry script
+TEXT_SUFFIXES = {".txt", ".log", ".md", ".yaml", ".yml", ".py", ".cfg", ".toml", ".ini", ".sh", ".tsv", ".html",
+                 ".xml", ".svg", ".rst", ""}
+
+
+def number(value: Any) -> Any:
+    """``value`` for JSON: NaN and infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    return value
+
+
+def _short_run(run, columns: dict[str, list[str]]) -> dict[str, Any]:
+    source = run.source or {}
+    return {
+        "id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
+        "start_time": run.start_time, "end_time": run.end_time, "user": run.user,
+        "commit": source.get("commit"), "branch": source.get("branch"), "dirty": bool(source.get("dirty")),
+        "params": {k: run.params[k] for k in columns["params"] if k in run.params},
+        "metrics": {k: number(run.metrics[k]) for k in columns["metrics"] if k in run.metrics},
+        "tags": {k: run.tags[k] for k in columns["tags"] if k in run.tags},
+    }
+
+
+def _columns(ws: Workspace, params: list[str] | None, metrics: list[str] | None,
+             tags: list[str] | None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """``(chosen, available)`` columns: every key of each kind, and the ones shown (default: the first few)."""
+    available = {"params": ws.index.keys("param"), "metrics": ws.index.keys("metric"), "tags": ws.index.keys("tag")}
+    chosen = {
+        "metrics": metrics if metrics is not None else available["metrics"][:DEFAULT_COLUMNS],
+        "params": params if params is not None else available["params"][:DEFAULT_COLUMNS],
+        "tags": tags if tags is not None else [],
+    }
+    return chosen, available
+
+
+def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None = None,
+              order_by: str | None = None, offset: int = 0, limit: int = DEFAULT_PAGE,
+              params: list[str] | None = None, metrics: list[str] | None = None,
+              tags: list[str] | None = None) -> dict[str, Any]:
+    """The runs table: one page of the runs a search finds, with the columns asked for.
+
+    Args:
+        ws: the open Workspace.
+        experiment: only this experiment's runs (None: every experiment).
+        filter: MLflow's filter syntax (``metrics.acc > 0.9 and params.lr = '0.1'``).
+        order_by: one sort key (``metrics.acc DESC``); default newest first.
+        offset: runs skipped (the page's start), 0 or more.
+        limit: runs in the page, one of :data:`PAGE_SIZES`.
+        params: the param keys shown as columns (None: the first few).
+        metrics: the metric keys shown as columns (None: the first few).
+        tags: the tag keys shown as columns (None: none).
+
+    Returns:
+        ``{total, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
+        user, commit, branch, dirty, params, metrics, tags}], columns: {params, metrics, tags},
+        available: {params, metrics, tags}, experiments: [name], error}``. ``error`` is None or
+        ``{message, position}`` for a filter or sort key that does not parse (then ``runs`` is
+        empty): the page shows it beside the search box.
+
+    Raises:
+        BadInputError: an offset below 0 or a page size not offered.
+    """
+    if limit not in PAGE_SIZES:
+        raise BadInputError(f"bad page size {limit!r}: one of {', '.join(map(str, PAGE_SIZES))}")
+    if offset < 0:
+        raise BadInputError(f"bad offset {offset!r}: 0 or more")
+    chosen, available = _columns(ws, params, metrics, tags)
+    experiments = sorted({exp.name for exp in ws.index.experiments(ws.runs_tip)[0].values()}
+                         | set(ws.index.experiment_runs()))
+    out: dict[str, Any] = {"total": 0, "offset": offset, "limit": limit, "runs": [], "columns": chosen,
+                           "available": available, "experiments": experiments, "error": None,
+                           "filter": filter or "", "order_by": order_by or "", "experiment": experiment or ""}
+    try:
+        query = compile_query(filter or None, order_by or None, experiment or None, limit, offset)
+    except BadInputError as exc:
+        out["error"] = {"message": exc.message, "position": _position(exc.message)}
+        return out
+    out["total"] = ws.index.count_matching(query)
+    out["runs"] = [_short_run(run, chosen) for run in ws.index.search(query)]
+    return out
+
+
+def _position(message: str) -> int | None:
+    """The 0-based position a filter error names (``… at position 12``), or None."""
+    import re
+
+    found = re.search(r"position (\d+)", message)
+    return int(found.group(1)) - 1 if found else None
+
+
+def _commit_info(ws: Workspace, sha: str | None) -> dict[str, Any] | None:
+    if not sha:
+        return None
+    try:
+        details = ws.repo.commit_details(sha)
+    except (GitmlError, KeyError, ValueError):
+        return {"sha": sha, "missing": True}
+    return {"sha": sha, "missing": False, "message": details["message"].strip()[:4000], "author": details["author"],
+            "time": datetime.fromtimestamp(details["time"], tz=timezone.utc).isoformat(timespec="seconds")}
+
+
+def resolve(ws: Workspace, run_id: str) -> str:
+    """The full id of a run id or prefix.
+
+    Raises:
+        RunNotFoundError: no such run, several, or text that is no run id at all (a 404 either way).
+    """
+    from gitml.core.errors import RunNotFoundError
+
+    try:
+        return ws.resolve_run(run_id)
+    except RunNotFoundError:
+        raise
+    except BadInputError as exc:
+        raise RunNotFoundError(exc.message) from None
+
+
+def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """One run: provenance, params, latest metrics and which have a history, tags, artifacts, versions.
+
+    Args:
+        ws: the open Workspace.
+        run_id: a run id or unique prefix.
+
+    Returns:
+        ``{run: Run.to_dict(), commit: {sha, message, author, time, missing}, patch, history_keys:
+        {key: points}, artifacts: [{path, size, digest, cached, preview}], models: [{path, flavors,
+        signature}], versions: [{model, version, stages}]}``.
+
+    Raises:
+        RunNotFoundError: no such run (the server answers 404).
+    """
+    from gitml.tracking.query import get_run
+
+    run = get_run(resolve(ws, run_id), repo=ws)
+    counts: dict[str, int] = {}
+    for point in run.history or []:
+        counts[point.key] = counts.get(point.key, 0) + 1
+    data = run.to_dict()
+    data["metrics"] = {k: number(v) for k, v in run.metrics.items()}
+    return {
+        "run": data,
+        "commit": _commit_info(ws, (run.source or {}).get("commit")),
+        "patch": run.patch,
+        "history_keys": counts,
+        "artifacts": artifact_list(ws, run.id),
+        "models": _models(ws, run.id, run.artifacts),
+        "versions": _versions(ws, run.id),
+    }
+
+
+def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
+    """Every kept point of one metric: ``{run, key, steps, times, values}`` (times in ms since 1970).
+
+    Columns rather than points, as the chart takes them. A run whose history was sampled when
+    committed gives the points kept (``sampled`` is True).
+
+    Raises:
+        RunNotFoundError: no such run.
+        BadInputError: a bad key.
+    """
+    from gitml.core.ids import check_key
+    from gitml.tracking.query import get_run
+
+    check_key(key, "metric key")
+    run = get_run(resolve(ws, run_id), repo=ws)
+    points = [p for p in run.history or [] if p.key == key]
+    return {"run": run.id, "key": key, "sampled": bool(run.full_history),
+            "steps": [p.step for p in points],
+            "times": [_ms(p.timestamp) for p in points],
+            "values": [number(p.value) for p in points]}
+
+
+def _ms(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def artifact_list(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
+    """The run's artifact files (folders expanded from manifests in the local cache), each with whether its bytes are here."""
+    from gitml.core import store
+
+    run = ws.index.run(run_id)
+    out: list[dict[str, Any]] = []
+    for name, entry in sorted((run.artifacts or {}).items()):
+        if entry.get("kind") == "dir":
+            try:
+                files = ws.manifest(entry["sha256"], f"run {run_id[:8]} artifact {name}")
+            except GitmlError as exc:
+                out.append({"path": name + "/", "size": entry.get("size", 0), "digest": None, "cached": False,
+                            "problem": exc.message})
+                continue
+            for item in files:
+                path = f"{name}/{item['path']}"
+                digest = item.get("sha256")
+                out.append({"path": path, "size": item.get("size", 0), "digest": digest,
+                            "cached": bool(digest) and store.object_path(ws.cache, digest).is_file()})
+        else:
+            digest = entry.get("sha256")
+            out.append({"path": name, "size": entry.get("size", 0), "digest": digest,
+                        "cached": bool(digest) and store.object_path(ws.cache, digest).is_file()})
+    return out
+
+
+def artifact_file(ws: Workspace, run_id: str, path: str) -> tuple[str, Any]:
+    """``(name, local file)`` of one artifact file of a run, from the content store.
+
+    Raises:
+        BadInputError: ``path`` is not a safe artifact path, or the run has no such file.
+        GitmlError: its bytes are not in the local cache (``gitml artifacts pull`` brings them).
+    """
+    from gitml.core import store
+
+    check_artifact_path(path)
+    for item in artifact_list(ws, resolve(ws, run_id)):
+        if item["path"] == path and item["digest"]:
+            if not item["cached"]:
+                raise GitmlError(f"{path} is not in the local cache: `gitml artifacts pull {run_id[:8]}` brings it")
+            return path.rsplit("/", 1)[-1], store.object_path(ws.cache, item["digest"])
+    raise BadInputError(f"run {run_id[:8]} has no artifact file {path!r}")
+
+
+def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
+    """How an artifact file shows inline: ``{path, kind, text | rows | image, truncated}``.
+
+    ``kind`` is ``text``, ``json`` (pretty-printed), ``csv`` (``rows``, at most
+    :data:`CSV_ROWS`), ``image`` (PNG, JPEG, GIF, WebP: shown from the raw endpoint) or
+    ``none`` (binary, or not in the local cache: ``reason`` says).
+    """
+    from pathlib import PurePosixPath
+
+    suffix = PurePosixPath(path).suffix.lower()
+    try:
+        _, local = artifact_file(ws, run_id, path)
+    except GitmlError as exc:
+        return {"path": path, "kind": "none", "reason": exc.message}
+    if suffix in IMAGE_TYPES:
+        return {"path": path, "kind": "image"}
+    with open(local, "rb") as handle:
+        raw = handle.read(PREVIEW_BYTES + 1)
+    truncated = len(raw) > PREVIEW_BYTES
+    raw = raw[:PREVIEW_BYTES]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if not truncated or len(raw) < 4:
+            return {"path": path, "kind": "none", "reason": "binary file"}
+        text = raw[:-3].decode("utf-8", "ignore")
+    if "\x00" in text:
+        return {"path": path, "kind": "none", "reason": "binary file"}
+    if suffix == ".json" and not truncated:
+        try:
+            return {"path": path, "kind": "json", "text": json.dumps(json.loads(text), indent=2)[:PREVIEW_BYTES],
+                    "truncated": False}
+        except ValueError:
+            pass
+    if suffix == ".csv":
+        rows = []
+        for row in csv.reader(io.StringIO(text)):
+            rows.append(row[:50])
+            if len(rows) >= CSV_ROWS:
+                break
+        return {"path": path, "kind": "csv", "rows": rows, "truncated": truncated or len(rows) >= CSV_ROWS}
+    return {"path": path, "kind": "text", "text": text, "truncated": truncated}
+
+
+def _models(ws: Workspace, run_id: str, artifacts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's MLflow-format models (a folder artifact holding ``MLmodel``): flavors and signature."""
+    from gitml.core import yamlfmt
+
+    out = []
+    for item in artifact_list(ws, run_id):
+        if not item["path"].endswith("/MLmodel") or not item["cached"] or item["path"].count("/") != 1:
+            continue
+        from gitml.core import store
+
+        try:
+            doc = yamlfmt.load_untrusted(store.object_path(ws.cache, item["digest"]).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yamlfmt.YamlProblem):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        flavors = doc.get("flavors") if isinstance(doc.get("flavors"), dict) else {}
+        signature = doc.get("signature") if isinstance(doc.get("signature"), dict) else {}
+        out.append({"path": item["path"].split("/")[0], "flavors": sorted(map(str, flavors)),
+                    "signature": {k: str(v)[:4000] for k, v in signature.items()},
+                    "created": str(doc.get("utc_time_created", ""))[:40]})
+    return out
+
+
+def _versions(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
+    out = []
+    for name, state in sorted(ws.registry_state().items()):
+        for version, info in state.versions.items():
+            if info.run_id == run_id and not info.deregistered:
+                out.append({"model": name, "version": version, "stages": sorted(info.stages), "path": info.path})
+    return out
+
+
+def compare_page(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
+    """N runs side by side: every param and metric row (``gitml runs compare --all``), and the metrics each has a history of.
+
+    Returns:
+        ``{sides, rows: [{kind, key, values, status, change, change_pct, verdict}], runs:
+        [{id, name}], history_keys: {key: [run ids]}, params: [keys], metrics: [keys]}``.
+
+    Raises:
+        BadInputError: fewer than 2 or more than 20 runs.
+        RunNotFoundError: an id that is no run's.
+    """
+    from gitml.diff import compare
+    from gitml.tracking.query import get_run
+
+    if not 2 <= len(run_ids) <= 20:
+        raise BadInputError(f"compare takes 2 to 20 runs, got {len(run_ids)}")
+    ids = [resolve(ws, r) for r in run_ids]
+    result = compare(ids, show_all=True, repo=ws).to_dict()
+    history: dict[str, list[str]] = {}
+    runs = []
+    for run_id in ids:
+        run = get_run(run_id, repo=ws)
+        runs.append({"id": run.id, "name": run.name})
+        for key in sorted({p.key for p in run.history or []}):
+            history.setdefault(key, []).append(run.id)
+    result["runs"] = runs
+    result["history_keys"] = history
+    result["params"] = sorted({row["key"] for row in result["rows"] if row["kind"] == "param"})
+    result["metrics"] = sorted({row["key"] for row in result["rows"] if row["kind"] == "metric"})
+    return result
+
+
+def branches_page(ws: Workspace, a: str | None, b: str | None, experiment: str | None = None) -> dict[str, Any]:
+    """``gitml diff A B [--experiment E]`` between two revisions, and the revisions to pick from.
+
+    Args:
+        ws: the open Workspace.
+        a: side A (a branch, tag, commit or run id; ``X...Y`` as in git); None shows the form only.
+        b: side B (default ``HEAD``).
+        experiment: only this experiment's runs stand for a revision.
+
+    Returns:
+        ``{a, b, experiment, refs: [branch and tag names], experiments, diff: DiffResult.to_dict()
+        or None, error}``: a side that names nothing (or has no run) is ``error``, the page shows it.
+    """
+    from gitml.diff import diff
+
+    refs = sorted(name.removeprefix("refs/heads/") for name in ws.repo.refs_under("refs/heads/"))
+    refs += sorted(name.removeprefix("refs/tags/") for name in ws.repo.refs_under("refs/tags/")
+                   if "@" not in name and "#" not in name)  # registry tags are not revisions to compare
+    experiments = sorted(set(ws.index.experiment_runs()))
+    out: dict[str, Any] = {"a": a or "", "b": b or "", "experiment": experiment or "", "refs": refs,
+                           "experiments": experiments, "diff": None, "error": None}
+    if not a:
+        return out
+    try:
+        out["diff"] = diff(a, b or None, experiment=experiment, repo=ws).to_dict()
+    except GitmlError as exc:
+        out["error"] = exc.message
+    return out
+
+
+def registry_page(ws: Workspace) -> dict[str, Any]:
+    """Every model: ``{models: [{name, latest, deprecated, stages, versions}], problems}`` (``gitml registry show --json``)."""
+    from gitml.registry import overview
+
+    return overview(repo=ws).to_dict()
+
+
+def model_page(ws: Workspace, model: str) -> dict[str, Any]:
+    """One model's versions and its stage timeline, oldest event first.
+
+    Returns:
+        ``{name, versions: {version: {...}}, stages, events: [{tag, kind, version, stage, time,
+        tagger, message}]}``; ``time`` is ISO 8601 UTC.
+
+    Raises:
+        BadInputError: a bad model name; ModelNotFoundError: no such model.
+    """
+    from gitml.registry import history, show
+
+    state = show(model, repo=ws)[0]
+    events = []
+    for event in history(model, repo=ws):
+        events.append({"tag": event.tag, "kind": event.kind, "version": event.version, "stage": event.stage,
+                       "time": (datetime.fromtimestamp(event.time, tz=timezone.utc).isoformat(timespec="seconds")
+                                if event.time is not None else None),
+                       "tagger": event.tagger, "message": event.title})
+    data = state.to_dict()
+    for info in data["versions"].values():
+        stamp = info.get("registered_at")
+        info["registered_at_iso"] = (datetime.fromtimestamp(stamp, tz=timezone.utc).isoformat(timespec="seconds")
+                                     if isinstance(stamp, int) else None)
+    data["events"] = events
+    return data

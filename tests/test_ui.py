@@ -1,0 +1,328 @@
+"""``gitml ui``: every page and JSON endpoint over real HTTP against a real server process (issue 17).
+
+The server is ``gitml ui --port 0`` started as a user would, in a repository made with gitml's
+API: runs on two branches, one made from a dirty work tree, a metric with a long history,
+artifacts of every kind the run page previews (text, JSON, CSV, PNG, SVG, a model folder), a
+registered version with a stage, and untrusted text (``<script>``) in param values, tags, file
+names and artifact contents. The browser tests are in tests/test_ui_browser.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GITML, git, gitml
+
+import gitml as api
+
+pytest.importorskip("starlette")
+pytest.importorskip("jinja2")
+
+EVIL = '<script>alert("x")</script>'
+
+
+def make_repository(path: Path) -> dict:
+    """The repository the UI shows; returns the ids and names the tests look for."""
+    from PIL import Image
+
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "train.py").write_text("print('training')\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "first model\n\nwith a <b>body</b>")
+    files = path.parent / "files"
+    (files / "model").mkdir(parents=True)
+    (files / "model" / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: m\n  sklearn:\n"
+                                             "    sklearn_version: 1.5.0\nsignature:\n  inputs: '[{\"type\": \"double\"}]'\n"
+                                             "utc_time_created: '2026-12-01 10:00:00'\n")
+    (files / "model" / "model.pkl").write_bytes(b"\x80\x04not really a pickle")
+    (files / "notes.txt").write_text(f"hello {EVIL}\n")
+    (files / "cfg.json").write_text('{"b": [1, 2], "a": "<i>x</i>"}')
+    (files / "table.csv").write_text("name,score\n<b>alice</b>,1\nbob,2\n")
+    (files / "evil.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), (200, 30, 30)).save(buffer, "PNG")
+    (files / "plot.png").write_bytes(buffer.getvalue())
+    with api.start_run(name="base", experiment="churn", repo=path) as base:
+        api.log_params({"lr": 0.1, "note": EVIL, "depth": 3})
+        for step in range(2000):
+            api.log_metric("loss", 1.0 / (step + 1), step=step)
+        api.log_metric("acc", 0.8)
+        api.set_tag("owner", "<img src=x onerror=alert(1)>")
+        for name in ("model", "notes.txt", "cfg.json", "table.csv", "evil.svg", "plot.png"):
+            api.log_artifact(str(files / name))
+    api.register_model("churn", base.id, "model", repo=path)
+    from gitml.registry import assign
+
+    assign("churn", "v0.0.1", "prod", repo=path)
+    git(path, "checkout", "-q", "-b", "feature")
+    (path / "train.py").write_text("print('training harder')\n")
+    git(path, "commit", "-q", "-am", "train harder")
+    with api.start_run(name="feature-run", experiment="churn", repo=path) as feature:
+        api.log_params({"lr": 0.05, "note": "plain", "depth": 4})
+        for step in range(50):
+            api.log_metric("loss", 0.5 / (step + 1), step=step)
+        api.log_metric("acc", 0.9)
+    (path / "train.py").write_text("print('uncommitted')\n")
+    with api.start_run(name="dirty-run", experiment="other", repo=path) as dirty:
+        api.log_param("lr", 0.2)
+        api.log_metric("acc", 0.7)
+    git(path, "checkout", "-q", "--", "train.py")
+    git(path, "checkout", "-q", "main")
+    return {"base": base.id, "feature": feature.id, "dirty": dirty.id}
+
+
+@contextmanager
+def ui_server(repo: Path, *args: str, warns: str = ""):
+    """``gitml ui --port 0`` in ``repo``; yields its URL, stops it with SIGTERM and checks it ended cleanly.
+
+    ``warns``: what stderr must hold at the end (nothing, by default).
+    """
+    proc = subprocess.Popen([*GITML, "ui", "--port", "0", *args], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert " on http://" in line, proc.stderr.read()[-2000:] if proc.poll() is not None else line
+        yield line.split(" on ", 1)[1].split()[0]
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and (warns in err if warns else err == ""), err[-2000:]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ui")
+    repo = base / "repo"
+    ids = make_repository(repo)
+    with ui_server(repo) as url:
+        yield {"url": url, "repo": repo, **ids}
+
+
+def get(url: str, path: str) -> tuple[int, Any, bytes]:
+    try:
+        with urllib.request.urlopen(url + path, timeout=30) as answer:
+            return answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def page(site: dict, path: str, status: int = 200) -> str:
+    code, headers, body = get(site["url"], path)
+    assert code == status, body[:2000]
+    assert headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    return body.decode()
+
+
+def api_json(site: dict, path: str, status: int = 200) -> dict:
+    code, headers, body = get(site["url"], path)
+    assert code == status, body[:2000]
+    assert headers["Content-Type"] == "application/json"
+    return json.loads(body)
+
+
+def q(**kwargs) -> str:
+    return urllib.parse.urlencode(kwargs)
+
+
+def test_runs_page_and_its_json(site):
+    data = api_json(site, "/api/runs")
+    assert data["total"] == 3 and data["error"] is None
+    assert [r["name"] for r in data["runs"]] == ["dirty-run", "feature-run", "base"]  # newest first
+    assert data["columns"]["metrics"] == ["acc", "loss"] and set(data["available"]["tags"]) >= {"owner"}
+    base = next(r for r in data["runs"] if r["id"] == site["base"])
+    assert base["params"]["note"] == EVIL and base["branch"] == "main" and len(base["commit"]) == 40
+    assert next(r for r in data["runs"] if r["id"] == site["dirty"])["dirty"] is True
+    assert data["experiments"] == ["churn", "other"]
+    html = page(site, "/runs")
+    assert f'href="/runs/{site["base"]}"' in html and "+patch" in html
+    assert "3 runs" in html
+
+
+def test_runs_filter_sort_page_and_columns(site):
+    data = api_json(site, "/api/runs?" + q(filter="metrics.acc > 0.75", order_by="metrics.acc DESC"))
+    assert [r["name"] for r in data["runs"]] == ["feature-run", "base"] and data["total"] == 2
+    data = api_json(site, "/api/runs?" + q(experiment="other"))
+    assert [r["name"] for r in data["runs"]] == ["dirty-run"]
+    page_two = api_json(site, "/api/runs?" + q(limit=25, offset=2))
+    assert page_two["total"] == 3 and [r["name"] for r in page_two["runs"]] == ["base"]
+    picked = api_json(site, "/api/runs?" + q(params="lr", metrics="", tags="owner"))
+    assert picked["columns"] == {"params": ["lr"], "metrics": [], "tags": ["owner"]}
+    assert next(r for r in picked["runs"] if r["id"] == site["base"])["tags"] == {"owner": "<img src=x onerror=alert(1)>"}
+    html = page(site, "/runs?" + q(filter="params.lr = '0.05'", order_by="attributes.start_time DESC"))
+    assert "feature-run" in html and "dirty-run" not in html and "1–1 of 1 runs" in html
+    assert api_json(site, "/api/runs?limit=7", 400)["error"].startswith("bad page size")
+    assert api_json(site, "/api/runs?offset=x", 400)["error"].startswith("bad offset")
+
+
+def test_a_filter_error_is_shown_inline_with_its_position(site):
+    data = api_json(site, "/api/runs?" + q(filter="metrics.acc >"))
+    assert data["runs"] == [] and "position" in data["error"]["message"] and data["error"]["position"] == 13
+    html = page(site, "/runs?" + q(filter="metrics.acc >"))
+    assert 'id="filter-error"' in html and "metrics.acc &gt;\n" + " " * 13 + "^" in html
+    bad_sort = api_json(site, "/api/runs?" + q(order_by="nonsense DESC DESC"))
+    assert bad_sort["error"] is not None
+
+
+def test_run_page_shows_provenance_params_metrics_artifacts_and_versions(site):
+    data = api_json(site, f"/api/runs/{site['base']}")
+    assert data["run"]["params"]["note"] == EVIL
+    assert data["commit"]["message"].startswith("first model") and data["commit"]["missing"] is False
+    assert data["history_keys"] == {"acc": 1, "loss": 2000}
+    paths = {a["path"]: a for a in data["artifacts"]}
+    assert set(paths) == {"model/MLmodel", "model/model.pkl", "notes.txt", "cfg.json", "table.csv", "evil.svg", "plot.png"}
+    assert all(a["cached"] for a in paths.values())
+    assert data["models"] == [{"path": "model", "flavors": ["python_function", "sklearn"],
+                               "signature": {"inputs": '[{"type": "double"}]'}, "created": "2026-12-01 10:00:00"}]
+    assert data["versions"] == [{"model": "churn", "version": "v0.0.1", "stages": ["prod"], "path": "model"}]
+    html = page(site, f"/runs/{site['base'][:8]}")  # a prefix works too
+    assert 'data-key="loss"' in html and 'data-key="acc"' not in html  # one point: no chart
+    assert "first model" in html and "&lt;b&gt;body&lt;/b&gt;" in html
+    history = api_json(site, f"/api/runs/{site['base']}/history?key=loss")
+    assert len(history["steps"]) == 2000 and history["values"][1] == 0.5 and history["times"][0] > 1.7e12
+    dirty = api_json(site, f"/api/runs/{site['dirty']}")
+    assert "uncommitted" in dirty["patch"]
+    assert 'id="patch"' in page(site, f"/runs/{site['dirty']}")
+
+
+def test_untrusted_text_is_escaped_everywhere(site):
+    for path in ("/runs", f"/runs/{site['base']}", "/runs?" + q(tags="owner"),
+                 f"/runs/{site['base']}/artifact?" + q(path="notes.txt"),
+                 f"/runs/{site['base']}/artifact?" + q(path="table.csv"),
+                 f"/runs/{site['base']}/artifact?" + q(path="evil.svg"),
+                 f"/runs/{site['base']}/artifact?" + q(path="cfg.json"),
+                 f"/compare?runs={site['base']},{site['feature']}"):
+        html = page(site, path)
+        assert "<script>alert" not in html and "<img src=x" not in html and "<b>alice" not in html, path
+        assert "<i>x</i>" not in html, path
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page(site, f"/runs/{site['base']}")
+    compare = page(site, f"/compare?runs={site['base']},{site['feature']}")
+    assert '<script type="application/json" id="page-data">' in compare and "\\u003cscript\\u003e" in compare
+
+
+def test_artifact_previews_downloads_and_images(site):
+    run = site["base"]
+    assert api_json(site, f"/api/runs/{run}/artifact?" + q(path="notes.txt"))["text"] == f"hello {EVIL}\n"
+    as_json = api_json(site, f"/api/runs/{run}/artifact?" + q(path="cfg.json"))
+    assert as_json["kind"] == "json" and json.loads(as_json["text"]) == {"b": [1, 2], "a": "<i>x</i>"}
+    assert api_json(site, f"/api/runs/{run}/artifact?" + q(path="table.csv"))["rows"][1] == ["<b>alice</b>", "1"]
+    assert api_json(site, f"/api/runs/{run}/artifact?" + q(path="plot.png"))["kind"] == "image"
+    assert api_json(site, f"/api/runs/{run}/artifact?" + q(path="model/model.pkl"))["kind"] == "none"
+    code, headers, body = get(site["url"], f"/runs/{run}/download?" + q(path="model/MLmodel"))
+    assert code == 200 and body.startswith(b"flavors:") and headers["Content-Disposition"].startswith("attachment")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    code, headers, body = get(site["url"], f"/runs/{run}/raw?" + q(path="plot.png"))
+    assert code == 200 and headers["Content-Type"] == "image/png" and body.startswith(b"\x89PNG")
+    code, headers, _ = get(site["url"], f"/runs/{run}/raw?" + q(path="evil.svg"))  # SVG can hold script
+    assert code == 400
+    code, headers, _ = get(site["url"], f"/runs/{run}/download?" + q(path="evil.svg"))
+    assert code == 200 and headers["Content-Disposition"].startswith("attachment")
+
+
+def test_wrong_ids_paths_and_pages_are_404_or_400(site):
+    run = site["base"]
+    assert "no run" in page(site, "/runs/" + "f" * 32, 404)
+    assert api_json(site, "/api/runs/" + "0" * 32, 404)["error"]
+    assert api_json(site, "/api/runs/zz-not-an-id", 404)["error"]
+    for bad in ("../../../../etc/passwd", "/etc/passwd", "model/../../x", "notes.txt/../../../etc/passwd"):
+        code, _, body = get(site["url"], f"/runs/{run}/download?" + q(path=bad))
+        assert code == 400, (bad, body)
+    code, _, body = get(site["url"], f"/runs/{run}/download?" + q(path="nothere.txt"))
+    assert code == 404 and b"has no artifact" in body
+    assert "no page" in page(site, "/nowhere", 404)
+    assert api_json(site, "/api/nowhere", 404)["error"]
+    assert api_json(site, f"/api/runs/{run}/history?key=", 400)["error"]
+    assert api_json(site, "/api/registry/nosuchmodel", 404)["error"]
+    assert api_json(site, f"/api/compare?runs={run}", 400)["error"].startswith("compare takes 2")
+
+
+def test_compare_page(site):
+    data = api_json(site, f"/api/compare?runs={site['base']},{site['feature']},{site['dirty']}")
+    assert [r["name"] for r in data["runs"]] == ["base", "feature-run", "dirty-run"]
+    rows = {(r["kind"], r["key"]): r for r in data["rows"]}
+    assert rows[("param", "lr")]["values"] == [0.1, 0.05, 0.2] and rows[("param", "lr")]["status"] == "changed"
+    assert data["history_keys"]["loss"] == [site["base"], site["feature"]]
+    assert data["params"] == ["depth", "lr", "note"] and data["metrics"] == ["acc", "loss"]
+    html = page(site, f"/compare?runs={site['base']}&runs={site['feature']}")
+    assert 'id="overlay-key"' in html and 'class="param changed' in html
+
+
+def test_branches_page_diffs_two_revisions(site):
+    data = api_json(site, "/api/branches?" + q(a="main", b="feature"))
+    assert data["error"] is None and {"main", "feature"} <= set(data["refs"])
+    sides = data["diff"]["sides"]
+    assert [s["run_id"] for s in sides] == [site["base"], site["dirty"]]  # the latest run at feature's tip
+    data = api_json(site, "/api/branches?" + q(a="main", b="feature", experiment="churn"))
+    assert [s["run_id"] for s in data["diff"]["sides"]] == [site["base"], site["feature"]]
+    assert {r["key"] for r in data["diff"]["rows"]} >= {"lr", "acc"}
+    html = page(site, "/branches?" + q(a="main", b="feature", experiment="churn"))
+    assert 'id="diff"' in html and "feature-run" in html and '<option value="churn" selected>' in html
+    assert api_json(site, "/api/branches?" + q(a="nosuchbranch"))["error"]
+    assert 'id="diff-error"' in page(site, "/branches?" + q(a="nosuchbranch"))
+
+
+def test_registry_pages_show_versions_stages_and_the_timeline(site):
+    data = api_json(site, "/api/registry")
+    assert data["models"][0]["name"] == "churn" and data["models"][0]["stages"] == {"prod": "v0.0.1"}
+    model = api_json(site, "/api/registry/churn")
+    assert model["versions"]["v0.0.1"]["run_id"] == site["base"]
+    assert [e["kind"] for e in model["events"]] == ["register", "assign"]
+    assert model["events"][1]["stage"] == "prod" and model["events"][1]["time"].endswith("+00:00")
+    html = page(site, "/registry/churn")
+    assert 'id="timeline"' in html and f'href="/runs/{site["base"]}"' in html
+    assert "churn" in page(site, "/registry")
+
+
+def test_static_files_are_served_from_the_package(site):
+    code, headers, body = get(site["url"], "/static/uPlot.iife.min.js")
+    assert code == 200 and b"uPlot" in body[:200]
+    code, _, body = get(site["url"], "/static/uPlot.LICENSE")
+    assert code == 200 and b"MIT" in body
+    assert get(site["url"], "/static/../server.py")[0] == 404
+
+
+def test_new_runs_show_without_a_restart_and_nothing_is_written(tmp_path):
+    repo = tmp_path / "repo"
+    make_repository(repo)
+    refs = git(repo, "for-each-ref")
+    objects = sorted(p.relative_to(repo) for p in (repo / ".git" / "objects").rglob("*") if p.is_file())
+    with ui_server(repo) as url:
+        site = {"url": url}
+        for path in ("/runs", "/registry", "/registry/churn", "/branches?a=main&b=feature"):
+            page(site, path)
+        assert git(repo, "for-each-ref") == refs  # read-only: no ref, tag or object written
+        assert sorted(p.relative_to(repo) for p in (repo / ".git" / "objects").rglob("*") if p.is_file()) == objects
+        with api.start_run(name="late", repo=repo):
+            api.log_metric("acc", 0.99)
+        assert api_json(site, "/api/runs")["runs"][0]["name"] == "late"
+
+
+def test_bad_addresses_and_places_are_one_line_exit_2(tmp_path, repo):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = gitml(repo, "ui", "--port", str(port))
+    assert result.code == 2 and result.err.count("\n") <= 2 and "cannot listen on 127.0.0.1" in result.err
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    result = gitml(outside, "ui", "--port", "0")
+    assert result.code == 2 and "git repository" in result.err
+    result = gitml(repo, "ui", "--host", "203.0.113.9", "--port", "0")  # not this machine's address
+    assert result.code == 2 and "cannot listen" in result.err
+
+
+def test_another_host_is_a_warned_choice(repo):
+    with ui_server(repo, "--host", "0.0.0.0", warns="your runs are reachable from the network") as url:
+        assert url.startswith("http://0.0.0.0:")
