@@ -252,7 +252,7 @@ def test_compare_page(site):
     assert [r["name"] for r in data["runs"]] == ["base", "feature-run", "dirty-run"]
     rows = {(r["kind"], r["key"]): r for r in data["rows"]}
     assert rows[("param", "lr")]["values"] == [0.1, 0.05, 0.2] and rows[("param", "lr")]["status"] == "changed"
-    assert data["history_keys"]["loss"] == [site["base"], site["feature"]]
+    assert data["history_keys"]["loss"] == [site["base"], site["feature"]] and data["default_key"] == "loss"
     assert data["params"] == ["depth", "lr", "note"] and data["metrics"] == ["acc", "loss"]
     html = page(site, f"/compare?runs={site['base']}&runs={site['feature']}")
     assert 'id="overlay-key"' in html and 'class="param changed' in html

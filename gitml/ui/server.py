@@ -208,6 +208,8 @@ def create_app(root: str | os.PathLike = ".") -> Starlette:
 
     routes = [
         Route("/", lambda request: RedirectResponse("/runs", status_code=302)),
+        Route("/favicon.ico", lambda request: FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml",
+                                                           headers=SECURITY_HEADERS)),
         Route("/runs", runs),
         Route("/api/runs", api_of(runs)),
         Route("/runs/{run_id}", run),

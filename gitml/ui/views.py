@@ -331,7 +331,8 @@ def compare_page(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
 
     Returns:
         ``{sides, rows: [{kind, key, values, status, change, change_pct, verdict}], runs:
-        [{id, name}], history_keys: {key: [run ids]}, params: [keys], metrics: [keys]}``.
+        [{id, name}], history_keys: {key: [run ids]}, default_key, params: [keys], metrics: [keys]}``;
+        ``default_key`` is the metric with the most points, the one whose curves show first.
 
     Raises:
         BadInputError: fewer than 2 or more than 20 runs.
@@ -345,14 +346,19 @@ def compare_page(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
     ids = [resolve(ws, r) for r in run_ids]
     result = compare(ids, show_all=True, repo=ws).to_dict()
     history: dict[str, list[str]] = {}
+    points: dict[str, int] = {}
     runs = []
     for run_id in ids:
         run = get_run(run_id, repo=ws)
         runs.append({"id": run.id, "name": run.name})
+        for point in run.history or []:
+            points[point.key] = points.get(point.key, 0) + 1
         for key in sorted({p.key for p in run.history or []}):
             history.setdefault(key, []).append(run.id)
     result["runs"] = runs
     result["history_keys"] = history
+    # the curve shown first: the metric with the longest history (a one-point metric is no curve)
+    result["default_key"] = max(sorted(points), key=lambda key: points[key]) if points else None
     result["params"] = sorted({row["key"] for row in result["rows"] if row["kind"] == "param"})
     result["metrics"] = sorted({row["key"] for row in result["rows"] if row["kind"] == "metric"})
     return result

@@ -1,0 +1,148 @@
+"""``gitml ui`` in a real browser: headless Chromium driven by Selenium (issue 17).
+
+The repository and the server are tests/test_ui.py's (``gitml ui --port 0`` as a user starts it).
+Chromium and ChromeDriver are Debian's (``/usr/bin/chromium``, ``/usr/bin/chromedriver``; `.ci/run`
+installs them with apt-get when missing); locally the test is skipped without them, in CI
+(``CI`` set) it fails instead. Screenshots go to the test's tmp folder; with
+``GITML_UI_SCREENSHOTS=docs/img`` they are also copied there (docs/ui.md shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from test_ui import EVIL, make_repository, ui_server
+
+CHROMIUM = os.environ.get("GITML_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GITML_CHROMEDRIVER", "/usr/bin/chromedriver")
+KEEP = os.environ.get("GITML_UI_SCREENSHOTS")  # read now: the tests' environment drops GITML_* settings
+
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    if os.environ.get("CI"):
+        raise RuntimeError(f"the browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium "
+                           "chromium-driver; .ci/run does)")
+    pytest.skip(f"no {CHROMIUM} or {CHROMEDRIVER}", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ui-browser")
+    repo = base / "repo"
+    ids = make_repository(repo)
+    with ui_server(repo) as url:
+        yield {"url": url, "repo": repo, "shots": base / "screenshots", **ids}
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1360,900", f"--user-data-dir={site['shots'].parent / 'profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    os.environ.setdefault("SE_AVOID_STATS", "true")
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(site: dict, browser, name: str) -> Path:
+    """A screenshot under the test's tmp folder (and in GITML_UI_SCREENSHOTS when set)."""
+    site["shots"].mkdir(exist_ok=True)
+    path = site["shots"] / f"ui-{name}.png"
+    browser.save_screenshot(str(path))
+    assert path.stat().st_size > 5000
+    if KEEP:
+        Path(KEEP).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(KEEP) / path.name)
+    return path
+
+
+def wait_drawn(browser, selector: str, count: str | None = None, timeout: float = 30):
+    """The chart ``selector`` once gitml.js drew it (``data-drawn``, and its canvas)."""
+    def drawn(driver):
+        for figure in driver.find_elements(By.CSS_SELECTOR, selector):
+            done = figure.get_attribute("data-drawn")
+            if done and (count is None or done == count) and figure.find_elements(By.TAG_NAME, "canvas"):
+                return figure
+        return False
+    return WebDriverWait(browser, timeout).until(drawn)
+
+
+def no_script_ran(browser) -> None:
+    """No alert() from untrusted text, and no error in the console (a CSP refusal would be one)."""
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+
+
+def test_runs_page_filter_and_run_page_chart(site, browser):
+    browser.get(site["url"] + "/runs")
+    assert browser.find_element(By.ID, "runs").text.count("FINISHED") == 3
+    shot(site, browser, "runs")
+    box = browser.find_element(By.ID, "filter")
+    box.send_keys("params.lr = '0.05'")
+    box.submit()
+    WebDriverWait(browser, 20).until(lambda d: "1–1 of 1 runs" in d.find_element(By.ID, "compare-form").text)
+    assert "feature-run" in browser.find_element(By.ID, "runs").text
+    browser.find_element(By.ID, "filter").clear()
+    browser.find_element(By.ID, "filter").send_keys("metrics.acc >")
+    browser.find_element(By.ID, "filter").submit()
+    error = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "filter-error"))
+    assert "position" in error.text and "^" in error.text
+    no_script_ran(browser)
+    browser.get(site["url"] + "/runs")
+    browser.find_element(By.LINK_TEXT, "base").click()
+    chart = wait_drawn(browser, 'figure.chart[data-key="loss"]', "2000")
+    assert chart.find_element(By.CSS_SELECTOR, ".u-legend").text.startswith("step")
+    assert EVIL in browser.find_element(By.ID, "params").text  # the param's <script> shows as text
+    assert "<img src=x onerror=alert(1)>" in browser.find_element(By.ID, "tags").text
+    shot(site, browser, "run")
+    browser.find_element(By.ID, "log-scale").click()
+    browser.execute_script("const s = document.getElementById('x-axis'); s.value = 'time';"
+                           "s.dispatchEvent(new Event('change'));")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, 'figure.chart[data-key="loss"] .u-legend').text.startswith("time"))
+    no_script_ran(browser)
+
+
+def test_compare_two_selected_runs(site, browser):
+    browser.get(site["url"] + "/runs")
+    for run in (site["base"], site["feature"]):
+        browser.find_element(By.CSS_SELECTOR, f'input[name="runs"][value="{run}"]').click()
+    browser.find_element(By.ID, "compare-button").click()
+    WebDriverWait(browser, 20).until(lambda d: "/compare" in d.current_url)
+    assert "Compare 2 runs" in browser.find_element(By.TAG_NAME, "h1").text
+    changed = browser.find_elements(By.CSS_SELECTOR, "#compare tr.changed")
+    assert any("lr" in row.text for row in changed)
+    wait_drawn(browser, "#overlay-chart", "2")
+    wait_drawn(browser, "#scatter-chart", "2")
+    shot(site, browser, "compare")
+    no_script_ran(browser)
+
+
+def test_registry_and_branches(site, browser):
+    browser.get(site["url"] + "/registry")
+    browser.find_element(By.LINK_TEXT, "churn").click()
+    timeline = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "timeline"))
+    assert "register" in timeline.text and "prod" in timeline.text
+    shot(site, browser, "registry")
+    browser.get(site["url"] + "/branches?a=main&b=feature&experiment=churn")
+    table = browser.find_element(By.ID, "diff")
+    assert "lr" in table.text and "acc" in table.text
+    shot(site, browser, "branches")
+    no_script_ran(browser)
