@@ -1,7 +1,7 @@
 """``gitml ui``: every page and JSON endpoint over real HTTP against a real server process (issue 17).
 
 The server is ``gitml ui --port 0`` started as a user would, in a repository made with gitml's
-API: runs on two branches, one made from a dirty work tree, a metric with a long history,
+API: runs on two branches, one made from a dirty work tree, a metric of 10,000 points,
 artifacts of every kind the run page previews (text, JSON, CSV, PNG, SVG, a model folder), a
 registered version with a stage, and untrusted text (``<script>``) in param values, tags, file
 names and artifact contents. The browser tests are in tests/test_ui_browser.py.
@@ -55,7 +55,7 @@ def make_repository(path: Path) -> dict:
     (files / "plot.png").write_bytes(buffer.getvalue())
     with api.start_run(name="base", experiment="churn", repo=path) as base:
         api.log_params({"lr": 0.1, "note": EVIL, "depth": 3})
-        for step in range(2000):
+        for step in range(10_000):
             api.log_metric("loss", 1.0 / (step + 1), step=step)
         api.log_metric("acc", 0.8)
         api.set_tag("owner", "<img src=x onerror=alert(1)>")
@@ -179,7 +179,7 @@ def test_run_page_shows_provenance_params_metrics_artifacts_and_versions(site):
     data = api_json(site, f"/api/runs/{site['base']}")
     assert data["run"]["params"]["note"] == EVIL
     assert data["commit"]["message"].startswith("first model") and data["commit"]["missing"] is False
-    assert data["history_keys"] == {"acc": 1, "loss": 2000}
+    assert data["history_keys"] == {"acc": 1, "loss": 10_000}
     paths = {a["path"]: a for a in data["artifacts"]}
     assert set(paths) == {"model/MLmodel", "model/model.pkl", "notes.txt", "cfg.json", "table.csv", "evil.svg", "plot.png"}
     assert all(a["cached"] for a in paths.values())
@@ -190,7 +190,7 @@ def test_run_page_shows_provenance_params_metrics_artifacts_and_versions(site):
     assert 'data-key="loss"' in html and 'data-key="acc"' not in html  # one point: no chart
     assert "first model" in html and "&lt;b&gt;body&lt;/b&gt;" in html
     history = api_json(site, f"/api/runs/{site['base']}/history?key=loss")
-    assert len(history["steps"]) == 2000 and history["values"][1] == 0.5 and history["times"][0] > 1.7e12
+    assert len(history["steps"]) == 10_000 and history["values"][1] == 0.5 and history["times"][0] > 1.7e12
     dirty = api_json(site, f"/api/runs/{site['dirty']}")
     assert "uncommitted" in dirty["patch"]
     assert 'id="patch"' in page(site, f"/runs/{site['dirty']}")
@@ -326,3 +326,52 @@ def test_bad_addresses_and_places_are_one_line_exit_2(tmp_path, repo):
 def test_another_host_is_a_warned_choice(repo):
     with ui_server(repo, "--host", "0.0.0.0", warns="your runs are reachable from the network") as url:
         assert url.startswith("http://0.0.0.0:")
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """100,000 runs over 3 experiments, written with the bulk writer (``write_runs``, 20,000 a commit)."""
+    from gitml.core import formats
+    from gitml.core.gitrepo import GitRepo
+    from gitml.core.ids import new_run_id
+    from gitml.tracking.commit import write_runs
+    from gitml.tracking.query import count_runs
+
+    repo = tmp_path_factory.mktemp("ui-big") / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    count_runs(repo=repo)  # the index exists first: each batch is added to it as it is written
+    with GitRepo(repo) as g:
+        for start in range(0, 100_000, 20_000):
+            batch = []
+            for i in range(start, start + 20_000):
+                stamp = formats.iso_time(1_790_000_000 + i)
+                batch.append((formats.Run(
+                    id=new_run_id(), name=f"run-{i}", experiment=f"exp-{i % 3}", status="FINISHED",
+                    start_time=stamp, end_time=stamp, updated=stamp, user="bench",
+                    source={"commit": sha, "branch": "main", "dirty": False, "remote": None},
+                    gitml_version=api.__version__, params={"lr": (i % 7) / 10, "depth": i % 5},
+                    metrics={"acc": (i % 1000) / 1000, "loss": 1 / (i + 1)},
+                    metric_info={"acc": {"step": 0, "timestamp": stamp}, "loss": {"step": 0, "timestamp": stamp}}),
+                    []))
+            write_runs(g, batch, f"bulk {len(batch)} runs")
+    with ui_server(repo) as url:
+        yield {"url": url, "repo": repo}
+
+
+def test_a_repository_of_100000_runs_pages_filters_and_sorts(big):
+    """The runs page at 100,000 runs: first and last page, a filter with a sort, a run (times: bench/bench_ui.py)."""
+    first = api_json(big, "/api/runs?limit=100")
+    assert first["total"] == 100_000 and [r["name"] for r in first["runs"][:2]] == ["run-99999", "run-99998"]
+    last = api_json(big, "/api/runs?" + q(limit=100, offset=99_950))
+    assert len(last["runs"]) == 50 and last["runs"][-1]["name"] == "run-0"
+    found = api_json(big, "/api/runs?" + q(filter="metrics.acc > 0.998 and params.depth = '4'", order_by="metrics.loss",
+                                        experiment="exp-1", limit=25))
+    # acc 0.999: i = 999 + 1000k (so depth i % 5 is 4); exp-1: i % 3 == 1, so k % 3 == 1: 33 runs
+    assert found["total"] == 33 and [r["metrics"]["acc"] for r in found["runs"]] == [0.999] * 25
+    assert found["runs"][0]["metrics"]["loss"] < found["runs"][-1]["metrics"]["loss"]
+    html = page(big, "/runs?" + q(order_by="metrics.acc DESC"))
+    assert "1–50 of 100000 runs" in html
+    assert api_json(big, f"/api/runs/{first['runs'][0]['id']}")["run"]["name"] == "run-99999"

@@ -107,7 +107,7 @@ def test_runs_page_filter_and_run_page_chart(site, browser):
     no_script_ran(browser)
     browser.get(site["url"] + "/runs")
     browser.find_element(By.LINK_TEXT, "base").click()
-    chart = wait_drawn(browser, 'figure.chart[data-key="loss"]', "2000")
+    chart = wait_drawn(browser, 'figure.chart[data-key="loss"]', "10000")
     assert chart.find_element(By.CSS_SELECTOR, ".u-legend").text.startswith("step")
     assert EVIL in browser.find_element(By.ID, "params").text  # the param's <script> shows as text
     assert "<img src=x onerror=alert(1)>" in browser.find_element(By.ID, "tags").text
