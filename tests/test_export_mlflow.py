@@ -160,13 +160,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_a_tag_mlflow_would_cut_stops_the_export_before_that_run(source, tmp_path):
+def test_a_tag_mlflow_would_cut_stops_the_export_before_anything_is_written(source, tmp_path):
     repo = _imported(source, tmp_path, "repo", f"sqlite:///{source['db']}")
-    old = source["oracle"]["old"]
-    assert gitml(repo, "runs", "tag", old, f"big={'z' * 9000}").code == 0
-    result = _export(repo, f"sqlite:///{tmp_path / 'e.db'}")
-    assert result.returncode == 1 and f"run {old[:8]}: tag 'big' is 9,000 characters" in result.stderr, result.stderr
-    assert old not in _read(f"sqlite:///{tmp_path / 'e.db'}")["runs"]
+    child, old = source["oracle"]["child"], source["oracle"]["old"]  # old and the parent start before child
+    assert gitml(repo, "runs", "tag", child, f"big={'z' * 9000}").code == 0
+    for dest in (f"sqlite:///{tmp_path / 'e.db'}", str(tmp_path / "mlruns")):
+        result = _export(repo, dest)
+        assert result.returncode == 1 and f"run {child[:8]}: tag 'big' is 9,000 characters" in result.stderr, \
+            result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd-repo", "repo"]  # no database, folder, mlartifacts
+    # into a store that exists: none of the runs goes, not only the refused one
+    assert _export(repo, f"sqlite:///{tmp_path / 'e.db'}", "-e", "other").returncode == 0
+    assert _export(repo, f"sqlite:///{tmp_path / 'e.db'}").returncode == 1
+    assert list(_read(f"sqlite:///{tmp_path / 'e.db'}")["runs"]) == [old]
     not_a_folder = tmp_path / "file.txt"
     not_a_folder.write_text("mine\n")
     refused = _export(repo, str(not_a_folder))
@@ -209,6 +216,35 @@ def test_bad_destinations_are_one_line_and_write_nothing(source, tmp_path):
         assert result.stderr.strip().startswith("gitml: error:") and words in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "a.db").exists() and runs_tip(repo) == tip
+    # a DEST that holds something else than an MLflow store is refused, and left as it was
+    folder = tmp_path / "project"
+    (folder / "models").mkdir(parents=True)  # a models/ folder is not MLflow's registry
+    (folder / "README.md").write_text("mine\n")
+    text = tmp_path / "afile.txt"
+    text.write_text("not a database\n")
+    other = tmp_path / "other.db"
+    subprocess.run([MLFLOW, "-c", f"import sqlite3; sqlite3.connect({str(other)!r}).execute('CREATE TABLE t (x)')"],
+                   check=True)
+    (tmp_path / "folder.db").mkdir()
+    before = {path: path.read_bytes() for path in (folder / "README.md", text, other)}
+    listing = sorted(p.name for p in repo.iterdir()), git(repo, "status", "--porcelain", "--ignored")
+    for args, words in [([str(folder)], "is not empty and not an MLflow file store"),
+                        ([str(folder), "--dry-run"], "is not empty and not an MLflow file store"),
+                        ([folder.as_uri()], "is not empty and not an MLflow file store"),
+                        ([""], "give DEST"),
+                        ([f"sqlite:///{text}"], f"{text} is not an MLflow sqlite store (file is not a database)"),
+                        ([f"sqlite:///{text}", "--dry-run"], "is not an MLflow sqlite store"),
+                        ([f"sqlite:///{other}"], "is a database but not an MLflow store"),
+                        ([f"sqlite:///{tmp_path / 'folder.db'}"], "is a folder, not a database file"),
+                        ([f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}"], "no such folder")]:
+        result = _export(repo, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith("gitml: error:") and words in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "models"] and not any((folder / "models").iterdir())
+    assert {path: path.read_bytes() for path in before} == before
+    assert (sorted(p.name for p in repo.iterdir()), git(repo, "status", "--porcelain", "--ignored")) == listing
+    assert not (tmp_path / "nowhere").exists() and not any((tmp_path / "folder.db").iterdir())
     # in gitml's own environment, without MLflow: the extra to install
     without = gitml(repo, "export", "mlflow", f"sqlite:///{tmp_path / 'b.db'}")
     if without.code == 2:
@@ -233,3 +269,114 @@ def test_a_run_mlflow_refuses_is_not_left_half_written(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     read = _read(f"sqlite:///{dest}")
     assert [r["name"] for r in read["runs"].values()] == ["fine"]  # not a half-written "refused"
+
+
+def _fresh_repo(where: Path) -> Path:
+    """A repository of three runs made with gitml's API: two in ``default``, one in ``other``."""
+    where.mkdir()
+    git(where, "init", "-q")
+    git(where, "commit", "-q", "--allow-empty", "-m", "init")
+    for name, experiment in (("a", None), ("b", "other"), ("c", None)):
+        with api.start_run(name=name, experiment=experiment, repo=where):
+            api.log_metric("loss", 0.5)
+    return where
+
+
+def test_an_empty_folder_is_a_new_file_store(tmp_path):
+    """MLflow's FileStore makes its Default experiment (id 0) only in a root it creates itself:
+    an empty folder (or one MLflow left with only .trash/) gets it from the export all the same."""
+    repo = _fresh_repo(tmp_path / "repo")
+    for folder in (tmp_path / "empty", tmp_path / "left"):
+        folder.mkdir()
+        if folder.name == "left":
+            (folder / ".trash").mkdir()
+        dry = _export(repo, str(folder), "--dry-run", "--json")
+        assert dry.returncode == 0 and json.loads(dry.stdout)["runs"] == 3, dry.stderr
+        assert sorted(p.name for p in folder.iterdir()) == ([".trash"] if folder.name == "left" else [])
+        result = _export(repo, str(folder), "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["runs"] == 3
+        read = _read(folder.as_uri())
+        assert sorted((r["experiment"], r["name"]) for r in read["runs"].values()) == \
+            [("Default", "a"), ("Default", "c"), ("other", "b")]
+        again = _export(repo, str(folder), "--json")
+        assert again.returncode == 0 and json.loads(again.stdout)["present"] == 3, again.stderr
+    script = "import sys; from mlflow import MlflowClient; print(MlflowClient(sys.argv[1]).get_experiment('0').name)"
+    made = subprocess.run([MLFLOW, "-c", script, (tmp_path / "empty").as_uri()], env=_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert made.stdout.strip() == "Default", made.stderr[-3000:]
+
+
+def _models(uri: str, where: Path) -> dict:
+    """MLflow's registry in a store: each model's aliases and versions (source, run, the run's
+    artifact URI), and the files a client loading ``models:/<model>/1`` gets."""
+    script = """
+import json, os, sys
+import mlflow
+from mlflow import MlflowClient
+uri, where = sys.argv[1], sys.argv[2]
+mlflow.set_tracking_uri(uri)
+mlflow.set_registry_uri(uri)
+c = MlflowClient(uri, registry_uri=uri)
+out = {}
+for m in c.search_registered_models():
+    versions = {v.version: {"source": v.source, "run_id": v.run_id, "tag": v.tags.get("gitml_version"),
+                            "artifact_uri": c.get_run(v.run_id).info.artifact_uri if v.run_id else None}
+                for v in c.search_model_versions(f"name = '{m.name}'")}
+    out[m.name] = {"aliases": {k: str(v) for k, v in m.aliases.items()}, "versions": versions}
+    if m.name == "churn-model":
+        got = mlflow.artifacts.download_artifacts(f"models:/{m.name}/1", dst_path=os.path.join(where, m.name))
+        out[m.name]["loaded"] = sorted(os.listdir(got))
+print(json.dumps(out))
+"""
+    proc = subprocess.run([MLFLOW, "-c", script, uri, str(where)], env=_env(), capture_output=True, text=True,
+                          timeout=300, cwd=where)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_second_export_makes_the_aliases_the_stages_gitml_has_now(source, tmp_path):
+    repo = _imported(source, tmp_path, "repo", f"sqlite:///{source['db']}")
+    parent = source["oracle"]["parent"]
+    for args in (["register", "churn-model", "--run", parent, "--path", "notes.txt", "--version", "v2.0.0"],
+                 ["assign", "churn-model", "--version", "v2.0.0", "--stage", "challenger"]):
+        done = gitml(repo, "registry", *args)
+        assert done.code == 0, done.err
+    dest = f"sqlite:///{tmp_path / 'e.db'}"
+    first = _export(repo, dest, "--json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert json.loads(first.stdout)["versions"] == 2 and json.loads(first.stdout)["aliases"] == 2
+    # a model of MLflow's own, which gitml does not have, with an alias
+    script = """
+import sys
+from mlflow import MlflowClient
+c = MlflowClient(sys.argv[1], registry_uri=sys.argv[1])
+c.create_registered_model("theirs")
+c.create_model_version("theirs", "file:///nowhere/model", await_creation_for=0)
+c.set_registered_model_alias("theirs", "prod", "1")
+"""
+    theirs = subprocess.run([MLFLOW, "-c", script, dest], env=_env(), capture_output=True, text=True, timeout=300)
+    assert theirs.returncode == 0, theirs.stderr[-3000:]
+    scratch = tmp_path / "read"
+    scratch.mkdir()
+    models = _models(dest, scratch)
+    assert models["churn-model"]["aliases"] == {"champion": "1", "challenger": "2"}
+    # the source is the artifact's location in DEST, as MLflow's register_model("runs:/…") records it,
+    # and a client loads models:/churn-model/1 from it
+    for number, path in (("1", "model"), ("2", "notes.txt")):
+        version = models["churn-model"]["versions"][number]
+        assert version["run_id"] == parent and version["source"] == f"{version['artifact_uri']}/{path}", version
+    assert "MLmodel" in models["churn-model"]["loaded"]
+    unchanged = _export(repo, dest)  # nothing changed: no alias is counted
+    assert unchanged.returncode == 0 and "aliases" not in unchanged.stdout, unchanged.stdout
+    assert gitml(repo, "registry", "deregister", "churn-model", "--version", "v2.0.0").code == 0
+    dry = _export(repo, dest, "--dry-run", "--json")
+    assert dry.returncode == 0 and json.loads(dry.stdout)["aliases"] == 1, dry.stdout
+    after = _export(repo, dest, "--json")
+    assert after.returncode == 0 and json.loads(after.stdout)["aliases"] == 1, after.stdout
+    models = _models(dest, scratch)
+    assert models["churn-model"]["aliases"] == {"champion": "1"} and set(models["churn-model"]["versions"]) == {"1", "2"}
+    assert gitml(repo, "registry", "unassign", "churn-model", "--version", "v1.0.0", "--stage", "champion").code == 0
+    assert json.loads(_export(repo, dest, "--json").stdout)["aliases"] == 1
+    models = _models(dest, scratch)
+    assert models["churn-model"]["aliases"] == {} and models["theirs"]["aliases"] == {"prod": "1"}

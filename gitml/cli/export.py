@@ -36,7 +36,7 @@ def mlflow_cmd(dest: str, experiments: tuple[str, ...], since: str | None, dry_r
     from gitml.interop.exporter import export_mlflow
     from gitml.interop.importer import parse_since
 
-    if "://" not in dest:
+    if "://" not in dest and dest.strip():  # a blank DEST is refused by export_mlflow, not read as "."
         dest = str(path_arg(dest))
     elif dest.startswith("sqlite:///") and not dest.startswith("sqlite:////"):
         dest = "sqlite:///" + str(path_arg(dest[len("sqlite:///"):]))

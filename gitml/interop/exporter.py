@@ -29,39 +29,44 @@ Mapping (the inverse of ``gitml import mlflow``, docs/migrate.md):
   whose bytes are elsewhere; a run whose bytes are missing is exported without them and the
   summary says so);
 - registry: one MLflow model version per gitml version, in registration order, with the tag
-  ``gitml_version`` (``v1.2.0``), source ``runs:/<run>/<path>``; each stage a version holds now is
-  an alias of that version (MLflow 2.9+'s replacement of stages).
+  ``gitml_version`` (``v1.2.0``), its run as ``run_id`` and as source the artifact's location in
+  DEST (``<the run's artifact URI>/<path>``, what MLflow's ``register_model("runs:/<run>/<path>")``
+  records); each stage a version holds now is an alias of that version (MLflow 2.9+'s
+  replacement of stages).
 
-Idempotent: runs and versions already in DEST are skipped.
+DEST is checked before anything is written: a folder must be new, empty or an MLflow file store
+(an empty one gets MLflow's ``Default`` experiment, as a new one does), a sqlite file new, empty
+or MLflow's; every run to send is checked against what MLflow keeps (:func:`_fits`) before DEST
+is created or written.
+
+Idempotent: runs and versions already in DEST are skipped; each model's aliases are made gitml's
+stages now (an alias whose stage gitml no longer has is removed; models gitml does not have are
+left alone).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from gitml.core import store
 from gitml.core.errors import BadInputError, GitmlError
 from gitml.core.formats import parse_time
 from gitml.core.workspace import WorkspaceLike, open_workspace
+from gitml.interop import destinations
 from gitml.interop.files import artifact_files, lay_out
+from gitml.interop.registry import export_registry
 from gitml.tracking import experiments as exps
 from gitml.tracking import query
 
 RUN_ID_TAG = "gitml_run_id"  # on a server, where MLflow picks the run ids
 PARENT_TAG = "mlflow.parentRunId"
-VERSION_TAG = "gitml_version"
 DEFAULT_EXPERIMENT = "default"
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # MLflow's log_batch limits
-SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-ALIAS_RE = re.compile(r"^[\w-]{1,255}$")
 
 
 @dataclass
@@ -71,7 +76,7 @@ class ExportSummary:
     Attributes:
         runs: runs written; ``present``: runs already in DEST (skipped).
         points: metric points written; ``artifacts``/``bytes``: files and bytes uploaded.
-        versions: model versions written; ``aliases``: aliases set.
+        versions: model versions written; ``aliases``: aliases set, moved or removed.
         skipped: ``(what, why)`` for everything left out.
     """
 
@@ -101,18 +106,6 @@ def _mlflow():
     return mlflow
 
 
-def _kind(dest: str) -> str:
-    scheme = urlparse(dest).scheme
-    if scheme in ("http", "https"):
-        return "server"
-    if scheme.split("+")[0] in SQL_SCHEMES:
-        return "sql"
-    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
-        return "file"
-    raise BadInputError(f"cannot export to {dest!r}: give an MLflow file store path, a database URI "
-                        "(sqlite:///mlflow.db) or a tracking server (http://host:port)")
-
-
 def _ms(iso: str | None) -> int | None:
     return None if iso is None else int(round(parse_time(iso) * 1000))
 
@@ -140,16 +133,15 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
         The :class:`ExportSummary`.
 
     Raises:
-        BadInputError: MLflow is not installed, DEST is not a tracking URI, an experiment that
-            does not exist.
+        BadInputError: MLflow is not installed, DEST is not a tracking URI, or a folder or file
+            that is neither new, empty nor an MLflow store; an experiment that does not exist.
+            Nothing is created or written.
         RemoteError: the tracking server cannot be reached.
-        GitmlError: DEST refused a write (MLflow's message).
+        GitmlError: a run MLflow would keep changed (checked before DEST is created or written),
+            or DEST refused a write (MLflow's message).
     """
-    kind = _kind(dest)
-    if kind == "file":
-        folder = Path(urlparse(dest).path if dest.startswith("file:") else dest)
-        if folder.exists() and not folder.is_dir():
-            raise BadInputError(f"{dest!r} is a file, not an MLflow store's folder")
+    kind = destinations.kind(dest)
+    fresh = destinations.fresh(dest, kind)  # refuses, before anything is written, a DEST that is no MLflow store
     mlflow = _mlflow()
     summary = ExportSummary()
     # What MLflow resolves without being told (a model version's source, say) goes to DEST too,
@@ -158,17 +150,21 @@ def export_mlflow(dest: str, experiments: list[str] | None = None, since: int | 
     mlflow.set_tracking_uri(dest)
     mlflow.set_registry_uri(dest)
     try:
-        return _export(mlflow, dest, kind, experiments, since, dry_run, registry, repo, progress, artifact_root,
-                       summary)
+        return _export(mlflow, dest, kind, fresh, experiments, since, dry_run, registry, repo, progress,
+                       artifact_root, summary)
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
 
 
-def _export(mlflow, dest: str, kind: str, experiments: list[str] | None, since: int | None, dry_run: bool,
-            registry: bool, repo: WorkspaceLike, progress, artifact_root: str | None,
+def _export(mlflow, dest: str, kind: str, fresh: bool, experiments: list[str] | None, since: int | None,
+            dry_run: bool, registry: bool, repo: WorkspaceLike, progress, artifact_root: str | None,
             summary: ExportSummary) -> ExportSummary:
-    """:func:`export_mlflow`'s work, with MLflow's tracking and registry URIs set to DEST."""
+    """:func:`export_mlflow`'s work, with MLflow's tracking and registry URIs set to DEST.
+
+    Every run to send is checked (:func:`_fits`) before the first write, and a DEST that is not
+    there yet (``fresh``) is created only then: a refused export leaves nothing behind.
+    """
     from mlflow.exceptions import MlflowException
 
     with open_workspace(repo) as ws:
@@ -180,41 +176,28 @@ def _export(mlflow, dest: str, kind: str, experiments: list[str] | None, since: 
         if since is not None:
             runs = [r for r in runs if (_ms(r.start_time) or 0) >= since]
         if kind == "server":
-            _reach(dest)
+            destinations.reach(dest)
         try:
-            # a dry run creates nothing: a store that does not exist yet has no run of ours
-            target = None if dry_run and not _exists(dest, kind) else _Target(mlflow, dest, kind, artifact_root)
-            cache = store.cache_dir(ws.repo.gitml_dir)
+            # a store not there yet has no run of ours, and a dry run does not create it
+            target = None if fresh else _Target(mlflow, dest, kind, artifact_root)
             exported: dict[str, str] = {}  # gitml id -> MLflow id
-            for done, listed in enumerate(runs, 1):
-                run = query.get_run(listed.id, repo=ws)
-                existing = target.existing_run(run.id) if target is not None else None
+            pending = []
+            for listed in runs:
+                existing = target.existing_run(listed.id) if target is not None else None
                 if existing is not None:
                     summary.present += 1
-                    exported[run.id] = existing
-                elif dry_run:
-                    _fits(run, _tags(run))
-                    found, _ = artifact_files(run, cache)
-                    summary.runs += 1
-                    summary.points += len(run.history or [])
-                    summary.artifacts += len(found)
-                    summary.bytes += sum(size for _, _, size in found)
-                    exported[run.id] = run.id
+                    exported[listed.id] = existing
                 else:
-                    _fetch_missing(ws, run, cache)
-                    exported[run.id] = target.write_run_whole(ws, run, cache, summary)
-                if target is not None:
-                    target.exported[run.id] = exported[run.id]
-                if progress is not None:
-                    progress(done, len(runs))
-            if registry and target is not None:
-                _export_registry(ws, target, exported, dry_run, summary)
-            elif registry:  # a dry run into a store not there yet: every version and stage would go
-                for state in ws.registry_state().values():
-                    live = {v.version for v in state.versions.values()
-                            if not v.deregistered and v.run_id in exported}
-                    summary.versions += len(live)
-                    summary.aliases += sum(1 for version in state.stages.values() if version in live)
+                    _fits(listed, _tags(listed))
+                    pending.append(listed)
+            if target is None and not dry_run:
+                target = _Target(mlflow, dest, kind, artifact_root, fresh=True)
+            if target is not None:
+                target.exported.update(exported)
+            _send_runs(ws, target, pending, dry_run, summary, exported,
+                       None if progress is None else lambda done: progress(summary.present + done, len(runs)))
+            if registry:
+                export_registry(ws, target, exported, dry_run, summary)
         except MlflowException as exc:
             raise GitmlError(f"MLflow refused the export: {exc.message}") from None
         except OSError as exc:
@@ -226,42 +209,32 @@ def _export(mlflow, dest: str, kind: str, experiments: list[str] | None, since: 
     return summary
 
 
-def _reach(url: str) -> None:
-    """Fail early, in one line, when the tracking server does not answer its health check."""
-    import urllib.request
-
-    from gitml.core.errors import RemoteError
-
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=15):
-            pass
-    except OSError as exc:
-        raise RemoteError(f"cannot reach the MLflow server at {url}: {getattr(exc, 'reason', exc)}") from None
-
-
-def _artifact_root(dest: str, given: str | None) -> str:
-    if given:
-        return Path(given).expanduser().resolve().as_uri() if "://" not in given else given
-    if dest.startswith("sqlite:///"):
-        return (Path(dest[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
-    raise BadInputError(f"exporting to {dest.split('://')[0]}: give --artifact-root (where MLflow keeps the "
-                        "artifacts of this database's runs: a folder, s3://…)")
-
-
-def _exists(dest: str, kind: str) -> bool:
-    """Whether a file or sqlite store is there already (other databases and servers: assumed)."""
-    parsed = urlparse(dest)
-    if kind == "file":
-        return Path(parsed.path if parsed.scheme == "file" else dest).exists()
-    if parsed.scheme == "sqlite":
-        return Path(dest[len("sqlite:///"):]).exists()
-    return True
+def _send_runs(ws, target: _Target | None, runs: list, dry_run: bool, summary: ExportSummary,
+               exported: dict[str, str], progress: Callable[[int], None] | None) -> None:
+    """Write (``dry_run``: count) the runs not in DEST yet, oldest first."""
+    cache = store.cache_dir(ws.repo.gitml_dir)
+    for done, listed in enumerate(runs, 1):
+        run = query.get_run(listed.id, repo=ws)
+        if dry_run:
+            _fits(run, _tags(run))
+            found, _ = artifact_files(run, cache)
+            summary.runs += 1
+            summary.points += len(run.history or [])
+            summary.artifacts += len(found)
+            summary.bytes += sum(size for _, _, size in found)
+            exported[run.id] = run.id
+        else:
+            _fetch_missing(ws, run, cache)
+            exported[run.id] = target.exported[run.id] = target.write_run_whole(ws, run, cache, summary)
+        if progress is not None:
+            progress(done)
 
 
 class _Target:
     """One MLflow destination: its store (file/sql) or client (server), experiments by name."""
 
-    def __init__(self, mlflow, dest: str, kind: str, artifact_root: str | None = None) -> None:
+    def __init__(self, mlflow, dest: str, kind: str, artifact_root: str | None = None, fresh: bool = False) -> None:
+        """Open DEST with MLflow's classes; ``fresh``: DEST holds nothing yet (see :func:`_fresh`)."""
         from mlflow.tracking import MlflowClient
 
         self.kind = kind
@@ -271,10 +244,14 @@ class _Target:
             # first, so a new database's Default experiment gets it too
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-            self.store = SqlAlchemyStore(dest, _artifact_root(dest, artifact_root))
+            self.store = SqlAlchemyStore(dest, destinations.artifact_root(dest, artifact_root))
         self.client = MlflowClient(tracking_uri=dest, registry_uri=dest)
         if kind != "sql":
             self.store = self.client._tracking_client.store  # MLflow's own store class for this URI
+        if kind == "file" and fresh and self._default_experiment() is None:
+            # MLflow's FileStore makes its Default experiment only in a root folder it creates
+            # itself; an empty folder is a new store all the same
+            self._create_default_experiment()
         self.experiments: dict[str, str] = {}
         self._server_ids: dict[str, str] | None = None
         self.exported: dict[str, str] = {}  # gitml id -> MLflow id, as runs are written or found
@@ -286,7 +263,7 @@ class _Target:
             return self.experiments[name]
         found = self.store.get_experiment_by_name("Default" if name == DEFAULT_EXPERIMENT else name)
         if found is None and name == DEFAULT_EXPERIMENT:
-            found = self.store.get_experiment("0")
+            found = self._default_experiment() or self._create_default_experiment()
         if found is None:
             record = exps.get_experiment_by_name(name, repo=ws)
             tags = dict(record.tags) if record is not None else {}
@@ -301,6 +278,24 @@ class _Target:
                 raise BadInputError(f"experiment {name!r} is {found.name!r} in MLflow")
         self.experiments[name] = experiment_id
         return experiment_id
+
+    def _default_experiment(self):
+        """MLflow's experiment 0 (``Default``), or None when DEST has none."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.store.get_experiment("0")
+        except MlflowException:
+            return None
+
+    def _create_default_experiment(self):
+        """Make ``Default`` as MLflow makes it in a new store: id 0 in a file store (by name elsewhere)."""
+        from mlflow.entities import Experiment
+
+        if self.kind == "file":
+            self.store._create_experiment_with_id(Experiment.DEFAULT_EXPERIMENT_NAME, "0", None, None)
+            return self.store.get_experiment("0")
+        return self.store.get_experiment(self.store.create_experiment(Experiment.DEFAULT_EXPERIMENT_NAME))
 
     def existing_run(self, run_id: str) -> str | None:
         """The MLflow id of a gitml run already in DEST, or None."""
@@ -317,6 +312,15 @@ class _Target:
         try:
             self.store.get_run(run_id)
             return run_id
+        except MlflowException:
+            return None
+
+    def registered_model(self, name: str):
+        """MLflow's registered model ``name`` (with its aliases), or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_registered_model(name)
         except MlflowException:
             return None
 
@@ -534,53 +538,3 @@ def _tags(run) -> dict[str, str]:
         if value and key not in tags:
             tags[key] = str(value)
     return tags
-
-
-def _export_registry(ws, target: _Target, exported: dict[str, str], dry_run: bool, summary: ExportSummary) -> None:
-    from mlflow.exceptions import MlflowException
-
-    for name, state in sorted(ws.registry_state().items()):
-        live = [v for v in state.versions.values() if not v.deregistered]
-        live.sort(key=lambda v: (v.registered_at or 0, v.version))
-        if not live:
-            continue
-        try:
-            target.client.get_registered_model(name)
-            have = {mv.tags.get(VERSION_TAG): mv.version
-                    for mv in target.client.search_model_versions(f"name = '{name}'", max_results=10000)}
-        except MlflowException:
-            have = {}
-            if not dry_run:
-                target.client.create_registered_model(name, tags={"gitml_model": name})
-        numbers: dict[str, str] = {}
-        for version in live:
-            if version.version in have:
-                numbers[version.version] = have[version.version]
-                continue
-            if not version.run_id or version.run_id not in exported:
-                summary.skipped.append((f"{name} {version.version}",
-                                        "its run is not exported (not a finished run of this repository)"
-                                        if version.run_id else "registered without a run (tagged by hand or GTO)"))
-                continue
-            if dry_run:
-                summary.versions += 1
-                numbers[version.version] = "?"  # its aliases are counted below
-                continue
-            # the artifact's own URI, not runs:/…: MLflow would resolve that through its default
-            # tracking URI (sqlite:///mlflow.db in the current directory), not DEST
-            artifact_uri = target.client.get_run(exported[version.run_id]).info.artifact_uri
-            created = target.client.create_model_version(
-                name, f"{artifact_uri.rstrip('/')}/{version.path}", run_id=exported[version.run_id],
-                tags={VERSION_TAG: version.version, "gitml_commit": version.commit},
-                await_creation_for=0)
-            numbers[version.version] = created.version
-            summary.versions += 1
-        for stage, version in sorted(state.stages.items()):
-            if version not in numbers:
-                continue
-            if not ALIAS_RE.match(stage) or stage.lower() == "latest" or re.match(r"^v\d+$", stage, re.I):
-                summary.skipped.append((f"{name}@{stage}", "not a name MLflow takes for an alias"))
-                continue
-            if not dry_run:
-                target.client.set_registered_model_alias(name, stage, numbers[version])
-            summary.aliases += 1

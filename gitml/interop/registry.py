@@ -1,4 +1,4 @@
-"""MLflow's model registry as gitml registry tags (``gitml import mlflow``'s last step).
+"""MLflow's model registry and gitml's: tags from MLflow's versions on import, versions from tags on export.
 
 Each MLflow model version whose run was imported becomes a registry version of the same model
 (a GTO-style tag at the run's source commit, naming the run and the artifact), and each alias on
@@ -11,10 +11,15 @@ Left out, each with its reason in the summary: a model name gitml's registry (GT
 does not take, a version without a run, or whose run was not imported, or whose run's commit is
 not in this repository (a registry tag must point at a commit), an artifact that cannot be told
 apart, a version number taken by another artifact, an alias that is not a stage name.
+
+On export (:func:`export_registry`), each live version whose run is in DEST becomes an MLflow
+model version (source: the artifact's location under that run, tagged ``gitml_version``), and
+the model's aliases are made exactly its stages now.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gitml.core import store, yamlfmt
@@ -25,6 +30,7 @@ from gitml.registry.ops import assign, register_model
 from gitml.tracking.query import get_run
 
 VERSION_TAG = "gitml_version"  # written by gitml export mlflow
+ALIAS_RE = re.compile(r"^[\w-]{1,255}$")  # what MLflow takes as an alias
 
 
 def import_registry(ws: Workspace, reader: Any, summary: Any, dry_run: bool,
@@ -176,3 +182,85 @@ def _mlmodels(ws: Workspace, run) -> dict[str, str | None]:
                 model_id = None
         out[path] = str(model_id) if model_id else None
     return out
+
+
+# -- export: gitml's registry into MLflow's ------------------------------------------------------
+
+
+def export_registry(ws: Workspace, target: Any, exported: dict[str, str], dry_run: bool, summary: Any) -> None:
+    """Each gitml model's live versions as MLflow model versions, and its aliases made gitml's stages (export's last step).
+
+    Args:
+        ws: the repository exported from.
+        target: the export's MLflow store (its ``client`` and ``registered_model(name)``), or
+            None for a dry run into a store not there yet (no model in it).
+        exported: ``{gitml run id: MLflow run id}`` of the runs in DEST.
+        dry_run: count, write nothing.
+        summary: the export's summary: ``versions``, ``aliases`` and ``skipped`` are counted.
+
+    Models MLflow has and gitml does not are left alone; a version whose run is not in DEST is
+    skipped with its reason.
+    """
+    for name, state in sorted(ws.registry_state().items()):
+        model = target.registered_model(name) if target is not None else None
+        live = [v for v in state.versions.values() if not v.deregistered]
+        live.sort(key=lambda v: (v.registered_at or 0, v.version))
+        if not live and model is None:
+            continue
+        have: dict[str, str] = {}
+        if model is not None:
+            have = {mv.tags.get(VERSION_TAG): mv.version
+                    for mv in target.client.search_model_versions(f"name = '{name}'", max_results=10000)}
+        elif not dry_run:
+            target.client.create_registered_model(name, tags={"gitml_model": name})
+        numbers = {version.version: _export_version(target, name, version, have, exported, dry_run, summary)
+                   for version in live}
+        _set_aliases(target, name, state.stages, {k: v for k, v in numbers.items() if v is not None},
+                     dict(model.aliases) if model is not None else {}, dry_run, summary)
+
+
+def _export_version(target: Any, name: str, version, have: dict[str, str], exported: dict[str, str],
+                    dry_run: bool, summary: Any) -> str | None:
+    """The MLflow version number of a gitml version, created when DEST lacks it.
+
+    ``?`` for one a dry run would create; None for one that cannot go (its run does not).
+    """
+    if version.version in have:
+        return have[version.version]
+    if not version.run_id or version.run_id not in exported:
+        summary.skipped.append((f"{name} {version.version}",
+                                "its run is not exported (not a finished run of this repository)"
+                                if version.run_id else "registered without a run (tagged by hand or GTO)"))
+        return None
+    summary.versions += 1
+    if dry_run:
+        return "?"
+    # the artifact's location in DEST, as MLflow's register_model("runs:/<run>/<path>") records
+    # it: a runs:/ source would be resolved by each reader through its own tracking URI
+    artifact_uri = target.client.get_run(exported[version.run_id]).info.artifact_uri.rstrip("/")
+    created = target.client.create_model_version(
+        name, f"{artifact_uri}/{version.path}" if version.path else artifact_uri, run_id=exported[version.run_id],
+        tags={VERSION_TAG: version.version, "gitml_commit": version.commit}, await_creation_for=0)
+    return created.version
+
+
+def _set_aliases(target: Any, name: str, stages: dict[str, str], numbers: dict[str, str],
+                 current: dict[str, Any], dry_run: bool, summary: Any) -> None:
+    """Make the model's aliases exactly its stages (those MLflow can hold); count what changes."""
+    wanted: dict[str, str] = {}
+    for stage, version in sorted(stages.items()):
+        if version not in numbers:
+            continue  # its version is not in DEST: the alias, if MLflow has it, goes
+        if not ALIAS_RE.match(stage) or stage.lower() == "latest" or re.match(r"^v\d+$", stage, re.I):
+            summary.skipped.append((f"{name}@{stage}", "not a name MLflow takes for an alias"))
+            continue
+        wanted[stage] = numbers[version]
+    for alias in sorted(set(current) - set(wanted)):
+        if not dry_run:
+            target.client.delete_registered_model_alias(name, alias)
+        summary.aliases += 1
+    for alias, number in sorted(wanted.items()):
+        if alias not in current or str(current[alias]) != str(number):
+            if not dry_run:
+                target.client.set_registered_model_alias(name, alias, number)
+            summary.aliases += 1
