@@ -106,7 +106,7 @@ def site(tmp_path_factory):
     repo = base / "repo"
     ids = make_repository(repo)
     with ui_server(repo) as url:
-        yield {"url": url, "repo": repo, **ids}
+        yield {"url": url, "repo": repo, "shots": base / "screenshots", **ids}
 
 
 def get(url: str, path: str) -> tuple[int, Any, bytes]:

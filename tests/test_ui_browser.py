@@ -14,7 +14,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_ui import EVIL, make_repository, ui_server
+import test_ui
+from test_ui import EVIL
 
 CHROMIUM = os.environ.get("GITML_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("GITML_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -26,19 +27,11 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
                            "chromium-driver; .ci/run does)")
     pytest.skip(f"no {CHROMIUM} or {CHROMEDRIVER}", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver")
+site = test_ui.site  # the same repository and `gitml ui` server as tests/test_ui.py (one of its own here)
 
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ui-browser")
-    repo = base / "repo"
-    ids = make_repository(repo)
-    with ui_server(repo) as url:
-        yield {"url": url, "repo": repo, "shots": base / "screenshots", **ids}
 
 
 @pytest.fixture(scope="module")
