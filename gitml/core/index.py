@@ -1305,6 +1305,15 @@ class Index:
             "SELECT experiment, count(*), min(start_time), max(start_time) FROM runs GROUP BY experiment")
         return {name: (count, first, last) for name, count, first, last in rows}
 
+    def experiment_names(self) -> list[str]:
+        """The experiment names the indexed runs carry, sorted: one index seek per name."""
+        names: list[str] = []
+        row = self.conn.execute("SELECT min(experiment) FROM runs").fetchone()
+        while row[0] is not None:
+            names.append(row[0])
+            row = self.conn.execute("SELECT min(experiment) FROM runs WHERE experiment > ?", (row[0],)).fetchone()
+        return names
+
     def experiment_run_ids(self, name: str) -> list[str]:
         """The ids of the indexed runs of experiment ``name``."""
         return [row[0] for row in self.conn.execute("SELECT id FROM runs WHERE experiment = ?", (name,))]

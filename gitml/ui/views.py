@@ -96,7 +96,7 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         raise BadInputError(f"bad offset {offset!r}: 0 or more")
     chosen, available = _columns(ws, params, metrics, tags)
     experiments = sorted({exp.name for exp in ws.index.experiments(ws.runs_tip)[0].values()}
-                         | set(ws.index.experiment_runs()))
+                         | set(ws.index.experiment_names()))
     out: dict[str, Any] = {"total": 0, "offset": offset, "limit": limit, "runs": [], "columns": chosen,
                            "available": available, "experiments": experiments, "error": None,
                            "filter": filter or "", "order_by": order_by or "", "experiment": experiment or ""}
@@ -382,7 +382,7 @@ def branches_page(ws: Workspace, a: str | None, b: str | None, experiment: str |
     refs = sorted(name.removeprefix("refs/heads/") for name in ws.repo.refs_under("refs/heads/"))
     refs += sorted(name.removeprefix("refs/tags/") for name in ws.repo.refs_under("refs/tags/")
                    if "@" not in name and "#" not in name)  # registry tags are not revisions to compare
-    experiments = sorted(set(ws.index.experiment_runs()))
+    experiments = ws.index.experiment_names()
     out: dict[str, Any] = {"a": a or "", "b": b or "", "experiment": experiment or "", "refs": refs,
                            "experiments": experiments, "diff": None, "error": None}
     if not a:
