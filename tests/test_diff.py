@@ -155,6 +155,10 @@ def test_run_prefix_that_is_also_a_branch(repo):
     assert [r.values for r in as_run.rows] == [[1, 2]]
     bad = gitml(repo, "diff", "no-such-branch")
     assert bad.code == 2 and "neither a git revision nor a run" in bad.err
+    # git's two-dot ranges and negations name several commits, not one: bad input, not an internal error
+    for spec in ("HEAD~1..HEAD", "^HEAD", "..HEAD", "HEAD^@"):
+        bad = gitml(repo, "diff", spec)
+        assert bad.code == 2 and bad.err.count("\n") == 1 and "neither a git revision nor a run" in bad.err, spec
 
 
 def test_compare_and_code_stat(branches):

@@ -77,6 +77,10 @@ def make_repository(path: Path) -> dict:
     with api.start_run(name="dirty-run", experiment="other", repo=path) as dirty:
         api.log_param("lr", 0.2)
         api.log_metric("acc", 0.7)
+        # a diverging metric: NaN and infinities among finite points, and a step logged twice
+        for step, value in enumerate([1.0, float("nan"), 0.5, float("inf"), 0.25, float("-inf"), 0.1]):
+            api.log_metric("wild", value, step=step)
+        api.log_metric("wild", 0.05, step=6)
     git(path, "checkout", "-q", "--", "train.py")
     git(path, "checkout", "-q", "main")
     return {"base": base.id, "feature": feature.id, "dirty": dirty.id}
@@ -140,7 +144,8 @@ def test_runs_page_and_its_json(site):
     data = api_json(site, "/api/runs")
     assert data["total"] == 3 and data["error"] is None
     assert [r["name"] for r in data["runs"]] == ["dirty-run", "feature-run", "base"]  # newest first
-    assert data["columns"]["metrics"] == ["acc", "loss"] and set(data["available"]["tags"]) >= {"owner"}
+    assert data["columns"]["metrics"] == ["acc", "loss", "wild"] and "owner" in data["available"]["tags"]
+    assert not {"mlflow.runName", "mlflow.user"} & set(data["available"]["tags"])  # the index's, no run's own
     base = next(r for r in data["runs"] if r["id"] == site["base"])
     assert base["params"]["note"] == EVIL and base["branch"] == "main" and len(base["commit"]) == 40
     assert next(r for r in data["runs"] if r["id"] == site["dirty"])["dirty"] is True
@@ -155,13 +160,18 @@ def test_runs_filter_sort_page_and_columns(site):
     assert [r["name"] for r in data["runs"]] == ["feature-run", "base"] and data["total"] == 2
     data = api_json(site, "/api/runs?" + q(experiment="other"))
     assert [r["name"] for r in data["runs"]] == ["dirty-run"]
+    assert data["columns"] == {"metrics": ["acc", "wild"], "params": ["lr"], "tags": []}  # the runs shown have these
+    picked_none = page(site, "/runs?" + q(cols=1, metrics="acc"))  # no param column: kept by sort and paging links
+    assert "cols=1&amp;metrics=acc&amp;order_by=" in picked_none and 'class="param"' not in picked_none
+    beyond = page(site, "/runs?" + q(offset=100))
+    assert "no run on this page: 3 runs in all" in beyond
     page_two = api_json(site, "/api/runs?" + q(limit=25, offset=2))
     assert page_two["total"] == 3 and [r["name"] for r in page_two["runs"]] == ["base"]
     picked = api_json(site, "/api/runs?" + q(params="lr", metrics="", tags="owner"))
     assert picked["columns"] == {"params": ["lr"], "metrics": [], "tags": ["owner"]}
     assert next(r for r in picked["runs"] if r["id"] == site["base"])["tags"] == {"owner": "<img src=x onerror=alert(1)>"}
     html = page(site, "/runs?" + q(filter="params.lr = '0.05'", order_by="attributes.start_time DESC"))
-    assert "feature-run" in html and "dirty-run" not in html and "1–1 of 1 runs" in html
+    assert "feature-run" in html and "dirty-run" not in html and "1–1 of 1 run" in html
     assert api_json(site, "/api/runs?limit=7", 400)["error"].startswith("bad page size")
     assert api_json(site, "/api/runs?offset=x", 400)["error"].startswith("bad offset")
 
@@ -171,8 +181,10 @@ def test_a_filter_error_is_shown_inline_with_its_position(site):
     assert data["runs"] == [] and "position" in data["error"]["message"] and data["error"]["position"] == 13
     html = page(site, "/runs?" + q(filter="metrics.acc >"))
     assert 'id="filter-error"' in html and "metrics.acc &gt;\n" + " " * 13 + "^" in html
-    bad_sort = api_json(site, "/api/runs?" + q(order_by="nonsense DESC DESC"))
-    assert bad_sort["error"] is not None
+    bad_sort = api_json(site, "/api/runs?" + q(filter="metrics.acc > 0.1", order_by="metrics.acc SIDEWAYS"))
+    assert bad_sort["error"]["field"] == "order_by" and bad_sort["runs"] == []
+    html = page(site, "/runs?" + q(filter="metrics.acc > 0.1", order_by="metrics.acc SIDEWAYS"))
+    assert "Sort: " in html and "metrics.acc SIDEWAYS\n" + " " * bad_sort["error"]["position"] + "^" in html
 
 
 def test_run_page_shows_provenance_params_metrics_artifacts_and_versions(site):
@@ -240,6 +252,10 @@ def test_wrong_ids_paths_and_pages_are_404_or_400(site):
         assert code == 400, (bad, body)
     code, _, body = get(site["url"], f"/runs/{run}/download?" + q(path="nothere.txt"))
     assert code == 404 and b"has no artifact" in body
+    for view in ("/runs", "/api/runs"):  # the preview page and its JSON: the same answers as a download
+        assert get(site["url"], f"{view}/{run}/artifact?" + q(path="nothere.txt"))[0] == 404
+        assert get(site["url"], f"{view}/{run}/artifact?" + q(path="../../etc/passwd"))[0] == 400
+        assert get(site["url"], f"{view}/{run}/artifact")[0] == 400
     assert "no page" in page(site, "/nowhere", 404)
     assert api_json(site, "/api/nowhere", 404)["error"]
     assert api_json(site, f"/api/runs/{run}/history?key=", 400)["error"]
@@ -253,7 +269,7 @@ def test_compare_page(site):
     rows = {(r["kind"], r["key"]): r for r in data["rows"]}
     assert rows[("param", "lr")]["values"] == [0.1, 0.05, 0.2] and rows[("param", "lr")]["status"] == "changed"
     assert data["history_keys"]["loss"] == [site["base"], site["feature"]] and data["default_key"] == "loss"
-    assert data["params"] == ["depth", "lr", "note"] and data["metrics"] == ["acc", "loss"]
+    assert data["params"] == ["depth", "lr", "note"] and data["metrics"] == ["acc", "loss", "wild"]
     html = page(site, f"/compare?runs={site['base']}&runs={site['feature']}")
     assert 'id="overlay-key"' in html and 'class="param changed' in html
 
@@ -270,6 +286,10 @@ def test_branches_page_diffs_two_revisions(site):
     assert 'id="diff"' in html and "feature-run" in html and '<option value="churn" selected>' in html
     assert api_json(site, "/api/branches?" + q(a="nosuchbranch"))["error"]
     assert 'id="diff-error"' in page(site, "/branches?" + q(a="nosuchbranch"))
+    # git's range syntax and bytes no revision holds: an error on the page, never a 500
+    for a, b in (("main..feature", ""), ("^main", ""), ("..main", ""), ("main\0", ""), ("main", "feature\nmain")):
+        assert "neither a git revision nor a run id" in api_json(site, "/api/branches?" + q(a=a, b=b))["error"], a
+        assert 'id="diff-error"' in page(site, "/branches?" + q(a=a, b=b))
 
 
 def test_registry_pages_show_versions_stages_and_the_timeline(site):
@@ -282,6 +302,20 @@ def test_registry_pages_show_versions_stages_and_the_timeline(site):
     html = page(site, "/registry/churn")
     assert 'id="timeline"' in html and f'href="/runs/{site["base"]}"' in html
     assert "churn" in page(site, "/registry")
+
+
+def test_a_request_for_another_host_is_refused(site):
+    """A page elsewhere that renames 127.0.0.1 (DNS rebinding) reads nothing: only this server's names are answered."""
+    port = urllib.parse.urlparse(site["url"]).port
+    for host, status in ((f"attacker.example:{port}", 400), ("attacker.example", 400), (f"localhost:{port}", 200),
+                         (f"127.0.0.1:{port}", 200), (f"[::1]:{port}", 200), ("", 400)):
+        request = urllib.request.Request(site["url"] + "/api/runs", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                code = answer.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        assert code == status, host
 
 
 def test_static_files_are_served_from_the_package(site):
@@ -303,9 +337,19 @@ def test_new_runs_show_without_a_restart_and_nothing_is_written(tmp_path):
             page(site, path)
         assert git(repo, "for-each-ref") == refs  # read-only: no ref, tag or object written
         assert sorted(p.relative_to(repo) for p in (repo / ".git" / "objects").rglob("*") if p.is_file()) == objects
-        with api.start_run(name="late", repo=repo):
+        with api.start_run(name="late", repo=repo) as late:
             api.log_metric("acc", 0.99)
+            running = api_json(site, "/api/runs")
+            assert [a["id"] for a in running["active"]] == [late.id] and running["active"][0]["alive"] is True
+            assert "1 run in progress in this clone" in page(site, "/runs")
         assert api_json(site, "/api/runs")["runs"][0]["name"] == "late"
+        assert api_json(site, "/api/runs")["active"] == []
+
+
+def test_a_repository_without_runs_says_how_runs_arrive(repo):
+    with ui_server(repo) as url:
+        html = page({"url": url}, "/runs")
+        assert "no run yet" in html and "gitml pull" in html
 
 
 def test_bad_addresses_and_places_are_one_line_exit_2(tmp_path, repo):

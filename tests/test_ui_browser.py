@@ -90,7 +90,7 @@ def test_runs_page_filter_and_run_page_chart(site, browser):
     box = browser.find_element(By.ID, "filter")
     box.send_keys("params.lr = '0.05'")
     box.submit()
-    WebDriverWait(browser, 20).until(lambda d: "1–1 of 1 runs" in d.find_element(By.ID, "compare-form").text)
+    WebDriverWait(browser, 20).until(lambda d: "1–1 of 1 run" in d.find_element(By.ID, "compare-form").text)
     assert "feature-run" in browser.find_element(By.ID, "runs").text
     browser.find_element(By.ID, "filter").clear()
     browser.find_element(By.ID, "filter").send_keys("metrics.acc >")
@@ -110,6 +110,14 @@ def test_runs_page_filter_and_run_page_chart(site, browser):
                            "s.dispatchEvent(new Event('change'));")
     WebDriverWait(browser, 20).until(
         lambda d: d.find_element(By.CSS_SELECTOR, 'figure.chart[data-key="loss"] .u-legend').text.startswith("time"))
+    no_script_ran(browser)
+
+
+def test_a_metric_with_nan_and_infinities_is_drawn_with_a_note(site, browser):
+    browser.get(site["url"] + f"/runs/{site['dirty']}")
+    chart = wait_drawn(browser, 'figure.chart[data-key="wild"]', "8")
+    assert "3 points are NaN or infinite: not drawn" in chart.text
+    assert len(chart.find_elements(By.CSS_SELECTOR, ".u-legend .u-series")) == 2
     no_script_ran(browser)
 
 

@@ -914,10 +914,14 @@ class GitRepo:
 
         Returns:
             The commit's sha (a tag is peeled to its commit), or None when ``spec`` names no
-            commit.
+            commit, or names a range (``a..b``, ``^a``: git prints several lines for those) or
+            holds a NUL or a line break (which no revision does).
         """
+        if not spec or any(c in spec for c in "\0\n\r"):
+            return None
         out = self._git("rev-parse", "-q", "--verify", "--end-of-options", f"{spec}^{{commit}}", check=False)
-        return out.decode().strip() or None
+        lines = out.decode().split()
+        return lines[0] if len(lines) == 1 and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", lines[0]) else None
 
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two commits.

@@ -101,8 +101,8 @@ class UI:
         except RunNotFoundError as exc:
             return self.error(api, 404, exc.message)
         except BadInputError as exc:
-            status = 404 if "no model" in exc.message or "not found" in exc.message else 400
-            return self.error(api, status, exc.message)
+            missing = ("no model", "not found", "has no artifact")
+            return self.error(api, 404 if any(m in exc.message for m in missing) else 400, exc.message)
         except GitmlError as exc:
             log.warning("%s: %s", request.url.path, exc.message)
             return self.error(api, 500, exc.message)
@@ -127,13 +127,59 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
-def create_app(root: str | os.PathLike = ".") -> Starlette:
+class HostCheck:
+    """Answer only requests whose ``Host`` names this server: no DNS rebinding.
+
+    A page of another site can make the browser send requests to ``127.0.0.1`` under a name
+    the attacker controls; the browser then lets that page read the answers. Refusing every
+    ``Host`` but the allowed names (400) stops it, as Jupyter and MLflow's server do.
+
+    Args:
+        app: the ASGI application behind it.
+        hosts: the names (lowercase, no port; IPv6 without brackets) allowed; ``*`` allows any.
+    """
+
+    def __init__(self, app: Any, hosts: set[str]) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Refuse a request for another host with 400; pass the others on."""
+        if scope["type"] == "http" and "*" not in self.hosts:
+            header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").strip().lower()
+            name = header[1:header.find("]")] if header.startswith("[") else header.rsplit(":", 1)[0]
+            if name not in self.hosts:
+                response = Response(f"gitml ui: requests for the host {header[:100]!r} are not answered here",
+                                    status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+def allowed_hosts(host: str) -> set[str]:
+    """The ``Host`` names a server bound to ``host`` answers: loopback's names, and ``host`` itself.
+
+    Bound to every address (``0.0.0.0``, ``::``), it answers any name: serving the network was
+    the explicit choice.
+    """
+    if host in ("0.0.0.0", "::", ""):
+        return {"*"}
+    return LOOPBACK_NAMES | {host.lower().strip("[]")}
+
+
+def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> Any:
     """The ASGI application showing the repository at ``root`` (read-only).
 
     Pages: ``/runs``, ``/runs/{id}``, ``/runs/{id}/artifact?path=``, ``/compare?runs=a,b``,
     ``/branches?a=&b=``, ``/registry``, ``/registry/{model}``; each has its JSON twin under
     ``/api`` (docs/ui.md), plus ``/api/runs/{id}/history?key=`` (a metric's points) and the
     artifact endpoints ``/runs/{id}/download?path=`` and ``/runs/{id}/raw?path=`` (images).
+
+    Args:
+        root: a path inside the repository.
+        hosts: the ``Host`` names answered (:func:`allowed_hosts`; default loopback's names).
 
     Raises:
         NotARepositoryError: ``root`` is not inside a git repository.
@@ -233,13 +279,14 @@ def create_app(root: str | os.PathLike = ".") -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         return ui.error(request.url.path.startswith("/api/"), 404, f"no page {request.url.path[:200]}")
 
-    return Starlette(routes=routes, exception_handlers={404: not_found})
+    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    return HostCheck(app, hosts if hosts is not None else set(LOOPBACK_NAMES))
 
 
-def _config(root: str | os.PathLike, debug: bool):
+def _config(root: str | os.PathLike, host: str, debug: bool):
     import uvicorn
 
-    return uvicorn.Config(create_app(root), log_config=None, log_level="info" if debug else "warning",
+    return uvicorn.Config(create_app(root, allowed_hosts(host)), log_config=None, log_level="info" if debug else "warning",
                           access_log=debug, lifespan="off", server_header=False, proxy_headers=False)
 
 
@@ -282,7 +329,7 @@ def start(root: str | os.PathLike = ".", host: str = "127.0.0.1", port: int = 0)
         BadInputError: the address cannot be bound.
         GitmlError: the server did not start within 30 seconds.
     """
-    config = _config(root, False)
+    config = _config(root, host, False)
     sock = bind(host, port)
     started = threading.Event()
     server = quiet_server(config, on_started=started.set)
@@ -310,7 +357,7 @@ def serve(root: str | os.PathLike = ".", host: str = "127.0.0.1", port: int = 50
         NotARepositoryError: ``root`` is not inside a git repository.
         BadInputError: the address cannot be bound.
     """
-    config = _config(root, debug)
+    config = _config(root, host, debug)
     sock = bind(host, port)
     url = url_of(sock)
     try:

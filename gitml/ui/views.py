@@ -26,10 +26,11 @@ DEFAULT_PAGE = 50
 DEFAULT_COLUMNS = 8  # metric and param columns shown before the user picks
 PREVIEW_BYTES = 256 * 1024  # text, JSON and CSV artifacts previewed up to this size
 CSV_ROWS = 200
+CSV_COLUMNS = 50
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp"}  # not SVG: it can carry script
 TEXT_SUFFIXES = {".txt", ".log", ".md", ".yaml", ".yml", ".py", ".cfg", ".toml", ".ini", ".sh", ".tsv", ".html",
-                 ".xml", ".svg", ".rst", ""}
+                 ".xml", ".svg", ".rst", ".csv", ".json", ".out", ".err", ""}  # shown even when not UTF-8
 
 
 def number(value: Any) -> Any:
@@ -51,16 +52,20 @@ def _short_run(run, columns: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def _columns(ws: Workspace, params: list[str] | None, metrics: list[str] | None,
-             tags: list[str] | None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """``(chosen, available)`` columns: every key of each kind, and the ones shown (default: the first few)."""
-    available = {"params": ws.index.keys("param"), "metrics": ws.index.keys("metric"), "tags": ws.index.keys("tag")}
-    chosen = {
-        "metrics": metrics if metrics is not None else available["metrics"][:DEFAULT_COLUMNS],
-        "params": params if params is not None else available["params"][:DEFAULT_COLUMNS],
-        "tags": tags if tags is not None else [],
-    }
-    return chosen, available
+# searchable as tags (the index gives them from the run's fields, as MLflow does), never a run's own tag
+SYNTHETIC_TAGS = frozenset({"mlflow.runName", "mlflow.user", "mlflow.source.git.commit", "mlflow.note.content"})
+
+
+def _available(ws: Workspace) -> dict[str, list[str]]:
+    """Every key of each kind some run has: what the column picker offers."""
+    return {"params": ws.index.keys("param"), "metrics": ws.index.keys("metric"),
+            "tags": [key for key in ws.index.keys("tag") if key not in SYNTHETIC_TAGS]}
+
+
+def _default_columns(runs: list, kind: str) -> list[str]:
+    """The first few keys of one kind that the runs shown have (an experiment's own metrics, not every one's)."""
+    keys = sorted({key for run in runs for key in getattr(run, kind)})
+    return keys[:DEFAULT_COLUMNS]
 
 
 def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None = None,
@@ -76,16 +81,18 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         order_by: one sort key (``metrics.acc DESC``); default newest first.
         offset: runs skipped (the page's start), 0 or more.
         limit: runs in the page, one of :data:`PAGE_SIZES`.
-        params: the param keys shown as columns (None: the first few).
-        metrics: the metric keys shown as columns (None: the first few).
+        params: the param keys shown as columns (None: the first few the page's runs have).
+        metrics: the metric keys shown as columns (None: the first few the page's runs have).
         tags: the tag keys shown as columns (None: none).
 
     Returns:
         ``{total, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
         user, commit, branch, dirty, params, metrics, tags}], columns: {params, metrics, tags},
-        available: {params, metrics, tags}, experiments: [name], error}``. ``error`` is None or
-        ``{message, position}`` for a filter or sort key that does not parse (then ``runs`` is
-        empty): the page shows it beside the search box.
+        available: {params, metrics, tags}, experiments: [name], active: [{id, name, experiment,
+        start_time, host, alive}], error}``. ``error`` is None or ``{message, position, field}``
+        for a filter (``field`` ``filter``) or sort key (``order_by``) that does not parse (then
+        ``runs`` is empty): the page shows it under its box. ``active`` lists the runs in
+        progress in this clone, which reach the table when they end.
 
     Raises:
         BadInputError: an offset below 0 or a page size not offered.
@@ -94,19 +101,44 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         raise BadInputError(f"bad page size {limit!r}: one of {', '.join(map(str, PAGE_SIZES))}")
     if offset < 0:
         raise BadInputError(f"bad offset {offset!r}: 0 or more")
-    chosen, available = _columns(ws, params, metrics, tags)
+    available = _available(ws)
     experiments = sorted({exp.name for exp in ws.index.experiments(ws.runs_tip)[0].values()}
                          | set(ws.index.experiment_names()))
-    out: dict[str, Any] = {"total": 0, "offset": offset, "limit": limit, "runs": [], "columns": chosen,
+    out: dict[str, Any] = {"total": 0, "offset": offset, "limit": limit, "runs": [],
+                           "columns": {"params": params or [], "metrics": metrics or [], "tags": tags or []},
                            "available": available, "experiments": experiments, "error": None,
-                           "filter": filter or "", "order_by": order_by or "", "experiment": experiment or ""}
+                           "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
+                           "active": _active(ws, experiment)}
+    try:
+        compile_query(filter or None)
+    except BadInputError as exc:
+        out["error"] = {"message": exc.message, "position": _position(exc.message), "field": "filter"}
+        return out
     try:
         query = compile_query(filter or None, order_by or None, experiment or None, limit, offset)
     except BadInputError as exc:
-        out["error"] = {"message": exc.message, "position": _position(exc.message)}
+        out["error"] = {"message": exc.message, "position": _position(exc.message), "field": "order_by"}
         return out
     out["total"] = ws.index.count_matching(query)
-    out["runs"] = [_short_run(run, chosen) for run in ws.index.search(query)]
+    found = ws.index.search(query)
+    chosen = {"metrics": metrics if metrics is not None else _default_columns(found, "metrics"),
+              "params": params if params is not None else _default_columns(found, "params"),
+              "tags": tags if tags is not None else []}
+    out["columns"] = chosen
+    out["runs"] = [_short_run(run, chosen) for run in found]
+    return out
+
+
+def _active(ws: Workspace, experiment: str | None) -> list[dict[str, Any]]:
+    """Runs in progress in this clone (not on the runs ref yet, so not in the table): id, name, experiment, start."""
+    from gitml.core import active
+
+    out = []
+    for meta in active.list_active(ws.gitml_dir):
+        if experiment and meta.get("experiment") != experiment:
+            continue
+        out.append({key: meta.get(key) for key in ("id", "name", "experiment", "start_time", "host")}
+                   | {"alive": meta.get("alive")})
     return out
 
 
@@ -154,7 +186,7 @@ def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
 
     Returns:
         ``{run: Run.to_dict(), commit: {sha, message, author, time, missing}, patch, history_keys:
-        {key: points}, artifacts: [{path, size, digest, cached, preview}], models: [{path, flavors,
+        {key: points}, sampled, artifacts: [{path, size, digest, cached, preview}], models: [{path, flavors,
         signature}], versions: [{model, version, stages}]}``.
 
     Raises:
@@ -173,6 +205,7 @@ def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
         "commit": _commit_info(ws, (run.source or {}).get("commit")),
         "patch": run.patch,
         "history_keys": counts,
+        "sampled": bool(run.full_history),  # history.tsv keeps a sample; the whole one is in the content store
         "artifacts": artifact_list(ws, run.id),
         "models": _models(ws, run.id, run.artifacts),
         "versions": _versions(ws, run.id),
@@ -217,7 +250,7 @@ def artifact_list(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
                 files = ws.manifest(entry["sha256"], f"run {run_id[:8]} artifact {name}")
             except GitmlError as exc:
                 out.append({"path": name + "/", "size": entry.get("size", 0), "digest": None, "cached": False,
-                            "problem": exc.message})
+                            "problem": f"{exc.message}: `gitml artifacts pull {run_id[:8]}` brings it"})
                 continue
             for item in files:
                 path = f"{name}/{item['path']}"
@@ -241,12 +274,15 @@ def artifact_file(ws: Workspace, run_id: str, path: str) -> tuple[str, Any]:
     from gitml.core import store
 
     check_artifact_path(path)
-    for item in artifact_list(ws, resolve(ws, run_id)):
+    full = resolve(ws, run_id)
+    for item in artifact_list(ws, full):
         if item["path"] == path and item["digest"]:
             if not item["cached"]:
-                raise GitmlError(f"{path} is not in the local cache: `gitml artifacts pull {run_id[:8]}` brings it")
+                raise GitmlError(f"{path} is not in the local cache: `gitml artifacts pull {full[:8]}` brings it")
             return path.rsplit("/", 1)[-1], store.object_path(ws.cache, item["digest"])
-    raise BadInputError(f"run {run_id[:8]} has no artifact file {path!r}")
+        if item.get("problem") and path.startswith(item["path"]):  # a folder whose file list is not here
+            raise GitmlError(f"{path}: {item['problem']}")
+    raise BadInputError(f"run {full[:8]} has no artifact file {path!r}")
 
 
 def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
@@ -255,13 +291,19 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
     ``kind`` is ``text``, ``json`` (pretty-printed), ``csv`` (``rows``, at most
     :data:`CSV_ROWS`), ``image`` (PNG, JPEG, GIF, WebP: shown from the raw endpoint) or
     ``none`` (binary, or not in the local cache: ``reason`` says).
+
+    Raises:
+        RunNotFoundError: no such run.
+        BadInputError: ``path`` is not a safe artifact path, or not a file of the run's artifacts.
     """
     from pathlib import PurePosixPath
 
     suffix = PurePosixPath(path).suffix.lower()
     try:
         _, local = artifact_file(ws, run_id, path)
-    except GitmlError as exc:
+    except BadInputError:
+        raise  # not a path of this run's artifacts: 400 or 404
+    except GitmlError as exc:  # its bytes are not here
         return {"path": path, "kind": "none", "reason": exc.message}
     if suffix in IMAGE_TYPES:
         return {"path": path, "kind": "image"}
@@ -269,14 +311,17 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
         raw = handle.read(PREVIEW_BYTES + 1)
     truncated = len(raw) > PREVIEW_BYTES
     raw = raw[:PREVIEW_BYTES]
+    if b"\x00" in raw:
+        return {"path": path, "kind": "none", "reason": "binary file"}
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        if not truncated or len(raw) < 4:
+    except UnicodeDecodeError as exc:
+        if truncated and exc.start >= len(raw) - 3:  # a character cut at the preview's end
+            text = raw[:exc.start].decode("utf-8")
+        elif suffix in TEXT_SUFFIXES:  # a text file in another encoding (a Latin-1 log): Latin-1 reads any byte
+            text = raw.decode("latin-1")
+        else:
             return {"path": path, "kind": "none", "reason": "binary file"}
-        text = raw[:-3].decode("utf-8", "ignore")
-    if "\x00" in text:
-        return {"path": path, "kind": "none", "reason": "binary file"}
     if suffix == ".json" and not truncated:
         try:
             return {"path": path, "kind": "json", "text": json.dumps(json.loads(text), indent=2)[:PREVIEW_BYTES],
@@ -284,12 +329,14 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
         except ValueError:
             pass
     if suffix == ".csv":
-        rows = []
+        rows, cut = [], False
         for row in csv.reader(io.StringIO(text)):
-            rows.append(row[:50])
+            cut = cut or len(row) > CSV_COLUMNS
+            rows.append(row[:CSV_COLUMNS])
             if len(rows) >= CSV_ROWS:
+                cut = True
                 break
-        return {"path": path, "kind": "csv", "rows": rows, "truncated": truncated or len(rows) >= CSV_ROWS}
+        return {"path": path, "kind": "csv", "rows": rows, "truncated": truncated or cut}
     return {"path": path, "kind": "text", "text": text, "truncated": truncated}
 
 

@@ -1,7 +1,8 @@
 // gitml ui: the charts (uPlot), drawn from the JSON endpoints. Everything else is server-rendered.
 "use strict";
 (function () {
-  const palette = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#1b7c83", "#bf3989", "#6e7781", "#9a6700", "#0550ae"];
+  const palette = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#1b7c83", "#bf3989", "#6e7781", "#9a6700",
+    "#0550ae", "#fb8f44", "#4ac26b", "#d2a8ff", "#a40e26", "#54aeff", "#7d4e00", "#e85aad", "#116329", "#3e1f79", "#24292f"];
   const cache = new Map();
 
   function history(run, key) {
@@ -30,26 +31,47 @@
     return { time: x && x.value === "time", log: !!(log && log.checked), smoothing: sm ? parseFloat(sm.value) : 0 };
   }
 
-  // Series sharing one x axis: uPlot wants one sorted x array and one y array per series (null where absent).
+  // Series sharing one x axis: uPlot wants one ascending x array and one y array per series (null where a
+  // series has no point). A value logged twice at one x (the same step, or the same millisecond) keeps
+  // both points: the k-th repeat sits k millionths further right, which no axis shows.
   function align(series, time) {
-    const xs = new Set();
-    series.forEach(s => s.x.forEach(v => xs.add(v)));
-    const x = Array.from(xs).sort((a, b) => a - b);
-    const at = new Map(x.map((v, i) => [v, i]));
-    const ys = series.map(s => {
-      const y = new Array(x.length).fill(null);
-      s.x.forEach((v, i) => { y[at.get(v)] = s.y[i]; });
+    const sorted = series.map(s => s.x.map((x, i) => [x, s.y[i]]).sort((a, b) => a[0] - b[0]));
+    const repeats = new Map();
+    sorted.forEach(pairs => {
+      const seen = new Map();
+      pairs.forEach(([x]) => seen.set(x, (seen.get(x) || 0) + 1));
+      seen.forEach((n, x) => repeats.set(x, Math.max(repeats.get(x) || 0, n)));
+    });
+    const slots = new Map(), x = [];
+    Array.from(repeats.keys()).sort((a, b) => a - b).forEach(v => {
+      slots.set(v, x.length);
+      for (let k = 0; k < repeats.get(v); k++) x.push((time ? v / 1000 : v) + k * 1e-6);
+    });
+    const ys = sorted.map(pairs => {
+      const y = new Array(x.length).fill(null), used = new Map();
+      pairs.forEach(([v, value]) => {
+        const k = used.get(v) || 0;
+        used.set(v, k + 1);
+        y[slots.get(v) + k] = Number.isFinite(value) ? value : null;  // NaN and ±inf: a gap, counted below
+      });
       return y;
     });
-    return [time ? x.map(v => v / 1000) : x, ...ys];
+    return [x, ...ys];
   }
 
   function draw(figure, series, opts) {
     figure.querySelectorAll(".uplot, .chart-error").forEach(el => el.remove());
     const s = settings();
     const data = align(series.map(d => ({ x: s.time ? d.times : d.steps, y: smooth(d.values.map(num), s.smoothing) })), s.time);
+    const skipped = series.reduce((n, d) => n + d.values.map(num).filter(v => !Number.isFinite(v)).length, 0);
+    figure.querySelectorAll(".chart-note").forEach(el => el.remove());
+    const notes = [];
+    if (skipped) notes.push(skipped + (skipped === 1 ? " point is" : " points are") + " NaN or infinite: not drawn");
+    series.filter(d => d.sampled).forEach(d => notes.push((d.label || d.key) + ": " + d.values.length +
+      " points kept of a longer history (sampled when the run was committed)"));
     const width = Math.max(320, Math.min(figure.parentElement.clientWidth - 20, opts.wide ? 1100 : 520));
     const log = s.log && data.slice(1).every(ys => ys.every(v => v === null || v > 0));
+    if (s.log && !log) notes.push("log scale needs values above 0: shown on a linear scale");
     new uPlot({
       width, height: 240,
       scales: { x: { time: s.time }, y: { distr: log ? 3 : 1 } },
@@ -61,6 +83,12 @@
       axes: [{}, { size: 60 }],
       legend: { show: true },
     }, data, figure);
+    notes.forEach(text => {
+      const p = document.createElement("p");
+      p.className = "chart-note note";
+      p.textContent = text;
+      figure.appendChild(p);
+    });
   }
 
   function fail(figure, error) {
@@ -101,22 +129,22 @@
     const row = kind => data.rows.find(r => r.kind === kind.k && r.key === kind.key);
     const pr = row({ k: "param", key: p.value }), mr = row({ k: "metric", key: m.value });
     if (!pr || !mr) return;
-    let xs = pr.values.map(v => (typeof v === "number" ? v : null));
-    const categorical = xs.some(v => v === null);
-    let labels = null;
-    if (categorical) {  // text values: one position per distinct value
-      labels = Array.from(new Set(pr.values.map(v => String(v))));
-      xs = pr.values.map(v => labels.indexOf(String(v)));
+    // runs that lack the param or have no finite value of the metric are left out; a param that
+    // is text in any run that has it is placed by category, in sorted order
+    const present = pr.values.map((v, i) => [v, num(mr.values[i])]).filter(([v, y]) => v !== null && v !== undefined && Number.isFinite(y));
+    const categorical = present.some(([v]) => typeof v !== "number");
+    const labels = categorical ? Array.from(new Set(present.map(([v]) => String(v)))).sort() : null;
+    const points = present.map(([v, y]) => [categorical ? labels.indexOf(String(v)) : v, y]).sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < points.length; i++) {  // runs sharing a param value: each drawn, a hair apart
+      if (points[i][0] <= points[i - 1][0]) points[i][0] = points[i - 1][0] + 1e-6;
     }
-    const points = xs.map((x, i) => [x, num(mr.values[i])]).filter(([x, y]) => x !== null && Number.isFinite(y));
-    points.sort((a, b) => a[0] - b[0]);
     figure.querySelectorAll(".uplot, .chart-error").forEach(el => el.remove());
     new uPlot({
       width: Math.max(320, Math.min(figure.parentElement.clientWidth - 20, 700)), height: 280,
       mode: 1,
       scales: { x: { time: false } },
       series: [{ label: p.value }, { label: m.value, stroke: palette[0], paths: () => null, points: { show: true, size: 8 } }],
-      axes: [categorical ? { values: (u, ticks) => ticks.map(t => labels[t] !== undefined && Number.isInteger(t) ? labels[t] : "") } : {}, { size: 60 }],
+      axes: [categorical ? { values: (u, ticks) => ticks.map(t => Number.isInteger(t) && labels[t] !== undefined ? labels[t] : "") } : {}, { size: 60 }],
     }, [points.map(pt => pt[0]), points.map(pt => pt[1])], figure);
     figure.dataset.drawn = String(points.length);
   }
