@@ -344,6 +344,13 @@ def test_new_runs_show_without_a_restart_and_nothing_is_written(tmp_path):
             assert "1 run in progress in this clone" in page(site, "/runs")
         assert api_json(site, "/api/runs")["runs"][0]["name"] == "late"
         assert api_json(site, "/api/runs")["active"] == []
+        with api.start_run(name="sweep", repo=repo) as parent:
+            for n in range(2):
+                with api.start_run(name=f"trial-{n}", nested=True, repo=repo):
+                    api.log_metric("acc", 0.5 + n / 10)
+        children = api_json(site, f"/api/runs/{parent.id}")["children"]
+        assert [(c["name"], c["metrics"]) for c in children] == [("trial-0", {"acc": 0.5}), ("trial-1", {"acc": 0.6})]
+        assert 'id="children"' in page(site, f"/runs/{parent.id}")
 
 
 def test_a_repository_without_runs_says_how_runs_arrive(repo):

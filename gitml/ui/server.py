@@ -83,6 +83,8 @@ class UI:
         self.templates.filters["short"] = lambda sha: (sha or "")[:8]
         self.templates.filters["urlq"] = lambda text: quote(str(text), safe="")
         self.templates.filters["size"] = _size
+        self.templates.filters["num"] = _num
+        self.templates.filters["when"] = _when
         self.templates.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
         with open_workspace(root) as ws:
             self.name = ws.root.name
@@ -115,6 +117,20 @@ class UI:
         if api:
             return JSONResponse({"error": message}, status_code=status, headers=SECURITY_HEADERS)
         return self.page("error.html", status=status, status_code=status, message=message)
+
+
+def _num(value: Any) -> Any:
+    """A float as people read it: 7 significant digits (``0.229376``, not ``0.22937600000000002``)."""
+    if isinstance(value, float):
+        return f"{value:.7g}"
+    return "" if value is None else value
+
+
+def _when(stamp: str | None) -> str:
+    """``2026-12-01T13:35:45.880Z`` as ``2026-12-01 13:35:45 UTC``."""
+    if not stamp:
+        return ""
+    return stamp[:19].replace("T", " ") + " UTC" if stamp.endswith("Z") else stamp
 
 
 def _size(n: int | None) -> str:

@@ -187,7 +187,8 @@ def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
     Returns:
         ``{run: Run.to_dict(), commit: {sha, message, author, time, missing}, patch, history_keys:
         {key: points}, sampled, artifacts: [{path, size, digest, cached, preview}], models: [{path, flavors,
-        signature}], versions: [{model, version, stages}]}``.
+        signature}], versions: [{model, version, stages}], children: [{id, name, status, start_time,
+        metrics}]}``; ``children`` are the runs naming it as their parent (``mlflow.parentRunId``).
 
     Raises:
         RunNotFoundError: no such run (the server answers 404).
@@ -209,7 +210,15 @@ def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
         "artifacts": artifact_list(ws, run.id),
         "models": _models(ws, run.id, run.artifacts),
         "versions": _versions(ws, run.id),
+        "children": _children(ws, run.id),
     }
+
+
+def _children(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
+    """The runs whose ``mlflow.parentRunId`` is this run (nested runs, sweep trials): id, name, status, start, at most 500."""
+    query = compile_query(f"tags.`mlflow.parentRunId` = '{run_id}'", "attributes.start_time", None, 500)
+    return [{"id": child.id, "name": child.name, "status": child.status, "start_time": child.start_time,
+             "metrics": {k: number(v) for k, v in child.metrics.items()}} for child in ws.index.search(query)]
 
 
 def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
