@@ -425,4 +425,7 @@ def test_a_repository_of_100000_runs_pages_filters_and_sorts(big):
     assert found["runs"][0]["metrics"]["loss"] < found["runs"][-1]["metrics"]["loss"]
     html = page(big, "/runs?" + q(order_by="metrics.acc DESC"))
     assert "1–50 of 100000 runs" in html
+    many = api_json(big, "/api/runs?" + q(filter="metrics.acc >= 0.5"))  # 50,000 match: counted to 10,000
+    assert (many["total"], many["total_capped"], len(many["runs"])) == (10_000, True, 50)
+    assert "1–50 of 10000+ runs" in page(big, "/runs?" + q(filter="metrics.acc >= 0.5"))
     assert api_json(big, f"/api/runs/{first['runs'][0]['id']}")["run"]["name"] == "run-99999"

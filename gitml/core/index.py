@@ -953,15 +953,18 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
     return sql, params
 
 
-def count_matching(conn: sqlite3.Connection, query: Query) -> int:
-    """How many runs ``query`` finds, its limit and offset aside."""
+def count_matching(conn: sqlite3.Connection, query: Query, cap: int | None = None) -> int:
+    """How many runs ``query`` finds, its limit and offset aside; counting stops at ``cap`` when given."""
     add_functions(conn)
     where, params = filter_sql(query.where)
-    sql = f"SELECT count(*) FROM runs r WHERE ({where})"  # noqa: S608 - built from the checked query
+    sql = f"SELECT 1 FROM runs r WHERE ({where})"  # noqa: S608 - built from the checked query
     if query.experiments:
         sql += f" AND r.experiment IN ({_marks(list(query.experiments))})"
         params = [*params, *query.experiments]
-    return conn.execute(sql, params).fetchone()[0]
+    if cap is not None:
+        sql += " LIMIT ?"
+        params = [*params, int(cap)]
+    return conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
 
 
 def search(conn: sqlite3.Connection, query: Query, repo: GitRepo) -> list[Run]:
@@ -1264,9 +1267,12 @@ class Index:
         """The ids of the runs ``query`` finds, in its order."""
         return search_ids(self.conn, query)
 
-    def count_matching(self, query: Query) -> int:
-        """How many runs ``query`` finds (its limit and offset aside): a page's "of N"."""
-        return count_matching(self.conn, query)
+    def count_matching(self, query: Query, cap: int | None = None) -> int:
+        """How many runs ``query`` finds (its limit and offset aside): a page's "of N".
+
+        ``cap``: stop counting there (a page says "10,000+" rather than count 100,000 matches).
+        """
+        return count_matching(self.conn, query, cap)
 
     def keys(self, kind: str) -> list[str]:
         """The distinct keys of one kind (``metric``, ``param`` or ``tag``) any run has, sorted.

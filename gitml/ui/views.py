@@ -24,6 +24,7 @@ from gitml.core.workspace import Workspace
 PAGE_SIZES = (25, 50, 100, 250)
 DEFAULT_PAGE = 50
 DEFAULT_COLUMNS = 8  # metric and param columns shown before the user picks
+COUNT_CAP = 10_000  # a filter's matches are counted up to this many
 PREVIEW_BYTES = 256 * 1024  # text, JSON and CSV artifacts previewed up to this size
 CSV_ROWS = 200
 CSV_COLUMNS = 50
@@ -86,13 +87,14 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         tags: the tag keys shown as columns (None: none).
 
     Returns:
-        ``{total, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
+        ``{total, total_capped, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
         user, commit, branch, dirty, params, metrics, tags}], columns: {params, metrics, tags},
         available: {params, metrics, tags}, experiments: [name], active: [{id, name, experiment,
         start_time, host, alive}], error}``. ``error`` is None or ``{message, position, field}``
         for a filter (``field`` ``filter``) or sort key (``order_by``) that does not parse (then
         ``runs`` is empty): the page shows it under its box. ``active`` lists the runs in
-        progress in this clone, which reach the table when they end.
+        progress in this clone, which reach the table when they end. With a filter, ``total``
+        counts at most :data:`COUNT_CAP` matches (``total_capped`` True when there are more).
 
     Raises:
         BadInputError: an offset below 0 or a page size not offered.
@@ -104,7 +106,7 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
     available = _available(ws)
     experiments = sorted({exp.name for exp in ws.index.experiments(ws.runs_tip)[0].values()}
                          | set(ws.index.experiment_names()))
-    out: dict[str, Any] = {"total": 0, "offset": offset, "limit": limit, "runs": [],
+    out: dict[str, Any] = {"total": 0, "total_capped": False, "offset": offset, "limit": limit, "runs": [],
                            "columns": {"params": params or [], "metrics": metrics or [], "tags": tags or []},
                            "available": available, "experiments": experiments, "error": None,
                            "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
@@ -119,7 +121,11 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
     except BadInputError as exc:
         out["error"] = {"message": exc.message, "position": _position(exc.message), "field": "order_by"}
         return out
-    out["total"] = ws.index.count_matching(query)
+    # a filter's matches are counted up to COUNT_CAP (counting them all costs a scan of every run);
+    # the plain listing of every run or an experiment's is counted whole
+    capped = query.where is not None
+    total = ws.index.count_matching(query, COUNT_CAP + 1 if capped else None)
+    out["total"], out["total_capped"] = (min(total, COUNT_CAP), total > COUNT_CAP) if capped else (total, False)
     found = ws.index.search(query)
     chosen = {"metrics": metrics if metrics is not None else _default_columns(found, "metrics"),
               "params": params if params is not None else _default_columns(found, "params"),
