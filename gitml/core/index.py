@@ -948,8 +948,11 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
            f"ORDER BY {order.body}")
     params = [*order.join_params, *where_params, *order.body_params]
     if query.limit is not None or query.offset:
-        sql += " LIMIT ? OFFSET ?"
-        params += [-1 if query.limit is None else int(query.limit), int(query.offset)]
+        sql += " LIMIT ?"
+        params.append(-1 if query.limit is None else int(query.limit))
+    if query.offset:
+        sql += " OFFSET ?"
+        params.append(int(query.offset))
     return sql, params
 
 
