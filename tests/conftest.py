@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,13 @@ from pathlib import Path
 import pytest
 
 GITML = [sys.executable, "-m", "gitml"]
+
+# A shell that starts its background jobs without job control (`cmd &` in a script, nohup)
+# starts them with SIGINT ignored, and a process inherits that: its Python would never raise
+# KeyboardInterrupt, and the Ctrl-C tests would wait for nothing. The suite's own processes get
+# Python's Ctrl-C back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 RUNS_REF = "refs/gitml/runs"
 
 

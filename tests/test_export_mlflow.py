@@ -276,7 +276,8 @@ def _fresh_repo(where: Path) -> Path:
     where.mkdir()
     git(where, "init", "-q")
     git(where, "commit", "-q", "--allow-empty", "-m", "init")
-    for name, experiment in (("a", None), ("b", "other"), ("c", None)):
+    for name, experiment in (("a", "default"), ("b", "other"), ("c", "default")):  # named: another test may
+        # have set this process's active experiment (gitml.set_experiment)
         with api.start_run(name=name, experiment=experiment, repo=where):
             api.log_metric("loss", 0.5)
     return where
