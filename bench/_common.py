@@ -222,3 +222,22 @@ def timed(fn, reps: int, profile: str | None = None) -> dict:
 def prof_path(spec: dict, tool: str, op: str) -> str | None:
     """``<spec["profile"]>/<tool>-<op>.prof``, or None when the worker's spec asks for no profile."""
     return os.path.join(spec["profile"], f"{tool}-{op}.prof") if spec.get("profile") else None
+
+
+def typical_params(rnd) -> dict:
+    """Ten params of a training run (lr, batch size, optimizer …), drawn from ``rnd`` (a ``random.Random``).
+
+    The benchmarks that need realistic runs share it, so their stores hold the same kind of params.
+    """
+    return {
+        "lr": round(10 ** rnd.uniform(-5, -1), 7),
+        "batch_size": rnd.choice([16, 32, 64, 128, 256]),
+        "optimizer": rnd.choice(["adam", "sgd", "adamw", "rmsprop"]),
+        "epochs": rnd.randint(1, 100),
+        "dropout": round(rnd.uniform(0, 0.5), 3),
+        "layers": rnd.randint(1, 12),
+        "hidden": rnd.choice([64, 128, 256, 512, 1024]),
+        "seed": rnd.randint(0, 2**31),
+        "weight_decay": round(10 ** rnd.uniform(-6, -2), 8),
+        "model": rnd.choice(["resnet18", "resnet50", "vit-b16", "mlp", "gbm"]),
+    }

@@ -57,7 +57,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import Profiler, cpu_model
+from _common import Profiler, cpu_model, typical_params
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_RESULT "
@@ -101,18 +101,7 @@ DVC_CONFIG = "[core]\n    analytics = false\n    autostage = false\n"
 def commit_payload(c: int) -> tuple[dict, dict]:
     """Deterministic params and metrics of commit number ``c`` (its params.yaml / metrics.json)."""
     rnd = random.Random(c)
-    params = {
-        "lr": round(10 ** rnd.uniform(-5, -1), 7),
-        "batch_size": rnd.choice([16, 32, 64, 128, 256]),
-        "optimizer": rnd.choice(["adam", "sgd", "adamw", "rmsprop"]),
-        "epochs": rnd.randint(1, 100),
-        "dropout": round(rnd.uniform(0, 0.5), 3),
-        "layers": rnd.randint(1, 12),
-        "hidden": rnd.choice([64, 128, 256, 512, 1024]),
-        "seed": rnd.randint(0, 2**31),
-        "weight_decay": round(10 ** rnd.uniform(-6, -2), 8),
-        "model": rnd.choice(["resnet18", "resnet50", "vit-b16", "mlp", "gbm"]),
-    }
+    params = typical_params(rnd)
     metrics = {f"m{j}": round(rnd.random(), 6) for j in range(N_METRICS)}
     assert len(params) == N_PARAMS and len(metrics) == N_METRICS
     return params, metrics

@@ -55,6 +55,7 @@ from _common import (
     fmt_ratio,
     run_worker,
     scrubbed_env,
+    typical_params,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,18 +88,7 @@ GOALS = {
 def run_payload(i: int) -> tuple[dict, dict, dict]:
     """Deterministic params/metrics/tags for run ``i`` (the same for both tools)."""
     rnd = random.Random(i)
-    params = {
-        "lr": round(10 ** rnd.uniform(-5, -1), 7),
-        "batch_size": rnd.choice([16, 32, 64, 128, 256]),
-        "optimizer": rnd.choice(["adam", "sgd", "adamw", "rmsprop"]),
-        "epochs": rnd.randint(1, 100),
-        "dropout": round(rnd.uniform(0, 0.5), 3),
-        "layers": rnd.randint(1, 12),
-        "hidden": rnd.choice([64, 128, 256, 512, 1024]),
-        "seed": rnd.randint(0, 2**31),
-        "weight_decay": round(10 ** rnd.uniform(-6, -2), 8),
-        "model": rnd.choice(["resnet18", "resnet50", "vit-b16", "mlp", "gbm"]),
-    }
+    params = typical_params(rnd)
     assert len(params) == N_PARAMS
     metrics = {f"m{j}": rnd.random() for j in range(N_METRICS)}
     tags = {"team": rnd.choice(["vision", "nlp", "tabular"]), "stage": "dev", "note": f"sweep-{i % 17}"}

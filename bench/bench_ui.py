@@ -91,6 +91,7 @@ from _common import (  # noqa: E402
     machine_line,
     run_worker,
     scrubbed_env,
+    typical_params,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,18 +123,7 @@ def run_spec(i: int, n: int) -> dict:
     long_i, compared = special(n)
     points = LONG_POINTS if i == long_i else COMPARE_POINTS if i in compared else 0
     end = start + 30_000 + rnd.randrange(600_000) + points * 100
-    params = {
-        "lr": round(10 ** rnd.uniform(-5, -1), 7),
-        "batch_size": rnd.choice([16, 32, 64, 128, 256]),
-        "optimizer": rnd.choice(["adam", "sgd", "adamw", "rmsprop"]),
-        "epochs": rnd.randint(1, 100),
-        "dropout": round(rnd.uniform(0, 0.5), 3),
-        "layers": rnd.randint(1, 12),
-        "hidden": rnd.choice([64, 128, 256, 512, 1024]),
-        "seed": rnd.randint(0, 2**31),
-        "weight_decay": round(10 ** rnd.uniform(-6, -2), 8),
-        "model": rnd.choice(["resnet18", "resnet50", "vit-b16", "mlp", "gbm"]),
-    }
+    params = typical_params(rnd)
     loss = []
     if points:
         value = 2.0 + rnd.random()
