@@ -7,19 +7,12 @@ import sys
 import click
 
 from gitml.cli.output import echo_json, printable
+from gitml.core.store import human_size
 
 
 @click.group("import")
 def import_group() -> None:
     """Import runs, experiments, artifacts and registered models from another tracker."""
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 class _Bar:
@@ -88,7 +81,7 @@ def mlflow_cmd(source: str, experiments: tuple[str, ...], since: str | None, dry
     verb = "would import" if dry_run else "imported"
     commits = len(summary.commits)
     lines = [f"{verb} {summary.imported} runs ({summary.points} metric points, {summary.artifacts} artifacts, "
-             f"{_size(summary.artifact_bytes)}) from {summary.source}"
+             f"{human_size(summary.artifact_bytes)}) from {summary.source}"
              + ("" if dry_run else f" in {commits} commit{'s' if commits != 1 else ''}")]
     if summary.experiments:
         lines.append(f"{'would create' if dry_run else 'created'} experiments: {', '.join(summary.experiments)}")

@@ -370,3 +370,13 @@ def manifest_entries(data: bytes, where: str) -> tuple[list[dict[str, Any]], lis
         raise GitmlError(f"directory manifest of {where} is unsafe: {exc.message}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise GitmlError(f"directory manifest of {where} is malformed: {exc}") from None
+
+
+def human_size(n: int) -> str:
+    """A byte count as people read it: ``512 B``, ``10.0 KiB``, ``1.5 GiB`` (powers of 1,024)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.http import bind, quiet_server, url_of
+from gitml.core.store import human_size
 from gitml.core.workspace import open_workspace
 from gitml.ui import views
 
@@ -82,7 +83,7 @@ class UI:
                                      autoescape=select_autoescape(default=True, default_for_string=True))
         self.templates.filters["short"] = lambda sha: (sha or "")[:8]
         self.templates.filters["urlq"] = lambda text: quote(str(text), safe="")
-        self.templates.filters["size"] = _size
+        self.templates.filters["size"] = lambda n: "" if n is None else human_size(n)
         self.templates.filters["num"] = _num
         self.templates.filters["when"] = _when
         self.templates.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
@@ -131,16 +132,6 @@ def _when(stamp: str | None) -> str:
     if not stamp:
         return ""
     return stamp[:19].replace("T", " ") + " UTC" if stamp.endswith("Z") else stamp
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 class HostCheck:
