@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from gitml.cli.interop import _Bar, _size
+from gitml.cli.interop import _Bar
 from gitml.cli.output import echo_json, printable
+from gitml.core.store import human_size
 
 
 @click.group("export")
@@ -56,7 +57,7 @@ def mlflow_cmd(dest: str, experiments: tuple[str, ...], since: str | None, dry_r
         return
     verb = "would export" if dry_run else "exported"
     lines = [f"{verb} {summary.runs} runs ({summary.points} metric points, {summary.artifacts} artifacts, "
-             f"{_size(summary.bytes)}) to {dest}"]
+             f"{human_size(summary.bytes)}) to {dest}"]
     if summary.present:
         lines.append(f"already there: {summary.present} runs")
     if summary.versions or summary.aliases:
