@@ -27,7 +27,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -63,16 +63,19 @@ _INDEX_COLUMNS = {
     "runs_start_id": "runs(start_time DESC, id)",
     "runs_commit": "runs(source_commit)",
     "runs_experiment": "runs(experiment)",
-    "params_key": "params(key, run)",
+    # (key, value, run): a filter's rows of one key read in value order, and a sort by a param
+    # or tag walks its values in order (100,000 runs: the first page in 1 ms, not a 70 ms sort)
+    "params_value": "params(key, value, run)",
     # (run, key) first: a sort key's or IS NULL's lookup for one run must be a point lookup,
     # not a scan of every run's values for that key (which made search quadratic in the runs).
     "params_run": "params(run, key)",
     "metrics_key": "metrics(key, value)",
     "metrics_run": "metrics(run, key)",
-    "tags_key": "tags(key, run)",
+    "tags_value": "tags(key, value, run)",
     "tags_run": "tags(run, key)",
 }
 _INDEX_NAMES = tuple(_INDEX_COLUMNS)
+_OLD_INDEXES = ("params_key", "tags_key")  # replaced by params_value and tags_value; dropped at open
 _INDEXES = tuple(f"CREATE INDEX IF NOT EXISTS {n} ON {c}" for n, c in _INDEX_COLUMNS.items())
 
 
@@ -87,7 +90,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=60, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(_TABLES + ";".join(_INDEXES))
+    conn.executescript(_TABLES + ";".join(_INDEXES) + "".join(f";DROP INDEX IF EXISTS {n}" for n in _OLD_INDEXES))
     return conn
 
 
@@ -577,12 +580,12 @@ def _docs(conn: sqlite3.Connection, sql: str, params: Iterable) -> list[Run]:
     return [run_from_doc(doc) for (doc,) in conn.execute(sql, list(params))]
 
 
-def _lazy_runs(conn: sqlite3.Connection, sql: str, params: Iterable, repo: GitRepo) -> list[Run]:
-    """The runs an ``id`` search statement finds, as :class:`IndexedRun` s of one result."""
+def _lazy_runs(conn: sqlite3.Connection, find: Callable[[], list[str]], repo: GitRepo) -> list[Run]:
+    """The runs whose ids ``find`` reads from the index, as :class:`IndexedRun` s of one result."""
     conn.execute("BEGIN")  # the ids and the tip they reflect, read together
     try:
         tip = _meta(conn, "tip") or ""
-        ids = [row[0] for row in conn.execute(sql, list(params))]
+        ids = find()
     finally:
         conn.execute("COMMIT")
     documents = _Documents(index_path(repo), repo.root, tip, ids)
@@ -769,6 +772,17 @@ def _condition(cond: Condition) -> _Sql:
                 [cond.name, *args])
 
 
+def _matching_rows(cond: Condition) -> _Sql | None:
+    """``SELECT <run> FROM …``: the runs one metric, param or tag comparison matches, read off its key's rows.
+
+    None for a comparison of an attribute or a dataset, and for ``IS [NOT] NULL``.
+    """
+    if cond.field not in _KEY_TABLES or cond.op == "NULL":
+        return None
+    sql = _condition(cond)
+    return _Sql(sql.sql.removeprefix("r.rid IN (").removesuffix(")"), sql.params)
+
+
 def _join(parts: list[_Sql], joiner: str) -> _Sql:
     """Join operands with AND/OR, in balanced groups of at most :data:`_CHUNK`."""
     while len(parts) > _CHUNK:
@@ -901,19 +915,20 @@ class OrderSql(NamedTuple):
     body_params: list
 
 
-def order_sql(keys: Sequence[SortKey]) -> OrderSql:
+def order_sql(keys: Sequence[SortKey], first_alias: int = 0) -> OrderSql:
     """The joins and ORDER BY body (without those words) a search uses for parsed sort keys.
 
     Runs lacking a key sort after the others in both directions (a NaN metric just before
     them); runs that tie on every key come newest first, then by id, as in MLflow. No keys:
-    ``OrderSql("", [], "r.start_time DESC, r.id", [])``, newest first.
+    ``OrderSql("", [], "r.start_time DESC, r.id", [])``, newest first. The joins are aliased
+    ``s<first_alias>``, ``s<first_alias + 1>`` and on.
     """
     joins: list[str] = []
     terms: list[str] = []
     params: list = []
     join_params: list = []
     for key in keys:
-        alias = f"s{len(joins)}" if len(joins) < _MAX_SORT_JOINS else None
+        alias = f"s{first_alias + len(joins)}" if len(joins) < _MAX_SORT_JOINS else None
         join, sql = _sort_terms(key, alias)
         if join:
             joins.append(join)
@@ -959,9 +974,104 @@ def search_statement(query: Query, column: str = "doc") -> tuple[str, list]:
     return sql, params
 
 
+_SEGMENT_FILTERED_OFFSET = 1_000
+
+
+class _Segment(NamedTuple):
+    """One part of a sorted search: its runs in order, and how to count them."""
+
+    select: str  # SELECT <column> FROM … WHERE …, without ORDER BY
+    params: list
+    order: str  # the ORDER BY body
+    order_params: list
+
+
+def _segments(query: Query, column: str) -> list[_Segment] | None:
+    """A search sorted first by a metric, param or tag, as consecutive statements; None for other searches.
+
+    One statement sorts every run by a key with a LEFT JOIN and a rank (number, NaN or plain
+    text, missing), which SQLite cannot read off an index: 100,000 runs cost a full sort (about
+    400 ms) for any page. Split by that rank, the first part is a join driven by the key's
+    ``(key, value)`` index in the key's order, so a page of the runs that have the key reads
+    about as many index entries as it shows (under 1 ms), and the parts after it (NaN, text,
+    then runs without the key, each newest first) are read only when the page reaches them.
+    The parts in turn give exactly the single statement's order.
+
+    A filtered search far down its matches (offset past :data:`_SEGMENT_FILTERED_OFFSET`) is
+    left to the one statement: there the walk in key order looks up every skipped run's row to
+    test the filter, which costs more than the sort (100,000 runs, half matching, offset 49,850:
+    350 ms against 200).
+    """
+    if not query.order or query.order[0].field == "attr":
+        return None
+    if query.where is not None and (query.offset or 0) > _SEGMENT_FILTERED_OFFSET:
+        return None
+    first, rest = query.order[0], query.order[1:]
+    table, _ = _KEY_TABLES[first.field]
+    direction = "DESC" if first.descending else "ASC"
+    rest_order = order_sql(rest, first_alias=1)
+    where, where_params = filter_sql(query.where)
+    clauses = [f"({where})"]
+    if query.experiments:
+        clauses.append(f"r.experiment IN ({_marks(list(query.experiments))})")
+        where_params = [*where_params, *query.experiments]
+    has = f"FROM {table} s0 JOIN runs r ON r.rid = s0.run{rest_order.joins} WHERE s0.key = ? AND "
+    lacks = (f"FROM runs r{rest_order.joins} WHERE NOT EXISTS (SELECT 1 FROM {table} x "
+             "WHERE x.run = r.rid AND x.key = ?) AND ")
+    if first.field == "metric":  # numbers, then NaN (stored as NULL)
+        parts = [(has + "s0.value IS NOT NULL", f"s0.value {direction}, "), (has + "s0.value IS NULL", "")]
+    elif first.numeric:  # plain numbers by value, then other text
+        parts = [(has + "s0.num IS NOT NULL", f"s0.num {direction}, s0.value {direction}, "),
+                 (has + "s0.num IS NULL", f"s0.value {direction}, ")]
+    else:
+        parts = [(has + "1", f"s0.value {direction}, ")]
+    parts.append((lacks + "1", ""))
+    out = []
+    for body, lead in parts:
+        params = [*rest_order.join_params, first.name, *where_params]  # as their marks come in the text
+        select = f"SELECT r.{column} {body} AND {' AND '.join(clauses)}"
+        out.append(_Segment(select, params, lead + rest_order.body, list(rest_order.body_params)))
+    return out
+
+
+def _paged(conn: sqlite3.Connection, query: Query, column: str) -> list:
+    """The ``column`` values of the runs ``query`` finds, in its order, its limit and offset applied."""
+    segments = _segments(query, column)
+    if segments is None:
+        return [row[0] for row in conn.execute(*search_statement(query, column))]
+    out: list = []
+    offset = int(query.offset or 0)
+    for part in segments:
+        want = -1 if query.limit is None else int(query.limit) - len(out)
+        rows = conn.execute(f"{part.select} ORDER BY {part.order} LIMIT ? OFFSET ?",  # noqa: S608
+                            [*part.params, *part.order_params, want, offset]).fetchall()
+        out.extend(row[0] for row in rows)
+        if query.limit is not None and len(out) >= query.limit:
+            break
+        if rows or not offset:
+            offset = 0
+        else:  # the whole part lies before the page: skip it
+            offset -= conn.execute(f"SELECT count(*) FROM ({part.select})", part.params).fetchone()[0]  # noqa: S608
+            offset = max(offset, 0)
+    return out
+
+
 def count_matching(conn: sqlite3.Connection, query: Query, cap: int | None = None) -> int:
-    """How many runs ``query`` finds, its limit and offset aside; counting stops at ``cap`` when given."""
+    """How many runs ``query`` finds, its limit and offset aside; counting stops at ``cap`` when given.
+
+    A filter of one metric, param or tag comparison over every experiment is counted off that
+    key's own rows, so a cap stops the count early (100,000 runs, half matching: 2 ms, not 80).
+    """
     add_functions(conn)
+    rows = _matching_rows(query.where) if isinstance(query.where, Condition) and not query.experiments else None
+    if rows is not None:
+        # DISTINCT: a key has one row a run, but the count must not depend on it
+        sql = f"SELECT DISTINCT * FROM ({rows.sql})"
+        params = list(rows.params)
+        if cap is not None:
+            sql += " LIMIT ?"
+            params.append(int(cap))
+        return conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
     where, params = filter_sql(query.where)
     sql = f"SELECT 1 FROM runs r WHERE ({where})"  # noqa: S608 - built from the checked query
     if query.experiments:
@@ -986,13 +1096,13 @@ def search(conn: sqlite3.Connection, query: Query, repo: GitRepo) -> list[Run]:
         :class:`IndexedRun` s, each decoding its document on first use.
     """
     add_functions(conn)
-    return _lazy_runs(conn, *search_statement(query, "id"), repo)
+    return _lazy_runs(conn, lambda: _paged(conn, query, "id"), repo)
 
 
 def search_ids(conn: sqlite3.Connection, query: Query) -> list[str]:
     """The ids of the runs ``query`` finds in an open index, in its order."""
     add_functions(conn)
-    return [row[0] for row in conn.execute(*search_statement(query, "id"))]
+    return _paged(conn, query, "id")
 
 
 # -- keys a query names that no run has --------------------------------------------------------------
