@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -87,17 +89,24 @@ def make_repository(path: Path) -> dict:
 
 
 @contextmanager
-def ui_server(repo: Path, *args: str, warns: str = ""):
+def ui_server(repo: Path, *args: str, warns: str = "", indexed: bool = True):
     """``gitml ui --port 0`` in ``repo``; yields its URL, stops it with SIGTERM and checks it ended cleanly.
 
-    ``warns``: what stderr must hold at the end (nothing, by default).
+    ``warns``: what stderr must hold at the end (nothing, by default). ``indexed``: yield once
+    the query index the server may be building is done (under load, a small repository's can
+    take longer than the pages wait for it).
     """
     proc = subprocess.Popen([*GITML, "ui", "--port", "0", *args], cwd=repo, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert " on http://" in line, proc.stderr.read()[-2000:] if proc.poll() is not None else line
-        yield line.split(" on ", 1)[1].split()[0]
+        url = line.split(" on ", 1)[1].split()[0]
+        deadline = time.monotonic() + 600
+        while indexed and json.loads(get(url, "/api/status")[2])["indexing"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        yield url
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
@@ -429,3 +438,66 @@ def test_a_repository_of_100000_runs_pages_filters_and_sorts(big):
     assert (many["total"], many["total_capped"], len(many["runs"])) == (10_000, True, 50)
     assert "1–50 of 10000+ runs" in page(big, "/runs?" + q(filter="metrics.acc >= 0.5"))
     assert api_json(big, f"/api/runs/{first['runs'][0]['id']}")["run"]["name"] == "run-99999"
+
+
+def _fresh_clone(source: Path, dest: Path) -> Path:
+    git(dest.parent, "clone", "-q", "--no-local", str(source), dest.name)
+    git(dest, "fetch", "-q", "origin", "refs/gitml/*:refs/gitml/*")
+    assert not (dest / ".git" / "gitml" / "index.sqlite").exists()
+    return dest
+
+
+def test_a_fresh_clone_of_100000_runs_answers_while_its_index_is_built(big, tmp_path):
+    """The first page of a fresh clone comes from the runs ref's map while another process builds the index."""
+    clone = _fresh_clone(big["repo"], tmp_path / "clone")
+    with ui_server(clone, indexed=False) as url:
+        site = {"url": url}
+        first = api_json(site, "/api/runs")
+        assert first["indexing"] is True and first["total"] is None and first["waiting"] is False
+        assert [r["name"] for r in first["runs"][:3]] == ["run-99999", "run-99998", "run-99997"]
+        assert first["available"]["metrics"] == ["acc", "loss"] and first["experiments"]
+        html = page(site, "/runs")
+        assert 'id="indexing"' in html and "the 50 newest runs" in html and 'id="next"' not in html
+        sorted_ = api_json(site, "/api/runs?" + q(order_by="metrics.acc DESC"))
+        assert (sorted_["waiting"], sorted_["runs"], sorted_["total"]) == (True, [], None)
+        assert "waiting for the index" in page(site, "/runs?" + q(filter="metrics.acc > 0.5"))
+        run = api_json(site, f"/api/runs/{first['runs'][0]['id']}")
+        assert run["run"]["name"] == "run-99999" and run["children"] is None and run["indexing"] is True
+        assert api_json(site, "/api/status") == {"indexing": True}
+        deadline = time.monotonic() + 600
+        while api_json(site, "/api/status")["indexing"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        after = api_json(site, "/api/runs?" + q(order_by="metrics.acc DESC", limit=25))
+        assert after["indexing"] is False and after["total"] == 100_000 and after["runs"][0]["metrics"]["acc"] == 0.999
+        assert 'id="indexing"' not in page(site, "/runs")
+        assert api_json(site, f"/api/runs/{first['runs'][0]['id']}")["children"] == []
+
+
+def _index_builders(repo: Path) -> list[int]:
+    """The pids of the processes building ``repo``'s index beside a UI server (read off /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and b"ws.index.count()" in b" ".join(argv) and str(repo).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_stopping_the_ui_while_it_builds_the_index_stops_the_build(big, tmp_path):
+    clone = _fresh_clone(big["repo"], tmp_path / "clone")
+    with ui_server(clone, indexed=False) as url:
+        assert api_json({"url": url}, "/api/status") == {"indexing": True}
+        builders = _index_builders(clone)
+        assert builders
+    for pid in builders:  # ui_server checked the server ended with 0 and printed nothing
+        with pytest.raises(ProcessLookupError):
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+    # the build's transaction was rolled back: the next start builds it again
+    with ui_server(clone, indexed=False) as url:
+        assert api_json({"url": url}, "/api/status") == {"indexing": True}

@@ -14,6 +14,8 @@ import json
 import logging
 import mimetypes
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +72,10 @@ def _int(value: str | None, default: int, name: str) -> int:
         raise BadInputError(f"bad {name} {value[:40]!r}: a whole number") from None
 
 
+_BUILD_INDEX = "import sys\nfrom gitml.core.workspace import open_workspace\n" \
+    "with open_workspace(sys.argv[1]) as ws:\n    ws.index.count()\n"
+
+
 class UI:
     """The application's state: the repository it shows and the page templates.
 
@@ -89,6 +95,54 @@ class UI:
         self.templates.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
         with open_workspace(root) as ws:
             self.name = ws.root.name
+            build = ws.index.needs_build()
+        self._indexer: subprocess.Popen | None = None
+        if build:
+            # A fresh clone's first answers would wait for the whole index (100,000 runs: ~40 s).
+            # Another process builds it on the other core while the runs page shows the newest
+            # runs from the runs ref's map; the pages that need the index wait for it.
+            self._indexer = subprocess.Popen(  # noqa: S603 - this Python, a fixed program
+                [sys.executable, "-c", _BUILD_INDEX, str(root)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def indexing(self, grace: float = 0.0) -> bool:
+        """Whether the query index is still being built beside the server, after waiting up to ``grace`` s for it."""
+        if self._indexer is None:
+            return False
+        try:
+            self._indexer.wait(grace)
+        except subprocess.TimeoutExpired:
+            return True
+        self._finish_indexer()
+        return False
+
+    def wait_for_index(self) -> None:
+        """Wait until the index being built is done (at once when none is)."""
+        if self._indexer is not None:
+            self._indexer.wait()
+            self._finish_indexer()
+
+    def _finish_indexer(self) -> None:
+        indexer, self._indexer = self._indexer, None
+        if indexer is None:
+            return
+        problem = indexer.stderr.read().decode("utf-8", "replace").strip() if indexer.stderr else ""
+        if indexer.returncode:  # the next question builds it itself, and reports what goes wrong
+            log.warning("building the query index beside the server failed (%s): %s", indexer.returncode,
+                        problem.splitlines()[-1] if problem else "no message")
+        if indexer.stderr:
+            indexer.stderr.close()
+
+    def close(self) -> None:
+        """Stop an index build still running (its transaction is rolled back; the next question starts it again)."""
+        if self._indexer is not None and self._indexer.poll() is None:
+            self._indexer.terminate()
+            try:
+                self._indexer.wait(10)
+            except subprocess.TimeoutExpired:
+                self._indexer.kill()
+                self._indexer.wait()
+        self._finish_indexer()
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The page ``name`` rendered with ``context``, with the security headers."""
@@ -96,8 +150,13 @@ class UI:
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def answer(self, request: Request, template: str, build: Callable[[Any], dict[str, Any]],
-               api: bool) -> Response:
-        """Run ``build(ws)`` on a fresh Workspace; JSON for the API, else the page; errors as 400/404/500."""
+               api: bool, needs_index: bool = True) -> Response:
+        """Run ``build(ws)`` on a fresh Workspace; JSON for the API, else the page; errors as 400/404/500.
+
+        ``needs_index``: ``build`` asks the query index, so it waits for an index being built.
+        """
+        if needs_index:
+            self.wait_for_index()
         try:
             with open_workspace(self.root) as ws:
                 data = build(ws)
@@ -148,6 +207,7 @@ class HostCheck:
 
     def __init__(self, app: Any, hosts: set[str]) -> None:
         self.app, self.hosts = app, hosts
+        self.ui: UI | None = None  # the application's state, when it is gitml ui's
 
     async def __call__(self, scope, receive, send) -> None:
         """Refuse a request for another host with 400; pass the others on."""
@@ -163,6 +223,9 @@ class HostCheck:
 
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+# How long a runs or run page waits for an index being built before it answers without it: a
+# small repository's index is built in that time, and its pages never show the interim answer.
+INDEX_GRACE = 0.5
 
 
 def allowed_hosts(host: str) -> set[str]:
@@ -201,15 +264,22 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
                                    order_by=q.get("order_by") or None, offset=_int(q.get("offset"), 0, "offset"),
                                    limit=_int(q.get("limit"), views.DEFAULT_PAGE, "page size"),
                                    params=_columns(q, "params"), metrics=_columns(q, "metrics"),
-                                   tags=_columns(q, "tags"))
-        return ui.answer(request, "runs.html", build, api)
+                                   tags=_columns(q, "tags"), indexing=indexing)
+        indexing = ui.indexing(INDEX_GRACE)
+        return ui.answer(request, "runs.html", build, api, needs_index=not indexing)
 
     def run(request: Request, api: bool = False) -> Response:
-        return ui.answer(request, "run.html", lambda ws: views.run_page(ws, request.path_params["run_id"]), api)
+        indexing = ui.indexing(INDEX_GRACE)
+        return ui.answer(request, "run.html", lambda ws: views.run_page(ws, request.path_params["run_id"], indexing),
+                         api, needs_index=not indexing)
 
     def history(request: Request) -> Response:
         key = request.query_params.get("key", "")
-        return ui.answer(request, "", lambda ws: views.metric_history(ws, request.path_params["run_id"], key), True)
+        return ui.answer(request, "", lambda ws: views.metric_history(ws, request.path_params["run_id"], key), True,
+                         needs_index=False)
+
+    def status(request: Request) -> Response:
+        return JSONResponse({"indexing": ui.indexing()}, headers=SECURITY_HEADERS)
 
     def artifact(request: Request, api: bool = False) -> Response:
         path = request.query_params.get("path", "")
@@ -218,7 +288,7 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
             data = views.preview(ws, request.path_params["run_id"], path)
             data["run"] = views.resolve(ws, request.path_params["run_id"])
             return data
-        return ui.answer(request, "artifact.html", build, api)
+        return ui.answer(request, "artifact.html", build, api, needs_index=False)
 
     def download(request: Request, inline_images: bool = False) -> Response:
         path = request.query_params.get("path", "")
@@ -265,6 +335,7 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
                                                            headers=SECURITY_HEADERS)),
         Route("/runs", runs),
         Route("/api/runs", api_of(runs)),
+        Route("/api/status", status),
         Route("/runs/{run_id}", run),
         Route("/api/runs/{run_id}", api_of(run)),
         Route("/api/runs/{run_id}/history", history),
@@ -287,7 +358,9 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
         return ui.error(request.url.path.startswith("/api/"), 404, f"no page {request.url.path[:200]}")
 
     app = Starlette(routes=routes, exception_handlers={404: not_found})
-    return HostCheck(app, hosts if hosts is not None else set(LOOPBACK_NAMES))
+    checked = HostCheck(app, hosts if hosts is not None else set(LOOPBACK_NAMES))
+    checked.ui = ui  # for the server's end: an index build still running is stopped
+    return checked
 
 
 def _config(root: str | os.PathLike, host: str, debug: bool):
@@ -312,6 +385,8 @@ class Running:
         self._server.should_exit = True
         self._thread.join(timeout)
         self._sock.close()
+        if self._server.config.app.ui is not None:
+            self._server.config.app.ui.close()
 
     def __enter__(self) -> Running:
         return self
@@ -345,6 +420,7 @@ def start(root: str | os.PathLike = ".", host: str = "127.0.0.1", port: int = 0)
     if not started.wait(30):
         server.should_exit = True
         sock.close()
+        config.app.ui.close()
         raise GitmlError("the UI server did not start within 30 s")
     return Running(server, thread, sock, url_of(sock))
 
@@ -372,3 +448,5 @@ def serve(root: str | os.PathLike = ".", host: str = "127.0.0.1", port: int = 50
                      ).run(sockets=[sock])
     finally:
         sock.close()
+        if config.app.ui is not None:
+            config.app.ui.close()

@@ -72,7 +72,7 @@ def _default_columns(runs: list, kind: str) -> list[str]:
 def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None = None,
               order_by: str | None = None, offset: int = 0, limit: int = DEFAULT_PAGE,
               params: list[str] | None = None, metrics: list[str] | None = None,
-              tags: list[str] | None = None) -> dict[str, Any]:
+              tags: list[str] | None = None, indexing: bool = False) -> dict[str, Any]:
     """The runs table: one page of the runs a search finds, with the columns asked for.
 
     Args:
@@ -85,6 +85,10 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         params: the param keys shown as columns (None: the first few the page's runs have).
         metrics: the metric keys shown as columns (None: the first few the page's runs have).
         tags: the tag keys shown as columns (None: none).
+        indexing: the query index is being built (a fresh clone; the server builds it beside):
+            the newest runs come from the runs ref's ``started/`` map, without a count, and a
+            filter, a sort, an experiment or an offset waits for the index (``waiting`` True,
+            no runs).
 
     Returns:
         ``{total, total_capped, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
@@ -95,6 +99,8 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         ``runs`` is empty): the page shows it under its box. ``active`` lists the runs in
         progress in this clone, which reach the table when they end. With a filter, ``total``
         counts at most :data:`COUNT_CAP` matches (``total_capped`` True when there are more).
+        ``indexing`` and ``waiting`` say what a page shown while the index is built lacks
+        (``total`` is None then).
 
     Raises:
         BadInputError: an offset below 0 or a page size not offered.
@@ -103,6 +109,8 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         raise BadInputError(f"bad page size {limit!r}: one of {', '.join(map(str, PAGE_SIZES))}")
     if offset < 0:
         raise BadInputError(f"bad offset {offset!r}: 0 or more")
+    if indexing:
+        return _runs_while_indexing(ws, experiment, filter, order_by, offset, limit, params, metrics, tags)
     available = _available(ws)
     experiments = sorted({exp.name for exp in ws.index.experiments(ws.runs_tip)[0].values()}
                          | set(ws.index.experiment_names()))
@@ -110,7 +118,7 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
                            "columns": {"params": params or [], "metrics": metrics or [], "tags": tags or []},
                            "available": available, "experiments": experiments, "error": None,
                            "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
-                           "active": _active(ws, experiment)}
+                           "active": _active(ws, experiment), "indexing": False, "waiting": False}
     try:
         compile_query(filter or None)
     except BadInputError as exc:
@@ -133,6 +141,23 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
     out["columns"] = chosen
     out["runs"] = [_short_run(run, chosen) for run in found]
     return out
+
+
+def _runs_while_indexing(ws: Workspace, experiment, filter, order_by, offset, limit, params, metrics,
+                         tags) -> dict[str, Any]:
+    """:func:`runs_page` while the index is being built: the newest runs, read off the runs ref's map."""
+    waiting = bool(experiment or filter or order_by or offset)
+    found = [] if waiting else (ws.index.newest(limit) or [])
+    chosen = {"metrics": metrics if metrics is not None else _default_columns(found, "metrics"),
+              "params": params if params is not None else _default_columns(found, "params"),
+              "tags": tags or []}
+    shown = {kind: sorted({key for run in found for key in getattr(run, kind)}) for kind in ("params", "metrics")}
+    shown["tags"] = sorted({key for run in found for key in run.tags} - SYNTHETIC_TAGS)
+    return {"total": None, "total_capped": False, "offset": offset, "limit": limit,
+            "runs": [_short_run(run, chosen) for run in found], "columns": chosen, "available": shown,
+            "experiments": sorted({run.experiment for run in found} | ({experiment} if experiment else set())),
+            "error": None, "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
+            "active": _active(ws, experiment), "indexing": True, "waiting": waiting}
 
 
 def _active(ws: Workspace, experiment: str | None) -> list[dict[str, Any]]:
@@ -183,18 +208,21 @@ def resolve(ws: Workspace, run_id: str) -> str:
         raise RunNotFoundError(exc.message) from None
 
 
-def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
+def run_page(ws: Workspace, run_id: str, indexing: bool = False) -> dict[str, Any]:
     """One run: provenance, params, latest metrics and which have a history, tags, artifacts, versions.
 
     Args:
         ws: the open Workspace.
         run_id: a run id or unique prefix.
+        indexing: the query index is being built: the child runs are not looked for.
 
     Returns:
         ``{run: Run.to_dict(), commit: {sha, message, author, time, missing}, patch, history_keys:
         {key: points}, sampled, artifacts: [{path, size, digest, cached, preview}], models: [{path, flavors,
         signature}], versions: [{model, version, stages}], children: [{id, name, status, start_time,
-        metrics}]}``; ``children`` are the runs naming it as their parent (``mlflow.parentRunId``).
+        metrics}], indexing}``; ``children`` are the runs naming it as their parent
+        (``mlflow.parentRunId``). With ``indexing`` (the index is being built) the children are
+        not looked for: ``children`` is None.
 
     Raises:
         RunNotFoundError: no such run (the server answers 404).
@@ -216,7 +244,8 @@ def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
         "artifacts": artifact_list(ws, run.id),
         "models": _models(ws, run.id, run.artifacts),
         "versions": _versions(ws, run.id),
-        "children": _children(ws, run.id),
+        "children": None if indexing else _children(ws, run.id),
+        "indexing": indexing,
     }
 
 

@@ -161,5 +161,15 @@
       if (el) el.addEventListener(el.type === "range" ? "input" : "change", redraw);
     });
     redraw();
+    watchIndex();
   });
+
+  // A fresh clone's page shown while the server builds the query index: reload once it is done.
+  function watchIndex() {
+    if (!document.getElementById("indexing")) return;
+    const poll = () => fetch("/api/status").then(r => r.json()).then(s => {
+      if (s.indexing) setTimeout(poll, 1500); else location.reload();
+    }).catch(() => setTimeout(poll, 5000));
+    setTimeout(poll, 1500);
+  }
 })();
