@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -501,3 +502,73 @@ def test_stopping_the_ui_while_it_builds_the_index_stops_the_build(big, tmp_path
     # the build's transaction was rolled back: the next start builds it again
     with ui_server(clone, indexed=False) as url:
         assert api_json({"url": url}, "/api/status") == {"indexing": True}
+
+
+LIVE_WRITER = """
+import sys
+import gitml
+
+with gitml.start_run(name="live-run", experiment="churn") as run:
+    gitml.log_param("lr", 0.1)
+    step = 0
+    for _ in range(3):
+        gitml.log_metric("loss", 1.0 / (step + 1), step=step)
+        step += 1
+    print(run.id, flush=True)
+    for line in sys.stdin:
+        if line.strip() == "end":
+            break
+        for _ in range(int(line)):
+            gitml.log_metric("loss", 1.0 / (step + 1), step=step)
+            step += 1
+        gitml.log_metric("acc", 0.5, step=step)
+        print("logged", step, flush=True)
+"""
+
+
+@contextmanager
+def live_run(repo: Path):
+    """A run in progress in ``repo`` (its own process): yields ``(id, more)``; ``more(n)`` logs n loss points and acc."""
+    proc = subprocess.Popen([sys.executable, "-c", LIVE_WRITER], cwd=repo, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert len(run_id) == 32, proc.stderr.read() if proc.poll() is not None else run_id
+
+        def more(n: int) -> None:
+            proc.stdin.write(f"{n}\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().startswith("logged")
+
+        yield run_id, more
+        proc.stdin.write("end\n")
+        proc.stdin.close()
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_run_in_progress_has_a_live_page_that_becomes_the_run(repo):
+    with ui_server(repo) as url, live_run(repo) as (run_id, more):
+        site = {"url": url}
+        listing = api_json(site, "/api/runs")
+        assert listing["runs"] == [] and [a["id"] for a in listing["active"]] == [run_id]
+        assert f'href="/runs/{run_id}"' in page(site, "/runs")
+        live = api_json(site, f"/api/runs/{run_id[:8]}")
+        assert live["live"] == {"alive": True, "commit_failed": False}
+        assert (live["run"]["status"], live["run"]["end_time"], live["run"]["params"]) == ("RUNNING", None, {"lr": 0.1})
+        assert live["history_keys"] == {"loss": 3} and live["run"]["metrics"] == {"loss": 1 / 3}
+        html = page(site, f"/runs/{run_id}")
+        assert 'id="live"' in html and 'data-follow="1"' in html and "every 5 seconds" in html
+        assert api_json(site, f"/api/runs/{run_id}/history?key=loss")["values"] == [1.0, 0.5, 1 / 3]
+        more(5)
+        grown = api_json(site, f"/api/runs/{run_id}")
+        assert grown["history_keys"] == {"loss": 8, "acc": 1} and grown["run"]["metrics"]["loss"] == 1 / 8
+        assert len(api_json(site, f"/api/runs/{run_id}/history?key=loss")["steps"]) == 8
+    with ui_server(repo) as url:
+        done = api_json({"url": url}, f"/api/runs/{run_id}")
+        assert done["live"] is None and done["run"]["status"] == "FINISHED" and done["history_keys"]["loss"] == 8
+        assert api_json({"url": url}, "/api/runs")["active"] == []
+        assert api_json({"url": url}, "/api/runs/0000aaaa", 404)["error"]

@@ -147,3 +147,25 @@ def test_registry_and_branches(site, browser):
     assert "lr" in table.text and "acc" in table.text
     shot(site, browser, "branches")
     no_script_ran(browser)
+
+
+def test_a_live_run_page_follows_the_run_and_reloads_when_it_ends(repo, browser):
+    with test_ui.ui_server(repo) as url:
+        with test_ui.live_run(repo) as (run_id, more):
+            browser.get(url + f"/runs/{run_id}")
+            assert "In progress in this clone" in browser.find_element(By.ID, "live").text
+            wait_drawn(browser, 'figure.chart[data-key="loss"]', "3")
+            more(4)  # loss: 7 points; acc: 1 point, a new metric row: the page reloads
+            WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, 'td[data-metric="acc"]'))
+            wait_drawn(browser, 'figure.chart[data-key="loss"]', "7")
+            more(2)  # loss 9 points, acc 2 points: a new chart, a reload again
+            wait_drawn(browser, 'figure.chart[data-key="acc"]', "2")
+            browser.execute_script("window.gitmlMark = 2;")  # gone if the page reloads
+            more(3)  # loss 12, acc 3: the same metrics and charts, drawn again in place
+            wait_drawn(browser, 'figure.chart[data-key="loss"]', "12")
+            assert browser.execute_script("return window.gitmlMark;") == 2
+            assert browser.find_element(By.CSS_SELECTOR, 'td[data-points="loss"]').text == "12 points"
+            no_script_ran(browser)
+        # the run ended and was committed: the page reloads into the committed run's
+        WebDriverWait(browser, 30).until(lambda d: not d.find_elements(By.ID, "live"))
+        assert "FINISHED" in browser.find_element(By.TAG_NAME, "main").text

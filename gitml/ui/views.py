@@ -16,7 +16,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from gitml.core.errors import BadInputError, GitmlError
+from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.filter import compile_query
 from gitml.core.ids import check_artifact_path
 from gitml.core.workspace import Workspace
@@ -198,8 +198,6 @@ def resolve(ws: Workspace, run_id: str) -> str:
     Raises:
         RunNotFoundError: no such run, several, or text that is no run id at all (a 404 either way).
     """
-    from gitml.core.errors import RunNotFoundError
-
     try:
         return ws.resolve_run(run_id)
     except RunNotFoundError:
@@ -220,16 +218,25 @@ def run_page(ws: Workspace, run_id: str, indexing: bool = False) -> dict[str, An
         ``{run: Run.to_dict(), commit: {sha, message, author, time, missing}, patch, history_keys:
         {key: points}, sampled, artifacts: [{path, size, digest, cached, preview}], models: [{path, flavors,
         signature}], versions: [{model, version, stages}], children: [{id, name, status, start_time,
-        metrics}], indexing}``; ``children`` are the runs naming it as their parent
+        metrics}], indexing, live}``; ``children`` are the runs naming it as their parent
         (``mlflow.parentRunId``). With ``indexing`` (the index is being built) the children are
-        not looked for: ``children`` is None.
+        not looked for: ``children`` is None. A run still in progress in this clone (not on the
+        runs ref yet) is shown as logged so far: status ``RUNNING``, ``live`` ``{alive,
+        commit_failed}`` (``alive`` None when its process runs on another host), its artifacts
+        by path only; ``live`` is None for a committed run.
 
     Raises:
         RunNotFoundError: no such run (the server answers 404).
     """
     from gitml.tracking.query import get_run
 
-    run = get_run(resolve(ws, run_id), repo=ws)
+    try:
+        run = get_run(resolve(ws, run_id), repo=ws)
+    except RunNotFoundError:
+        live = _live_run(ws, run_id)
+        if live is None:
+            raise
+        return _live_page(ws, live, indexing)
     counts: dict[str, int] = {}
     for point in run.history or []:
         counts[point.key] = counts.get(point.key, 0) + 1
@@ -246,6 +253,59 @@ def run_page(ws: Workspace, run_id: str, indexing: bool = False) -> dict[str, An
         "versions": _versions(ws, run.id),
         "children": None if indexing else _children(ws, run.id),
         "indexing": indexing,
+        "live": None,
+    }
+
+
+def _live_run(ws: Workspace, run_id: str):
+    """The run in progress in this clone whose id is ``run_id`` or starts with it, as read now; None if none (or several)."""
+    from gitml.core import active
+
+    prefix = run_id.lower()
+    if len(prefix) < 4 or len(prefix) > 32 or any(c not in "0123456789abcdef" for c in prefix):
+        return None
+    root = ws.gitml_dir / active.ACTIVE_DIR
+    names = [p.name for p in root.iterdir() if len(p.name) == 32 and p.name.startswith(prefix)] if root.is_dir() else []
+    if len(names) != 1:
+        return None
+    try:
+        saved = active.load(root / names[0])
+    except (RunNotFoundError, BadInputError):
+        return None  # committed meanwhile, or unreadable
+    run, points = _assemble_live(saved)
+    alive = next((m.get("alive") for m in active.list_active(ws.gitml_dir) if m.get("id") == run.id), None)
+    return run, points, saved, alive
+
+
+def _assemble_live(saved):
+    from gitml.tracking.commit import assemble
+
+    run, points = assemble(saved.meta, saved.log, "RUNNING", saved.patch)
+    run.end_time, run.updated = None, None
+    return run, points
+
+
+def _live_page(ws: Workspace, live, indexing: bool) -> dict[str, Any]:
+    """:func:`run_page` for a run in progress in this clone: what it has logged so far."""
+    run, points, saved, alive = live
+    counts: dict[str, int] = {}
+    for point in points:
+        counts[point.key] = counts.get(point.key, 0) + 1
+    data = run.to_dict()
+    data["metrics"] = {k: number(v) for k, v in run.metrics.items()}
+    return {
+        "run": data,
+        "commit": _commit_info(ws, (run.source or {}).get("commit")),
+        "patch": saved.patch,
+        "history_keys": counts,
+        "sampled": False,
+        "artifacts": [{"path": path, "size": None, "digest": None, "cached": None, "preview": None}
+                      for path in sorted(saved.log.artifacts)],
+        "models": [],
+        "versions": [],
+        "children": None if indexing else _children(ws, run.id),
+        "indexing": indexing,
+        "live": {"alive": alive, "commit_failed": saved.failed is not None},
     }
 
 
@@ -260,7 +320,8 @@ def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
     """Every kept point of one metric: ``{run, key, steps, times, values}`` (times in ms since 1970).
 
     Columns rather than points, as the chart takes them. A run whose history was sampled when
-    committed gives the points kept (``sampled`` is True).
+    committed gives the points kept (``sampled`` is True); a run in progress in this clone, the
+    points logged so far.
 
     Raises:
         RunNotFoundError: no such run.
@@ -269,10 +330,18 @@ def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
     from gitml.core.ids import check_key
     from gitml.tracking.query import get_run
 
+
     check_key(key, "metric key")
-    run = get_run(resolve(ws, run_id), repo=ws)
-    points = [p for p in run.history or [] if p.key == key]
-    return {"run": run.id, "key": key, "sampled": bool(run.full_history),
+    try:
+        run = get_run(resolve(ws, run_id), repo=ws)
+        history, sampled = run.history or [], bool(run.full_history)
+    except RunNotFoundError:
+        live = _live_run(ws, run_id)  # a run in progress: the points it has logged so far
+        if live is None:
+            raise
+        run, history, sampled = live[0], live[1], False
+    points = [p for p in history if p.key == key]
+    return {"run": run.id, "key": key, "sampled": sampled,
             "steps": [p.step for p in points],
             "times": [_ms(p.timestamp) for p in points],
             "values": [number(p.value) for p in points]}

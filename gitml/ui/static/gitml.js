@@ -5,8 +5,12 @@
     "#0550ae", "#fb8f44", "#4ac26b", "#d2a8ff", "#a40e26", "#54aeff", "#7d4e00", "#e85aad", "#116329", "#3e1f79", "#24292f"];
   const cache = new Map();
 
+  function historyUrl(run, key) {
+    return "/api/runs/" + encodeURIComponent(run) + "/history?key=" + encodeURIComponent(key);
+  }
+
   function history(run, key) {
-    const url = "/api/runs/" + encodeURIComponent(run) + "/history?key=" + encodeURIComponent(key);
+    const url = historyUrl(run, key);
     if (!cache.has(url)) {
       cache.set(url, fetch(url).then(r => r.ok ? r.json() : r.json().then(e => Promise.reject(new Error(e.error)))));
     }
@@ -162,7 +166,39 @@
     });
     redraw();
     watchIndex();
+    watchLive();
   });
+
+  // A run in progress: every 5 s, the values, point counts and charts as logged so far. A new
+  // metric, a metric's second point (a new chart) or the run's end reloads the page.
+  function watchLive() {
+    const note = document.getElementById("live");
+    if (!note || note.dataset.follow !== "1") return;
+    const run = note.dataset.run;
+    let known = JSON.parse(note.dataset.counts);
+    const charted = counts => Object.keys(counts).filter(k => counts[k] > 1).sort().join("\n");
+    const shown = () => Array.from(document.querySelectorAll("td[data-metric]")).map(td => td.dataset.metric).sort().join("\n");
+    const tick = () => fetch("/api/runs/" + encodeURIComponent(run)).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(d => {
+      const metrics = Object.keys(d.run.metrics).sort().join("\n");
+      if (!d.live || !d.live.alive || charted(d.history_keys) !== charted(known) || metrics !== shown()) {
+        location.reload();
+        return;
+      }
+      document.querySelectorAll("td[data-metric]").forEach(td => { td.textContent = String(d.run.metrics[td.dataset.metric]); });
+      let changed = false;
+      Object.entries(d.history_keys).forEach(([key, n]) => {
+        if (known[key] === n) return;
+        changed = true;
+        cache.delete(historyUrl(run, key));
+        const td = Array.from(document.querySelectorAll("td[data-points]")).find(el => el.dataset.points === key);
+        if (td) td.textContent = n + (n === 1 ? " point" : " points");
+      });
+      known = d.history_keys;
+      if (changed) runCharts();
+      setTimeout(tick, 5000);
+    }).catch(status => { if (status !== 404) setTimeout(tick, 10000); });
+    setTimeout(tick, 5000);
+  }
 
   // A fresh clone's page shown while the server builds the query index: reload once it is done.
   function watchIndex() {
