@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ class UI:
             self.name = ws.root.name
             build = ws.index.needs_build()
         self._indexer: subprocess.Popen | None = None
+        self._indexer_started = time.monotonic()
         if build:
             # A fresh clone's first answers would wait for the whole index (100,000 runs: ~40 s).
             # Another process builds it on the other core while the runs page shows the newest
@@ -106,11 +108,15 @@ class UI:
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def indexing(self, grace: float = 0.0) -> bool:
-        """Whether the query index is still being built beside the server, after waiting up to ``grace`` s for it."""
+        """Whether the query index is still being built beside the server.
+
+        ``grace``: wait for the build until that many seconds after it started (a small
+        repository's is done by then); a later question does not wait.
+        """
         if self._indexer is None:
             return False
         try:
-            self._indexer.wait(grace)
+            self._indexer.wait(max(0.0, self._indexer_started + grace - time.monotonic()))
         except subprocess.TimeoutExpired:
             return True
         self._finish_indexer()
@@ -223,8 +229,9 @@ class HostCheck:
 
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
-# How long a runs or run page waits for an index being built before it answers without it: a
-# small repository's index is built in that time, and its pages never show the interim answer.
+# How long after the server starts a runs or run page waits for an index being built, before it
+# answers without it: a small repository's index is built in that time, and its pages never show
+# the interim answer. Later pages do not wait.
 INDEX_GRACE = 0.5
 
 
