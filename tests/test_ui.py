@@ -572,3 +572,62 @@ def test_a_run_in_progress_has_a_live_page_that_becomes_the_run(repo):
         assert done["live"] is None and done["run"]["status"] == "FINISHED" and done["history_keys"]["loss"] == 8
         assert api_json({"url": url}, "/api/runs")["active"] == []
         assert api_json({"url": url}, "/api/runs/0000aaaa", 404)["error"]
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    """A sweep with three nested trials, and a run with a note: nested runs, notes and tag columns."""
+    repo = tmp_path_factory.mktemp("ui-family") / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    ids = {}
+    with api.start_run(name="sweep", experiment="tune", repo=repo) as parent:
+        ids["sweep"] = parent.id
+        for i, team in enumerate(["nlp", "vision", "ads"]):
+            with api.start_run(name=f"trial-{i}", experiment="tune", nested=True, repo=repo) as child:
+                ids[f"trial-{i}"] = child.id
+                api.log_params({"lr": 0.1 * (i + 1), "depth": 3})
+                api.set_tag("team", team)
+                for step in range(5):
+                    api.log_metric("loss", 1.0 / (step + 1 + i), step=step)
+    with api.start_run(name="solo", experiment="other", repo=repo) as solo:
+        ids["solo"] = solo.id
+        api.log_params({"lr": 0.1, "depth": 3})
+        api.set_tags({"team": "core", "mlflow.note.content": "<b>bold</b> claim\nsecond line"})
+        for step in range(5):
+            api.log_metric("loss", 0.9 / (step + 1), step=step)
+    with ui_server(repo) as url:
+        yield {"url": url, "repo": repo, "ids": ids, "shots": repo.parent / "screenshots"}
+
+
+def test_nested_runs_show_their_parent_and_children_in_the_table(family):
+    ids = family["ids"]
+    runs = {r["name"]: r for r in api_json(family, "/api/runs")["runs"]}
+    assert runs["sweep"]["children"] == 3 and runs["sweep"]["parent"] is None
+    assert (runs["trial-1"]["parent"], runs["trial-1"]["parent_name"], runs["trial-1"]["children"]) == (
+        ids["sweep"], "sweep", 0)
+    html = page(family, "/runs")
+    assert "3 child runs" in html and html.count("child of") == 3
+    link = "/runs?" + q(filter=f"tags.`mlflow.parentRunId` = '{ids['sweep']}'", order_by="attributes.start_time")
+    assert link.replace("&", "&amp;") in html
+    children = api_json(family, "/api/" + link.removeprefix("/"))
+    assert [r["name"] for r in children["runs"]] == ["trial-0", "trial-1", "trial-2"]
+    # a parent outside the page is named too; outside the repository, its id stands
+    alone = api_json(family, "/api/runs?" + q(filter="attributes.run_name = 'trial-2'"))["runs"][0]
+    assert alone["parent_name"] == "sweep"
+
+
+def test_every_column_sorts_tags_included(family):
+    by_team = api_json(family, "/api/runs?" + q(order_by="tags.`team` DESC", tags="team"))
+    assert [r["tags"].get("team") for r in by_team["runs"]] == ["vision", "nlp", "core", "ads", None]
+    html = page(family, "/runs?" + q(tags="team", cols=1))
+    for key in ("tags.`team`", "attributes.status", "attributes.experiment", "attributes.branch", "attributes.commit"):
+        assert q(order_by=f"{key} DESC") in html.replace("&amp;", "&"), key
+    assert [r["experiment"] for r in api_json(family, "/api/runs?" + q(order_by="attributes.experiment"))["runs"]] == [
+        "other", "tune", "tune", "tune", "tune"]
+
+
+def test_a_runs_note_shows_as_text_with_its_lines(family):
+    html = page(family, f"/runs/{family['ids']['solo']}")
+    assert '<div class="note-text" id="note">&lt;b&gt;bold&lt;/b&gt; claim\nsecond line</div>' in html

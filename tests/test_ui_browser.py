@@ -169,3 +169,40 @@ def test_a_live_run_page_follows_the_run_and_reloads_when_it_ends(repo, browser)
         # the run ended and was committed: the page reloads into the committed run's
         WebDriverWait(browser, 30).until(lambda d: not d.find_elements(By.ID, "live"))
         assert "FINISHED" in browser.find_element(By.TAG_NAME, "main").text
+
+
+family = test_ui.family
+
+
+def test_experiment_picks_search_at_once_and_ticked_runs_survive_a_new_search(family, browser):
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(family["url"] + "/runs")
+    browser.execute_script("sessionStorage.clear();")
+    browser.get(family["url"] + "/runs")
+    Select(browser.find_element(By.NAME, "experiment")).select_by_visible_text("tune")
+    WebDriverWait(browser, 20).until(lambda d: "experiment=tune" in d.current_url)  # no Search click
+    assert "1–4 of 4 runs" in browser.find_element(By.ID, "compare-form").text
+    trial = family["ids"]["trial-0"]
+    browser.find_element(By.CSS_SELECTOR, f'input[name="runs"][value="{trial}"]').click()
+    assert browser.find_element(By.ID, "ticked").text == "1 ticked · clear"
+    Select(browser.find_element(By.NAME, "experiment")).select_by_visible_text("other")
+    WebDriverWait(browser, 20).until(lambda d: "experiment=other" in d.current_url)
+    assert browser.find_element(By.ID, "ticked").text == "1 ticked (1 on other pages) · clear"
+    browser.find_element(By.CSS_SELECTOR, f'input[name="runs"][value="{family["ids"]["solo"]}"]').click()
+    browser.find_element(By.ID, "compare-button").click()
+    WebDriverWait(browser, 20).until(lambda d: "/compare" in d.current_url)
+    assert "Compare 2 runs" in browser.find_element(By.TAG_NAME, "h1").text
+    header = browser.find_element(By.CSS_SELECTOR, "#compare thead").text
+    assert "trial-0" in header and "solo" in header
+    same = browser.find_elements(By.CSS_SELECTOR, "#compare tr.same")
+    changed = browser.find_elements(By.CSS_SELECTOR, "#compare tr.changed")
+    assert same and changed and all(row.is_displayed() for row in same)
+    browser.find_element(By.ID, "differences-only").click()
+    assert not any(row.is_displayed() for row in same) and all(row.is_displayed() for row in changed)
+    wait_drawn(browser, "#overlay-chart", "2")
+    browser.execute_script("const s = document.getElementById('x-axis'); s.value = 'relative';"
+                           "s.dispatchEvent(new Event('change'));")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#overlay-chart .u-legend").text.startswith("seconds"))
+    no_script_ran(browser)

@@ -1444,6 +1444,20 @@ class Index:
             row = self.conn.execute("SELECT min(experiment) FROM runs WHERE experiment > ?", (row[0],)).fetchone()
         return names
 
+    def child_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """How many indexed runs name each of ``run_ids`` as their parent (``mlflow.parentRunId``).
+
+        Returns:
+            ``{run id: children}`` for the ids that have any; one index range read per id.
+        """
+        counts: dict[str, int] = {}
+        for chunk in _chunks(list(run_ids)):
+            rows = self.conn.execute(
+                f"SELECT value, count(*) FROM tags WHERE key = 'mlflow.parentRunId' AND value IN ({_marks(list(chunk))}) "  # noqa: S608
+                "GROUP BY value", list(chunk))
+            counts.update(dict(rows))
+        return counts
+
     def experiment_run_ids(self, name: str) -> list[str]:
         """The ids of the indexed runs of experiment ``name``."""
         return [row[0] for row in self.conn.execute("SELECT id FROM runs WHERE experiment = ?", (name,))]

@@ -50,7 +50,11 @@ def _short_run(run, columns: dict[str, list[str]]) -> dict[str, Any]:
         "params": {k: run.params[k] for k in columns["params"] if k in run.params},
         "metrics": {k: number(run.metrics[k]) for k in columns["metrics"] if k in run.metrics},
         "tags": {k: run.tags[k] for k in columns["tags"] if k in run.tags},
+        "parent": run.tags.get(PARENT_TAG),
     }
+
+
+PARENT_TAG = "mlflow.parentRunId"
 
 
 # searchable as tags (the index gives them from the run's fields, as MLflow does), never a run's own tag
@@ -92,13 +96,15 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
 
     Returns:
         ``{total, total_capped, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
-        user, commit, branch, dirty, params, metrics, tags}], columns: {params, metrics, tags},
+        user, commit, branch, dirty, params, metrics, tags, parent, parent_name, children}], columns: {params, metrics, tags},
         available: {params, metrics, tags}, experiments: [name], active: [{id, name, experiment,
         start_time, host, alive}], error}``. ``error`` is None or ``{message, position, field}``
         for a filter (``field`` ``filter``) or sort key (``order_by``) that does not parse (then
         ``runs`` is empty): the page shows it under its box. ``active`` lists the runs in
         progress in this clone, which reach the table when they end. With a filter, ``total``
         counts at most :data:`COUNT_CAP` matches (``total_capped`` True when there are more).
+        A nested run's ``parent`` is its ``mlflow.parentRunId`` (``parent_name`` that run's name,
+        when it is here); ``children`` counts the runs naming a run as theirs.
         ``indexing`` and ``waiting`` say what a page shown while the index is built lacks
         (``total`` is None then).
 
@@ -140,7 +146,23 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
               "tags": tags if tags is not None else []}
     out["columns"] = chosen
     out["runs"] = [_short_run(run, chosen) for run in found]
+    children = ws.index.child_counts([run["id"] for run in out["runs"]])
+    parents = {run["parent"] for run in out["runs"] if run["parent"]}
+    names = {run.id: run.name for run in found}
+    for run in out["runs"]:
+        run["children"] = children.get(run["id"], 0)
+        if run["parent"] and run["parent"] not in names and len(parents) <= 50:
+            names[run["parent"]] = _run_name(ws, run["parent"])
+        run["parent_name"] = names.get(run["parent"]) if run["parent"] else None
     return out
+
+
+def _run_name(ws: Workspace, run_id: str) -> str | None:
+    """The name of an indexed run, or None (a parent run not in this clone, or no run id at all)."""
+    try:
+        return ws.index.run(run_id).name
+    except GitmlError:
+        return None
 
 
 def _runs_while_indexing(ws: Workspace, experiment, filter, order_by, offset, limit, params, metrics,
@@ -153,8 +175,9 @@ def _runs_while_indexing(ws: Workspace, experiment, filter, order_by, offset, li
               "tags": tags or []}
     shown = {kind: sorted({key for run in found for key in getattr(run, kind)}) for kind in ("params", "metrics")}
     shown["tags"] = sorted({key for run in found for key in run.tags} - SYNTHETIC_TAGS)
+    runs = [_short_run(run, chosen) | {"parent_name": None, "children": None} for run in found]
     return {"total": None, "total_capped": False, "offset": offset, "limit": limit,
-            "runs": [_short_run(run, chosen) for run in found], "columns": chosen, "available": shown,
+            "runs": runs, "columns": chosen, "available": shown,
             "experiments": sorted({run.experiment for run in found} | ({experiment} if experiment else set())),
             "error": None, "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
             "active": _active(ws, experiment), "indexing": True, "waiting": waiting}
@@ -311,7 +334,7 @@ def _live_page(ws: Workspace, live, indexing: bool) -> dict[str, Any]:
 
 def _children(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
     """The runs whose ``mlflow.parentRunId`` is this run (nested runs, sweep trials): id, name, status, start, at most 500."""
-    query = compile_query(f"tags.`mlflow.parentRunId` = '{run_id}'", "attributes.start_time", None, 500)
+    query = compile_query(f"tags.`{PARENT_TAG}` = '{run_id}'", "attributes.start_time", None, 500)
     return [{"id": child.id, "name": child.name, "status": child.status, "start_time": child.start_time,
              "metrics": {k: number(v) for k, v in child.metrics.items()}} for child in ws.index.search(query)]
 

@@ -32,7 +32,8 @@
   function settings() {
     const x = document.getElementById("x-axis"), log = document.getElementById("log-scale"),
       sm = document.getElementById("smoothing");
-    return { time: x && x.value === "time", log: !!(log && log.checked), smoothing: sm ? parseFloat(sm.value) : 0 };
+    return { time: !!x && x.value === "time", relative: !!x && x.value === "relative", log: !!(log && log.checked),
+      smoothing: sm ? parseFloat(sm.value) : 0 };
   }
 
   // Series sharing one x axis: uPlot wants one ascending x array and one y array per series (null where a
@@ -66,7 +67,9 @@
   function draw(figure, series, opts) {
     figure.querySelectorAll(".uplot, .chart-error").forEach(el => el.remove());
     const s = settings();
-    const data = align(series.map(d => ({ x: s.time ? d.times : d.steps, y: smooth(d.values.map(num), s.smoothing) })), s.time);
+    // relative: seconds since the series' first point (each run's own start, as MLflow's "relative time")
+    const xOf = d => s.time ? d.times : s.relative ? d.times.map(t => t - d.times.reduce((a, b) => Math.min(a, b), Infinity)) : d.steps;
+    const data = align(series.map(d => ({ x: xOf(d), y: smooth(d.values.map(num), s.smoothing) })), s.time || s.relative);
     const skipped = series.reduce((n, d) => n + d.values.map(num).filter(v => !Number.isFinite(v)).length, 0);
     figure.querySelectorAll(".chart-note").forEach(el => el.remove());
     const notes = [];
@@ -79,7 +82,7 @@
     new uPlot({
       width, height: 240,
       scales: { x: { time: s.time }, y: { distr: log ? 3 : 1 } },
-      series: [{ label: s.time ? "time" : "step" }, ...series.map((d, i) => ({
+      series: [{ label: s.time ? "time" : s.relative ? "seconds" : "step" }, ...series.map((d, i) => ({
         label: d.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: true,
         points: { show: opts.points || d.values.length < 50 },
         paths: opts.points ? () => null : undefined,
@@ -167,7 +170,64 @@
     redraw();
     watchIndex();
     watchLive();
+    autoSubmit();
+    keepTicked();
+    differencesOnly();
   });
+
+  // The runs page: picking an experiment or a page size searches at once.
+  function autoSubmit() {
+    const form = document.getElementById("search");
+    if (!form) return;
+    ["experiment", "limit"].forEach(name => {
+      const select = form.querySelector('select[name="' + name + '"]');
+      if (select) select.addEventListener("change", () => form.submit());
+    });
+  }
+
+  // The runs page: runs ticked for comparison stay ticked across pages, sorts and filters (this tab only).
+  function keepTicked() {
+    const form = document.getElementById("compare-form"), note = document.getElementById("ticked");
+    if (!form || !note) return;
+    const KEY = "gitml.ticked";
+    const load = () => { try { return new Set(JSON.parse(sessionStorage.getItem(KEY) || "[]")); } catch (e) { return new Set(); } };
+    const ticked = load();
+    const boxes = Array.from(form.querySelectorAll('input[type="checkbox"][name="runs"]'));
+    const save = () => {
+      sessionStorage.setItem(KEY, JSON.stringify(Array.from(ticked)));
+      const here = new Set(boxes.map(b => b.value)), away = Array.from(ticked).filter(id => !here.has(id)).length;
+      note.textContent = "";
+      if (!ticked.size) return;
+      note.append(ticked.size + " ticked" + (away ? " (" + away + " on other pages)" : "") + " · ");
+      const clear = document.createElement("a");
+      clear.href = "#";
+      clear.id = "clear-ticked";
+      clear.textContent = "clear";
+      clear.addEventListener("click", e => { e.preventDefault(); ticked.clear(); boxes.forEach(b => { b.checked = false; }); save(); });
+      note.append(clear);
+    };
+    boxes.forEach(b => {
+      b.checked = ticked.has(b.value);
+      b.addEventListener("change", () => { if (b.checked) ticked.add(b.value); else ticked.delete(b.value); save(); });
+    });
+    form.addEventListener("submit", () => {
+      const here = new Set(boxes.map(b => b.value));
+      ticked.forEach(id => {
+        if (here.has(id)) return;
+        const input = document.createElement("input");
+        Object.assign(input, { type: "hidden", name: "runs", value: id });
+        form.appendChild(input);
+      });
+    });
+    save();
+  }
+
+  // The compare page: hide the rows whose values are the same in every run.
+  function differencesOnly() {
+    const box = document.getElementById("differences-only"), table = document.getElementById("compare");
+    if (!box || !table) return;
+    box.addEventListener("change", () => table.classList.toggle("differences-only", box.checked));
+  }
 
   // A run in progress: every 5 s, the values, point counts and charts as logged so far. A new
   // metric, a metric's second point (a new chart) or the run's end reloads the page.
