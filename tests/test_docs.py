@@ -125,6 +125,15 @@ def test_every_workspace_api_name_is_in_workspace_md(name):
     assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text), f"{name} is not in docs/workspace.md"
 
 
+def test_every_index_question_is_in_workspace_md():
+    from gitml.core.index import Index
+
+    text = (DOCS / "workspace.md").read_text(encoding="utf-8")
+    names = [name for name in vars(Index) if not name.startswith("_") and name != "conn"]
+    missing = [name for name in names if not re.search(rf"`(?:[^`]*\W)?{re.escape(name)}\(", text)]
+    assert names and missing == [], f"Index methods not in docs/workspace.md: {missing}"
+
+
 @dataclass
 class Example:
     kind: str
