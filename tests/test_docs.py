@@ -380,7 +380,7 @@ def test_console_steps_keep_shown_output_and_expected_exits():
 
 # -- every API name the docs write is reachable as written (issue 11, item 7) ---------------------
 
-API_NAME = re.compile(r"(?<![\w.])gitml(?:\.[A-Za-z_]\w*)+")
+API_NAME = re.compile(r"(?<![\w./-])gitml(?:\.[A-Za-z_]\w*)+")  # not in a file name (RESULTS-ui-gitml.md)
 NOT_PYTHON = {"yaml", "defaultRemote", "model_flavors"}  # gitml.yaml is a file; gitml.defaultRemote a git config key; gitml.model_flavors an entry-point group
 IMPORT = re.compile(r"^\s*(from\s+gitml(?:\.\w+)*\s+import\s+[\w, ]+|import\s+gitml(?:\.\w+)*(?:\s*,\s*gitml(?:\.\w+)*)*)\s*(?:#.*)?$",
                     re.M)

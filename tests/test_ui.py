@@ -631,3 +631,123 @@ def test_every_column_sorts_tags_included(family):
 def test_a_runs_note_shows_as_text_with_its_lines(family):
     html = page(family, f"/runs/{family['ids']['solo']}")
     assert '<div class="note-text" id="note">&lt;b&gt;bold&lt;/b&gt; claim\nsecond line</div>' in html
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory):
+    """Runs with non-finite params, very long keys and values, and artifacts that are not what they seem."""
+    base = tmp_path_factory.mktemp("ui-odd")
+    repo = base / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    files = base / "files"
+    files.mkdir()
+    (files / "fake.png").write_text("<html><script>alert(1)</script></html>")
+    (files / "utf16.txt").write_bytes("naïve résumé\nline two\n".encode("utf-16"))
+    (files / "bom.csv").write_bytes("\ufeffa,b\n1,2\n".encode("utf-8"))
+    (files / "wide.csv").write_text(",".join(f"c{i}" for i in range(100)) + "\n" + ",".join("1" * 100) + "\n")
+    with api.start_run(name="odd", experiment="odd", repo=repo) as run:
+        api.log_params({"thr": float("nan"), "cap": float("inf"), "floor": float("-inf"), "lr": 0.1})
+        api.log_param("long", "x" * 5000)
+        api.log_param("k" * 250, 1)
+        api.set_tag("words", "word " * 1000)
+        api.set_tag("best_run_id", "f" * 32)
+        api.log_metric("acc", 0.5)
+        for name in ("fake.png", "utf16.txt", "bom.csv", "wide.csv"):
+            api.log_artifact(str(files / name))
+        api.log_input({"digest": "ab" * 32, "source_type": "s3", "source": "s3://data/<b>train</b>.csv",
+                       "num_rows": 1200}, "training", name="train")
+        api.log_table({"city": ["Oslo", "<i>Lima</i>"], "temp": [3.5, 19.0]}, "tables/weather.json")
+    with api.start_run(name="plain", experiment="odd", repo=repo) as plain:
+        api.log_params({"thr": 0.5, "lr": 0.2})
+        api.log_metric("acc", 0.7)
+    with ui_server(repo) as url:
+        yield {"url": url, "repo": repo, "odd": run.id, "plain": plain.id, "shots": base / "screenshots"}
+
+
+def test_non_finite_params_show_as_text_on_every_page(odd):
+    """NaN and infinities in params (not only metrics) are JSON's strings everywhere, never a 500."""
+    for path in ("/api/runs", "/api/runs?" + q(params="thr,cap,floor"), "/api/runs?" + q(order_by="params.thr")):
+        runs = {r["name"]: r for r in api_json(odd, path)["runs"]}
+        assert runs["odd"]["params"]["thr"] == "nan", path
+    assert {"cap": "inf", "floor": "-inf"}.items() <= api_json(odd, "/api/runs?" + q(params="cap,floor"))["runs"][1][
+        "params"].items()
+    assert api_json(odd, f"/api/runs/{odd['odd']}")["run"]["params"]["thr"] == "nan"
+    compared = api_json(odd, "/api/compare?" + q(runs=f"{odd['odd']},{odd['plain']}"))
+    assert ["nan", 0.5] in [row["values"] for row in compared["rows"]]
+    for path in ("/runs", "/runs?" + q(params="thr,cap,floor"), f"/runs/{odd['odd']}",
+                 "/compare?" + q(runs=f"{odd['odd']},{odd['plain']}")):
+        html = page(odd, path)
+        assert ">nan<" in html or '"nan"' in html, path
+
+
+def test_files_that_are_not_what_their_names_say(odd):
+    run = odd["odd"]
+    fake = api_json(odd, f"/api/runs/{run}/artifact?" + q(path="fake.png"))
+    assert fake["kind"] == "none" and "not a PNG image" in fake["reason"]
+    assert get(odd["url"], f"/runs/{run}/raw?" + q(path="fake.png"))[0] == 400
+    text = api_json(odd, f"/api/runs/{run}/artifact?" + q(path="utf16.txt"))
+    assert (text["kind"], text["text"]) == ("text", "naïve résumé\nline two\n")
+    assert api_json(odd, f"/api/runs/{run}/artifact?" + q(path="bom.csv"))["rows"] == [["a", "b"], ["1", "2"]]
+    wide = page(odd, f"/runs/{run}/artifact?" + q(path="wide.csv"))
+    assert '<div class="scroll-x"><table class="csv" id="preview"><tr><th>c0</th>' in wide
+
+
+def test_odd_requests_get_one_clear_answer(odd):
+    run = odd["odd"]
+    assert "has no metric 'nope'" in api_json(odd, f"/api/runs/{run}/history?key=nope", 404)["error"]
+    assert "2 to 20 different runs, got 1" in api_json(odd, "/api/compare?" + q(runs=f"{run},{run[:8]}"), 400)["error"]
+    assert "got 0" in page(odd, "/compare", 400)
+    assert "0 to 1,000,000,000,000" in api_json(odd, "/api/runs?offset=99999999999999999999999", 400)["error"]
+    for method, path, kind in (("POST", "/api/runs", "application/json"), ("DELETE", "/runs", "text/html")):
+        request = urllib.request.Request(odd["url"] + path, method=method)
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=30)
+        assert info.value.code == 405 and info.value.headers["Content-Type"].startswith(kind)
+        assert "only reads" in info.value.read().decode()
+    # a value that is a run id links to that run; the run need not be here
+    assert f'<a href="/runs/{"f" * 32}">' in page(odd, f"/runs/{run}")
+
+
+def test_the_ui_mounted_under_a_path_links_under_it(odd, tmp_path):
+    """create_app() mounted in a larger starlette application: every link, script and fetch under the prefix."""
+    script = tmp_path / "host.py"
+    script.write_text(
+        "import sys\n"
+        "import uvicorn\n"
+        "from starlette.applications import Starlette\n"
+        "from starlette.routing import Mount\n"
+        "from gitml.core.http import bind, quiet_server, url_of\n"
+        "from gitml.ui.server import create_app\n"
+        "app = Starlette(routes=[Mount('/tools/gitml', app=create_app(sys.argv[1]))])\n"
+        "sock = bind('127.0.0.1', 0)\n"
+        "config = uvicorn.Config(app, log_config=None, log_level='warning', lifespan='off')\n"
+        "quiet_server(config, on_started=lambda: print(url_of(sock), flush=True)).run(sockets=[sock])\n")
+    proc = subprocess.Popen([sys.executable, str(script), str(odd["repo"])], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        site = {"url": proc.stdout.readline().strip() + "/tools/gitml"}
+        html = page(site, "/runs")
+        assert 'href="/tools/gitml/static/gitml.css"' in html and 'data-root="/tools/gitml"' in html
+        assert f'href="/tools/gitml/runs/{odd["plain"]}"' in html and 'href="/runs' not in html
+        assert get(site["url"], "/static/gitml.js")[0] == 200
+        assert len(api_json(site, "/api/runs")["runs"]) == 2
+        assert api_json(site, "/api/nowhere", 404)["error"].startswith("no page")
+        with urllib.request.urlopen(site["url"] + "/", timeout=30) as answer:  # / goes to the runs page
+            assert answer.url.endswith("/tools/gitml/runs")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_runs_datasets_tables_user_and_duration(odd):
+    run = odd["odd"]
+    html = page(odd, f"/runs/{run}")
+    section = html[html.index('<section id="datasets">'):]
+    assert "train" in section and "s3://data/&lt;b&gt;train&lt;/b&gt;.csv" in section and "1200" in section
+    table = api_json(odd, f"/api/runs/{run}/artifact?" + q(path="tables/weather.json"))
+    assert table["kind"] == "csv" and table["rows"] == [["city", "temp"], ["Oslo", "3.5"], ["<i>Lima</i>", "19.0"]]
+    listing = {r["name"]: r for r in api_json(odd, "/api/runs")["runs"]}
+    assert listing["odd"]["user"] and 0 <= listing["odd"]["duration"] < 600
+    assert "<th>Duration</th>" in page(odd, "/runs")

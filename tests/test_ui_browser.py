@@ -206,3 +206,27 @@ def test_experiment_picks_search_at_once_and_ticked_runs_survive_a_new_search(fa
     WebDriverWait(browser, 20).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#overlay-chart .u-legend").text.startswith("seconds"))
     no_script_ran(browser)
+
+
+odd = test_ui.odd
+
+
+def test_long_keys_and_values_keep_pages_within_the_window(odd, browser):
+    """5,000-character values, 250-character keys: cut or wrapped, and only a wide table scrolls, not the page."""
+    width = browser.execute_script("return window.innerWidth")
+    for path in ("/runs", "/runs?" + test_ui.q(tags="words", params="long," + "k" * 250 + ",thr"),
+                 f"/runs/{odd['odd']}", f"/runs/{odd['odd']}/artifact?" + test_ui.q(path="wide.csv")):
+        browser.get(odd["url"] + path)
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width, path
+    no_script_ran(browser)
+
+
+def test_another_experiment_gets_its_own_columns(family, browser):
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(family["url"] + "/runs?" + test_ui.q(experiment="tune", cols=1, params="depth"))
+    assert [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#runs th.param")] == ["depth"]
+    Select(browser.find_element(By.NAME, "experiment")).select_by_visible_text("other")
+    WebDriverWait(browser, 20).until(lambda d: "experiment=other" in d.current_url)
+    assert "cols=1" not in browser.current_url
+    assert {th.text for th in browser.find_elements(By.CSS_SELECTOR, "#runs th.param")} == {"depth", "lr"}

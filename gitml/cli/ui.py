@@ -8,7 +8,7 @@ from gitml.cli.context import workspace
 from gitml.core.errors import BadInputError
 from gitml.core.http import is_loopback
 
-UI_EXTRA = "gitml ui needs gitml[ui]: pip install 'gitml[ui]'"
+UI_EXTRA = "gitml ui needs gitml[ui]: pip install 'gitml[ui]' (in a clone of gitml: pip install -e '.[ui]')"
 
 
 @click.command("ui")

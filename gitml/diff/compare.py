@@ -246,6 +246,9 @@ def diff(a: str, b: str | None = None, experiment: str | None = None, select: st
             if side.candidates > 1:
                 result.notes.append(f"{side.spec}: {side.candidates} runs at {side.used_commit[:7]}; "
                                     f"took {side.run.name} ({selection.how})")
+        if experiment is None and sides[0].run.experiment != sides[1].run.experiment:
+            result.notes.append(f"the runs are of different experiments ({sides[0].run.experiment!r} and "
+                                f"{sides[1].run.experiment!r}): pick one (--experiment) to compare like with like")
         result.same_commit = bool(sides[0].commit) and sides[0].commit == sides[1].commit
         commits = [s.run.source.get("commit") for s in sides]
         if code and all(commits) and commits[0] != commits[1]:

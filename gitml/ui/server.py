@@ -10,6 +10,7 @@ bundled uPlot (charts) and ``gitml.js``, and the Content-Security-Policy allows 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import mimetypes
@@ -32,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from gitml.core.errors import BadInputError, GitmlError, RunNotFoundError
 from gitml.core.http import bind, quiet_server, url_of
+from gitml.core.ids import RUN_ID_RE
 from gitml.core.store import human_size
 from gitml.core.workspace import open_workspace
 from gitml.ui import views
@@ -93,6 +95,8 @@ class UI:
         self.templates.filters["size"] = lambda n: "" if n is None else human_size(n)
         self.templates.filters["num"] = _num
         self.templates.filters["when"] = _when
+        self.templates.filters["duration"] = _duration
+        self.templates.tests["run_id"] = lambda text: bool(RUN_ID_RE.fullmatch(str(text)))
         self.templates.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
         with open_workspace(root) as ws:
             self.name = ws.root.name
@@ -151,8 +155,8 @@ class UI:
         self._finish_indexer()
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        """The page ``name`` rendered with ``context``, with the security headers."""
-        html = self.templates.get_template(name).render(repo=self.name, **context)
+        """The page ``name`` rendered with ``context``, with the security headers; its links under the mount's root."""
+        html = self.templates.get_template(name).render(repo=self.name, root=ROOT_PATH.get(), **context)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def answer(self, request: Request, template: str, build: Callable[[Any], dict[str, Any]],
@@ -174,6 +178,7 @@ class UI:
         except GitmlError as exc:
             log.warning("%s: %s", request.url.path, exc.message)
             return self.error(api, 500, exc.message)
+        data = views.jsonable(data)
         if api:
             return JSONResponse(data, headers=SECURITY_HEADERS)
         return self.page(template, data=data, data_json=json.dumps(data, allow_nan=False))
@@ -192,11 +197,28 @@ def _num(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _duration(seconds: float | None) -> str:
+    """A run's length as MLflow's table shows it: ``850ms``, ``42.1s``, ``12.5min``, ``3.2h``, ``2.0d``."""
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86400, "h", 3600)):
+        if seconds < limit:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds / 86400:.1f}d"
+
+
 def _when(stamp: str | None) -> str:
     """``2026-12-01T13:35:45.880Z`` as ``2026-12-01 13:35:45 UTC``."""
     if not stamp:
         return ""
     return stamp[:19].replace("T", " ") + " UTC" if stamp.endswith("Z") else stamp
+
+
+# Where the application is mounted: "" served on its own, "/gitml" under Mount("/gitml", app=…).
+# Pages put it before their links; set per request by HostCheck, the outermost layer.
+ROOT_PATH: contextvars.ContextVar[str] = contextvars.ContextVar("gitml_ui_root", default="")
 
 
 class HostCheck:
@@ -217,6 +239,7 @@ class HostCheck:
 
     async def __call__(self, scope, receive, send) -> None:
         """Refuse a request for another host with 400; pass the others on."""
+        ROOT_PATH.set(scope.get("root_path", "").rstrip("/"))
         if scope["type"] == "http" and "*" not in self.hosts:
             header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").strip().lower()
             name = header[1:header.find("]")] if header.startswith("[") else header.rsplit(":", 1)[0]
@@ -312,6 +335,9 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
         if inline_images:
             if suffix not in views.IMAGE_TYPES:
                 return ui.error(True, 400, f"{name} is not an image shown inline (PNG, JPEG, GIF or WebP)")
+            problem = views.image_problem(local, suffix)
+            if problem:
+                return ui.error(True, 400, f"{name}: {problem}")
             return FileResponse(local, media_type=views.IMAGE_TYPES[suffix], headers=SECURITY_HEADERS)
         media = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return FileResponse(local, media_type=media, filename=name, content_disposition_type="attachment",
@@ -337,7 +363,7 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
         return lambda request: view(request, api=True)
 
     routes = [
-        Route("/", lambda request: RedirectResponse("/runs", status_code=302)),
+        Route("/", lambda request: RedirectResponse(ROOT_PATH.get() + "/runs", status_code=302)),
         Route("/favicon.ico", lambda request: FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml",
                                                            headers=SECURITY_HEADERS)),
         Route("/runs", runs),
@@ -362,9 +388,19 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return ui.error(request.url.path.startswith("/api/"), 404, f"no page {request.url.path[:200]}")
+        path = request.url.path.removeprefix(ROOT_PATH.get())
+        return ui.error(path.startswith("/api/"), 404, f"no page {request.url.path[:200]}")
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found})
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        path = request.url.path.removeprefix(ROOT_PATH.get())
+        return ui.error(path.startswith("/api/"), 405, f"{request.method} is not answered here: the UI only reads (GET)")
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.error("%s: %s: %s", request.url.path[:200], type(exc).__name__, exc)
+        path = request.url.path.removeprefix(ROOT_PATH.get())
+        return ui.error(path.startswith("/api/"), 500, f"internal error: {type(exc).__name__} (the server's log says more)")
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed, 500: internal})
     checked = HostCheck(app, hosts if hosts is not None else set(LOOPBACK_NAMES))
     checked.ui = ui  # for the server's end: an index build still running is stopped
     return checked

@@ -25,6 +25,7 @@ PAGE_SIZES = (25, 50, 100, 250)
 DEFAULT_PAGE = 50
 DEFAULT_COLUMNS = 8  # metric and param columns shown before the user picks
 COUNT_CAP = 10_000  # a filter's matches are counted up to this many
+MAX_OFFSET = 10**12  # more runs than any repository holds; SQLite's integers end at 2**63
 PREVIEW_BYTES = 256 * 1024  # text, JSON and CSV artifacts previewed up to this size
 CSV_ROWS = 200
 CSV_COLUMNS = 50
@@ -41,17 +42,41 @@ def number(value: Any) -> Any:
     return value
 
 
+def jsonable(data: Any) -> Any:
+    """``data`` with every NaN or infinite float, at any depth, as :func:`number` gives it (JSON has neither).
+
+    Params and tags can hold them too (``log_param("thr", float("nan"))``), not only metrics.
+    """
+    if isinstance(data, float):
+        return number(data)
+    if isinstance(data, dict):
+        return {key: jsonable(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [jsonable(value) for value in data]
+    return data
+
+
 def _short_run(run, columns: dict[str, list[str]]) -> dict[str, Any]:
     source = run.source or {}
     return {
         "id": run.id, "name": run.name, "experiment": run.experiment, "status": run.status,
         "start_time": run.start_time, "end_time": run.end_time, "user": run.user,
         "commit": source.get("commit"), "branch": source.get("branch"), "dirty": bool(source.get("dirty")),
-        "params": {k: run.params[k] for k in columns["params"] if k in run.params},
+        "params": {k: number(run.params[k]) for k in columns["params"] if k in run.params},
         "metrics": {k: number(run.metrics[k]) for k in columns["metrics"] if k in run.metrics},
         "tags": {k: run.tags[k] for k in columns["tags"] if k in run.tags},
         "parent": run.tags.get(PARENT_TAG),
+        "duration": _seconds_between(run.start_time, run.end_time),
     }
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (record times), or None when either is missing or unreadable."""
+    try:
+        return (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -96,7 +121,7 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
 
     Returns:
         ``{total, total_capped, offset, limit, runs: [{id, name, experiment, status, start_time, end_time,
-        user, commit, branch, dirty, params, metrics, tags, parent, parent_name, children}], columns: {params, metrics, tags},
+        user, commit, branch, dirty, params, metrics, tags, parent, parent_name, children, duration}], columns: {params, metrics, tags},
         available: {params, metrics, tags}, experiments: [name], active: [{id, name, experiment,
         start_time, host, alive}], error}``. ``error`` is None or ``{message, position, field}``
         for a filter (``field`` ``filter``) or sort key (``order_by``) that does not parse (then
@@ -105,16 +130,17 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         counts at most :data:`COUNT_CAP` matches (``total_capped`` True when there are more).
         A nested run's ``parent`` is its ``mlflow.parentRunId`` (``parent_name`` that run's name,
         when it is here); ``children`` counts the runs naming a run as theirs.
-        ``indexing`` and ``waiting`` say what a page shown while the index is built lacks
+        ``duration`` is in seconds (None for a run without an end time). ``indexing`` and
+        ``waiting`` say what a page shown while the index is built lacks
         (``total`` is None then).
 
     Raises:
-        BadInputError: an offset below 0 or a page size not offered.
+        BadInputError: an offset below 0 or past :data:`MAX_OFFSET`, or a page size not offered.
     """
     if limit not in PAGE_SIZES:
         raise BadInputError(f"bad page size {limit!r}: one of {', '.join(map(str, PAGE_SIZES))}")
-    if offset < 0:
-        raise BadInputError(f"bad offset {offset!r}: 0 or more")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadInputError(f"bad offset {str(offset)[:40]}: 0 to {MAX_OFFSET:,}")
     if indexing:
         return _runs_while_indexing(ws, experiment, filter, order_by, offset, limit, params, metrics, tags)
     available = _available(ws)
@@ -124,7 +150,8 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
                            "columns": {"params": params or [], "metrics": metrics or [], "tags": tags or []},
                            "available": available, "experiments": experiments, "error": None,
                            "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
-                           "active": _active(ws, experiment), "indexing": False, "waiting": False}
+                           "active": _active(ws, experiment), "indexing": False, "waiting": False,
+                           "columns_given": any(kind is not None for kind in (params, metrics, tags))}
     try:
         compile_query(filter or None)
     except BadInputError as exc:
@@ -180,7 +207,8 @@ def _runs_while_indexing(ws: Workspace, experiment, filter, order_by, offset, li
             "runs": runs, "columns": chosen, "available": shown,
             "experiments": sorted({run.experiment for run in found} | ({experiment} if experiment else set())),
             "error": None, "filter": filter or "", "order_by": order_by or "", "experiment": experiment or "",
-            "active": _active(ws, experiment), "indexing": True, "waiting": waiting}
+            "active": _active(ws, experiment), "indexing": True, "waiting": waiting,
+            "columns_given": any(kind is not None for kind in (params, metrics, tags))}
 
 
 def _active(ws: Workspace, experiment: str | None) -> list[dict[str, Any]]:
@@ -347,7 +375,7 @@ def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
     points logged so far.
 
     Raises:
-        RunNotFoundError: no such run.
+        RunNotFoundError: no such run, or the run has no such metric (the server answers 404).
         BadInputError: a bad key.
     """
     from gitml.core.ids import check_key
@@ -364,6 +392,8 @@ def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
             raise
         run, history, sampled = live[0], live[1], False
     points = [p for p in history if p.key == key]
+    if not points and key not in run.metrics:
+        raise RunNotFoundError(f"run {run.id} has no metric {key!r}")
     return {"run": run.id, "key": key, "sampled": sampled,
             "steps": [p.step for p in points],
             "times": [_ms(p.timestamp) for p in points],
@@ -442,11 +472,20 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
     except GitmlError as exc:  # its bytes are not here
         return {"path": path, "kind": "none", "reason": exc.message}
     if suffix in IMAGE_TYPES:
+        problem = image_problem(local, suffix)
+        if problem:
+            return {"path": path, "kind": "none", "reason": problem}
         return {"path": path, "kind": "image"}
     with open(local, "rb") as handle:
         raw = handle.read(PREVIEW_BYTES + 1)
     truncated = len(raw) > PREVIEW_BYTES
     raw = raw[:PREVIEW_BYTES]
+    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if raw.startswith(bom):  # UTF-16 text (a Windows export), whose zero bytes are no sign of binary
+            body = raw[2:len(raw) - (len(raw) % 2)]
+            raw = body.decode(encoding, "replace").encode("utf-8")
+            break
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark is no part of the text
     if b"\x00" in raw:
         return {"path": path, "kind": "none", "reason": "binary file"}
     try:
@@ -460,10 +499,15 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
             return {"path": path, "kind": "none", "reason": "binary file"}
     if suffix == ".json" and not truncated:
         try:
-            return {"path": path, "kind": "json", "text": json.dumps(json.loads(text), indent=2)[:PREVIEW_BYTES],
-                    "truncated": False}
+            doc = json.loads(text)
         except ValueError:
-            pass
+            doc = None
+        rows = _split_table(doc)
+        if rows is not None:  # log_table's {"columns": [...], "data": [[...]]}: shown as a table
+            return {"path": path, "kind": "csv", "rows": [r[:CSV_COLUMNS] for r in rows[:CSV_ROWS + 1]],
+                    "truncated": len(rows) > CSV_ROWS + 1 or any(len(r) > CSV_COLUMNS for r in rows)}
+        if doc is not None:
+            return {"path": path, "kind": "json", "text": json.dumps(doc, indent=2)[:PREVIEW_BYTES], "truncated": False}
     if suffix == ".csv":
         rows, cut = [], False
         for row in csv.reader(io.StringIO(text)):
@@ -474,6 +518,39 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
                 break
         return {"path": path, "kind": "csv", "rows": rows, "truncated": truncated or cut}
     return {"path": path, "kind": "text", "text": text, "truncated": truncated}
+
+
+def _split_table(doc: Any) -> list[list[str]] | None:
+    """The rows (header first, as text) of a table in pandas' ``split`` JSON, which ``log_table`` writes; else None."""
+    if not (isinstance(doc, dict) and set(doc) <= {"columns", "data", "index"} and isinstance(doc.get("columns"), list)
+            and isinstance(doc.get("data"), list) and all(isinstance(row, list) for row in doc["data"])):
+        return None
+    text = lambda v: v if isinstance(v, str) else json.dumps(v)  # noqa: E731
+    return [[text(c) for c in doc["columns"]], *([text(v) for v in row] for row in doc["data"])]
+
+
+# the first bytes of each image kind shown inline: a file is shown as an image only when it is one
+_IMAGE_MAGIC = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
+                ".gif": (b"GIF87a", b"GIF89a"), ".webp": (b"RIFF",)}
+IMAGE_BYTES = 20 * 1024 * 1024  # larger images are offered for download, not shown
+
+
+def image_problem(local, suffix: str) -> str | None:
+    """Why the file at ``local`` (named with ``suffix``) is not shown as an image, or None when it is.
+
+    Its first bytes must be that kind's (a text file named ``.png`` is not an image), and it
+    must be at most :data:`IMAGE_BYTES`.
+    """
+    import os
+
+    size = os.path.getsize(local)
+    if size > IMAGE_BYTES:
+        return f"an image of {size:,} bytes: larger than {IMAGE_BYTES // (1024 * 1024)} MiB is not shown (download it)"
+    with open(local, "rb") as handle:
+        head = handle.read(12)
+    if not head.startswith(_IMAGE_MAGIC[suffix]) or (suffix == ".webp" and head[8:12] != b"WEBP"):
+        return f"not a {suffix[1:].upper()} image, whatever its name says"
+    return None
 
 
 def _models(ws: Workspace, run_id: str, artifacts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -495,7 +572,7 @@ def _models(ws: Workspace, run_id: str, artifacts: dict[str, Any]) -> list[dict[
         flavors = doc.get("flavors") if isinstance(doc.get("flavors"), dict) else {}
         signature = doc.get("signature") if isinstance(doc.get("signature"), dict) else {}
         out.append({"path": item["path"].split("/")[0], "flavors": sorted(map(str, flavors)),
-                    "signature": {k: str(v)[:4000] for k, v in signature.items()},
+                    "signature": {k: str(v)[:4000] for k, v in signature.items() if v is not None},
                     "created": str(doc.get("utc_time_created", ""))[:40]})
     return out
 
@@ -518,15 +595,17 @@ def compare_page(ws: Workspace, run_ids: list[str]) -> dict[str, Any]:
         ``default_key`` is the metric with the most points, the one whose curves show first.
 
     Raises:
-        BadInputError: fewer than 2 or more than 20 runs.
+        BadInputError: fewer than 2 or more than 20 different runs.
         RunNotFoundError: an id that is no run's.
     """
     from gitml.diff import compare
     from gitml.tracking.query import get_run
 
-    if not 2 <= len(run_ids) <= 20:
+    if len(run_ids) > 100:
         raise BadInputError(f"compare takes 2 to 20 runs, got {len(run_ids)}")
-    ids = [resolve(ws, r) for r in run_ids]
+    ids = list(dict.fromkeys(resolve(ws, r) for r in run_ids))  # a run named twice is one run
+    if not 2 <= len(ids) <= 20:
+        raise BadInputError(f"compare takes 2 to 20 different runs, got {len(ids)}: tick them in the runs table")
     result = compare(ids, show_all=True, repo=ws).to_dict()
     history: dict[str, list[str]] = {}
     points: dict[str, int] = {}

@@ -4,9 +4,13 @@
   const palette = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#1b7c83", "#bf3989", "#6e7781", "#9a6700",
     "#0550ae", "#fb8f44", "#4ac26b", "#d2a8ff", "#a40e26", "#54aeff", "#7d4e00", "#e85aad", "#116329", "#3e1f79", "#24292f"];
   const cache = new Map();
+  const STEP_INCRS = [];
+  for (let e = 0; e < 16; e++) [1, 2, 5].forEach(m => STEP_INCRS.push(m * Math.pow(10, e)));
+  // where the UI is mounted ("" at the root of its own server; a prefix under a larger application)
+  const ROOT = (document.body && document.body.dataset.root) || "";
 
   function historyUrl(run, key) {
-    return "/api/runs/" + encodeURIComponent(run) + "/history?key=" + encodeURIComponent(key);
+    return ROOT + "/api/runs/" + encodeURIComponent(run) + "/history?key=" + encodeURIComponent(key);
   }
 
   function history(run, key) {
@@ -87,7 +91,8 @@
         points: { show: opts.points || d.values.length < 50 },
         paths: opts.points ? () => null : undefined,
       }))],
-      axes: [{}, { size: 60 }],
+      // steps are whole numbers: ticks at 1, 2, 5, 10, … apart, never halfway; dates need two lines of room
+      axes: [s.time ? { size: 56 } : s.relative ? {} : { incrs: STEP_INCRS }, { size: 60 }],
       legend: { show: true },
     }, data, figure);
     notes.forEach(text => {
@@ -181,7 +186,12 @@
     if (!form) return;
     ["experiment", "limit"].forEach(name => {
       const select = form.querySelector('select[name="' + name + '"]');
-      if (select) select.addEventListener("change", () => form.submit());
+      if (!select) return;
+      select.addEventListener("change", () => {
+        // another experiment has other keys: its own default columns, not the ones picked here
+        if (name === "experiment") form.querySelectorAll("details.columns input").forEach(el => { el.disabled = true; });
+        form.submit();
+      });
     });
   }
 
@@ -238,7 +248,7 @@
     let known = JSON.parse(note.dataset.counts);
     const charted = counts => Object.keys(counts).filter(k => counts[k] > 1).sort().join("\n");
     const shown = () => Array.from(document.querySelectorAll("td[data-metric]")).map(td => td.dataset.metric).sort().join("\n");
-    const tick = () => fetch("/api/runs/" + encodeURIComponent(run)).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(d => {
+    const tick = () => fetch(ROOT + "/api/runs/" + encodeURIComponent(run)).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(d => {
       const metrics = Object.keys(d.run.metrics).sort().join("\n");
       if (!d.live || !d.live.alive || charted(d.history_keys) !== charted(known) || metrics !== shown()) {
         location.reload();
@@ -263,7 +273,7 @@
   // A fresh clone's page shown while the server builds the query index: reload once it is done.
   function watchIndex() {
     if (!document.getElementById("indexing")) return;
-    const poll = () => fetch("/api/status").then(r => r.json()).then(s => {
+    const poll = () => fetch(ROOT + "/api/status").then(r => r.json()).then(s => {
       if (s.indexing) setTimeout(poll, 1500); else location.reload();
     }).catch(() => setTimeout(poll, 5000));
     setTimeout(poll, 1500);
