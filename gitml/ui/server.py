@@ -213,7 +213,7 @@ def _when(stamp: str | None) -> str:
     """``2026-12-01T13:35:45.880Z`` as ``2026-12-01 13:35:45 UTC``."""
     if not stamp:
         return ""
-    return stamp[:19].replace("T", " ") + " UTC" if stamp.endswith("Z") else stamp
+    return stamp[:19].replace("T", " ") + " UTC" if stamp.endswith(("Z", "+00:00")) else stamp
 
 
 # Where the application is mounted: "" served on its own, "/gitml" under Mount("/gitml", app=…).
