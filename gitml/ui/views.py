@@ -281,30 +281,38 @@ def run_page(ws: Workspace, run_id: str, indexing: bool = False) -> dict[str, An
     """
     from gitml.tracking.query import get_run
 
+    saved = alive = None
     try:
         run = get_run(resolve(ws, run_id), repo=ws)
+        points, patch = run.history or [], run.patch
     except RunNotFoundError:
         live = _live_run(ws, run_id)
         if live is None:
             raise
-        return _live_page(ws, live, indexing)
+        run, points, saved, alive = live
+        patch = saved.patch
     counts: dict[str, int] = {}
-    for point in run.history or []:
+    for point in points:
         counts[point.key] = counts.get(point.key, 0) + 1
     data = run.to_dict()
     data["metrics"] = {k: number(v) for k, v in run.metrics.items()}
+    committed = saved is None
     return {
         "run": data,
         "commit": _commit_info(ws, (run.source or {}).get("commit")),
-        "patch": run.patch,
+        "patch": patch,
         "history_keys": counts,
-        "sampled": bool(run.full_history),  # history.tsv keeps a sample; the whole one is in the content store
-        "artifacts": artifact_list(ws, run.id),
-        "models": _models(ws, run.id, run.artifacts),
-        "versions": _versions(ws, run.id),
+        # history.tsv keeps a sample; the whole one is in the content store
+        "sampled": bool(run.full_history) if committed else False,
+        # a run in progress has stored nothing yet: its artifacts by path only
+        "artifacts": artifact_list(ws, run.id) if committed else [
+            {"path": path, "size": None, "digest": None, "cached": None, "preview": None}
+            for path in sorted(saved.log.artifacts)],
+        "models": _models(ws, run.id, run.artifacts) if committed else [],
+        "versions": _versions(ws, run.id) if committed else [],
         "children": None if indexing else _children(ws, run.id),
         "indexing": indexing,
-        "live": None,
+        "live": None if committed else {"alive": alive, "commit_failed": saved.failed is not None},
     }
 
 
@@ -334,30 +342,6 @@ def _assemble_live(saved):
     run, points = assemble(saved.meta, saved.log, "RUNNING", saved.patch)
     run.end_time, run.updated = None, None
     return run, points
-
-
-def _live_page(ws: Workspace, live, indexing: bool) -> dict[str, Any]:
-    """:func:`run_page` for a run in progress in this clone: what it has logged so far."""
-    run, points, saved, alive = live
-    counts: dict[str, int] = {}
-    for point in points:
-        counts[point.key] = counts.get(point.key, 0) + 1
-    data = run.to_dict()
-    data["metrics"] = {k: number(v) for k, v in run.metrics.items()}
-    return {
-        "run": data,
-        "commit": _commit_info(ws, (run.source or {}).get("commit")),
-        "patch": saved.patch,
-        "history_keys": counts,
-        "sampled": False,
-        "artifacts": [{"path": path, "size": None, "digest": None, "cached": None, "preview": None}
-                      for path in sorted(saved.log.artifacts)],
-        "models": [],
-        "versions": [],
-        "children": None if indexing else _children(ws, run.id),
-        "indexing": indexing,
-        "live": {"alive": alive, "commit_failed": saved.failed is not None},
-    }
 
 
 def _children(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
