@@ -131,7 +131,12 @@ def test_compare_two_selected_runs(site, browser):
     changed = browser.find_elements(By.CSS_SELECTOR, "#compare tr.changed")
     assert any("lr" in row.text for row in changed)
     wait_drawn(browser, "#overlay-chart", "2")
-    wait_drawn(browser, "#scatter-chart", "2")
+    scatter = wait_drawn(browser, "#scatter-chart", "2")
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).move_to_element(scatter.find_element(By.CSS_SELECTOR, ".u-over")).perform()
+    legend = scatter.find_element(By.CSS_SELECTOR, ".u-legend").text  # the hovered point names its run
+    assert "(base)" in legend or "(feature-run)" in legend, legend
     shot(site, browser, "compare")
     no_script_ran(browser)
 

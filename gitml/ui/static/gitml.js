@@ -143,10 +143,11 @@
     if (!pr || !mr) return;
     // runs that lack the param or have no finite value of the metric are left out; a param that
     // is text in any run that has it is placed by category, in sorted order
-    const present = pr.values.map((v, i) => [v, num(mr.values[i])]).filter(([v, y]) => v !== null && v !== undefined && Number.isFinite(y));
+    const present = pr.values.map((v, i) => [v, num(mr.values[i]), data.runs[i] ? data.runs[i].name : ""])
+      .filter(([v, y]) => v !== null && v !== undefined && Number.isFinite(y));
     const categorical = present.some(([v]) => typeof v !== "number");
     const labels = categorical ? Array.from(new Set(present.map(([v]) => String(v)))).sort() : null;
-    const points = present.map(([v, y]) => [categorical ? labels.indexOf(String(v)) : v, y]).sort((a, b) => a[0] - b[0]);
+    const points = present.map(([v, y, name]) => [categorical ? labels.indexOf(String(v)) : v, y, name, v]).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < points.length; i++) {  // runs sharing a param value: each drawn, a hair apart
       if (points[i][0] <= points[i - 1][0]) points[i][0] = points[i - 1][0] + 1e-6;
     }
@@ -155,7 +156,10 @@
       width: Math.max(320, Math.min(figure.parentElement.clientWidth - 20, 700)), height: 280,
       mode: 1,
       scales: { x: { time: false } },
-      series: [{ label: p.value }, { label: m.value, stroke: palette[0], paths: () => null, points: { show: true, size: 8 } }],
+      // hovering a point names its run in the legend
+      series: [{ label: p.value, value: (u, v, si, i) => i == null || !points[i] ? "" : String(points[i][3]) },
+        { label: m.value, stroke: palette[0], paths: () => null, points: { show: true, size: 8 },
+          value: (u, v, si, i) => i == null || !points[i] ? "" : v + " (" + points[i][2] + ")" }],
       axes: [categorical ? { values: (u, ticks) => ticks.map(t => Number.isInteger(t) && labels[t] !== undefined ? labels[t] : "") } : {}, { size: 60 }],
     }, [points.map(pt => pt[0]), points.map(pt => pt[1])], figure);
     figure.dataset.drawn = String(points.length);
