@@ -751,3 +751,18 @@ def test_a_runs_datasets_tables_user_and_duration(odd):
     listing = {r["name"]: r for r in api_json(odd, "/api/runs")["runs"]}
     assert listing["odd"]["user"] and 0 <= listing["odd"]["duration"] < 600
     assert "<th>Duration</th>" in page(odd, "/runs")
+
+
+def test_experiments_page_lists_records_and_experiments_known_from_runs(family):
+    made = gitml(family["repo"], "experiments", "create", "<b>planned</b>", "-d", "next quarter's <i>work</i>",
+                 "-t", "team=ads")
+    assert made.code == 0, made.err
+    listed = {e["name"]: e for e in api_json(family, "/api/experiments")["experiments"]}
+    assert (listed["tune"]["run_count"], listed["tune"]["recorded"]) == (4, False)
+    assert listed["other"]["run_count"] == 1
+    planned = listed["<b>planned</b>"]
+    assert (planned["run_count"], planned["description"], planned["tags"]["team"]) == (0, "next quarter's <i>work</i>",
+                                                                                     "ads")
+    html = page(family, "/experiments")
+    assert "&lt;b&gt;planned&lt;/b&gt;" in html and "<b>planned</b>" not in html and "team=ads" in html
+    assert 'href="/runs?experiment=tune"' in html and 'href="/experiments"' in page(family, "/runs")

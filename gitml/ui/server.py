@@ -272,7 +272,7 @@ def allowed_hosts(host: str) -> set[str]:
 def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> Any:
     """The ASGI application showing the repository at ``root`` (read-only).
 
-    Pages: ``/runs``, ``/runs/{id}``, ``/runs/{id}/artifact?path=``, ``/compare?runs=a,b``,
+    Pages: ``/runs``, ``/runs/{id}``, ``/runs/{id}/artifact?path=``, ``/compare?runs=a,b``, ``/experiments``,
     ``/branches?a=&b=``, ``/registry``, ``/registry/{model}``; each has its JSON twin under
     ``/api`` (docs/ui.md), plus ``/api/runs/{id}/history?key=`` (a metric's points) and the
     artifact endpoints ``/runs/{id}/download?path=`` and ``/runs/{id}/raw?path=`` (images).
@@ -353,6 +353,9 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
                          lambda ws: views.branches_page(ws, q.get("a") or None, q.get("b") or None,
                                                         q.get("experiment") or None), api)
 
+    def experiments(request: Request, api: bool = False) -> Response:
+        return ui.answer(request, "experiments.html", views.experiments_page, api)
+
     def registry(request: Request, api: bool = False) -> Response:
         return ui.answer(request, "registry.html", views.registry_page, api)
 
@@ -380,6 +383,8 @@ def create_app(root: str | os.PathLike = ".", hosts: set[str] | None = None) -> 
         Route("/api/compare", api_of(compare)),
         Route("/branches", branches),
         Route("/api/branches", api_of(branches)),
+        Route("/experiments", experiments),
+        Route("/api/experiments", api_of(experiments)),
         Route("/registry", registry),
         Route("/api/registry", api_of(registry)),
         Route("/registry/{model:path}", model),

@@ -640,6 +640,21 @@ def branches_page(ws: Workspace, a: str | None, b: str | None, experiment: str |
     return out
 
 
+def experiments_page(ws: Workspace) -> dict[str, Any]:
+    """Every experiment: MLflow's experiments list, with its runs counted.
+
+    Returns:
+        ``{experiments: [Experiment.to_dict()], problems: {key: message}}``, most recently
+        created first (MLflow's order); ``problems`` names experiment records on the runs ref
+        that fail validation (they are left out).
+    """
+    from gitml.tracking.experiments import search_experiments
+
+    problems: dict[str, str] = {}
+    found = search_experiments(repo=ws, problems=problems)
+    return {"experiments": [exp.to_dict() for exp in found], "problems": problems}
+
+
 def registry_page(ws: Workspace) -> dict[str, Any]:
     """Every model: ``{models: [{name, latest, deprecated, stages, versions}], problems}`` (``gitml registry show --json``)."""
     from gitml.registry import overview
