@@ -528,7 +528,11 @@ with gitml.start_run(name="live-run", experiment="churn") as run:
 
 @contextmanager
 def live_run(repo: Path):
-    """A run in progress in ``repo`` (its own process): yields ``(id, more)``; ``more(n)`` logs n loss points and acc."""
+    """A run in progress in ``repo`` (its own process): yields ``(id, more, kill)``.
+
+    ``more(n)`` logs n loss points and one acc point; ``kill()`` kills the process (SIGKILL), as a
+    crash would, leaving the run in progress.
+    """
     proc = subprocess.Popen([sys.executable, "-c", LIVE_WRITER], cwd=repo, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -540,10 +544,15 @@ def live_run(repo: Path):
             proc.stdin.flush()
             assert proc.stdout.readline().startswith("logged")
 
-        yield run_id, more
-        proc.stdin.write("end\n")
-        proc.stdin.close()
-        assert proc.wait(60) == 0, proc.stderr.read()
+        def kill() -> None:
+            proc.kill()
+            proc.wait(30)
+
+        yield run_id, more, kill
+        if proc.poll() is None:
+            proc.stdin.write("end\n")
+            proc.stdin.close()
+            assert proc.wait(60) == 0, proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -551,7 +560,7 @@ def live_run(repo: Path):
 
 
 def test_a_run_in_progress_has_a_live_page_that_becomes_the_run(repo):
-    with ui_server(repo) as url, live_run(repo) as (run_id, more):
+    with ui_server(repo) as url, live_run(repo) as (run_id, more, _):
         site = {"url": url}
         listing = api_json(site, "/api/runs")
         assert listing["runs"] == [] and [a["id"] for a in listing["active"]] == [run_id]
@@ -650,6 +659,7 @@ def odd(tmp_path_factory):
     with api.start_run(name="odd", experiment="odd", repo=repo) as run:
         api.log_params({"thr": float("nan"), "cap": float("inf"), "floor": float("-inf"), "lr": 0.1})
         api.log_param("long", "x" * 5000)
+        api.log_params({"we`ird": 3, "a,b": "comma"})
         api.log_param("k" * 250, 1)
         api.set_tag("words", "word " * 1000)
         api.set_tag("best_run_id", "f" * 32)
@@ -766,3 +776,43 @@ def test_experiments_page_lists_records_and_experiments_known_from_runs(family):
     html = page(family, "/experiments")
     assert "&lt;b&gt;planned&lt;/b&gt;" in html and "<b>planned</b>" not in html and "team=ads" in html
     assert 'href="/runs?experiment=tune"' in html and 'href="/experiments"' in page(family, "/runs")
+
+
+def test_keys_with_backquotes_and_commas_sort_and_show(odd):
+    html = page(odd, "/runs?" + urllib.parse.urlencode({"cols": 1, "params": ["we`ird", "a,b"]}, doseq=True))
+    assert '<th class="param">' in html and "a,b" in html and "we`ird" in html
+    assert q(order_by='params."we`ird" DESC') in html.replace("&amp;", "&")  # the header's link quotes the key
+    sorted_ = api_json(odd, "/api/runs?" + q(order_by='params."we`ird" DESC', params="we`ird", cols=1))
+    assert sorted_["error"] is None and sorted_["runs"][0]["params"] == {"we`ird": 3}
+    assert api_json(odd, "/api/runs?" + q(params="a,b", cols=1))["columns"]["params"] == ["a,b"]
+    assert api_json(odd, "/api/runs?" + q(params="lr,thr"))["columns"]["params"] == ["lr", "thr"]  # by hand: split
+
+
+def test_a_request_with_two_host_headers_is_refused_and_long_ids_are_not_echoed(odd):
+    import http.client
+
+    host, port = odd["url"].removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("GET", "/api/runs", skip_host=True)
+    conn.putheader("Host", "evil.example")
+    conn.putheader("Host", "localhost")
+    conn.endheaders()
+    assert conn.getresponse().status == 400
+    conn.close()
+    answer = api_json(odd, "/api/runs/" + "a" * 5000, 404)["error"]
+    assert len(answer) < 200 and "5,000 characters" in answer
+
+
+def test_a_long_live_history_is_sampled_and_a_killed_run_says_how_to_record_it(repo):
+    with ui_server(repo) as url, live_run(repo) as (run_id, more, kill):
+        site = {"url": url}
+        more(12_000)
+        history = api_json(site, f"/api/runs/{run_id}/history?key=loss")
+        assert (len(history["steps"]), history["sampled"], history["steps"][-1]) == (10_000, True, 12_002)
+        assert history["steps"][:2] == [0, 1] and isinstance(history["start"], int)
+        assert history["start"] <= history["times"][0]
+        kill()
+        html = page(site, f"/runs/{run_id}")
+        assert "KILLED?" in html and f"gitml commit-run --resume {run_id[:8]} --status KILLED" in html
+        assert 'data-follow="0"' in html
+        assert api_json(site, f"/api/runs/{run_id}")["live"] == {"alive": False, "commit_failed": False}

@@ -156,7 +156,7 @@ def test_registry_and_branches(site, browser):
 
 def test_a_live_run_page_follows_the_run_and_reloads_when_it_ends(repo, browser):
     with test_ui.ui_server(repo) as url:
-        with test_ui.live_run(repo) as (run_id, more):
+        with test_ui.live_run(repo) as (run_id, more, _):
             browser.get(url + f"/runs/{run_id}")
             assert "In progress in this clone" in browser.find_element(By.ID, "live").text
             wait_drawn(browser, 'figure.chart[data-key="loss"]', "3")
@@ -170,6 +170,7 @@ def test_a_live_run_page_follows_the_run_and_reloads_when_it_ends(repo, browser)
             wait_drawn(browser, 'figure.chart[data-key="loss"]', "12")
             assert browser.execute_script("return window.gitmlMark;") == 2
             assert browser.find_element(By.CSS_SELECTOR, 'td[data-points="loss"]').text == "12 points"
+            assert browser.find_element(By.CSS_SELECTOR, 'td[data-metric="loss"]').text == "0.08333333"  # as %.7g
             no_script_ran(browser)
         # the run ended and was committed: the page reloads into the committed run's
         WebDriverWait(browser, 30).until(lambda d: not d.find_elements(By.ID, "live"))
@@ -194,6 +195,9 @@ def test_experiment_picks_search_at_once_and_ticked_runs_survive_a_new_search(fa
     Select(browser.find_element(By.NAME, "experiment")).select_by_visible_text("other")
     WebDriverWait(browser, 20).until(lambda d: "experiment=other" in d.current_url)
     assert browser.find_element(By.ID, "ticked").text == "1 ticked (1 on other pages) · clear"
+    browser.find_element(By.ID, "compare-button").click()  # one ticked: said here, no error page
+    assert browser.find_element(By.ID, "ticked").text == "tick two or more runs to compare"
+    assert "/runs" in browser.current_url
     browser.find_element(By.CSS_SELECTOR, f'input[name="runs"][value="{family["ids"]["solo"]}"]').click()
     browser.find_element(By.ID, "compare-button").click()
     WebDriverWait(browser, 20).until(lambda d: "/compare" in d.current_url)
@@ -220,7 +224,8 @@ def test_long_keys_and_values_keep_pages_within_the_window(odd, browser):
     """5,000-character values, 250-character keys: cut or wrapped, and only a wide table scrolls, not the page."""
     width = browser.execute_script("return window.innerWidth")
     for path in ("/runs", "/runs?" + test_ui.q(tags="words", params="long," + "k" * 250 + ",thr"),
-                 f"/runs/{odd['odd']}", f"/runs/{odd['odd']}/artifact?" + test_ui.q(path="wide.csv")):
+                 f"/runs/{odd['odd']}", f"/runs/{odd['odd']}/artifact?" + test_ui.q(path="wide.csv"),
+                 "/compare?" + test_ui.q(runs=f"{odd['odd']},{odd['plain']}")):
         browser.get(odd["url"] + path)
         assert browser.execute_script("return document.documentElement.scrollWidth") <= width, path
     no_script_ran(browser)

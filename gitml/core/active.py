@@ -330,6 +330,86 @@ def load(path: Path) -> SavedRun:
     return SavedRun(meta, _fold(lines[1:]), patch, failed, not lines[-1].endswith("\n"))
 
 
+def load_more(path: Path, saved: SavedRun | None = None, offset: int = 0) -> tuple[SavedRun, int]:
+    """Read a run in progress incrementally: what its file gained since ``offset``, folded onto ``saved``.
+
+    A reader that follows a live run (``gitml ui``'s live page) reads each appended line once,
+    not the whole log on every look: a run of 200,000 logged points is 20 MB.
+
+    Args:
+        path: the run's path under ``<git-common-dir>/gitml/active/`` (an older run's folder is
+            read whole every time).
+        saved: what an earlier call returned for this path, or None to read from the start.
+        offset: the byte offset an earlier call returned (0 with ``saved`` None).
+
+    Returns:
+        ``(run, offset)``: the run as read so far (``saved`` itself, extended, when given) and
+        the offset to pass next time. A half-written last line is left for the next call.
+
+    Raises:
+        RunNotFoundError: the file is gone (the run was committed or removed).
+        BadInputError: its meta is not readable JSON.
+    """
+    if os.path.isdir(path):
+        return load(path), 0
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        raise RunNotFoundError(f"no run in progress with id {path.name}") from None
+    except OSError as exc:
+        raise BadInputError(f"run {path.name}: unreadable: {exc}") from None
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    if saved is None:
+        meta = _meta_line(path, lines[0] if lines else "")
+        lines = lines[1:]
+        saved = SavedRun(meta, RunLog({}, [], {}, {}), None, None)
+    for line in lines:
+        if line.startswith('["d", '):
+            with contextlib.suppress(ValueError, IndexError):
+                saved.patch = json.loads(line)[1]
+        elif line.startswith('["x", '):
+            try:
+                failed = json.loads(line)[1]
+            except (ValueError, IndexError):
+                failed = ""
+            saved.failed = failed if failed in _STATUSES else ""
+    more, log = _fold(lines), saved.log
+    log.params.update(more.params)
+    log.metrics.extend(more.metrics)
+    log.tags.update(more.tags)
+    log.artifacts.update(more.artifacts)
+    log.registrations.extend(more.registrations)
+    for context, datasets in more.inputs.items():
+        log.inputs.setdefault(context, {}).update(datasets)
+    saved.torn = end < len(data)
+    return saved, offset + end
+
+
+def _failed_note(path: Path) -> str | None:
+    """The status a failed commit asked for ('' when unreadable), read off the file's end; None if none failed.
+
+    The note is the last line a run's file gets, so the end of a long log is enough.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 4096))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        if line.startswith('["x", '):
+            try:
+                failed = json.loads(line)[1]
+            except (ValueError, IndexError):
+                return ""
+            return failed if failed in _STATUSES else ""
+    return None
+
+
 def _read_lines(file: Path, missing_ok: bool = True) -> list[str]:
     try:
         with open(file, encoding="utf-8", errors="surrogateescape", newline="\n") as handle:
@@ -411,23 +491,23 @@ def _fold(lines: list[str]) -> RunLog:
     registrations: list[tuple[str, str]] = []
     inputs: dict[str, dict[str, dict[str, Any]]] = {}
     for line in lines:
-        try:
+        try:  # a line that is not a record of its kind (a torn write, a hand edit) is skipped, whatever is wrong
             record = json.loads(line)
             kind = record[0]
-        except (ValueError, IndexError, KeyError, TypeError):
+            if kind == "p":
+                params[record[1]] = record[2]
+            elif kind == "m":
+                metrics.append(Metric(record[1], float(record[2]), int(record[3]), iso_time(record[4])))
+            elif kind == "t":
+                tags[record[1]] = record[2]
+            elif kind == "a":
+                artifacts[record[1]] = record[2]
+            elif kind == "r":
+                registrations.append((record[1], record[2]))
+            elif kind == "i":
+                inputs.setdefault(record[1], {})[record[2]] = record[3]
+        except (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError, OSError):
             continue
-        if kind == "p":
-            params[record[1]] = record[2]
-        elif kind == "m":
-            metrics.append(Metric(record[1], float(record[2]), int(record[3]), iso_time(record[4])))
-        elif kind == "t":
-            tags[record[1]] = record[2]
-        elif kind == "a":
-            artifacts[record[1]] = record[2]
-        elif kind == "r":
-            registrations.append((record[1], record[2]))
-        elif kind == "i":
-            inputs.setdefault(record[1], {})[record[2]] = record[3]
     return RunLog(params, metrics, tags, artifacts, registrations, inputs)
 
 
@@ -480,9 +560,8 @@ def list_active(gitml_dir: Path) -> list[dict[str, Any]]:
         try:
             if path.is_dir():
                 meta, failed = _folder_meta(path), _folder_failed(path)
-            else:
-                saved = load(path)
-                meta, failed = saved.meta, saved.failed
+            else:  # the first line and the last few: a long run's whole log is not read
+                meta, failed = read_meta(path), _failed_note(path)
         except (BadInputError, RunNotFoundError):
             continue
         meta["alive"] = False if failed is not None else _alive(meta)

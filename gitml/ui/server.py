@@ -56,11 +56,14 @@ def _list(value: str | None) -> list[str] | None:
 
 
 def _columns(query, kind: str) -> list[str] | None:
-    """The columns of one kind asked for: repeated (the column picker) or comma-separated (links).
+    """The columns of one kind asked for: repeated, or comma-separated in a link written by hand.
 
-    None (the default columns) when none is named, unless the picker sent ``cols``: then none.
+    With ``cols`` (the column picker and the pages' own links) each value is one key, commas
+    and all; without it, a value is split on commas. None (the default columns) when none is
+    named, unless ``cols`` is there: then none.
     """
-    named = [item for value in query.getlist(kind) for item in value.split(",") if item]
+    values = query.getlist(kind)
+    named = [v for v in values if v] if query.get("cols") else [i for v in values for i in v.split(",") if i]
     if named or query.get("cols") or kind in query:
         return named
     return None
@@ -97,7 +100,10 @@ class UI:
         self.templates.filters["when"] = _when
         self.templates.filters["duration"] = _duration
         self.templates.tests["run_id"] = lambda text: bool(RUN_ID_RE.fullmatch(str(text)))
-        self.templates.globals["query"] = lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")})
+        # a list is the parameter repeated: keys with commas in them stay whole
+        self.templates.globals["query"] = lambda **kw: urlencode(
+            {k: v for k, v in kw.items() if v not in (None, "", [])}, doseq=True)
+        self.templates.filters["sortkey"] = _sort_key
         with open_workspace(root) as ws:
             self.name = ws.root.name
             build = ws.index.needs_build()
@@ -197,6 +203,11 @@ def _num(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _sort_key(kind: str, key: str) -> str:
+    """``metrics.`a.b``` as a sort key names it: backquoted, or double-quoted when the key holds a backquote."""
+    return f"{kind}.`{key}`" if "`" not in key else f'{kind}."{key}"'
+
+
 def _duration(seconds: float | None) -> str:
     """A run's length as MLflow's table shows it: ``850ms``, ``42.1s``, ``12.5min``, ``3.2h``, ``2.0d``."""
     if seconds is None or seconds < 0:
@@ -241,9 +252,11 @@ class HostCheck:
         """Refuse a request for another host with 400; pass the others on."""
         ROOT_PATH.set(scope.get("root_path", "").rstrip("/"))
         if scope["type"] == "http" and "*" not in self.hosts:
-            header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").strip().lower()
-            name = header[1:header.find("]")] if header.startswith("[") else header.rsplit(":", 1)[0]
-            if name not in self.hosts:
+            # every Host header must name this server (a request with two is not a browser's)
+            headers = [v.decode("latin-1").strip().lower() for k, v in scope.get("headers") or [] if k == b"host"]
+            names = [h[1:h.find("]")] if h.startswith("[") else h.rsplit(":", 1)[0] for h in headers] or [""]
+            header = headers[0] if len(headers) == 1 else ", ".join(headers)
+            if any(name not in self.hosts for name in names) or len(names) > 1:
                 response = Response(f"gitml ui: requests for the host {header[:100]!r} are not answered here",
                                     status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
                 await response(scope, receive, send)

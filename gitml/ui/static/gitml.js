@@ -21,6 +21,19 @@
     return cache.get(url);
   }
 
+  // a number as the pages write it (Python's "%.7g"): 0.2003799, 5e-06, 1234567, 1.234568e+07
+  function fmt7(v) {
+    if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
+    if (v === 0) return "0";
+    const exp = Math.floor(Math.log10(Math.abs(v)));
+    if (exp < -4 || exp >= 7) {
+      const [m, e] = v.toExponential(6).split("e");
+      const n = Number(e);
+      return m.replace(/\.?0+$/, "") + "e" + (n < 0 ? "-" : "+") + String(Math.abs(n)).padStart(2, "0");
+    }
+    return String(Number(v.toPrecision(7)));
+  }
+
   function num(v) { return typeof v === "number" ? v : (v === "inf" ? Infinity : v === "-inf" ? -Infinity : NaN); }
 
   function smooth(values, weight) {  // exponential moving average, bias-corrected as TensorBoard does
@@ -72,7 +85,11 @@
     figure.querySelectorAll(".uplot, .chart-error").forEach(el => el.remove());
     const s = settings();
     // relative: seconds since the series' first point (each run's own start, as MLflow's "relative time")
-    const xOf = d => s.time ? d.times : s.relative ? d.times.map(t => t - d.times.reduce((a, b) => Math.min(a, b), Infinity)) : d.steps;
+    const xOf = d => {
+      if (!s.relative) return s.time ? d.times : d.steps;
+      const t0 = typeof d.start === "number" ? d.start : d.times.reduce((a, b) => Math.min(a, b), Infinity);
+      return d.times.map(t => t - t0);  // from the run's start, as MLflow's relative time
+    };
     const data = align(series.map(d => ({ x: xOf(d), y: smooth(d.values.map(num), s.smoothing) })), s.time || s.relative);
     const skipped = series.reduce((n, d) => n + d.values.map(num).filter(v => !Number.isFinite(v)).length, 0);
     figure.querySelectorAll(".chart-note").forEach(el => el.remove());
@@ -86,6 +103,7 @@
     new uPlot({
       width, height: 240,
       scales: { x: { time: s.time }, y: { distr: log ? 3 : 1 } },
+      tzDate: ts => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),  // times in UTC, as every page writes them
       series: [{ label: s.time ? "time" : s.relative ? "seconds" : "step" }, ...series.map((d, i) => ({
         label: d.label, stroke: palette[i % palette.length], width: 1.5, spanGaps: true,
         points: { show: opts.points || d.values.length < 50 },
@@ -224,7 +242,12 @@
       b.checked = ticked.has(b.value);
       b.addEventListener("change", () => { if (b.checked) ticked.add(b.value); else ticked.delete(b.value); save(); });
     });
-    form.addEventListener("submit", () => {
+    form.addEventListener("submit", e => {
+      if (ticked.size < 2) {  // say so here rather than on an error page
+        e.preventDefault();
+        note.textContent = "tick two or more runs to compare";
+        return;
+      }
       const here = new Set(boxes.map(b => b.value));
       ticked.forEach(id => {
         if (here.has(id)) return;
@@ -258,7 +281,11 @@
         location.reload();
         return;
       }
-      document.querySelectorAll("td[data-metric]").forEach(td => { td.textContent = String(d.run.metrics[td.dataset.metric]); });
+      document.querySelectorAll("td[data-metric]").forEach(td => {
+        const v = d.run.metrics[td.dataset.metric];
+        td.textContent = fmt7(v);
+        td.title = String(v);
+      });
       let changed = false;
       Object.entries(d.history_keys).forEach(([key, n]) => {
         if (known[key] === n) return;
