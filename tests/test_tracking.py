@@ -160,6 +160,26 @@ def test_long_history_is_sampled_with_full_copy_in_store(repo, monkeypatch):
     assert got.metrics["loss"] == 1 / 2000
 
 
+def test_a_sampled_history_keeps_short_series_whole(repo, monkeypatch):
+    """Sampling shares the bound out shortest series first: a few validation points beside a long loss stay."""
+    monkeypatch.setattr("gitml.tracking.commit.HISTORY_BOUND", 8192)
+    with gitml.start_run(repo=repo) as run:
+        for step in range(4000):
+            gitml.log_metric("loss", 1 / (step + 1), step=step)
+            if step % 1000 == 999:
+                gitml.log_metric("val_loss", float("nan") if step < 2000 else 0.5, step=step)
+        gitml.log_metric("late", 1.0, step=4000)
+    got = gitml.get_run(run.id, repo=repo)
+    assert got.full_history is not None
+    kept = {}
+    for point in got.history:
+        kept.setdefault(point.key, []).append(point.step)
+    assert kept["val_loss"] == [999, 1999, 2999, 3999] and kept["late"] == [4000]
+    assert 2 < len(kept["loss"]) < 4000 and kept["loss"][0] == 0 and kept["loss"][-1] == 3999
+    raw = git(repo, "show", f"refs/gitml/runs:runs/{run.id[:2]}/{run.id}/history.tsv")
+    assert len(raw.encode()) <= 8192
+
+
 def test_dirty_tree_records_patch_and_require_clean_refuses(repo):
     (repo / "train.py").write_text("print('changed')\n")
     (repo / "new_data.csv").write_text("a,b\n")

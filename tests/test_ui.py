@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -655,6 +656,7 @@ def odd(tmp_path_factory):
     (files / "fake.png").write_text("<html><script>alert(1)</script></html>")
     (files / "utf16.txt").write_bytes("naïve résumé\nline two\n".encode("utf-16"))
     (files / "bom.csv").write_bytes("\ufeffa,b\n1,2\n".encode("utf-8"))
+    (files / "deep.json").write_text("[" * 5000 + "]" * 5000)
     (files / "wide.csv").write_text(",".join(f"c{i}" for i in range(100)) + "\n" + ",".join("1" * 100) + "\n")
     with api.start_run(name="odd", experiment="odd", repo=repo) as run:
         api.log_params({"thr": float("nan"), "cap": float("inf"), "floor": float("-inf"), "lr": 0.1})
@@ -664,7 +666,7 @@ def odd(tmp_path_factory):
         api.set_tag("words", "word " * 1000)
         api.set_tag("best_run_id", "f" * 32)
         api.log_metric("acc", 0.5)
-        for name in ("fake.png", "utf16.txt", "bom.csv", "wide.csv"):
+        for name in ("fake.png", "utf16.txt", "bom.csv", "wide.csv", "deep.json"):
             api.log_artifact(str(files / name))
         api.log_input({"digest": "ab" * 32, "source_type": "s3", "source": "s3://data/<b>train</b>.csv",
                        "num_rows": 1200}, "training", name="train")
@@ -816,3 +818,29 @@ def test_a_long_live_history_is_sampled_and_a_killed_run_says_how_to_record_it(r
         assert "KILLED?" in html and f"gitml commit-run --resume {run_id[:8]} --status KILLED" in html
         assert 'data-follow="0"' in html
         assert api_json(site, f"/api/runs/{run_id}")["live"] == {"alive": False, "commit_failed": False}
+
+
+def test_deep_json_a_long_committed_history_and_pages_that_keep_their_bearings(odd, family, repo):
+    deep = api_json(odd, f"/api/runs/{odd['odd']}/artifact?" + q(path="deep.json"))
+    assert deep["kind"] == "text" and deep["text"].startswith("[[[")
+    # a filter that does not parse: fixing it brings the default columns back, not an empty choice
+    assert 'name="cols"' not in page(family, "/runs?" + q(filter="metrics.loss >> 1"))
+    assert 'name="cols"' in page(family, "/runs")
+    # a sort typed by hand is the header's: its arrow shows and its link reverses it
+    html = page(family, "/runs?" + q(order_by="metrics.loss DESC", metrics="loss", cols=1)).replace("&amp;", "&")
+    assert q(order_by="metrics.`loss`") in html and "loss</span> ▼" in html, re.findall(r"<th class=.metric.>.*?</th>", html)
+    assert '<option value="nosuch" selected>' in page(family, "/runs?experiment=nosuch")
+    # a committed run's history is sent whole (only a run in progress is sampled for its chart)
+    with api.start_run(name="long", repo=repo) as run:
+        for step in range(15_000):
+            api.log_metric("m", step / 15_000, step=step)
+        api.log_artifact(str(repo / "train.py"))
+    for item in (repo / ".git" / "gitml" / "cache").rglob("*"):
+        if item.is_file():
+            item.unlink()  # a clone that has the run but not its bytes
+    with ui_server(repo) as url:
+        history = api_json({"url": url}, f"/api/runs/{run.id}/history?key=m")
+        assert (len(history["steps"]), history["total"], history["sampled"], history["live"]) == (15_000, 15_000,
+                                                                                               False, False)
+        preview = page({"url": url}, f"/runs/{run.id}/artifact?" + q(path="train.py"))
+        assert "no preview" in preview and "/download?" not in preview

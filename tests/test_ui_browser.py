@@ -210,6 +210,17 @@ def test_experiment_picks_search_at_once_and_ticked_runs_survive_a_new_search(fa
     browser.find_element(By.ID, "differences-only").click()
     assert not any(row.is_displayed() for row in same) and all(row.is_displayed() for row in changed)
     wait_drawn(browser, "#overlay-chart", "2")
+    # both runs have depth 3: hovering each point names its own run, not the first at that x
+    browser.execute_script("for (const [id, v] of [['scatter-param', 'depth'], ['scatter-metric', 'loss']]) {"
+                           "const s = document.getElementById(id); s.value = v; s.dispatchEvent(new Event('change')); }")
+    named = browser.execute_script("""
+        const u = document.getElementById('scatter-chart').gitmlPlot, found = [];
+        for (let i = 0; i < u.data[0].length; i++) {
+          u.setCursor({left: u.valToPos(u.data[0][i], 'x'), top: u.valToPos(u.data[1][i], 'y')});
+          found.push(document.querySelector('#scatter-chart .u-legend').textContent);
+        }
+        return found;""")
+    assert len(named) == 2 and any("(trial-0)" in t for t in named) and any("(solo)" in t for t in named), named
     browser.execute_script("const s = document.getElementById('x-axis'); s.value = 'relative';"
                            "s.dispatchEvent(new Event('change'));")
     WebDriverWait(browser, 20).until(

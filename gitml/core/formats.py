@@ -442,17 +442,28 @@ def downsample(points: list[Metric], bound: int = HISTORY_BOUND) -> list[Metric]
         points: every logged point, in logging order.
         bound: the size in bytes the subset's :func:`history_tsv` text should stay under.
 
+    The budget of points is shared out fairly, shortest series first: a series within its share
+    (five points of a validation metric beside a million of a loss) is kept whole, and what it
+    leaves goes to the long ones.
+
     Returns:
         The points kept, at least two per key, grouped by key in first-logged order.
     """
     total = len(history_tsv(points).encode())
-    keep_ratio = bound / total
+    budget = len(points) * bound / total * 0.95  # points that fit, at the history's mean line length
     by_key: dict[str, list[Metric]] = {}
     for point in points:
         by_key.setdefault(point.key, []).append(point)
+    wants: dict[str, int] = {}
+    left = len(by_key)
+    for key in sorted(by_key, key=lambda k: len(by_key[k])):
+        share = budget / left
+        wants[key] = min(len(by_key[key]), max(2, int(share)))
+        budget -= wants[key]
+        left -= 1
     kept: list[Metric] = []
-    for series in by_key.values():
-        want = max(2, int(len(series) * keep_ratio * 0.95))
+    for key, series in by_key.items():
+        want = wants[key]
         if want >= len(series):
             kept.extend(series)
             continue

@@ -103,7 +103,7 @@ class UI:
         # a list is the parameter repeated: keys with commas in them stay whole
         self.templates.globals["query"] = lambda **kw: urlencode(
             {k: v for k, v in kw.items() if v not in (None, "", [])}, doseq=True)
-        self.templates.filters["sortkey"] = _sort_key
+        self.templates.filters["sortkey"] = views.sort_key
         with open_workspace(root) as ws:
             self.name = ws.root.name
             build = ws.index.needs_build()
@@ -201,11 +201,6 @@ def _num(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.7g}"
     return "" if value is None else value
-
-
-def _sort_key(kind: str, key: str) -> str:
-    """``metrics.`a.b``` as a sort key names it: backquoted, or double-quoted when the key holds a backquote."""
-    return f"{kind}.`{key}`" if "`" not in key else f'{kind}."{key}"'
 
 
 def _duration(seconds: float | None) -> str:

@@ -148,7 +148,7 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
         return _runs_while_indexing(ws, experiment, filter, order_by, offset, limit, params, metrics, tags)
     available = _available(ws)
     experiments = sorted({exp.name for exp in ws.index.experiments(ws.runs_tip)[0].values()}
-                         | set(ws.index.experiment_names()))
+                         | set(ws.index.experiment_names()) | ({experiment} if experiment else set()))
     out: dict[str, Any] = {"total": 0, "total_capped": False, "offset": offset, "limit": limit, "runs": [],
                            "columns": {"params": params or [], "metrics": metrics or [], "tags": tags or []},
                            "available": available, "experiments": experiments, "error": None,
@@ -175,6 +175,7 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
               "params": params if params is not None else _default_columns(found, "params"),
               "tags": tags if tags is not None else []}
     out["columns"] = chosen
+    out["order_by_key"] = _header_key(query.order)
     out["runs"] = [_short_run(run, chosen) for run in found]
     children = ws.index.child_counts([run["id"] for run in out["runs"]])
     parents = {run["parent"] for run in out["runs"] if run["parent"]}
@@ -185,6 +186,24 @@ def runs_page(ws: Workspace, experiment: str | None = None, filter: str | None =
             names[run["parent"]] = _run_name(ws, run["parent"])
         run["parent_name"] = names.get(run["parent"]) if run["parent"] else None
     return out
+
+
+_KINDS = {"metric": "metrics", "param": "params", "tag": "tags"}
+
+
+def sort_key(kind: str, key: str) -> str:
+    """``metrics.`a.b``` as a sort key names a key: backquoted, or double-quoted when it holds a backquote."""
+    return f"{kind}.`{key}`" if "`" not in key else f'{kind}."{key}"'
+
+
+def _header_key(order) -> str | None:
+    """The one sort key as the column headers write it (``metrics.`acc` DESC``), however it was typed; else None."""
+    if len(order) != 1 or order[0].numeric:
+        return None
+    key = order[0]
+    attribute = {"name": "run_name"}.get(key.name, key.name)  # the Run header's word, MLflow's
+    name = f"attributes.{attribute}" if key.field == "attr" else sort_key(_KINDS[key.field], key.name)
+    return name + (" DESC" if key.descending else "")
 
 
 def _run_name(ws: Workspace, run_id: str) -> str | None:
@@ -387,9 +406,11 @@ def _children(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
 
 
 def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
-    """Every kept point of one metric: ``{run, key, sampled, start, steps, times, values}`` (times in ms since 1970).
+    """Every kept point of one metric: ``{run, key, sampled, start, total, live, steps, times, values}`` (times in ms since 1970).
 
-    ``start`` is the run's start time (ms), what a chart's relative time counts from.
+    ``start`` is the run's start time (ms), what a chart's relative time counts from; ``total``
+    the points of that metric there are (more than those sent for a sampled run in progress);
+    ``live`` whether the run is in progress.
 
     Columns rather than points, as the chart takes them. A run whose history was sampled when
     committed gives the points kept (``sampled`` is True); a run in progress in this clone, the
@@ -405,6 +426,7 @@ def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
 
 
     check_key(key, "metric key")
+    live = None
     try:
         run = get_run(resolve(ws, run_id), repo=ws)
         history, sampled = run.history or [], bool(run.full_history)
@@ -415,13 +437,14 @@ def metric_history(ws: Workspace, run_id: str, key: str) -> dict[str, Any]:
         run, history, sampled = live[0], live[1], False
     start = _ms(run.start_time) if run.start_time else None
     points = [p for p in history if p.key == key]
-    if len(points) > LIVE_POINTS:  # a run in progress is not sampled yet: its chart gets an even sample
-        stride = len(points) / LIVE_POINTS
+    total = len(points)
+    if live is not None and total > LIVE_POINTS:  # not sampled yet, as a committed run is: an even sample
+        stride = total / LIVE_POINTS
         points = [points[int(i * stride)] for i in range(LIVE_POINTS - 1)] + [points[-1]]
         sampled = True
     if not points and key not in run.metrics:
         raise RunNotFoundError(f"run {run.id} has no metric {key!r}")
-    return {"run": run.id, "key": key, "sampled": sampled, "start": start,
+    return {"run": run.id, "key": key, "sampled": sampled, "start": start, "total": total, "live": live is not None,
             "steps": [p.step for p in points],
             "times": [_ms(p.timestamp) for p in points],
             "values": [number(p.value) for p in points]}
@@ -497,7 +520,7 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
     except BadInputError:
         raise  # not a path of this run's artifacts: 400 or 404
     except GitmlError as exc:  # its bytes are not here
-        return {"path": path, "kind": "none", "reason": exc.message}
+        return {"path": path, "kind": "none", "reason": exc.message, "available": False}
     if suffix in IMAGE_TYPES:
         problem = image_problem(local, suffix)
         if problem:
@@ -527,14 +550,13 @@ def preview(ws: Workspace, run_id: str, path: str) -> dict[str, Any]:
     if suffix == ".json" and not truncated:
         try:
             doc = json.loads(text)
-        except ValueError:
-            doc = None
-        rows = _split_table(doc)
-        if rows is not None:  # log_table's {"columns": [...], "data": [[...]]}: shown as a table
-            return {"path": path, "kind": "csv", "rows": [r[:CSV_COLUMNS] for r in rows[:CSV_ROWS + 1]],
-                    "truncated": len(rows) > CSV_ROWS + 1 or any(len(r) > CSV_COLUMNS for r in rows)}
-        if doc is not None:
+            rows = _split_table(doc)
+            if rows is not None:  # log_table's {"columns": [...], "data": [[...]]}: shown as a table
+                return {"path": path, "kind": "csv", "rows": [r[:CSV_COLUMNS] for r in rows[:CSV_ROWS + 1]],
+                        "truncated": len(rows) > CSV_ROWS + 1 or any(len(r) > CSV_COLUMNS for r in rows)}
             return {"path": path, "kind": "json", "text": json.dumps(doc, indent=2)[:PREVIEW_BYTES], "truncated": False}
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads: shown as text
+            pass
     if suffix == ".csv":
         rows, cut = [], False
         for row in csv.reader(io.StringIO(text)):

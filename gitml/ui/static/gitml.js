@@ -95,8 +95,9 @@
     figure.querySelectorAll(".chart-note").forEach(el => el.remove());
     const notes = [];
     if (skipped) notes.push(skipped + (skipped === 1 ? " point is" : " points are") + " NaN or infinite: not drawn");
-    series.filter(d => d.sampled).forEach(d => notes.push((d.label || d.key) + ": " + d.values.length +
-      " points kept of a longer history (sampled when the run was committed)"));
+    series.filter(d => d.sampled).forEach(d => notes.push((d.label || d.key) + ": " + (d.live
+      ? "an even sample of " + d.values.length + " of its " + d.total + " points so far (the run is in progress)"
+      : "drawn from the points kept when the run's history was sampled at commit")));
     const width = Math.max(320, Math.min(figure.parentElement.clientWidth - 20, opts.wide ? 1100 : 520));
     const log = s.log && data.slice(1).every(ys => ys.every(v => v === null || v > 0));
     if (s.log && !log) notes.push("log scale needs values above 0: shown on a linear scale");
@@ -170,14 +171,25 @@
       if (points[i][0] <= points[i - 1][0]) points[i][0] = points[i - 1][0] + 1e-6;
     }
     figure.querySelectorAll(".uplot, .chart-error").forEach(el => el.remove());
-    new uPlot({
+    figure.gitmlPlot = new uPlot({
       width: Math.max(320, Math.min(figure.parentElement.clientWidth - 20, 700)), height: 280,
       mode: 1,
       scales: { x: { time: false } },
       // hovering a point names its run in the legend
       series: [{ label: p.value, value: (u, v, si, i) => i == null || !points[i] ? "" : String(points[i][3]) },
         { label: m.value, stroke: palette[0], paths: () => null, points: { show: true, size: 8 },
-          value: (u, v, si, i) => i == null || !points[i] ? "" : v + " (" + points[i][2] + ")" }],
+          value: (u, v, si, i) => i == null || !points[i] ? "" : fmt7(points[i][1]) + " (" + points[i][2] + ")" }],
+      // the point nearest the cursor on both axes: runs sharing a param value sit at one x
+      cursor: { dataIdx: (u, si, closest) => {
+        const left = u.cursor.left, top = u.cursor.top;
+        if (left == null || left < 0) return closest;
+        let best = closest, dist = Infinity;
+        points.forEach((pt, i) => {
+          const dx = u.valToPos(pt[0], "x") - left, dy = u.valToPos(pt[1], "y") - top, d = dx * dx + dy * dy;
+          if (d < dist) { dist = d; best = i; }
+        });
+        return best;
+      } },
       axes: [categorical ? { values: (u, ticks) => ticks.map(t => Number.isInteger(t) && labels[t] !== undefined ? labels[t] : "") } : {}, { size: 60 }],
     }, [points.map(pt => pt[0]), points.map(pt => pt[1])], figure);
     figure.dataset.drawn = String(points.length);
@@ -243,9 +255,10 @@
       b.addEventListener("change", () => { if (b.checked) ticked.add(b.value); else ticked.delete(b.value); save(); });
     });
     form.addEventListener("submit", e => {
-      if (ticked.size < 2) {  // say so here rather than on an error page
+      if (ticked.size < 2 || ticked.size > 20) {  // say so here rather than on an error page
         e.preventDefault();
-        note.textContent = "tick two or more runs to compare";
+        note.textContent = ticked.size < 2 ? "tick two or more runs to compare"
+          : "compare takes at most 20 runs: " + ticked.size + " are ticked";
         return;
       }
       const here = new Set(boxes.map(b => b.value));
