@@ -17,6 +17,7 @@ import mimetypes
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -108,14 +109,19 @@ class UI:
             self.name = ws.root.name
             build = ws.index.needs_build()
         self._indexer: subprocess.Popen | None = None
+        self._indexer_log: Any = None
+        self._indexer_lock = threading.Lock()
         self._indexer_started = time.monotonic()
         if build:
             # A fresh clone's first answers would wait for the whole index (100,000 runs: ~40 s).
             # Another process builds it on the other core while the runs page shows the newest
-            # runs from the runs ref's map; the pages that need the index wait for it.
+            # runs from the runs ref's map; the pages that need the index wait for it. Its
+            # stderr goes to a file: warnings about many unreadable runs must not fill a pipe
+            # nobody reads until it ends, which would stop it.
+            self._indexer_log = tempfile.TemporaryFile()
             self._indexer = subprocess.Popen(  # noqa: S603 - this Python, a fixed program
                 [sys.executable, "-c", _BUILD_INDEX, str(root)], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                stdout=subprocess.DEVNULL, stderr=self._indexer_log)
 
     def indexing(self, grace: float = 0.0) -> bool:
         """Whether the query index is still being built beside the server.
@@ -123,10 +129,11 @@ class UI:
         ``grace``: wait for the build until that many seconds after it started (a small
         repository's is done by then); a later question does not wait.
         """
-        if self._indexer is None:
+        indexer = self._indexer  # read once: another request's thread may finish it meanwhile
+        if indexer is None:
             return False
         try:
-            self._indexer.wait(max(0.0, self._indexer_started + grace - time.monotonic()))
+            indexer.wait(max(0.0, self._indexer_started + grace - time.monotonic()))
         except subprocess.TimeoutExpired:
             return True
         self._finish_indexer()
@@ -134,30 +141,35 @@ class UI:
 
     def wait_for_index(self) -> None:
         """Wait until the index being built is done (at once when none is)."""
-        if self._indexer is not None:
-            self._indexer.wait()
+        indexer = self._indexer
+        if indexer is not None:
+            indexer.wait()
             self._finish_indexer()
 
     def _finish_indexer(self) -> None:
-        indexer, self._indexer = self._indexer, None
-        if indexer is None:
+        with self._indexer_lock:
+            indexer, self._indexer = self._indexer, None
+            output, self._indexer_log = self._indexer_log, None
+        if indexer is None or output is None:
             return
-        problem = indexer.stderr.read().decode("utf-8", "replace").strip() if indexer.stderr else ""
-        if indexer.returncode:  # the next question builds it itself, and reports what goes wrong
+        output.seek(0)
+        problem = output.read()[-4000:].decode("utf-8", "replace").strip()
+        output.close()
+        if indexer.returncode and indexer.returncode > 0:  # not stopped by a signal (close, Ctrl-C): it failed;
+            # the next question builds the index itself, and reports what goes wrong
             log.warning("building the query index beside the server failed (%s): %s", indexer.returncode,
                         problem.splitlines()[-1] if problem else "no message")
-        if indexer.stderr:
-            indexer.stderr.close()
 
     def close(self) -> None:
         """Stop an index build still running (its transaction is rolled back; the next question starts it again)."""
-        if self._indexer is not None and self._indexer.poll() is None:
-            self._indexer.terminate()
+        indexer = self._indexer
+        if indexer is not None and indexer.poll() is None:
+            indexer.terminate()
             try:
-                self._indexer.wait(10)
+                indexer.wait(10)
             except subprocess.TimeoutExpired:
-                self._indexer.kill()
-                self._indexer.wait()
+                indexer.kill()
+                indexer.wait()
         self._finish_indexer()
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
